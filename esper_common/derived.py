@@ -1,0 +1,46 @@
+"""Derived values the seed plans define as properties, as functions over messages.
+
+One schema: these read the generated messages; there is no mirror class to drift.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from esper.sanctum.v1 import sanctum_pb2
+
+CvStatus = Literal["stable", "warn", "BAD"]
+
+LIVE_SECONDS = 2.0
+SLOW_SECONDS = 5.0
+
+
+def memory_usage_percent(infra: sanctum_pb2.Infrastructure) -> float | None:
+    """CUDA memory in use as a percentage: allocated / reserved × 100.
+
+    None when memory was not measured (CPU run); 0.0 when reserved ≤ 0, as in the seed plan.
+    """
+    measured = infra.HasField("cuda_memory_allocated_gb")
+    if not (measured and infra.HasField("cuda_memory_reserved_gb")):
+        return None
+    if infra.cuda_memory_reserved_gb <= 0:
+        return 0.0
+    return infra.cuda_memory_allocated_gb / infra.cuda_memory_reserved_gb * 100.0
+
+
+def gradient_cv_status(cv: float) -> CvStatus:
+    """Gradient coefficient of variation band: stable < 0.5, warn < 2.0, else BAD."""
+    if cv < 0.5:
+        return "stable"
+    if cv < 2.0:
+        return "warn"
+    return "BAD"
+
+
+def liveness_for_age(seconds_since_last_event: float) -> sanctum_pb2.Liveness.ValueType:
+    """LIVE under 2 s since the last event, SLOW under 5 s, else STALE."""
+    if seconds_since_last_event < LIVE_SECONDS:
+        return sanctum_pb2.LIVENESS_LIVE
+    if seconds_since_last_event < SLOW_SECONDS:
+        return sanctum_pb2.LIVENESS_SLOW
+    return sanctum_pb2.LIVENESS_STALE

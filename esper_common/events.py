@@ -1,0 +1,65 @@
+"""Which payload each event type carries: the one table producers and sanctum share."""
+
+from __future__ import annotations
+
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+
+ET = tpb.EventType
+
+#: Event type -> name of the `payload` oneof field it must carry.
+PAYLOAD_FOR_TYPE: dict[int, str] = {
+    ET.EVENT_TYPE_TRAINING_STARTED: "training_started",
+    ET.EVENT_TYPE_EPOCH_COMPLETED: "epoch_completed",
+    ET.EVENT_TYPE_BATCH_EPOCH_COMPLETED: "batch_epoch_completed",
+    ET.EVENT_TYPE_PPO_UPDATE_COMPLETED: "ppo_update",
+    ET.EVENT_TYPE_SEED_GERMINATED: "seed_germinated",
+    ET.EVENT_TYPE_SEED_STAGE_CHANGED: "seed_stage_changed",
+    ET.EVENT_TYPE_SEED_GATE_EVALUATED: "seed_gate_evaluated",
+    ET.EVENT_TYPE_SEED_FOSSILIZED: "seed_fossilized",
+    ET.EVENT_TYPE_SEED_PRUNED: "seed_pruned",
+    ET.EVENT_TYPE_SEED_CULLED: "seed_pruned",
+    ET.EVENT_TYPE_RATIO_EXPLOSION_DETECTED: "anomaly",
+    ET.EVENT_TYPE_RATIO_COLLAPSE_DETECTED: "anomaly",
+    ET.EVENT_TYPE_VALUE_COLLAPSE_DETECTED: "anomaly",
+    ET.EVENT_TYPE_NUMERICAL_INSTABILITY_DETECTED: "anomaly",
+    ET.EVENT_TYPE_GRADIENT_ANOMALY: "anomaly",
+    ET.EVENT_TYPE_MEMORY_WARNING: "memory_warning",
+    ET.EVENT_TYPE_PLATEAU_DETECTED: "trend",
+    ET.EVENT_TYPE_DEGRADATION_DETECTED: "trend",
+    ET.EVENT_TYPE_IMPROVEMENT_DETECTED: "trend",
+    ET.EVENT_TYPE_ANALYTICS_SNAPSHOT: "analytics_snapshot",
+    ET.EVENT_TYPE_EPISODE_OUTCOME: "episode_outcome",
+    ET.EVENT_TYPE_CHECKPOINT_LOADED: "checkpoint_loaded",
+    ET.EVENT_TYPE_TRAINING_COMPLETED: "training_completed",
+    ET.EVENT_TYPE_SYSTEM_VITALS: "system_vitals",
+}
+
+#: Lifecycle and run events a producer must never drop; the rest may be thinned.
+ESSENTIAL_TYPES: frozenset[int] = frozenset(
+    {
+        ET.EVENT_TYPE_TRAINING_STARTED,
+        ET.EVENT_TYPE_TRAINING_COMPLETED,
+        ET.EVENT_TYPE_BATCH_EPOCH_COMPLETED,
+        ET.EVENT_TYPE_SEED_GERMINATED,
+        ET.EVENT_TYPE_SEED_STAGE_CHANGED,
+        ET.EVENT_TYPE_SEED_FOSSILIZED,
+        ET.EVENT_TYPE_SEED_PRUNED,
+        ET.EVENT_TYPE_SEED_CULLED,
+        ET.EVENT_TYPE_EPISODE_OUTCOME,
+        ET.EVENT_TYPE_CHECKPOINT_LOADED,
+    }
+)
+
+
+def payload_matches(event: tpb.TelemetryEvent) -> bool:
+    """True when the event's payload is the one its event_type requires."""
+    expected = PAYLOAD_FOR_TYPE.get(event.event_type)
+    return expected is not None and event.WhichOneof("payload") == expected
+
+
+def type_name(event_type: int) -> str:
+    """Short display name: EVENT_TYPE_SEED_PRUNED -> SEED_PRUNED."""
+    try:
+        return ET.Name(event_type).removeprefix("EVENT_TYPE_")
+    except ValueError:
+        return f"UNKNOWN({event_type})"
