@@ -1,0 +1,8 @@
+"""Event handlers of the aggregator, grouped by topic; importing this fills HANDLERS."""
+
+from __future__ import annotations
+
+from sanctum_svc.handlers import envs, ppo, run  # noqa: F401  (register handlers)
+from sanctum_svc.handlers.registry import HANDLERS, Handler, handles
+
+__all__ = ["HANDLERS", "Handler", "handles"]

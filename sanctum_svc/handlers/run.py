@@ -1,0 +1,83 @@
+"""Run-level events: start, batch barrier, completion, checkpoints, episodes, vitals."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from sanctum_svc.handlers.common import event_time, set_compile
+from sanctum_svc.handlers.registry import handles
+
+if TYPE_CHECKING:
+    from sanctum_svc.aggregator import RunAggregator
+
+ET = tpb.EventType
+
+
+@handles(ET.EVENT_TYPE_TRAINING_STARTED)
+def training_started(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
+    """Declare the run's shape: config, task, compile settings, start time."""
+    payload = event.training_started
+    cfg = payload.config
+    state = run.state
+    first = run.config is None
+    state.run_config.CopyFrom(cfg)
+    run.config = state.run_config
+    state.task_name = cfg.task
+    state.status = spb.RUN_STATUS_RUNNING
+    for tamiyo in run.groups():
+        set_compile(tamiyo.infrastructure, cfg)
+    if first:
+        event_time(state.started_at, event, received_at)
+    rank = f" rank {payload.rank}/{cfg.world_size}" if cfg.world_size > 1 else ""
+    run.log(
+        event,
+        received_at,
+        f"Training started{rank}: {cfg.task or 'task?'}, {cfg.n_envs} envs, "
+        f"{cfg.n_episodes} episodes, lr={cfg.lr:g}",
+    )
+
+
+@handles(ET.EVENT_TYPE_BATCH_EPOCH_COMPLETED)
+def batch_epoch_completed(
+    run: RunAggregator, event: tpb.TelemetryEvent, received_at: float
+) -> None:
+    """Commit barrier: record batch aggregates and reset per-env episode state."""
+    p = event.batch_epoch_completed
+    state = run.state
+    state.batch_avg_reward = p.avg_reward
+    state.batch_total_episodes = p.total_episodes
+    state.batch_avg_accuracy = p.avg_accuracy
+    state.batch_rolling_accuracy = p.rolling_accuracy
+    state.current_batch = p.batch_idx
+    state.episodes_completed = p.episodes_completed
+    if state.status == spb.RUN_STATUS_UNSPECIFIED:
+        state.status = spb.RUN_STATUS_RUNNING
+    run.push_history("avg_reward", p.avg_reward)
+    run.push_history("avg_accuracy", p.avg_accuracy)
+    # New episodes start on fresh hosts: episode-scoped env state starts over.
+    for env in run.envs():
+        if env.group_id == event.group_id:
+            env.cumulative_reward = 0.0
+            env.seeds.clear()
+    marks = run.batch_marks
+    marks.append((received_at, p.episodes_completed))
+    if len(marks) >= 2:
+        (t0, e0), (t1, e1) = marks[0], marks[-1]
+        if t1 > t0 and e1 >= e0:
+            state.episodes_per_second = (e1 - e0) / (t1 - t0)
+
+
+@handles(ET.EVENT_TYPE_TRAINING_COMPLETED)
+def training_completed(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
+    """The run ended: status COMPLETED and the final numbers."""
+    p = event.training_completed
+    run.state.status = spb.RUN_STATUS_COMPLETED
+    run.state.completion.CopyFrom(p)
+    run.log(
+        event,
+        received_at,
+        f"Training {p.status or 'completed'}: {p.total_episodes} episodes, "
+        f"final accuracy {p.final_accuracy:.3f}, avg reward {p.final_avg_reward:.3f}",
+    )
