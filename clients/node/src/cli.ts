@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+// esper-sanctum-node: list sanctum runs, or print one summary line per live snapshot.
+// Every failure ends with one clear line on stderr and a non-zero exit, never a stack trace.
+import { Code, ConnectError } from "@connectrpc/connect";
+import { parseOptions, UsageError, USAGE, type Options } from "./args.js";
+import { connect, type SanctumClient } from "./client.js";
+import { runLine, summaryLine } from "./format.js";
+import { LivenessSchema } from "./gen/esper/sanctum/v1/sanctum_pb.js";
+import { shortName } from "./format.js";
+
+const PROG = "esper-sanctum-node";
+const EXIT_RPC = 1;
+const EXIT_USAGE = 2;
+
+class TimeoutError extends Error {}
+
+async function list(client: SanctumClient, opts: Options): Promise<void> {
+  const res = await client.listRuns({}, { timeoutMs: opts.timeoutS * 1000 });
+  if (res.runs.length === 0) {
+    console.error("no runs yet");
+    return;
+  }
+  for (const run of res.runs) console.log(runLine(run));
+}
+
+async function watch(client: SanctumClient, opts: Options, interrupt: AbortSignal): Promise<void> {
+  const ctrl = new AbortController();
+  const stop = () => ctrl.abort();
+  interrupt.addEventListener("abort", stop);
+  // Until the server first answers, a dead or black-holed address must not hang us.
+  let timedOut = false;
+  const firstAnswer = setTimeout(() => {
+    timedOut = true;
+    ctrl.abort();
+  }, opts.timeoutS * 1000);
+  let printed = 0;
+  try {
+    const stream = client.watchSnapshots({ runId: opts.run }, { signal: ctrl.signal });
+    for await (const msg of stream) {
+      clearTimeout(firstAnswer);
+      if (msg.kind.case === "snapshot") {
+        console.log(summaryLine(msg.kind.value));
+        printed += 1;
+        if (opts.count !== undefined && printed >= opts.count) break;
+      } else if (msg.kind.case === "heartbeat" && opts.heartbeats) {
+        const hb = msg.kind.value;
+        const live = shortName(LivenessSchema, hb.liveness).toUpperCase();
+        console.log(`heartbeat v=${hb.version} ${live} last_event=${hb.secondsSinceLastEvent.toFixed(1)}s`);
+      }
+    }
+  } catch (err) {
+    if (timedOut) throw new TimeoutError(`no answer from sanctum at ${opts.server} within ${opts.timeoutS} s`);
+    if (interrupt.aborted && err instanceof ConnectError && err.code === Code.Canceled) return;
+    throw err;
+  } finally {
+    clearTimeout(firstAnswer);
+    interrupt.removeEventListener("abort", stop);
+  }
+  if (opts.count !== undefined && printed < opts.count && !interrupt.aborted) {
+    throw new TimeoutError(`the server ended the stream after ${printed} of ${opts.count} snapshots`);
+  }
+}
+
+/** One line for the user: what failed and, for the usual causes, what to do. */
+export function describeError(err: unknown, server: string): string {
+  if (err instanceof ConnectError) {
+    const detail = err.rawMessage || Code[err.code];
+    switch (err.code) {
+      case Code.Unavailable:
+        return `cannot reach sanctum at ${server}: ${detail}`;
+      case Code.Unauthenticated:
+        return `sanctum at ${server} refused the credentials: ${detail} (give --token or set ESPER_TOKEN)`;
+      case Code.DeadlineExceeded:
+        return `no answer from sanctum at ${server} in time: ${detail}`;
+      default:
+        return `sanctum at ${server} answered ${Code[err.code]}: ${detail}`;
+    }
+  }
+  if (err instanceof TimeoutError) return err.message;
+  if (err instanceof Error) return `${err.message}`;
+  return String(err);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let opts: Options | null;
+  try {
+    opts = parseOptions(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`${PROG}: ${err.message}\n(run with --help for usage)`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+  if (opts === null) {
+    console.log(USAGE);
+    return 0;
+  }
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    const client = connect(opts);
+    if (opts.command === "list") await list(client, opts);
+    else await watch(client, opts, interrupt.signal);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`${PROG}: ${err.message}`);
+      return EXIT_USAGE;
+    }
+    console.error(`${PROG}: ${describeError(err, opts.server)}`);
+    return EXIT_RPC;
+  } finally {
+    process.removeListener("SIGINT", onSignal);
+    process.removeListener("SIGTERM", onSignal);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`${PROG}: internal error: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(EXIT_RPC);
+  },
+);

@@ -1,0 +1,69 @@
+// Text rendering of snapshots and run lists. Pure functions over the generated messages
+// (one schema: no mirror types), so they are easy to test and to reuse.
+import type { Infrastructure, RunSummary, SanctumSnapshot, TamiyoState } from "./gen/esper/sanctum/v1/sanctum_pb.js";
+import { LivenessSchema, RunStatusSchema } from "./gen/esper/sanctum/v1/sanctum_pb.js";
+import { ActionHeadSchema } from "./gen/esper/telemetry/v1/telemetry_pb.js";
+import type { DescEnum } from "@bufbuild/protobuf";
+
+/** Shown for a value that was not measured: unknown is not zero. */
+export const ABSENT = "—";
+
+/** Enum value name without its type prefix, lower case: ACTION_HEAD_ALPHA_TARGET -> alpha_target. */
+export function shortName(schema: DescEnum, value: number): string {
+  const v = schema.value[value];
+  if (!v) return String(value);
+  return v.localName.toLowerCase();
+}
+
+/**
+ * CUDA memory in use, allocated / reserved × 100, as in esper_common.derived.
+ * undefined when either field is absent (a CPU run); 0 when reserved ≤ 0.
+ */
+export function memoryUsagePercent(infra: Infrastructure | undefined): number | undefined {
+  const allocated = infra?.cudaMemoryAllocatedGb;
+  const reserved = infra?.cudaMemoryReservedGb;
+  if (allocated === undefined || reserved === undefined) return undefined;
+  if (reserved <= 0) return 0;
+  return (allocated / reserved) * 100;
+}
+
+export function formatMem(infra: Infrastructure | undefined): string {
+  const pct = memoryUsagePercent(infra);
+  return pct === undefined ? `Mem:${ABSENT}` : `Mem:${pct.toFixed(0)}%`;
+}
+
+/** Per-head entropy, in the order the trainer reported the heads: "op=1.23 slot=0.98 ...". */
+export function formatHeads(tamiyo: TamiyoState | undefined): string {
+  if (!tamiyo || tamiyo.heads.length === 0) return `heads=${ABSENT}`;
+  return tamiyo.heads.map((h) => `${shortName(ActionHeadSchema, h.head)}=${h.entropy.toFixed(2)}`).join(" ");
+}
+
+/** One line per snapshot: run id, batch, policy loss, per-head entropy, Mem:%. */
+export function summaryLine(s: SanctumSnapshot): string {
+  const t = s.tamiyo;
+  const ppo = t?.ppoDataReceived === true;
+  const loss = ppo ? t!.policyLoss.toFixed(4) : ABSENT;
+  return [
+    `run=${s.runId || ABSENT}`,
+    `v=${s.version}`,
+    `batch=${s.currentBatch}`,
+    `policy_loss=${loss}`,
+    ppo ? formatHeads(t) : `heads=${ABSENT}`,
+    formatMem(t?.infrastructure),
+    shortName(LivenessSchema, s.liveness).toUpperCase(),
+  ].join(" ");
+}
+
+/** One line per run for `list`. */
+export function runLine(r: RunSummary): string {
+  const episodes = r.totalEpisodes > 0n ? `${r.episodesCompleted}/${r.totalEpisodes}` : `${r.episodesCompleted}`;
+  return [
+    r.runId,
+    shortName(RunStatusSchema, r.status),
+    shortName(LivenessSchema, r.liveness).toUpperCase(),
+    `task=${r.task || ABSENT}`,
+    `envs=${r.nEnvs}`,
+    `episodes=${episodes}`,
+    `events=${r.eventsApplied}`,
+  ].join("\t");
+}
