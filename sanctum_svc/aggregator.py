@@ -15,12 +15,10 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.derived import liveness_for_age
 from sanctum_svc import history
 from sanctum_svc.handlers import HANDLERS
-from sanctum_svc.handlers.common import event_time, set_compile, set_time
+from sanctum_svc.handlers.common import RECENT_DECISIONS, event_time, set_compile, set_time
 
 #: Batches over which episodes/s is measured.
 EPISODE_RATE_WINDOW = 5
-#: Most recent decision cards kept per run.
-RECENT_DECISIONS = 16
 
 _HISTORY_FIELDS = tuple(f.name for f in spb.Histories.DESCRIPTOR.fields)
 

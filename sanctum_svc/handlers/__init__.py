@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sanctum_svc.handlers import envs, ppo, run  # noqa: F401  (register handlers)
+from sanctum_svc.handlers import alerts, decisions, envs, ppo, run, seeds  # noqa: F401
 from sanctum_svc.handlers.registry import HANDLERS, Handler, handles
 
 __all__ = ["HANDLERS", "Handler", "handles"]

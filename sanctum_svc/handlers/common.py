@@ -7,6 +7,9 @@ from google.protobuf import timestamp_pb2
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 
+#: Most recent decision cards kept per run.
+RECENT_DECISIONS = 16
+
 
 def set_time(ts: timestamp_pb2.Timestamp, seconds: float) -> None:
     """Set a Timestamp from unix seconds (deterministic rounding to nanoseconds)."""

@@ -81,3 +81,30 @@ def training_completed(run: RunAggregator, event: tpb.TelemetryEvent, received_a
         f"Training {p.status or 'completed'}: {p.total_episodes} episodes, "
         f"final accuracy {p.final_accuracy:.3f}, avg reward {p.final_avg_reward:.3f}",
     )
+
+
+@handles(ET.EVENT_TYPE_EPISODE_OUTCOME)
+def episode_outcome(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
+    """One env's finished episode: a log line with its result."""
+    p = event.episode_outcome
+    env = f"env {event.env_id} " if event.HasField("env_id") else ""
+    episode = f" {event.episode}" if event.HasField("episode") else ""
+    run.log(
+        event,
+        received_at,
+        f"{env}episode{episode} done: accuracy {p.final_accuracy:.3f}, "
+        f"reward {p.total_reward:.2f}, {p.seeds_fossilized} fossilized, "
+        f"{p.seeds_pruned} pruned, +{p.params_added:,} params",
+    )
+
+
+@handles(ET.EVENT_TYPE_CHECKPOINT_LOADED)
+def checkpoint_loaded(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
+    p = event.checkpoint_loaded
+    run.log(event, received_at, f"Resumed from checkpoint {p.path} at episode {p.episode}")
+
+
+@handles(ET.EVENT_TYPE_SYSTEM_VITALS)
+def system_vitals(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
+    """Host vitals replace the previous sample whole (absent GPU fields stay absent)."""
+    run.state.vitals.CopyFrom(event.system_vitals)

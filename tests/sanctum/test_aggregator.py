@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_common.derived import memory_usage_percent
 from sanctum_svc.aggregator import Aggregator, RunAggregator
 from tests.sanctum.events import RUN, EventFactory
 
@@ -36,7 +38,7 @@ def test_run_config_from_training_started(f: EventFactory) -> None:
     assert list(snap.run_config.slot_ids) == ["r0c0", "r0c1", "r1c0"]
     assert snap.task_name == "cifar10"
     assert snap.status == spb.RUN_STATUS_RUNNING
-    assert snap.started_at.ToNanoseconds() == f.make(0).timestamp.ToNanoseconds() - 1_000_000
+    assert snap.started_at == Timestamp(seconds=1_700_000_000, nanos=1_000_000)  # producer time
     assert run.config is not None and run.config.n_envs == 4
 
 
@@ -77,3 +79,221 @@ def test_aggregator_runs_and_latest(f: EventFactory) -> None:
     assert {r.run_id for r in agg.runs()} == {RUN, "run-2"}
     assert agg.get("nope") is None
     assert Aggregator().latest_run_id() is None
+
+
+def test_compile_status_from_training_started(f: EventFactory) -> None:
+    run = RunAggregator(RUN)
+    t = feed(run, [f.started(), f.ppo()])
+    infra = run.snapshot(t).tamiyo.infrastructure
+    assert infra.compile_enabled is True
+    assert infra.compile_backend == "inductor"
+    assert infra.compile_mode == "reduce-overhead"
+
+
+def test_nested_gradient_quality_and_cuda_infrastructure(f: EventFactory) -> None:
+    """Seed plan 004 Task 5.1, with the 4.2/8.0 GB example."""
+    run = RunAggregator(RUN)
+    cuda = {
+        "gradient_cv": 0.42,
+        "cuda_memory_allocated_gb": 4.2,
+        "cuda_memory_reserved_gb": 8.0,
+        "cuda_memory_peak_gb": 6.5,
+        "cuda_memory_fragmentation": 0.475,
+    }
+    t = feed(run, [f.ppo(clip_fraction_positive=0.10, clip_fraction_negative=0.05, **cuda)])
+    tam = run.snapshot(t).tamiyo
+    gq, infra = tam.gradient_quality, tam.infrastructure
+    assert gq.clip_fraction_positive == pytest.approx(0.10)
+    assert gq.clip_fraction_negative == pytest.approx(0.05)
+    assert gq.gradient_cv == pytest.approx(0.42)
+    assert infra.cuda_memory_allocated_gb == pytest.approx(4.2)
+    assert infra.cuda_memory_reserved_gb == pytest.approx(8.0)
+    assert infra.cuda_memory_peak_gb == pytest.approx(6.5)
+    assert infra.cuda_memory_fragmentation == pytest.approx(0.475)
+    assert memory_usage_percent(infra) == pytest.approx(52.5)
+
+
+def test_cuda_and_cv_absent_when_not_measured(f: EventFactory) -> None:
+    run = RunAggregator(RUN)
+    t = feed(run, [f.started(), f.ppo()])
+    tam = run.snapshot(t).tamiyo
+    for name in (
+        "cuda_memory_allocated_gb",
+        "cuda_memory_reserved_gb",
+        "cuda_memory_peak_gb",
+        "cuda_memory_fragmentation",
+    ):
+        assert not tam.infrastructure.HasField(name), name
+    assert not tam.gradient_quality.HasField("gradient_cv")
+    assert memory_usage_percent(tam.infrastructure) is None
+
+
+def test_gradient_cv_keeps_last_measured_value(f: EventFactory) -> None:
+    run = RunAggregator(RUN)
+    t = feed(run, [f.ppo(gradient_cv=0.8), f.ppo(), f.ppo()])
+    assert run.snapshot(t).tamiyo.gradient_quality.gradient_cv == pytest.approx(0.8)
+    t = feed(run, [f.ppo(gradient_cv=2.5)], t + 1)
+    assert run.snapshot(t).tamiyo.gradient_quality.gradient_cv == pytest.approx(2.5)
+
+
+def test_early_stop_epoch_presence_per_update(f: EventFactory) -> None:
+    run = RunAggregator(RUN)
+    t = feed(run, [f.ppo(early_stop_epoch=0)])
+    tam = run.snapshot(t).tamiyo
+    assert tam.HasField("early_stop_epoch") and tam.early_stop_epoch == 0
+    t = feed(run, [f.ppo()], t + 1)
+    assert not run.snapshot(t).tamiyo.HasField("early_stop_epoch")
+
+
+def test_heads_replaced_per_update_and_update_count(f: EventFactory) -> None:
+    run = RunAggregator(RUN)
+    one_head = [tpb.HeadMetrics(head=tpb.ACTION_HEAD_TEMPO, entropy=0.3, grad_norm=0.1)]
+    t = feed(run, [f.ppo(), f.ppo(heads=one_head)])
+    tam = run.snapshot(t).tamiyo
+    assert [h.head for h in tam.heads] == [tpb.ACTION_HEAD_TEMPO]
+    assert tam.updates == 2  # counted when the payload has no update_index
+    t = feed(run, [f.ppo(update_index=10)], t + 1)
+    assert run.snapshot(t).tamiyo.updates == 10
+
+
+@pytest.mark.parametrize("event_type", [tpb.EVENT_TYPE_SEED_CULLED, tpb.EVENT_TYPE_SEED_PRUNED])
+@pytest.mark.parametrize("payload_blueprint", ["conv_light", ""])
+def test_pruned_seed_keeps_blueprint(
+    f: EventFactory, event_type: int, payload_blueprint: str
+) -> None:
+    """Seed plan 000 Task 4: env.seeds[slot_id].blueprint_id of a culled/pruned seed."""
+    run = RunAggregator(RUN)
+    germ = f.make(
+        tpb.EVENT_TYPE_SEED_GERMINATED,
+        env_id=1,
+        seed_germinated=tpb.SeedGerminatedPayload(
+            slot_id="r0c1", blueprint_id="conv_light", seed_id="s1", params=1200
+        ),
+    )
+    pruned = f.make(
+        event_type,
+        env_id=1,
+        seed_pruned=tpb.SeedPrunedPayload(
+            slot_id="r0c1", blueprint_id=payload_blueprint, reason="no improvement"
+        ),
+    )
+    t = feed(run, [f.started(), germ, pruned])
+    snap = run.snapshot(t)
+    env = {e.env_id: e for e in snap.envs}[1]
+    seed = env.seeds["r0c1"]
+    assert seed.blueprint_id == "conv_light"
+    assert seed.stage == tpb.SEED_STAGE_PRUNED
+    assert seed.seed_id == "s1"
+    assert snap.lifecycle.germinated == 1 and snap.lifecycle.pruned == 1
+    assert "pruned conv_light" in snap.event_log[-1].message
+
+
+def test_culled_seed_without_prior_germination_gets_payload_blueprint(f: EventFactory) -> None:
+    run = RunAggregator(RUN)
+    culled = f.make(
+        tpb.EVENT_TYPE_SEED_CULLED,
+        env_id=0,
+        seed_pruned=tpb.SeedPrunedPayload(slot_id="r1c0", blueprint_id="attention"),
+    )
+    t = feed(run, [culled])
+    assert run.snapshot(t).envs[0].seeds["r1c0"].blueprint_id == "attention"
+
+
+def test_seed_lifecycle_through_fossilized(f: EventFactory) -> None:
+    run = RunAggregator(RUN)
+    events = [
+        f.make(
+            tpb.EVENT_TYPE_SEED_GERMINATED,
+            env_id=0,
+            seed_germinated=tpb.SeedGerminatedPayload(
+                slot_id="r0c0", blueprint_id="lora", seed_id="s9", params=500
+            ),
+        ),
+        f.make(
+            tpb.EVENT_TYPE_SEED_STAGE_CHANGED,
+            env_id=0,
+            seed_stage_changed=tpb.SeedStageChangedPayload(
+                slot_id="r0c0",
+                from_stage=tpb.SEED_STAGE_TRAINING,
+                to_stage=tpb.SEED_STAGE_BLENDING,
+                alpha=0.25,
+            ),
+        ),
+        f.make(
+            tpb.EVENT_TYPE_SEED_GATE_EVALUATED,
+            env_id=0,
+            seed_gate_evaluated=tpb.SeedGateEvaluatedPayload(
+                slot_id="r0c0", gate="G3", passed=True, target_stage=tpb.SEED_STAGE_HOLDING
+            ),
+        ),
+    ]
+    t = feed(run, events)
+    seed = run.snapshot(t).envs[0].seeds["r0c0"]
+    assert seed.stage == tpb.SEED_STAGE_BLENDING
+    assert seed.alpha == pytest.approx(0.25)
+    assert seed.blueprint_id == "lora" and seed.params == 500
+    fossil = f.make(
+        tpb.EVENT_TYPE_SEED_FOSSILIZED,
+        env_id=0,
+        seed_fossilized=tpb.SeedFossilizedPayload(slot_id="r0c0", params_added=500),
+    )
+    t = feed(run, [fossil], t + 1)
+    snap = run.snapshot(t)
+    assert snap.envs[0].seeds["r0c0"].stage == tpb.SEED_STAGE_FOSSILIZED
+    assert snap.envs[0].seeds["r0c0"].blueprint_id == "lora"
+    assert snap.lifecycle.fossilized == 1 and snap.lifecycle.germinated == 1
+    messages = [e.message for e in snap.event_log]
+    assert any("BLENDING" in m for m in messages)
+    assert any("gate G3 passed" in m for m in messages)
+    assert "fossilized lora" in messages[-1]
+
+
+def test_epoch_completed_env_state_and_seed_merge(f: EventFactory) -> None:
+    run = RunAggregator(RUN)
+    s1 = tpb.SeedTelemetry(slot_id="r0c0", stage=tpb.SEED_STAGE_TRAINING, blueprint_id="norm")
+    s2 = tpb.SeedTelemetry(slot_id="r0c1", stage=tpb.SEED_STAGE_DORMANT)
+    t = feed(
+        run,
+        [
+            f.epoch(2, acc=0.6, reward=1.0, epoch=1, seeds=[s1, s2]),
+            f.epoch(2, acc=0.5, reward=0.5, epoch=2,
+                    seeds=[tpb.SeedTelemetry(slot_id="r0c0", stage=tpb.SEED_STAGE_BLENDING)]),
+            f.epoch(0, acc=0.4, reward=2.0, epoch=2),
+        ],
+    )  # fmt: skip
+    snap = run.snapshot(t)
+    assert [e.env_id for e in snap.envs] == [0, 2]  # sorted by env id
+    env = snap.envs[1]
+    assert env.accuracy == pytest.approx(0.5) and env.best_accuracy == pytest.approx(0.6)
+    assert env.reward == pytest.approx(0.5) and env.cumulative_reward == pytest.approx(1.5)
+    assert env.epoch == 2 and env.host_params == 1000 and env.val_loss == pytest.approx(0.5)
+    assert list(env.accuracy_history) == pytest.approx([0.6, 0.5])
+    assert env.seeds["r0c0"].stage == tpb.SEED_STAGE_BLENDING
+    assert env.seeds["r0c0"].blueprint_id == "norm"  # kept when the payload omits it
+    assert env.seeds["r0c1"].stage == tpb.SEED_STAGE_DORMANT
+    assert snap.aggregate_mean_reward == pytest.approx((0.5 + 2.0) / 2)
+    assert len(snap.event_log) == 0  # epochs are not logged
+
+
+def test_episodes_per_second_from_batch_receive_times(f: EventFactory) -> None:
+    run = RunAggregator(RUN)
+    run.apply(f.batch(1, done=4), T0)
+    run.apply(f.batch(2, done=8), T0 + 2.0)
+    snap = run.snapshot(T0 + 2.0)
+    assert snap.episodes_per_second == pytest.approx(2.0)
+    assert list(snap.histories.avg_reward) == pytest.approx([1.5, 1.5])
+
+
+def test_training_completed(f: EventFactory) -> None:
+    run = RunAggregator(RUN)
+    done = f.make(
+        tpb.EVENT_TYPE_TRAINING_COMPLETED,
+        training_completed=tpb.TrainingCompletedPayload(
+            total_episodes=100, final_accuracy=0.9, status="completed"
+        ),
+    )
+    t = feed(run, [f.started(), done])
+    snap = run.snapshot(t)
+    assert snap.status == spb.RUN_STATUS_COMPLETED
+    assert snap.completion.final_accuracy == pytest.approx(0.9)
+    assert "Training completed" in snap.event_log[-1].message

@@ -1,0 +1,124 @@
+"""Seed lifecycle events: per-slot seed state of an env, lifecycle counts, log entries."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from sanctum_svc.handlers.registry import handles
+
+if TYPE_CHECKING:
+    from sanctum_svc.aggregator import RunAggregator
+
+ET = tpb.EventType
+
+
+def stage_name(stage: int) -> str:
+    """SEED_STAGE_BLENDING -> BLENDING."""
+    try:
+        return tpb.SeedStage.Name(stage).removeprefix("SEED_STAGE_")
+    except ValueError:
+        return f"STAGE({stage})"
+
+
+def _where(event: tpb.TelemetryEvent, slot_id: str) -> str:
+    env = f"env {event.env_id} " if event.HasField("env_id") else ""
+    return f"{env}{slot_id}"
+
+
+def _seed(run: RunAggregator, event: tpb.TelemetryEvent, slot_id: str) -> tpb.SeedTelemetry | None:
+    """The env's seed in `slot_id` (created on first mention); None without an env id."""
+    if not event.HasField("env_id"):
+        return None
+    seed = run.env(event.group_id, event.env_id).seeds[slot_id]
+    seed.slot_id = slot_id
+    return seed
+
+
+@handles(ET.EVENT_TYPE_SEED_GERMINATED)
+def seed_germinated(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
+    p = event.seed_germinated
+    seed = _seed(run, event, p.slot_id)
+    if seed is not None:
+        seed.Clear()
+        seed.slot_id = p.slot_id
+        seed.stage = tpb.SEED_STAGE_GERMINATED
+        seed.blueprint_id = p.blueprint_id
+        seed.seed_id = p.seed_id
+        seed.params = p.params
+    run.state.lifecycle.germinated += 1
+    run.log(
+        event,
+        received_at,
+        f"{_where(event, p.slot_id)}: germinated {p.blueprint_id or '?'} ({p.params:,} params)",
+    )
+
+
+@handles(ET.EVENT_TYPE_SEED_STAGE_CHANGED)
+def seed_stage_changed(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
+    p = event.seed_stage_changed
+    seed = _seed(run, event, p.slot_id)
+    if seed is not None:
+        seed.stage = p.to_stage
+        seed.alpha = p.alpha
+        seed.epochs_in_stage = 0
+        if p.blueprint_id:
+            seed.blueprint_id = p.blueprint_id
+    run.log(
+        event,
+        received_at,
+        f"{_where(event, p.slot_id)}: {stage_name(p.from_stage)} → {stage_name(p.to_stage)}",
+    )
+
+
+@handles(ET.EVENT_TYPE_SEED_GATE_EVALUATED)
+def seed_gate_evaluated(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
+    p = event.seed_gate_evaluated
+    verdict = "passed" if p.passed else "failed"
+    reason = f": {p.reason}" if p.reason else ""
+    run.log(
+        event,
+        received_at,
+        f"{_where(event, p.slot_id)}: gate {p.gate or '?'} {verdict} "
+        f"(→ {stage_name(p.target_stage)}){reason}",
+    )
+
+
+@handles(ET.EVENT_TYPE_SEED_FOSSILIZED)
+def seed_fossilized(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
+    p = event.seed_fossilized
+    seed = _seed(run, event, p.slot_id)
+    if seed is not None:
+        seed.stage = tpb.SEED_STAGE_FOSSILIZED
+        seed.epochs_in_stage = 0
+        if p.blueprint_id:
+            seed.blueprint_id = p.blueprint_id
+    run.state.lifecycle.fossilized += 1
+    blueprint = p.blueprint_id or (seed.blueprint_id if seed is not None else "") or "?"
+    run.log(
+        event,
+        received_at,
+        f"{_where(event, p.slot_id)}: fossilized {blueprint} "
+        f"(+{p.params_added:,} params, {p.improvement:+.2f} acc, {p.epochs_total} epochs)",
+    )
+
+
+@handles(ET.EVENT_TYPE_SEED_PRUNED, ET.EVENT_TYPE_SEED_CULLED)
+def seed_pruned(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
+    """PRUNED (or its older name CULLED): the seed keeps its blueprint_id (seed plan 000)."""
+    p = event.seed_pruned
+    seed = _seed(run, event, p.slot_id)
+    if seed is not None:
+        seed.stage = tpb.SEED_STAGE_PRUNED
+        seed.epochs_in_stage = 0
+        if p.blueprint_id:
+            seed.blueprint_id = p.blueprint_id
+    run.state.lifecycle.pruned += 1
+    blueprint = p.blueprint_id or (seed.blueprint_id if seed is not None else "") or "?"
+    reason = f": {p.reason}" if p.reason else ""
+    run.log(
+        event,
+        received_at,
+        f"{_where(event, p.slot_id)}: pruned {blueprint} "
+        f"({p.improvement:+.2f} acc, {p.epochs_total} epochs){reason}",
+    )
