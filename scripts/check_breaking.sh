@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Fail when proto/ (the working tree) breaks compatibility with the previous contracts.
+#
+# `buf breaking` with the FILE rules of buf.yaml: no field/enum value renumbered, renamed,
+# removed without `reserved`, no type or package change. Compared against:
+#   $BUF_BREAKING_AGAINST   a git ref, when set;
+#   else, on a branch off main: the merge-base with main (origin/main, else main);
+#   else HEAD~1 (the previous commit on main).
+# Skips, with a message and exit 0, when that commit does not exist (first commit, shallow
+# clone) or has no proto/. Usage: scripts/check_breaking.sh [REPO_ROOT]
+set -euo pipefail
+
+root="${1:-$(cd "$(dirname "$0")/.." && pwd)}"
+cd "$root"
+buf="${BUF:-}"
+if [ -z "$buf" ]; then
+  if [ -x .venv/bin/buf ]; then buf=.venv/bin/buf; else buf=buf; fi
+fi
+if ! command -v "$buf" >/dev/null 2>&1; then
+  echo "check_breaking: buf not found (install buf-bin or set BUF); cannot check" >&2
+  exit 1
+fi
+if ! git rev-parse --git-dir >/dev/null 2>&1; then
+  echo "check_breaking: skipped: $root is not a git checkout, no previous contracts to compare"
+  exit 0
+fi
+
+pick_ref() {
+  if [ -n "${BUF_BREAKING_AGAINST:-}" ]; then echo "$BUF_BREAKING_AGAINST"; return; fi
+  local main base
+  for main in origin/main main; do
+    if git rev-parse -q --verify "$main^{commit}" >/dev/null; then
+      base=$(git merge-base HEAD "$main" 2>/dev/null || true)
+      if [ -n "$base" ] && [ "$base" != "$(git rev-parse HEAD)" ]; then echo "$base"; return; fi
+      break
+    fi
+  done
+  echo "HEAD~1"
+}
+
+ref=$(pick_ref)
+if ! sha=$(git rev-parse -q --verify "$ref^{commit}"); then
+  why="there is no commit before this one"
+  [ "$(git rev-parse --is-shallow-repository 2>/dev/null)" = true ] && why="this is a shallow clone without history (fetch with --depth 2 or more)"
+  echo "check_breaking: skipped: $ref does not exist: $why"
+  exit 0
+fi
+if ! git cat-file -e "$sha:proto" 2>/dev/null; then
+  echo "check_breaking: skipped: $ref ($(git rev-parse --short "$sha")) has no proto/ to compare against"
+  exit 0
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# The old commit's contracts, laid out as that commit had them (its buf.yaml, if any).
+paths=(proto)
+git cat-file -e "$sha:buf.yaml" 2>/dev/null && paths+=(buf.yaml)
+git archive "$sha" "${paths[@]}" | tar -x -C "$tmp"
+against="$tmp"
+[ -f "$tmp/buf.yaml" ] || against="$tmp/proto"
+
+echo "check_breaking: buf breaking proto/ (working tree) against $ref = $(git log -1 --format='%h "%s"' "$sha")"
+if "$buf" breaking . --against "$against" --error-format text; then
+  echo "check_breaking: no breaking changes"
+else
+  echo "check_breaking: BREAKING contract change against $ref. Within v1 only additive changes" >&2
+  echo "  are allowed: add fields with new numbers; reserve deleted numbers and names;" >&2
+  echo "  incompatible changes go to a new package version (esper.*.v2)." >&2
+  exit 1
+fi
