@@ -27,6 +27,9 @@ lint: $(STAMP)
 	$(VENV)/bin/buf lint
 	$(VENV)/bin/ruff check .
 	$(PY) scripts/gen_protos.py --check
+	@if command -v npm >/dev/null; then $(MAKE) -s -C clients/node check; \
+	else echo "skip: TypeScript stubs check (npm not installed)"; fi
+	BUF=$(VENV)/bin/buf scripts/check_breaking.sh
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
