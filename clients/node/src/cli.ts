@@ -4,9 +4,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseOptions, UsageError, USAGE, type Options } from "./args.js";
 import { connect, type SanctumClient } from "./client.js";
-import { runLine, summaryLine } from "./format.js";
-import { LivenessSchema } from "./gen/esper/sanctum/v1/sanctum_pb.js";
-import { shortName } from "./format.js";
+import { formatLiveness, runLine, summaryLine } from "./format.js";
 
 const PROG = "esper-sanctum-node";
 const EXIT_RPC = 1;
@@ -44,7 +42,7 @@ async function watch(client: SanctumClient, opts: Options, interrupt: AbortSigna
         if (opts.count !== undefined && printed >= opts.count) break;
       } else if (msg.kind.case === "heartbeat" && opts.heartbeats) {
         const hb = msg.kind.value;
-        const live = shortName(LivenessSchema, hb.liveness).toUpperCase();
+        const live = formatLiveness(hb.liveness);
         console.log(`heartbeat v=${hb.version} ${live} last_event=${hb.secondsSinceLastEvent.toFixed(1)}s`);
       }
     }

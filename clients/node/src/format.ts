@@ -38,6 +38,11 @@ export function formatHeads(tamiyo: TamiyoState | undefined): string {
   return tamiyo.heads.map((h) => `${shortName(ActionHeadSchema, h.head)}=${h.entropy.toFixed(2)}`).join(" ");
 }
 
+/** LIVE / SLOW / STALE; "—" when the server did not say. */
+export function formatLiveness(value: number): string {
+  return value === 0 ? ABSENT : shortName(LivenessSchema, value).toUpperCase();
+}
+
 /** One line per snapshot: run id, batch, policy loss, per-head entropy, Mem:%. */
 export function summaryLine(s: SanctumSnapshot): string {
   const t = s.tamiyo;
@@ -50,7 +55,7 @@ export function summaryLine(s: SanctumSnapshot): string {
     `policy_loss=${loss}`,
     ppo ? formatHeads(t) : `heads=${ABSENT}`,
     formatMem(t?.infrastructure),
-    shortName(LivenessSchema, s.liveness).toUpperCase(),
+    formatLiveness(s.liveness),
   ].join(" ");
 }
 
@@ -59,8 +64,8 @@ export function runLine(r: RunSummary): string {
   const episodes = r.totalEpisodes > 0n ? `${r.episodesCompleted}/${r.totalEpisodes}` : `${r.episodesCompleted}`;
   return [
     r.runId,
-    shortName(RunStatusSchema, r.status),
-    shortName(LivenessSchema, r.liveness).toUpperCase(),
+    r.status === 0 ? ABSENT : shortName(RunStatusSchema, r.status),
+    formatLiveness(r.liveness),
     `task=${r.task || ABSENT}`,
     `envs=${r.nEnvs}`,
     `episodes=${episodes}`,
