@@ -1,10 +1,139 @@
-"""Console entry point (not implemented yet)."""
+"""`esper-tui`: the live Sanctum dashboard in a terminal (or, with --serve, a browser)."""
 
 from __future__ import annotations
 
+import argparse
+import shlex
 import sys
+from pathlib import Path
+
+from tui_client.config import DEFAULT_SERVER, MAX_UI_HZ, TuiOptions
+
+EPILOG = """\
+keys: q quit · ? help · tab next panel · j/k next/prev env · 1-9 focus env #N ·
+enter env detail · r switch run · ctrl+p command palette
+
+examples:
+  esper-tui                                  # watch the newest run on 127.0.0.1:50051
+  esper-tui --server sanctum:50051 --run r1  # a given run on another host
+  esper-tui --serve                          # the same dashboard at http://127.0.0.1:8000
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="esper-tui",
+        description="Watch a morphogenetic RL run live: subscribes to a sanctum server's "
+        "snapshot stream and shows controller health, heads, envs, seeds and delivery.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--server",
+        default=DEFAULT_SERVER,
+        metavar="HOST:PORT",
+        help=f"sanctum gRPC address (default {DEFAULT_SERVER})",
+    )
+    p.add_argument(
+        "--run",
+        default="",
+        metavar="RUN_ID",
+        help="run to watch; without it the newest run, or a picker when the server has several",
+    )
+    p.add_argument(
+        "--token",
+        default=None,
+        metavar="T",
+        help="bearer token sent as 'authorization: Bearer T' (when sanctum requires one)",
+    )
+    p.add_argument(
+        "--tls-ca",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="PEM CA certificate: connect with TLS and verify the server against it",
+    )
+    p.add_argument(
+        "--max-hz",
+        type=float,
+        default=4.0,
+        metavar="N",
+        help=f"snapshots per second to ask for (default 4); the screen redraws at most "
+        f"min(N, {MAX_UI_HZ:g}) times per second, newest snapshot wins",
+    )
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve this dashboard in a browser (textual-serve) instead of the terminal",
+    )
+    p.add_argument(
+        "--serve-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="with --serve: address to bind (default 127.0.0.1, this machine only)",
+    )
+    p.add_argument(
+        "--serve-port",
+        type=int,
+        default=8000,
+        metavar="PORT",
+        help="with --serve: HTTP port (default 8000)",
+    )
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> TuiOptions:
+    """Flags -> TuiOptions; raises ValueError with a message for the user."""
+    if args.tls_ca is not None and not args.tls_ca.is_file():
+        raise ValueError(f"--tls-ca {args.tls_ca}: no such file")
+    return TuiOptions(
+        server=args.server,
+        run=args.run,
+        token=args.token,
+        tls_ca=args.tls_ca,
+        max_hz=args.max_hz,
+    )
+
+
+def serve_command(args: argparse.Namespace) -> str:
+    """The terminal command textual-serve runs per browser session (same flags, no --serve)."""
+    parts = [
+        sys.executable,
+        "-m",
+        "tui_client",
+        "--server",
+        args.server,
+        "--max-hz",
+        str(args.max_hz),
+    ]
+    if args.run:
+        parts += ["--run", args.run]
+    if args.token:
+        parts += ["--token", args.token]
+    if args.tls_ca:
+        parts += ["--tls-ca", str(args.tls_ca)]
+    return shlex.join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("tui_client: not implemented yet", file=sys.stderr)
-    return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        options = options_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.serve:
+        from textual_serve.server import Server
+
+        url = f"http://{args.serve_host}:{args.serve_port}"
+        print(f"esper-tui: serving the dashboard at {url} (Ctrl+C stops)", flush=True)
+        Server(serve_command(args), host=args.serve_host, port=args.serve_port).serve()
+        return 0
+    from tui_client.app import EsperTui
+
+    EsperTui(options).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,266 @@
+"""The esper-tui Textual app: layout, key bindings, and the conflating update loop.
+
+The network worker posts messages; the app keeps only the newest snapshot and applies
+it on a timer at the display rate (≤ 10 Hz), so bursts never queue redraws or block input.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.widgets import DataTable, Footer
+
+from esper.sanctum.v1 import sanctum_pb2 as spb
+from tui_client.commands import EsperCommands
+from tui_client.config import TuiOptions
+from tui_client.connection import list_runs, watch
+from tui_client.messages import (
+    ConnectionChanged,
+    HeartbeatReceived,
+    RunsListed,
+    SnapshotReceived,
+)
+from tui_client.screens.env_detail import EnvDetailScreen
+from tui_client.screens.help import HelpScreen
+from tui_client.screens.run_picker import RunPickerScreen
+from tui_client.state import ConnState, Freshness, View
+from tui_client.widgets.delivery_panel import DeliveryPanel
+from tui_client.widgets.env_table import EnvTable
+from tui_client.widgets.event_log import EventLog
+from tui_client.widgets.heads_panel import HeadsPanel
+from tui_client.widgets.ppo_health import PpoHealth
+from tui_client.widgets.run_header import RunHeader
+from tui_client.widgets.status_banner import StatusBanner
+
+#: Keys shown on the help screen beyond the bindings (handled by Textual itself).
+BUILTIN_KEYS = [("tab / shift+tab", "Next / previous panel"), ("ctrl+p", "Command palette")]
+
+
+def _env_bindings() -> list[Binding]:
+    return [
+        Binding(str(n), f"focus_env_row({n})", f"Focus env #{n}", id=f"focus_env_{n}", show=False)
+        for n in range(1, 10)
+    ]
+
+
+class EsperTui(App[None]):
+    """Live dashboard of one sanctum run."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "esper-tui"
+    COMMANDS = App.COMMANDS | {EsperCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-normal")]
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("question_mark", "help", "Help", id="help", key_display="?"),
+        Binding("j", "env_cursor(1)", "Next env", id="env_next"),
+        Binding("k", "env_cursor(-1)", "Prev env", id="env_prev"),
+        Binding("enter", "env_detail", "Env detail", id="env_detail"),
+        Binding("r", "pick_run", "Runs", id="pick_run"),
+        Binding("ctrl+r", "reconnect", "Reconnect", id="reconnect", show=False),
+        *_env_bindings(),
+    ]
+
+    def __init__(
+        self, options: TuiOptions | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        """`options=None` runs without a network worker (tests and benchmarks feed snapshots
+        with `apply_snapshot`); `clock` gives wall-clock seconds (frozen in snapshot tests)."""
+        super().__init__()
+        self.options = options
+        self.clock = clock
+        self.run_id = options.run if options else ""
+        self.latest: spb.SanctumSnapshot | None = None
+        self._pending: spb.SanctumSnapshot | None = None
+        self._fresh: Freshness | None = None
+        self.conn: ConnState = "connecting"
+        self._outage_notified = False
+        self._watching = False
+        self.applied_versions = 0
+
+    # -- layout ---------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        yield StatusBanner(id="banner")
+        with Container(id="main"):
+            yield HeadsPanel(id="heads", classes="panel")
+            yield PpoHealth(id="ppo", classes="panel")
+            yield EnvTable(id="envs", classes="panel")
+            yield EventLog(id="events", classes="panel")
+            yield DeliveryPanel(id="delivery", classes="panel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._refresh_live()
+        ui_hz = self.options.ui_hz if self.options else 10.0
+        self.set_interval(1.0 / ui_hz, self._flush, name="flush")
+        self.set_interval(1.0, self._refresh_live, name="liveness")
+        self.query_one(EnvTable).focus()
+        if self.options is not None:
+            self.subscribe()
+
+    @property
+    def target(self) -> str:
+        return self.options.server if self.options else "offline"
+
+    def view(self) -> View:
+        return View(self.latest, self.conn, self._fresh, self.clock(), self.target)
+
+    # -- network --------------------------------------------------------------------------
+    @work(exclusive=True, group="net", exit_on_error=False)
+    async def subscribe(self, ask: bool = True) -> None:
+        """Watch the chosen run until the app exits (reconnecting by itself). With no run
+        chosen and `ask`, a server holding several runs makes the run picker appear."""
+        assert self.options is not None
+        self._watching = True
+        try:
+            await watch(self.options.subscription(self.run_id, ask=ask), self.post_message)
+        finally:
+            self._watching = False
+
+    def on_snapshot_received(self, message: SnapshotReceived) -> None:
+        snap = message.snapshot
+        age = snap.seconds_since_last_event if snap.HasField("last_event_time") else None
+        self._fresh = Freshness(age, self.clock())
+        self._pending = snap  # latest wins: older unapplied snapshots are dropped
+
+    def on_heartbeat_received(self, message: HeartbeatReceived) -> None:
+        self._fresh = Freshness(message.heartbeat.seconds_since_last_event, self.clock())
+
+    def on_connection_changed(self, message: ConnectionChanged) -> None:
+        previous, self.conn = self.conn, message.state
+        if message.state == "disconnected" and not self._outage_notified:
+            self._outage_notified = True
+            retry = f" Retrying every ≤{self.options.backoff.maximum:g}s." if self.options else ""
+            self.notify(
+                f"Lost sanctum at {self.target}: {message.detail}.{retry}",
+                title="Disconnected",
+                severity="warning",
+            )
+        elif message.state == "connected" and previous == "disconnected":
+            self._outage_notified = False
+            self.notify(f"Reconnected to {self.target}.", title="Connected")
+        elif message.state == "error":
+            self.notify(message.detail, title="Cannot watch", severity="error", timeout=30)
+        self._refresh_live()
+
+    def on_runs_listed(self, message: RunsListed) -> None:
+        self.push_screen(RunPickerScreen(message.runs), self._run_chosen)
+
+    def _run_chosen(self, run_id: str | None) -> None:
+        """Picker result: watch the chosen run; on cancel keep the current one, or (first
+        start) watch the server's most recent run."""
+        if run_id is None:
+            if self._watching:
+                return
+            self.notify("No run chosen: watching the most recent one.", title="Runs")
+            self.subscribe(ask=False)
+            return
+        self.run_id = run_id
+        self.latest = self._pending = None
+        self.subscribe()
+
+    # -- drawing --------------------------------------------------------------------------
+    def apply_snapshot(self, snapshot: spb.SanctumSnapshot) -> None:
+        """Show `snapshot` now (what the timer does with the newest received one)."""
+        self.on_snapshot_received(SnapshotReceived(snapshot))
+        if self.conn == "connecting":
+            self.conn = "connected"
+        self._flush()
+
+    def _flush(self) -> None:
+        snapshot, self._pending = self._pending, None
+        if snapshot is None:
+            return
+        self.latest = snapshot
+        self.applied_versions += 1
+        self.query_one(StatusBanner).show(snapshot)
+        self.query_one(HeadsPanel).show(snapshot)
+        self.query_one(PpoHealth).show(snapshot)
+        self.query_one(EnvTable).show(snapshot)
+        self.query_one(EventLog).show(snapshot)
+        if isinstance(self.screen, EnvDetailScreen):
+            self.screen.show(snapshot)
+        self._refresh_live()
+
+    def _refresh_live(self) -> None:
+        """Header badge and delivery lag: they age between snapshots too."""
+        view = self.view()
+        self.query_one(RunHeader).show(view)
+        self.query_one(DeliveryPanel).show(view)
+
+    # -- actions --------------------------------------------------------------------------
+    def action_help(self) -> None:
+        keys = [
+            (b.key_display or b.key, b.description)
+            for b in self.BINDINGS
+            if isinstance(b, Binding) and not b.id.startswith("focus_env_")  # type: ignore[union-attr]
+        ]
+        keys += [("1 … 9", "Focus env #N (row N)"), *BUILTIN_KEYS]
+        self.push_screen(HelpScreen(keys))
+
+    def action_env_cursor(self, delta: int) -> None:
+        table = self.query_one(EnvTable)
+        table.focus()
+        table.move_cursor(row=max(0, table.cursor_row + delta))
+
+    def action_focus_env_row(self, n: int) -> None:
+        table = self.query_one(EnvTable)
+        if n > table.row_count:
+            self.notify(f"There is no env #{n} (this run has {table.row_count}).")
+            return
+        table.focus()
+        table.move_cursor(row=n - 1)
+
+    def focus_env(self, env_id: int) -> None:
+        """Select the row of `env_id` in the env table."""
+        table = self.query_one(EnvTable)
+        try:
+            row = table.get_row_index(str(env_id))
+        except Exception:
+            self.notify(f"env {env_id} is not shown", severity="warning")
+            return
+        table.focus()
+        table.move_cursor(row=row)
+
+    def action_env_detail(self) -> None:
+        env_id = self.query_one(EnvTable).selected_env_id()
+        if env_id is None:
+            self.notify("No env to show yet.")
+            return
+        self.open_env_detail(env_id)
+
+    def open_env_detail(self, env_id: int) -> None:
+        self.push_screen(EnvDetailScreen(env_id, self.latest))
+
+    @on(DataTable.RowSelected, "#envs")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.open_env_detail(int(event.row_key.value))
+
+    def action_pick_run(self) -> None:
+        if self.options is None:
+            self.notify("Not connected to a server.")
+            return
+        self._list_runs()
+
+    @work(exclusive=False, group="runs", exit_on_error=False)
+    async def _list_runs(self) -> None:
+        try:
+            runs = await list_runs(self.options.channel())  # type: ignore[union-attr]
+        except Exception as exc:  # SanctumError: say why, keep the dashboard
+            self.notify(f"Cannot list runs: {exc}", severity="error")
+            return
+        if not runs:
+            self.notify("The server has no runs yet.")
+            return
+        self.push_screen(RunPickerScreen(runs), self._run_chosen)
+
+    def action_reconnect(self) -> None:
+        if self.options is not None:
+            self.subscribe()

@@ -1,0 +1,43 @@
+"""TUI options: what `esper-tui`'s flags become."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from esper_common.channel import ChannelConfig
+from tui_client.connection import Backoff, Subscription
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+#: The display never redraws faster than this, whatever the server sends.
+MAX_UI_HZ = 10.0
+
+
+@dataclass(frozen=True)
+class TuiOptions:
+    """Where to connect, which run, and how often to redraw."""
+
+    server: str = DEFAULT_SERVER
+    run: str = ""
+    token: str | None = None
+    tls_ca: Path | None = None
+    #: Snapshots per second asked of the server; the UI redraws at min(max_hz, 10).
+    max_hz: float = 4.0
+    backoff: Backoff = field(default_factory=Backoff)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.max_hz <= 60:
+            raise ValueError(f"max_hz must be in (0, 60], got {self.max_hz}")
+        if not self.server or ":" not in self.server:
+            raise ValueError(f"server must be HOST:PORT, got {self.server!r}")
+
+    @property
+    def ui_hz(self) -> float:
+        return min(self.max_hz, MAX_UI_HZ)
+
+    def channel(self) -> ChannelConfig:
+        return ChannelConfig(self.server, self.token, self.tls_ca, subscriber=True)
+
+    def subscription(self, run: str | None = None, ask: bool = True) -> Subscription:
+        run_id = self.run if run is None else run
+        return Subscription(self.channel(), run_id, self.max_hz, self.backoff, ask_when_several=ask)

@@ -1,0 +1,118 @@
+"""The snapshot subscription: WatchSnapshots with reconnect and exponential backoff.
+
+Runs inside the app's network worker and reports only through `post(message)`, so the
+UI never blocks on the network and transport errors never reach the user raw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import grpc
+from textual.message import Message
+
+from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper_common.channel import ChannelConfig, SanctumError, aio_channel
+from tui_client.messages import (
+    ConnectionChanged,
+    HeartbeatReceived,
+    RunsListed,
+    SnapshotReceived,
+)
+
+#: Failures that retrying cannot fix: the user must change a flag.
+FATAL_CODES = {
+    grpc.StatusCode.UNAUTHENTICATED: "the server rejected the token (check --token)",
+    grpc.StatusCode.PERMISSION_DENIED: "the token may not watch this run (check --token)",
+    grpc.StatusCode.INVALID_ARGUMENT: "the server rejected the request",
+    grpc.StatusCode.UNIMPLEMENTED: "the server does not speak esper.sanctum.v1",
+}
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Reconnect delays: initial, ×factor per failed attempt, capped at maximum (seconds)."""
+
+    initial: float = 0.5
+    factor: float = 2.0
+    maximum: float = 8.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.maximum, self.initial * self.factor ** max(0, attempt))
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What to watch: where, which run ("" = the server's most recent), how often."""
+
+    channel: ChannelConfig
+    run_id: str = ""
+    max_hz: float = 4.0
+    backoff: Backoff = Backoff()
+    list_timeout: float = 5.0
+    #: With no run_id: list runs first and let the user pick when there are several.
+    ask_when_several: bool = True
+
+
+async def list_runs(cfg: ChannelConfig, timeout: float = 5.0) -> list[spb.RunSummary]:
+    """The server's runs; raises SanctumError (never a raw transport error)."""
+    try:
+        async with aio_channel(cfg) as channel:
+            stub = sanctum_pb2_grpc.SanctumServiceStub(channel)
+            resp = await stub.ListRuns(
+                spb.ListRunsRequest(), metadata=cfg.metadata(), timeout=timeout
+            )
+            return list(resp.runs)
+    except grpc.RpcError as err:
+        raise SanctumError.from_rpc_error(err) from None
+
+
+async def watch(sub: Subscription, post: Callable[[Message], object]) -> None:
+    """Stream snapshots forever, reconnecting with backoff; returns on a fatal error,
+    or after posting `RunsListed` when no run was chosen and the server has several."""
+    attempt = 0
+    while True:
+        try:
+            async with aio_channel(sub.channel) as channel:
+                stub = sanctum_pb2_grpc.SanctumServiceStub(channel)
+                md = sub.channel.metadata()
+                if not sub.run_id and sub.ask_when_several:
+                    listed = await stub.ListRuns(
+                        spb.ListRunsRequest(), metadata=md, timeout=sub.list_timeout
+                    )
+                    if len(listed.runs) > 1:
+                        post(ConnectionChanged("connected"))
+                        post(RunsListed(list(listed.runs)))
+                        return
+                request = spb.WatchSnapshotsRequest(run_id=sub.run_id, max_hz=sub.max_hz)
+                connected = False
+                async for resp in stub.WatchSnapshots(request, metadata=md):
+                    if not connected:
+                        connected, attempt = True, 0
+                        post(ConnectionChanged("connected"))
+                    if resp.HasField("snapshot"):
+                        post(SnapshotReceived(resp.snapshot))
+                    elif resp.HasField("heartbeat"):
+                        post(HeartbeatReceived(resp.heartbeat))
+                detail = "the server ended the stream"
+        except grpc.RpcError as err:
+            error = SanctumError.from_rpc_error(err)
+            if error.code in FATAL_CODES:
+                post(ConnectionChanged("error", f"{FATAL_CODES[error.code]}: {error.detail}"))
+                return
+            detail = _describe(error)
+        delay = sub.backoff.delay(attempt)
+        attempt += 1
+        post(ConnectionChanged("disconnected", detail, retry_in=delay))
+        await asyncio.sleep(delay)
+
+
+def _describe(error: SanctumError) -> str:
+    if error.code == grpc.StatusCode.NOT_FOUND:
+        return f"run not found yet ({error.detail})"
+    if error.code == grpc.StatusCode.UNAVAILABLE:
+        return "sanctum is unreachable"
+    return f"{error.code.name}: {error.detail}"

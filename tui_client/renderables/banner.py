@@ -1,0 +1,71 @@
+"""Tamiyo status banner (seed plan 004, Task 6.1): status, key metrics, memory percent."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper_common.derived import memory_usage_percent
+from tui_client.renderables.fmt import num, pct
+from tui_client.renderables.health import Verdict, evaluate
+
+STATUS_LABEL = {
+    "ok": ("● OK", "bold green"),
+    "warning": ("▲ WARNING", "bold yellow"),
+    "critical": ("✖ CRITICAL", "bold red"),
+    "warmup": ("◌ WARMUP", "bold cyan"),
+}
+
+
+def compile_enabled(snapshot: spb.SanctumSnapshot) -> bool:
+    """Compile is on when the run config or the trainer's infrastructure report says so."""
+    return snapshot.run_config.compile_enabled or snapshot.tamiyo.infrastructure.compile_enabled
+
+
+def banner_title(snapshot: spb.SanctumSnapshot | None) -> str:
+    """Border title: "TAMIYO [compiled]" when torch.compile is on, else "TAMIYO"."""
+    if snapshot is not None and compile_enabled(snapshot):
+        return "TAMIYO [compiled]"
+    return "TAMIYO"
+
+
+def memory_style(percent: float) -> str:
+    """dim up to 75 %, yellow above 75 %, red bold above 90 %."""
+    if percent > 90:
+        return "red bold"
+    if percent > 75:
+        return "yellow"
+    return "dim"
+
+
+def memory_text(snapshot: spb.SanctumSnapshot) -> Text | None:
+    """ "[Mem:53%]" (allocated/reserved CUDA memory), or None when not measured."""
+    percent = memory_usage_percent(snapshot.tamiyo.infrastructure)
+    if percent is None:
+        return None
+    return Text(f"[Mem:{percent:.0f}%]", style=memory_style(percent))
+
+
+def banner_text(snapshot: spb.SanctumSnapshot | None, verdict: Verdict | None = None) -> Text:
+    """One-line banner: status label, update count, key metrics, reasons, memory percent."""
+    if snapshot is None:
+        return Text("waiting for a snapshot…", style="dim")
+    verdict = verdict or evaluate(snapshot)
+    label, style = STATUS_LABEL[verdict.status]
+    t = snapshot.tamiyo
+    out = Text.assemble((label, style), "  ")
+    if t.ppo_data_received:
+        out.append(f"Upd {t.updates}  ")
+        out.append(f"KL {num(t.kl_divergence, '.4f')}  ")
+        out.append(f"Clip {pct(t.clip_fraction)}  ")
+        out.append(f"EV {num(t.explained_variance, '.2f')}  ")
+        out.append(f"Ent {num(t.entropy, '.3f')}  ")
+        out.append(f"GN {num(t.grad_norm, '.3f')}")
+    if verdict.reasons:
+        out.append("  ")
+        out.append(" · ".join(verdict.reasons[:3]), style=style.replace("bold ", ""))
+    mem = memory_text(snapshot)
+    if mem is not None:
+        out.append("  ")
+        out.append_text(mem)
+    return out

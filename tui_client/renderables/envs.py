@@ -1,0 +1,64 @@
+"""Env table cells: accuracy, reward, and per-slot seed "STAGE blueprint" with stage colour."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from tui_client.renderables.fmt import DASH, num
+
+STAGE_STYLE: dict[int, str] = {
+    tpb.SEED_STAGE_DORMANT: "dim",
+    tpb.SEED_STAGE_GERMINATED: "bright_green",
+    tpb.SEED_STAGE_TRAINING: "green",
+    tpb.SEED_STAGE_BLENDING: "cyan",
+    tpb.SEED_STAGE_HOLDING: "blue",
+    tpb.SEED_STAGE_FOSSILIZED: "bold magenta",
+    tpb.SEED_STAGE_PRUNED: "red",
+    tpb.SEED_STAGE_EMBARGOED: "dark_orange",
+    tpb.SEED_STAGE_RESETTING: "yellow",
+}
+
+
+def stage_name(stage: int) -> str:
+    """SEED_STAGE_PRUNED -> "PRUNED"."""
+    try:
+        return tpb.SeedStage.Name(stage).removeprefix("SEED_STAGE_")
+    except ValueError:
+        return f"STAGE{stage}"
+
+
+def slot_ids(snapshot: spb.SanctumSnapshot) -> list[str]:
+    """Slots declared in the RunConfig, plus any a seed reported that the config did not list."""
+    declared = list(snapshot.run_config.slot_ids)
+    seen = sorted({s for env in snapshot.envs for s in env.seeds} - set(declared))
+    return declared + seen
+
+
+def seed_cell(seed: tpb.SeedTelemetry | None) -> Text:
+    """ "PRUNED lora" in the stage's colour; "·" for an empty / dormant slot."""
+    if seed is None or seed.stage in (tpb.SEED_STAGE_UNSPECIFIED, tpb.SEED_STAGE_DORMANT):
+        return Text("·", style="dim")
+    style = STAGE_STYLE.get(seed.stage, "")
+    out = Text(stage_name(seed.stage), style=style)
+    if seed.blueprint_id:
+        out.append(f" {seed.blueprint_id}")
+    return out
+
+
+def env_row(env: spb.EnvState, slots: list[str]) -> list[Text | str]:
+    """One DataTable row: env id, accuracy, best, reward, then one seed cell per slot."""
+    return [
+        str(env.env_id),
+        num(env.accuracy, ".1f") if env.epoch or env.accuracy else DASH,
+        num(env.best_accuracy, ".1f") if env.epoch or env.best_accuracy else DASH,
+        num(env.reward, "+.3f") if env.epoch or env.reward else DASH,
+        *(seed_cell(env.seeds.get(slot)) for slot in slots),
+    ]
+
+
+def lifecycle_text(snapshot: spb.SanctumSnapshot) -> str:
+    """Cumulative lifecycle counts for the panel subtitle."""
+    lc = snapshot.lifecycle
+    return f"germinated {lc.germinated} · fossilized {lc.fossilized} · pruned {lc.pruned}"

@@ -1,0 +1,67 @@
+"""Number formatting where "unknown" renders as an em dash, never as 0."""
+
+from __future__ import annotations
+
+import math
+
+from google.protobuf.message import Message
+
+DASH = "—"
+
+
+def num(value: float | None, spec: str = ".3f") -> str:
+    """Format a number; None (not measured) becomes "—", NaN/inf are shown as such."""
+    if value is None:
+        return DASH
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("+inf" if value > 0 else "-inf")
+    return format(value, spec)
+
+
+def opt(msg: Message, field: str) -> float | None:
+    """Value of a proto3 `optional` field, or None when it was not set (not measured)."""
+    return getattr(msg, field) if msg.HasField(field) else None
+
+
+def pct(value: float | None) -> str:
+    """0.105 -> "10%" (no decimals); None -> "—"."""
+    if value is None:
+        return DASH
+    if not math.isfinite(value):
+        return num(value)
+    return f"{value * 100:.0f}%"
+
+
+def compact_int(n: int) -> str:
+    """1234567 -> "1.2M", 5300 -> "5.3k", 42 -> "42"."""
+    for div, suffix in ((1_000_000_000, "G"), (1_000_000, "M"), (1_000, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.1f}{suffix}"
+    return str(n)
+
+
+def bar(fraction: float | None, width: int) -> str:
+    """A horizontal bar of `width` cells filled to `fraction` (clamped to 0..1)."""
+    if fraction is None or not math.isfinite(fraction):
+        return "░" * width
+    fraction = min(max(fraction, 0.0), 1.0)
+    eighths = round(fraction * width * 8)
+    full, part = divmod(eighths, 8)
+    partial = " ▏▎▍▌▋▊▉"[part] if part else ""
+    text = "█" * full + partial.strip()
+    return text + "░" * (width - len(text))
+
+
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float] | tuple[float, ...], width: int) -> str:
+    """Unicode sparkline of the newest `width` finite values (empty input -> "—")."""
+    data = [v for v in list(values)[-width:] if math.isfinite(v)]
+    if not data:
+        return DASH
+    lo, hi = min(data), max(data)
+    span = hi - lo
+    if span <= 0:
+        return _SPARKS[3] * len(data)
+    return "".join(_SPARKS[min(7, int((v - lo) / span * 8))] for v in data)

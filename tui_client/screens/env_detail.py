@@ -1,0 +1,75 @@
+"""Env detail: one env's seeds (every field) and its accuracy / reward histories."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from esper.sanctum.v1 import sanctum_pb2 as spb
+from tui_client.renderables.envs import seed_cell, slot_ids
+from tui_client.renderables.fmt import DASH, compact_int, num, opt, sparkline
+
+
+def env_detail(snapshot: spb.SanctumSnapshot, env_id: int) -> Table | Text:
+    """Seed table plus history sparklines for `env_id`; a note when the env is gone."""
+    env = next((e for e in snapshot.envs if e.env_id == env_id), None)
+    if env is None:
+        return Text(f"env {env_id} is not in this run", style="dim")
+    table = Table(title=f"env {env_id}", box=None, expand=True, title_justify="left")
+    for col in ("Slot", "Seed", "Alpha", "ΔAcc", "Epochs", "Params", "Grad"):
+        table.add_column(col)
+    for slot in slot_ids(snapshot):
+        seed = env.seeds.get(slot)
+        if seed is None:
+            table.add_row(slot, seed_cell(None), DASH, DASH, DASH, DASH, DASH)
+            continue
+        table.add_row(
+            slot,
+            seed_cell(seed),
+            num(seed.alpha, ".2f"),
+            num(seed.accuracy_delta, "+.2f"),
+            str(seed.epochs_in_stage),
+            compact_int(seed.params),
+            num(opt(seed, "grad_norm"), ".3f"),
+        )
+    table.caption = (
+        f"acc {num(env.accuracy, '.1f')} (best {num(env.best_accuracy, '.1f')})  "
+        f"reward {num(env.reward, '+.3f')}  cum {num(env.cumulative_reward, '+.2f')}  "
+        f"epoch {env.epoch}  episode {env.episode}\n"
+        f"accuracy {sparkline(list(env.accuracy_history), 40)}\n"
+        f"reward   {sparkline(list(env.reward_history), 40)}"
+    )
+    table.caption_justify = "left"
+    return table
+
+
+class EnvDetailScreen(ModalScreen[None]):
+    """Live detail of one env; Escape / q closes it."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close", id="env_detail.close")]
+
+    def __init__(self, env_id: int, snapshot: spb.SanctumSnapshot | None) -> None:
+        super().__init__()
+        self.env_id = env_id
+        self._snapshot = snapshot
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="env-detail") as box:
+            box.border_title = f"ENV {self.env_id}"
+            yield Static(id="env-detail-body")
+
+    def on_mount(self) -> None:
+        self.show(self._snapshot)
+
+    def show(self, snapshot: spb.SanctumSnapshot | None) -> None:
+        self._snapshot = snapshot
+        body = self.query_one("#env-detail-body", Static)
+        body.update(env_detail(snapshot, self.env_id) if snapshot else Text("no snapshot"))
+
+    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
+        self.dismiss(result)

@@ -1,0 +1,52 @@
+"""Run picker: shown when the server holds several runs and `--run` was not given."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from esper.sanctum.v1 import sanctum_pb2 as spb
+
+
+def run_label(run: spb.RunSummary) -> str:
+    """`run-a  cifar10  ep 12/100  LIVE  running` for one RunSummary."""
+    live = spb.Liveness.Name(run.liveness).removeprefix("LIVENESS_")
+    status = spb.RunStatus.Name(run.status).removeprefix("RUN_STATUS_").lower()
+    total = run.total_episodes or "—"
+    return f"{run.run_id}  {run.task or '—'}  ep {run.episodes_completed}/{total}  {live}  {status}"
+
+
+class RunPickerScreen(ModalScreen[str | None]):
+    """Choose a run with j/k or arrows and Enter; Escape keeps the current one."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="run_picker.cancel"),
+        Binding("j", "cursor_down", "Down", id="run_picker.down", show=False),
+        Binding("k", "cursor_up", "Up", id="run_picker.up", show=False),
+    ]
+
+    def __init__(self, runs: list[spb.RunSummary]) -> None:
+        super().__init__()
+        self._runs = runs
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="run-picker") as box:
+            box.border_title = "RUNS"
+            yield Static("Several runs on this server. Pick one (Enter):", id="run-picker-hint")
+            yield OptionList(*(Option(run_label(r), id=r.run_id) for r in self._runs))
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_cursor_down(self) -> None:
+        self.query_one(OptionList).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one(OptionList).action_cursor_up()

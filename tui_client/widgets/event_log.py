@@ -1,0 +1,26 @@
+"""Scrolling event log: the snapshot's recent lifecycle and anomaly events, newest last."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from esper.sanctum.v1 import sanctum_pb2 as spb
+from tui_client.renderables.event_log import log_text
+
+
+class EventLog(VerticalScroll, can_focus=True):
+    """Follows the newest entry unless the user scrolled up."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(log_text(None), id="event-log-text")
+
+    def on_mount(self) -> None:
+        self.border_title = "EVENTS"
+
+    def show(self, snapshot: spb.SanctumSnapshot | None) -> None:
+        follow = self.scroll_y >= self.max_scroll_y
+        self.query_one("#event-log-text", Static).update(log_text(snapshot))
+        if follow:
+            self.call_after_refresh(self.scroll_end, animate=False)
