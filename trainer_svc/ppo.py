@@ -1,0 +1,296 @@
+"""PPO for Tamiyo: GAE, the clipped update, and the metrics computed beside each loss.
+
+CleanRL-style: `b_` tensors hold the whole batch (T epochs x N envs, flattened), `mb_`
+tensors one minibatch. Reported numbers are means over every minibatch of the update
+unless the field says "last minibatch" (grad norms, pre-clip norm, layer health, ratio
+extremes are last-minibatch; ratio_min/max are over the whole update).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from trainer_svc.actions import HEAD_NAMES
+from trainer_svc.policy import TamiyoPolicy, head_parameters
+
+DEAD_GRAD_NORM = 1e-8
+EXPLODING_GRAD_NORM = 1e2
+CV_MEAN_EPS = 1e-12
+
+
+# -- metric functions (seed plan 004, Phase 3) ---------------------------------------------
+def compute_directional_clip_fraction(ratio: torch.Tensor, clip_ratio: float
+                                      ) -> tuple[float, float]:
+    """(fraction with r > 1+eps, fraction with r < 1-eps): which way clipping bites."""
+    ratio_minus_one = ratio.detach() - 1.0
+    clip_pos = (ratio_minus_one > clip_ratio).float().mean().item()
+    clip_neg = (ratio_minus_one < -clip_ratio).float().mean().item()
+    return clip_pos, clip_neg
+
+
+def compute_gradient_cv(model: nn.Module) -> float | None:
+    """Coefficient of variation sqrt(var)/|mean| over every gradient element of `model`.
+
+    None when there are no gradients (nothing measured). When |mean| is ~0 (below 1e-12)
+    the ratio is unbounded, so it is computed against that floor: a large, finite CV,
+    which reads correctly as "noise dominates signal". Always finite and >= 0 otherwise.
+    Costs O(params): sample it every N updates.
+    """
+    grads = [p.grad.detach().flatten() for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return None
+    g = torch.cat(grads).double()
+    if g.numel() < 2 or not torch.isfinite(g).all():
+        return None
+    std = g.std().item()
+    mean = abs(g.mean().item())
+    return std / max(mean, CV_MEAN_EPS)
+
+
+def collect_cuda_memory_metrics(device: torch.device) -> dict[str, float] | None:
+    """CUDA memory of `device` in GB: allocated, reserved, peak, fragmentation.
+
+    All four keys on a CUDA device; None on CPU (not measured, so the fields stay absent).
+    fragmentation = 1 - allocated/reserved (0.0 when nothing is reserved).
+    """
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return None
+    allocated = torch.cuda.memory_allocated(device) / 1e9
+    reserved = torch.cuda.memory_reserved(device) / 1e9
+    peak = torch.cuda.max_memory_allocated(device) / 1e9
+    fragmentation = 1.0 - allocated / reserved if reserved > 0 else 0.0
+    return {
+        "cuda_memory_allocated_gb": allocated,
+        "cuda_memory_reserved_gb": reserved,
+        "cuda_memory_peak_gb": peak,
+        "cuda_memory_fragmentation": fragmentation,
+    }
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
+    """1 - Var(returns - values) / Var(returns); NaN-free: 0.0 when returns are constant."""
+    var_y = returns.var().item()
+    if var_y <= 0 or not math.isfinite(var_y):
+        return 0.0
+    return 1.0 - (returns - values).var().item() / var_y
+
+
+def grad_norm(params: list[nn.Parameter]) -> float:
+    """L2 norm of the gradients of `params` (0.0 if none have gradients)."""
+    grads = [p.grad.detach() for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g)
+                                                       for g in grads])))
+
+
+def layer_health(model: nn.Module) -> tuple[int, int, int]:
+    """(dead, exploding, total) over parameter tensors: grad norm < 1e-8 or > 1e2."""
+    norms = [p.grad.detach().norm().item() for p in model.parameters() if p.grad is not None]
+    dead = sum(n < DEAD_GRAD_NORM for n in norms)
+    exploding = sum(n > EXPLODING_GRAD_NORM or not math.isfinite(n) for n in norms)
+    return dead, exploding, len(norms)
+
+
+def compute_gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor,
+                last_value: torch.Tensor, gamma: float, lam: float
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation over [T, N] tensors.
+
+    dones[t] = 1 when step t ended its episode (no bootstrap past it). Returns
+    (advantages, returns = advantages + values).
+    """
+    steps = rewards.shape[0]
+    advantages = torch.zeros_like(rewards)
+    last_gae = torch.zeros_like(last_value)
+    for t in reversed(range(steps)):
+        next_value = last_value if t == steps - 1 else values[t + 1]
+        not_done = 1.0 - dones[t]
+        delta = rewards[t] + gamma * next_value * not_done - values[t]
+        last_gae = delta + gamma * lam * not_done * last_gae
+        advantages[t] = last_gae
+    return advantages, advantages + values
+
+
+# -- rollout and update --------------------------------------------------------------------
+@dataclass
+class Rollout:
+    """One batch of experience, [T, N, ...] tensors."""
+
+    obs: torch.Tensor
+    op_mask: torch.Tensor
+    slot_masks: torch.Tensor
+    bp_mask: torch.Tensor
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    dones: torch.Tensor
+
+
+@dataclass
+class PPOConfig:
+    clip_ratio: float
+    entropy_coef: float
+    value_coef: float
+    max_grad_norm: float
+    ppo_epochs: int
+    n_minibatches: int
+    gamma: float
+    gae_lambda: float
+    target_kl: float | None
+    lr: float
+
+
+@dataclass
+class PPOStats:
+    """Metrics of one update (see module docstring for which are last-minibatch)."""
+
+    policy_loss: float = 0.0
+    value_loss: float = 0.0
+    entropy: float = 0.0
+    approx_kl: float = 0.0
+    clip_fraction: float = 0.0
+    clip_fraction_positive: float = 0.0
+    clip_fraction_negative: float = 0.0
+    gradient_cv: float | None = None
+    grad_norm: float = 0.0
+    pre_clip_grad_norm: float = 0.0
+    explained_variance: float = 0.0
+    value_mean: float = 0.0
+    value_std: float = 0.0
+    value_min: float = 0.0
+    value_max: float = 0.0
+    advantage_mean: float = 0.0
+    advantage_std: float = 0.0
+    ratio_min: float = 0.0
+    ratio_max: float = 0.0
+    dead_layers: int = 0
+    exploding_layers: int = 0
+    total_layers: int = 0
+    cuda: dict[str, float] | None = None
+    inner_epoch: int = 0
+    batch: int = 0
+    update_time_ms: float = 0.0
+    lr: float = 0.0
+    entropy_coef: float = 0.0
+    head_entropy: dict[str, float] = field(default_factory=dict)  # mean over the update
+    head_grad_norm: dict[str, float] = field(default_factory=dict)  # last minibatch, pre-clip
+    early_stop_epoch: int | None = None
+    nonfinite_loss: bool = False
+
+
+GradHook = Callable[[nn.Module], None]
+
+
+def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: Rollout,
+               last_value: torch.Tensor, cfg: PPOConfig, *, generator: torch.Generator,
+               sample_gradient_cv: bool, device: torch.device,
+               allreduce_grads: GradHook | None = None,
+               allreduce_mean: Callable[[float], float] | None = None) -> PPOStats:
+    """One PPO update: GAE, then ppo_epochs x n_minibatches clipped steps.
+
+    `allreduce_grads` averages gradients across ranks (distributed); `allreduce_mean`
+    averages a scalar (the KL early-stop decision must agree on every rank).
+    """
+    t0 = time.perf_counter()
+    advantages, returns = compute_gae(rollout.rewards, rollout.values, rollout.dones,
+                                      last_value, cfg.gamma, cfg.gae_lambda)
+    b_obs = rollout.obs.flatten(0, 1)
+    b_op_mask = rollout.op_mask.flatten(0, 1)
+    b_slot_masks = rollout.slot_masks.flatten(0, 1)
+    b_bp_mask = rollout.bp_mask.flatten(0, 1)
+    b_actions = rollout.actions.flatten(0, 1)
+    b_logprobs = rollout.log_probs.flatten()
+    b_advantages = advantages.flatten()
+    b_returns = returns.flatten()
+    b_values = rollout.values.flatten()
+    batch_size = b_obs.shape[0]
+    mb_size = max(1, batch_size // cfg.n_minibatches)
+
+    st = PPOStats(lr=cfg.lr, entropy_coef=cfg.entropy_coef)
+    sums = dict(pg=0.0, v=0.0, ent=0.0, kl=0.0, clip=0.0, pos=0.0, neg=0.0, n=0)
+    head_ent_sum = torch.zeros(len(HEAD_NAMES))
+    ratio_min, ratio_max = math.inf, -math.inf
+    for epoch in range(cfg.ppo_epochs):
+        perm = torch.randperm(batch_size, generator=generator).to(device)
+        epoch_kl = 0.0
+        n_mb = 0
+        for start in range(0, batch_size - mb_size + 1, mb_size):
+            mb = perm[start:start + mb_size]
+            out = policy.evaluate(b_obs[mb], b_op_mask[mb], b_slot_masks[mb], b_bp_mask[mb],
+                                  actions=b_actions[mb])
+            logratio = out.log_prob - b_logprobs[mb]
+            ratio = logratio.exp()
+            with torch.no_grad():
+                approx_kl = ((ratio - 1) - logratio).mean().item()  # k3 estimator
+                clip_frac = ((ratio - 1.0).abs() > cfg.clip_ratio).float().mean().item()
+                clip_pos, clip_neg = compute_directional_clip_fraction(ratio, cfg.clip_ratio)
+                ratio_min = min(ratio_min, ratio.min().item())
+                ratio_max = max(ratio_max, ratio.max().item())
+
+            mb_adv = b_advantages[mb]
+            if mb_adv.numel() > 1:
+                mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+            pg_loss = torch.max(-mb_adv * ratio,
+                                -mb_adv * ratio.clamp(1 - cfg.clip_ratio, 1 + cfg.clip_ratio)
+                                ).mean()
+            v_loss = 0.5 * ((out.value - b_returns[mb]) ** 2).mean()
+            entropy = out.entropy.sum(dim=1).mean()
+            loss = pg_loss - cfg.entropy_coef * entropy + cfg.value_coef * v_loss
+
+            optimizer.zero_grad(set_to_none=True)
+            if not torch.isfinite(loss):
+                st.nonfinite_loss = True
+                continue
+            loss.backward()
+            if allreduce_grads is not None:
+                allreduce_grads(policy)
+            st.head_grad_norm = {n: grad_norm(ps) for n, ps in head_parameters(policy).items()}
+            st.dead_layers, st.exploding_layers, st.total_layers = layer_health(policy)
+            if sample_gradient_cv:
+                st.gradient_cv = compute_gradient_cv(policy)
+            st.pre_clip_grad_norm = float(
+                nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm))
+            st.grad_norm = grad_norm(list(policy.parameters()))
+            optimizer.step()
+
+            sums["pg"] += pg_loss.item()
+            sums["v"] += v_loss.item()
+            sums["ent"] += entropy.item()
+            sums["kl"] += approx_kl
+            sums["clip"] += clip_frac
+            sums["pos"] += clip_pos
+            sums["neg"] += clip_neg
+            sums["n"] += 1
+            head_ent_sum += out.entropy.detach().mean(dim=0).cpu()
+            epoch_kl += approx_kl
+            n_mb += 1
+            st.inner_epoch, st.batch = epoch, n_mb - 1
+        mean_kl = epoch_kl / max(1, n_mb)
+        if allreduce_mean is not None:
+            mean_kl = allreduce_mean(mean_kl)
+        if cfg.target_kl is not None and mean_kl > cfg.target_kl and epoch < cfg.ppo_epochs - 1:
+            st.early_stop_epoch = epoch
+            break
+
+    n = max(1, sums["n"])
+    st.policy_loss, st.value_loss, st.entropy = sums["pg"] / n, sums["v"] / n, sums["ent"] / n
+    st.approx_kl, st.clip_fraction = sums["kl"] / n, sums["clip"] / n
+    st.clip_fraction_positive, st.clip_fraction_negative = sums["pos"] / n, sums["neg"] / n
+    st.head_entropy = {name: float(head_ent_sum[i]) / n for i, name in enumerate(HEAD_NAMES)}
+    st.explained_variance = explained_variance(b_values, b_returns)
+    st.value_mean, st.value_std = b_values.mean().item(), b_values.std().item()
+    st.value_min, st.value_max = b_values.min().item(), b_values.max().item()
+    st.advantage_mean, st.advantage_std = b_advantages.mean().item(), b_advantages.std().item()
+    st.ratio_min = ratio_min if math.isfinite(ratio_min) else 0.0
+    st.ratio_max = ratio_max if math.isfinite(ratio_max) else 0.0
+    st.cuda = collect_cuda_memory_metrics(device)
+    st.update_time_ms = (time.perf_counter() - t0) * 1000.0
+    return st
