@@ -29,6 +29,11 @@ def write_batch(fh: BinaryIO, batch: tpb.EventBatch) -> None:
     fh.write(data)
 
 
+def write_batch_bytes(fh: BinaryIO, data: bytes) -> None:
+    """Append one record whose payload is an already-serialized EventBatch."""
+    fh.write(_LEN.pack(len(data)) + data)
+
+
 def read_batches(path: str | Path) -> Iterator[tpb.EventBatch]:
     """Yield every complete batch; a truncated final record (crash mid-write) is skipped."""
     with open(path, "rb") as fh:

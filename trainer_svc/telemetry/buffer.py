@@ -1,0 +1,130 @@
+"""The sender's ordered outbox: in-flight head, spool on disk, newest events in memory.
+
+Order is always head < spool < memory. New events join the memory tail; when it holds more
+than `memory_limit` events they spill, oldest first, to the spool (through the drop policy,
+so disk stays bounded too). The sender takes events from the front into the head, sends them,
+and acknowledges by seq; nothing leaves the head until sanctum has confirmed it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from itertools import islice
+
+from esper_common.events import ESSENTIAL_TYPES
+from trainer_svc.telemetry.policy import DropPolicy
+from trainer_svc.telemetry.spool import Item, Spool
+
+log = logging.getLogger("trainer_svc.telemetry")
+
+
+class OutBuffer:
+    """Bounded-memory FIFO of serialized events with spill-to-disk and a drop policy."""
+
+    def __init__(
+        self, memory_limit: int, spool: Spool, spool_max_bytes: int, policy: DropPolicy,
+        spill_chunk: int = 64,
+    ) -> None:
+        self.memory_limit = memory_limit
+        self.spool = spool
+        self.spool_max_bytes = spool_max_bytes
+        self.policy = policy
+        self.spill_chunk = spill_chunk
+        self.head: deque[Item] = deque()
+        self.mem: deque[Item] = deque()
+        self.spooled = 0
+        self._spool_broken = False
+
+    def __len__(self) -> int:
+        return len(self.head) + self.spool.unread_events + len(self.mem)
+
+    @property
+    def dropped(self) -> int:
+        return self.policy.dropped
+
+    def push(self, item: Item) -> None:
+        """Append one event at the tail; spills to the spool when memory is full."""
+        if len(self.mem) < self.memory_limit:
+            self.mem.append(item)
+            return
+        if self._spool_broken:
+            # No disk to spill to: keep essential events in memory, drop the rest (counted).
+            if self.policy.keep(item[1], 2.0):
+                self.mem.append(item)
+            return
+        self.mem.append(item)
+        self._spill()
+
+    def take(self, n: int) -> list[Item]:
+        """Up to n events from the front, moved into the head (still unacknowledged)."""
+        while len(self.head) < n:
+            if self.spool.unread_events:
+                self.head.extend(self.spool.read())
+            elif self.mem:
+                self.head.append(self.mem.popleft())
+            else:
+                break
+        return list(islice(self.head, n))
+
+    def ack_through(self, seq: int) -> int:
+        """Forget every head event with seq <= `seq`; returns how many were acknowledged."""
+        n = 0
+        while self.head and self.head[0][0] <= seq:
+            self.head.popleft()
+            n += 1
+        self.spool.ack_through(seq)
+        if self._spool_broken and not self.mem and not self.spool.unread_events:
+            self._spool_broken = False  # drained: try the disk again next time
+        return n
+
+    def discard(self, seqs: set[int]) -> int:
+        """Remove the given events from the head (rejected by sanctum); returns how many."""
+        before = len(self.head)
+        self.head = deque(item for item in self.head if item[0] not in seqs)
+        return before - len(self.head)
+
+    def drain_all(self) -> list[Item]:
+        """Everything still buffered, in order (for writing leftovers at close)."""
+        out = list(self.head)
+        self.head.clear()
+        while self.spool.unread_events:
+            out.extend(self.spool.read())
+        out.extend(self.mem)
+        self.mem.clear()
+        return out
+
+    def _spill(self) -> None:
+        """Move the memory tail to the spool, applying the drop policy by spool fill level."""
+        items = list(self.mem)
+        self.mem.clear()
+        kept: list[Item] = []
+        i = 0
+        try:
+            for i, item in enumerate(items):  # noqa: B007 - i is used after an OSError
+                level = self.spool.unread_bytes / self.spool_max_bytes
+                if self.policy.keep(item[1], level):
+                    kept.append(item)
+                    if len(kept) >= self.spill_chunk:
+                        self.spool.append(kept)
+                        self.spooled += len(kept)
+                        kept = []
+            i = len(items)
+            if kept:
+                self.spool.append(kept)
+                self.spooled += len(kept)
+                kept = []
+        except OSError as exc:
+            self._spool_broken = True
+            log.error(
+                "telemetry spool %s is not writable (%s): keeping essential events in memory, "
+                "dropping the others (counted and reported to sanctum)", self.spool.directory, exc,
+            )
+            for item in kept:  # passed the policy but never reached the disk
+                if item[1] in ESSENTIAL_TYPES:
+                    self.mem.append(item)
+                else:
+                    self.policy.dropped += 1
+            for item in items[i + 1 if i < len(items) else len(items):]:
+                if self.policy.keep(item[1], 2.0):
+                    self.mem.append(item)

@@ -1,0 +1,106 @@
+"""TelemetryConfig: where events go and how the client buffers them, validated up front."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def default_spool_root() -> Path:
+    """$XDG_CACHE_HOME/esper/spool (or ~/.cache/...), else the system temp dir."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if base and os.access(os.path.dirname(base) or "/", os.W_OK):
+        return Path(base) / "esper" / "spool"
+    return Path(tempfile.gettempdir()) / "esper-spool"
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe rendering of a run or producer id."""
+    return _UNSAFE.sub("_", text)[:80] or "_"
+
+
+@dataclass
+class TelemetryConfig:
+    """How a TelemetryClient delivers events.
+
+    `target` is sanctum's "host:port"; None writes an event file at `file_path` instead
+    (load it later with `esper-sanctum ingest FILE`). Defaults suit a trainer emitting up to
+    tens of thousands of events per second.
+    """
+
+    target: str | None
+    run_id: str
+    producer_id: str
+    #: Bearer token sent as `authorization: Bearer <token>` on every RPC.
+    token: str | None = None
+    #: PEM file of the CA that signed sanctum's certificate; None = plaintext.
+    tls_ca: str | None = None
+    #: Event file written when `target` is None.
+    file_path: str | None = None
+    #: Where overflow spool segments (and undelivered leftovers) go; None = user cache dir.
+    spool_dir: str | None = None
+    #: Events per EventBatch (one gRPC message).
+    batch_max_events: int = 64
+    #: Serialized bytes per EventBatch (sanctum rejects messages over 4 MiB).
+    batch_max_bytes: int = 1024 * 1024
+    #: A single event larger than this is rejected locally (counted, logged once).
+    max_event_bytes: int = 512 * 1024
+    #: Batches per Ingest stream; the stream then closes and its response acknowledges them.
+    max_batches_per_call: int = 16
+    #: How often the sender wakes to ship what was emitted.
+    flush_interval_s: float = 0.05
+    #: Unsent events kept in memory before they spill to the spool.
+    memory_buffer_events: int = 10_000
+    #: Hard cap on events waiting for the sender thread itself (only reached if it stalls);
+    #: beyond it emit() drops non-essential events (counted).
+    ingress_max_events: int = 200_000
+    #: Unread spool bytes before the drop policy starts thinning (2x: essential events only).
+    spool_max_bytes: int = 256 * 1024 * 1024
+    #: Size of one spool segment file; segments are deleted once acknowledged.
+    spool_segment_bytes: int = 4 * 1024 * 1024
+    #: While the spool is over its limit, keep every k-th event of each high-rate type.
+    thin_keep_every: int = 10
+    #: Deadline of one Ingest / GetResumeCursor call.
+    rpc_timeout_s: float = 10.0
+    #: Reconnect backoff: exponential from initial to max, with jitter.
+    backoff_initial_s: float = 0.1
+    backoff_max_s: float = 5.0
+    #: Bounded flush at interpreter exit (atexit hook).
+    atexit_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not self.run_id:
+            raise ValueError("TelemetryConfig.run_id must not be empty")
+        if not self.producer_id:
+            raise ValueError("TelemetryConfig.producer_id must not be empty")
+        if self.target is None and not self.file_path:
+            raise ValueError("TelemetryConfig needs a target (host:port) or a file_path")
+        if self.target is not None and ":" not in self.target:
+            raise ValueError(f"TelemetryConfig.target must be host:port, got {self.target!r}")
+        if self.tls_ca is not None and not os.access(self.tls_ca, os.R_OK):
+            raise ValueError(f"TelemetryConfig.tls_ca: cannot read {self.tls_ca!r}")
+        for name in (
+            "batch_max_events", "batch_max_bytes", "max_event_bytes", "max_batches_per_call",
+            "memory_buffer_events", "ingress_max_events", "spool_max_bytes",
+            "spool_segment_bytes", "thin_keep_every",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"TelemetryConfig.{name} must be >= 1")
+        for name in ("flush_interval_s", "rpc_timeout_s", "backoff_initial_s", "backoff_max_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"TelemetryConfig.{name} must be > 0")
+
+    def spool_path(self) -> Path:
+        """This client's own spool directory (one per run, producer and process)."""
+        root = Path(self.spool_dir) if self.spool_dir else default_spool_root()
+        return root / f"{safe_name(self.run_id)}.{safe_name(self.producer_id)}.{os.getpid()}"
+
+    def undelivered_path(self) -> Path:
+        """Event file for events that could not be delivered (outage at close, auth refused)."""
+        root = Path(self.spool_dir) if self.spool_dir else default_spool_root()
+        return root / f"{safe_name(self.run_id)}.{safe_name(self.producer_id)}.undelivered.events"

@@ -1,0 +1,353 @@
+"""The background sender: drains emit()'s queue, batches, streams, acknowledges, resumes.
+
+Runs in its own thread (TelemetryClient.start) and is the only code that touches the gRPC
+channel. Each Ingest stream carries up to `max_batches_per_call` batches and is then closed;
+its successful response means sanctum validated and persisted every batch, so those events
+are acknowledged and forgotten. On a transport error the sender drops the channel, waits
+(exponential backoff with jitter), asks GetResumeCursor and resends everything after the
+cursor; sanctum applies by (run, producer, seq), so resends are never applied twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from trainer_svc.telemetry.buffer import OutBuffer
+from trainer_svc.telemetry.config import TelemetryConfig
+from trainer_svc.telemetry.policy import DropPolicy
+from trainer_svc.telemetry.sinks import FileSink, GrpcSink, Sink, SinkError
+from trainer_svc.telemetry.spool import Item, Spool
+from trainer_svc.telemetry.wire import encode_batch
+
+log = logging.getLogger("trainer_svc.telemetry")
+_MAX_DRAIN = 100_000
+
+
+@dataclass
+class SenderStats:
+    """Counters owned by the sender thread (read racily by stats(); ints are atomic)."""
+
+    sent: int = 0  # events put on the wire, resends included
+    resent: int = 0  # events sent again after a failed attempt
+    acked: int = 0  # events confirmed by sanctum (or written to the event file)
+    rejected: int = 0  # events sanctum (or the local size check) refused as invalid
+    diverted: int = 0  # events written to the fallback file after credentials were refused
+    undelivered: int = 0  # events left at close and saved to the undelivered file
+    lost: int = 0  # events that could not even be saved at close
+    reconnects: int = 0  # recoveries after one or more failed attempts
+    errors: int = 0  # failed attempts
+    batches: int = 0  # EventBatch messages delivered
+    calls: int = 0  # successful Ingest streams (or file writes)
+
+
+class Sender:
+    """Owns the outbox and the sink; `run()` is the thread body."""
+
+    def __init__(
+        self, cfg: TelemetryConfig, ingress: deque[tpb.TelemetryEvent], wake: threading.Event,
+        ingress_dropped: Callable[[], int],
+    ) -> None:
+        self.cfg = cfg
+        self.stats = SenderStats()
+        self.buffer = OutBuffer(
+            cfg.memory_buffer_events, Spool(cfg.spool_path(), cfg.spool_segment_bytes),
+            cfg.spool_max_bytes, DropPolicy(cfg.thin_keep_every), spill_chunk=cfg.batch_max_events,
+        )
+        self._ingress = ingress
+        self._wake = wake
+        self._ingress_dropped = ingress_dropped
+        self._deadline: float | None = None
+        self._sink: Sink | None = None
+        self._need_cursor = True
+        self._connected_once = False
+        self._failures = 0
+        self._next_attempt = 0.0
+        self._max_attempted_seq = 0
+        self._drops_reported = 0
+        self._logged: set[str] = set()
+
+    # -- control ------------------------------------------------------------------------
+    def request_close(self, deadline: float) -> None:
+        self._deadline = deadline
+        self._wake.set()
+
+    @property
+    def dropped(self) -> int:
+        return self._ingress_dropped() + self.buffer.dropped
+
+    def run(self) -> None:
+        """Thread body: never raises (a crash is logged and leftovers are still saved)."""
+        try:
+            self._sink = self._make_sink()
+            self._loop()
+        except BaseException:
+            log.exception("telemetry sender crashed; saving what is buffered")
+        finally:
+            self._finish()
+
+    def _make_sink(self) -> Sink:
+        if self.cfg.target is None:
+            assert self.cfg.file_path is not None
+            return FileSink(self.cfg.file_path)
+        return GrpcSink(self.cfg.target, self.cfg.token, self.cfg.tls_ca)
+
+    def _loop(self) -> None:
+        while True:
+            if self._deadline is None:
+                self._wake.wait(self.cfg.flush_interval_s)
+                self._wake.clear()
+            self._drain()
+            if time.monotonic() >= self._next_attempt:
+                self._pump()
+            deadline = self._deadline
+            if deadline is None:
+                continue
+            idle = not len(self.buffer) and not self._ingress and not self._drops_pending()
+            now = time.monotonic()
+            if idle or now >= deadline:
+                return
+            wait = min(self._next_attempt, deadline) - now
+            if wait > 0:
+                self._wake.wait(wait)
+                self._wake.clear()
+
+    # -- moving events ------------------------------------------------------------------
+    def _drain(self) -> None:
+        """Serialize what emit() queued and append it to the outbox."""
+        ingress, push, limit = self._ingress, self.buffer.push, self.cfg.max_event_bytes
+        for _ in range(_MAX_DRAIN):
+            try:
+                event = ingress.popleft()
+            except IndexError:
+                return
+            try:
+                data = event.SerializeToString()
+            except Exception as exc:
+                self._reject_locally(f"cannot serialize event seq={event.seq}: {exc}")
+                continue
+            if len(data) > limit:
+                self._reject_locally(f"event seq={event.seq} is {len(data)} bytes (> {limit})")
+                continue
+            push((event.seq, event.event_type, data))
+
+    def _pump(self) -> None:
+        """Send until the outbox is empty, a failure schedules a retry, or close is due."""
+        per_call = self.cfg.batch_max_events * self.cfg.max_batches_per_call
+        while True:
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                return
+            assert self._sink is not None
+            if self._need_cursor:
+                try:
+                    cursor = self._sink.cursor(
+                        self.cfg.run_id, self.cfg.producer_id, self._timeout()
+                    )
+                except SinkError as err:
+                    self._on_failure(err, [])
+                    return
+                self._on_cursor(cursor)
+            items = self.buffer.take(per_call)
+            total_dropped = self.dropped
+            if not items and total_dropped <= self._drops_reported:
+                return
+            drops = self._drops_bytes(total_dropped)
+            chunks = self._chunk(items)
+            batches = [encode_batch((it[2] for it in c), drops) for c in chunks]
+            if not batches:
+                batches = [encode_batch((), drops)]
+            self._count_attempt(items)
+            try:
+                self._sink.send(batches, self._timeout())
+            except SinkError as err:
+                self._on_failure(err, chunks)
+                return
+            self._on_success(items, len(batches), total_dropped)
+            self._drain()
+
+    def _chunk(self, items: list[Item]) -> list[list[Item]]:
+        """Split into batches bounded by event count and serialized bytes."""
+        chunks: list[list[Item]] = []
+        cur: list[Item] = []
+        size = 0
+        for item in items:
+            n = len(item[2]) + 6
+            full = len(cur) >= self.cfg.batch_max_events or size + n > self.cfg.batch_max_bytes
+            if cur and full:
+                chunks.append(cur)
+                cur, size = [], 0
+            cur.append(item)
+            size += n
+        if cur:
+            chunks.append(cur)
+        return chunks
+
+    # -- outcomes -----------------------------------------------------------------------
+    def _count_attempt(self, items: list[Item]) -> None:
+        self.stats.sent += len(items)
+        if items and items[0][0] <= self._max_attempted_seq:
+            self.stats.resent += sum(1 for it in items if it[0] <= self._max_attempted_seq)
+        if items:
+            self._max_attempted_seq = max(self._max_attempted_seq, items[-1][0])
+
+    def _on_success(self, items: list[Item], n_batches: int, total_dropped: int) -> None:
+        if items:
+            n = self.buffer.ack_through(items[-1][0])
+            if isinstance(self._sink, FileSink) and self.cfg.target is not None:
+                self.stats.diverted += n
+            else:
+                self.stats.acked += n
+        self.stats.batches += n_batches
+        self.stats.calls += 1
+        self._drops_reported = max(self._drops_reported, total_dropped)
+        if self._failures:
+            self.stats.reconnects += 1
+            log.info("telemetry: delivering to sanctum again after %d failed attempts",
+                     self._failures)
+            self._logged.discard("outage")
+        self._failures = 0
+        self._connected_once = True
+
+    def _on_cursor(self, cursor: int | None) -> None:
+        self._need_cursor = False
+        if cursor is None or cursor == 0:
+            return
+        if not self._connected_once and self.buffer.head and self.buffer.head[0][0] <= cursor:
+            self._log_once(
+                "cursor", logging.WARNING,
+                "telemetry: sanctum already holds seq <= %d for producer %r of run %r; those "
+                "events count as delivered (use a unique producer_id per process)",
+                cursor, self.cfg.producer_id, self.cfg.run_id,
+            )
+        self.stats.acked += self.buffer.ack_through(cursor)
+
+    def _on_failure(self, err: SinkError, chunks: list[list[Item]]) -> None:
+        self.stats.errors += 1
+        if err.kind == "auth":
+            self._divert(err)
+        elif err.kind == "rejected":
+            self._drop_rejected(err, chunks)
+        else:
+            self._failures += 1
+            self._need_cursor = True
+            assert self._sink is not None
+            self._sink.reset()
+            cfg = self.cfg
+            base = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** (self._failures - 1))
+            self._next_attempt = time.monotonic() + base * (0.5 + random.random() / 2)
+            self._log_once(
+                "outage", logging.WARNING,
+                "telemetry: sanctum %s unreachable (%s); buffering events (memory, then spool "
+                "in %s) and retrying with backoff", self.cfg.target, err,
+                self.buffer.spool.directory,
+            )
+
+    def _drop_rejected(self, err: SinkError, chunks: list[list[Item]]) -> None:
+        """Sanctum refused a batch as invalid: drop the named events (or the batch), go on."""
+        assert self._sink is not None
+        try:
+            cursor = self._sink.cursor(self.cfg.run_id, self.cfg.producer_id, self._timeout())
+        except SinkError as cursor_err:
+            self._on_failure(cursor_err, [])
+            return
+        if cursor:
+            self.stats.acked += self.buffer.ack_through(cursor)
+        bad = next((c for c in chunks if c[-1][0] > (cursor or 0)), None)
+        if bad is None:
+            return
+        if err.bad_indexes and all(i < len(bad) for i in err.bad_indexes):
+            seqs = {bad[i][0] for i in err.bad_indexes}
+        else:
+            seqs = {it[0] for it in bad}
+        n = self.buffer.discard(seqs)
+        self.stats.rejected += n
+        self._log_once(
+            "rejected", logging.ERROR,
+            "telemetry: sanctum rejected %d event(s) (seq %s) as invalid and they were dropped "
+            "(%s); further rejections are counted in stats()['rejected']",
+            n, sorted(seqs)[:8], err,
+        )
+
+    def _divert(self, err: SinkError) -> None:
+        """Credentials refused: retrying cannot help, so keep every event in a local file."""
+        path = self.cfg.undelivered_path()
+        self._log_once(
+            "auth", logging.ERROR,
+            "telemetry: sanctum %s refused our credentials (%s). Events of run %r now go to %s; "
+            "load them later with: esper-sanctum ingest %s --server %s --token <token>",
+            self.cfg.target, err, self.cfg.run_id, path, path, self.cfg.target,
+        )
+        assert self._sink is not None
+        self._sink.close()
+        self._sink = FileSink(path)
+        self._need_cursor = False
+
+    def _reject_locally(self, why: str) -> None:
+        self.stats.rejected += 1
+        self._log_once("local-reject", logging.ERROR, "telemetry: dropped an event: %s", why)
+
+    # -- close --------------------------------------------------------------------------
+    def _finish(self) -> None:
+        """Save whatever is still buffered to the undelivered file; close spool and sink."""
+        try:
+            self._drain()
+            leftovers = self.buffer.drain_all()
+            if leftovers:
+                self._save_undelivered(leftovers)
+        except Exception:
+            log.exception("telemetry: failed to save undelivered events")
+        finally:
+            self.buffer.spool.close(delete=True)
+            if self._sink is not None:
+                try:
+                    self._sink.close()
+                except Exception:
+                    log.exception("telemetry: closing the sink failed")
+            if self.stats.rejected:
+                log.warning("telemetry: %d event(s) were rejected in total", self.stats.rejected)
+
+    def _save_undelivered(self, items: list[Item]) -> None:
+        path = self.cfg.undelivered_path()
+        sink = FileSink(path)
+        drops = self._drops_bytes(self.dropped)
+        try:
+            sink.send([encode_batch((it[2] for it in c), drops) for c in self._chunk(items)], 0)
+            sink.close()
+        except SinkError as err:
+            self.stats.lost += len(items)
+            log.error("telemetry: %d undelivered events lost: %s", len(items), err)
+            return
+        self.stats.undelivered += len(items)
+        where = self.cfg.target or "HOST:PORT"
+        log.warning(
+            "telemetry: %d events were not delivered before close; saved to %s. Load them with: "
+            "esper-sanctum ingest %s --server %s", len(items), path, path, where,
+        )
+
+    # -- helpers ------------------------------------------------------------------------
+    def _drops_pending(self) -> bool:
+        return self.dropped > self._drops_reported
+
+    def _drops_bytes(self, total: int) -> bytes | None:
+        if total <= 0:
+            return None
+        return tpb.ProducerDrops(
+            run_id=self.cfg.run_id, producer_id=self.cfg.producer_id, dropped_total=total,
+        ).SerializeToString()
+
+    def _timeout(self) -> float:
+        t = self.cfg.rpc_timeout_s
+        if self._deadline is not None:
+            t = min(t, max(0.05, self._deadline - time.monotonic()))
+        return t
+
+    def _log_once(self, key: str, level: int, msg: str, *args: object) -> None:
+        if key not in self._logged:
+            self._logged.add(key)
+            log.log(level, msg, *args)

@@ -1,0 +1,163 @@
+"""Where the sender ships encoded batches: sanctum over gRPC, or an event file.
+
+Both sinks take already-encoded EventBatch bytes and raise SinkError, classified as
+transient (retry with backoff and resume), rejected (this batch is invalid: drop it) or
+auth (credentials refused: retrying cannot help).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import BinaryIO, Literal, Protocol
+
+import grpc
+
+from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper_common.channel import ChannelConfig, sync_channel
+from esper_common.eventfile import write_batch_bytes
+from trainer_svc.telemetry.wire import encode_ingest_request
+
+ErrorKind = Literal["transient", "rejected", "auth"]
+_INGEST = "/esper.sanctum.v1.SanctumService/Ingest"
+_CURSOR = "/esper.sanctum.v1.SanctumService/GetResumeCursor"
+_EVENT_INDEX = re.compile(r"events\[(\d+)\]")
+_AUTH_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+class SinkError(Exception):
+    """A delivery attempt failed; `kind` says what the sender should do about it."""
+
+    def __init__(
+        self, kind: ErrorKind, message: str, bad_indexes: tuple[int, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.bad_indexes = bad_indexes
+
+
+class Sink(Protocol):
+    def send(self, batches: list[bytes], timeout: float) -> None: ...
+    def cursor(self, run_id: str, producer_id: str, timeout: float) -> int | None: ...
+    def reset(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def _bad_event_indexes(err: grpc.RpcError) -> tuple[int, ...]:
+    """Event indexes named by the google.rpc.BadRequest detail of an INVALID_ARGUMENT."""
+    try:
+        from google.rpc import error_details_pb2
+        from grpc_status import rpc_status
+
+        status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    except Exception:  # no detail, or not a call: fall back to dropping the batch
+        return ()
+    found: set[int] = set()
+    for detail in status.details if status else ():
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            for violation in bad.field_violations:
+                match = _EVENT_INDEX.search(violation.field)
+                if match:
+                    found.add(int(match.group(1)))
+    return tuple(sorted(found))
+
+
+def classify(err: grpc.RpcError) -> SinkError:
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    detail = err.details() if hasattr(err, "details") else str(err)
+    message = f"{code.name if code else 'UNKNOWN'}: {detail}"
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return SinkError("rejected", message, _bad_event_indexes(err))
+    if code in _AUTH_CODES:
+        return SinkError("auth", message)
+    return SinkError("transient", message)
+
+
+class GrpcSink:
+    """Streams batches on SanctumService.Ingest; one stream per send() call.
+
+    The channel is created lazily, in the sender thread, and dropped on reset() so a
+    reconnect follows our backoff rather than gRPC's (up to 120 s by default).
+    """
+
+    def __init__(self, target: str, token: str | None, tls_ca: str | None) -> None:
+        self._cfg = ChannelConfig(target, token, Path(tls_ca) if tls_ca else None)
+        self._metadata = self._cfg.metadata()
+        self._channel: grpc.Channel | None = None
+
+    def _open(self) -> grpc.Channel:
+        if self._channel is None:
+            self._channel = sync_channel(self._cfg)
+            self._ingest = self._channel.stream_unary(
+                _INGEST, request_serializer=None,
+                response_deserializer=spb.IngestResponse.FromString,
+            )
+            self._cursor = self._channel.unary_unary(
+                _CURSOR, request_serializer=spb.GetResumeCursorRequest.SerializeToString,
+                response_deserializer=spb.GetResumeCursorResponse.FromString,
+            )
+        return self._channel
+
+    def send(self, batches: list[bytes], timeout: float) -> None:
+        self._open()
+        requests = [encode_ingest_request(b) for b in batches]
+        try:
+            self._ingest(iter(requests), timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as err:
+            raise classify(err) from err
+
+    def cursor(self, run_id: str, producer_id: str, timeout: float) -> int | None:
+        self._open()
+        req = spb.GetResumeCursorRequest(run_id=run_id, producer_id=producer_id)
+        try:
+            resp = self._cursor(req, timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as err:
+            raise classify(err) from err
+        for cur in resp.cursors:
+            if cur.run_id == run_id and cur.producer_id == producer_id:
+                return cur.last_seq
+        return 0
+
+    def reset(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+
+class FileSink:
+    """Appends batches to an esper event file (fsync on close) for `esper-sanctum ingest`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._fh: BinaryIO | None = None
+
+    def send(self, batches: list[bytes], timeout: float) -> None:
+        try:
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+            for batch in batches:
+                write_batch_bytes(self._fh, batch)
+            self._fh.flush()
+        except OSError as exc:
+            raise SinkError("transient", f"cannot write {self.path}: {exc}") from exc
+
+    def cursor(self, run_id: str, producer_id: str, timeout: float) -> int | None:
+        return None  # a file has no cursor: everything written is delivered
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self._fh is not None:
+            try:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            finally:
+                self._fh.close()
+                self._fh = None
