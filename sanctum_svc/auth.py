@@ -1,0 +1,86 @@
+"""Bearer-token authorization as a server interceptor.
+
+With a token configured every RPC except gRPC health needs `authorization: Bearer <token>`.
+A separate read token (if configured) may call only the read RPCs; Ingest with it is
+PERMISSION_DENIED. Tokens are compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+SERVICE = "/esper.sanctum.v1.SanctumService/"
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+#: Methods a read-only token may call (everything but ingest, incl. reflection).
+WRITE_METHODS = frozenset({SERVICE + "Ingest"})
+
+
+def bearer(metadata: object) -> str | None:
+    """The bearer token in call metadata, or None."""
+    for item in metadata or ():  # type: ignore[attr-defined]
+        key, value = item
+        if key == "authorization":
+            scheme, _, token = str(value).partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else None
+    return None
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and hmac.compare_digest(a.encode(), b.encode())
+
+
+def decide(method: str, token: str | None, full: str | None,
+           read: str | None) -> tuple[grpc.StatusCode, str] | None:
+    """None if the call may proceed, else the status to refuse it with."""
+    if full is None or method.startswith(HEALTH_PREFIX):
+        return None
+    if _same(token, full):
+        return None
+    if _same(token, read):
+        if method in WRITE_METHODS:
+            return (grpc.StatusCode.PERMISSION_DENIED,
+                    "the read-only token may not ingest; use the ingest token")
+        return None
+    if token is None:
+        return (grpc.StatusCode.UNAUTHENTICATED,
+                "missing 'authorization: Bearer <token>' metadata (sanctum requires a token)")
+    return grpc.StatusCode.UNAUTHENTICATED, "invalid bearer token"
+
+
+class BearerAuthInterceptor(grpc.aio.ServerInterceptor):
+    """Refuses calls without the right bearer token (health is always allowed)."""
+
+    def __init__(self, token: str | None, read_token: str | None = None) -> None:
+        self.token = token
+        self.read_token = read_token
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        refusal = decide(details.method, bearer(details.invocation_metadata),
+                         self.token, self.read_token)
+        handler = await continuation(details)
+        if refusal is None or handler is None:
+            return handler
+        return _refusing(handler, *refusal)
+
+
+def _refusing(handler: grpc.RpcMethodHandler, code: grpc.StatusCode,
+              message: str) -> grpc.RpcMethodHandler:
+    """A handler of the same kind as `handler` that aborts with (code, message)."""
+
+    async def deny(_request: object, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(code, message)
+
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(deny)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(deny)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(deny)
+    return grpc.unary_unary_rpc_method_handler(deny)

@@ -1,0 +1,115 @@
+"""Server configuration: one dataclass that the CLI fills and tests override."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Snapshots/s a subscriber gets when it asks for 0 (server default).
+DEFAULT_HZ = 10.0
+#: Hard upper bound on --max-hz.
+HZ_CAP = 30.0
+#: Per-batch limits (absurd sizes are rejected as INVALID_ARGUMENT).
+MAX_EVENTS_PER_BATCH = 10_000
+MAX_STRING_BYTES = 4096
+MAX_REPEATED = 4096
+#: gRPC receive limit; larger messages get RESOURCE_EXHAUSTED from gRPC itself.
+MAX_RECEIVE_BYTES = 4 * 1024 * 1024
+#: Clients ping every 20 s (esper_common.channel); allow pings every 10 s.
+MIN_PING_INTERVAL_MS = 10_000
+
+
+class ConfigError(ValueError):
+    """A configuration a user gave cannot work; the message says why and what to do."""
+
+
+@dataclass
+class ServerConfig:
+    """Everything `esper-sanctum serve` can be told. Defaults are safe for a laptop."""
+
+    listen: str = "127.0.0.1:50051"
+    store: str = ":memory:"
+    #: Bearer token required on every RPC except health (full access).
+    token: str | None = None
+    #: Bearer token allowing only read RPCs (snapshots, runs, cursors).
+    read_token: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    insecure_listen_all: bool = False
+    #: Server cap on snapshots/s per subscriber.
+    max_hz: float = HZ_CAP
+    default_hz: float = DEFAULT_HZ
+    #: A subscriber whose stream accepts nothing for this long is disconnected.
+    stall_timeout: float = 60.0
+    #: Heartbeat period when no snapshot was sent.
+    heartbeat_s: float = 1.0
+    metrics_port: int | None = None
+    #: Seconds open calls get to finish on shutdown.
+    grace_s: float = 5.0
+    history_len: int = 120
+    event_log_len: int = 200
+    extra_options: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return split_host_port(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_host_port(self.listen)[1]
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    def check(self) -> None:
+        """Raise ConfigError for combinations that cannot work or are unsafe."""
+        split_host_port(self.listen)
+        if not 0 < self.max_hz <= HZ_CAP:
+            raise ConfigError(f"--max-hz must be in (0, {HZ_CAP:g}], got {self.max_hz:g}")
+        if self.stall_timeout <= 0:
+            raise ConfigError("--stall-timeout must be > 0 seconds")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("--tls-cert and --tls-key must be given together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ConfigError("--tls-client-ca (mTLS) needs --tls-cert and --tls-key")
+        for label, path in (("--tls-cert", self.tls_cert), ("--tls-key", self.tls_key),
+                            ("--tls-client-ca", self.tls_client_ca)):
+            if path is not None and not Path(path).is_file():
+                raise ConfigError(f"{label}: no such file: {path}")
+        if self.read_token and not self.token:
+            raise ConfigError("--read-token needs --token too (the token that may ingest)")
+        if self.token is not None and not self.token.strip():
+            raise ConfigError("--token is empty")
+        if not self.token and not self.insecure_listen_all and not is_loopback(self.host):
+            raise ConfigError(
+                f"refusing to listen on {self.listen} without a token: anyone who can reach "
+                "it could read and write telemetry. Give --token (or ESPER_TOKEN), listen "
+                "on 127.0.0.1, or pass --insecure-listen-all if the network is trusted."
+            )
+
+
+def split_host_port(listen: str) -> tuple[str, int]:
+    """'host:port' or '[v6]:port' -> (host, port); ConfigError when malformed."""
+    host, sep, port_s = listen.rpartition(":")
+    if not sep or not host:
+        raise ConfigError(f"--listen wants HOST:PORT, got {listen!r}")
+    host = host.strip("[]")
+    try:
+        port = int(port_s)
+    except ValueError:
+        raise ConfigError(f"--listen port must be a number, got {port_s!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--listen port out of range: {port}")
+    return host, port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,180 @@
+"""Snapshot fan-out: every subscriber pulls the LATEST snapshot when it is due.
+
+There is no per-subscriber queue. Each subscriber's stream loop, when it may send again
+(1/max_hz after its last send), takes the run's current version; a version's
+WatchSnapshotsResponse is built and serialized once and the bytes are shared by all
+subscribers (the handler is registered with an identity serializer). A subscriber whose
+transport is slow simply blocks in its own write and, when it resumes, takes whatever is
+latest then: memory per subscriber is one reference to shared bytes, and ingest never waits
+on subscribers. A write blocked longer than `stall_timeout` gets the stream cancelled by a
+watchdog. When nothing changed a Heartbeat is sent every `heartbeat_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+
+from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper_common.derived import liveness_for_age
+from sanctum_svc.aggregator import Aggregator, RunAggregator
+from sanctum_svc.config import ServerConfig
+from sanctum_svc.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Cached:
+    version: int
+    data: bytes
+
+
+@dataclass
+class _Subscriber:
+    task: asyncio.Task[object] | None
+    writing_since: float | None = None
+
+
+class Fanout:
+    """Shared snapshot bytes per (run, version), subscriber loops and their watchdog."""
+
+    def __init__(self, aggregator: Aggregator, config: ServerConfig, metrics: Metrics) -> None:
+        self.aggregator = aggregator
+        self.config = config
+        self.metrics = metrics
+        self._cache: dict[str, _Cached] = {}
+        self._changed = asyncio.Event()
+        self._stopping = False
+        self._subscribers: set[_Subscriber] = set()  # type: ignore[misc]
+        self._watchdog: asyncio.Task[None] | None = None
+
+    # -- producer side ----------------------------------------------------------------------
+    def notify(self) -> None:
+        """State changed: wake idle subscribers (due ones pick the new version up)."""
+        self._changed.set()
+
+    def _wait_target(self) -> asyncio.Event:
+        if self._changed.is_set():
+            self._changed = asyncio.Event()
+        return self._changed
+
+    def snapshot_bytes(self, run: RunAggregator) -> tuple[int, bytes]:
+        """The serialized WatchSnapshotsResponse for the run's current version (built once)."""
+        cached = self._cache.get(run.run_id)
+        if cached is not None and cached.version == run.version:
+            return cached.version, cached.data
+        started = time.perf_counter()
+        version = run.version
+        data = spb.WatchSnapshotsResponse(snapshot=run.snapshot(time.time())).SerializeToString()
+        self.metrics.snapshot_build.observe(time.perf_counter() - started)
+        self._cache[run.run_id] = _Cached(version, data)
+        return version, data
+
+    def heartbeat_bytes(self, run: RunAggregator | None) -> bytes:
+        hb = spb.Heartbeat()
+        now = time.time()
+        hb.server_time.FromNanoseconds(int(now * 1e9))
+        if run is not None:
+            hb.version = run.version
+            if run.last_event_time is not None:
+                age = max(0.0, now - run.last_event_time)
+                hb.seconds_since_last_event = age
+                hb.liveness = liveness_for_age(age)
+        return spb.WatchSnapshotsResponse(heartbeat=hb).SerializeToString()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch_stalls())
+
+    async def close(self) -> None:
+        """Ask every subscriber loop to return (their streams end with OK)."""
+        self._stopping = True
+        self._changed.set()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    async def _watch_stalls(self) -> None:
+        period = min(1.0, self.config.stall_timeout / 4)
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for sub in list(self._subscribers):
+                since = sub.writing_since
+                if since is not None and now - since > self.config.stall_timeout and sub.task:
+                    log.warning("subscriber stalled for %.0f s; disconnecting it", now - since)
+                    self.metrics.stalled.inc()
+                    sub.task.cancel()
+                    sub.writing_since = None
+
+    # -- the stream -------------------------------------------------------------------------
+    def hz_for(self, request: spb.WatchSnapshotsRequest) -> float:
+        """The client's rate, defaulted and capped by the server; ValueError when invalid."""
+        wanted = request.max_hz
+        if math.isnan(wanted) or wanted < 0:
+            raise ValueError(f"max_hz must be >= 0 (0 = server default), got {wanted}")
+        hz = wanted or self.config.default_hz
+        return min(hz, self.config.max_hz)
+
+    def _resolve(self, run_id: str) -> RunAggregator | None:
+        if not run_id:
+            latest = self.aggregator.latest_run_id()
+            return self.aggregator.get(latest) if latest is not None else None
+        return self.aggregator.get(run_id)
+
+    async def watch(self, request: spb.WatchSnapshotsRequest,
+                    context: grpc.aio.ServicerContext) -> None:
+        """WatchSnapshots: the current snapshot at once, then changes at <= hz, heartbeats."""
+        try:
+            hz = self.hz_for(request)
+        except ValueError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            return
+        sub = _Subscriber(asyncio.current_task())
+        self._subscribers.add(sub)
+        self.metrics.subscribers.inc()
+        try:
+            async for data in self._stream(request.run_id, 1.0 / hz):
+                sub.writing_since = time.monotonic()
+                await context.write(data)
+                sub.writing_since = None
+        finally:
+            self._subscribers.discard(sub)
+            self.metrics.subscribers.dec()
+
+    async def _stream(self, run_id: str, interval: float) -> AsyncIterator[bytes]:
+        heartbeat = self.config.heartbeat_s
+        sent: tuple[str, int] | None = None
+        last_send = -math.inf
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            changed = self._wait_target()
+            run = self._resolve(run_id)
+            if run is not None and sent != (run.run_id, run.version):
+                version, data = self.snapshot_bytes(run)
+                yield data
+                sent = (run.run_id, version)
+                last_send = loop.time()
+                await asyncio.sleep(interval)
+                continue
+            idle = loop.time() - last_send
+            if idle >= heartbeat:
+                yield self.heartbeat_bytes(run)
+                last_send = loop.time()
+                idle = 0.0
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(heartbeat - idle):
+                    await changed.wait()

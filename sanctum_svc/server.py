@@ -1,0 +1,191 @@
+"""Wires one sanctum: store, aggregator, ingest, fan-out, gRPC server, health, reflection.
+
+`SanctumServer.start()` opens the store, binds (failing loudly on a port in use), starts
+serving health as NOT_SERVING, replays the store, then switches to SERVING. `stop()` is
+the graceful path: health NOT_SERVING, watch streams told to end, then `server.stop(grace)`
+and the store flushed and closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from sanctum_svc.aggregator import Aggregator
+from sanctum_svc.auth import BearerAuthInterceptor
+from sanctum_svc.config import MAX_RECEIVE_BYTES, MIN_PING_INTERVAL_MS, ServerConfig
+from sanctum_svc.fanout import Fanout
+from sanctum_svc.ingest import IngestPipeline
+from sanctum_svc.metrics import Metrics
+from sanctum_svc.servicer import SERVICE_NAME, SanctumServicer
+from sanctum_svc.store import AsyncStore, EventStore, StoreError
+
+log = logging.getLogger(__name__)
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class StartupError(Exception):
+    """The server cannot start; the message tells the user why and what to do."""
+
+
+def server_options(config: ServerConfig) -> list[tuple[str, int]]:
+    """Documented channel args: fail on a busy port, keepalive policy, receive limit."""
+    return [
+        ("grpc.so_reuseport", 0),
+        ("grpc.http2.min_ping_interval_without_data_ms", MIN_PING_INTERVAL_MS),
+        ("grpc.http2.max_ping_strikes", 0),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+        *config.extra_options,
+    ]
+
+
+def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    key = Path(config.tls_key).read_bytes()
+    cert = Path(config.tls_cert).read_bytes()
+    ca = Path(config.tls_client_ca).read_bytes() if config.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
+
+
+def _progress_to_stderr(done: int, total: int) -> None:
+    if total >= 50_000 and (done == total or done % 100_000 < 2000):
+        print(f"esper-sanctum: replaying store {done}/{total} events", file=sys.stderr,
+              flush=True)
+
+
+class SanctumServer:
+    """One running sanctum service."""
+
+    def __init__(self, config: ServerConfig,
+                 replay_progress: Callable[[int, int], None] | None = _progress_to_stderr
+                 ) -> None:
+        self.config = config
+        self.replay_progress = replay_progress
+        self.metrics = Metrics()
+        self.aggregator = Aggregator(history_len=config.history_len,
+                                     event_log_len=config.event_log_len)
+        self.store = EventStore(config.store)
+        self.port: int = 0
+        self.metrics_port: int | None = None
+        self.replayed = 0
+        self._server: grpc.aio.Server | None = None
+        self._astore: AsyncStore | None = None
+        self.health = health_aio.HealthServicer()
+        self.fanout: Fanout | None = None
+        self.pipeline: IngestPipeline | None = None
+        self.servicer: SanctumServicer | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.config.host}:{self.port}"
+
+    async def _set_health(self, status: int) -> None:
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, status)
+
+    async def start(self) -> None:
+        """Bind, replay the store, then serve. Raises StartupError with a clear message."""
+        cfg = self.config
+        try:
+            self.store.open()
+            self.store.commit([], [], [])  # proves the store is writable now
+        except StoreError as exc:
+            raise StartupError(f"{exc}. Choose a writable --store path "
+                               "(or --store :memory: for a throwaway run).") from exc
+        self._astore = AsyncStore(self.store)
+        self.fanout = Fanout(self.aggregator, cfg, self.metrics)
+        self.pipeline = IngestPipeline(self.aggregator, self._astore, self.metrics,
+                                       on_change=self.fanout.notify)
+        self.servicer = SanctumServicer(self.aggregator, self.pipeline, self.fanout)
+
+        interceptors = [BearerAuthInterceptor(cfg.token, cfg.read_token)] if cfg.token else []
+        server = grpc.aio.server(options=server_options(cfg), interceptors=interceptors)
+        server.add_generic_rpc_handlers((self.servicer.generic_handler(),))
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME), server)
+        await self._set_health(NOT_SERVING)
+        self.port = self._bind(server)
+        self._server = server
+        await server.start()
+        if cfg.metrics_port is not None:
+            try:
+                self.metrics_port = self.metrics.serve(cfg.metrics_port, cfg.host)
+            except OSError as exc:
+                await self.stop(0)
+                raise StartupError(f"--metrics-port {cfg.metrics_port}: {exc}") from exc
+
+        self.replayed = await self._astore.call(self.pipeline.replay, self.store,
+                                                self.replay_progress)
+        self.servicer.ready = True
+        self.fanout.start()
+        await self._set_health(SERVING)
+
+    def _bind(self, server: grpc.aio.Server) -> int:
+        cfg = self.config
+        creds = server_credentials(cfg)
+        try:
+            if creds is None:
+                port = server.add_insecure_port(cfg.listen)
+            else:
+                port = server.add_secure_port(cfg.listen, creds)
+        except RuntimeError as exc:
+            raise StartupError(_bind_message(cfg.listen, str(exc))) from None
+        if not port:
+            raise StartupError(_bind_message(cfg.listen, "bind failed"))
+        return port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: NOT_SERVING, end watch streams, finish calls, flush the store."""
+        grace = self.config.grace_s if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        if self.fanout is not None:
+            await self.fanout.close()
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+        if self._astore is not None:
+            await self._astore.close()
+            self._astore = None
+        self.metrics.close()
+
+    async def wait_for_termination(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+
+def _bind_message(listen: str, why: str) -> str:
+    return (f"cannot listen on {listen} ({why}): the port is probably in use by another "
+            "process (another esper-sanctum?). Stop it or choose another --listen port.")
+
+
+async def serve(config: ServerConfig, ready: Callable[[SanctumServer], None] | None = None
+                ) -> None:
+    """Run until SIGTERM/SIGINT, then shut down gracefully."""
+    import signal
+
+    server = SanctumServer(config)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready(server)
+    await stop.wait()
+    log.info("shutting down")
+    await server.stop()

@@ -1,0 +1,145 @@
+"""SanctumService handlers (grpc.aio) and their registration.
+
+WatchSnapshots is registered with an identity response serializer: the fan-out hands it
+bytes serialized once per snapshot version and shared by every subscriber.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from esper.sanctum.v1 import sanctum_pb2 as spb
+from sanctum_svc.aggregator import Aggregator
+from sanctum_svc.fanout import Fanout
+from sanctum_svc.ingest import IngestPipeline, InvalidBatch
+from sanctum_svc.store import StoreError
+from sanctum_svc.validate import Violation
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "esper.sanctum.v1.SanctumService"
+
+
+def bad_request_status(message: str, violations: list[Violation]) -> grpc.Status:
+    """INVALID_ARGUMENT carrying a google.rpc.BadRequest with one FieldViolation per rule."""
+    detail = any_pb2.Any()
+    detail.Pack(error_details_pb2.BadRequest(field_violations=[
+        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+        for v in violations]))
+    return rpc_status.to_status(status_pb2.Status(
+        code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail]))
+
+
+class SanctumServicer:
+    """The five RPCs over an Aggregator, an IngestPipeline and a Fanout."""
+
+    def __init__(self, aggregator: Aggregator, pipeline: IngestPipeline, fanout: Fanout) -> None:
+        self.aggregator = aggregator
+        self.pipeline = pipeline
+        self.fanout = fanout
+        #: False while the store is replayed; RPCs other than health get UNAVAILABLE.
+        self.ready = False
+
+    async def _require_ready(self, context: grpc.aio.ServicerContext) -> None:
+        if not self.ready:
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                "sanctum is starting (replaying its store); retry shortly")
+
+    async def Ingest(self, request_iterator: AsyncIterator[spb.IngestRequest],  # noqa: N802
+                     context: grpc.aio.ServicerContext) -> spb.IngestResponse:
+        await self._require_ready(context)
+        reply = spb.IngestResponse()
+        keys: set[tuple[str, str]] = set()
+        async for request in request_iterator:
+            batch_no = reply.batches
+            try:
+                result = await self.pipeline.ingest(request.batch)
+            except InvalidBatch as exc:
+                await context.abort_with_status(bad_request_status(
+                    f"batch {batch_no} of this stream rejected, nothing of it applied "
+                    f"({exc}); earlier batches stay applied", exc.violations))
+                return reply
+            except StoreError as exc:
+                self.pipeline.metrics.store_errors.inc()
+                log.error("ingest refused: %s", exc)
+                await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                    f"sanctum cannot persist events right now ({exc}); "
+                                    "nothing of this batch was applied, resend it later")
+                return reply
+            reply.batches += 1
+            reply.events_received += result.received
+            reply.events_applied += result.applied
+            reply.events_duplicate += result.duplicate
+            keys |= result.keys
+        for run_id, producer_id in sorted(keys):
+            reply.cursors.add(run_id=run_id, producer_id=producer_id,
+                              last_seq=self.pipeline.cursor(run_id, producer_id))
+        return reply
+
+    async def GetResumeCursor(self, request: spb.GetResumeCursorRequest,  # noqa: N802
+                              context: grpc.aio.ServicerContext
+                              ) -> spb.GetResumeCursorResponse:
+        await self._require_ready(context)
+        if not request.run_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "run_id is required")
+        reply = spb.GetResumeCursorResponse()
+        if request.producer_id:
+            reply.cursors.add(run_id=request.run_id, producer_id=request.producer_id,
+                              last_seq=self.pipeline.cursor(request.run_id, request.producer_id))
+        else:
+            for producer_id, seq in self.pipeline.cursors(request.run_id):
+                reply.cursors.add(run_id=request.run_id, producer_id=producer_id, last_seq=seq)
+        return reply
+
+    async def GetSnapshot(self, request: spb.GetSnapshotRequest,  # noqa: N802
+                          context: grpc.aio.ServicerContext) -> spb.GetSnapshotResponse:
+        await self._require_ready(context)
+        run_id = request.run_id or self.aggregator.latest_run_id()
+        run = self.aggregator.get(run_id) if run_id else None
+        if run is None:
+            what = f"run {request.run_id!r}" if request.run_id else "any run"
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"sanctum has no events for {what}")
+        return spb.GetSnapshotResponse(snapshot=run.snapshot(time.time()))
+
+    async def ListRuns(self, request: spb.ListRunsRequest,  # noqa: N802
+                       context: grpc.aio.ServicerContext) -> spb.ListRunsResponse:
+        await self._require_ready(context)
+        now = time.time()
+        return spb.ListRunsResponse(runs=[r.summary(now) for r in self.aggregator.runs()])
+
+    async def WatchSnapshots(self, request: spb.WatchSnapshotsRequest,  # noqa: N802
+                             context: grpc.aio.ServicerContext) -> None:
+        await self._require_ready(context)
+        await self.fanout.watch(request, context)
+
+    def generic_handler(self) -> grpc.GenericRpcHandler:
+        """All five methods; WatchSnapshots sends pre-serialized bytes as they are."""
+        handlers = {
+            "Ingest": grpc.stream_unary_rpc_method_handler(
+                self.Ingest, request_deserializer=spb.IngestRequest.FromString,
+                response_serializer=spb.IngestResponse.SerializeToString),
+            "GetResumeCursor": grpc.unary_unary_rpc_method_handler(
+                self.GetResumeCursor, request_deserializer=spb.GetResumeCursorRequest.FromString,
+                response_serializer=spb.GetResumeCursorResponse.SerializeToString),
+            "WatchSnapshots": grpc.unary_stream_rpc_method_handler(
+                self.WatchSnapshots, request_deserializer=spb.WatchSnapshotsRequest.FromString,
+                response_serializer=_identity),
+            "GetSnapshot": grpc.unary_unary_rpc_method_handler(
+                self.GetSnapshot, request_deserializer=spb.GetSnapshotRequest.FromString,
+                response_serializer=spb.GetSnapshotResponse.SerializeToString),
+            "ListRuns": grpc.unary_unary_rpc_method_handler(
+                self.ListRuns, request_deserializer=spb.ListRunsRequest.FromString,
+                response_serializer=spb.ListRunsResponse.SerializeToString),
+        }
+        return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+
+
+def _identity(data: bytes) -> bytes:
+    return data

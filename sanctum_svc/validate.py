@@ -1,0 +1,319 @@
+"""Batch validation: pure functions, one per rule, run over a WHOLE batch before anything
+from it is persisted or applied.
+
+Each rule returns `Violation`s naming the offending field the way google.rpc.BadRequest
+wants it (`events[3].ppo_update.policy_loss`). The hot path stays cheap: non-finite doubles
+are found by summing every double of a payload (NaN/Inf propagate through a sum) and only a
+non-finite sum triggers the slow walk that names the field; string/repeated size limits
+are only walked when the event's serialized size could break them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from operator import attrgetter
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_common.events import PAYLOAD_FOR_TYPE, type_name
+from sanctum_svc.config import MAX_EVENTS_PER_BATCH, MAX_REPEATED, MAX_STRING_BYTES
+
+#: Stop collecting after this many violations: the first few are what a user needs.
+MAX_VIOLATIONS = 20
+
+_DOUBLE_TYPES = (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One bad field: its path in the IngestRequest.batch and what is wrong with it."""
+
+    field: str
+    description: str
+
+
+DeclaredShape = Callable[[str], "tpb.RunConfig | None"]
+
+
+# ---------------------------------------------------------------------------- rules
+
+
+def check_batch_size(batch: tpb.EventBatch) -> list[Violation]:
+    """At most MAX_EVENTS_PER_BATCH events and MAX_REPEATED drop entries."""
+    out = []
+    if len(batch.events) > MAX_EVENTS_PER_BATCH:
+        out.append(Violation("events", f"{len(batch.events)} events in one batch; the limit "
+                                       f"is {MAX_EVENTS_PER_BATCH}"))
+    if len(batch.drops) > MAX_REPEATED:
+        out.append(Violation("drops", f"{len(batch.drops)} drop entries; the limit is "
+                                      f"{MAX_REPEATED}"))
+    return out
+
+
+def check_identity(i: int, ev: tpb.TelemetryEvent) -> list[Violation]:
+    """run_id and producer_id are required and short; seq starts at 1."""
+    out = []
+    p = f"events[{i}]"
+    for name in ("run_id", "producer_id"):
+        value = getattr(ev, name)
+        if not value:
+            out.append(Violation(f"{p}.{name}", f"{name} is required"))
+        elif len(value) > 256:
+            out.append(Violation(f"{p}.{name}", f"{name} longer than 256 characters"))
+    if ev.seq == 0:
+        out.append(Violation(f"{p}.seq", "seq must be >= 1 (per producer, +1 per event)"))
+    return out
+
+
+def check_payload(i: int, ev: tpb.TelemetryEvent) -> list[Violation]:
+    """event_type is a known type and the payload is the one that type carries."""
+    p = f"events[{i}]"
+    expected = PAYLOAD_FOR_TYPE.get(ev.event_type)
+    if expected is None:
+        what = "unspecified" if ev.event_type == 0 else f"unknown ({ev.event_type})"
+        return [Violation(f"{p}.event_type", f"event_type is {what}")]
+    actual = ev.WhichOneof("payload")
+    if actual is None:
+        return [Violation(f"{p}.payload", f"{type_name(ev.event_type)} needs a {expected} "
+                                          "payload; none was set")]
+    if actual != expected:
+        return [Violation(f"{p}.{actual}", f"{type_name(ev.event_type)} carries {expected}, "
+                                           f"not {actual}")]
+    return []
+
+
+def check_finite(i: int, ev: tpb.TelemetryEvent) -> list[Violation]:
+    """No NaN or ±Inf anywhere in the payload (nested and repeated doubles included)."""
+    name = ev.WhichOneof("payload")
+    if name is None:
+        return []
+    payload = getattr(ev, name)
+    try:
+        if math.isfinite(_double_sum(payload)):
+            return []
+    except OverflowError:
+        pass
+    return [Violation(f"events[{i}].{name}{path}", f"{value!r} is not a finite number")
+            for path, value in _non_finite(payload)][:MAX_VIOLATIONS]
+
+
+def check_sizes(i: int, ev: tpb.TelemetryEvent, serialized_size: int) -> list[Violation]:
+    """Strings up to MAX_STRING_BYTES, repeated fields up to MAX_REPEATED entries.
+
+    An event whose serialized size is within MAX_STRING_BYTES cannot break either limit, so
+    the walk only runs for big events.
+    """
+    if serialized_size <= MAX_STRING_BYTES:
+        return []
+    return [Violation(f"events[{i}]{path}", why) for path, why in _oversized(ev)][
+        :MAX_VIOLATIONS]
+
+
+def check_shape(i: int, ev: tpb.TelemetryEvent, cfg: tpb.RunConfig | None) -> list[Violation]:
+    """Env ids below the declared n_envs; slot ids among the declared slot_ids.
+
+    Per-env events (epochs, seed lifecycle) must name their env. Nothing is checked against
+    a shape the run has not declared yet (no TRAINING_STARTED seen).
+    """
+    p = f"events[{i}]"
+    name = ev.WhichOneof("payload")
+    out: list[Violation] = []
+    if name in _PER_ENV and not ev.HasField("env_id"):
+        out.append(Violation(f"{p}.env_id", f"{type_name(ev.event_type)} needs env_id"))
+    if cfg is None:
+        return out
+    n_envs = cfg.n_envs
+    if n_envs and ev.HasField("env_id") and ev.env_id >= n_envs:
+        out.append(Violation(f"{p}.env_id",
+                             f"env_id {ev.env_id} >= n_envs {n_envs} declared by the run"))
+    slots = cfg.slot_ids
+    if slots:
+        for path, slot in _slot_ids(name, ev):
+            if slot not in slots:
+                out.append(Violation(f"{p}.{path}", f"slot {slot!r} is not one of the run's "
+                                                    f"slot_ids {list(slots)}"))
+    if name == "analytics_snapshot" and n_envs:
+        card = ev.analytics_snapshot.decision
+        if card.env_id >= n_envs:
+            out.append(Violation(f"{p}.analytics_snapshot.decision.env_id",
+                                 f"env_id {card.env_id} >= n_envs {n_envs}"))
+    return out
+
+
+def check_drops(batch: tpb.EventBatch) -> list[Violation]:
+    """Drop reports name their run and producer."""
+    out = []
+    for j, d in enumerate(batch.drops):
+        for name in ("run_id", "producer_id"):
+            if not getattr(d, name):
+                out.append(Violation(f"drops[{j}].{name}", f"{name} is required"))
+    return out
+
+
+# ---------------------------------------------------------------------------- the batch
+
+
+def validate_batch(
+    batch: tpb.EventBatch,
+    declared: DeclaredShape,
+    serialized: list[bytes] | None = None,
+) -> list[Violation]:
+    """Every violation in the batch (up to MAX_VIOLATIONS); empty means accept it whole.
+
+    `declared(run_id)` gives the shape a run declared earlier; a TRAINING_STARTED inside
+    the batch declares it for the events after it. `serialized` (each event's bytes, if the
+    caller already has them) saves re-measuring sizes.
+    """
+    out = check_batch_size(batch)
+    if out:
+        return out
+    local: dict[str, tpb.RunConfig] = {}
+    for i, ev in enumerate(batch.events):
+        out += check_identity(i, ev)
+        bad_payload = check_payload(i, ev)
+        out += bad_payload
+        if not bad_payload:
+            out += check_finite(i, ev)
+        size = len(serialized[i]) if serialized is not None else ev.ByteSize()
+        out += check_sizes(i, ev, size)
+        if not bad_payload:
+            cfg = local.get(ev.run_id) or declared(ev.run_id)
+            out += check_shape(i, ev, cfg)
+            if ev.event_type == tpb.EVENT_TYPE_TRAINING_STARTED:
+                local[ev.run_id] = ev.training_started.config
+        if len(out) >= MAX_VIOLATIONS:
+            return out[:MAX_VIOLATIONS]
+    out += check_drops(batch)
+    return out[:MAX_VIOLATIONS]
+
+
+# ---------------------------------------------------------------------------- helpers
+
+_PER_ENV = frozenset({"epoch_completed", "seed_germinated", "seed_stage_changed",
+                      "seed_gate_evaluated", "seed_fossilized", "seed_pruned"})
+_SINGLE_SLOT = frozenset({"seed_germinated", "seed_stage_changed", "seed_gate_evaluated",
+                          "seed_fossilized", "seed_pruned"})
+
+
+def _slot_ids(name: str | None, ev: tpb.TelemetryEvent) -> Iterator[tuple[str, str]]:
+    if name in _SINGLE_SLOT:
+        yield f"{name}.slot_id", getattr(ev, name).slot_id
+    elif name == "epoch_completed":
+        for k, seed in enumerate(ev.epoch_completed.seeds):
+            yield f"epoch_completed.seeds[{k}].slot_id", seed.slot_id
+    elif name == "analytics_snapshot":
+        slot = ev.analytics_snapshot.decision.slot_id
+        if slot:  # WAIT decisions name no slot
+            yield "analytics_snapshot.decision.slot_id", slot
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Which fields of one message type hold doubles, directly or below."""
+
+    scalars: Callable[[Message], tuple[float, ...]] | None
+    repeated: tuple[str, ...]
+    messages: tuple[str, ...]
+    repeated_messages: tuple[str, ...]
+
+
+_PLANS: dict[str, _Plan] = {}
+
+
+def _plan(desc: Descriptor) -> _Plan:
+    plan = _PLANS.get(desc.full_name)
+    if plan is not None:
+        return plan
+    scalars, repeated, messages, rep_messages = [], [], [], []
+    for f in desc.fields:
+        is_rep = f.is_repeated
+        if f.type in _DOUBLE_TYPES:
+            (repeated if is_rep else scalars).append(f.name)
+        elif f.type == FieldDescriptor.TYPE_MESSAGE and _has_doubles(f.message_type, set()):
+            (rep_messages if is_rep else messages).append(f.name)
+    getter = None
+    if len(scalars) == 1:
+        only = scalars[0]
+        getter = lambda m: (getattr(m, only),)  # noqa: E731
+    elif scalars:
+        getter = attrgetter(*scalars)
+    plan = _Plan(getter, tuple(repeated), tuple(messages), tuple(rep_messages))
+    _PLANS[desc.full_name] = plan
+    return plan
+
+
+def _has_doubles(desc: Descriptor, seen: set[str]) -> bool:
+    if desc.full_name in seen:
+        return False
+    seen.add(desc.full_name)
+    for f in desc.fields:
+        if f.type in _DOUBLE_TYPES:
+            return True
+        if f.type == FieldDescriptor.TYPE_MESSAGE and _has_doubles(f.message_type, seen):
+            return True
+    return False
+
+
+def _double_sum(msg: Message) -> float:
+    """Sum of every double below msg: finite iff all of them are (barring overflow)."""
+    plan = _plan(msg.DESCRIPTOR)
+    total = sum(plan.scalars(msg)) if plan.scalars is not None else 0.0
+    for name in plan.repeated:
+        total += sum(getattr(msg, name))
+    for name in plan.messages:
+        if msg.HasField(name):
+            total += _double_sum(getattr(msg, name))
+    for name in plan.repeated_messages:
+        for sub in getattr(msg, name):
+            total += _double_sum(sub)
+    return total
+
+
+def _non_finite(msg: Message, prefix: str = "") -> Iterator[tuple[str, float]]:
+    """(path, value) of each NaN/Inf below msg, in field order."""
+    for f, value in msg.ListFields():
+        path = f"{prefix}.{f.name}"
+        if f.type in _DOUBLE_TYPES:
+            if f.is_repeated:
+                for k, v in enumerate(value):
+                    if not math.isfinite(v):
+                        yield f"{path}[{k}]", v
+            elif not math.isfinite(value):
+                yield path, value
+        elif f.type == FieldDescriptor.TYPE_MESSAGE:
+            if f.message_type.GetOptions().map_entry:
+                for key in value:
+                    sub = value[key]
+                    if isinstance(sub, Message):
+                        yield from _non_finite(sub, f"{path}[{key!r}]")
+            elif f.is_repeated:
+                for k, sub in enumerate(value):
+                    yield from _non_finite(sub, f"{path}[{k}]")
+            else:
+                yield from _non_finite(value, path)
+
+
+def _oversized(msg: Message, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(path, why) for strings/bytes over MAX_STRING_BYTES and repeated over MAX_REPEATED."""
+    for f, value in msg.ListFields():
+        path = f"{prefix}.{f.name}"
+        is_rep = f.is_repeated
+        if is_rep and len(value) > MAX_REPEATED:
+            yield path, f"{len(value)} entries; the limit is {MAX_REPEATED}"
+            continue
+        if f.type in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES):
+            items = value if is_rep else [value]
+            for k, s in enumerate(items):
+                size = len(s.encode() if isinstance(s, str) else s)
+                if size > MAX_STRING_BYTES:
+                    where = f"{path}[{k}]" if is_rep else path
+                    yield where, f"{size} bytes; the limit is {MAX_STRING_BYTES}"
+        elif f.type == FieldDescriptor.TYPE_MESSAGE and not f.message_type.GetOptions(
+        ).map_entry:
+            subs = value if is_rep else [value]
+            for k, sub in enumerate(subs):
+                yield from _oversized(sub, f"{path}[{k}]" if is_rep else path)

@@ -1,0 +1,29 @@
+"""Shared fixtures: a real sanctum on a loopback port, and a factory of valid events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from sanctum_svc.testing import ThreadedSanctum, build_run_events
+
+
+@pytest.fixture
+def sanctum() -> Iterator[ThreadedSanctum]:
+    """A started ThreadedSanctum (in-memory store) at `sanctum.address`, stopped after."""
+    with ThreadedSanctum() as server:
+        yield server
+
+
+@pytest.fixture
+def make_events() -> Callable[..., list[tpb.TelemetryEvent]]:
+    """`make_events(run_id="run-1", producer_id="trainer-0", n_batches=2, start_seq=1, ...)`:
+    a realistic valid run (see sanctum_svc.testing.build_run_events)."""
+
+    def factory(*args: Any, **kwargs: Any) -> list[tpb.TelemetryEvent]:
+        return build_run_events(*args, **kwargs)
+
+    return factory
