@@ -24,13 +24,13 @@ class HelpScreen(ModalScreen[None]):
 
     def __init__(self, bindings: list[tuple[str, str]]) -> None:
         super().__init__()
-        self._bindings = bindings
+        self._keys = bindings
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, show_header=True, header_style="bold")
         table.add_column("Key", style="bold cyan")
         table.add_column("Action")
-        for key, description in self._bindings:
+        for key, description in self._keys:
             table.add_row(key, description)
         with VerticalScroll(id="help-body") as body:
             body.border_title = "HELP"

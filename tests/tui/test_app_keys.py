@@ -1,0 +1,123 @@
+"""Pilot tests of the app's keys and screens, fed snapshots directly (no network)."""
+
+from __future__ import annotations
+
+from tests.tui.helpers import screen_text
+from tests.tui.sample import NOW, sample_snapshot
+from tui_client.app import EsperTui
+from tui_client.messages import SnapshotReceived
+from tui_client.screens.env_detail import EnvDetailScreen
+from tui_client.screens.help import HelpScreen
+from tui_client.widgets.env_table import EnvTable
+
+
+def _app() -> EsperTui:
+    return EsperTui(clock=lambda: NOW)
+
+
+async def test_help_screen_lists_every_binding() -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.apply_snapshot(sample_snapshot())
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = screen_text(app)
+        for desc in ("Quit", "Help", "Next env", "Prev env", "Env detail", "Runs", "Focus env"):
+            assert desc in text, desc
+        assert "Command palette" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_every_binding_has_id_and_description() -> None:
+    for binding in EsperTui.BINDINGS:
+        assert binding.id and binding.description, binding  # type: ignore[union-attr]
+
+
+async def test_jk_digits_and_enter_navigate_envs() -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.apply_snapshot(sample_snapshot())
+        await pilot.pause()
+        table = app.query_one(EnvTable)
+        assert table.row_count == 16 and table.cursor_row == 0
+        await pilot.press("j", "j", "j")
+        assert table.cursor_row == 3
+        await pilot.press("k")
+        assert table.cursor_row == 2
+        await pilot.press("5")
+        assert table.cursor_row == 4 and table.selected_env_id() == 4
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, EnvDetailScreen) and app.screen.env_id == 4
+        text = screen_text(app)
+        assert "ENV 4" in text and "r0c0" in text and "accuracy" in text
+        # The detail follows live updates.
+        newer = sample_snapshot(version=2)
+        newer.envs[4].accuracy = 99.5
+        app.apply_snapshot(newer)
+        await pilot.pause()
+        assert "acc 99.5" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, EnvDetailScreen)
+
+
+async def test_tab_moves_between_panels() -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.apply_snapshot(sample_snapshot())
+        seen = set()
+        for _ in range(6):
+            await pilot.press("tab")
+            assert app.focused is not None
+            seen.add(app.focused.id)
+        assert {"heads", "ppo", "envs", "events", "delivery"} <= seen
+
+
+async def test_digit_beyond_envs_is_explained_not_an_error() -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.apply_snapshot(sample_snapshot(n_envs=2))
+        await pilot.press("9")
+        await pilot.pause()
+        assert app.query_one(EnvTable).cursor_row == 0
+        assert any("no env #9" in n.message for n in app._notifications)
+
+
+async def test_q_quits() -> None:
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_latest_snapshot_wins_between_redraws() -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        for v in range(1, 51):
+            app.post_message(SnapshotReceived(sample_snapshot(version=v)))
+        await pilot.pause(0.5)
+        assert app.latest is not None and app.latest.version == 50
+        assert app.applied_versions < 50  # conflated: not one redraw per message
+
+
+async def test_narrow_terminal_collapses_to_one_column() -> None:
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.apply_snapshot(sample_snapshot())
+        await pilot.pause()
+        assert app.screen.has_class("-narrow")
+        heads, ppo = app.query_one("#heads"), app.query_one("#ppo")
+        assert heads.region.x == ppo.region.x  # stacked, not side by side
+        text = screen_text(app)
+        assert "TAMIYO [compiled]" in text and "[Mem:52%]" in text
+    app = _app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        app.apply_snapshot(sample_snapshot())
+        await pilot.pause()
+        assert app.screen.has_class("-normal")
+        assert app.query_one("#heads").region.x < app.query_one("#ppo").region.x
