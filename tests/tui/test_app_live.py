@@ -1,0 +1,168 @@
+"""The real app against a real sanctum on loopback: content, run picker, auth, reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from sanctum_svc.testing import ThreadedSanctum, build_run_events
+from tests.tui.helpers import screen_text, wait_for
+from tui_client.app import EsperTui
+from tui_client.config import TuiOptions
+from tui_client.connection import Backoff
+from tui_client.screens.run_picker import RunPickerScreen
+from tui_client.widgets.env_table import EnvTable
+
+FAST = Backoff(initial=0.1, factor=2.0, maximum=0.4)
+
+
+def culled_seed_events(run_id: str, start_seq: int) -> list[tpb.TelemetryEvent]:
+    """After the last batch barrier: env 1 germinates a lora seed in r0c1, then it is culled."""
+    common = {"run_id": run_id, "producer_id": "trainer-0", "env_id": 1}
+    events = [
+        tpb.TelemetryEvent(
+            seq=start_seq,
+            event_type=tpb.EVENT_TYPE_SEED_GERMINATED,
+            seed_germinated=tpb.SeedGerminatedPayload(
+                slot_id="r0c1", blueprint_id="lora", seed_id="seed-z", params=9000
+            ),
+            **common,
+        ),
+        tpb.TelemetryEvent(
+            seq=start_seq + 1,
+            event_type=tpb.EVENT_TYPE_SEED_CULLED,
+            severity=tpb.SEVERITY_WARNING,
+            seed_pruned=tpb.SeedPrunedPayload(
+                slot_id="r0c1",
+                blueprint_id="lora",
+                reason="no improvement",
+                from_stage=tpb.SEED_STAGE_GERMINATED,
+            ),
+            **common,
+        ),
+    ]
+    for ev in events:
+        ev.timestamp.GetCurrentTime()
+    return events
+
+
+def full_run(run_id: str) -> list[tpb.TelemetryEvent]:
+    events = build_run_events(run_id, n_batches=3)
+    return events + culled_seed_events(run_id, len(events) + 1)
+
+
+@pytest.fixture
+def server() -> Iterator[ThreadedSanctum]:
+    with ThreadedSanctum(heartbeat_s=0.2) as s:
+        yield s
+
+
+def _options(server: ThreadedSanctum, **kw: object) -> TuiOptions:
+    return TuiOptions(server=server.address, max_hz=10.0, backoff=FAST, **kw)  # type: ignore[arg-type]
+
+
+async def test_dashboard_shows_what_the_trainer_sent(server: ThreadedSanctum) -> None:
+    await asyncio.to_thread(server.ingest, full_run("run-1"))
+    app = EsperTui(_options(server))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await wait_for(
+            pilot,
+            lambda: app.latest is not None and app.latest.lifecycle.pruned >= 1,
+            what="a snapshot with the culled seed",
+        )
+        await pilot.pause(0.2)
+        text = screen_text(app)
+        assert "[Mem:52%]" in text or "[Mem:53%]" in text
+        assert "4.2/8.0" not in text
+        assert "TAMIYO [compiled]" in text
+        flow = next(line for line in text.splitlines() if "Flow:" in line)
+        assert "CV:" in flow and "↑10%" in text and "↓5%" in text
+        clip = next(line for line in text.splitlines() if "Clip frac" in line)
+        assert "(↑10% ↓5%)" in clip
+        table = app.query_one(EnvTable)
+        row = [str(c) for c in table.get_row("1")]
+        assert "PRUNED lora" in row
+        assert "PRUNED lora" in text
+        assert "● LIVE" in text or "◐ SLOW" in text
+        assert "run run-1" in text and "cifar10" in text
+        assert "SEED_CULLED" in text  # event log
+
+
+async def test_live_updates_arrive_while_watching(server: ThreadedSanctum) -> None:
+    events = build_run_events("run-2", n_batches=1)
+    await asyncio.to_thread(server.ingest, events)
+    app = EsperTui(_options(server, run="run-2"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.latest is not None, what="first snapshot")
+        first = app.latest.version  # type: ignore[union-attr]
+        more = culled_seed_events("run-2", len(events) + 1)
+        await asyncio.to_thread(server.ingest, more)
+        await wait_for(
+            pilot,
+            lambda: app.latest is not None and app.latest.version > first,
+            what="a newer snapshot",
+        )
+        await wait_for(pilot, lambda: "PRUNED lora" in screen_text(app), what="culled seed")
+
+
+async def test_run_picker_when_several_runs(server: ThreadedSanctum) -> None:
+    await asyncio.to_thread(server.ingest, build_run_events("alpha", n_batches=1))
+    await asyncio.to_thread(server.ingest, build_run_events("beta", n_batches=1))
+    app = EsperTui(_options(server))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, RunPickerScreen), what="the run picker"
+        )
+        text = screen_text(app)
+        assert "alpha" in text and "beta" in text
+        await pilot.press("j", "enter")
+        await wait_for(pilot, lambda: app.latest is not None and app.latest.run_id, what="a run")
+        assert app.run_id == app.latest.run_id  # type: ignore[union-attr]
+        assert f"run {app.run_id}" in screen_text(app)
+
+
+async def test_wrong_token_is_a_clear_error_not_a_traceback() -> None:
+    with ThreadedSanctum(token="s3cret") as server:
+        app = EsperTui(_options(server, token="wrong"))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.conn == "error", what="the auth error")
+            await pilot.pause(0.1)
+            assert "✖ error" in screen_text(app)
+            assert any("--token" in n.message for n in app._notifications)
+
+
+async def test_server_killed_then_restarted_on_same_port() -> None:
+    first = ThreadedSanctum(heartbeat_s=0.2).start()
+    port = int(first.address.rsplit(":", 1)[1])
+    await asyncio.to_thread(first.ingest, build_run_events("run-r", n_batches=1))
+    app = EsperTui(_options(first, run="run-r"))
+    second: ThreadedSanctum | None = None
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.latest is not None, what="first snapshot")
+            await asyncio.to_thread(first.stop, 0.2)
+            await wait_for(
+                pilot,
+                lambda: "○ disconnected" in screen_text(app),
+                what="the disconnected badge",
+            )
+            assert any(n.title == "Disconnected" for n in app._notifications)
+            second = ThreadedSanctum(heartbeat_s=0.2, port=port).start()
+            await asyncio.to_thread(second.ingest, full_run("run-r"))
+            await wait_for(
+                pilot,
+                lambda: (
+                    app.conn == "connected"
+                    and app.latest is not None
+                    and app.latest.lifecycle.pruned >= 1
+                ),
+                what="recovery after restart",
+            )
+            await wait_for(pilot, lambda: "LIVE" in screen_text(app), what="LIVE badge")
+    finally:
+        first.stop(0.2)
+        if second is not None:
+            second.stop(0.2)
