@@ -1,10 +1,204 @@
-"""Console entry point (not implemented yet)."""
+"""`esper-trainer`: train Tamiyo on the morphogenetic task and stream its telemetry.
+
+    esper-trainer --sanctum HOST:PORT --episodes N --envs K --seed S [--device cpu|cuda]
+                  [--compile] [--token T] [--tls-ca FILE] [--run-id ID]
+                  [--events-file PATH] [--no-telemetry]
+
+Without --sanctum, events go to a local event file; load it later with
+`esper-sanctum ingest FILE --server HOST:PORT`. Runs under `torchrun` too: each rank
+reads the torch.distributed environment and trains its share of the envs.
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import os
+import signal
 import sys
+import threading
+import types
+from pathlib import Path
+
+from trainer_svc.config import TrainerConfig, config_fields
+from trainer_svc.distributed import DistInfo, init_from_env, share_run_id, shutdown
+
+CLOSE_TIMEOUT_S = 10.0
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed without a traceback, exit code 2."""
+
+
+def _optional_float(text: str) -> float | None:
+    if text.lower() in ("none", "off", ""):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="esper-trainer", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    out = p.add_argument_group("telemetry")
+    out.add_argument("--sanctum", metavar="HOST:PORT",
+                     help="stream telemetry to this esper-sanctum (omit: write an event file)")
+    out.add_argument("--token", default=os.environ.get("ESPER_TOKEN"),
+                     help="bearer token for sanctum (default: $ESPER_TOKEN)")
+    out.add_argument("--tls-ca", metavar="FILE",
+                     help="CA certificate (PEM) to verify sanctum's TLS")
+    out.add_argument("--events-file", metavar="PATH",
+                     help="event file to write without --sanctum (default: ./<run-id>.events)")
+    out.add_argument("--spool-dir", metavar="DIR",
+                     help="where undeliverable events spill during an outage (default: cache)")
+    out.add_argument("--no-telemetry", action="store_true",
+                     help="emit nothing (for overhead comparisons)")
+    run = p.add_argument_group("run")
+    run.add_argument("--save", metavar="PATH", help="save the trained policy checkpoint here")
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+    train = p.add_argument_group("training (TrainerConfig)")
+    for f in config_fields():
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f.metadata["help"] + f" (default: {f.default})"
+        if f.type in ("bool", bool):
+            train.add_argument(flag, action="store_true", default=f.default, help=help_text)
+        elif f.type in ("float | None",):
+            train.add_argument(flag, type=_optional_float, default=f.default, metavar="X|none",
+                               help=help_text)
+        elif f.type in ("str | None",):
+            train.add_argument(flag, default=f.default, help=help_text)
+        else:
+            kind = {"int": int, "float": float, "str": str}[str(f.type)]
+            train.add_argument(flag, type=kind, default=f.default, help=help_text)
+    return p
+
+
+def config_from_args(ns: argparse.Namespace) -> TrainerConfig:
+    values = {f.name: getattr(ns, f.name) for f in config_fields()}
+    cfg = TrainerConfig(**values)
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return cfg
+
+
+def make_telemetry(ns: argparse.Namespace, run_id: str, info: DistInfo):
+    """(client, event file path or None) for the chosen telemetry mode."""
+    from trainer_svc.telemetry import NullTelemetry, TelemetryClient, TelemetryConfig
+
+    if ns.no_telemetry:
+        return NullTelemetry(), None
+    if ns.tls_ca and not Path(ns.tls_ca).is_file():
+        raise UserError(f"--tls-ca {ns.tls_ca}: no such file")
+    path = None
+    if not ns.sanctum:
+        path = ns.events_file or f"{run_id}.events"
+        if info.enabled:
+            path = f"{path}.rank{info.rank}"
+    try:
+        cfg = TelemetryConfig(target=ns.sanctum, run_id=run_id, producer_id=info.producer_id(),
+                              token=ns.token, tls_ca=ns.tls_ca, file_path=path,
+                              spool_dir=ns.spool_dir)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return TelemetryClient(cfg), path
+
+
+def install_stop_handlers(stop: threading.Event) -> None:
+    """First SIGINT/SIGTERM: stop after the current step; a second one: exit now."""
+    def handler(signum: int, frame: types.FrameType | None) -> None:
+        if stop.is_set():
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        stop.set()
+        print(f"\nesper-trainer: {signal.Signals(signum).name} received, stopping "
+              "(again to abort)", file=sys.stderr)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("trainer_svc: not implemented yet", file=sys.stderr)
-    return 2
+    ns = build_parser().parse_args(argv)
+    try:
+        return _run(ns)
+    except UserError as exc:
+        print(f"esper-trainer: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(ns: argparse.Namespace) -> int:
+    import torch
+
+    from trainer_svc.progress import Progress
+    from trainer_svc.train import Trainer, new_run_id, resolve_device
+
+    cfg = config_from_args(ns)
+    try:
+        device = resolve_device(cfg.device)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    info = init_from_env(device)
+    if info.enabled and device.type == "cuda":
+        cfg.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    per_batch = cfg.envs * info.world_size
+    if cfg.episodes % per_batch:
+        rounded = (cfg.episodes // per_batch + 1) * per_batch
+        if info.rank == 0:
+            print(f"esper-trainer: --episodes {cfg.episodes} rounded up to {rounded} "
+                  f"(a multiple of {per_batch} envs)", file=sys.stderr)
+        cfg = dataclasses.replace(cfg, episodes=rounded)
+    cfg.run_id = share_run_id(info, cfg.run_id or new_run_id())
+    torch.set_num_threads(1)  # tiny networks: extra threads only add contention
+
+    telemetry, path = make_telemetry(ns, cfg.run_id, info)
+    stop = threading.Event()
+    progress = Progress(cfg.episodes, enabled=not ns.quiet and info.rank == 0)
+    try:
+        trainer = Trainer(cfg, telemetry, dist_info=info, stop=stop, on_batch=progress)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    install_stop_handlers(stop)
+    telemetry.start()  # after any forking: the sender thread and channel start here
+    if info.rank == 0:
+        where = ns.sanctum or (path and f"event file {path}") or "nowhere (--no-telemetry)"
+        print(f"esper-trainer: run {cfg.run_id}, {cfg.episodes} episodes x {cfg.max_epochs} "
+              f"epochs, {trainer.n_envs_total} envs on {device}; telemetry -> {where}",
+              file=sys.stderr)
+    try:
+        result = trainer.run()
+    except Exception as exc:  # report, flush what we have, exit non-zero without a traceback
+        from trainer_svc import emit
+
+        telemetry.emit(emit.training_completed(total_episodes=0, final_accuracy=0.0,
+                                               final_avg_reward=0.0, wall_time_s=0.0,
+                                               status=f"error: {exc}"))
+        telemetry.close(CLOSE_TIMEOUT_S)
+        print(f"esper-trainer: training failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if os.environ.get("ESPER_DEBUG"):
+            raise
+        return 1
+    finally:
+        progress.finish() if stop.is_set() else None
+    telemetry.close(CLOSE_TIMEOUT_S)
+    shutdown(info)
+    if ns.save and info.rank == 0:
+        trainer.save_checkpoint(ns.save, result.episodes_completed)
+    if info.rank == 0:
+        print(f"esper-trainer: {result.status}: {result.episodes_completed} episodes in "
+              f"{result.wall_time_s:.1f}s, final accuracy {result.final_accuracy:.3f}, "
+              f"mean episode reward {result.final_avg_reward:+.3f}", file=sys.stderr)
+    if path:
+        print(f"esper-trainer: events written to {path}\n"
+              f"  load them with: esper-sanctum ingest {path} --server HOST:PORT",
+              file=sys.stderr)
+    stats = telemetry.stats()
+    if stats.get("dropped"):
+        print(f"esper-trainer: telemetry dropped {stats['dropped']} events "
+              "(see the drop policy in trainer_svc/telemetry)", file=sys.stderr)
+    return 130 if result.status == "interrupted" else 0
