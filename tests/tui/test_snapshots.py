@@ -1,0 +1,31 @@
+"""SVG snapshot tests of the main screen at fixed sizes, from a deterministic snapshot.
+
+The app clock is frozen at the snapshot's generation time so ages and badges are stable.
+Update with `pytest tests/tui --snapshot-update` after an intended visual change.
+"""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from tests.tui.sample import NOW, sample_snapshot
+from tui_client.app import EsperTui
+
+
+async def _feed(pilot: Pilot[None]) -> None:
+    pilot.app.apply_snapshot(sample_snapshot())  # type: ignore[attr-defined]
+    await pilot.pause()
+
+
+def test_main_screen_120x40(snap_compare) -> None:
+    assert snap_compare(EsperTui(clock=lambda: NOW), terminal_size=(120, 40), run_before=_feed)
+
+
+def test_main_screen_80x24(snap_compare) -> None:
+    assert snap_compare(EsperTui(clock=lambda: NOW), terminal_size=(80, 24), run_before=_feed)
+
+
+def test_help_screen_80x24(snap_compare) -> None:
+    assert snap_compare(
+        EsperTui(clock=lambda: NOW), terminal_size=(80, 24), run_before=_feed, press=["?"]
+    )
