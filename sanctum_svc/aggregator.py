@@ -1,9 +1,13 @@
 """Per-run aggregated state, built by applying telemetry events in order.
 
-The state lives directly in a working `SanctumSnapshot` message that the handlers in
-`sanctum_svc.handlers` mutate (one schema, no mirror classes). `snapshot(now)` copies it and
-fills the time-dependent fields. `apply` never reads the clock: the same events with the same
-receive times give the same snapshot, which is what lets the server replay its store.
+The state lives in generated messages (one schema, no mirror classes): a working
+`SanctumSnapshot` that the handlers in `sanctum_svc.handlers` mutate, plus, for the two
+per-step event types that dominate ingest (EPOCH_COMPLETED, ANALYTICS_SNAPSHOT), references
+to the latest payload messages that `snapshot(now)` assembles into the copy it returns. That
+keeps apply() at a few dict operations per event; snapshot() runs at most tens of times/s.
+
+apply() never reads the clock: the same events with the same receive times give the same
+snapshot, which is what lets the server replay its store after a restart.
 """
 
 from __future__ import annotations
@@ -23,6 +27,67 @@ EPISODE_RATE_WINDOW = 5
 _HISTORY_FIELDS = tuple(f.name for f in spb.Histories.DESCRIPTOR.fields)
 
 
+class EnvTrack:
+    """One env (host network) of a run: the latest EPOCH_COMPLETED event, its seeds by slot,
+    the two running values and bounded histories. `fill` writes the EnvState of a snapshot."""
+
+    __slots__ = (
+        "group_id",
+        "env_id",
+        "last_epoch",
+        "best_accuracy",
+        "cumulative_reward",
+        "seeds",
+        "accuracy_history",
+        "reward_history",
+    )
+
+    def __init__(self, group_id: str, env_id: int, history_len: int) -> None:
+        self.group_id = group_id
+        self.env_id = env_id
+        #: The latest EPOCH_COMPLETED of this env: accuracy, reward, val_loss, host_params,
+        #: epoch and episode are read from it when a snapshot is built.
+        self.last_epoch: tpb.TelemetryEvent | None = None
+        #: Best accuracy so far; reward summed over the current episode (reset per batch).
+        self.best_accuracy = 0.0
+        self.cumulative_reward = 0.0
+        #: Slot id -> the seed's latest telemetry (a payload message; replaced, never mutated).
+        self.seeds: dict[str, tpb.SeedTelemetry] = {}
+        self.accuracy_history: deque[float] = deque(maxlen=history_len)
+        self.reward_history: deque[float] = deque(maxlen=history_len)
+
+    def own_seed(self, slot_id: str) -> tpb.SeedTelemetry:
+        """A private, mutable copy of the seed in `slot_id` (created empty if unknown)."""
+        seed = tpb.SeedTelemetry(slot_id=slot_id)
+        current = self.seeds.get(slot_id)
+        if current is not None:
+            seed.CopyFrom(current)
+        self.seeds[slot_id] = seed
+        return seed
+
+    def fill(self, env: spb.EnvState) -> None:
+        env.env_id = self.env_id
+        env.group_id = self.group_id
+        env.best_accuracy = self.best_accuracy
+        env.cumulative_reward = self.cumulative_reward
+        event = self.last_epoch
+        if event is not None:
+            if event.HasField("epoch"):
+                env.epoch = event.epoch
+            if event.HasField("episode"):
+                env.episode = event.episode
+            p = event.epoch_completed
+            env.accuracy = p.val_accuracy
+            env.reward = p.reward
+            env.val_loss = p.val_loss
+            env.host_params = p.host_params
+        seeds = env.seeds
+        for slot_id in sorted(self.seeds):
+            seeds[slot_id].CopyFrom(self.seeds[slot_id])
+        env.accuracy_history.extend(self.accuracy_history)
+        env.reward_history.extend(self.reward_history)
+
+
 class RunAggregator:
     """Aggregated state of one run. Events arrive validated, deduplicated and in per-producer
     seq order (the ingest layer guarantees it)."""
@@ -37,9 +102,13 @@ class RunAggregator:
         self.history_len = history_len
         self.event_log_len = event_log_len
         #: The working snapshot the handlers mutate; never handed out (see `snapshot`).
+        #: Envs, decisions and time-dependent fields are added by `snapshot`.
         self.state = spb.SanctumSnapshot(run_id=run_id)
-        self._groups: dict[str, spb.TamiyoState] = {}
-        self._envs: dict[tuple[str, int], spb.EnvState] = {}
+        self.groups: dict[str, spb.TamiyoState] = {}
+        self.envs: dict[tuple[str, int], EnvTrack] = {}
+        #: Latest DecisionCard per group, and the most recent ones of the run (payload refs).
+        self.last_decision: dict[str, tpb.DecisionCard] = {}
+        self.decisions: deque[tpb.DecisionCard] = deque(maxlen=RECENT_DECISIONS)
         #: (receive time, episodes_completed) of recent BATCH_EPOCH_COMPLETED events.
         self.batch_marks: deque[tuple[float, int]] = deque(maxlen=EPISODE_RATE_WINDOW)
 
@@ -47,14 +116,15 @@ class RunAggregator:
     def apply(self, event: tpb.TelemetryEvent, received_at: float) -> None:
         """Apply one event received at `received_at` (unix seconds, server clock).
 
-        Event types without a handler (a newer producer) only count as activity.
+        Event types without a handler (a newer producer) only count as activity. The
+        version moves even if a handler fails, so watchers never miss a partial change.
         """
-        handler = HANDLERS.get(event.event_type)
-        if handler is not None:
-            handler(self, event, received_at)
         self.events_applied += 1
         self.last_event_time = received_at
         self.version += 1
+        handler = HANDLERS.get(event.event_type)
+        if handler is not None:
+            handler(self, event, received_at)
 
     def touch(self) -> None:
         """Mark a change made outside apply() (delivery stats) so watchers see it."""
@@ -63,51 +133,26 @@ class RunAggregator:
     # -- accessors for handlers -----------------------------------------------------------
     def group(self, group_id: str) -> spb.TamiyoState:
         """The TamiyoState of a policy group; the first group seen is the primary one."""
-        tamiyo = self._groups.get(group_id)
+        tamiyo = self.groups.get(group_id)
         if tamiyo is None:
-            tamiyo = self.state.tamiyo if not self._groups else self.state.other_groups.add()
+            tamiyo = self.state.tamiyo if not self.groups else self.state.other_groups.add()
             tamiyo.group_id = group_id
             if self.config is not None:
                 set_compile(tamiyo.infrastructure, self.config)
-            self._groups[group_id] = tamiyo
+            self.groups[group_id] = tamiyo
         return tamiyo
-
-    def groups(self) -> list[spb.TamiyoState]:
-        """All policy groups seen so far, primary first."""
-        return list(self._groups.values())
 
     def is_primary(self, group_id: str) -> bool:
         """Whether `group_id` is the primary group (the first seen, or none seen yet)."""
-        return not self._groups or self.state.tamiyo.group_id == group_id
+        return not self.groups or self.state.tamiyo.group_id == group_id
 
-    def env(self, group_id: str, env_id: int) -> spb.EnvState:
-        """The EnvState of (group, env), created on first use; envs stay sorted."""
+    def env(self, group_id: str, env_id: int) -> EnvTrack:
+        """The env (group, env_id), created on first use."""
         key = (group_id, env_id)
-        env = self._envs.get(key)
-        if env is None:
-            envs = self.state.envs
-            if envs and (envs[-1].group_id, envs[-1].env_id) > key:
-                self._insert_sorted(key)
-            else:
-                envs.add(env_id=env_id, group_id=group_id)
-                self._envs[key] = envs[-1]
-            env = self._envs[key]
-        return env
-
-    def _insert_sorted(self, key: tuple[str, int]) -> None:
-        copies = [spb.EnvState(env_id=key[1], group_id=key[0])]
-        for env in self.state.envs:
-            copy = spb.EnvState()
-            copy.CopyFrom(env)
-            copies.append(copy)
-        copies.sort(key=lambda e: (e.group_id, e.env_id))
-        del self.state.envs[:]
-        self.state.envs.extend(copies)
-        self._envs = {(e.group_id, e.env_id): e for e in self.state.envs}
-
-    def envs(self) -> list[spb.EnvState]:
-        """All envs of the run (live references into the working state)."""
-        return list(self._envs.values())
+        track = self.envs.get(key)
+        if track is None:
+            track = self.envs[key] = EnvTrack(group_id, env_id, self.history_len)
+        return track
 
     def log(self, event: tpb.TelemetryEvent, received_at: float, message: str) -> spb.EventLogEntry:
         """Append a human-readable entry to the bounded event log."""
@@ -133,18 +178,23 @@ class RunAggregator:
         snap.version = self.version
         set_time(snap.generated_at, now)
         snap.delivery.CopyFrom(self.delivery)
-        limit = self.history_len
         for name in _HISTORY_FIELDS:
-            history.trim(getattr(snap.histories, name), limit)
+            history.trim(getattr(snap.histories, name), self.history_len)
+        history.trim(snap.event_log, self.event_log_len)
         rewards = []
-        for env in snap.envs:
-            history.trim(env.accuracy_history, limit)
-            history.trim(env.reward_history, limit)
-            rewards.append(env.reward)
+        for key in sorted(self.envs):
+            track = self.envs[key]
+            track.fill(snap.envs.add())
+            if track.last_epoch is not None:
+                rewards.append(snap.envs[-1].reward)
         if rewards:
             snap.aggregate_mean_reward = sum(rewards) / len(rewards)
-        history.trim(snap.event_log, self.event_log_len)
-        history.trim(snap.recent_decisions, RECENT_DECISIONS)
+        if self.last_decision:
+            by_group = {snap.tamiyo.group_id: snap.tamiyo}
+            by_group.update((g.group_id, g) for g in snap.other_groups)
+            for group_id, decision in self.last_decision.items():
+                by_group[group_id].last_decision.CopyFrom(decision)
+        snap.recent_decisions.extend(self.decisions)
         if self.last_event_time is not None:
             age = max(0.0, now - self.last_event_time)
             snap.liveness = liveness_for_age(age)
@@ -161,7 +211,7 @@ class RunAggregator:
             episodes_completed=state.episodes_completed,
             total_episodes=state.batch_total_episodes or state.run_config.n_episodes,
             n_envs=state.run_config.n_envs,
-            group_ids=list(self._groups),
+            group_ids=list(self.groups),
             status=state.status,
             events_applied=self.events_applied,
         )

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc import history
-from sanctum_svc.handlers.common import RECENT_DECISIONS
 from sanctum_svc.handlers.registry import handles
 
 if TYPE_CHECKING:
@@ -15,6 +13,10 @@ if TYPE_CHECKING:
 
 @handles(tpb.EVENT_TYPE_ANALYTICS_SNAPSHOT)
 def analytics_snapshot(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
+    """Keep the decision card (a per-step event: references only, copied at snapshot time)."""
     decision = event.analytics_snapshot.decision
-    run.group(event.group_id).last_decision.CopyFrom(decision)
-    history.push_message(run.state.recent_decisions, RECENT_DECISIONS).CopyFrom(decision)
+    group_id = event.group_id
+    if group_id not in run.groups:
+        run.group(group_id)
+    run.last_decision[group_id] = decision
+    run.decisions.append(decision)

@@ -1,42 +1,49 @@
-"""EPOCH_COMPLETED: one env's host epoch, its seeds and its bounded histories."""
+"""EPOCH_COMPLETED: one env's host epoch, its seeds and its bounded histories.
+
+The most frequent event type: the handler keeps references to the payload messages and
+only updates what accumulates; `EnvTrack.fill` assembles the EnvState for a snapshot.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc import history
 from sanctum_svc.handlers.registry import handles
 
 if TYPE_CHECKING:
     from sanctum_svc.aggregator import RunAggregator
 
 
+#: A DORMANT (or unspecified) slot holds no seed, so it carries no blueprint.
+_DORMANT = tpb.SEED_STAGE_DORMANT
+
+
 @handles(tpb.EVENT_TYPE_EPOCH_COMPLETED)
 def epoch_completed(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
-    """Update the env named by the envelope; seeds are merged by slot id."""
+    """Update the env named by the envelope. Seeds are merged by slot id: a payload seed
+    replaces the slot's state, but a live or pruned seed sent without blueprint_id keeps the
+    blueprint the slot already had (a pruned seed keeps its blueprint, seed plan 000)."""
     if not event.HasField("env_id"):
         return  # the ingest layer rejects this; nothing to attribute it to
+    track = run.env(event.group_id, event.env_id)
+    track.last_epoch = event
     p = event.epoch_completed
-    env = run.env(event.group_id, event.env_id)
-    env.accuracy = p.val_accuracy
-    if p.val_accuracy > env.best_accuracy:
-        env.best_accuracy = p.val_accuracy
-    env.reward = p.reward
-    env.cumulative_reward += p.reward
-    env.val_loss = p.val_loss
-    if event.HasField("epoch"):
-        env.epoch = event.epoch
-    if event.HasField("episode"):
-        env.episode = event.episode
-    env.host_params = p.host_params
-    seeds = env.seeds
+    accuracy = p.val_accuracy
+    reward = p.reward
+    if accuracy > track.best_accuracy:
+        track.best_accuracy = accuracy
+    track.cumulative_reward += reward
+    track.accuracy_history.append(accuracy)
+    track.reward_history.append(reward)
+    seeds = track.seeds
     for seed in p.seeds:
-        slot = seeds[seed.slot_id]
-        keep_blueprint = slot.blueprint_id if not seed.blueprint_id else ""
-        slot.CopyFrom(seed)
-        if keep_blueprint:
-            slot.blueprint_id = keep_blueprint
-    limit = run.history_len
-    history.push(env.accuracy_history, p.val_accuracy, limit)
-    history.push(env.reward_history, p.reward, limit)
+        slot_id = seed.slot_id
+        if not seed.blueprint_id and seed.stage > _DORMANT:  # the slot keeps its blueprint
+            known = seeds.get(slot_id)
+            if known is not None and known.blueprint_id:
+                kept = tpb.SeedTelemetry()
+                kept.CopyFrom(seed)
+                kept.blueprint_id = known.blueprint_id
+                seed = kept
+        seeds[slot_id] = seed

@@ -26,7 +26,7 @@ def training_started(run: RunAggregator, event: tpb.TelemetryEvent, received_at:
     run.config = state.run_config
     state.task_name = cfg.task
     state.status = spb.RUN_STATUS_RUNNING
-    for tamiyo in run.groups():
+    for tamiyo in run.groups.values():
         set_compile(tamiyo.infrastructure, cfg)
     if first:
         event_time(state.started_at, event, received_at)
@@ -57,10 +57,11 @@ def batch_epoch_completed(
     run.push_history("avg_reward", p.avg_reward)
     run.push_history("avg_accuracy", p.avg_accuracy)
     # New episodes start on fresh hosts: episode-scoped env state starts over.
-    for env in run.envs():
-        if env.group_id == event.group_id:
-            env.cumulative_reward = 0.0
-            env.seeds.clear()
+    group_id = event.group_id
+    for (env_group, _), track in run.envs.items():
+        if env_group == group_id:
+            track.cumulative_reward = 0.0
+            track.seeds.clear()
     marks = run.batch_marks
     marks.append((received_at, p.episodes_completed))
     if len(marks) >= 2:

@@ -27,12 +27,11 @@ def _where(event: tpb.TelemetryEvent, slot_id: str) -> str:
 
 
 def _seed(run: RunAggregator, event: tpb.TelemetryEvent, slot_id: str) -> tpb.SeedTelemetry | None:
-    """The env's seed in `slot_id` (created on first mention); None without an env id."""
+    """A mutable copy of the env's seed in `slot_id`, now the slot's state (created on first
+    mention); None without an env id."""
     if not event.HasField("env_id"):
         return None
-    seed = run.env(event.group_id, event.env_id).seeds[slot_id]
-    seed.slot_id = slot_id
-    return seed
+    return run.env(event.group_id, event.env_id).own_seed(slot_id)
 
 
 @handles(ET.EVENT_TYPE_SEED_GERMINATED)

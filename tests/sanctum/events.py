@@ -180,8 +180,9 @@ def realistic_run(
                     ))  # fmt: skip
                 seeds = [
                     tpb.SeedTelemetry(slot_id=s, stage=tpb.SEED_STAGE_TRAINING,
-                                      alpha=rng.random(), epochs_in_stage=ep)
-                    for s in slots
+                                      blueprint_id=blueprints[i], alpha=rng.random(),
+                                      epochs_in_stage=ep)
+                    for i, s in enumerate(slots)
                 ]  # fmt: skip
                 events.append(f.epoch(env, acc=rng.random(), reward=rng.uniform(-1, 1),
                                       epoch=ep, seeds=seeds, group_id=group_id))  # fmt: skip

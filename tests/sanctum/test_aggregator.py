@@ -297,3 +297,32 @@ def test_training_completed(f: EventFactory) -> None:
     assert snap.status == spb.RUN_STATUS_COMPLETED
     assert snap.completion.final_accuracy == pytest.approx(0.9)
     assert "Training completed" in snap.event_log[-1].message
+
+
+def test_epoch_seed_merge_blueprint_rules(f: EventFactory) -> None:
+    """A pruned seed reported without blueprint keeps it; a slot reset to DORMANT drops it."""
+    run = RunAggregator(RUN)
+    germ = f.make(
+        tpb.EVENT_TYPE_SEED_GERMINATED,
+        env_id=0,
+        seed_germinated=tpb.SeedGerminatedPayload(slot_id="r0c0", blueprint_id="mlp"),
+    )
+    pruned = tpb.SeedTelemetry(slot_id="r0c0", stage=tpb.SEED_STAGE_PRUNED)
+    t = feed(run, [germ, f.epoch(0, seeds=[pruned])])
+    assert run.snapshot(t).envs[0].seeds["r0c0"].blueprint_id == "mlp"
+    dormant = tpb.SeedTelemetry(slot_id="r0c0", stage=tpb.SEED_STAGE_DORMANT)
+    t = feed(run, [f.epoch(0, seeds=[dormant])], t + 1)
+    seed = run.snapshot(t).envs[0].seeds["r0c0"]
+    assert seed.stage == tpb.SEED_STAGE_DORMANT and seed.blueprint_id == ""
+
+
+def test_batch_barrier_resets_episode_state(f: EventFactory) -> None:
+    s = tpb.SeedTelemetry(slot_id="r0c0", stage=tpb.SEED_STAGE_TRAINING, blueprint_id="mlp")
+    run = RunAggregator(RUN)
+    t = feed(run, [f.epoch(0, acc=0.7, reward=1.0, seeds=[s]), f.epoch(1, reward=2.0)])
+    t = feed(run, [f.batch(1)], t + 1)
+    snap = run.snapshot(t)
+    assert [e.cumulative_reward for e in snap.envs] == [0.0, 0.0]
+    assert len(snap.envs[0].seeds) == 0  # new episode, new host
+    assert snap.envs[0].best_accuracy == pytest.approx(0.7)  # run-long
+    assert snap.envs[0].reward == pytest.approx(1.0)  # last reported step stays visible
