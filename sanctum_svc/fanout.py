@@ -37,7 +37,7 @@ class _Cached:
     data: bytes
 
 
-@dataclass
+@dataclass(eq=False)
 class _Subscriber:
     task: asyncio.Task[object] | None
     writing_since: float | None = None
@@ -53,7 +53,7 @@ class Fanout:
         self._cache: dict[str, _Cached] = {}
         self._changed = asyncio.Event()
         self._stopping = False
-        self._subscribers: set[_Subscriber] = set()  # type: ignore[misc]
+        self._subscribers: set[_Subscriber] = set()
         self._watchdog: asyncio.Task[None] | None = None
 
     # -- producer side ----------------------------------------------------------------------
