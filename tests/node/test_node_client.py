@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import socket
 import subprocess
 from collections.abc import Callable
@@ -110,6 +111,28 @@ def test_cpu_run_shows_memory_as_not_measured(
     m = LINE.match(done.stdout.strip())
     assert m and m["run"] == "run-cpu"
     assert m["mem"] == "—"
+
+
+def test_ctrl_c_ends_an_open_watch_cleanly(
+    built: Path, sanctum: ThreadedSanctum, make_events: EventMaker
+) -> None:
+    sanctum.ingest(make_events("run-int"))
+    proc = subprocess.Popen(["node", str(built), "--server", sanctum.address, "--heartbeats"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=NODE_DIR)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # blocks until the first snapshot arrived
+        assert first.startswith("run=run-int "), first
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert err == ""
+    assert all(line.startswith(("run=", "heartbeat ")) for line in out.splitlines())
 
 
 def test_token_is_sent_and_a_wrong_one_is_reported(built: Path, make_events: EventMaker) -> None:
