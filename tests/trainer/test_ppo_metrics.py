@@ -1,0 +1,111 @@
+"""Exact tests of the PPO math and the seed plan 004 Phase 3 metric functions."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from trainer_svc.ppo import (
+    collect_cuda_memory_metrics,
+    compute_directional_clip_fraction,
+    compute_gae,
+    compute_gradient_cv,
+    explained_variance,
+    grad_norm,
+    layer_health,
+)
+
+torch.set_num_threads(1)
+
+
+def test_directional_clip_fraction_seed_example() -> None:
+    ratio = torch.tensor([0.5, 0.9, 1.0, 1.1, 1.5, 2.0])
+    clip_pos, clip_neg = compute_directional_clip_fraction(ratio, 0.2)
+    assert clip_pos == pytest.approx(2 / 6, abs=1e-6)
+    assert clip_neg == pytest.approx(1 / 6, abs=1e-6)
+
+
+def test_directional_clip_fraction_boundaries_are_not_clipped() -> None:
+    ratio = torch.tensor([0.8, 1.2, 1.0])  # exactly at 1 -/+ eps: not beyond it
+    assert compute_directional_clip_fraction(ratio, 0.25) == (0.0, 0.0)
+
+
+def _with_grads(values: list[float]) -> nn.Module:
+    p = nn.Parameter(torch.zeros(len(values)))
+    p.grad = torch.tensor(values)
+    m = nn.Module()
+    m.p = p
+    return m
+
+
+def test_gradient_cv_known_value() -> None:
+    # grads [1, 2, 3]: sample std 1, mean 2 -> CV 0.5
+    assert compute_gradient_cv(_with_grads([1.0, 2.0, 3.0])) == pytest.approx(0.5)
+
+
+def test_gradient_cv_of_a_real_backward_is_finite_and_nonnegative() -> None:
+    torch.manual_seed(0)
+    model = nn.Linear(10, 2)
+    model(torch.randn(4, 10)).sum().backward()
+    cv = compute_gradient_cv(model)
+    assert cv is not None and math.isfinite(cv) and cv >= 0.0
+
+
+def test_gradient_cv_absent_without_grads_and_bounded_at_zero_mean() -> None:
+    assert compute_gradient_cv(nn.Linear(3, 3)) is None  # nothing measured
+    cv = compute_gradient_cv(_with_grads([1.0, -1.0, 1.0, -1.0]))  # mean exactly 0
+    assert cv is not None and math.isfinite(cv) and cv > 1e6
+
+
+def test_cuda_memory_absent_on_cpu() -> None:
+    assert collect_cuda_memory_metrics(torch.device("cpu")) is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_memory_has_all_four_fields_on_cuda() -> None:
+    device = torch.device("cuda")
+    _ = torch.ones(1024, device=device)
+    m = collect_cuda_memory_metrics(device)
+    assert m is not None and set(m) == {
+        "cuda_memory_allocated_gb", "cuda_memory_reserved_gb", "cuda_memory_peak_gb",
+        "cuda_memory_fragmentation"}
+    assert m["cuda_memory_peak_gb"] >= 0.0 and 0.0 <= m["cuda_memory_fragmentation"] <= 1.0
+
+
+def test_gae_numeric_example() -> None:
+    # One env, 3 steps, episode ends at the last step; gamma 0.9, lambda 0.8.
+    rewards = torch.tensor([[1.0], [0.0], [2.0]])
+    values = torch.tensor([[0.5], [1.0], [1.5]])
+    dones = torch.tensor([[0.0], [0.0], [1.0]])
+    adv, ret = compute_gae(rewards, values, dones, torch.tensor([9.0]), gamma=0.9, lam=0.8)
+    # deltas: d2 = 2 - 1.5 = 0.5 (no bootstrap past the end)
+    #         d1 = 0 + 0.9*1.5 - 1.0 = 0.35;  d0 = 1 + 0.9*1.0 - 0.5 = 1.4
+    # A2 = 0.5; A1 = 0.35 + 0.72*0.5 = 0.71; A0 = 1.4 + 0.72*0.71 = 1.9112
+    assert adv.squeeze(1).tolist() == pytest.approx([1.9112, 0.71, 0.5])
+    assert ret.squeeze(1).tolist() == pytest.approx([2.4112, 1.71, 2.0])
+
+
+def test_gae_bootstraps_when_not_done() -> None:
+    adv, _ = compute_gae(torch.tensor([[0.0]]), torch.tensor([[0.0]]), torch.tensor([[0.0]]),
+                         torch.tensor([1.0]), gamma=0.5, lam=1.0)
+    assert adv.item() == pytest.approx(0.5)
+
+
+def test_explained_variance() -> None:
+    returns = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert explained_variance(returns, returns) == pytest.approx(1.0)
+    assert explained_variance(torch.full((4,), 2.5), returns) == pytest.approx(0.0)
+    assert explained_variance(returns, torch.ones(4)) == 0.0  # constant returns: defined as 0
+
+
+def test_grad_norm_and_layer_health() -> None:
+    m = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    for p in m.parameters():
+        p.grad = torch.zeros_like(p)
+    m[0].weight.grad = torch.tensor([[3.0, 0.0], [0.0, 4.0]])
+    m[1].bias.grad = torch.tensor([1e3, 0.0])
+    assert grad_norm(list(m[0].parameters())) == pytest.approx(5.0)
+    assert layer_health(m) == (2, 1, 4)  # dead: m0.bias, m1.weight; exploding: m1.bias
