@@ -7,6 +7,7 @@ checked against what the Python client reads from the same server.
 
 from __future__ import annotations
 
+import fcntl
 import re
 import shutil
 import signal
@@ -40,9 +41,14 @@ EventMaker = Callable[..., list[tpb.TelemetryEvent]]
 
 @pytest.fixture(scope="module")
 def built() -> Path:
-    """Install (if stale) and compile the client once per test module."""
-    done = subprocess.run(["make", "-s", "-C", str(NODE_DIR), "build"], capture_output=True,
-                          text=True, timeout=300)
+    """Install (if stale) and compile the client once per test module.
+
+    A file lock keeps parallel test processes from running `npm ci` into the same folder.
+    """
+    with (NODE_DIR / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(["make", "-s", "-C", str(NODE_DIR), "build"],
+                              capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"building clients/node failed:\n{done.stdout}\n{done.stderr}"
     assert CLI.exists()
     return CLI
