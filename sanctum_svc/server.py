@@ -163,6 +163,11 @@ class SanctumServer:
             self._astore = None
         self.metrics.close()
 
+    async def store_call(self, fn: Callable[..., object], *args: object) -> object:
+        """Run fn(*args) on the store's thread (maintenance and fault-injection hooks)."""
+        assert self._astore is not None, "server not started"
+        return await self._astore.call(fn, *args)
+
     async def wait_for_termination(self) -> None:
         if self._server is not None:
             await self._server.wait_for_termination()

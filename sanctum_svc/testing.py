@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -188,32 +187,27 @@ class SanctumProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, env=env)
-        assert self.proc.stdout is not None
+        listening = threading.Event()
+        threading.Thread(target=self._pump, args=(self.proc, listening), daemon=True).start()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if ready:
-                line = self.proc.stdout.readline()
-                if line:
-                    self.output.append(line)
-                    if line.startswith(LISTEN_LINE):
-                        threading.Thread(target=self._drain, daemon=True).start()
-                        return
+        while not listening.wait(0.1):
             if self.proc.poll() is not None:
-                rest = self.proc.stdout.read()
+                time.sleep(0.2)  # let the pump collect the last words
                 raise RuntimeError(f"sanctum exited with {self.proc.returncode}: "
-                                   f"{''.join(self.output)}{rest}")
-        self.kill()
-        raise TimeoutError(f"sanctum did not report listening in {timeout} s: "
-                           f"{''.join(self.output)}")
+                                   f"{''.join(self.output)}")
+            if time.monotonic() > deadline:
+                self.kill()
+                raise TimeoutError(f"sanctum did not report listening in {timeout} s: "
+                                   f"{''.join(self.output)}")
 
-    def _drain(self) -> None:
-        proc = self.proc
-        if proc is None or proc.stdout is None:
-            return
+    def _pump(self, proc: subprocess.Popen[str], listening: threading.Event) -> None:
+        """Collect the child's output; flag the listening line."""
+        assert proc.stdout is not None
         with contextlib.suppress(ValueError, OSError):
             for line in proc.stdout:
                 self.output.append(line)
+                if line.startswith(LISTEN_LINE):
+                    listening.set()
 
     def health(self, timeout: float = 2.0) -> int:
         with grpc.insecure_channel(self.address) as ch:
