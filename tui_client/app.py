@@ -96,11 +96,19 @@ class EsperTui(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Held directly: App.query_one searches the *active* screen, which may be a modal.
+        self.header = self.query_one(RunHeader)
+        self.banner = self.query_one(StatusBanner)
+        self.heads = self.query_one(HeadsPanel)
+        self.ppo = self.query_one(PpoHealth)
+        self.env_table = self.query_one(EnvTable)
+        self.event_log = self.query_one(EventLog)
+        self.delivery = self.query_one(DeliveryPanel)
         self._refresh_live()
         ui_hz = self.options.ui_hz if self.options else 10.0
-        self.set_interval(1.0 / ui_hz, self._flush, name="flush")
+        self.set_interval(1.0 / ui_hz, self._apply_pending, name="apply")
         self.set_interval(1.0, self._refresh_live, name="liveness")
-        self.query_one(EnvTable).focus()
+        self.env_table.focus()
         if self.options is not None:
             self.subscribe()
 
@@ -171,19 +179,19 @@ class EsperTui(App[None]):
         self.on_snapshot_received(SnapshotReceived(snapshot))
         if self.conn == "connecting":
             self.conn = "connected"
-        self._flush()
+        self._apply_pending()
 
-    def _flush(self) -> None:
+    def _apply_pending(self) -> None:
         snapshot, self._pending = self._pending, None
         if snapshot is None:
             return
         self.latest = snapshot
         self.applied_versions += 1
-        self.query_one(StatusBanner).show(snapshot)
-        self.query_one(HeadsPanel).show(snapshot)
-        self.query_one(PpoHealth).show(snapshot)
-        self.query_one(EnvTable).show(snapshot)
-        self.query_one(EventLog).show(snapshot)
+        self.banner.show(snapshot)
+        self.heads.show(snapshot)
+        self.ppo.show(snapshot)
+        self.env_table.show(snapshot)
+        self.event_log.show(snapshot)
         if isinstance(self.screen, EnvDetailScreen):
             self.screen.show(snapshot)
         self._refresh_live()
@@ -191,8 +199,8 @@ class EsperTui(App[None]):
     def _refresh_live(self) -> None:
         """Header badge and delivery lag: they age between snapshots too."""
         view = self.view()
-        self.query_one(RunHeader).show(view)
-        self.query_one(DeliveryPanel).show(view)
+        self.header.show(view)
+        self.delivery.show(view)
 
     # -- actions --------------------------------------------------------------------------
     def action_help(self) -> None:
@@ -205,12 +213,12 @@ class EsperTui(App[None]):
         self.push_screen(HelpScreen(keys))
 
     def action_env_cursor(self, delta: int) -> None:
-        table = self.query_one(EnvTable)
+        table = self.env_table
         table.focus()
         table.move_cursor(row=max(0, table.cursor_row + delta))
 
     def action_focus_env_row(self, n: int) -> None:
-        table = self.query_one(EnvTable)
+        table = self.env_table
         if n > table.row_count:
             self.notify(f"There is no env #{n} (this run has {table.row_count}).")
             return
@@ -219,7 +227,7 @@ class EsperTui(App[None]):
 
     def focus_env(self, env_id: int) -> None:
         """Select the row of `env_id` in the env table."""
-        table = self.query_one(EnvTable)
+        table = self.env_table
         try:
             row = table.get_row_index(str(env_id))
         except Exception:
@@ -229,7 +237,7 @@ class EsperTui(App[None]):
         table.move_cursor(row=row)
 
     def action_env_detail(self) -> None:
-        env_id = self.query_one(EnvTable).selected_env_id()
+        env_id = self.env_table.selected_env_id()
         if env_id is None:
             self.notify("No env to show yet.")
             return

@@ -121,3 +121,18 @@ async def test_narrow_terminal_collapses_to_one_column() -> None:
         await pilot.pause()
         assert app.screen.has_class("-normal")
         assert app.query_one("#heads").region.x < app.query_one("#ppo").region.x
+
+
+async def test_snapshots_keep_applying_under_a_modal_screen() -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.apply_snapshot(sample_snapshot(version=1))
+        await pilot.press("question_mark")
+        await pilot.pause()
+        app.apply_snapshot(sample_snapshot(version=2))
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert app.latest is not None and app.latest.version == 2
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "TAMIYO [compiled]" in screen_text(app)
