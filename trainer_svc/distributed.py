@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+RUN_ID_MAX_BYTES = 255
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -52,12 +54,15 @@ def shutdown(info: DistInfo) -> None:
 
 
 def share_run_id(info: DistInfo, run_id: str) -> str:
-    """Every rank gets rank 0's run id."""
+    """Every rank gets rank 0's run id (as a fixed-size byte tensor: no pickling, no NumPy)."""
     if not info.enabled:
         return run_id
-    box = [run_id]
-    dist.broadcast_object_list(box, src=0)
-    return str(box[0])
+    data = run_id.encode()[:RUN_ID_MAX_BYTES]
+    buf = torch.zeros(RUN_ID_MAX_BYTES + 1, dtype=torch.uint8, device=info.device)
+    buf[0] = len(data)
+    buf[1:1 + len(data)] = torch.tensor(list(data), dtype=torch.uint8)
+    dist.broadcast(buf, src=0)
+    return bytes(buf[1:1 + int(buf[0])].tolist()).decode()
 
 
 def broadcast_parameters(info: DistInfo, model: nn.Module) -> None:
