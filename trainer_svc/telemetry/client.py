@@ -41,7 +41,7 @@ class TelemetryClient:
         self.cfg = cfg
         self._run_id = cfg.run_id
         self._producer_id = cfg.producer_id
-        self._ingress: deque[tpb.TelemetryEvent] = deque()
+        self._ingress: deque[tuple[tpb.TelemetryEvent, int]] = deque()
         self._ingress_max = cfg.ingress_max_events
         self._wake = threading.Event()
         self._wake_at = cfg.batch_max_events * cfg.max_batches_per_call
@@ -110,6 +110,9 @@ class TelemetryClient:
     def emit(self, event: tpb.TelemetryEvent) -> None:
         """Queue one event; fills run_id, producer_id, seq and timestamp when unset.
 
+        seq is assigned here; run_id, producer_id and the timestamp (the emit time) are
+        filled by the sender thread before the event is serialized.
+
         Never blocks and never raises: an invalid event (payload not matching its type, not
         a TelemetryEvent) is counted in stats()['invalid'], one after close in ['late'].
         """
@@ -125,15 +128,9 @@ class TelemetryClient:
                 raise ValueError(
                     f"payload {event.WhichOneof('payload')!r} does not fit event_type {etype}"
                 )
-            if not event.run_id:
-                event.run_id = self._run_id
-            if not event.producer_id:
-                event.producer_id = self._producer_id
-            if not event.HasField("timestamp"):
-                ns = time.time_ns()
-                ts = event.timestamp
-                ts.seconds = ns // 1_000_000_000
-                ts.nanos = ns % 1_000_000_000
+            # run_id, producer_id and timestamp (from `now`) are filled by the sender thread,
+            # keeping the caller's cost to a type check, a seq and an append.
+            now = time.time_ns()
             with self._lock:
                 if event.seq:
                     if event.seq > self._seq:
@@ -147,7 +144,7 @@ class TelemetryClient:
                 if n >= self._ingress_max and etype not in ESSENTIAL_TYPES:
                     self._ingress_dropped += 1
                     return
-                ingress.append(event)
+                ingress.append((event, now))
                 if n + 1 == self._wake_at:
                     self._wake.set()
         except Exception as exc:

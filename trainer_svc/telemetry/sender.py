@@ -51,7 +51,8 @@ class Sender:
     """Owns the outbox and the sink; `run()` is the thread body."""
 
     def __init__(
-        self, cfg: TelemetryConfig, ingress: deque[tpb.TelemetryEvent], wake: threading.Event,
+        self, cfg: TelemetryConfig, ingress: deque[tuple[tpb.TelemetryEvent, int]],
+        wake: threading.Event,
         ingress_dropped: Callable[[], int],
     ) -> None:
         self.cfg = cfg
@@ -122,15 +123,23 @@ class Sender:
     def _drain(self) -> None:
         """Serialize what emit() queued and append it to the outbox."""
         ingress, push, limit = self._ingress, self.buffer.push, self.cfg.max_event_bytes
+        run_id, producer_id = self.cfg.run_id, self.cfg.producer_id
         for _ in range(_MAX_DRAIN):
             try:
-                event = ingress.popleft()
+                event, emitted_ns = ingress.popleft()
             except IndexError:
                 return
             try:
+                if not event.run_id:
+                    event.run_id = run_id
+                if not event.producer_id:
+                    event.producer_id = producer_id
+                if not event.HasField("timestamp"):
+                    ts = event.timestamp
+                    ts.seconds, ts.nanos = divmod(emitted_ns, 1_000_000_000)
                 data = event.SerializeToString()
             except Exception as exc:
-                self._reject_locally(f"cannot serialize event seq={event.seq}: {exc}")
+                self._reject_locally(f"cannot encode event seq={event.seq}: {exc}")
                 continue
             if len(data) > limit:
                 self._reject_locally(f"event seq={event.seq} is {len(data)} bytes (> {limit})")
