@@ -4,9 +4,13 @@ rejected events, and bearer-token auth."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
@@ -228,3 +232,30 @@ def test_spool_limit_drops_by_policy_and_the_count_reaches_sanctum(tmp_path: Pat
     assert snap.lifecycle == ref.lifecycle
     assert (snap.current_batch, snap.episodes_completed, snap.status) == (
         ref.current_batch, ref.episodes_completed, ref.status)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
+def test_tls_with_ca_file_and_token(tmp_path: Path) -> None:
+    key, cert = tmp_path / "server.key", tmp_path / "server.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True)
+    with ThreadedSanctum(tls_cert=cert, tls_key=key, token="tls-token") as server:
+        port = server.address.rsplit(":", 1)[1]
+        events = run_events("run-tls")
+        client = client_for(f"localhost:{port}", "run-tls", tmp_path, token="tls-token",
+                            tls_ca=str(cert))
+        client.start()
+        for ev in events:
+            client.emit(ev)
+        client.close()
+        # The same client without the CA cannot talk to the TLS port: nothing acknowledged.
+        plain = client_for(f"localhost:{port}", "run-plain", tmp_path, token="tls-token")
+        plain.start()
+        plain.emit(events[0])
+        plain.close(timeout=1.0)
+    stats = client.stats()
+    assert stats["acked"] == len(events) and stats["errors"] == 0
+    assert plain.stats()["acked"] == 0 and plain.stats()["undelivered"] == 1
