@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual.widgets import DataTable
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
@@ -18,6 +20,7 @@ class EnvTable(DataTable):
         self.cursor_type = "row"
         self.zebra_stripes = True
         self._layout: tuple[tuple[str, ...], tuple[int, ...]] = ((), ())
+        self._cells: dict[tuple[str, str | None], Text | str] = {}
 
     def show(self, snapshot: spb.SanctumSnapshot | None) -> None:
         if snapshot is None:
@@ -32,16 +35,26 @@ class EnvTable(DataTable):
             return
         columns = list(self.columns)
         for env in envs:
+            key = str(env.env_id)
             for col, value in zip(columns, env_row(env, slots), strict=True):
-                self.update_cell(str(env.env_id), col, value, update_width=True)
+                if self._cells.get((key, col.value)) == value:
+                    continue  # unchanged: no re-measure, no repaint
+                self._cells[(key, col.value)] = value
+                # Re-measuring a column is the costly part: only when the cell got wider.
+                wider = cell_len(str(value)) > self.columns[col].content_width
+                self.update_cell(key, col, value, update_width=wider)
 
     def _rebuild(self, slots: list[str], envs: list[spb.EnvState]) -> None:
         row = self.cursor_row
         self.clear(columns=True)
+        self._cells.clear()
         for name in (*FIXED_COLUMNS, *slots):
             self.add_column(name, key=name)
         for env in envs:
-            self.add_row(*env_row(env, slots), key=str(env.env_id))
+            cells = env_row(env, slots)
+            self.add_row(*cells, key=str(env.env_id))
+            for name, value in zip((*FIXED_COLUMNS, *slots), cells, strict=True):
+                self._cells[(str(env.env_id), name)] = value
         if envs:
             self.move_cursor(row=min(row, len(envs) - 1))
 
