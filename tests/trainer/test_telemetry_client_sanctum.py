@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -60,7 +61,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
 def reference_state(run_id: str, **kw: object) -> spb.SanctumSnapshot:
     """The same run ingested by a client with no outage."""
     with ThreadedSanctum() as server:
-        client = client_for(server.address, run_id, Path("/nonexistent-unused"))
+        client = client_for(server.address, run_id, Path(tempfile.gettempdir()))
         client.start()
         for ev in run_events(run_id, **kw):
             client.emit(ev)
