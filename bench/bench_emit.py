@@ -74,7 +74,7 @@ def dead_target() -> str:
 
 def measure(target: str, n: int, pace_s: float, spool: str) -> tuple[list[float], dict[str, int]]:
     cfg = TelemetryConfig(target, run_id=f"bench-{time.time_ns()}", producer_id="p0",
-                          spool_dir=spool, backoff_max_s=0.5)
+                          spool_dir=spool, backoff_max_s=0.5, memory_buffer_events=1_000)
     client = TelemetryClient(cfg)
     client.start()
     samples = time_calls(client.emit, make_events(n), pace_s)
