@@ -269,6 +269,8 @@ class Sender:
             self.stats.acked += self.buffer.ack_through(cursor)
         bad = next((c for c in chunks if c[-1][0] > (cursor or 0)), None)
         if bad is None:
+            # Nothing of ours to blame (e.g. a drops-only batch): stop re-sending that report.
+            self._drops_reported = self.dropped
             return
         if err.bad_indexes and all(i < len(bad) for i in err.bad_indexes):
             seqs = {bad[i][0] for i in err.bad_indexes}
