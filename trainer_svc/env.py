@@ -116,8 +116,9 @@ class MorphoEnv:
 
     # -- episode -------------------------------------------------------------------------
     def reset(self) -> None:
-        self.host = HostNet().to(self.device)
-        init_module_(self.host, self.g)
+        host = HostNet()
+        init_module_(host, self.g)  # on CPU: the generator is a CPU one
+        self.host = host.to(self.device)
         self.opt = torch.optim.Adam(self.host.parameters(), lr=HOST_LR)
         self.seed_opts: dict[str, torch.optim.Optimizer] = {}
         self.slots = [Slot(sid) for sid in SLOT_IDS]
@@ -185,8 +186,9 @@ class MorphoEnv:
         slot = self.slots[action.slot]
         if op == OP.LIFECYCLE_OP_GERMINATE:
             bp = BLUEPRINT_IDS[action.blueprint]
-            module = build_seed(bp, HOST_WIDTH).to(self.device)
+            module = build_seed(bp, HOST_WIDTH)
             init_module_(module, self.g)
+            module = module.to(self.device)
             self._seed_counter += 1
             seed_id = f"env{self.env_id}-seed{self._seed_counter}"
             slot.germinate(bp, seed_id, module, param_count(module),
