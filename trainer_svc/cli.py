@@ -19,6 +19,7 @@ import sys
 import threading
 import types
 from pathlib import Path
+from typing import Any
 
 from trainer_svc.config import TrainerConfig, config_fields
 from trainer_svc.distributed import DistInfo, init_from_env, share_run_id, shutdown
@@ -86,7 +87,8 @@ def config_from_args(ns: argparse.Namespace) -> TrainerConfig:
     return cfg
 
 
-def make_telemetry(ns: argparse.Namespace, run_id: str, info: DistInfo):
+def make_telemetry(ns: argparse.Namespace, run_id: str, info: DistInfo
+                   ) -> tuple[Any, str | None]:
     """(client, event file path or None) for the chosen telemetry mode."""
     from trainer_svc.telemetry import NullTelemetry, TelemetryClient, TelemetryConfig
 
@@ -184,7 +186,8 @@ def _run(ns: argparse.Namespace) -> int:
             raise
         return 1
     finally:
-        progress.finish() if stop.is_set() else None
+        if stop.is_set():
+            progress.finish()
     telemetry.close(CLOSE_TIMEOUT_S)
     shutdown(info)
     if ns.save and info.rank == 0:

@@ -2,8 +2,9 @@
 
 CleanRL-style: `b_` tensors hold the whole batch (T epochs x N envs, flattened), `mb_`
 tensors one minibatch. Reported numbers are means over every minibatch of the update
-unless the field says "last minibatch" (grad norms, pre-clip norm, layer health, ratio
-extremes are last-minibatch; ratio_min/max are over the whole update).
+(losses, entropies, KL, clip fractions), except: grad norms (total, pre-clip, per head),
+dead/exploding layers and the sampled gradient CV are last-minibatch values; ratio_min /
+ratio_max are extremes over the whole update; value/advantage stats are over the batch.
 """
 
 from __future__ import annotations
