@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.tui.helpers import screen_text
+from tests.tui.helpers import screen_text, wait_for
 from tests.tui.sample import NOW, sample_snapshot
 from tui_client.app import EsperTui
 from tui_client.messages import SnapshotReceived
@@ -22,6 +22,7 @@ async def test_help_screen_lists_every_binding() -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
+        await wait_for(pilot, lambda: "Command palette" in screen_text(app), what="help text")
         text = screen_text(app)
         for desc in ("Quit", "Help", "Next env", "Prev env", "Env detail", "Runs", "Focus env"):
             assert desc in text, desc
@@ -52,6 +53,7 @@ async def test_jk_digits_and_enter_navigate_envs() -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, EnvDetailScreen) and app.screen.env_id == 4
+        await wait_for(pilot, lambda: "ENV 4" in screen_text(app), what="env detail")
         text = screen_text(app)
         assert "ENV 4" in text and "r0c0" in text and "accuracy" in text
         # The detail follows live updates.
@@ -59,7 +61,7 @@ async def test_jk_digits_and_enter_navigate_envs() -> None:
         newer.envs[4].accuracy = 99.5
         app.apply_snapshot(newer)
         await pilot.pause()
-        assert "acc 99.5" in screen_text(app)
+        await wait_for(pilot, lambda: "acc 99.5" in screen_text(app), what="live detail")
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, EnvDetailScreen)
@@ -134,5 +136,4 @@ async def test_snapshots_keep_applying_under_a_modal_screen() -> None:
         assert isinstance(app.screen, HelpScreen)
         assert app.latest is not None and app.latest.version == 2
         await pilot.press("escape")
-        await pilot.pause()
-        assert "TAMIYO [compiled]" in screen_text(app)
+        await wait_for(pilot, lambda: "TAMIYO [compiled]" in screen_text(app), what="main")

@@ -116,8 +116,11 @@ async def test_run_picker_when_several_runs(server: ThreadedSanctum) -> None:
         await wait_for(
             pilot, lambda: isinstance(app.screen, RunPickerScreen), what="the run picker"
         )
-        text = screen_text(app)
-        assert "alpha" in text and "beta" in text
+        await wait_for(
+            pilot,
+            lambda: "alpha" in screen_text(app) and "beta" in screen_text(app),
+            what="both runs listed",
+        )
         await pilot.press("j", "enter")
         await wait_for(pilot, lambda: app.latest is not None and app.latest.run_id, what="a run")
         assert app.run_id == app.latest.run_id  # type: ignore[union-attr]
