@@ -73,7 +73,11 @@ async def test_dashboard_shows_what_the_trainer_sent(server: ThreadedSanctum) ->
             lambda: app.latest is not None and app.latest.lifecycle.pruned >= 1,
             what="a snapshot with the culled seed",
         )
-        await pilot.pause(0.2)
+        await wait_for(
+            pilot,
+            lambda: "PRUNED lora" in screen_text(app) and "SEED_CULLED" in screen_text(app),
+            what="the culled seed in the table and the log",
+        )
         text = screen_text(app)
         assert "[Mem:52%]" in text or "[Mem:53%]" in text
         assert "4.2/8.0" not in text
