@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import DecodeError
+from google.protobuf.message import Message as ProtoMessage
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -37,6 +40,55 @@ def bad_request_status(message: str, violations: list[Violation]) -> grpc.Status
         code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail]))
 
 
+class Undecodable:
+    """A request whose bytes do not parse as the method's message type (stands in for it)."""
+
+    def __init__(self, type_name: str, error: str) -> None:
+        self.type_name = type_name
+        self.error = error
+
+    def status(self) -> grpc.Status:
+        return bad_request_status(
+            f"request could not be parsed ({self.error}); nothing was applied",
+            [Violation("request", f"not a valid {self.type_name}: {self.error}")])
+
+
+def _lenient(message_type: type[ProtoMessage]) -> Callable[[bytes], ProtoMessage | Undecodable]:
+    """A request deserializer that never raises. gRPC turns a raising deserializer into
+    UNKNOWN "Unexpected <class DecodeError>"; handlers turn Undecodable into
+    INVALID_ARGUMENT with a BadRequest detail instead."""
+    name = message_type.DESCRIPTOR.full_name
+
+    def parse(data: bytes) -> ProtoMessage | Undecodable:
+        try:
+            return message_type.FromString(data)
+        except DecodeError as exc:
+            return Undecodable(name, str(exc))
+
+    return parse
+
+
+def _checked_unary(handler: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+                   ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+    """Refuse an undecodable request before `handler` sees it."""
+
+    async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if isinstance(request, Undecodable):
+            await context.abort_with_status(request.status())
+        return await handler(request, context)
+
+    return wrapper
+
+
+async def _checked_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+                          ) -> AsyncIterator[Any]:
+    """The request stream, ending the call with INVALID_ARGUMENT at an undecodable message."""
+    async for request in requests:
+        if isinstance(request, Undecodable):
+            await context.abort_with_status(request.status())
+        yield request
+
+
 class SanctumServicer:
     """The five RPCs over an Aggregator, an IngestPipeline and a Fanout."""
 
@@ -57,7 +109,7 @@ class SanctumServicer:
         await self._require_ready(context)
         reply = spb.IngestResponse()
         keys: set[tuple[str, str]] = set()
-        async for request in request_iterator:
+        async for request in _checked_stream(request_iterator, context):
             batch_no = reply.batches
             try:
                 result = await self.pipeline.ingest(request.batch)
@@ -123,19 +175,22 @@ class SanctumServicer:
         """All five methods; WatchSnapshots sends pre-serialized bytes as they are."""
         handlers = {
             "Ingest": grpc.stream_unary_rpc_method_handler(
-                self.Ingest, request_deserializer=spb.IngestRequest.FromString,
+                self.Ingest, request_deserializer=_lenient(spb.IngestRequest),
                 response_serializer=spb.IngestResponse.SerializeToString),
             "GetResumeCursor": grpc.unary_unary_rpc_method_handler(
-                self.GetResumeCursor, request_deserializer=spb.GetResumeCursorRequest.FromString,
+                _checked_unary(self.GetResumeCursor),
+                request_deserializer=_lenient(spb.GetResumeCursorRequest),
                 response_serializer=spb.GetResumeCursorResponse.SerializeToString),
             "WatchSnapshots": grpc.unary_stream_rpc_method_handler(
-                self.WatchSnapshots, request_deserializer=spb.WatchSnapshotsRequest.FromString,
+                _checked_unary(self.WatchSnapshots),
+                request_deserializer=_lenient(spb.WatchSnapshotsRequest),
                 response_serializer=_identity),
             "GetSnapshot": grpc.unary_unary_rpc_method_handler(
-                self.GetSnapshot, request_deserializer=spb.GetSnapshotRequest.FromString,
+                _checked_unary(self.GetSnapshot),
+                request_deserializer=_lenient(spb.GetSnapshotRequest),
                 response_serializer=spb.GetSnapshotResponse.SerializeToString),
             "ListRuns": grpc.unary_unary_rpc_method_handler(
-                self.ListRuns, request_deserializer=spb.ListRunsRequest.FromString,
+                _checked_unary(self.ListRuns), request_deserializer=_lenient(spb.ListRunsRequest),
                 response_serializer=spb.ListRunsResponse.SerializeToString),
         }
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
