@@ -1,0 +1,73 @@
+"""`python -m bench [--quick] [NAME ...]`: run registered benchmarks, print one table."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+import traceback
+
+import bench
+from bench import REGISTRY, Row
+
+
+def discover() -> list[str]:
+    """Import every bench/bench_*.py so its @register calls run; report import failures."""
+    failed = []
+    for mod in pkgutil.iter_modules(bench.__path__):
+        if mod.name.startswith("bench_"):
+            try:
+                importlib.import_module(f"bench.{mod.name}")
+            except Exception as exc:  # one broken bench must not hide the others
+                failed.append(f"{mod.name}: {exc}")
+    return failed
+
+
+def format_table(rows: list[Row]) -> str:
+    head = ("benchmark", "value", "unit", "reference", "goal", "ok")
+    body = []
+    for r in rows:
+        value = r["value"]
+        shown = f"{value:,.3g}" if isinstance(value, float) and abs(value) < 1000 else (
+            f"{value:,.0f}" if isinstance(value, (int, float)) else str(value))
+        ok = {True: "yes", False: "NO", None: "-"}[r.get("passed")]
+        body.append((r["name"], shown, r["unit"], str(r.get("reference", "")),
+                     str(r.get("goal", "")), ok))
+    widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True))
+             for line in [head, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke)")
+    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    args = parser.parse_args(argv)
+    for problem in discover():
+        print(f"bench: could not import {problem}", file=sys.stderr)
+    names = args.names or sorted(REGISTRY)
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        print(f"bench: unknown {unknown}; known: {sorted(REGISTRY)}", file=sys.stderr)
+        return 2
+    rows: list[Row] = []
+    errors = 0
+    for name in names:
+        print(f"bench: running {name} ...", file=sys.stderr, flush=True)
+        try:
+            rows += REGISTRY[name](args.quick)
+        except Exception:
+            errors += 1
+            traceback.print_exc()
+    print(format_table(rows))
+    missed = [r["name"] for r in rows if r.get("passed") is False]
+    if missed:
+        print(f"bench: goal missed: {', '.join(missed)}", file=sys.stderr)
+    return 1 if missed or errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
