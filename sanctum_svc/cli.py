@@ -183,7 +183,8 @@ def run_ingest(args: argparse.Namespace) -> int:
         return _fail(f"ingest into {args.server} failed after {progress[0]} events: {exc}")
     except OSError as exc:
         return _fail(f"cannot read {args.file}: {exc}")
-    print(file=sys.stderr) if sys.stderr.isatty() else None
+    if sys.stderr.isatty():
+        print(file=sys.stderr)  # end the progress line
     print(f"ingest: {reply.events_received} events in {reply.batches} batches: "
           f"{reply.events_applied} applied, {reply.events_duplicate} already stored",
           file=sys.stderr)
