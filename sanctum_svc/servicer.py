@@ -23,21 +23,33 @@ from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.fanout import Fanout
 from sanctum_svc.ingest import IngestPipeline, InvalidBatch
 from sanctum_svc.store import StoreError
-from sanctum_svc.validate import Violation
+from sanctum_svc.validate import Violation, clip
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "esper.sanctum.v1.SanctumService"
 
 
+#: Serialized BadRequest bytes per status. gRPC clients refuse trailers over 8 KiB (the
+#: detail travels base64-encoded in one), so violations past this are summarised instead.
+DETAIL_BUDGET = 4096
+
+
 def bad_request_status(message: str, violations: list[Violation]) -> grpc.Status:
-    """INVALID_ARGUMENT carrying a google.rpc.BadRequest with one FieldViolation per rule."""
+    """INVALID_ARGUMENT carrying a google.rpc.BadRequest with one FieldViolation per rule
+    (as many as fit DETAIL_BUDGET; the message says how many more there were)."""
+    bad = error_details_pb2.BadRequest()
+    for n, v in enumerate(violations):
+        fv = error_details_pb2.BadRequest.FieldViolation(
+            field=clip(v.field, 200), description=clip(v.description, 300))
+        if n and bad.ByteSize() + fv.ByteSize() + 4 > DETAIL_BUDGET:
+            message += f" [{len(violations) - n} more violations not listed]"
+            break
+        bad.field_violations.append(fv)
     detail = any_pb2.Any()
-    detail.Pack(error_details_pb2.BadRequest(field_violations=[
-        error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-        for v in violations]))
+    detail.Pack(bad)
     return rpc_status.to_status(status_pb2.Status(
-        code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail]))
+        code=code_pb2.INVALID_ARGUMENT, message=clip(message, 1000), details=[detail]))
 
 
 class Undecodable:

@@ -39,6 +39,12 @@ class Violation:
 DeclaredShape = Callable[[str], "tpb.RunConfig | None"]
 
 
+def clip(text: str, limit: int = 80) -> str:
+    """`text` cut to `limit` characters: descriptions echo client input, and gRPC refuses
+    trailers over 8 KiB (the client would see RESOURCE_EXHAUSTED instead of the detail)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 # ---------------------------------------------------------------------------- rules
 
 
@@ -134,8 +140,9 @@ def check_shape(i: int, ev: tpb.TelemetryEvent, cfg: tpb.RunConfig | None) -> li
     if slots:
         for path, slot in _slot_ids(name, ev):
             if slot not in slots:
-                out.append(Violation(f"{p}.{path}", f"slot {slot!r} is not one of the run's "
-                                                    f"slot_ids {list(slots)}"))
+                declared = clip(repr(list(slots)))
+                out.append(Violation(f"{p}.{path}", f"slot {clip(repr(slot))} is not one of "
+                                                    f"the run's slot_ids {declared}"))
     if name == "analytics_snapshot" and n_envs:
         card = ev.analytics_snapshot.decision
         if card.env_id >= n_envs:
