@@ -152,7 +152,8 @@ class SanctumServicer:
                               ) -> spb.GetResumeCursorResponse:
         await self._require_ready(context)
         if not request.run_id:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "run_id is required")
+            await context.abort_with_status(bad_request_status(
+                "run_id is required", [Violation("run_id", "run_id is required")]))
         reply = spb.GetResumeCursorResponse()
         if request.producer_id:
             reply.cursors.add(run_id=request.run_id, producer_id=request.producer_id,
@@ -181,6 +182,11 @@ class SanctumServicer:
     async def WatchSnapshots(self, request: spb.WatchSnapshotsRequest,  # noqa: N802
                              context: grpc.aio.ServicerContext) -> None:
         await self._require_ready(context)
+        try:
+            self.fanout.hz_for(request)
+        except ValueError as exc:
+            await context.abort_with_status(bad_request_status(
+                str(exc), [Violation("max_hz", str(exc))]))
         await self.fanout.watch(request, context)
 
     def generic_handler(self) -> grpc.GenericRpcHandler:
