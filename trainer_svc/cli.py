@@ -201,6 +201,10 @@ def _run(ns: argparse.Namespace) -> int:
               f"  load them with: esper-sanctum ingest {path} --server HOST:PORT",
               file=sys.stderr)
     stats = telemetry.stats()
+    if stats:
+        print(f"esper-trainer: telemetry: emitted {stats['emitted']}, acked {stats['acked']}, "
+              f"resent {stats['resent']}, dropped {stats['dropped']}, "
+              f"reconnects {stats['reconnects']}", file=sys.stderr)
     if stats.get("dropped"):
         print(f"esper-trainer: telemetry dropped {stats['dropped']} events "
               "(see the drop policy in trainer_svc/telemetry)", file=sys.stderr)
