@@ -29,3 +29,31 @@ def row(name: str, value: float, unit: str, reference: str = "", goal: str = "",
         passed: bool | None = None) -> Row:
     return {"name": name, "value": value, "unit": unit, "reference": reference, "goal": goal,
             "passed": passed}
+
+
+def adapt(rows: list[dict[str, Any]], prefix: str = "") -> list[Row]:
+    """Rows from a standalone bench's run() (numbers allowed in reference/goal) as table rows."""
+    out = []
+    for r in rows:
+        ref, goal = r.get("reference"), r.get("goal")
+        shown = "" if ref is None else f"{ref:,.4g}" if isinstance(ref, float) else str(ref)
+        out.append(row(prefix + r["name"], r["value"], r["unit"], shown,
+                       "" if goal is None else str(goal), r.get("passed")))
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile, q in [0, 1]; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(q * len(ordered))) - 1))]
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process, from /proc/PID/status (Linux)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")

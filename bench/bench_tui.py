@@ -18,6 +18,7 @@ from typing import Any
 
 from textual import events
 
+from bench import Row, register, row
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from tests.tui.sample import NOW, sample_snapshot
 from tui_client.app import EsperTui
@@ -164,6 +165,27 @@ async def run(quick: bool = False) -> dict[str, Any]:
     )
     results["key_latency_goal_met"] = worst < 100.0
     return results
+
+
+@register("tui")
+def bench_tui(quick: bool) -> list[Row]:
+    r = asyncio.run(run(quick))
+    idle = r["idle_reference"]["key_latency"]["p95_ms"]
+    rows = [
+        row("tui: render panels of one snapshot (16 envs x 3 slots), median",
+            r["renderables_only"]["median_ms"], "ms", f"{r['snapshot_bytes']:,} bytes", "", None),
+        row("tui: full snapshot update until repainted, median",
+            r["full_update_render"]["median_ms"], "ms",
+            f"p95 {r['full_update_render']['p95_ms']} ms", "", None),
+    ]
+    for key, label in (("stream_10hz", "10 Hz"), ("stream_100hz_conflated", "100 Hz conflated")):
+        s = r[key]
+        p95 = s["key_latency"]["p95_ms"]
+        rows.append(row(f"tui: key -> screen p95, snapshots at {label}", p95, "ms",
+                        f"idle {idle} ms", "< 100 ms", p95 < 100.0))
+        rows.append(row(f"tui: redraws/s, snapshots at {label}", s["redraws_per_s"], "/s",
+                        f"{s['snapshots_sent']} sent", "", None))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
