@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 class _Cached:
     version: int
     data: bytes
+    #: Liveness baked into `data`: a run that stops changing still goes LIVE -> SLOW ->
+    #: STALE, and a new subscriber's first snapshot must say so.
+    liveness: int = 0
 
 
 @dataclass(eq=False)
@@ -68,14 +71,18 @@ class Fanout:
 
     def snapshot_bytes(self, run: RunAggregator) -> tuple[int, bytes]:
         """The serialized WatchSnapshotsResponse for the run's current version (built once)."""
+        now = time.time()
+        liveness = 0
+        if run.last_event_time is not None:
+            liveness = liveness_for_age(max(0.0, now - run.last_event_time))
         cached = self._cache.get(run.run_id)
-        if cached is not None and cached.version == run.version:
+        if cached is not None and (cached.version, cached.liveness) == (run.version, liveness):
             return cached.version, cached.data
         started = time.perf_counter()
         version = run.version
-        data = spb.WatchSnapshotsResponse(snapshot=run.snapshot(time.time())).SerializeToString()
+        data = spb.WatchSnapshotsResponse(snapshot=run.snapshot(now)).SerializeToString()
         self.metrics.snapshot_build.observe(time.perf_counter() - started)
-        self._cache[run.run_id] = _Cached(version, data)
+        self._cache[run.run_id] = _Cached(version, data, liveness)
         return version, data
 
     def heartbeat_bytes(self, run: RunAggregator | None) -> bytes:
