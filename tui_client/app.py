@@ -2,6 +2,11 @@
 
 The network worker posts messages; the app keeps only the newest snapshot and applies
 it on a timer at the display rate (≤ 10 Hz), so bursts never queue redraws or block input.
+
+Layout: a grid of panels on terminals of at least 100×36 (decision cards beside the event
+log; a taller bottom row from 160 columns). Smaller terminals (80×24 over SSH) show one
+panel at a time under a tab strip: tab / shift+tab or a click switch panels, and keys
+that act on a panel (j/k, 1–9) bring it forward.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ from collections.abc import Callable
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Container
-from textual.widgets import DataTable, Footer
+from textual.containers import Container, Horizontal
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Tab, Tabs
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from tui_client.commands import EsperCommands
@@ -25,10 +31,20 @@ from tui_client.messages import (
     RunsListed,
     SnapshotReceived,
 )
+from tui_client.panels import COMPACT_CLASSES, PANELS
+from tui_client.renderables.envs import parse_row_key, row_key
+from tui_client.renderables.groups import (
+    group_label,
+    group_name,
+    group_view,
+    groups,
+    next_group,
+)
 from tui_client.screens.env_detail import EnvDetailScreen
 from tui_client.screens.help import HelpScreen
 from tui_client.screens.run_picker import RunPickerScreen
 from tui_client.state import ConnState, Freshness, View
+from tui_client.widgets.decisions_panel import DecisionsPanel
 from tui_client.widgets.delivery_panel import DeliveryPanel
 from tui_client.widgets.env_table import EnvTable
 from tui_client.widgets.event_log import EventLog
@@ -54,7 +70,8 @@ class EsperTui(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "esper-tui"
     COMMANDS = App.COMMANDS | {EsperCommands}
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-normal")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-normal"), (160, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
@@ -62,6 +79,7 @@ class EsperTui(App[None]):
         Binding("k", "env_cursor(-1)", "Prev env", id="env_prev"),
         Binding("enter", "env_detail", "Env detail", id="env_detail"),
         Binding("r", "pick_run", "Runs", id="pick_run"),
+        Binding("g", "cycle_group", "Next group", id="cycle_group"),
         Binding("ctrl+r", "reconnect", "Reconnect", id="reconnect", show=False),
         *_env_bindings(),
     ]
@@ -82,17 +100,28 @@ class EsperTui(App[None]):
         self._outage_notified = False
         self._watching = False
         self.applied_versions = 0
+        #: Policy group shown in banner / heads / PPO / decisions (None = the primary).
+        self.group_id: str | None = None
+        self._n_groups = 1
+        self.current_panel = "envs"
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
         yield StatusBanner(id="banner")
+        yield Tabs(
+            *(Tab(label, id=f"tab-{pid}") for pid, label in PANELS),
+            active=f"tab-{self.current_panel}",
+            id="panel-tabs",
+        )
         with Container(id="main"):
             yield HeadsPanel(id="heads", classes="panel")
             yield PpoHealth(id="ppo", classes="panel")
-            yield EnvTable(id="envs", classes="panel")
-            yield EventLog(id="events", classes="panel")
-            yield DeliveryPanel(id="delivery", classes="panel")
+            yield EnvTable(id="envs", classes="panel -current")
+            with Horizontal(id="bottom"):
+                yield EventLog(id="events", classes="panel")
+                yield DecisionsPanel(id="decisions", classes="panel")
+                yield DeliveryPanel(id="delivery", classes="panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -104,6 +133,10 @@ class EsperTui(App[None]):
         self.env_table = self.query_one(EnvTable)
         self.event_log = self.query_one(EventLog)
         self.delivery = self.query_one(DeliveryPanel)
+        self.decisions = self.query_one(DecisionsPanel)
+        self.tabs = self.query_one("#panel-tabs", Tabs)
+        self.main_screen = self.screen
+        self.watch(self.main_screen, "focused", self._focused_changed, init=False)
         self._refresh_live()
         ui_hz = self.options.ui_hz if self.options else 10.0
         self.set_interval(1.0 / ui_hz, self._apply_pending, name="apply")
@@ -187,14 +220,28 @@ class EsperTui(App[None]):
             return
         self.latest = snapshot
         self.applied_versions += 1
-        self.banner.show(snapshot)
-        self.heads.show(snapshot)
-        self.ppo.show(snapshot)
+        self._show_tamiyo()
         self.env_table.show(snapshot)
         self.event_log.show(snapshot)
         if isinstance(self.screen, EnvDetailScreen):
             self.screen.show(snapshot)
         self._refresh_live()
+
+    def _show_tamiyo(self) -> None:
+        """Banner, heads, PPO and decisions for the chosen policy group."""
+        snapshot = self.latest
+        if snapshot is None:
+            return
+        n_groups = len(groups(snapshot))
+        if n_groups != self._n_groups:
+            self._n_groups = n_groups
+            self.refresh_bindings()  # `g` appears in the footer only with several groups
+        label = group_label(snapshot, self.group_id)
+        view = group_view(snapshot, self.group_id)
+        self.banner.show(view, label)
+        self.heads.show(view, label)
+        self.ppo.show(view, label)
+        self.decisions.show(view.tamiyo, snapshot, label)
 
     def _refresh_live(self) -> None:
         """Header badge and delivery lag: they age between snapshots too."""
@@ -202,7 +249,86 @@ class EsperTui(App[None]):
         self.header.show(view)
         self.delivery.show(view)
 
+    # -- panels -----------------------------------------------------------------------
+    @property
+    def compact(self) -> bool:
+        """Whether the terminal is small enough that panels show one at a time."""
+        return any(self.main_screen.has_class(c) for c in COMPACT_CLASSES)
+
+    def panel(self, panel_id: str) -> Widget:
+        return self.main_screen.query_one(f"#{panel_id}")
+
+    def show_panel(self, panel_id: str) -> None:
+        """Bring `panel_id` forward (its tab, on small terminals) and focus it."""
+        self._set_current(panel_id)
+        self.panel(panel_id).focus()
+
+    def _set_current(self, panel_id: str) -> None:
+        if panel_id == self.current_panel:
+            return
+        self.panel(self.current_panel).remove_class("-current")
+        panel = self.panel(panel_id)
+        panel.add_class("-current")
+        bottom = self.main_screen.query_one("#bottom")
+        bottom.set_class(panel.parent is bottom, "-current")
+        self.current_panel = panel_id
+        self.tabs.active = f"tab-{panel_id}"
+
+    @on(Tabs.TabActivated, "#panel-tabs")
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        panel_id = (event.tab.id or "").removeprefix("tab-")
+        if panel_id and panel_id != self.current_panel:
+            self.show_panel(panel_id)
+
+    def _focused_changed(self, widget: Widget | None) -> None:
+        """A panel that gets focus (click, j/k, 1–9) becomes the current tab."""
+        for node in widget.ancestors_with_self if widget is not None else ():
+            if node.has_class("panel") and node.id:
+                self._set_current(node.id)
+                return
+
+    def _cycle_panel(self, delta: int) -> None:
+        ids = [pid for pid, _ in PANELS]
+        i = ids.index(self.current_panel) if self.current_panel in ids else 0
+        self.show_panel(ids[(i + delta) % len(ids)])
+
+    def action_focus_next(self) -> None:
+        """tab: on small terminals the next panel's tab, else Textual's focus chain."""
+        if self.screen is self.main_screen and self.compact:
+            self._cycle_panel(1)
+        else:
+            super().action_focus_next()
+
+    def action_focus_previous(self) -> None:
+        if self.screen is self.main_screen and self.compact:
+            self._cycle_panel(-1)
+        else:
+            super().action_focus_previous()
+
     # -- actions --------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`g` only means something (and only shows in the footer) with several groups."""
+        if action == "cycle_group":
+            return len(groups(self.latest)) > 1
+        return True
+
+    def action_cycle_group(self) -> None:
+        """Show the next A/B policy group's Tamiyo state (banner, heads, PPO, decisions)."""
+        self.show_group(next_group(self.latest, self.group_id))
+
+    def show_group(self, group_id: str | None) -> None:
+        """Show policy group `group_id` (None = the primary group)."""
+        self.group_id = group_id
+        self._show_tamiyo()
+        label = group_label(self.latest, group_id)
+        if label:
+            self.notify(f"Showing {label}.", title="Policy group", timeout=2)
+
+    def group_ids(self) -> list[tuple[str | None, str]]:
+        """(id for show_group, display name) of every policy group, primary first."""
+        all_groups = groups(self.latest)
+        return [(None if i == 0 else g.group_id, group_name(g)) for i, g in enumerate(all_groups)]
+
     def action_help(self) -> None:
         keys = [
             (b.key_display or b.key, b.description)
@@ -225,11 +351,11 @@ class EsperTui(App[None]):
         table.focus()
         table.move_cursor(row=n - 1)
 
-    def focus_env(self, env_id: int) -> None:
-        """Select the row of `env_id` in the env table."""
+    def focus_env(self, env_id: int, group_id: str = "") -> None:
+        """Select the row of `env_id` (of `group_id`) in the env table."""
         table = self.env_table
         try:
-            row = table.get_row_index(str(env_id))
+            row = table.get_row_index(row_key(group_id, env_id))
         except Exception:
             self.notify(f"env {env_id} is not shown", severity="warning")
             return
@@ -237,19 +363,21 @@ class EsperTui(App[None]):
         table.move_cursor(row=row)
 
     def action_env_detail(self) -> None:
-        env_id = self.env_table.selected_env_id()
-        if env_id is None:
+        selected = self.env_table.selected_env()
+        if selected is None:
             self.notify("No env to show yet.")
             return
-        self.open_env_detail(env_id)
+        group_id, env_id = selected
+        self.open_env_detail(env_id, group_id)
 
-    def open_env_detail(self, env_id: int) -> None:
-        self.push_screen(EnvDetailScreen(env_id, self.latest))
+    def open_env_detail(self, env_id: int, group_id: str | None = None) -> None:
+        self.push_screen(EnvDetailScreen(env_id, self.latest, group_id))
 
     @on(DataTable.RowSelected, "#envs")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
-            self.open_env_detail(int(event.row_key.value))
+            group_id, env_id = parse_row_key(event.row_key.value)
+            self.open_env_detail(env_id, group_id)
 
     def action_pick_run(self) -> None:
         if self.options is None:

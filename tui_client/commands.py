@@ -1,4 +1,5 @@
-"""Command palette provider: context commands (switch run, focus / open an env, help)."""
+"""Command palette provider: context commands (switch run, show a panel or policy group,
+focus / open an env, help)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from tui_client.panels import PANELS
+from tui_client.renderables.envs import row_key
 
 if TYPE_CHECKING:
     from tui_client.app import EsperTui
@@ -22,16 +26,36 @@ class EsperCommands(Provider):
             ("Reconnect now", app.action_reconnect, "Drop the stream and subscribe again"),
             ("Show help", app.action_help, "Key bindings"),
         ]
-        snapshot = app.latest
-        for env in sorted(snapshot.envs, key=lambda e: e.env_id) if snapshot else []:
+        for panel_id, label in PANELS:
             cmds.append(
-                (f"Focus env {env.env_id}", partial(app.focus_env, env.env_id), "Select its row")
+                (f"Show panel {label}", partial(app.show_panel, panel_id), "Focus it (g: group)")
+            )
+        groups = app.group_ids()
+        if len(groups) > 1:
+            for group_id, name in groups:
+                cmds.append(
+                    (
+                        f"Show policy group {name}",
+                        partial(app.show_group, group_id),
+                        "Its Tamiyo state in banner, heads, PPO and decisions",
+                    )
+                )
+        snapshot = app.latest
+        envs = sorted(snapshot.envs, key=lambda e: (e.group_id, e.env_id)) if snapshot else []
+        for env in envs:
+            name = row_key(env.group_id, env.env_id)
+            cmds.append(
+                (
+                    f"Focus env {name}",
+                    partial(app.focus_env, env.env_id, env.group_id),
+                    "Select its row",
+                )
             )
             cmds.append(
                 (
-                    f"Open env {env.env_id} detail",
-                    partial(app.open_env_detail, env.env_id),
-                    "Seeds and histories",
+                    f"Open env {name} detail",
+                    partial(app.open_env_detail, env.env_id, env.group_id),
+                    "Seeds, histories and decisions",
                 )
             )
         return cmds

@@ -31,10 +31,13 @@ class Freshness:
         return self.seconds_since_last_event + max(0.0, now - self.received_at)
 
 
-def liveness(conn: ConnState, fresh: Freshness | None, now: float) -> str:
-    """Badge key: "disconnected", "connecting", "error", or LIVE / SLOW / STALE by age."""
+def liveness(conn: ConnState, fresh: Freshness | None, now: float, completed: bool = False) -> str:
+    """Badge key: "disconnected", "connecting", "error", "DONE" for a finished run (its
+    silence is expected), or LIVE / SLOW / STALE by age."""
     if conn != "connected":
         return conn
+    if completed:
+        return "DONE"
     age = fresh.age(now) if fresh else None
     if age is None:
         return "STALE"
@@ -60,7 +63,8 @@ class View:
 
     @property
     def liveness(self) -> str:
-        return liveness(self.conn, self.fresh, self.now)
+        completed = self.snapshot is not None and self.snapshot.status == spb.RUN_STATUS_COMPLETED
+        return liveness(self.conn, self.fresh, self.now, completed)
 
     @property
     def event_age(self) -> float | None:

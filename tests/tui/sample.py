@@ -34,8 +34,52 @@ def _ts(seconds: float) -> Timestamp:
     return ts
 
 
-def sample_snapshot(n_envs: int = 16, n_slots: int = 3, version: int = 1) -> spb.SanctumSnapshot:
-    """A mid-run snapshot: 4.2/8.0 GB CUDA memory, compile on, CV 0.42, clip ↑10% ↓5%."""
+OPS = [
+    (tpb.LIFECYCLE_OP_WAIT, "", ""),
+    (tpb.LIFECYCLE_OP_GERMINATE, "r0c1", "lora"),
+    (tpb.LIFECYCLE_OP_SET_ALPHA_TARGET, "r0c0", ""),
+    (tpb.LIFECYCLE_OP_PRUNE, "r0c2", "attention"),
+    (tpb.LIFECYCLE_OP_FOSSILIZE, "r0c0", "conv_light"),
+    (tpb.LIFECYCLE_OP_ADVANCE, "r0c1", "mlp_small"),
+]
+
+
+def decision(k: int, n_envs: int = 16) -> tpb.DecisionCard:
+    """Decision number `k`: ops cycle through OPS; every third has no reward yet."""
+    op, slot, blueprint = OPS[k % len(OPS)]
+    card = tpb.DecisionCard(
+        env_id=k % n_envs,
+        op=op,
+        slot_id=slot,
+        blueprint_id=blueprint,
+        value_estimate=1.0 + 0.1 * k,
+        epoch=7,
+        masked_actions=k % 4,
+        heads=[
+            tpb.HeadChoice(
+                head=tpb.ACTION_HEAD_OP,
+                action=tpb.LifecycleOp.Name(op)[13:],
+                probability=0.71,
+                entropy=0.9,
+            ),
+            tpb.HeadChoice(head=tpb.ACTION_HEAD_SLOT, action=slot or "r0c0", probability=0.55),
+            tpb.HeadChoice(
+                head=tpb.ACTION_HEAD_BLUEPRINT, action=blueprint or "norm", probability=0.4
+            ),
+            tpb.HeadChoice(head=tpb.ACTION_HEAD_ALPHA_TARGET, action="0.5", probability=0.62),
+        ],
+    )
+    if k % 3:
+        card.reward = 0.01 * k
+    return card
+
+
+def sample_snapshot(
+    n_envs: int = 16, n_slots: int = 3, version: int = 1, n_groups: int = 1
+) -> spb.SanctumSnapshot:
+    """A mid-run snapshot: 4.2/8.0 GB CUDA memory, compile on, CV 0.42, clip ↑10% ↓5%,
+    six recent decisions, host vitals with a GPU; `n_groups` > 1 adds A/B policy groups
+    (group "B" has KL 0.5: critical, and no CV measured)."""
     slots = [f"r0c{i}" for i in range(n_slots)]
     cfg = tpb.RunConfig(
         seed=42,
@@ -116,7 +160,31 @@ def sample_snapshot(n_envs: int = 16, n_slots: int = 3, version: int = 1) -> spb
         )
         for k in range(12)
     ]
+    decisions = [decision(k, n_envs) for k in range(6)]
+    tamiyo.last_decision.CopyFrom(decisions[-1])
+    tamiyo.group_id = "A" if n_groups > 1 else ""
+    others = []
+    for g in range(1, n_groups):
+        other = spb.TamiyoState()
+        other.CopyFrom(tamiyo)
+        other.group_id = chr(ord("A") + g)
+        other.kl_divergence = 0.5
+        other.updates = 9
+        other.gradient_quality.ClearField("gradient_cv")
+        other.last_decision.CopyFrom(decision(10 + g, n_envs))
+        others.append(other)
     return spb.SanctumSnapshot(
+        other_groups=others,
+        recent_decisions=decisions,
+        vitals=tpb.SystemVitalsPayload(
+            cpu_percent=55.0,
+            ram_used_gb=6.5,
+            ram_total_gb=16.0,
+            process_rss_gb=1.1,
+            gpu_memory_used_gb=4.9,
+            gpu_memory_total_gb=8.0,
+            gpu_utilization=63.0,
+        ),
         run_id="run-7",
         version=version,
         generated_at=_ts(NOW),

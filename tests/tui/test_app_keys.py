@@ -107,21 +107,25 @@ async def test_latest_snapshot_wins_between_redraws() -> None:
         assert app.applied_versions < 50  # conflated: not one redraw per message
 
 
-async def test_narrow_terminal_collapses_to_one_column() -> None:
+async def test_narrow_terminal_shows_one_panel_at_a_time() -> None:
     app = _app()
     async with app.run_test(size=(80, 24)) as pilot:
         app.apply_snapshot(sample_snapshot())
         await pilot.pause()
-        assert app.screen.has_class("-narrow")
-        heads, ppo = app.query_one("#heads"), app.query_one("#ppo")
-        assert heads.region.x == ppo.region.x  # stacked, not side by side
+        assert app.screen.has_class("-narrow") and app.compact
+        shown = [
+            p
+            for p in ("heads", "ppo", "envs", "events", "decisions", "delivery")
+            if app.query_one(f"#{p}").region.height
+        ]
+        assert shown == ["envs"]
         text = screen_text(app)
         assert "TAMIYO [compiled]" in text and "[Mem:52%]" in text
     app = _app()
     async with app.run_test(size=(160, 50)) as pilot:
         app.apply_snapshot(sample_snapshot())
         await pilot.pause()
-        assert app.screen.has_class("-normal")
+        assert app.screen.has_class("-wide") and not app.compact
         assert app.query_one("#heads").region.x < app.query_one("#ppo").region.x
 
 

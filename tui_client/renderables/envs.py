@@ -47,10 +47,22 @@ def seed_cell(seed: tpb.SeedTelemetry | None) -> Text:
     return out
 
 
+def row_key(group_id: str, env_id: int) -> str:
+    """Unique row key: "3", or "B:3" for env 3 of policy group B (A/B runs reuse env ids)."""
+    return f"{group_id}:{env_id}" if group_id else str(env_id)
+
+
+def parse_row_key(key: str) -> tuple[str, int]:
+    """Inverse of `row_key`: (group_id, env_id)."""
+    group_id, _, env_id = key.rpartition(":")
+    return group_id, int(env_id)
+
+
 def env_row(env: spb.EnvState, slots: list[str]) -> list[Text | str]:
-    """One DataTable row: env id, accuracy, best, reward, then one seed cell per slot."""
+    """One DataTable row: env id (group-prefixed in A/B runs), accuracy, best, reward,
+    then one seed cell per slot."""
     return [
-        str(env.env_id),
+        row_key(env.group_id, env.env_id),
         num(env.accuracy, ".1f") if env.epoch or env.accuracy else DASH,
         num(env.best_accuracy, ".1f") if env.epoch or env.best_accuracy else DASH,
         num(env.reward, "+.3f") if env.epoch or env.reward else DASH,

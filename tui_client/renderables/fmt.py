@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from google.protobuf.message import Message
+from rich.text import Text
 
 DASH = "—"
 
@@ -65,3 +67,21 @@ def sparkline(values: list[float] | tuple[float, ...], width: int) -> str:
     if span <= 0:
         return _SPARKS[3] * len(data)
     return "".join(_SPARKS[min(7, int((v - lo) / span * 8))] for v in data)
+
+
+def pack(items: Sequence[Text | str], width: int | None, indent: int = 2, sep: int = 2) -> Text:
+    """Lay `items` out left to right `sep` spaces apart, breaking lines between items
+    (never inside one) so no line exceeds `width` where possible; None = one line."""
+    out = Text()
+    col = 0
+    for raw in items:
+        item = Text(raw) if isinstance(raw, str) else raw
+        if col and width is not None and col + sep + item.cell_len > width:
+            out.append("\n" + " " * indent)
+            col = indent
+        elif col:
+            out.append(" " * sep)
+            col += sep
+        out.append_text(item)
+        col += item.cell_len
+    return out

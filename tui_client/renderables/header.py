@@ -15,6 +15,15 @@ BADGES = {
     "disconnected": ("○ disconnected", "bold red reverse"),
     "connecting": ("… connecting", "dim"),
     "error": ("✖ error", "bold red"),
+    # A finished run is expected to be silent: not an alarm.
+    "DONE": ("■ DONE", "bold blue"),
+}
+
+#: Completion status ("completed", "interrupted", "error: …") -> label and style.
+COMPLETION_STYLE = {
+    "completed": ("■ COMPLETED", "bold blue"),
+    "interrupted": ("■ INTERRUPTED", "bold yellow"),
+    "error": ("✖ ERROR", "bold red"),
 }
 
 
@@ -22,8 +31,46 @@ def badge(key: str, age: float | None) -> Text:
     """The liveness badge, with the age of the last event when known."""
     label, style = BADGES.get(key, (key, ""))
     out = Text(label, style=style)
-    if key in ("LIVE", "SLOW", "STALE") and age is not None:
+    if key in ("LIVE", "SLOW", "STALE", "DONE") and age is not None:
         out.append(f" {age:.1f}s", style="dim")
+    return out
+
+
+def duration(seconds: float | None) -> str:
+    """12.04 -> "12.0s", 754 -> "12m34s", 3725 -> "1h02m05s"; None -> "—"."""
+    if seconds is None:
+        return DASH
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s"
+
+
+def completion_text(snapshot: spb.SanctumSnapshot) -> Text | None:
+    """ "■ COMPLETED  final acc 0.612 · avg reward +0.300 · 8 episodes · wall 12.0s", or
+    "■ INTERRUPTED …" / "✖ ERROR: why"; None while the run is still going.
+
+    A run that ended before finishing an episode has no final numbers: they show "—".
+    """
+    if snapshot.status != spb.RUN_STATUS_COMPLETED:
+        return None
+    c = snapshot.completion
+    status = c.status or "completed"
+    kind, _, detail = status.partition(":")
+    label, style = COMPLETION_STYLE.get(kind.strip(), (status.upper(), "bold"))
+    out = Text(label, style=style)
+    if detail.strip():
+        out.append(f": {detail.strip()}", style=style.replace("bold ", ""))
+    finished = c.total_episodes > 0
+    out.append("  final acc ", style="dim")
+    out.append(num(c.final_accuracy if finished else None, ".3f"))
+    out.append(" · avg reward ", style="dim")
+    out.append(num(c.final_avg_reward if finished else None, "+.3f"))
+    out.append(f" · {c.total_episodes} episodes · wall ", style="dim")
+    out.append(duration(c.wall_time_s if c.wall_time_s > 0 else None))
     return out
 
 
@@ -55,7 +102,7 @@ def config_text(cfg: tpb.RunConfig) -> Text:
 def header_text(
     snapshot: spb.SanctumSnapshot | None, liveness_key: str, age: float | None, target: str
 ) -> Text:
-    """Two lines: identity/progress/throughput/badge, then the RunConfig."""
+    """Identity/progress/throughput/badge, the RunConfig, and how the run ended (if it did)."""
     out = Text()
     out.append("ESPER ", style="bold magenta")
     if snapshot is None:
@@ -74,9 +121,11 @@ def header_text(
     out.append(f"batch {snapshot.current_batch}  ")
     eps = opt(snapshot, "episodes_per_second")
     out.append(f"{num(eps, '.2f')} ep/s  ")
-    if snapshot.status == spb.RUN_STATUS_COMPLETED:
-        out.append("■ completed  ", style="bold blue")
     out.append_text(badge(liveness_key, age))
     out.append("\n")
     out.append_text(config_text(snapshot.run_config))
+    done_text = completion_text(snapshot)
+    if done_text is not None:
+        out.append("\n")
+        out.append_text(done_text)
     return out

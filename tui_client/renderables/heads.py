@@ -22,43 +22,63 @@ def head_name(head: int) -> str:
         return f"head{head}"
 
 
-def flow_footer(tamiyo: spb.TamiyoState) -> Text:
+def _flow_parts(
+    tamiyo: spb.TamiyoState, sep: str = "  ", exploding: str = "Exploding"
+) -> tuple[Text, Text, Text]:
+    """The footer's three coloured groups: CV, dead/exploding layers, directional clip."""
+    gq = tamiyo.gradient_quality
+    cv = Text()
+    if gq.HasField("gradient_cv"):
+        status = gradient_cv_status(gq.gradient_cv)
+        cv.append(f"CV:{gq.gradient_cv:.2f} ", style=CV_STYLE[status])
+        cv.append(status, style="dim")
+    else:
+        cv.append(f"CV:{DASH}", style="dim")
+    layers = Text()
+    if tamiyo.ppo_data_received and tamiyo.total_layers > 0:
+        dead, expl, total = tamiyo.dead_layers, tamiyo.exploding_layers, tamiyo.total_layers
+        style = "green" if dead == 0 and expl == 0 else "red"
+        layers.append(f"Dead:{dead}/{total}{sep}{exploding}:{expl}/{total}", style=style)
+    else:
+        layers.append(f"Dead:{DASH}{sep}{exploding}:{DASH}", style="dim")
+    if tamiyo.ppo_data_received:
+        pos, neg = pct(gq.clip_fraction_positive), pct(gq.clip_fraction_negative)
+        clip = Text(f"Clip:↑{pos}/↓{neg}", style="dim")
+    else:
+        clip = Text(f"Clip:{DASH}", style="dim")
+    return cv, layers, clip
+
+
+def flow_footer(tamiyo: spb.TamiyoState, width: int | None = None) -> Text:
     """`Flow: CV:0.42 stable  Dead:0/N  Exploding:0/N  Clip:↑10%/↓5%` with the seed colours.
 
     CV green < 0.5, yellow < 2.0, red otherwise; "CV:—" when it was not measured.
     Layers green only when dead and exploding are both 0. N is tamiyo.total_layers.
+
+    Given the panel's `width`, the footer stays on one line as long as it can: the seed's
+    spacing, then single spaces, then "Expl:" for "Exploding:"; narrower than that it
+    breaks before the layer counts (never in the middle of a group).
     """
+    for sep, exploding in (("  ", "Exploding"), (" ", "Exploding"), (" ", "Expl")):
+        cv, layers, clip = _flow_parts(tamiyo, sep, exploding)
+        out = Text("Flow: ", style="dim")
+        out.append_text(Text(sep).join([cv, layers, clip]))
+        if width is None or out.cell_len <= width:
+            return out
+    cv, layers, clip = _flow_parts(tamiyo, " ", "Expl")
     out = Text("Flow: ", style="dim")
-    gq = tamiyo.gradient_quality
-    if gq.HasField("gradient_cv"):
-        status = gradient_cv_status(gq.gradient_cv)
-        out.append(f"CV:{gq.gradient_cv:.2f} ", style=CV_STYLE[status])
-        out.append(status, style="dim")
-    else:
-        out.append(f"CV:{DASH}", style="dim")
-    out.append("  ")
-    if tamiyo.ppo_data_received and tamiyo.total_layers > 0:
-        dead, expl, total = tamiyo.dead_layers, tamiyo.exploding_layers, tamiyo.total_layers
-        style = "green" if dead == 0 and expl == 0 else "red"
-        out.append(f"Dead:{dead}/{total}  Exploding:{expl}/{total}", style=style)
-    else:
-        out.append(f"Dead:{DASH}  Exploding:{DASH}", style="dim")
-    out.append("  ")
-    if tamiyo.ppo_data_received:
-        out.append(
-            f"Clip:↑{pct(gq.clip_fraction_positive)}/↓{pct(gq.clip_fraction_negative)}",
-            style="dim",
-        )
-    else:
-        out.append(f"Clip:{DASH}", style="dim")
+    out.append_text(Text(" ").join([cv, clip]))
+    out.append("\n      ")
+    out.append_text(layers)
     return out
 
 
-def heads_text(snapshot: spb.SanctumSnapshot | None) -> Text:
-    """One row per action head: normalised entropy bar and grad-norm bar, then the footer."""
+def heads_text(snapshot: spb.SanctumSnapshot | None, width: int | None = None) -> Text:
+    """One row per action head: normalised entropy bar and grad-norm bar, then the footer
+    (fitted to `width` when given)."""
     if snapshot is None or not snapshot.tamiyo.ppo_data_received:
         out = Text("no PPO update yet\n", style="dim")
-        out.append_text(flow_footer(snapshot.tamiyo if snapshot else spb.TamiyoState()))
+        out.append_text(flow_footer(snapshot.tamiyo if snapshot else spb.TamiyoState(), width))
         return out
     tamiyo = snapshot.tamiyo
     maxima = head_max_entropy(snapshot.run_config)
@@ -79,5 +99,5 @@ def heads_text(snapshot: spb.SanctumSnapshot | None) -> Text:
         out.append(f" {num(h.grad_norm, '.3f')}\n")
     if not tamiyo.heads:
         out.append("no per-head metrics\n", style="dim")
-    out.append_text(flow_footer(tamiyo))
+    out.append_text(flow_footer(tamiyo, width))
     return out

@@ -1,7 +1,9 @@
-"""Env detail: one env's seeds (every field) and its accuracy / reward histories."""
+"""Env detail: one env's seeds (every field), its histories, and the controller's recent
+decisions about it."""
 
 from __future__ import annotations
 
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -11,26 +13,39 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
+from tui_client.renderables.decisions import env_decisions
 from tui_client.renderables.envs import seed_cell, slot_ids
 from tui_client.renderables.fmt import DASH, compact_int, num, opt, sparkline
 
 
-def env_detail(snapshot: spb.SanctumSnapshot, env_id: int) -> Table | Text:
-    """Seed table plus history sparklines for `env_id`; a note when the env is gone."""
-    env = next((e for e in snapshot.envs if e.env_id == env_id), None)
+def env_detail(
+    snapshot: spb.SanctumSnapshot, env_id: int, group_id: str | None = None
+) -> RenderableType:
+    """Seed table, history sparklines and decisions for `env_id` (of `group_id`, or the
+    first env with that id); a note when the env is gone."""
+    env = next(
+        (
+            e
+            for e in snapshot.envs
+            if e.env_id == env_id and (group_id is None or e.group_id == group_id)
+        ),
+        None,
+    )
     if env is None:
         return Text(f"env {env_id} is not in this run", style="dim")
-    table = Table(title=f"env {env_id}", box=None, expand=True, title_justify="left")
-    for col in ("Slot", "Seed", "Alpha", "ΔAcc", "Epochs", "Params", "Grad"):
+    title = f"env {env_id}" + (f" · group {env.group_id}" if env.group_id else "")
+    table = Table(title=title, box=None, expand=True, title_justify="left")
+    for col in ("Slot", "Seed", "Seed id", "Alpha", "ΔAcc", "Epochs", "Params", "Grad"):
         table.add_column(col)
     for slot in slot_ids(snapshot):
         seed = env.seeds.get(slot)
         if seed is None:
-            table.add_row(slot, seed_cell(None), DASH, DASH, DASH, DASH, DASH)
+            table.add_row(slot, seed_cell(None), DASH, DASH, DASH, DASH, DASH, DASH)
             continue
         table.add_row(
             slot,
             seed_cell(seed),
+            seed.seed_id or DASH,
             num(seed.alpha, ".2f"),
             num(seed.accuracy_delta, "+.2f"),
             str(seed.epochs_in_stage),
@@ -40,12 +55,15 @@ def env_detail(snapshot: spb.SanctumSnapshot, env_id: int) -> Table | Text:
     table.caption = (
         f"acc {num(env.accuracy, '.1f')} (best {num(env.best_accuracy, '.1f')})  "
         f"reward {num(env.reward, '+.3f')}  cum {num(env.cumulative_reward, '+.2f')}  "
-        f"epoch {env.epoch}  episode {env.episode}\n"
+        f"epoch {env.epoch}  episode {env.episode}  val loss {num(env.val_loss, '.4f')}  "
+        f"host params {compact_int(env.host_params) if env.host_params else DASH}\n"
         f"accuracy {sparkline(list(env.accuracy_history), 40)}\n"
         f"reward   {sparkline(list(env.reward_history), 40)}"
     )
     table.caption_justify = "left"
-    return table
+    decisions = Text("\nDECISIONS\n", style="bold")
+    decisions.append_text(env_decisions(snapshot.recent_decisions, env_id, 70))
+    return Group(table, decisions)
 
 
 class EnvDetailScreen(ModalScreen[None]):
@@ -53,9 +71,12 @@ class EnvDetailScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q", "dismiss", "Close", id="env_detail.close")]
 
-    def __init__(self, env_id: int, snapshot: spb.SanctumSnapshot | None) -> None:
+    def __init__(
+        self, env_id: int, snapshot: spb.SanctumSnapshot | None, group_id: str | None = None
+    ) -> None:
         super().__init__()
         self.env_id = env_id
+        self.group_id = group_id
         self._snapshot = snapshot
 
     def compose(self) -> ComposeResult:
@@ -69,7 +90,9 @@ class EnvDetailScreen(ModalScreen[None]):
     def show(self, snapshot: spb.SanctumSnapshot | None) -> None:
         self._snapshot = snapshot
         body = self.query_one("#env-detail-body", Static)
-        body.update(env_detail(snapshot, self.env_id) if snapshot else Text("no snapshot"))
+        body.update(
+            env_detail(snapshot, self.env_id, self.group_id) if snapshot else Text("no snapshot")
+        )
 
     def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
         self.dismiss(result)

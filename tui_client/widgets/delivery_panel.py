@@ -1,18 +1,26 @@
-"""Delivery panel: received / applied / duplicate / rejected / gaps / dropped, and lag."""
+"""Delivery panel: received / applied / duplicate / rejected / gaps / dropped, lag, and
+the trainer host's vitals."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import Static
 
 from tui_client.renderables.delivery import delivery_text
+from tui_client.renderables.vitals import vitals_text
 from tui_client.state import View
 
 
 class DeliveryPanel(Static, can_focus=True):
-    """What reached the run and how old the view is."""
+    """What reached the run, how old the view is, and how the trainer's host is doing."""
 
     def on_mount(self) -> None:
-        self.border_title = "DELIVERY"
+        self.border_title = "DELIVERY · HOST"
 
     def show(self, view: View) -> None:
-        self.update(delivery_text(view.snapshot, view.view_age, view.event_age))
+        width = self.content_size.width or None
+        out = Text()
+        out.append_text(vitals_text(view.snapshot, width))
+        out.append("\n")
+        out.append_text(delivery_text(view.snapshot, view.view_age, view.event_age, width))
+        self.update(out)

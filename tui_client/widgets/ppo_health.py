@@ -10,7 +10,8 @@ from tui_client.renderables.ppo import ppo_text
 
 
 class PpoHealth(Static, can_focus=True):
-    """Gauges for the PPO losses and diagnostics; sparklines fill the remaining width."""
+    """Gauges for the PPO losses and diagnostics; sparklines fill the remaining width.
+    The title names the policy group when the run has several."""
 
     _snapshot: spb.SanctumSnapshot | None = None
 
@@ -18,9 +19,10 @@ class PpoHealth(Static, can_focus=True):
         self.border_title = "PPO HEALTH"
         self.show(None)
 
-    def show(self, snapshot: spb.SanctumSnapshot | None) -> None:
+    def show(self, snapshot: spb.SanctumSnapshot | None, group: str = "") -> None:
         self._snapshot = snapshot
+        self.border_title = f"PPO HEALTH · {group}" if group else "PPO HEALTH"
         self.update(ppo_text(snapshot, self.content_size.width))
 
     def on_resize(self, _: events.Resize) -> None:
-        self.show(self._snapshot)
+        self.update(ppo_text(self._snapshot, self.content_size.width))

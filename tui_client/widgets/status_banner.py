@@ -13,16 +13,18 @@ STATUS_CLASSES = ("status-ok", "status-warning", "status-critical", "status-warm
 
 
 class StatusBanner(Static):
-    """One bordered line; its CSS class (status-*) colours the border by overall status."""
+    """One bordered line; its CSS class (status-*) colours the border by overall status.
+    With several policy groups the title also names the group shown (`g` cycles)."""
 
     def on_mount(self) -> None:
         self.border_title = Text(banner_title(None))
         self.add_class("status-warmup")
 
-    def show(self, snapshot: spb.SanctumSnapshot | None) -> Verdict | None:
+    def show(self, snapshot: spb.SanctumSnapshot | None, group: str = "") -> Verdict | None:
         verdict = evaluate(snapshot) if snapshot is not None else None
         self.remove_class(*STATUS_CLASSES)
         self.add_class(f"status-{verdict.status if verdict else 'warmup'}")
-        self.border_title = Text(banner_title(snapshot))
+        title = banner_title(snapshot)
+        self.border_title = Text(f"{title} · {group}" if group else title)
         self.update(banner_text(snapshot, verdict))
         return verdict
