@@ -13,6 +13,7 @@ snapshot, which is what lets the server replay its store after a restart.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
@@ -125,6 +126,27 @@ class RunAggregator:
         handler = HANDLERS.get(event.event_type)
         if handler is not None:
             handler(self, event, received_at)
+
+    def apply_many(self, events: Iterable[tpb.TelemetryEvent], received_at: float
+                   ) -> list[tuple[tpb.TelemetryEvent, Exception]]:
+        """Apply events received together, in order: the same as apply() on each, with the
+        bookkeeping done once. A handler that raises does not stop the others; the
+        (event, error) pairs are returned for the caller to report."""
+        failures: list[tuple[tpb.TelemetryEvent, Exception]] = []
+        handlers = HANDLERS
+        self.last_event_time = received_at
+        n = 0
+        for event in events:
+            n += 1
+            handler = handlers.get(event.event_type)
+            if handler is not None:
+                try:
+                    handler(self, event, received_at)
+                except Exception as exc:  # noqa: BLE001 - reported by the caller
+                    failures.append((event, exc))
+        self.events_applied += n
+        self.version += n
+        return failures
 
     def touch(self) -> None:
         """Mark a change made outside apply() (delivery stats) so watchers see it."""

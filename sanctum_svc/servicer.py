@@ -6,8 +6,10 @@ bytes serialized once per snapshot version and shared by every subscriber.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -21,13 +23,16 @@ from grpc_status import rpc_status
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.fanout import Fanout
-from sanctum_svc.ingest import IngestPipeline, InvalidBatch
+from sanctum_svc.ingest import BatchResult, IngestPipeline, InvalidBatch
 from sanctum_svc.store import StoreError
 from sanctum_svc.validate import Violation, clip
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "esper.sanctum.v1.SanctumService"
+
+#: Accepted batches of one Ingest stream being written while the next one is validated.
+INGEST_DEPTH = 4
 
 
 #: Serialized BadRequest bytes per status. gRPC clients refuse trailers over 8 KiB (the
@@ -80,6 +85,44 @@ def _lenient(message_type: type[ProtoMessage]) -> Callable[[bytes], ProtoMessage
     return parse
 
 
+class RawIngest:
+    """A parsed IngestRequest and the exact bytes of its batch (stored as received)."""
+
+    __slots__ = ("request", "batch_bytes")
+
+    def __init__(self, request: spb.IngestRequest, batch_bytes: bytes | None) -> None:
+        self.request = request
+        self.batch_bytes = batch_bytes
+
+
+def batch_bytes(data: bytes) -> bytes | None:
+    """The EventBatch bytes inside a serialized IngestRequest when the request is exactly
+    one `batch` record (what protobuf encoders write); None otherwise."""
+    if len(data) < 2 or data[0] != 0x0A:
+        return None
+    size = shift = 0
+    pos = 1
+    while True:
+        if pos >= len(data) or pos > 5:
+            return None
+        b = data[pos]
+        pos += 1
+        size |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            break
+    return data[pos:] if pos + size == len(data) else None
+
+
+def _parse_ingest(data: bytes) -> RawIngest | Undecodable:
+    """Ingest's request deserializer: never raises (see `_lenient`), keeps the batch bytes."""
+    try:
+        request = spb.IngestRequest.FromString(data)
+    except DecodeError as exc:
+        return Undecodable(spb.IngestRequest.DESCRIPTOR.full_name, str(exc))
+    return RawIngest(request, batch_bytes(data))
+
+
 def _checked_unary(handler: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
                    ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
     """Refuse an undecodable request before `handler` sees it."""
@@ -116,32 +159,55 @@ class SanctumServicer:
             await context.abort(grpc.StatusCode.UNAVAILABLE,
                                 "sanctum is starting (replaying its store); retry shortly")
 
-    async def Ingest(self, request_iterator: AsyncIterator[spb.IngestRequest],  # noqa: N802
+    async def Ingest(self, request_iterator: AsyncIterator[RawIngest],  # noqa: N802
                      context: grpc.aio.ServicerContext) -> spb.IngestResponse:
+        """Batches are validated in order; up to INGEST_DEPTH accepted ones are written
+        while the next is validated. Each is applied only after its own commit; the reply
+        (the acknowledgement) comes after the last one is applied."""
         await self._require_ready(context)
         reply = spb.IngestResponse()
         keys: set[tuple[str, str]] = set()
-        async for request in _checked_stream(request_iterator, context):
-            batch_no = reply.batches
-            try:
-                result = await self.pipeline.ingest(request.batch)
-            except InvalidBatch as exc:
-                await context.abort_with_status(bad_request_status(
-                    f"batch {batch_no} of this stream rejected, nothing of it applied "
-                    f"({exc}); earlier batches stay applied", exc.violations))
-                return reply
-            except StoreError as exc:
-                self.pipeline.metrics.store_errors.inc()
-                log.error("ingest refused: %s", exc)
-                await context.abort(grpc.StatusCode.UNAVAILABLE,
-                                    f"sanctum cannot persist events right now ({exc}); "
-                                    "nothing of this batch was applied, resend it later")
-                return reply
-            reply.batches += 1
-            reply.events_received += result.received
-            reply.events_applied += result.applied
-            reply.events_duplicate += result.duplicate
-            keys |= result.keys
+        pending: deque[tuple[int, asyncio.Future[BatchResult]]] = deque()
+        submitted = 0
+
+        async def settle(limit: int) -> None:
+            while len(pending) > limit:
+                batch_no, future = pending[0]
+                try:
+                    result = await future
+                except StoreError as exc:
+                    self.pipeline.metrics.store_errors.inc()
+                    log.error("ingest refused: %s", exc)
+                    await context.abort(
+                        grpc.StatusCode.UNAVAILABLE,
+                        f"sanctum cannot persist events right now ({exc}); nothing of batch "
+                        f"{batch_no} of this stream (or later ones) was applied, resend it later")
+                pending.popleft()
+                reply.batches += 1
+                reply.events_received += result.received
+                reply.events_applied += result.applied
+                reply.events_duplicate += result.duplicate
+                keys.update(result.keys)
+
+        try:
+            async for request in _checked_stream(request_iterator, context):
+                try:
+                    future = self.pipeline.submit(request.request.batch, raw=request.batch_bytes)
+                except InvalidBatch as exc:
+                    await settle(0)  # earlier batches stay applied
+                    if exc.accounted is not None:
+                        await exc.accounted
+                    await context.abort_with_status(bad_request_status(
+                        f"batch {submitted} of this stream rejected, nothing of it applied "
+                        f"({exc}); earlier batches stay applied", exc.violations))
+                    return reply
+                pending.append((submitted, future))
+                submitted += 1
+                await settle(INGEST_DEPTH)
+            await settle(0)
+        finally:
+            for _, future in pending:  # the call ended early: nobody waits for these
+                future.cancel()
         for run_id, producer_id in sorted(keys):
             reply.cursors.add(run_id=run_id, producer_id=producer_id,
                               last_seq=self.pipeline.cursor(run_id, producer_id))
@@ -193,7 +259,7 @@ class SanctumServicer:
         """All five methods; WatchSnapshots sends pre-serialized bytes as they are."""
         handlers = {
             "Ingest": grpc.stream_unary_rpc_method_handler(
-                self.Ingest, request_deserializer=_lenient(spb.IngestRequest),
+                self.Ingest, request_deserializer=_parse_ingest,
                 response_serializer=spb.IngestResponse.SerializeToString),
             "GetResumeCursor": grpc.unary_unary_rpc_method_handler(
                 _checked_unary(self.GetResumeCursor),

@@ -11,7 +11,7 @@ are only walked when the event's serialized size could break them.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -37,6 +37,15 @@ class Violation:
 
 
 DeclaredShape = Callable[[str], "tpb.RunConfig | None"]
+
+#: Envelope columns of a batch's events: (event_types, run_ids, producer_ids, seqs).
+Columns = tuple[list[int], list[str], list[str], list[int]]
+
+
+def envelope_columns(events: Sequence[tpb.TelemetryEvent]) -> Columns:
+    """The envelope fields every rule and the dedupe read, extracted once per batch."""
+    return ([e.event_type for e in events], [e.run_id for e in events],
+            [e.producer_id for e in events], [e.seq for e in events])
 
 
 def clip(text: str, limit: int = 80) -> str:
@@ -168,6 +177,7 @@ def validate_batch(
     batch: tpb.EventBatch,
     declared: DeclaredShape,
     serialized: list[bytes] | None = None,
+    columns: Columns | None = None,
 ) -> list[Violation]:
     """Every violation in the batch (up to MAX_VIOLATIONS); empty means accept it whole.
 

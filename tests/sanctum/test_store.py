@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.store import EventStore, StoreError
+from sanctum_svc.store import SCHEMA_VERSION, EventStore, StoreError
 from sanctum_svc.testing import ThreadedSanctum, comparable
 
 
@@ -78,16 +78,108 @@ def test_unwritable_store_is_a_clear_error(tmp_path: Path) -> None:
                          isolation_level=None)
     ro._db = db  # a read-only connection: every write fails like a read-only disk
     with pytest.raises(StoreError, match="cannot write"):
-        ro.commit([("r", "p", 1, 0.0, b"")], [], [])
+        ro.commit([(0.0, 1, "r", "p", 1, 1, b"")], [], [])
     db.close()
 
 
 def test_replay_order_and_chunks(tmp_path: Path) -> None:
     store = EventStore(str(tmp_path / "o.sqlite"))
     store.open()
-    rows = [("r", "p", i, float(i), bytes([i % 256])) for i in range(1, 5001)]
-    store.commit(rows, [], [])
+    rows = [(float(i), 1, "r", "p", i, i, bytes([i % 256])) for i in range(1, 5001)]
+    store.commit(rows[:10], [], [])
+    store.commit_many([(rows[10:2000], [], []), (rows[2000:], [], [])])
     got = [t for chunk in store.replay(chunk=700) for t, _ in chunk]
     assert got == [float(i) for i in range(1, 5001)]
     assert store.count() == 5000
     store.close()
+
+
+def _legacy_store(path: Path, events: list[tpb.TelemetryEvent], received_at: float) -> None:
+    """A store in the layout written before format versions: one row per event."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript("""
+        CREATE TABLE events (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL,
+            producer_id TEXT NOT NULL, seq INTEGER NOT NULL, received_at REAL NOT NULL,
+            event BLOB NOT NULL, UNIQUE (run_id, producer_id, seq));
+        CREATE TABLE drops (run_id TEXT NOT NULL, producer_id TEXT NOT NULL,
+            dropped_total INTEGER NOT NULL, PRIMARY KEY (run_id, producer_id));
+        CREATE TABLE delivery (run_id TEXT PRIMARY KEY, stats BLOB NOT NULL);
+    """)
+    db.executemany("INSERT INTO events (run_id, producer_id, seq, received_at, event) "
+                   "VALUES (?, ?, ?, ?, ?)",
+                   [(e.run_id, e.producer_id, e.seq, received_at, e.SerializeToString())
+                    for e in events])
+    db.close()
+
+
+def test_store_from_before_format_versions_replays_then_grows(tmp_path: Path,
+                                                             make_events) -> None:
+    events = make_events("old", n_batches=4)
+    path = tmp_path / "legacy.sqlite"
+    _legacy_store(path, events[:20], 1000.0)
+    with ThreadedSanctum() as fresh:
+        fresh.ingest(events[:20])
+        expected = comparable(fresh.snapshot("old"))
+    with ThreadedSanctum(store=str(path)) as server:
+        assert server.server is not None and server.server.replayed == 20
+        assert comparable(server.snapshot("old")) == expected
+        assert server.cursor("old") == {"trainer-0": 20}
+        reply = server.ingest(events[10:])  # resent overlap: duplicates, then new events
+        assert (reply.events_duplicate, reply.events_applied) == (10, len(events) - 20)
+        before = server.snapshot("old")
+    with ThreadedSanctum(store=str(path)) as server:  # old rows first, then new batches
+        assert server.server is not None and server.server.replayed == len(events)
+        assert comparable(server.snapshot("old")) == comparable(before)
+        assert server.cursor("old") == {"trainer-0": len(events)}
+
+
+def test_store_from_a_newer_version_or_not_a_store_is_refused(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.sqlite"
+    db = sqlite3.connect(newer, isolation_level=None)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    with pytest.raises(StoreError, match="newer esper-sanctum"):
+        EventStore(str(newer)).open()
+    other = tmp_path / "other.sqlite"
+    db = sqlite3.connect(other, isolation_level=None)
+    db.execute("CREATE TABLE customers (id INTEGER)")
+    db.close()
+    with pytest.raises(StoreError, match="not an esper-sanctum store"):
+        EventStore(str(other)).open()
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database at all\n" * 100)
+    with pytest.raises(StoreError, match="cannot open store"):
+        EventStore(str(text)).open()
+
+
+def test_disk_full_mid_stream_applies_a_prefix_then_resumes(tmp_path: Path,
+                                                           make_events) -> None:
+    """Several batches in flight when the store fills up: the ones committed before are
+    applied, the failing one and every one queued behind it are not (the cursor and the
+    snapshot agree), and resuming from the cursor gives the uninterrupted result."""
+    events = make_events("mid", n_batches=120)
+    with ThreadedSanctum() as reference:
+        reference.ingest(events)
+        expected = comparable(reference.snapshot("mid"))
+    with ThreadedSanctum(store=str(tmp_path / "m.sqlite")) as server:
+        srv = server.server
+        assert srv is not None
+        server.ingest(events[:64])
+        pages = server.call(srv.store_call(srv.store.page_count))
+        server.call(srv.store_call(srv.store.limit_pages, pages + 6))
+        with pytest.raises(grpc.RpcError) as err:
+            server.ingest(events[64:], batch_size=32)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        cursor = server.cursor("mid")["trainer-0"]
+        assert 64 <= cursor < len(events)
+        snap = server.snapshot("mid")
+        assert snap.delivery.events_applied == cursor
+        with ThreadedSanctum() as prefix:  # the state is exactly that of the first events
+            prefix.ingest(events[:cursor])
+            assert comparable(prefix.snapshot("mid")).envs == comparable(snap).envs
+            assert comparable(prefix.snapshot("mid")).tamiyo == comparable(snap).tamiyo
+        server.call(srv.store_call(srv.store.limit_pages, None))
+        assert server.ingest(events[cursor:]).events_applied == len(events) - cursor
+        final = comparable(server.snapshot("mid"))
+        assert final.envs == expected.envs and final.tamiyo == expected.tamiyo
+        assert final.histories == expected.histories
