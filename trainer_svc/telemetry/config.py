@@ -52,8 +52,10 @@ class TelemetryConfig:
     max_event_bytes: int = 512 * 1024
     #: Batches per Ingest stream; the stream then closes and its response acknowledges them.
     max_batches_per_call: int = 16
-    #: How often the sender wakes to ship what was emitted.
-    flush_interval_s: float = 0.05
+    #: How often the sender wakes to ship what was emitted. Each wake that finds events costs
+    #: one Ingest call (~0.5 ms of gRPC CPU on this side); 0.2 s halves the client's CPU
+    #: against 0.05 s (bench: trainer rows) and is still far below the 2 s LIVE threshold.
+    flush_interval_s: float = 0.2
     #: Unsent events kept in memory before they spill to the spool.
     memory_buffer_events: int = 10_000
     #: Hard cap on events waiting for the sender thread itself (only reached if it stalls);
