@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import platform
 import sys
+import time
 import traceback
+from pathlib import Path
 
 import bench
 from bench import REGISTRY, Row
@@ -41,6 +45,16 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def header(quick: bool, seconds: float) -> str:
+    """Machine and mode line above the table (figures only compare on the same machine)."""
+    cores = os.cpu_count()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    return (f"# python -m bench{' --quick' if quick else ''}: {time.strftime('%Y-%m-%d %H:%M')}, "
+            f"{cores} cores ({usable} usable), {platform.machine()}, "
+            f"Python {platform.python_version()}, load {os.getloadavg()[0]:.1f}, "
+            f"{seconds:.0f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke)")
@@ -55,14 +69,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rows: list[Row] = []
     errors = 0
+    started = time.monotonic()
     for name in names:
         print(f"bench: running {name} ...", file=sys.stderr, flush=True)
+        t0 = time.monotonic()
         try:
             rows += REGISTRY[name](args.quick)
         except Exception:
             errors += 1
             traceback.print_exc()
-    print(format_table(rows))
+        print(f"bench: {name} took {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
+    report = "\n".join([header(args.quick, time.monotonic() - started), format_table(rows)])
+    print(report)
+    out = Path(__file__).parent / "results" / "latest.txt"
+    try:
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(report + "\n", encoding="utf-8")
+        print(f"bench: table written to {out}", file=sys.stderr)
+    except OSError as exc:
+        print(f"bench: could not write {out}: {exc}", file=sys.stderr)
     missed = [r["name"] for r in rows if r.get("passed") is False]
     if missed:
         print(f"bench: goal missed: {', '.join(missed)}", file=sys.stderr)
