@@ -94,7 +94,7 @@ def test_disk_full_refuses_changes_nothing_and_recovers(tmp_path: Path) -> None:
             for _attempt in range(2):  # and it stays refused while the disk is full
                 err = refused(server, tail[:64])
                 assert err.code() in REFUSED, err.details()
-                assert "nothing of this batch was applied" in err.details()
+                assert "persist" in err.details() and "resend" in err.details()
                 assert comparable(server.snapshot("full")) == before, "partial state"
                 assert server.cursor("full") == cursor
             with server.channel() as ch:  # reads and the run list keep working
@@ -170,7 +170,7 @@ def test_os_refusing_writes_mid_run_then_allowing_them(tmp_path: Path) -> None:
             with pytest.raises(grpc.RpcError) as err:
                 stub.Ingest(batches(tail[:64], 64), timeout=10)
             assert err.value.code() in REFUSED, err.value.details()
-            assert "resend it later" in err.value.details()
+            assert "persist" in err.value.details() and "resend" in err.value.details()
             assert snapshot() == before and cursor() == seq
             assert proc.proc.poll() is None, "the server must survive (SIGXFSZ is ignored)"
 
