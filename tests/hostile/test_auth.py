@@ -117,7 +117,7 @@ def hostile_metadata(draw: st.DrawFn) -> Metadata:
 
 @given(md=hostile_metadata(), method=st.sampled_from(
     ["Ingest", "GetResumeCursor", "GetSnapshot", "ListRuns", "WatchSnapshots"]))
-@examples(300)
+@examples(400)
 def test_wrong_credentials_are_unauthenticated_everywhere(secured: Secured, md: Metadata,
                                                           method: str) -> None:
     count_case("hostile credentials")

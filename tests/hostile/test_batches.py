@@ -125,7 +125,7 @@ _INDEX = re.compile(r"^events\[(\d+)\]")
 
 
 @given(data=st.data())
-@examples(500)
+@examples(900)
 def test_invalid_batch_is_refused_whole_with_field_detail(client: Client, data) -> None:  # noqa: ANN001
     count_case("invalid / mixed batches")
     draw = data.draw
@@ -164,7 +164,7 @@ def test_invalid_batch_is_refused_whole_with_field_detail(client: Client, data) 
 
 
 @given(data=st.data())
-@examples(250)
+@examples(400)
 def test_hostile_but_legal_content_is_accepted(client: Client, data) -> None:  # noqa: ANN001
     count_case("hostile-but-legal batches")
     draw = data.draw
@@ -184,7 +184,7 @@ def test_hostile_but_legal_content_is_accepted(client: Client, data) -> None:  #
 
 
 @given(offsets=st.lists(st.integers(-6, 6), min_size=1, max_size=12))
-@examples(200)
+@examples(300)
 def test_duplicates_and_gaps_are_accounted_exactly(client: Client, offsets: list[int]) -> None:
     """seq going backwards, repeating or jumping: each seq applies at most once, in order."""
     count_case("seq backwards / duplicate / gap batches")

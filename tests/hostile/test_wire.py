@@ -122,7 +122,7 @@ METHODS = ["Ingest", "GetResumeCursor", "WatchSnapshots", "GetSnapshot", "ListRu
 
 @given(method=st.sampled_from(METHODS),
        payloads=st.lists(st.binary(max_size=300), min_size=1, max_size=3))
-@examples(200)
+@examples(400)
 def test_random_bytes_get_a_clear_status(raw: Raw, method: str, payloads: list[bytes]) -> None:
     count_case("random request bytes")
     check_outcome(raw, method, payloads)
@@ -148,7 +148,7 @@ def mutated(draw: st.DrawFn) -> bytes:
 
 
 @given(payload=mutated())
-@examples(250)
+@examples(500)
 def test_mutated_ingest_bytes_refused_cleanly_or_taken(raw: Raw, payload: bytes) -> None:
     count_case("mutated IngestRequest bytes")
     check_outcome(raw, "Ingest", [payload])
