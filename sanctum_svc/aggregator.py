@@ -1,10 +1,11 @@
 """Per-run aggregated state, built by applying telemetry events in order.
 
 The state lives in generated messages (one schema, no mirror classes): a working
-`SanctumSnapshot` that the handlers in `sanctum_svc.handlers` mutate, plus, for the two
-per-step event types that dominate ingest (EPOCH_COMPLETED, ANALYTICS_SNAPSHOT), references
-to the latest payload messages that `snapshot(now)` assembles into the copy it returns. That
-keeps apply() at a few dict operations per event; snapshot() runs at most tens of times/s.
+`SanctumSnapshot` that the handlers in `sanctum_svc.handlers` mutate, plus, for the event
+types that dominate ingest (EPOCH_COMPLETED, ANALYTICS_SNAPSHOT, PPO_UPDATE_COMPLETED),
+references to the latest payload messages that `snapshot(now)` copies into the snapshot it
+returns, and bounded deques for the sparkline histories. That keeps apply() at a few dict
+and attribute operations per event; snapshot() runs at most tens of times/s per run.
 
 apply() never reads the clock: the same events with the same receive times give the same
 snapshot, which is what lets the server replay its store after a restart.
@@ -21,6 +22,7 @@ from esper_common.derived import liveness_for_age
 from sanctum_svc import history
 from sanctum_svc.handlers import HANDLERS
 from sanctum_svc.handlers.common import RECENT_DECISIONS, event_time, set_compile, set_time
+from sanctum_svc.handlers.ppo import fill_ppo
 
 #: Batches over which episodes/s is measured.
 EPISODE_RATE_WINDOW = 5
@@ -112,6 +114,12 @@ class RunAggregator:
         self.decisions: deque[tpb.DecisionCard] = deque(maxlen=RECENT_DECISIONS)
         #: (receive time, episodes_completed) of recent BATCH_EPOCH_COMPLETED events.
         self.batch_marks: deque[tuple[float, int]] = deque(maxlen=EPISODE_RATE_WINDOW)
+        #: Run-level histories (the fields of spb.Histories), newest last.
+        self.histories: dict[str, deque[float]] = {
+            name: deque(maxlen=history_len) for name in _HISTORY_FIELDS}
+        #: Latest PPOUpdatePayload per group: its per-update metrics (scalars, heads,
+        #: early_stop_epoch, clip ±) are copied into the group's TamiyoState by `snapshot`.
+        self.last_ppo: dict[str, tpb.PPOUpdatePayload] = {}
 
     # -- applying events ---------------------------------------------------------------
     def apply(self, event: tpb.TelemetryEvent, received_at: float) -> None:
@@ -190,7 +198,7 @@ class RunAggregator:
 
     def push_history(self, name: str, value: float) -> None:
         """Append to one bounded run-level history (a Histories field)."""
-        history.push(getattr(self.state.histories, name), value, self.history_len)
+        self.histories[name].append(value)
 
     # -- reading ------------------------------------------------------------------------
     def snapshot(self, now: float) -> spb.SanctumSnapshot:
@@ -200,8 +208,10 @@ class RunAggregator:
         snap.version = self.version
         set_time(snap.generated_at, now)
         snap.delivery.CopyFrom(self.delivery)
-        for name in _HISTORY_FIELDS:
-            history.trim(getattr(snap.histories, name), self.history_len)
+        histories = snap.histories
+        for name, values in self.histories.items():
+            if values:
+                getattr(histories, name).extend(values)
         history.trim(snap.event_log, self.event_log_len)
         rewards = []
         for key in sorted(self.envs):
@@ -211,11 +221,13 @@ class RunAggregator:
                 rewards.append(snap.envs[-1].reward)
         if rewards:
             snap.aggregate_mean_reward = sum(rewards) / len(rewards)
-        if self.last_decision:
+        if self.last_decision or self.last_ppo:
             by_group = {snap.tamiyo.group_id: snap.tamiyo}
             by_group.update((g.group_id, g) for g in snap.other_groups)
             for group_id, decision in self.last_decision.items():
                 by_group[group_id].last_decision.CopyFrom(decision)
+            for group_id, update in self.last_ppo.items():
+                fill_ppo(by_group[group_id], update)
         snap.recent_decisions.extend(self.decisions)
         if self.last_event_time is not None:
             age = max(0.0, now - self.last_event_time)

@@ -154,9 +154,9 @@ class IngestPipeline:
         as received, stored as they are when every event is new.
         """
         started = time.perf_counter()
-        events = batch.events
+        events = list(batch.events)
         cols = envelope_columns(events)
-        violations = validate_batch(batch, self.declared, columns=cols)
+        violations = validate_batch(batch, self.declared, columns=cols, raw=raw, events=events)
         if violations:
             self.metrics.rejected(len(events))
             raise InvalidBatch(violations, self._count_rejected(cols[1]))

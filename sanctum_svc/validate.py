@@ -2,10 +2,12 @@
 from it is persisted or applied.
 
 Each rule returns `Violation`s naming the offending field the way google.rpc.BadRequest
-wants it (`events[3].ppo_update.policy_loss`). The hot path stays cheap: non-finite doubles
-are found by summing every double of a payload (NaN/Inf propagate through a sum) and only a
-non-finite sum triggers the slow walk that names the field; string/repeated size limits
-are only walked when the event's serialized size could break them.
+wants it (`events[3].ppo_update.policy_loss`). Those rules are the specification. Ingest
+first runs `fast_ok`, one tight pass over the batch that can only answer "certainly valid"
+(the common case: then the rules cannot find anything) or "look closer"; only then do the
+rules run and name the fields. `fast_ok` checks each payload's doubles with a function
+generated once per message type from its descriptor (NaN/Inf propagate through a sum), and
+event sizes from the batch bytes as received.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
-from google.protobuf.message import Message
+from google.protobuf.message import DecodeError, Message
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.events import PAYLOAD_FOR_TYPE, type_name
@@ -178,13 +180,19 @@ def validate_batch(
     declared: DeclaredShape,
     serialized: list[bytes] | None = None,
     columns: Columns | None = None,
+    raw: bytes | None = None,
+    events: Sequence[tpb.TelemetryEvent] | None = None,
 ) -> list[Violation]:
     """Every violation in the batch (up to MAX_VIOLATIONS); empty means accept it whole.
 
     `declared(run_id)` gives the shape a run declared earlier; a TRAINING_STARTED inside
     the batch declares it for the events after it. `serialized` (each event's bytes, if the
-    caller already has them) saves re-measuring sizes.
+    caller already has them) saves re-measuring sizes; `columns` (envelope_columns of the
+    batch's events), `raw` (the batch's bytes as received) and `events` (list(batch.events))
+    save re-reading them.
     """
+    if fast_ok(batch, declared, columns, raw, events):
+        return []
     out = check_batch_size(batch)
     if out:
         return out
@@ -334,3 +342,198 @@ def _oversized(msg: Message, prefix: str = "") -> Iterator[tuple[str, str]]:
             subs = value if is_rep else [value]
             for k, sub in enumerate(subs):
                 yield from _oversized(sub, f"{path}[{k}]" if is_rep else path)
+
+
+# ---------------------------------------------------------------------------- fast path
+
+
+def fast_ok(batch: tpb.EventBatch, declared: DeclaredShape, columns: Columns | None = None,
+            raw: bytes | None = None, events: Sequence[tpb.TelemetryEvent] | None = None
+            ) -> bool:
+    """True only if no rule above can find a violation in `batch` (False: run the rules).
+
+    Every test here is a sufficient condition for one rule passing; anything unusual
+    (drops without identity, an overflowing sum, a big event) answers False and leaves the
+    verdict to the rules.
+    """
+    if events is None:
+        events = list(batch.events)
+    types, run_ids, producer_ids, seqs = columns or envelope_columns(events)
+    n = len(types)
+    if n > MAX_EVENTS_PER_BATCH:
+        return False
+    drops = batch.drops
+    if drops and (len(drops) > MAX_REPEATED
+                  or not all(d.run_id and d.producer_id for d in drops)):
+        return False
+    # check_identity
+    if 0 in seqs or not all(run_ids) or not all(producer_ids):
+        return False
+    if n and (max(map(len, set(run_ids))) > 256 or max(map(len, set(producer_ids))) > 256):
+        return False
+    # check_sizes: an event within MAX_STRING_BYTES cannot break a size limit
+    if not _sizes_within(events, raw):
+        return False
+    # check_payload, check_finite, check_shape
+    rules = _FAST_RULES
+    shapes: dict[str, tuple[int, frozenset[str]]] = {}
+    total = 0.0
+    for i, ev in enumerate(events):
+        rule = rules.get(types[i])
+        if rule is None:
+            return False
+        name, finite, per_env, shape = rule
+        if ev.WhichOneof("payload") != name:
+            return False
+        payload = getattr(ev, name)
+        if finite is not None:
+            total += finite(payload)
+        if per_env and not ev.HasField("env_id"):
+            return False
+        run_id = run_ids[i]
+        declared_shape = shapes.get(run_id)
+        if declared_shape is None:
+            declared_shape = shapes[run_id] = _shape_of(declared(run_id))
+        n_envs, slots = declared_shape
+        if n_envs and ev.env_id >= n_envs:  # unset env_id reads 0
+            return False
+        if shape is not None and (n_envs or slots) and not shape(payload, n_envs, slots):
+            return False
+        if name == "training_started":
+            shapes[run_id] = _shape_of(payload.config)
+    return math.isfinite(total)
+
+
+def _shape_of(cfg: tpb.RunConfig | None) -> tuple[int, frozenset[str]]:
+    if cfg is None:
+        return 0, frozenset()
+    return cfg.n_envs, frozenset(cfg.slot_ids)
+
+
+def _sizes_within(events: Sequence[tpb.TelemetryEvent], raw: bytes | None) -> bool:
+    """Every event serializes to at most MAX_STRING_BYTES."""
+    if raw is not None:
+        if len(raw) <= MAX_STRING_BYTES:
+            return True
+        try:
+            sizes = _RawEvents.FromString(raw).events
+        except DecodeError:
+            return False
+        return not sizes or max(map(len, sizes)) <= MAX_STRING_BYTES
+    return all(ev.ByteSize() <= MAX_STRING_BYTES for ev in events)
+
+
+def _raw_events_type() -> type[Message]:
+    """A private message with EventBatch's field 1 as `repeated bytes`: parsing a batch's
+    bytes with it yields each event's bytes (in C), without decoding them."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    proto = descriptor_pb2.FileDescriptorProto(name="sanctum_svc/raw_events.proto",
+                                               package="sanctum_svc.internal", syntax="proto3")
+    msg = proto.message_type.add(name="RawEvents")
+    msg.field.add(name="events", number=1, type=FieldDescriptor.TYPE_BYTES,
+                  label=FieldDescriptor.LABEL_REPEATED)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(proto)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("sanctum_svc.internal.RawEvents"))
+
+
+_RawEvents = _raw_events_type()
+
+
+def _single_slot(p: Message, n_envs: int, slots: frozenset[str]) -> bool:
+    return not slots or p.slot_id in slots
+
+
+def _epoch_slots(p: Message, n_envs: int, slots: frozenset[str]) -> bool:
+    return not slots or all(seed.slot_id in slots for seed in p.seeds)
+
+
+def _decision_shape(p: Message, n_envs: int, slots: frozenset[str]) -> bool:
+    card = p.decision
+    if n_envs and card.env_id >= n_envs:
+        return False
+    slot = card.slot_id
+    return not slots or not slot or slot in slots
+
+
+_SHAPE_RULES: dict[str, Callable[[Message, int, frozenset[str]], bool]] = {
+    **dict.fromkeys(_SINGLE_SLOT, _single_slot),
+    "epoch_completed": _epoch_slots,
+    "analytics_snapshot": _decision_shape,
+}
+
+
+def _compile_finite(desc: Descriptor) -> Callable[[Message], float] | None:
+    """Python source for `sum of every double below a message of type desc`, compiled once.
+
+    Unset singular sub-messages read as defaults (zeros), so no presence checks are needed.
+    Returns None for a type without doubles; recursive types fall back to `_double_sum`.
+    """
+    env: dict[str, object] = {"_double_sum": _double_sum}
+    names: dict[str, str] = {}
+    source: list[str] = []
+
+    def fn_name(d: Descriptor, stack: tuple[str, ...]) -> str | None:
+        if not _has_doubles(d, set()):
+            return None
+        if d.full_name in stack:
+            return "_double_sum"
+        known = names.get(d.full_name)
+        if known is not None:
+            return known
+        name = names[d.full_name] = f"_sum_{len(names)}"
+        scalars, lines = [], []
+        for f in d.fields:
+            if f.type in _DOUBLE_TYPES:
+                if f.is_repeated:
+                    lines.append(f"    s += sum(m.{f.name})")
+                else:
+                    scalars.append(f.name)
+            elif f.type == FieldDescriptor.TYPE_MESSAGE:
+                if f.message_type.GetOptions().map_entry:
+                    value = f.message_type.fields_by_name["value"]
+                    if value.type in _DOUBLE_TYPES:
+                        lines.append(f"    s += sum(m.{f.name}.values())")
+                    elif value.type == FieldDescriptor.TYPE_MESSAGE:
+                        sub = fn_name(value.message_type, (*stack, d.full_name))
+                        if sub is not None:
+                            lines.append(f"    for x in m.{f.name}.values():\n"
+                                         f"        s += {sub}(x)")
+                    continue
+                sub = fn_name(f.message_type, (*stack, d.full_name))
+                if sub is None:
+                    continue
+                if f.is_repeated:
+                    lines.append(f"    for x in m.{f.name}:\n        s += {sub}(x)")
+                else:
+                    lines.append(f"    s += {sub}(m.{f.name})")
+        if len(scalars) > 2:
+            env[f"{name}_get"] = attrgetter(*scalars)
+            head = f"    s = sum({name}_get(m))"
+        elif scalars:
+            head = "    s = " + " + ".join(f"m.{x}" for x in scalars)
+        else:
+            head = "    s = 0.0"
+        source.append("\n".join([f"def {name}(m):", head, *lines, "    return s", ""]))
+        return name
+
+    top = fn_name(desc, ())
+    if top is None:
+        return None
+    exec("\n".join(source), env)  # noqa: S102 - source generated above from descriptors
+    return env[top]  # type: ignore[return-value]
+
+
+def _fast_rules() -> dict[int, tuple[str, Callable[[Message], float] | None, bool,
+                                     Callable[[Message, int, frozenset[str]], bool] | None]]:
+    oneof = tpb.TelemetryEvent.DESCRIPTOR.oneofs_by_name["payload"]
+    types = {f.name: f.message_type for f in oneof.fields}
+    return {event_type: (name, _compile_finite(types[name]), name in _PER_ENV,
+                         _SHAPE_RULES.get(name))
+            for event_type, name in PAYLOAD_FOR_TYPE.items()}
+
+
+#: Event type -> (payload field, sum of its doubles, needs env_id, shape check).
+_FAST_RULES = _fast_rules()

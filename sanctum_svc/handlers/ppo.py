@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
+from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.handlers.registry import handles
 
@@ -32,14 +34,40 @@ _HISTORIES = (
 )  # fmt: skip
 
 
+_history_values = attrgetter(*_HISTORIES)
+
+
 @handles(tpb.EVENT_TYPE_PPO_UPDATE_COMPLETED)
 def ppo_update(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
-    """Copy the update's metrics into its group's TamiyoState."""
+    """Record the update for its group. The per-update metrics are read from the latest
+    payload when a snapshot is built (`fill_ppo`); here only what accumulates is kept:
+    sampled values that stay until measured again, the update count and the histories."""
     p = event.ppo_update
-    primary = run.is_primary(event.group_id)
-    t = run.group(event.group_id)
-    for name in _SCALARS:
-        setattr(t, name, getattr(p, name))
+    group_id = event.group_id
+    primary = run.is_primary(group_id)
+    t = run.group(group_id)
+    run.last_ppo[group_id] = p
+    if p.HasField("gradient_cv"):  # sampled: keep the last measured value otherwise
+        t.gradient_quality.gradient_cv = p.gradient_cv
+    infra = None
+    for name in _CUDA:
+        if p.HasField(name):
+            if infra is None:
+                infra = t.infrastructure
+            setattr(infra, name, getattr(p, name))
+    if not t.ppo_data_received:
+        t.ppo_data_received = True
+    t.updates = p.update_index or t.updates + 1
+    if primary:
+        histories = run.histories
+        for name, value in zip(_HISTORIES, _history_values(p), strict=True):
+            histories[name].append(value)
+
+
+def fill_ppo(t: spb.TamiyoState, p: tpb.PPOUpdatePayload) -> None:
+    """Copy the latest update's per-update metrics into a snapshot's TamiyoState."""
+    for name, value in zip(_SCALARS, _scalar_values(p), strict=True):
+        setattr(t, name, value)
     if p.HasField("early_stop_epoch"):
         t.early_stop_epoch = p.early_stop_epoch
     else:
@@ -47,16 +75,8 @@ def ppo_update(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float
     del t.heads[:]
     t.heads.extend(p.heads)
     gq = t.gradient_quality
-    if p.HasField("gradient_cv"):  # sampled: keep the last measured value otherwise
-        gq.gradient_cv = p.gradient_cv
     gq.clip_fraction_positive = p.clip_fraction_positive
     gq.clip_fraction_negative = p.clip_fraction_negative
-    infra = t.infrastructure
-    for name in _CUDA:
-        if p.HasField(name):
-            setattr(infra, name, getattr(p, name))
-    t.ppo_data_received = True
-    t.updates = p.update_index or t.updates + 1
-    if primary:
-        for name in _HISTORIES:
-            run.push_history(name, getattr(p, name))
+
+
+_scalar_values = attrgetter(*_SCALARS)
