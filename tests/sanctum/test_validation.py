@@ -317,3 +317,97 @@ def test_drops_need_identity() -> None:
 def test_batches_helper_puts_drops_on_last() -> None:
     reqs = list(batches([tpb.TelemetryEvent()] * 3, 2, [tpb.ProducerDrops(run_id="r")]))
     assert [len(r.batch.drops) for r in reqs] == [0, 1]
+
+
+# ------------------------------------------------------- the fast path never says "valid" wrongly
+
+
+def _fast(events: list[tpb.TelemetryEvent], declared=None, with_raw: bool = True) -> bool:  # noqa: ANN001
+    batch = tpb.EventBatch(events=events)
+    raw = batch.SerializeToString() if with_raw else None
+    return validate.fast_ok(batch, declared or (lambda r: None), None, raw)
+
+
+@pytest.mark.parametrize("with_raw", [True, False], ids=["raw", "reserialized"])
+@pytest.mark.parametrize("name,mutate", CASES, ids=[c[0] for c in CASES])
+def test_fast_path_defers_every_bad_case_to_the_rules(make_events, name: str, mutate,  # noqa: ANN001
+                                                      with_raw: bool) -> None:
+    events = make_events("v", n_batches=3)
+    assert _fast(events, with_raw=with_raw), "valid batches take the fast path"
+    bad = [tpb.TelemetryEvent() for _ in events]
+    for b, e in zip(bad, events, strict=True):
+        b.CopyFrom(e)
+    mutate(bad)
+    assert not _fast(bad, with_raw=with_raw)
+    assert validate.validate_batch(tpb.EventBatch(events=bad), lambda r: None)
+
+
+def test_fast_path_checks_shape_declared_earlier_and_in_batch(make_events) -> None:
+    events = make_events(n_envs=2)
+    assert _fast(events[1:], lambda r: run_config(n_envs=2))
+    assert not _fast(events[1:], lambda r: run_config(n_envs=1))
+    assert not _fast(events[1:], lambda r: run_config(slot_ids=["r7c7"]))
+    # A TRAINING_STARTED in the batch declares the shape for the events after it.
+    assert _fast(events, lambda r: run_config(n_envs=1))
+    started = tpb.TelemetryEvent()
+    started.CopyFrom(events[0])
+    started.training_started.config.n_envs = 1
+    assert not _fast([started, *events[1:]])
+
+
+def test_fast_path_non_finite_anywhere_in_any_payload() -> None:
+    """Every double of every payload type (nested, repeated, optional) set to NaN/±Inf in
+    turn: the fast path must defer to the rules, which name exactly that field."""
+    from google.protobuf.descriptor import FieldDescriptor as F
+
+    def double_paths(desc, prefix=""):  # noqa: ANN001, ANN202
+        for f in desc.fields:
+            path = f"{prefix}.{f.name}"
+            if f.type == F.TYPE_DOUBLE:
+                yield path, f
+            elif f.type == F.TYPE_MESSAGE and not f.message_type.GetOptions().map_entry:
+                yield from double_paths(f.message_type, path + ("[0]" if f.is_repeated else ""))
+
+    def set_path(msg, path: str, value: float) -> None:  # noqa: ANN001
+        parts = path.strip(".").split(".")
+        for part in parts[:-1]:
+            if part.endswith("[0]"):
+                rep = getattr(msg, part[:-3])
+                msg = rep[0] if len(rep) else rep.add()
+            else:
+                msg = getattr(msg, part)
+        last = parts[-1]
+        if isinstance(getattr(msg, last), float):
+            setattr(msg, last, value)
+        else:
+            getattr(msg, last).append(value)
+
+    oneof = tpb.TelemetryEvent.DESCRIPTOR.oneofs_by_name["payload"]
+    by_name = {name: t for t, name in validate.PAYLOAD_FOR_TYPE.items()}
+    checked = 0
+    for pf in oneof.fields:
+        for path, _f in double_paths(pf.message_type):
+            for value in (math.nan, math.inf, -math.inf):
+                ev = tpb.TelemetryEvent(run_id="r", producer_id="p", seq=1, env_id=0,
+                                        event_type=by_name[pf.name])
+                getattr(ev, pf.name).SetInParent()
+                set_path(ev, pf.name + path, value)
+                assert not _fast([ev]), (pf.name, path, value)
+                fields = [v.field for v in validate.validate_batch(
+                    tpb.EventBatch(events=[ev]), lambda r: None)]
+                assert any(f.startswith(f"events[0].{pf.name}") for f in fields), (path, fields)
+                checked += 1
+    assert checked > 150
+
+
+def test_fast_path_sizes_from_received_bytes() -> None:
+    ev = tpb.TelemetryEvent(run_id="r", producer_id="p", seq=1,
+                            event_type=tpb.EVENT_TYPE_CHECKPOINT_LOADED,
+                            checkpoint_loaded=tpb.CheckpointLoadedPayload(path="x" * 5000))
+    small = tpb.TelemetryEvent()
+    small.CopyFrom(ev)
+    small.checkpoint_loaded.path = "ok"
+    small.seq = 2
+    assert _fast([small] * 3)
+    assert not _fast([small, ev]) and not _fast([small, ev], with_raw=False)
+    assert validate.validate_batch(tpb.EventBatch(events=[small, ev]), lambda r: None)
