@@ -279,3 +279,19 @@ def test_negative_counts_on_the_wire(raw: Raw) -> None:
     code, err = raw.call("Ingest", [_request_with(event_bytes)])
     assert code == grpc.StatusCode.OK, err and err.details()
     assert raw.state()[1] == before[1] + 1
+
+
+@given(run_id=st.text(max_size=300), max_hz=st.floats())
+@examples(150)
+def test_generated_watch_requests(raw: Raw, run_id: str, max_hz: float) -> None:
+    """Any run id (unknown, empty, huge, odd unicode) and any rate (NaN, ±inf, negative,
+    subnormal): the stream opens with a first message, or max_hz is refused by name."""
+    count_case("generated WatchSnapshots requests")
+    request = spb.WatchSnapshotsRequest(run_id=run_id, max_hz=max_hz)
+    code, err = raw.call("WatchSnapshots", [request.SerializeToString()])
+    if max_hz != max_hz or max_hz < 0:  # NaN or negative
+        assert code == grpc.StatusCode.INVALID_ARGUMENT and err is not None
+        assert field_violations(err) == ["max_hz"]
+    else:
+        assert code == grpc.StatusCode.OK, err and err.details()
+    assert raw.serving()
