@@ -5,9 +5,9 @@ Each rule returns `Violation`s naming the offending field the way google.rpc.Bad
 wants it (`events[3].ppo_update.policy_loss`). Those rules are the specification. Ingest
 first runs `fast_ok`, one tight pass over the batch that can only answer "certainly valid"
 (the common case: then the rules cannot find anything) or "look closer"; only then do the
-rules run and name the fields. `fast_ok` checks each payload's doubles with a function
-generated once per message type from its descriptor (NaN/Inf propagate through a sum), and
-event sizes from the batch bytes as received.
+rules run and name the fields. `fast_ok` runs one checker per event, generated once per
+event type from the descriptors: it sums the payload's doubles (NaN/Inf propagate through a
+sum) and checks payload and shape on the way. Event sizes come from the bytes as received.
 """
 
 from __future__ import annotations
@@ -374,33 +374,30 @@ def fast_ok(batch: tpb.EventBatch, declared: DeclaredShape, columns: Columns | N
     # check_sizes: an event within MAX_STRING_BYTES cannot break a size limit
     if not _sizes_within(events, raw):
         return False
-    # check_payload, check_finite, check_shape
-    rules = _FAST_RULES
-    shapes: dict[str, tuple[int, frozenset[str]]] = {}
+    # check_payload, check_finite, check_shape: one generated checker per event type
+    checkers = _CHECKERS
     total = 0.0
-    for i, ev in enumerate(events):
-        rule = rules.get(types[i])
-        if rule is None:
+    if n and run_ids.count(run_ids[0]) == n:  # one run: one declared shape
+        n_envs, slots = _shape_of(declared(run_ids[0]))
+        for ev, t in zip(events, types, strict=True):
+            check = checkers.get(t)
+            if check is None:
+                return False
+            total += check(ev, n_envs, slots)
+            if t == _TRAINING_STARTED:
+                n_envs, slots = _shape_of(ev.training_started.config)
+        return math.isfinite(total)
+    shapes: dict[str, tuple[int, frozenset[str]]] = {}
+    for ev, t, run_id in zip(events, types, run_ids, strict=True):
+        check = checkers.get(t)
+        if check is None:
             return False
-        name, finite, per_env, shape = rule
-        if ev.WhichOneof("payload") != name:
-            return False
-        payload = getattr(ev, name)
-        if finite is not None:
-            total += finite(payload)
-        if per_env and not ev.HasField("env_id"):
-            return False
-        run_id = run_ids[i]
-        declared_shape = shapes.get(run_id)
-        if declared_shape is None:
-            declared_shape = shapes[run_id] = _shape_of(declared(run_id))
-        n_envs, slots = declared_shape
-        if n_envs and ev.env_id >= n_envs:  # unset env_id reads 0
-            return False
-        if shape is not None and (n_envs or slots) and not shape(payload, n_envs, slots):
-            return False
-        if name == "training_started":
-            shapes[run_id] = _shape_of(payload.config)
+        shape = shapes.get(run_id)
+        if shape is None:
+            shape = shapes[run_id] = _shape_of(declared(run_id))
+        total += check(ev, *shape)
+        if t == _TRAINING_STARTED:
+            shapes[run_id] = _shape_of(ev.training_started.config)
     return math.isfinite(total)
 
 
@@ -442,98 +439,95 @@ def _raw_events_type() -> type[Message]:
 _RawEvents = _raw_events_type()
 
 
-def _single_slot(p: Message, n_envs: int, slots: frozenset[str]) -> bool:
-    return not slots or p.slot_id in slots
+_TRAINING_STARTED = tpb.EVENT_TYPE_TRAINING_STARTED
 
-
-def _epoch_slots(p: Message, n_envs: int, slots: frozenset[str]) -> bool:
-    return not slots or all(seed.slot_id in slots for seed in p.seeds)
-
-
-def _decision_shape(p: Message, n_envs: int, slots: frozenset[str]) -> bool:
-    card = p.decision
-    if n_envs and card.env_id >= n_envs:
-        return False
-    slot = card.slot_id
-    return not slots or not slot or slot in slots
-
-
-_SHAPE_RULES: dict[str, Callable[[Message, int, frozenset[str]], bool]] = {
-    **dict.fromkeys(_SINGLE_SLOT, _single_slot),
-    "epoch_completed": _epoch_slots,
-    "analytics_snapshot": _decision_shape,
+#: Shape checks per payload, in the generated checkers (p = payload, d = p.decision).
+_SHAPE_SNIPPETS = {
+    **dict.fromkeys(_SINGLE_SLOT, ["if slots and p.slot_id not in slots:", "    return _NAN"]),
+    "analytics_snapshot": [
+        "d = p.decision",
+        "if n_envs and d.env_id >= n_envs:", "    return _NAN",
+        "if slots and d.slot_id and d.slot_id not in slots:", "    return _NAN"],
+}
+#: Shape checks run on each element of a top-level repeated field ({x} = the element).
+_ELEMENT_SNIPPETS = {
+    ("epoch_completed", "seeds"): ["if slots and {x}.slot_id not in slots:",
+                                   "    return _NAN"],
 }
 
 
-def _compile_finite(desc: Descriptor) -> Callable[[Message], float] | None:
-    """Python source for `sum of every double below a message of type desc`, compiled once.
+def _checker_source(name: str, desc: Descriptor, per_env: bool) -> list[str]:
+    """Source of `_check_<name>(ev, n_envs, slots) -> float`: the sum of every double of an
+    event with payload `name` when its payload and shape pass, NaN otherwise ("look
+    closer"). Unset singular sub-messages read as zeros, so no presence checks are needed;
+    a recursive type falls back to `_double_sum` below its first level."""
+    lines = [f"def _check_{name}(ev, n_envs, slots):",
+             f"    if ev.WhichOneof('payload') != {name!r}:", "        return _NAN"]
+    if per_env:
+        lines += ["    if not ev.HasField('env_id'):", "        return _NAN"]
+    lines += ["    if n_envs and ev.env_id >= n_envs:", "        return _NAN",
+              f"    p = ev.{name}", "    s = 0.0"]
+    counter = [0]
 
-    Unset singular sub-messages read as defaults (zeros), so no presence checks are needed.
-    Returns None for a type without doubles; recursive types fall back to `_double_sum`.
-    """
-    env: dict[str, object] = {"_double_sum": _double_sum}
-    names: dict[str, str] = {}
-    source: list[str] = []
-
-    def fn_name(d: Descriptor, stack: tuple[str, ...]) -> str | None:
-        if not _has_doubles(d, set()):
-            return None
-        if d.full_name in stack:
-            return "_double_sum"
-        known = names.get(d.full_name)
-        if known is not None:
-            return known
-        name = names[d.full_name] = f"_sum_{len(names)}"
-        scalars, lines = [], []
+    def body(d: Descriptor, var: str, indent: str, stack: tuple[str, ...],
+             top: bool) -> list[str]:
+        out: list[str] = []
+        scalars = [f.name for f in d.fields if f.type in _DOUBLE_TYPES and not f.is_repeated]
+        if scalars:
+            out.append(f"{indent}s += " + " + ".join(f"{var}.{x}" for x in scalars))
         for f in d.fields:
-            if f.type in _DOUBLE_TYPES:
-                if f.is_repeated:
-                    lines.append(f"    s += sum(m.{f.name})")
-                else:
-                    scalars.append(f.name)
-            elif f.type == FieldDescriptor.TYPE_MESSAGE:
-                if f.message_type.GetOptions().map_entry:
-                    value = f.message_type.fields_by_name["value"]
-                    if value.type in _DOUBLE_TYPES:
-                        lines.append(f"    s += sum(m.{f.name}.values())")
-                    elif value.type == FieldDescriptor.TYPE_MESSAGE:
-                        sub = fn_name(value.message_type, (*stack, d.full_name))
-                        if sub is not None:
-                            lines.append(f"    for x in m.{f.name}.values():\n"
-                                         f"        s += {sub}(x)")
+            if f.type in _DOUBLE_TYPES and f.is_repeated:
+                out.append(f"{indent}s += sum({var}.{f.name})")
+            elif f.type != FieldDescriptor.TYPE_MESSAGE:
+                continue
+            elif f.message_type.GetOptions().map_entry:
+                value = f.message_type.fields_by_name["value"]
+                if value.type in _DOUBLE_TYPES:
+                    out.append(f"{indent}s += sum({var}.{f.name}.values())")
+                elif value.type == FieldDescriptor.TYPE_MESSAGE and _has_doubles(
+                        value.message_type, set()):
+                    out.append(f"{indent}for v in {var}.{f.name}.values():")
+                    out.append(f"{indent}    s += _double_sum(v)")
+            else:
+                extra = _ELEMENT_SNIPPETS.get((name, f.name), []) if top else []
+                has = _has_doubles(f.message_type, set())
+                if not has and not extra:
                     continue
-                sub = fn_name(f.message_type, (*stack, d.full_name))
-                if sub is None:
-                    continue
-                if f.is_repeated:
-                    lines.append(f"    for x in m.{f.name}:\n        s += {sub}(x)")
+                counter[0] += 1
+                sub = f"x{counter[0]}"
+                if f.message_type.full_name in stack:
+                    inner = [f"{indent}    s += _double_sum({sub})"]
+                elif has:
+                    inner = body(f.message_type, sub, indent + "    ",
+                                 (*stack, f.message_type.full_name), False)
                 else:
-                    lines.append(f"    s += {sub}(m.{f.name})")
-        if len(scalars) > 2:
-            env[f"{name}_get"] = attrgetter(*scalars)
-            head = f"    s = sum({name}_get(m))"
-        elif scalars:
-            head = "    s = " + " + ".join(f"m.{x}" for x in scalars)
-        else:
-            head = "    s = 0.0"
-        source.append("\n".join([f"def {name}(m):", head, *lines, "    return s", ""]))
-        return name
+                    inner = []
+                inner += [indent + "    " + line.format(x=sub) for line in extra]
+                if f.is_repeated:
+                    out.append(f"{indent}for {sub} in {var}.{f.name}:")
+                    out += inner
+                else:
+                    out.append(f"{indent}if True:")
+                    out.append(f"{indent}    {sub} = {var}.{f.name}")
+                    out += inner
+        return out
 
-    top = fn_name(desc, ())
-    if top is None:
-        return None
-    exec("\n".join(source), env)  # noqa: S102 - source generated above from descriptors
-    return env[top]  # type: ignore[return-value]
+    lines += body(desc, "p", "    ", (desc.full_name,), True)
+    lines += ["    " + line for line in _SHAPE_SNIPPETS.get(name, [])]
+    lines += ["    return s", ""]
+    return lines
 
 
-def _fast_rules() -> dict[int, tuple[str, Callable[[Message], float] | None, bool,
-                                     Callable[[Message, int, frozenset[str]], bool] | None]]:
+def _checkers() -> dict[int, Callable[[tpb.TelemetryEvent, int, frozenset[str]], float]]:
     oneof = tpb.TelemetryEvent.DESCRIPTOR.oneofs_by_name["payload"]
     types = {f.name: f.message_type for f in oneof.fields}
-    return {event_type: (name, _compile_finite(types[name]), name in _PER_ENV,
-                         _SHAPE_RULES.get(name))
-            for event_type, name in PAYLOAD_FOR_TYPE.items()}
+    env: dict[str, object] = {"_double_sum": _double_sum, "_NAN": math.nan}
+    source: list[str] = []
+    for name in sorted(set(PAYLOAD_FOR_TYPE.values())):
+        source += _checker_source(name, types[name], name in _PER_ENV)
+    exec("\n".join(source), env)  # noqa: S102 - generated above from the descriptors
+    return {t: env[f"_check_{name}"] for t, name in PAYLOAD_FOR_TYPE.items()}  # type: ignore[misc]
 
 
-#: Event type -> (payload field, sum of its doubles, needs env_id, shape check).
-_FAST_RULES = _fast_rules()
+#: Event type -> checker (see `_checker_source`).
+_CHECKERS = _checkers()
