@@ -120,6 +120,8 @@ class RunAggregator:
         #: Latest PPOUpdatePayload per group: its per-update metrics (scalars, heads,
         #: early_stop_epoch, clip ±) are copied into the group's TamiyoState by `snapshot`.
         self.last_ppo: dict[str, tpb.PPOUpdatePayload] = {}
+        #: Latest SYSTEM_VITALS payload (copied into snapshots whole).
+        self.last_vitals: tpb.SystemVitalsPayload | None = None
 
     # -- applying events ---------------------------------------------------------------
     def apply(self, event: tpb.TelemetryEvent, received_at: float) -> None:
@@ -208,6 +210,8 @@ class RunAggregator:
         snap.version = self.version
         set_time(snap.generated_at, now)
         snap.delivery.CopyFrom(self.delivery)
+        if self.last_vitals is not None:
+            snap.vitals.CopyFrom(self.last_vitals)
         histories = snap.histories
         for name, values in self.histories.items():
             if values:

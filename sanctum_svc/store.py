@@ -147,21 +147,28 @@ class EventStore:
     def commit_many(self, writes: list[tuple[list[BatchRow], list[DropRow],
                                              list[DeliveryRow]]]) -> None:
         """Write several batches in ONE transaction (all or none of them)."""
+        batches: list[BatchRow] = []
+        drops: list[DropRow] = []
+        delivery: dict[str, bytes] = {}  # only each run's latest stats matter
+        for b, d, stats in writes:
+            batches += b
+            drops += d
+            delivery.update(stats)
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
-            for batches, drops, delivery in writes:
-                if batches:
-                    db.executemany(
-                        "INSERT INTO batches (received_at, n_events, run_id, producer_id, "
-                        "first_seq, last_seq, batch) VALUES (?, ?, ?, ?, ?, ?, ?)", batches)
-                if drops:
-                    db.executemany(
-                        "INSERT INTO drops VALUES (?, ?, ?) ON CONFLICT (run_id, producer_id) "
-                        "DO UPDATE SET dropped_total = max(dropped_total, "
-                        "excluded.dropped_total)", drops)
-                if delivery:
-                    db.executemany("INSERT OR REPLACE INTO delivery VALUES (?, ?)", delivery)
+            if batches:
+                db.executemany(
+                    "INSERT INTO batches (received_at, n_events, run_id, producer_id, "
+                    "first_seq, last_seq, batch) VALUES (?, ?, ?, ?, ?, ?, ?)", batches)
+            if drops:
+                db.executemany(
+                    "INSERT INTO drops VALUES (?, ?, ?) ON CONFLICT (run_id, producer_id) "
+                    "DO UPDATE SET dropped_total = max(dropped_total, excluded.dropped_total)",
+                    drops)
+            if delivery:
+                db.executemany("INSERT OR REPLACE INTO delivery VALUES (?, ?)",
+                               delivery.items())
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:

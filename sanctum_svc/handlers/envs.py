@@ -26,7 +26,10 @@ def epoch_completed(run: RunAggregator, event: tpb.TelemetryEvent, received_at: 
     blueprint the slot already had (a pruned seed keeps its blueprint, seed plan 000)."""
     if not event.HasField("env_id"):
         return  # the ingest layer rejects this; nothing to attribute it to
-    track = run.env(event.group_id, event.env_id)
+    key = (event.group_id, event.env_id)
+    track = run.envs.get(key)
+    if track is None:
+        track = run.env(*key)
     track.last_epoch = event
     p = event.epoch_completed
     accuracy = p.val_accuracy
@@ -36,8 +39,11 @@ def epoch_completed(run: RunAggregator, event: tpb.TelemetryEvent, received_at: 
     track.cumulative_reward += reward
     track.accuracy_history.append(accuracy)
     track.reward_history.append(reward)
+    payload_seeds = p.seeds
+    if not payload_seeds:
+        return
     seeds = track.seeds
-    for seed in p.seeds:
+    for seed in payload_seeds:
         slot_id = seed.slot_id
         if not seed.blueprint_id and seed.stage > _DORMANT:  # the slot keeps its blueprint
             known = seeds.get(slot_id)

@@ -107,5 +107,6 @@ def checkpoint_loaded(run: RunAggregator, event: tpb.TelemetryEvent, received_at
 
 @handles(ET.EVENT_TYPE_SYSTEM_VITALS)
 def system_vitals(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
-    """Host vitals replace the previous sample whole (absent GPU fields stay absent)."""
-    run.state.vitals.CopyFrom(event.system_vitals)
+    """Host vitals replace the previous sample whole (absent GPU fields stay absent); the
+    snapshot copies the latest one."""
+    run.last_vitals = event.system_vitals
