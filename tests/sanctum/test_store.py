@@ -183,3 +183,41 @@ def test_disk_full_mid_stream_applies_a_prefix_then_resumes(tmp_path: Path,
         final = comparable(server.snapshot("mid"))
         assert final.envs == expected.envs and final.tamiyo == expected.tamiyo
         assert final.histories == expected.histories
+
+
+def test_cancelled_stream_keeps_store_and_state_equal(tmp_path: Path, make_events) -> None:
+    """A client that goes away mid-stream: whatever was committed is applied (batches still
+    in flight finish after the call ends), so a restart replays to the same snapshot."""
+    import threading
+
+    from sanctum_svc.testing import batches
+
+    store = str(tmp_path / "c.sqlite")
+    events = make_events("cancel", n_batches=150)
+    sent = threading.Event()
+
+    def requests():  # noqa: ANN202
+        for n, req in enumerate(batches(events, 16)):
+            if n == 40:
+                sent.set()
+                threading.Event().wait(30)  # hold the stream open until cancelled
+            yield req
+
+    with ThreadedSanctum(store=store) as server:
+        with server.channel() as ch:
+            call = server.stub(ch).Ingest.future(requests(), timeout=60)
+            assert sent.wait(20)
+            call.cancel()
+        applied = -1
+        for _ in range(50):  # until the batches that were in flight have settled
+            threading.Event().wait(0.2)
+            now = server.snapshot("cancel").delivery.events_applied
+            if now == applied:
+                break
+            applied = now
+        before = server.snapshot("cancel")
+        cursor = server.cursor("cancel")["trainer-0"]
+        assert before.delivery.events_applied == cursor <= 16 * 40
+    with ThreadedSanctum(store=store) as server:
+        assert comparable(server.snapshot("cancel")) == comparable(before)
+        assert server.cursor("cancel")["trainer-0"] == cursor
