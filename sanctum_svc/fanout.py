@@ -38,6 +38,8 @@ class _Cached:
     #: Liveness baked into `data`: a run that stops changing still goes LIVE -> SLOW ->
     #: STALE, and a new subscriber's first snapshot must say so.
     liveness: int = 0
+    #: time.monotonic() when built: a run is rebuilt at most max_hz times a second.
+    built_at: float = 0.0
 
 
 @dataclass(eq=False)
@@ -76,13 +78,17 @@ class Fanout:
         if run.last_event_time is not None:
             liveness = liveness_for_age(max(0.0, now - run.last_event_time))
         cached = self._cache.get(run.run_id)
-        if cached is not None and (cached.version, cached.liveness) == (run.version, liveness):
+        if cached is not None and cached.liveness == liveness and (
+                cached.version == run.version
+                or time.monotonic() - cached.built_at < 1.0 / self.config.max_hz):
+            # Subscribers due at different moments share one build per 1/max_hz: the one
+            # served the older version takes the newer one on its next turn.
             return cached.version, cached.data
         started = time.perf_counter()
         version = run.version
         data = spb.WatchSnapshotsResponse(snapshot=run.snapshot(now)).SerializeToString()
         self.metrics.snapshot_build.observe(time.perf_counter() - started)
-        self._cache[run.run_id] = _Cached(version, data, liveness)
+        self._cache[run.run_id] = _Cached(version, data, liveness, time.monotonic())
         return version, data
 
     def heartbeat_bytes(self, run: RunAggregator | None) -> bytes:

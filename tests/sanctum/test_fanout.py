@@ -121,3 +121,37 @@ def test_stalled_past_deadline_is_disconnected(make_events) -> None:
             assert server.server is not None
             stalled_count = server.server.metrics.stalled._value.get()
             assert stalled_count == 1
+
+
+def test_snapshot_built_at_most_max_hz_per_run_for_many_subscribers(make_events) -> None:
+    """Eight subscribers due at different moments while every batch changes the version:
+    builds stay near max_hz per run (they share one build per 1/max_hz), and every
+    subscriber still converges on the final state."""
+    events = make_events("hz", n_batches=400)
+    with ThreadedSanctum(max_hz=10) as server:
+        assert server.server is not None
+        server.ingest(events[:10])
+        registry = server.server.metrics.registry
+
+        def builds() -> float:
+            return registry.get_sample_value("sanctum_snapshot_build_seconds_count") or 0.0
+
+        watchers = []
+        for _ in range(8):
+            watchers.append(Watcher(server, "hz", max_hz=10))
+            time.sleep(0.013)  # spread their phases over the 100 ms period
+        try:
+            for w in watchers:
+                assert w.wait_for(lambda s: True, timeout=10) is not None
+            start, t0 = builds(), time.monotonic()
+            with Feeder(server, events[10:], per_batch=4, pause=0.005) as feeder:
+                time.sleep(1.5)
+            elapsed = time.monotonic() - t0
+            assert feeder.sent > 100, "the feeder kept the version moving"
+            assert builds() - start <= 10 * elapsed * 1.5 + 3
+            final = server.snapshot("hz").version
+            for w in watchers:
+                assert w.wait_for(lambda s: s.version >= final, timeout=10) is not None
+        finally:
+            for w in watchers:
+                w.close()
