@@ -187,8 +187,32 @@ async def test_command_palette_focuses_env_and_switches_group_and_panel() -> Non
         await _palette_run(pilot, app, "Focus env 7")
         await wait_for(pilot, lambda: app.env_table.cursor_row == 7, what="env 7 selected")
         assert app.current_panel == "envs"
-        await _palette_run(pilot, app, "Show policy group B")
+        await _palette_run(pilot, app, "group B")
         await wait_for(pilot, lambda: app.group_id == "B", what="group B")
-        await _palette_run(pilot, app, "Show panel Decisions")
+        await _palette_run(pilot, app, "panel Deci")
         await wait_for(pilot, lambda: app.current_panel == "decisions", what="decisions tab")
         assert "DECISIONS · group B" in screen_text(app)
+
+
+async def test_event_log_follows_newest_unless_scrolled_up() -> None:
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.apply_snapshot(sample_snapshot())  # one big first update: still ends at the bottom
+        await pilot.pause()
+        log = app.event_log
+        await wait_for(
+            pilot,
+            lambda: log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y,
+            what="log at its newest entry",
+        )
+        log.scroll_home(animate=False)  # the user reads older entries
+        await pilot.pause()
+        app.apply_snapshot(sample_snapshot(version=2))
+        await pilot.pause()
+        assert log.scroll_y == 0
+        log.scroll_end(animate=False)  # back at the bottom: follows again
+        await pilot.pause()
+        newer = sample_snapshot(version=3)
+        newer.event_log.add(message="the newest entry")
+        app.apply_snapshot(newer)
+        await wait_for(pilot, lambda: "the newest entry" in screen_text(app), what="newest")

@@ -93,6 +93,20 @@ async def test_dashboard_shows_what_the_trainer_sent(server: ThreadedSanctum) ->
         assert "● LIVE" in text or "◐ SLOW" in text
         assert "run run-1" in text and "cifar10" in text
         assert "SEED_CULLED" in text  # event log
+        # Decision cards (ANALYTICS_SNAPSHOT) and host vitals (SYSTEM_VITALS) end to end.
+        assert "DECISIONS" in text and "op=WAIT 70%" in text and "V +1.200" in text
+        assert "host CPU 55%  RAM 6.5/16.0 GB" in text and "GPU —" in text  # a CPU run
+
+
+async def test_finished_run_reads_done_with_its_final_numbers(server: ThreadedSanctum) -> None:
+    events = build_run_events("run-done", n_batches=1, completed=True)
+    await asyncio.to_thread(server.ingest, events)
+    app = EsperTui(_options(server, run="run-done"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: "■ COMPLETED" in screen_text(app), what="completion")
+        text = screen_text(app)
+        assert "■ DONE" in text and "STALE" not in text
+        assert "final acc 0.600 · avg reward +0.300 · 2 episodes · wall 12.0s" in text
 
 
 async def test_live_updates_arrive_while_watching(server: ThreadedSanctum) -> None:

@@ -11,16 +11,15 @@ from tui_client.renderables.event_log import log_text
 
 
 class EventLog(VerticalScroll, can_focus=True):
-    """Follows the newest entry unless the user scrolled up."""
+    """Follows the newest entry unless the user scrolled up (Textual's anchor: it holds
+    across layout passes, so a first large update still ends at the bottom)."""
 
     def compose(self) -> ComposeResult:
         yield Static(log_text(None), id="event-log-text")
 
     def on_mount(self) -> None:
         self.border_title = "EVENTS"
+        self.anchor()
 
     def show(self, snapshot: spb.SanctumSnapshot | None) -> None:
-        follow = self.scroll_y >= self.max_scroll_y
         self.query_one("#event-log-text", Static).update(log_text(snapshot))
-        if follow:
-            self.call_after_refresh(self.scroll_end, animate=False)
