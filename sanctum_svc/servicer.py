@@ -135,15 +135,6 @@ def _checked_unary(handler: Callable[[Any, grpc.aio.ServicerContext], Awaitable[
     return wrapper
 
 
-async def _checked_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
-                          ) -> AsyncIterator[Any]:
-    """The request stream, ending the call with INVALID_ARGUMENT at an undecodable message."""
-    async for request in requests:
-        if isinstance(request, Undecodable):
-            await context.abort_with_status(request.status())
-        yield request
-
-
 class SanctumServicer:
     """The five RPCs over an Aggregator, an IngestPipeline and a Fanout."""
 
@@ -190,7 +181,10 @@ class SanctumServicer:
                 keys.update(result.keys)
 
         try:
-            async for request in _checked_stream(request_iterator, context):
+            async for request in request_iterator:
+                if isinstance(request, Undecodable):  # earlier batches stay applied
+                    await settle(0)
+                    await context.abort_with_status(request.status())
                 try:
                     future = self.pipeline.submit(request.request.batch, raw=request.batch_bytes)
                 except InvalidBatch as exc:
@@ -203,7 +197,8 @@ class SanctumServicer:
                     return reply
                 pending.append((submitted, future))
                 submitted += 1
-                await settle(INGEST_DEPTH)
+                if len(pending) > INGEST_DEPTH:
+                    await settle(INGEST_DEPTH)
             await settle(0)
         finally:
             for _, future in pending:  # the call ended early: nobody waits for these
