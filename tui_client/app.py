@@ -54,7 +54,10 @@ from tui_client.widgets.run_header import RunHeader
 from tui_client.widgets.status_banner import StatusBanner
 
 #: Keys shown on the help screen beyond the bindings (handled by Textual itself).
-BUILTIN_KEYS = [("tab / shift+tab", "Next / previous panel"), ("ctrl+p", "Command palette")]
+BUILTIN_KEYS = [
+    ("tab / shift+tab", "Next / previous panel (its tab on small terminals)"),
+    ("ctrl+p", "Command palette"),
+]
 
 
 def _env_bindings() -> list[Binding]:

@@ -243,3 +243,28 @@ def test_delivery_wraps_whole_items() -> None:
     assert _lines_fit(text, 26)
     for item in ("received 5000", "applied 4990", "last event 0.5s ago"):
         assert item in text.plain
+
+
+def test_ppo_details_and_batch_averages() -> None:
+    from tui_client.renderables.envs import lifecycle_text
+    from tui_client.renderables.ppo import details_text
+
+    snap = sample_snapshot(n_envs=2)
+    text = details_text(snap.tamiyo, 60)
+    assert _lines_fit(text, 60)
+    for item in (
+        "ratio 0.80–1.30",
+        "V μ1.50 σ0.40 [0.20,3.10]",
+        "pre-clip GN 1.300",
+        "lr 0.0003",
+        "epoch 4 batch 4",
+        "85 ms/update",
+    ):
+        assert item in text.plain, item
+    assert "early stop" not in text.plain  # absent: not "early stop ep 0"
+    snap.tamiyo.early_stop_epoch = 2
+    assert "early stop ep 2" in details_text(snap.tamiyo).plain
+    assert "0.00" not in details_text(spb.TamiyoState()).plain
+    sub = lifecycle_text(snap)
+    assert sub.startswith("batch avg acc 0.57 (rolling 0.55) · reward +0.300")
+    assert lifecycle_text(spb.SanctumSnapshot()) == "germinated 0 · fossilized 0 · pruned 0"

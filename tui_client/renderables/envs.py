@@ -71,6 +71,15 @@ def env_row(env: spb.EnvState, slots: list[str]) -> list[Text | str]:
 
 
 def lifecycle_text(snapshot: spb.SanctumSnapshot) -> str:
-    """Cumulative lifecycle counts for the panel subtitle."""
+    """Panel subtitle: last batch's averages (once a batch ended) and cumulative lifecycle
+    counts."""
     lc = snapshot.lifecycle
-    return f"germinated {lc.germinated} · fossilized {lc.fossilized} · pruned {lc.pruned}"
+    counts = f"germinated {lc.germinated} · fossilized {lc.fossilized} · pruned {lc.pruned}"
+    if not snapshot.current_batch and not snapshot.histories.avg_reward:
+        return counts
+    batch = (
+        f"batch avg acc {snapshot.batch_avg_accuracy:.3g} "
+        f"(rolling {snapshot.batch_rolling_accuracy:.3g}) · "
+        f"reward {snapshot.batch_avg_reward:+.3f} (envs {snapshot.aggregate_mean_reward:+.3f})"
+    )
+    return f"{batch} · {counts}"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
-from tui_client.renderables.fmt import bar, num, pct, sparkline
+from tui_client.renderables.fmt import bar, num, pack, pct, sparkline
 from tui_client.renderables.health import Level, clip_level, ev_level, kl_level
 
 LEVEL_STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red"}
@@ -82,9 +82,31 @@ def gauge_row(
     return out
 
 
+def details_text(tamiyo: spb.TamiyoState, width: int | None = None) -> Text:
+    """The update's other numbers, wrapped as wholes: ratio range, value and advantage
+    statistics, pre-clip grad norm, lr, entropy coef, inner epoch / batch, update time,
+    early stop ("—" until the first update)."""
+    if not tamiyo.ppo_data_received:
+        return Text("ratio —  value —  adv —  lr —", style="dim")
+    t = tamiyo
+    early = f"early stop ep {t.early_stop_epoch}" if t.HasField("early_stop_epoch") else ""
+    items = [
+        f"ratio {t.ratio_min:.2f}–{t.ratio_max:.2f}",
+        f"V μ{t.value_mean:.2f} σ{t.value_std:.2f} [{t.value_min:.2f},{t.value_max:.2f}]",
+        f"adv μ{t.advantage_mean:+.2f} σ{t.advantage_std:.2f}",
+        f"pre-clip GN {t.pre_clip_grad_norm:.3f}",
+        f"lr {t.lr:g}",
+        f"ent_coef {t.entropy_coef:g}",
+        f"epoch {t.inner_epoch} batch {t.batch}",
+        f"{t.update_time_ms:.0f} ms/update",
+        early,
+    ]
+    return pack([Text(i, style="dim") for i in items if i], width, indent=0)
+
+
 def ppo_text(snapshot: spb.SanctumSnapshot | None, width: int = 64) -> Text:
     """All gauges; the clip gauge is followed by the directional breakdown. Sparklines use
-    the width left over (none below a few cells)."""
+    the width left over (none below a few cells). Then the update's other numbers."""
     spark = width - FIXED_WIDTH if width - FIXED_WIDTH >= 4 else 0
     tamiyo = snapshot.tamiyo if snapshot else spb.TamiyoState()
     hist = snapshot.histories if snapshot else spb.Histories()
@@ -96,4 +118,6 @@ def ppo_text(snapshot: spb.SanctumSnapshot | None, width: int = 64) -> Text:
         value = getattr(tamiyo, g.field) if known else None
         suffix = directional_clip(tamiyo) if g.field == "clip_fraction" and known else ""
         out.append_text(gauge_row(g, value, getattr(hist, g.field), suffix, spark))
+    out.append("\n")
+    out.append_text(details_text(tamiyo, width if width > 0 else None))
     return out
