@@ -77,6 +77,8 @@ class EsperTui(App[None]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
+        # Like htop/k9s: Ctrl-C quits (Textual's default only asks to press ctrl+q).
+        Binding("ctrl+c", "quit", "Quit", id="quit_ctrl_c", show=False, priority=True),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("j", "env_cursor(1)", "Next env", id="env_next"),
         Binding("k", "env_cursor(-1)", "Prev env", id="env_prev"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -42,9 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--token",
-        default=None,
+        default=os.environ.get("ESPER_TOKEN"),
         metavar="T",
-        help="bearer token sent as 'authorization: Bearer T' (when sanctum requires one)",
+        help="bearer token sent as 'authorization: Bearer T' when sanctum requires one "
+        "(default: $ESPER_TOKEN)",
     )
     p.add_argument(
         "--tls-ca",
@@ -109,7 +111,8 @@ def serve_command(args: argparse.Namespace) -> str:
     if args.run:
         parts += ["--run", args.run]
     if args.token:
-        parts += ["--token", args.token]
+        # Through the environment, not argv: a command line is visible to every local user.
+        os.environ["ESPER_TOKEN"] = args.token
     if args.tls_ca:
         parts += ["--tls-ca", str(args.tls_ca)]
     return shlex.join(parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -44,12 +45,21 @@ def test_bad_flags_are_usage_errors(argv: list[str], needle: str, capsys) -> Non
     assert needle in err and "Traceback" not in err
 
 
-def test_serve_command_reruns_the_tui_without_serve() -> None:
+def test_serve_command_reruns_the_tui_without_serve(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ESPER_TOKEN", raising=False)
     args = build_parser().parse_args(["--serve", "--server", "h:1", "--run", "r 1", "--token", "t"])
     cmd = shlex.split(serve_command(args))
     assert cmd[:3] == [sys.executable, "-m", "tui_client"]
     assert "--serve" not in cmd and cmd[cmd.index("--run") + 1] == "r 1"
-    assert cmd[cmd.index("--server") + 1] == "h:1" and "--token" in cmd
+    assert cmd[cmd.index("--server") + 1] == "h:1"
+    # The token reaches the browser sessions through the environment, never argv.
+    assert "--token" not in cmd and "t" not in cmd
+    assert os.environ["ESPER_TOKEN"] == "t"
+
+
+def test_token_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ESPER_TOKEN", "from-env")
+    assert build_parser().parse_args([]).token == "from-env"
 
 
 def test_console_script_help_runs() -> None:

@@ -148,7 +148,7 @@ def test_seed_cell_pruned_keeps_blueprint() -> None:
     snap = sample_snapshot(n_envs=2, n_slots=3)
     assert slot_ids(snap) == ["r0c0", "r0c1", "r0c2"]
     row = env_row(snap.envs[0], slot_ids(snap))
-    assert [str(c) for c in row[:4]] == ["0", "50.0", "55.0", "-0.080"]
+    assert [str(c) for c in row[:4]] == ["0", "50", "55", "-0.080"]
 
 
 def test_header_unknowns_and_config() -> None:

@@ -63,8 +63,8 @@ def env_row(env: spb.EnvState, slots: list[str]) -> list[Text | str]:
     then one seed cell per slot."""
     return [
         row_key(env.group_id, env.env_id),
-        num(env.accuracy, ".1f") if env.epoch or env.accuracy else DASH,
-        num(env.best_accuracy, ".1f") if env.epoch or env.best_accuracy else DASH,
+        num(env.accuracy, ".3g") if env.epoch or env.accuracy else DASH,
+        num(env.best_accuracy, ".3g") if env.epoch or env.best_accuracy else DASH,
         num(env.reward, "+.3f") if env.epoch or env.reward else DASH,
         *(seed_cell(env.seeds.get(slot)) for slot in slots),
     ]
