@@ -88,12 +88,11 @@ def training_completed(run: RunAggregator, event: tpb.TelemetryEvent, received_a
 def episode_outcome(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
     """One env's finished episode: a log line with its result."""
     p = event.episode_outcome
-    env = f"env {event.env_id} " if event.HasField("env_id") else ""
     episode = f" {event.episode}" if event.HasField("episode") else ""
     run.log(
         event,
         received_at,
-        f"{env}episode{episode} done: accuracy {p.final_accuracy:.3f}, "
+        f"episode{episode} done: accuracy {p.final_accuracy:.3f}, "
         f"reward {p.total_reward:.2f}, {p.seeds_fossilized} fossilized, "
         f"{p.seeds_pruned} pruned, +{p.params_added:,} params",
     )

@@ -1,4 +1,7 @@
-"""Seed lifecycle events: per-slot seed state of an env, lifecycle counts, log entries."""
+"""Seed lifecycle events: per-slot seed state of an env, lifecycle counts, log entries.
+
+Log messages name the slot only: the entry carries env_id as its own field.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +22,6 @@ def stage_name(stage: int) -> str:
         return tpb.SeedStage.Name(stage).removeprefix("SEED_STAGE_")
     except ValueError:
         return f"STAGE({stage})"
-
-
-def _where(event: tpb.TelemetryEvent, slot_id: str) -> str:
-    env = f"env {event.env_id} " if event.HasField("env_id") else ""
-    return f"{env}{slot_id}"
 
 
 def _seed(run: RunAggregator, event: tpb.TelemetryEvent, slot_id: str) -> tpb.SeedTelemetry | None:
@@ -49,7 +47,7 @@ def seed_germinated(run: RunAggregator, event: tpb.TelemetryEvent, received_at: 
     run.log(
         event,
         received_at,
-        f"{_where(event, p.slot_id)}: germinated {p.blueprint_id or '?'} ({p.params:,} params)",
+        f"{p.slot_id}: germinated {p.blueprint_id or '?'} ({p.params:,} params)",
     )
 
 
@@ -66,7 +64,7 @@ def seed_stage_changed(run: RunAggregator, event: tpb.TelemetryEvent, received_a
     run.log(
         event,
         received_at,
-        f"{_where(event, p.slot_id)}: {stage_name(p.from_stage)} → {stage_name(p.to_stage)}",
+        f"{p.slot_id}: {stage_name(p.from_stage)} → {stage_name(p.to_stage)}",
     )
 
 
@@ -78,7 +76,7 @@ def seed_gate_evaluated(run: RunAggregator, event: tpb.TelemetryEvent, received_
     run.log(
         event,
         received_at,
-        f"{_where(event, p.slot_id)}: gate {p.gate or '?'} {verdict} "
+        f"{p.slot_id}: gate {p.gate or '?'} {verdict} "
         f"(→ {stage_name(p.target_stage)}){reason}",
     )
 
@@ -97,7 +95,7 @@ def seed_fossilized(run: RunAggregator, event: tpb.TelemetryEvent, received_at: 
     run.log(
         event,
         received_at,
-        f"{_where(event, p.slot_id)}: fossilized {blueprint} "
+        f"{p.slot_id}: fossilized {blueprint} "
         f"(+{p.params_added:,} params, {p.improvement:+.2f} acc, {p.epochs_total} epochs)",
     )
 
@@ -118,6 +116,6 @@ def seed_pruned(run: RunAggregator, event: tpb.TelemetryEvent, received_at: floa
     run.log(
         event,
         received_at,
-        f"{_where(event, p.slot_id)}: pruned {blueprint} "
+        f"{p.slot_id}: pruned {blueprint} "
         f"({p.improvement:+.2f} acc, {p.epochs_total} epochs){reason}",
     )
