@@ -27,6 +27,9 @@ def test_ingest_reports_counts_and_cursor(sanctum: ThreadedSanctum, make_events)
 def test_seed_checklist_through_subscription(sanctum: ThreadedSanctum, make_events) -> None:
     """Seed plan verification checklist, read from a snapshot received over WatchSnapshots."""
     events = make_events("run-c")
+    # The factory's batch barrier resets per-episode seeds, so a seed of the episode still in
+    # progress is culled after it: SEED_CULLED must keep blueprint_id in env.seeds[slot].
+    events += _cull_after_barrier("run-c", events[-1].producer_id, len(events) + 1)
     with Watcher(sanctum, "run-c") as w:
         sanctum.ingest(events)
         snap = w.wait_for(lambda s: s.delivery.events_applied == len(events))
@@ -52,11 +55,22 @@ def test_seed_checklist_through_subscription(sanctum: ThreadedSanctum, make_even
         "inductor",
         "default",
     )
-    culled = [env.seeds["r0c1"] for env in snap.envs if "r0c1" in env.seeds]
-    if not culled:
-        pytest.skip("aggregator seed handlers not landed yet")
-    assert culled[0].stage == tpb.SEED_STAGE_PRUNED
-    assert culled[0].blueprint_id == "attention"
+    culled = {env.env_id: env.seeds["r0c1"] for env in snap.envs if "r0c1" in env.seeds}
+    assert culled[1].stage == tpb.SEED_STAGE_PRUNED
+    assert culled[1].blueprint_id == "lora"
+
+
+def _cull_after_barrier(run_id: str, producer: str, seq: int) -> list[tpb.TelemetryEvent]:
+    """env 1 germinates a lora seed in r0c1, then SEED_CULLED without a blueprint_id."""
+    base = dict(run_id=run_id, producer_id=producer, env_id=1)
+    return [
+        tpb.TelemetryEvent(**base, seq=seq, event_type=tpb.EVENT_TYPE_SEED_GERMINATED,
+                           seed_germinated=tpb.SeedGerminatedPayload(
+                               slot_id="r0c1", blueprint_id="lora", seed_id="s-l", params=64)),
+        tpb.TelemetryEvent(**base, seq=seq + 1, event_type=tpb.EVENT_TYPE_SEED_CULLED,
+                           severity=tpb.SEVERITY_WARNING,
+                           seed_pruned=tpb.SeedPrunedPayload(slot_id="r0c1", reason="no gain")),
+    ]
 
 
 def test_cuda_absent_on_cpu_run(sanctum: ThreadedSanctum, make_events) -> None:
