@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 import torch
 
@@ -38,3 +40,12 @@ def tiny_config(**overrides: object) -> TrainerConfig:
 @pytest.fixture
 def sink() -> ListSink:
     return ListSink()
+
+
+@pytest.fixture
+def restore_signals():
+    """Put SIGINT/SIGTERM handlers back after a test that runs the CLI (it installs its own)."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, h in saved.items():
+        signal.signal(s, h)

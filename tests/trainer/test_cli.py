@@ -17,14 +17,6 @@ from trainer_svc.cli import build_parser, main
 TINY = ["--episodes", "4", "--envs", "2", "--max-epochs", "4", "--ppo-epochs", "1"]
 
 
-@pytest.fixture
-def restore_signals():
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for s, h in saved.items():
-        signal.signal(s, h)
-
-
 def _events(path) -> list[tpb.TelemetryEvent]:
     return [e for b in read_batches(path) for e in b.events]
 

@@ -4,7 +4,6 @@ subscriber sees every seed-checklist field populated with real values."""
 from __future__ import annotations
 
 import math
-import signal
 import threading
 
 import grpc
@@ -47,14 +46,6 @@ class Watcher(threading.Thread):
             except grpc.RpcError as err:
                 if err.code() != grpc.StatusCode.CANCELLED:
                     raise
-
-
-@pytest.fixture
-def restore_signals():
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    yield
-    for s, h in saved.items():
-        signal.signal(s, h)
 
 
 def test_training_run_populates_the_seed_checklist(restore_signals, tmp_path) -> None:
