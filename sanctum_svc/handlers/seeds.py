@@ -32,6 +32,21 @@ def _seed(run: RunAggregator, event: tpb.TelemetryEvent, slot_id: str) -> tpb.Se
     return run.env(event.group_id, event.env_id).own_seed(slot_id)
 
 
+def _enter_stage(run: RunAggregator, event: tpb.TelemetryEvent, slot_id: str, stage: int,
+                 blueprint_id: str) -> tuple[tpb.SeedTelemetry | None, str]:
+    """Move the slot's seed to `stage`; a payload's blueprint_id wins, else the seed keeps its
+    own (a pruned seed keeps its blueprint: seed plan 000). Returns the seed (None without an
+    env id) and the blueprint to name in the log ("?" when none is known)."""
+    seed = _seed(run, event, slot_id)
+    if seed is None:
+        return None, blueprint_id or "?"
+    seed.stage = stage
+    seed.epochs_in_stage = 0
+    if blueprint_id:
+        seed.blueprint_id = blueprint_id
+    return seed, seed.blueprint_id or "?"
+
+
 @handles(ET.EVENT_TYPE_SEED_GERMINATED)
 def seed_germinated(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
     p = event.seed_germinated
@@ -54,13 +69,9 @@ def seed_germinated(run: RunAggregator, event: tpb.TelemetryEvent, received_at: 
 @handles(ET.EVENT_TYPE_SEED_STAGE_CHANGED)
 def seed_stage_changed(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
     p = event.seed_stage_changed
-    seed = _seed(run, event, p.slot_id)
+    seed, _ = _enter_stage(run, event, p.slot_id, p.to_stage, p.blueprint_id)
     if seed is not None:
-        seed.stage = p.to_stage
         seed.alpha = p.alpha
-        seed.epochs_in_stage = 0
-        if p.blueprint_id:
-            seed.blueprint_id = p.blueprint_id
     run.log(
         event,
         received_at,
@@ -84,14 +95,9 @@ def seed_gate_evaluated(run: RunAggregator, event: tpb.TelemetryEvent, received_
 @handles(ET.EVENT_TYPE_SEED_FOSSILIZED)
 def seed_fossilized(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
     p = event.seed_fossilized
-    seed = _seed(run, event, p.slot_id)
-    if seed is not None:
-        seed.stage = tpb.SEED_STAGE_FOSSILIZED
-        seed.epochs_in_stage = 0
-        if p.blueprint_id:
-            seed.blueprint_id = p.blueprint_id
+    _, blueprint = _enter_stage(run, event, p.slot_id, tpb.SEED_STAGE_FOSSILIZED,
+                                p.blueprint_id)
     run.state.lifecycle.fossilized += 1
-    blueprint = p.blueprint_id or (seed.blueprint_id if seed is not None else "") or "?"
     run.log(
         event,
         received_at,
@@ -104,14 +110,8 @@ def seed_fossilized(run: RunAggregator, event: tpb.TelemetryEvent, received_at: 
 def seed_pruned(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
     """PRUNED (or its older name CULLED): the seed keeps its blueprint_id (seed plan 000)."""
     p = event.seed_pruned
-    seed = _seed(run, event, p.slot_id)
-    if seed is not None:
-        seed.stage = tpb.SEED_STAGE_PRUNED
-        seed.epochs_in_stage = 0
-        if p.blueprint_id:
-            seed.blueprint_id = p.blueprint_id
+    _, blueprint = _enter_stage(run, event, p.slot_id, tpb.SEED_STAGE_PRUNED, p.blueprint_id)
     run.state.lifecycle.pruned += 1
-    blueprint = p.blueprint_id or (seed.blueprint_id if seed is not None else "") or "?"
     reason = f": {p.reason}" if p.reason else ""
     run.log(
         event,
