@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from esper.telemetry.v1 import telemetry_pb2 as tpb
 from tests.tui.helpers import screen_text, wait_for
 from tests.tui.sample import NOW, sample_snapshot
 from tui_client.app import EsperTui
@@ -141,3 +142,30 @@ async def test_snapshots_keep_applying_under_a_modal_screen() -> None:
         assert app.latest is not None and app.latest.version == 2
         await pilot.press("escape")
         await wait_for(pilot, lambda: "TAMIYO [compiled]" in screen_text(app), what="main")
+
+
+async def test_a_cell_that_grows_is_shown_whole_at_once() -> None:
+    """Regression: a slot cell going from "·" to "PRUNED lora" used to keep the old
+    column width until DataTable's next idle re-measure, which does not invalidate its
+    render cache, so a paint in between stuck at "PRUN" (seen in CI)."""
+    app = _app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        before = sample_snapshot(n_envs=2, version=1)
+        for env in before.envs:
+            env.seeds.clear()  # every slot empty: "·" columns as narrow as their labels
+        app.apply_snapshot(before)
+        await pilot.pause()
+        table = app.query_one(EnvTable)
+        assert table.columns["r0c1"].get_render_width(table) == 4 + 2 * table.cell_padding
+        after = sample_snapshot(n_envs=2, version=2)
+        for env in after.envs:
+            env.seeds.clear()
+        after.envs[1].seeds["r0c1"].CopyFrom(
+            tpb.SeedTelemetry(slot_id="r0c1", stage=tpb.SEED_STAGE_PRUNED, blueprint_id="lora")
+        )
+        app.apply_snapshot(after)
+        # Synchronously, before any idle: the column is already wide enough.
+        width = table.columns["r0c1"].get_render_width(table) - 2 * table.cell_padding
+        assert width == len("PRUNED lora")
+        await pilot.pause()
+        assert "PRUNED lora" in screen_text(app)

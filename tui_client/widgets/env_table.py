@@ -19,7 +19,14 @@ FIXED_COLUMNS = ("Env", "Acc", "Best", "Reward")
 
 
 class EnvTable(DataTable):
-    """Rows keyed by env id; cells are updated in place while the layout is unchanged."""
+    """Rows keyed by env id; cells are updated in place while the layout is unchanged.
+
+    Column widths are fixed by us, not left to DataTable's auto-width: auto-width is
+    re-measured on idle without invalidating the render cache (Textual issue #3533),
+    so a cell that grew between a paint and the next idle stayed cut ("PRUN") until
+    the next update. A cell wider than its column rebuilds the table with the new
+    widths, which is rare (widths only grow while the layout holds).
+    """
 
     def on_mount(self) -> None:
         self.border_title = "ENVS"
@@ -27,6 +34,7 @@ class EnvTable(DataTable):
         self.zebra_stripes = True
         self._layout: tuple[tuple[str, ...], tuple[int, ...]] = ((), ())
         self._cells: dict[tuple[str, str | None], Text | str] = {}
+        self._widths: dict[str, int] = {}
 
     def show(self, snapshot: spb.SanctumSnapshot | None) -> None:
         if snapshot is None:
@@ -35,35 +43,47 @@ class EnvTable(DataTable):
         slots = slot_ids(snapshot)
         envs = sorted(snapshot.envs, key=lambda e: (e.group_id, e.env_id))
         layout = (tuple(slots), tuple(row_key(e.group_id, e.env_id) for e in envs))
+        names = (*FIXED_COLUMNS, *slots)
+        rows = {row_key(e.group_id, e.env_id): env_row(e, slots) for e in envs}
         if layout != self._layout:
-            self._rebuild(slots, envs)
             self._layout = layout
+            self._rebuild(names, rows, {})
             return
-        columns = list(self.columns)
-        for env in envs:
-            key = row_key(env.group_id, env.env_id)
-            for col, value in zip(columns, env_row(env, slots), strict=True):
-                if self._cells.get((key, col.value)) == value:
-                    continue  # unchanged: no re-measure, no repaint
-                self._cells[(key, col.value)] = value
-                # Re-measuring a column is the costly part: only when the cell got wider.
-                wider = cell_len(str(value)) > self.columns[col].content_width
-                self.update_cell(key, col, value, update_width=wider)
+        changed = [
+            (key, name, value)
+            for key, cells in rows.items()
+            for name, value in zip(names, cells, strict=True)
+            if self._cells.get((key, name)) != value  # unchanged: no repaint
+        ]
+        if any(cell_len(str(value)) > self._widths[name] for _, name, value in changed):
+            self._rebuild(names, rows, self._widths)
+            return
+        for key, name, value in changed:
+            self._cells[(key, name)] = value
+            self.update_cell(key, name, value)
 
-    def _rebuild(self, slots: list[str], envs: list[spb.EnvState]) -> None:
-        row = self.cursor_row
+    def _rebuild(
+        self, names: tuple[str, ...], rows: dict[str, list[Text | str]], floor: dict[str, int]
+    ) -> None:
+        """Refill the table; each column as wide as its label, its widest cell and `floor`."""
+        cursor = self.cursor_row
         self.clear(columns=True)
         self._cells.clear()
-        for name in (*FIXED_COLUMNS, *slots):
-            self.add_column(name, key=name)
-        for env in envs:
-            cells = env_row(env, slots)
-            key = row_key(env.group_id, env.env_id)
+        self._widths = {}
+        for i, name in enumerate(names):
+            width = max(
+                cell_len(name),
+                floor.get(name, 0),
+                *(cell_len(str(cells[i])) for cells in rows.values()),
+            )
+            self._widths[name] = width
+            self.add_column(name, key=name, width=width)
+        for key, cells in rows.items():
             self.add_row(*cells, key=key)
-            for name, value in zip((*FIXED_COLUMNS, *slots), cells, strict=True):
+            for name, value in zip(names, cells, strict=True):
                 self._cells[(key, name)] = value
-        if envs:
-            self.move_cursor(row=min(row, len(envs) - 1))
+        if rows:
+            self.move_cursor(row=min(cursor, len(rows) - 1))
 
     def selected_env(self) -> tuple[str, int] | None:
         """(group_id, env_id) of the row under the cursor, if any."""
