@@ -120,6 +120,13 @@ class IngestPipeline:
         self._apply_errors: set[int] = set()
 
     # -- queries --------------------------------------------------------------------------
+    @property
+    def epoch(self) -> int:
+        """Bumped whenever a write fails. A stream whose batches are still in flight must
+        wait for them before sending more once this changes: any of them may be refused,
+        and a later batch would then be planned past the hole."""
+        return self._epoch
+
     def declared(self, run_id: str) -> tpb.RunConfig | None:
         cfg = self._pending_config.get(run_id)
         if cfg is not None:

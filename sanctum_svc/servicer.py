@@ -160,6 +160,7 @@ class SanctumServicer:
         keys: set[tuple[str, str]] = set()
         pending: deque[tuple[int, asyncio.Future[BatchResult]]] = deque()
         submitted = 0
+        epoch = self.pipeline.epoch
 
         async def settle(limit: int) -> None:
             while len(pending) > limit:
@@ -185,6 +186,11 @@ class SanctumServicer:
                 if isinstance(request, Undecodable):  # earlier batches stay applied
                     await settle(0)
                     await context.abort_with_status(request.status())
+                if pending and self.pipeline.epoch != epoch:
+                    # A write failed since our last batch: if it was one of ours (or queued
+                    # behind it), the next batch would be applied past a hole. Stop here.
+                    await settle(0)
+                epoch = self.pipeline.epoch
                 try:
                     future = self.pipeline.submit(request.request.batch, raw=request.batch_bytes)
                 except InvalidBatch as exc:

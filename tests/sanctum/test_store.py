@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
+from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.store import SCHEMA_VERSION, EventStore, StoreError
 from sanctum_svc.testing import ThreadedSanctum, comparable
@@ -221,3 +224,40 @@ def test_cancelled_stream_keeps_store_and_state_equal(tmp_path: Path, make_event
     with ThreadedSanctum(store=store) as server:
         assert comparable(server.snapshot("cancel")) == comparable(before)
         assert server.cursor("cancel")["trainer-0"] == cursor
+
+
+
+def test_a_stream_stops_at_its_failed_batch(tmp_path: Path, make_events) -> None:
+    """Regression (a flaky gap seen in CI): batch F of a stream fails to be written; the
+    stream's next batch H, arriving after F's failure was reported and once the disk has
+    room again, used to be planned on the fallen-back state and applied, so F's events
+    became a gap and their resend a duplicate: lost. Now the stream ends at F with
+    UNAVAILABLE, the cursor stays before F, and a resend from it applies everything."""
+    events = make_events("hole", n_batches=20)
+    assert len(events) >= 96
+    with ThreadedSanctum(store=str(tmp_path / "h.sqlite")) as server:
+        srv = server.server
+        assert srv is not None
+        server.ingest(events[:32])
+        full_at = server.call(srv.store_call(srv.store.page_count))
+        server.call(srv.store_call(srv.store.limit_pages, full_at))
+        epoch = server.in_loop(lambda: srv.pipeline.epoch)
+
+        def requests() -> Iterator[spb.IngestRequest]:
+            yield spb.IngestRequest(batch=tpb.EventBatch(events=events[32:64]))  # F: fails
+            deadline = time.monotonic() + 20
+            while server.in_loop(lambda: srv.pipeline.epoch) == epoch:  # F's failure is in
+                assert time.monotonic() < deadline, "the write never failed"
+                time.sleep(0.01)
+            server.call(srv.store_call(srv.store.limit_pages, None))
+            yield spb.IngestRequest(batch=tpb.EventBatch(events=events[64:96]))  # H
+
+        with server.channel() as channel, pytest.raises(grpc.RpcError) as err:
+            server.stub(channel).Ingest(requests(), metadata=server.metadata, timeout=30)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert server.cursor("hole") == {"trainer-0": 32}
+        assert server.snapshot("hole").delivery.gap_events == 0
+        reply = server.ingest(events[32:])
+        assert (reply.events_applied, reply.events_duplicate) == (len(events) - 32, 0)
+        delivery = server.snapshot("hole").delivery
+        assert (delivery.events_applied, delivery.gap_events) == (len(events), 0)
