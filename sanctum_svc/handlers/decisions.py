@@ -16,6 +16,8 @@ def analytics_snapshot(run: RunAggregator, event: tpb.TelemetryEvent, received_a
     """Keep the decision card (a per-step event: references only, copied at snapshot time)."""
     decision = event.analytics_snapshot.decision
     group_id = event.group_id
+    if decision.group_id != group_id:  # the envelope says who decided
+        decision.group_id = group_id
     if group_id not in run.groups:
         run.group(group_id)
     run.last_decision[group_id] = decision

@@ -62,9 +62,16 @@ def test_ab_groups() -> None:
         f.epoch(0, group_id="B"),
         f.make(
             tpb.EVENT_TYPE_ANALYTICS_SNAPSHOT,
-            group_id="B",
+            group_id="A",
             analytics_snapshot=tpb.AnalyticsSnapshotPayload(
-                decision=tpb.DecisionCard(env_id=0, op=tpb.LIFECYCLE_OP_PRUNE)
+                decision=tpb.DecisionCard(env_id=0, op=tpb.LIFECYCLE_OP_WAIT)
+            ),
+        ),
+        f.make(
+            tpb.EVENT_TYPE_ANALYTICS_SNAPSHOT,
+            group_id="B",
+            analytics_snapshot=tpb.AnalyticsSnapshotPayload(  # a producer's wrong claim
+                decision=tpb.DecisionCard(env_id=0, op=tpb.LIFECYCLE_OP_PRUNE, group_id="A")
             ),
         ),
     ]
@@ -78,8 +85,14 @@ def test_ab_groups() -> None:
     assert b.policy_loss == pytest.approx(0.3) and b.updates == 2
     assert b.gradient_quality.gradient_cv == pytest.approx(1.0)
     assert b.infrastructure.compile_enabled  # run-level compile settings reach every group
-    assert b.last_decision.op == tpb.LIFECYCLE_OP_PRUNE
-    assert not snap.tamiyo.HasField("last_decision")
+    assert b.last_decision.op == tpb.LIFECYCLE_OP_PRUNE and b.last_decision.group_id == "B"
+    assert snap.tamiyo.last_decision.op == tpb.LIFECYCLE_OP_WAIT
+    # Env 0 decided in both groups: the feed says which group each decision came from,
+    # taken from the envelope whatever the card claimed.
+    assert [(d.group_id, d.env_id, d.op) for d in snap.recent_decisions] == [
+        ("A", 0, tpb.LIFECYCLE_OP_WAIT),
+        ("B", 0, tpb.LIFECYCLE_OP_PRUNE),
+    ]
     assert list(snap.histories.policy_loss) == pytest.approx([0.1])  # primary group only
     assert [(e.group_id, e.env_id) for e in snap.envs] == [("A", 0), ("B", 0)]
     assert list(run.summary(T0 + 1).group_ids) == ["A", "B"]

@@ -11,6 +11,7 @@ from tests.tui.helpers import screen_text, wait_for
 from tests.tui.sample import NOW, sample_snapshot
 from tui_client.app import EsperTui
 from tui_client.messages import HeartbeatReceived
+from tui_client.renderables.decisions import env_decisions
 from tui_client.screens.env_detail import EnvDetailScreen
 from tui_client.widgets.env_table import EnvTable
 
@@ -125,6 +126,31 @@ async def test_g_cycles_policy_groups() -> None:
         assert "group B (2/2)" in screen_text(app)
         await pilot.press("g")
         await wait_for(pilot, lambda: "group A (1/2)" in screen_text(app), what="group A")
+
+
+async def test_decision_feed_and_env_detail_follow_the_shown_group() -> None:
+    """A/B groups reuse env ids: group A's panel must not list B's decision about env 0."""
+    snap = sample_snapshot(n_envs=2, n_groups=2)
+    for env, group in zip(snap.envs, "AB", strict=True):
+        env.env_id, env.group_id = 0, group  # env 0 of group A and env 0 of group B
+    del snap.recent_decisions[:]
+    for group, op, value in (("A", tpb.LIFECYCLE_OP_GERMINATE, 1.25),
+                             ("B", tpb.LIFECYCLE_OP_PRUNE, 2.75)):
+        card = snap.recent_decisions.add(env_id=0, op=op, value_estimate=value, group_id=group)
+        card.reward = 0.5
+    snap.tamiyo.last_decision.CopyFrom(snap.recent_decisions[0])
+    snap.other_groups[0].last_decision.CopyFrom(snap.recent_decisions[1])
+    app = _app()
+    async with app.run_test(size=(140, 45)) as pilot:
+        app.apply_snapshot(snap)
+        await wait_for(pilot, lambda: "V +1.250" in screen_text(app), what="group A's card")
+        assert "2.75" not in screen_text(app)  # neither as a card nor in the feed
+        await pilot.press("g")
+        await wait_for(pilot, lambda: "V +2.750" in screen_text(app), what="group B's card")
+        assert "1.25" not in screen_text(app)
+    # The env detail screen of env 0 in group B lists B's decision only.
+    detail = env_decisions(snap.recent_decisions, 0, group_id="B").plain
+    assert "PRUNE" in detail and "GERMINATE" not in detail
 
 
 async def test_completed_run_shows_done_not_stale() -> None:

@@ -102,8 +102,13 @@ def decisions_text(
 
 
 def env_decisions(
-    recent: Sequence[tpb.DecisionCard], env_id: int, width: int = 60, limit: int = 8
+    recent: Sequence[tpb.DecisionCard],
+    env_id: int,
+    width: int = 60,
+    limit: int = 8,
+    group_id: str = "",
 ) -> Text:
-    """Decisions about one env (for its detail screen): newest as a card, then the feed."""
-    mine = [card for card in recent if card.env_id == env_id]
+    """Decisions about one env of one policy group (for its detail screen): newest as a
+    card, then the feed."""
+    mine = [card for card in recent if card.env_id == env_id and card.group_id == group_id]
     return decisions_text(mine[-1] if mine else None, mine, width, limit)

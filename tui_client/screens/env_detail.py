@@ -62,7 +62,8 @@ def env_detail(
     )
     table.caption_justify = "left"
     decisions = Text("\nDECISIONS\n", style="bold")
-    decisions.append_text(env_decisions(snapshot.recent_decisions, env_id, 70))
+    mine = env_decisions(snapshot.recent_decisions, env_id, 70, group_id=env.group_id)
+    decisions.append_text(mine)
     return Group(table, decisions)
 
 

@@ -14,7 +14,8 @@ from tui_client.renderables.decisions import decisions_text
 
 class DecisionsPanel(VerticalScroll, can_focus=True):
     """Last decision as a card (op, target, each head's choice and probability, value,
-    reward), then the recent-decisions feed, newest first; scrolls when it overflows."""
+    reward), then the shown group's recent decisions, newest first; scrolls when it
+    overflows."""
 
     _tamiyo: spb.TamiyoState | None = None
     _recent: tuple[tpb.DecisionCard, ...] = ()
@@ -28,9 +29,13 @@ class DecisionsPanel(VerticalScroll, can_focus=True):
     def show(
         self, tamiyo: spb.TamiyoState | None, snapshot: spb.SanctumSnapshot | None, group: str = ""
     ) -> None:
-        """Draw the last decision of `tamiyo` (the group shown) and the snapshot's feed."""
+        """Draw the last decision of `tamiyo` (the group shown) and that group's part of the
+        snapshot's feed (A/B groups reuse env ids, so a mixed feed would mislead)."""
         self._tamiyo = tamiyo
-        self._recent = tuple(snapshot.recent_decisions) if snapshot is not None else ()
+        recent = snapshot.recent_decisions if snapshot is not None else ()
+        if tamiyo is not None and any(card.group_id for card in recent):
+            recent = [card for card in recent if card.group_id == tamiyo.group_id]
+        self._recent = tuple(recent)
         self.border_title = f"DECISIONS · {group}" if group else "DECISIONS"
         self._draw()
 

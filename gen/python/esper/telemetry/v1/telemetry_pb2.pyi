@@ -495,7 +495,7 @@ class HeadChoice(_message.Message):
     def __init__(self, head: _Optional[_Union[ActionHead, str]] = ..., action: _Optional[str] = ..., probability: _Optional[float] = ..., entropy: _Optional[float] = ...) -> None: ...
 
 class DecisionCard(_message.Message):
-    __slots__ = ("env_id", "op", "slot_id", "blueprint_id", "heads", "value_estimate", "reward", "epoch", "masked_actions")
+    __slots__ = ("env_id", "op", "slot_id", "blueprint_id", "heads", "value_estimate", "reward", "epoch", "masked_actions", "group_id")
     ENV_ID_FIELD_NUMBER: _ClassVar[int]
     OP_FIELD_NUMBER: _ClassVar[int]
     SLOT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -505,6 +505,7 @@ class DecisionCard(_message.Message):
     REWARD_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     MASKED_ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     env_id: int
     op: LifecycleOp
     slot_id: str
@@ -514,7 +515,8 @@ class DecisionCard(_message.Message):
     reward: float
     epoch: int
     masked_actions: int
-    def __init__(self, env_id: _Optional[int] = ..., op: _Optional[_Union[LifecycleOp, str]] = ..., slot_id: _Optional[str] = ..., blueprint_id: _Optional[str] = ..., heads: _Optional[_Iterable[_Union[HeadChoice, _Mapping]]] = ..., value_estimate: _Optional[float] = ..., reward: _Optional[float] = ..., epoch: _Optional[int] = ..., masked_actions: _Optional[int] = ...) -> None: ...
+    group_id: str
+    def __init__(self, env_id: _Optional[int] = ..., op: _Optional[_Union[LifecycleOp, str]] = ..., slot_id: _Optional[str] = ..., blueprint_id: _Optional[str] = ..., heads: _Optional[_Iterable[_Union[HeadChoice, _Mapping]]] = ..., value_estimate: _Optional[float] = ..., reward: _Optional[float] = ..., epoch: _Optional[int] = ..., masked_actions: _Optional[int] = ..., group_id: _Optional[str] = ...) -> None: ...
 
 class AnalyticsSnapshotPayload(_message.Message):
     __slots__ = ("decision",)
