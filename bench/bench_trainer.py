@@ -3,8 +3,10 @@
 (a) Learning: train with the default settings, then compare the mean episode reward of
     the trained policy with a uniform-random masked policy on the same eval envs/seeds.
 (b) Overhead: training wall time and process CPU time with telemetry streaming to a real
-    sanctum (a separate `esper-sanctum` process) or to an event file vs NullTelemetry, in
-    interleaved pairs; median of the paired overheads with its spread.
+    sanctum (a separate `esper-sanctum` process) or to an event file vs NullTelemetry (which
+    makes the loop build no events at all), in interleaved pairs; median of the paired
+    overheads with its spread. Then the precise parts: the client's CPU on its own threads,
+    and building + emit() on the training thread timed per call.
 
     python -m bench.bench_trainer [--quick]
 """
@@ -12,11 +14,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import inspect
+import os
 import resource
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +31,7 @@ import torch
 
 from bench import Row, adapt, register
 from sanctum_svc.testing import SanctumProcess
+from trainer_svc import emit as emit_module
 from trainer_svc.config import TrainerConfig
 from trainer_svc.evaluate import mean_episode_reward
 from trainer_svc.telemetry import NullTelemetry, TelemetryClient, TelemetryConfig
@@ -86,6 +94,68 @@ def _timed_run(cfg: TrainerConfig, target: str | None, spool: str, run_id: str,
     return elapsed, cpu, background, int(stats.get("emitted", 0))
 
 
+@contextlib.contextmanager
+def _timing_builders(spent: list[float]) -> Iterator[None]:
+    """Add the time spent in trainer_svc.emit's event builders (outermost calls only) to
+    spent[0] while active."""
+    targets = [(emit_module, name) for name, f in vars(emit_module).items()
+               if inspect.isfunction(f) and f.__module__ == emit_module.__name__]
+    originals = {(module, name): getattr(module, name) for module, name in targets}
+    depth = [0]
+
+    def timed(f: Any) -> Any:
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            depth[0] += 1
+            t0 = time.perf_counter()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if not depth[0]:
+                    spent[0] += time.perf_counter() - t0
+        return wrapper
+
+    for (module, name), f in originals.items():
+        setattr(module, name, timed(f))
+    try:
+        yield
+    finally:
+        for (module, name), f in originals.items():
+            setattr(module, name, f)
+
+
+def training_thread_cost(cfg: TrainerConfig, spool: str, runs: int) -> tuple[float, float]:
+    """What telemetry costs the training thread itself: building the events (trainer_svc.emit,
+    including the seed gradient norms they read) plus `emit()`, timed around each call, over
+    `runs` runs to an event file. Returns (µs per event, % of the run's training-thread CPU),
+    medians. Precise where the paired wall-time comparison drowns in the machine's noise."""
+    per_event, pct = [], []
+    for i in range(runs):
+        sink = TelemetryClient(TelemetryConfig(target=None, run_id=f"cost-{i}",
+                                               producer_id="bench", spool_dir=spool,
+                                               file_path=f"{spool}/cost-{i}.events"))
+        sink.start()
+        spent = [0.0]
+        inner = sink.emit
+
+        def emit(event: Any, inner: Any = inner, spent: list[float] = spent) -> None:
+            t0 = time.perf_counter()
+            inner(event)
+            spent[0] += time.perf_counter() - t0
+
+        sink.emit = emit  # type: ignore[method-assign]
+        m0 = time.thread_time()
+        with _timing_builders(spent):
+            Trainer(cfg, sink).run()
+        main_cpu = time.thread_time() - m0
+        sink.close(30)
+        n = sink.stats()["emitted"]
+        per_event.append(spent[0] / n * 1e6)
+        pct.append(spent[0] / (main_cpu - spent[0]) * 100.0)
+    return statistics.median(per_event), statistics.median(pct)
+
+
 def _overheads(on: list[float], off: list[float]) -> list[float]:
     """Per-round overhead in % (round i's variant vs the same round's telemetry-off run)."""
     return [(a - b) / b * 100.0 for a, b in zip(on, off, strict=True)]
@@ -99,15 +169,40 @@ def _spread(values: list[float]) -> str:
     return f"IQR {q[0]:+.1f}..{q[2]:+.1f}"
 
 
+def _pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of process `pid` (threads started later inherit it)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError):  # a thread that just exited
+            os.sched_setaffinity(int(tid), cpus)
+
+
+@contextlib.contextmanager
+def own_cpu(server_pid: int) -> Iterator[str]:
+    """With 2+ CPUs: this process (training and the telemetry client) on one CPU, sanctum on
+    the others, standing in for sanctum on another host; restored afterwards. Yields how the
+    CPUs were split, for the report."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or not os.path.isdir(f"/proc/{server_pid}/task"):
+        yield "trainer and sanctum share the CPUs"
+        return
+    _pin(server_pid, set(cpus[1:]))
+    _pin(os.getpid(), {cpus[0]})
+    try:
+        yield f"trainer on CPU {cpus[0]}, sanctum on {len(cpus) - 1} other(s)"
+    finally:
+        _pin(os.getpid(), set(cpus))
+
+
 def overhead_rows(quick: bool, flush_s: float | None = None) -> list[dict[str, Any]]:
     """Telemetry off vs event file vs gRPC to a sanctum process, interleaved rounds.
 
     Each round runs off, gRPC, off, file (ABAB: each "on" run is paired with the "off" run
     right before it), so slow drift on a shared machine hits both sides of a pair alike;
-    the median over rounds of the paired overheads is reported with its spread. Wall time
-    on a small machine includes sanctum's own ingest CPU competing with the trainer (a
-    property of the machine, not the client); the process CPU time (getrusage, all threads)
-    and the event-file variant show the client's own cost.
+    the median over rounds of the paired overheads is reported with its spread. The trainer
+    gets a CPU of its own and sanctum the others (`own_cpu`), as when sanctum runs on another
+    host: otherwise, on a small machine, sanctum's ingest CPU competing with the training
+    would be counted as the client's. The process CPU time (getrusage, all threads) and the
+    event-file variant show the client's own cost.
     """
     cfg = TrainerConfig(episodes=32 if quick else 64)
     rounds = 2 if quick else 10
@@ -118,24 +213,27 @@ def overhead_rows(quick: bool, flush_s: float | None = None) -> list[dict[str, A
     with tempfile.TemporaryDirectory() as tmp:
         server = SanctumProcess(str(Path(tmp) / "bench.sqlite"))
         server.start()
+        assert server.proc is not None
         try:
-            _timed_run(cfg, None, tmp, "warmup")  # warm caches/allocator before timing
-            _timed_run(cfg, server.address, tmp, "warmup-grpc", None, flush_s)
-            for i in range(rounds):
-                for key, target, path in (
-                        ("off_g", None, None), ("grpc", server.address, None),
-                        ("off_f", None, None), ("file", None, f"{tmp}/file-{i}.events")):
-                    t, c, b, n = _timed_run(cfg, target, tmp, f"bench-{key}-{i}", path,
-                                            flush_s)
-                    wall[key].append(t)
-                    cpu[key].append(c)
-                    background[key].append(b)
-                    emitted = max(emitted, n)
+            with own_cpu(server.proc.pid) as placement:
+                _timed_run(cfg, None, tmp, "warmup")  # warm caches/allocator before timing
+                _timed_run(cfg, server.address, tmp, "warmup-grpc", None, flush_s)
+                for i in range(rounds):
+                    for key, target, path in (
+                            ("off_g", None, None), ("grpc", server.address, None),
+                            ("off_f", None, None), ("file", None, f"{tmp}/file-{i}.events")):
+                        t, c, b, n = _timed_run(cfg, target, tmp, f"bench-{key}-{i}", path,
+                                                flush_s)
+                        wall[key].append(t)
+                        cpu[key].append(c)
+                        background[key].append(b)
+                        emitted = max(emitted, n)
+                cost_us, cost_pct = training_thread_cost(cfg, tmp, 2 if quick else 3)
         finally:
             server.terminate()
     off = statistics.median(wall["off_g"] + wall["off_f"])
     rows = [row(f"trainer: wall time, telemetry off ({emitted} events/run when on)",
-                off, "s", f"{rounds} rounds, median", "reference", None)]
+                off, "s", f"{rounds} rounds, median; {placement}", "reference", None)]
     for kind, label in (("grpc", "gRPC to a sanctum process"), ("file", "event file")):
         base = "off_g" if kind == "grpc" else "off_f"
         for measure, series, goal in (("wall", wall, True), ("CPU", cpu, False)):
@@ -150,6 +248,8 @@ def overhead_rows(quick: bool, flush_s: float | None = None) -> list[dict[str, A
                 zip(background[kind], background[base], cpu[base], strict=True)]
         rows.append(row(f"trainer: client CPU on its own threads, {label}",
                         statistics.median(pcts), "% of training", _spread(pcts), "", None))
+    rows.append(row("trainer: building + emit() on the training thread", cost_pct,
+                    "% of training", f"{cost_us:.1f} us/event, timed per call", "", None))
     return rows
 
 

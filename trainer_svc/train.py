@@ -41,7 +41,11 @@ ET = tpb.EventType
 
 
 class EventSink(Protocol):
-    """What the loop needs from telemetry (TelemetryClient, NullTelemetry, a list sink)."""
+    """What the loop needs from telemetry (TelemetryClient, NullTelemetry, a list sink).
+
+    A sink whose `enabled` attribute is False (NullTelemetry) gets nothing: the loop then
+    skips building events and sampling vitals too, so "telemetry off" costs nothing and is
+    an honest baseline for the overhead benchmark."""
 
     def emit(self, event: tpb.TelemetryEvent) -> None: ...
 
@@ -99,6 +103,7 @@ class Trainer:
                  on_batch: Callable[[BatchReport], None] | None = None) -> None:
         cfg.validate()
         self.cfg, self.sink = cfg, sink
+        self.telemetry_on = bool(getattr(sink, "enabled", True))
         self.dist = dist_info or DistInfo()
         self.stop = stop or threading.Event()
         self.on_batch = on_batch
@@ -147,7 +152,7 @@ class Trainer:
             compile_backend=self.cfg.compile_backend, compile_mode=self.cfg.compile_mode)
 
     def _maybe_vitals(self) -> None:
-        if self.vitals.due():
+        if self.telemetry_on and self.vitals.due():
             payload = self.vitals.sample()
             self.sink.emit(emit.system_vitals(payload))
             warn = memory_warning(payload)
@@ -161,8 +166,10 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> TrainResult:
         t0 = time.monotonic()
-        self.sink.emit(emit.training_started(self.run_config(), self.dist.rank))
-        if self.cfg.resume_path and self.dist.rank == 0:
+        on = self.telemetry_on
+        if on:
+            self.sink.emit(emit.training_started(self.run_config(), self.dist.rank))
+        if on and self.cfg.resume_path and self.dist.rank == 0:
             self.sink.emit(emit.checkpoint_loaded(self.cfg.resume_path, self.start_episode))
         self._maybe_vitals()
         status, episodes_done = "completed", 0
@@ -182,13 +189,13 @@ class Trainer:
             rewards = all_gather_floats(self.dist, [e.total_reward for e in self.vec.envs])
             final_acc, final_reward = sum(accs) / len(accs), sum(rewards) / len(rewards)
             history.append(final_reward)
-            if self.dist.rank == 0:
+            if on and self.dist.rank == 0:
                 self._emit_batch_end(batch_idx, stats, episodes_done, accs, rewards)
             if self.on_batch is not None:
                 self.on_batch(BatchReport(batch_idx, self.n_batches, episodes_done,
                                           final_reward, final_acc))
         wall = time.monotonic() - t0
-        if self.dist.rank == 0:
+        if on and self.dist.rank == 0:
             self.sink.emit(emit.training_completed(
                 total_episodes=episodes_done, final_accuracy=final_acc,
                 final_avg_reward=final_reward, wall_time_s=wall, status=status))
@@ -218,9 +225,10 @@ class Trainer:
                 buf[k].append(v)
             buf["rewards"].append(torch.tensor([r.reward for r in results], device=self.device))
             buf["dones"].append(torch.full((n,), float(t == steps - 1), device=self.device))
-            self._emit_step(batch_idx, t, out, rows, results, op_mask, slot_masks)
-            self._maybe_vitals()
-        for env in self.vec.envs:
+            if self.telemetry_on:
+                self._emit_step(batch_idx, t, out, rows, results, op_mask, slot_masks)
+                self._maybe_vitals()
+        for env in self.vec.envs if self.telemetry_on else ():
             self.sink.emit(emit.episode_outcome(env, episode=self._episode(batch_idx, env.env_id),
                                                 batch=batch_idx))
         rollout = Rollout(**{k: torch.stack(v) for k, v in buf.items()})

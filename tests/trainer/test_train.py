@@ -109,6 +109,10 @@ def test_same_seed_same_result_and_telemetry_does_not_change_training(tmp_path) 
     cfg = tiny_config(episodes=4, seed=11)
     with_list = Trainer(cfg, ListSink()).run()
     with_null = Trainer(tiny_config(episodes=4, seed=11), NullTelemetry()).run()
+    disabled = ListSink()
+    disabled.enabled = False  # type: ignore[attr-defined]  # as NullTelemetry: build nothing
+    with_disabled = Trainer(tiny_config(episodes=4, seed=11), disabled).run()
+    assert disabled.events == []
     client = TelemetryClient(TelemetryConfig(target=None, run_id="r", producer_id="p",
                                              file_path=str(tmp_path / "ev.events"),
                                              spool_dir=str(tmp_path / "spool")))
@@ -116,7 +120,7 @@ def test_same_seed_same_result_and_telemetry_does_not_change_training(tmp_path) 
     with_client = Trainer(tiny_config(episodes=4, seed=11), client).run()
     client.close(10)
     assert client.stats()["emitted"] > 50
-    for other in (with_null, with_client):
+    for other in (with_null, with_disabled, with_client):
         assert other.batch_avg_rewards == with_list.batch_avg_rewards
         for a, b in zip(_params(with_list), _params(other), strict=True):
             assert torch.equal(a, b)

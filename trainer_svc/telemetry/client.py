@@ -37,6 +37,8 @@ _fork_warned = False
 class TelemetryClient:
     """Non-blocking event producer with a background sender (see module docstring)."""
 
+    enabled = True
+
     def __init__(self, cfg: TelemetryConfig) -> None:
         self.cfg = cfg
         self._run_id = cfg.run_id
@@ -190,7 +192,10 @@ class TelemetryClient:
 
 
 class NullTelemetry:
-    """Telemetry switched off: the same methods, doing nothing (for overhead baselines)."""
+    """Telemetry switched off: the same methods, doing nothing (for overhead baselines).
+    `enabled = False` tells the training loop not to build events at all."""
+
+    enabled = False
 
     def __init__(self, cfg: TelemetryConfig | None = None) -> None:
         self.cfg = cfg
