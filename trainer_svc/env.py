@@ -10,6 +10,7 @@ torch.Generator, so results never depend on anything else touching the global RN
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -95,6 +96,12 @@ class StepResult:
     val_loss: float
     train_loss: float
     records: list[LifecycleRecord] = field(default_factory=list)
+
+
+#: Each seed module's parameters, listed once: telemetry reads every seed's gradient norm
+#: every epoch, and a seed's parameters never change after it is built.
+_SEED_PARAMS: weakref.WeakKeyDictionary[nn.Module, tuple[nn.Parameter, ...]] = (
+    weakref.WeakKeyDictionary())
 
 
 class MorphoEnv:
@@ -255,7 +262,10 @@ class MorphoEnv:
         """Gradient norm of the slot's seed after the last minibatch; None without grads."""
         if slot.module is None:
             return None
-        grads = [p.grad for p in slot.module.parameters() if p.grad is not None]
+        params = _SEED_PARAMS.get(slot.module)
+        if params is None:  # walking a module's parameters costs more than the norm itself
+            params = _SEED_PARAMS[slot.module] = tuple(slot.module.parameters())
+        grads = [p.grad for p in params if p.grad is not None]
         if not grads:
             return None
         return float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
