@@ -124,7 +124,7 @@ class SanctumServer:
         await server.start()
         if cfg.metrics_port is not None:
             try:
-                self.metrics_port = self.metrics.serve(cfg.metrics_port, cfg.host)
+                self.metrics_port = self.metrics.serve(cfg.metrics_port, cfg.metrics_host)
             except OSError as exc:
                 await self.stop(0)
                 raise StartupError(f"--metrics-port {cfg.metrics_port}: {exc}") from exc
@@ -144,9 +144,9 @@ class SanctumServer:
             else:
                 port = server.add_secure_port(cfg.listen, creds)
         except RuntimeError as exc:
-            raise StartupError(_bind_message(cfg.listen, str(exc))) from None
+            raise StartupError(_bind_message(cfg, str(exc))) from None
         if not port:
-            raise StartupError(_bind_message(cfg.listen, "bind failed"))
+            raise StartupError(_bind_message(cfg, "bind failed"))
         return port
 
     async def stop(self, grace: float | None = None) -> None:
@@ -173,9 +173,11 @@ class SanctumServer:
             await self._server.wait_for_termination()
 
 
-def _bind_message(listen: str, why: str) -> str:
-    return (f"cannot listen on {listen} ({why}): the port is probably in use by another "
-            "process (another esper-sanctum?). Stop it or choose another --listen port.")
+def _bind_message(cfg: ServerConfig, why: str) -> str:
+    tls = (f", or gRPC could not use --tls-cert {cfg.tls_cert} / --tls-key {cfg.tls_key}"
+           if cfg.tls else "")
+    return (f"cannot listen on {cfg.listen} ({why}): the port is probably in use by another "
+            f"process (another esper-sanctum?){tls}. Stop it or choose another --listen port.")
 
 
 async def serve(config: ServerConfig, ready: Callable[[SanctumServer], None] | None = None
