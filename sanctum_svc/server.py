@@ -17,7 +17,6 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
 
 from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.auth import BearerAuthInterceptor
@@ -25,6 +24,7 @@ from sanctum_svc.config import MAX_RECEIVE_BYTES, MIN_PING_INTERVAL_MS, ServerCo
 from sanctum_svc.fanout import Fanout
 from sanctum_svc.ingest import IngestPipeline
 from sanctum_svc.metrics import Metrics
+from sanctum_svc.reflection import HEALTH, enable_reflection
 from sanctum_svc.servicer import SERVICE_NAME, SanctumServicer
 from sanctum_svc.store import AsyncStore, EventStore, StoreError
 
@@ -115,9 +115,7 @@ class SanctumServer:
         server = grpc.aio.server(options=server_options(cfg), interceptors=interceptors)
         server.add_generic_rpc_handlers((self.servicer.generic_handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME), server)
+        enable_reflection((SERVICE_NAME, HEALTH), server, cfg.token, cfg.read_token)
         await self._set_health(NOT_SERVING)
         self.port = self._bind(server)
         self._server = server
