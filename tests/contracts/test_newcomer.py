@@ -30,3 +30,14 @@ def test_event_files_written_to_the_working_directory_are_ignored() -> None:
     done = subprocess.run(["git", "check-ignore", "--no-index", *names], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.stdout.split() == names
+
+
+def test_tui_help_lists_every_key_the_app_binds() -> None:
+    from tui_client.app import EsperTui
+    from tui_client.cli import build_parser
+
+    text = " ".join(build_parser().format_help().split())
+    for binding in EsperTui.BINDINGS:
+        key = getattr(binding, "key", "")
+        if key and not key.isdigit() and key != "question_mark":
+            assert f"{key} " in text, key
