@@ -27,12 +27,7 @@ from esper_common.diagnose import describe
 from tui_client.commands import EsperCommands
 from tui_client.config import TuiOptions
 from tui_client.connection import list_runs, watch
-from tui_client.messages import (
-    ConnectionChanged,
-    HeartbeatReceived,
-    RunsListed,
-    SnapshotReceived,
-)
+from tui_client.messages import ConnectionChanged, HeartbeatReceived, RunsListed, SnapshotReceived
 from tui_client.panels import COMPACT_CLASSES, PANELS
 from tui_client.renderables.envs import parse_row_key, row_key
 from tui_client.renderables.groups import (
