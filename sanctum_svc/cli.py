@@ -24,6 +24,7 @@ from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.sanctum.v1 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.channel import ChannelConfig, SanctumError, sync_channel
+from esper_common.diagnose import describe
 from esper_common.eventfile import EventFileError, read_batches
 from sanctum_svc.config import DEFAULT_HZ, HZ_CAP, MAX_EVENTS_PER_BATCH, ConfigError, ServerConfig
 from sanctum_svc.server import SanctumServer, StartupError, serve
@@ -203,7 +204,8 @@ def run_ingest(args: argparse.Namespace) -> int:
     except grpc.RpcError as err:
         exc = SanctumError.from_rpc_error(err)
         print(file=sys.stderr)
-        return _fail(f"ingest into {args.server} failed after {progress[0]} events: {exc}")
+        return _fail(f"ingest into {args.server} failed after {progress[0]} events: "
+                     f"{describe(exc, cfg)}")
     except OSError as exc:
         return _fail(f"cannot read {args.file}: {exc}")
     if sys.stderr.isatty():

@@ -116,3 +116,19 @@ def test_metrics_listen_on_loopback_even_when_grpc_does_not() -> None:
         url = f"http://127.0.0.3:{chosen.server.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as resp:
             assert resp.status == 200
+
+
+def test_ingest_into_a_tls_sanctum_by_a_name_it_lacks_says_so(
+        tmp_path: Path, make_events, capsys) -> None:
+    from esper.telemetry.v1 import telemetry_pb2 as tpb
+    from esper_common.eventfile import write_batch
+
+    path = tmp_path / "run.events"
+    with path.open("wb") as fh:
+        write_batch(fh, tpb.EventBatch(events=make_events("tls-ingest")))
+    cert, key = make_cert(tmp_path, "localhost")
+    with ThreadedSanctum(tls_cert=cert, tls_key=key) as server:
+        code = main(["ingest", str(path), "--server", server.address, "--tls-ca", str(cert)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "not valid for the name '127.0.0.1' (it names localhost)" in err, err
