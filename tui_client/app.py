@@ -33,6 +33,7 @@ from tui_client.messages import (
 )
 from tui_client.panels import COMPACT_CLASSES, PANELS
 from tui_client.renderables.envs import parse_row_key, row_key
+from tui_client.renderables.fmt import clip
 from tui_client.renderables.groups import (
     group_label,
     group_name,
@@ -180,19 +181,21 @@ class EsperTui(App[None]):
 
     def on_connection_changed(self, message: ConnectionChanged) -> None:
         previous, self.conn = self.conn, message.state
+        detail = clip(message.detail, 300)  # the server's words: plain text, bounded
         if message.state == "disconnected" and not self._outage_notified:
             self._outage_notified = True
             retry = f" Retrying every ≤{self.options.backoff.maximum:g}s." if self.options else ""
             self.notify(
-                f"Lost sanctum at {self.target}: {message.detail}.{retry}",
+                f"Lost sanctum at {self.target}: {detail}.{retry}",
                 title="Disconnected",
                 severity="warning",
+                markup=False,
             )
         elif message.state == "connected" and previous == "disconnected":
             self._outage_notified = False
-            self.notify(f"Reconnected to {self.target}.", title="Connected")
+            self.notify(f"Reconnected to {self.target}.", title="Connected", markup=False)
         elif message.state == "error":
-            self.notify(message.detail, title="Cannot watch", severity="error", timeout=30)
+            self.notify(detail, title="Cannot watch", severity="error", timeout=30, markup=False)
         self._refresh_live()
 
     def on_runs_listed(self, message: RunsListed) -> None:
@@ -327,7 +330,7 @@ class EsperTui(App[None]):
         self._show_tamiyo()
         label = group_label(self.latest, group_id)
         if label:
-            self.notify(f"Showing {label}.", title="Policy group", timeout=2)
+            self.notify(f"Showing {label}.", title="Policy group", timeout=2, markup=False)
 
     def group_ids(self) -> list[tuple[str | None, str]]:
         """(id for show_group, display name) of every policy group, primary first."""
@@ -395,7 +398,7 @@ class EsperTui(App[None]):
         try:
             runs = await list_runs(self.options.channel())  # type: ignore[union-attr]
         except Exception as exc:  # SanctumError: say why, keep the dashboard
-            self.notify(f"Cannot list runs: {exc}", severity="error")
+            self.notify(f"Cannot list runs: {clip(str(exc), 300)}", severity="error", markup=False)
             return
         if not runs:
             self.notify("The server has no runs yet.")

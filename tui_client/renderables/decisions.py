@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
+from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from tui_client.renderables.fmt import DASH, num, opt, pack
+from tui_client.renderables.fmt import DASH, clip, num, opt, pack, pct
 from tui_client.renderables.heads import head_name
 
 OP_STYLE: dict[int, str] = {
@@ -33,14 +34,14 @@ def op_name(op: int) -> str:
 
 def target_text(card: tpb.DecisionCard) -> str:
     """ "r0c1 lora", "r0c1", or "" for a decision that names no slot / blueprint."""
-    return " ".join(part for part in (card.slot_id, card.blueprint_id) if part)
+    return " ".join(clip(part, 32) for part in (card.slot_id, card.blueprint_id) if part)
 
 
 def choice_text(choice: tpb.HeadChoice) -> Text:
     """ "op=GERMINATE 71%" (probability of the chosen action; entropy is in the heads panel)."""
     out = Text(f"{head_name(choice.head)}=", style="dim")
-    out.append(choice.action or DASH)
-    out.append(f" {choice.probability:.0%}", style="cyan")
+    out.append(clip(choice.action, 32) or DASH)
+    out.append(f" {pct(choice.probability)}", style="cyan")
     return out
 
 
@@ -99,6 +100,18 @@ def decisions_text(
             out.append("\n")
             out.append_text(feed_line(card, width))
     return out
+
+
+def group_decisions(
+    snapshot: spb.SanctumSnapshot | None, tamiyo: spb.TamiyoState | None
+) -> list[tpb.DecisionCard]:
+    """The snapshot's recent decisions of `tamiyo`'s policy group (all of them when the
+    server does not say which group decided): A/B groups reuse env ids, so a mixed feed
+    would mislead."""
+    recent = list(snapshot.recent_decisions) if snapshot is not None else []
+    if tamiyo is not None and any(card.group_id for card in recent):
+        recent = [card for card in recent if card.group_id == tamiyo.group_id]
+    return recent
 
 
 def env_decisions(

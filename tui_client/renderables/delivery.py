@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
-from tui_client.renderables.fmt import num, pack
+from tui_client.renderables.fmt import clip, num, pack
 
 
 def delivery_text(
@@ -37,7 +37,7 @@ def delivery_text(
     out.append_text(pack(lag, width, indent=0))
     for p in d.producers:
         items = [
-            Text(f"{p.producer_id}:", style="dim"),
+            Text(f"{clip(p.producer_id, 40)}:", style="dim"),
             Text(f"seq {p.last_seq}", style="dim"),
             Text(f"applied {p.events_applied}", style="dim"),
         ]

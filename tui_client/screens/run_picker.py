@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -10,14 +11,17 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
+from tui_client.renderables.fmt import DASH, clip, enum_name
 
 
-def run_label(run: spb.RunSummary) -> str:
-    """`run-a  cifar10  ep 12/100  LIVE  running` for one RunSummary."""
-    live = spb.Liveness.Name(run.liveness).removeprefix("LIVENESS_")
-    status = spb.RunStatus.Name(run.status).removeprefix("RUN_STATUS_").lower()
-    total = run.total_episodes or "—"
-    return f"{run.run_id}  {run.task or '—'}  ep {run.episodes_completed}/{total}  {live}  {status}"
+def run_label(run: spb.RunSummary) -> Text:
+    """`run-a  cifar10  ep 12/100  LIVE  running` for one RunSummary (plain text: ids are
+    never read as markup; long ones are clipped, unknown states shown as "?N")."""
+    live = enum_name(spb.Liveness, run.liveness, "LIVENESS_")
+    status = enum_name(spb.RunStatus, run.status, "RUN_STATUS_").lower()
+    total = run.total_episodes or DASH
+    return Text(f"{clip(run.run_id)}  {clip(run.task, 40) or DASH}  "
+                f"ep {run.episodes_completed}/{total}  {live}  {status}")
 
 
 class RunPickerScreen(ModalScreen[str | None]):
@@ -31,7 +35,8 @@ class RunPickerScreen(ModalScreen[str | None]):
 
     def __init__(self, runs: list[spb.RunSummary]) -> None:
         super().__init__()
-        self._runs = runs
+        # One row per run id (option ids must be unique; a server could repeat a run).
+        self._runs = list({run.run_id: run for run in reversed(runs)}.values())[::-1]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="run-picker") as box:

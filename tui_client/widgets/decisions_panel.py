@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -9,7 +10,7 @@ from textual.widgets import Static
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from tui_client.renderables.decisions import decisions_text
+from tui_client.renderables.decisions import decisions_text, group_decisions
 
 
 class DecisionsPanel(VerticalScroll, can_focus=True):
@@ -32,11 +33,8 @@ class DecisionsPanel(VerticalScroll, can_focus=True):
         """Draw the last decision of `tamiyo` (the group shown) and that group's part of the
         snapshot's feed (A/B groups reuse env ids, so a mixed feed would mislead)."""
         self._tamiyo = tamiyo
-        recent = snapshot.recent_decisions if snapshot is not None else ()
-        if tamiyo is not None and any(card.group_id for card in recent):
-            recent = [card for card in recent if card.group_id == tamiyo.group_id]
-        self._recent = tuple(recent)
-        self.border_title = f"DECISIONS · {group}" if group else "DECISIONS"
+        self._recent = tuple(group_decisions(snapshot, tamiyo))
+        self.border_title = Text(f"DECISIONS · {group}" if group else "DECISIONS")
         self._draw()
 
     def _draw(self) -> None:
