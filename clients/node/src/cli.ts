@@ -4,7 +4,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseOptions, UsageError, USAGE, type Options } from "./args.js";
 import { connect, type SanctumClient } from "./client.js";
-import { formatLiveness, runLine, summaryLine } from "./format.js";
+import { clip, heartbeatLine, runLine, summaryLine } from "./format.js";
 
 const PROG = "esper-sanctum-node";
 const EXIT_RPC = 1;
@@ -41,9 +41,7 @@ async function watch(client: SanctumClient, opts: Options, interrupt: AbortSigna
         printed += 1;
         if (opts.count !== undefined && printed >= opts.count) break;
       } else if (msg.kind.case === "heartbeat" && opts.heartbeats) {
-        const hb = msg.kind.value;
-        const live = formatLiveness(hb.liveness);
-        console.log(`heartbeat v=${hb.version} ${live} last_event=${hb.secondsSinceLastEvent.toFixed(1)}s`);
+        console.log(heartbeatLine(msg.kind.value));
       }
     }
   } catch (err) {
@@ -62,7 +60,7 @@ async function watch(client: SanctumClient, opts: Options, interrupt: AbortSigna
 /** One line for the user: what failed and, for the usual causes, what to do. */
 export function describeError(err: unknown, server: string): string {
   if (err instanceof ConnectError) {
-    const detail = err.rawMessage || Code[err.code];
+    const detail = clip(err.rawMessage, 300) || Code[err.code];
     switch (err.code) {
       case Code.Unavailable:
         return `cannot reach sanctum at ${server}: ${detail}`;
