@@ -13,21 +13,21 @@ snapshot, which is what lets the server replay its store after a restart.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable
+import itertools
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.derived import liveness_for_age
-from sanctum_svc import history
+from sanctum_svc import budget, history
+from sanctum_svc.config import SNAPSHOT_BUDGET_BYTES, SUMMARY_GROUP_IDS
 from sanctum_svc.handlers import HANDLERS
 from sanctum_svc.handlers.common import RECENT_DECISIONS, event_time, set_compile, set_time
 from sanctum_svc.handlers.ppo import fill_ppo
 
 #: Batches over which episodes/s is measured.
 EPISODE_RATE_WINDOW = 5
-
-_HISTORY_FIELDS = tuple(f.name for f in spb.Histories.DESCRIPTOR.fields)
 
 
 class EnvTrack:
@@ -95,8 +95,13 @@ class RunAggregator:
     """Aggregated state of one run. Events arrive validated, deduplicated and in per-producer
     seq order (the ingest layer guarantees it)."""
 
-    def __init__(self, run_id: str, *, history_len: int = 120, event_log_len: int = 200) -> None:
+    def __init__(self, run_id: str, *, history_len: int = 120, event_log_len: int = 200,
+                 snapshot_budget: int = SNAPSHOT_BUDGET_BYTES,
+                 on_event: Callable[[RunAggregator], None] | None = None) -> None:
         self.run_id = run_id
+        self.snapshot_budget = snapshot_budget
+        #: Told after events moved last_event_time (the owner tracks the latest run).
+        self.on_event = on_event
         self.version = 0
         self.config: tpb.RunConfig | None = None
         self.delivery = spb.DeliveryStats()
@@ -109,14 +114,18 @@ class RunAggregator:
         self.state = spb.SanctumSnapshot(run_id=run_id)
         self.groups: dict[str, spb.TamiyoState] = {}
         self.envs: dict[tuple[str, int], EnvTrack] = {}
+        #: sorted(self.envs), kept until an env is added (envs are never removed).
+        self._env_order: list[tuple[str, int]] | None = None
         #: Latest DecisionCard per group, and the most recent ones of the run (payload refs).
         self.last_decision: dict[str, tpb.DecisionCard] = {}
         self.decisions: deque[tpb.DecisionCard] = deque(maxlen=RECENT_DECISIONS)
         #: (receive time, episodes_completed) of recent BATCH_EPOCH_COMPLETED events.
         self.batch_marks: deque[tuple[float, int]] = deque(maxlen=EPISODE_RATE_WINDOW)
         #: Run-level histories (the fields of spb.Histories), newest last.
-        self.histories: dict[str, deque[float]] = {
-            name: deque(maxlen=history_len) for name in _HISTORY_FIELDS}
+        #: Created on first use: an empty deque costs ~0.7 KB, and a server may hold many
+        #: runs that never sent a PPO update.
+        self.histories: defaultdict[str, deque[float]] = defaultdict(
+            lambda: deque(maxlen=history_len))
         #: Latest PPOUpdatePayload per group: its per-update metrics (scalars, heads,
         #: early_stop_epoch, clip ±) are copied into the group's TamiyoState by `snapshot`.
         self.last_ppo: dict[str, tpb.PPOUpdatePayload] = {}
@@ -133,6 +142,8 @@ class RunAggregator:
         self.events_applied += 1
         self.last_event_time = received_at
         self.version += 1
+        if self.on_event is not None:
+            self.on_event(self)
         handler = HANDLERS.get(event.event_type)
         if handler is not None:
             handler(self, event, received_at)
@@ -156,6 +167,8 @@ class RunAggregator:
                     failures.append((event, exc))
         self.events_applied += n
         self.version += n
+        if self.on_event is not None:
+            self.on_event(self)
         return failures
 
     def touch(self) -> None:
@@ -184,6 +197,7 @@ class RunAggregator:
         track = self.envs.get(key)
         if track is None:
             track = self.envs[key] = EnvTrack(group_id, env_id, self.history_len)
+            self._env_order = None
         return track
 
     def log(self, event: tpb.TelemetryEvent, received_at: float, message: str) -> spb.EventLogEntry:
@@ -217,14 +231,7 @@ class RunAggregator:
             if values:
                 getattr(histories, name).extend(values)
         history.trim(snap.event_log, self.event_log_len)
-        rewards = []
-        for key in sorted(self.envs):
-            track = self.envs[key]
-            track.fill(snap.envs.add())
-            if track.last_epoch is not None:
-                rewards.append(snap.envs[-1].reward)
-        if rewards:
-            snap.aggregate_mean_reward = sum(rewards) / len(rewards)
+        omitted, unbuilt = self._fill_envs(snap)
         if self.last_decision or self.last_ppo:
             by_group = {snap.tamiyo.group_id: snap.tamiyo}
             by_group.update((g.group_id, g) for g in snap.other_groups)
@@ -232,13 +239,38 @@ class RunAggregator:
                 by_group[group_id].last_decision.CopyFrom(decision)
             for group_id, update in self.last_ppo.items():
                 fill_ppo(by_group[group_id], update)
-        snap.recent_decisions.extend(self.decisions)
+        # Each card once: a group's last decision is in its TamiyoState, not repeated here.
+        last = self.last_decision
+        snap.recent_decisions.extend(d for d in self.decisions if last.get(d.group_id) is not d)
         if self.last_event_time is not None:
             age = max(0.0, now - self.last_event_time)
             snap.liveness = liveness_for_age(age)
             snap.seconds_since_last_event = age
             set_time(snap.last_event_time, self.last_event_time)
+        budget.fit(snap, self.snapshot_budget, omitted, unbuilt)
         return snap
+
+    def _fill_envs(self, snap: spb.SanctumSnapshot) -> tuple[dict[str, int], int]:
+        """Add the envs in (group, env id) order, and the mean of their last rewards. Envs
+        past the snapshot budget are not assembled at all (a run may hold very many): their
+        count and estimated size are returned for the trim record."""
+        if self._env_order is None:
+            self._env_order = sorted(self.envs)
+        order = self._env_order
+        envs = self.envs
+        tracks = [envs[key] for key in order]
+        rewards = [t.last_epoch.epoch_completed.reward for t in tracks if t.last_epoch is not None]
+        if rewards:
+            snap.aggregate_mean_reward = sum(rewards) / len(rewards)
+        size = 0
+        for n, track in enumerate(tracks):
+            if size > self.snapshot_budget:
+                rest = len(tracks) - n
+                return {"envs": rest}, rest * (size // n)
+            env = snap.envs.add()
+            track.fill(env)
+            size += env.ByteSize() + 4
+        return {}, 0
 
     def summary(self, now: float) -> spb.RunSummary:
         """A short description of the run for ListRuns."""
@@ -249,7 +281,8 @@ class RunAggregator:
             episodes_completed=state.episodes_completed,
             total_episodes=state.batch_total_episodes or state.run_config.n_episodes,
             n_envs=state.run_config.n_envs,
-            group_ids=list(self.groups),
+            group_ids=list(itertools.islice(self.groups, SUMMARY_GROUP_IDS)),
+            group_count=len(self.groups),
             status=state.status,
             events_applied=self.events_applied,
         )
@@ -260,20 +293,34 @@ class RunAggregator:
 
 
 class Aggregator:
-    """All runs, each with its own RunAggregator."""
+    """All runs, each with its own RunAggregator, and which one is the latest.
 
-    def __init__(self, *, history_len: int = 120, event_log_len: int = 200) -> None:
+    The latest run (most recent event; ties: the one created last) is what "latest run"
+    viewers watch, asked on every wake-up of every such subscriber: it is kept up to date
+    as events arrive instead of scanning every run (a server may hold tens of thousands).
+    """
+
+    def __init__(self, *, history_len: int = 120, event_log_len: int = 200,
+                 snapshot_budget: int = SNAPSHOT_BUDGET_BYTES) -> None:
         self._runs: dict[str, RunAggregator] = {}
+        #: Creation order of each run (the tie-break of latest_run_id).
+        self._created: dict[str, int] = {}
         self._history_len = history_len
         self._event_log_len = event_log_len
+        self._snapshot_budget = snapshot_budget
+        self._latest: RunAggregator | None = None
+        #: The latest run's key when it was chosen; None = choose again (scan).
+        self._latest_key: tuple[float, int] | None = None
 
     def get_or_create(self, run_id: str) -> RunAggregator:
         run = self._runs.get(run_id)
         if run is None:
             run = RunAggregator(
-                run_id, history_len=self._history_len, event_log_len=self._event_log_len
-            )
+                run_id, history_len=self._history_len, event_log_len=self._event_log_len,
+                snapshot_budget=self._snapshot_budget, on_event=self._on_event)
+            self._created[run_id] = len(self._runs)
             self._runs[run_id] = run
+            self._on_event(run)
         return run
 
     def get(self, run_id: str) -> RunAggregator | None:
@@ -282,12 +329,29 @@ class Aggregator:
     def runs(self) -> list[RunAggregator]:
         return list(self._runs.values())
 
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    @property
+    def snapshot_budget(self) -> int:
+        return self._snapshot_budget
+
+    def _key(self, run: RunAggregator) -> tuple[float, int]:
+        t = run.last_event_time
+        return (t or float("-inf"), self._created[run.run_id])
+
+    def _on_event(self, run: RunAggregator) -> None:
+        if self._latest_key is None:
+            return  # a scan is due anyway
+        key = self._key(run)
+        if key >= self._latest_key:
+            self._latest, self._latest_key = run, key
+        elif run is self._latest:  # its own time went back (a clock step): look again
+            self._latest_key = None
+
     def latest_run_id(self) -> str | None:
         """The run with the most recent event (ties: the one created last)."""
-        best: RunAggregator | None = None
-        for run in self._runs.values():
-            if best is None or (run.last_event_time or float("-inf")) >= (
-                best.last_event_time or float("-inf")
-            ):
-                best = run
-        return best.run_id if best is not None else None
+        if self._latest_key is None:
+            self._latest = max(self._runs.values(), key=self._key, default=None)
+            self._latest_key = self._key(self._latest) if self._latest else (float("-inf"), -1)
+        return self._latest.run_id if self._latest is not None else None

@@ -18,6 +18,16 @@ MAX_REPEATED = 4096
 MAX_RECEIVE_BYTES = 4 * 1024 * 1024
 #: Clients ping every 20 s (esper_common.channel); allow pings every 10 s.
 MIN_PING_INTERVAL_MS = 10_000
+#: Largest snapshot sanctum sends (a serialized SanctumSnapshot): a quarter of the 4 MiB a
+#: gRPC client accepts by default, and ~10x a 64-env run's. A run whose state is bigger gets
+#: snapshots trimmed to fit, saying what was left out (SanctumSnapshot.trimmed).
+SNAPSHOT_BUDGET_BYTES = 1024 * 1024
+#: ListRuns: runs per page when the client asks 0, and the most it may ask for. A page also
+#: ends early at SNAPSHOT_BUDGET_BYTES.
+LIST_RUNS_DEFAULT_PAGE = 100
+LIST_RUNS_MAX_PAGE = 1000
+#: Group ids listed per RunSummary (RunSummary.group_count has the total).
+SUMMARY_GROUP_IDS = 32
 
 
 class ConfigError(ValueError):
@@ -50,6 +60,8 @@ class ServerConfig:
     grace_s: float = 5.0
     history_len: int = 120
     event_log_len: int = 200
+    #: Snapshot size budget in bytes (see SNAPSHOT_BUDGET_BYTES).
+    snapshot_budget: int = SNAPSHOT_BUDGET_BYTES
     extra_options: list[tuple[str, int]] = field(default_factory=list)
 
     @property

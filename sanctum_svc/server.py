@@ -76,7 +76,8 @@ class SanctumServer:
         self.replay_progress = replay_progress
         self.metrics = Metrics()
         self.aggregator = Aggregator(history_len=config.history_len,
-                                     event_log_len=config.event_log_len)
+                                     event_log_len=config.event_log_len,
+                                     snapshot_budget=config.snapshot_budget)
         self.store = EventStore(config.store)
         self.port: int = 0
         self.metrics_port: int | None = None

@@ -199,7 +199,7 @@ class EsperTui(App[None]):
         self._refresh_live()
 
     def on_runs_listed(self, message: RunsListed) -> None:
-        self.push_screen(RunPickerScreen(message.runs), self._run_chosen)
+        self.push_screen(RunPickerScreen(message.runs, message.total), self._run_chosen)
 
     def _run_chosen(self, run_id: str | None) -> None:
         """Picker result: watch the chosen run; on cancel keep the current one, or (first
@@ -396,14 +396,14 @@ class EsperTui(App[None]):
     @work(exclusive=False, group="runs", exit_on_error=False)
     async def _list_runs(self) -> None:
         try:
-            runs = await list_runs(self.options.channel())  # type: ignore[union-attr]
+            listed = await list_runs(self.options.channel())  # type: ignore[union-attr]
         except Exception as exc:  # SanctumError: say why, keep the dashboard
             self.notify(f"Cannot list runs: {clip(str(exc), 300)}", severity="error", markup=False)
             return
-        if not runs:
+        if not listed.runs:
             self.notify("The server has no runs yet.")
             return
-        self.push_screen(RunPickerScreen(runs), self._run_chosen)
+        self.push_screen(RunPickerScreen(list(listed.runs), listed.total_size), self._run_chosen)
 
     def action_reconnect(self) -> None:
         if self.options is not None:

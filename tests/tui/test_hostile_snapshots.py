@@ -30,7 +30,7 @@ from tui_client.config import TuiOptions
 from tui_client.connection import Backoff
 from tui_client.renderables.banner import banner_text, banner_title
 from tui_client.renderables.decisions import decisions_text, group_decisions
-from tui_client.renderables.delivery import delivery_text
+from tui_client.renderables.delivery import delivery_text, trimmed_text
 from tui_client.renderables.envs import env_row, lifecycle_text, slot_ids
 from tui_client.renderables.event_log import log_text
 from tui_client.renderables.groups import group_label, group_view, groups, next_group
@@ -73,6 +73,7 @@ def draw_everything(snap: spb.SanctumSnapshot, age: float | None, width: int | N
         header_text(snap, view.liveness, view.event_age, view.target),
         header_text(None, "connecting", age, "server:1"),
         delivery_text(snap, view.view_age, view.event_age, width),
+        trimmed_text(snap, width) or "",
         vitals_text(snap, width),
         log_text(snap),
         lifecycle_text(snap),

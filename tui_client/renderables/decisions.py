@@ -105,12 +105,18 @@ def decisions_text(
 def group_decisions(
     snapshot: spb.SanctumSnapshot | None, tamiyo: spb.TamiyoState | None
 ) -> list[tpb.DecisionCard]:
-    """The snapshot's recent decisions of `tamiyo`'s policy group (all of them when the
-    server does not say which group decided): A/B groups reuse env ids, so a mixed feed
-    would mislead."""
+    """The recent decisions of `tamiyo`'s policy group, oldest first, ending with its last
+    one: the server sends each card once (a group's last decision only in its TamiyoState;
+    an older server also repeated it in the feed, so it is not added twice). When the server
+    does not say which group decided, the feed is not filtered. A/B groups reuse env ids,
+    so a mixed feed would mislead."""
     recent = list(snapshot.recent_decisions) if snapshot is not None else []
-    if tamiyo is not None and any(card.group_id for card in recent):
+    if tamiyo is None:
+        return recent
+    if any(card.group_id for card in recent) or tamiyo.last_decision.group_id:
         recent = [card for card in recent if card.group_id == tamiyo.group_id]
+    if tamiyo.HasField("last_decision") and (not recent or recent[-1] != tamiyo.last_decision):
+        recent.append(tamiyo.last_decision)
     return recent
 
 
@@ -121,7 +127,7 @@ def env_decisions(
     limit: int = 8,
     group_id: str = "",
 ) -> Text:
-    """Decisions about one env of one policy group (for its detail screen): newest as a
-    card, then the feed."""
+    """Decisions about one env of one policy group (for its detail screen), from the
+    group's feed (`group_decisions`): newest as a card, then the feed."""
     mine = [card for card in recent if card.env_id == env_id and card.group_id == group_id]
     return decisions_text(mine[-1] if mine else None, mine, width, limit)

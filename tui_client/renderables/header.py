@@ -127,6 +127,8 @@ def header_text(
     eps = opt(snapshot, "episodes_per_second")
     out.append(f"{num(eps, '.2f')} ep/s  ")
     out.append_text(badge(liveness_key, age))
+    if snapshot.HasField("trimmed"):
+        out.append("  ✂ partial snapshot (see DELIVERY)", style="yellow")
     out.append("\n")
     out.append_text(config_text(snapshot.run_config))
     done_text = completion_text(snapshot)

@@ -13,9 +13,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
-from tui_client.renderables.decisions import env_decisions
+from tui_client.renderables.decisions import env_decisions, group_decisions
 from tui_client.renderables.envs import seed_cell, slot_ids, slot_label
 from tui_client.renderables.fmt import DASH, clip, compact_int, num, opt, sparkline
+from tui_client.renderables.groups import groups
 
 
 def env_detail(
@@ -63,7 +64,9 @@ def env_detail(
     )
     table.caption_justify = "left"
     decisions = Text("\nDECISIONS\n", style="bold")
-    mine = env_decisions(snapshot.recent_decisions, env_id, 70, group_id=env.group_id)
+    tamiyo = next((t for t in groups(snapshot) if t.group_id == env.group_id), None)
+    feed = group_decisions(snapshot, tamiyo) if tamiyo else list(snapshot.recent_decisions)
+    mine = env_decisions(feed, env_id, 70, group_id=env.group_id)
     decisions.append_text(mine)
     return Group(table, decisions)
 

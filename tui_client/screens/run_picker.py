@@ -24,6 +24,14 @@ def run_label(run: spb.RunSummary) -> Text:
                 f"ep {run.episodes_completed}/{total}  {live}  {status}")
 
 
+def picker_hint(shown: int, total: int) -> str:
+    """The line above the list; says when the server holds more runs than are listed."""
+    if total > shown:
+        return (f"{total:,} runs on this server; the {shown:,} most recently active are "
+                "listed. Pick one (Enter), or start esper-tui with --run RUN_ID:")
+    return "Several runs on this server. Pick one (Enter):"
+
+
 class RunPickerScreen(ModalScreen[str | None]):
     """Choose a run with j/k or arrows and Enter; Escape keeps the current one."""
 
@@ -33,15 +41,16 @@ class RunPickerScreen(ModalScreen[str | None]):
         Binding("k", "cursor_up", "Up", id="run_picker.up", show=False),
     ]
 
-    def __init__(self, runs: list[spb.RunSummary]) -> None:
+    def __init__(self, runs: list[spb.RunSummary], total: int = 0) -> None:
         super().__init__()
+        self._total = total
         # One row per run id (option ids must be unique; a server could repeat a run).
         self._runs = list({run.run_id: run for run in reversed(runs)}.values())[::-1]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="run-picker") as box:
             box.border_title = "RUNS"
-            yield Static("Several runs on this server. Pick one (Enter):", id="run-picker-hint")
+            yield Static(picker_hint(len(self._runs), self._total), id="run-picker-hint")
             yield OptionList(*(Option(run_label(r), id=r.run_id) for r in self._runs))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -12,13 +12,20 @@ const EXIT_USAGE = 2;
 
 class TimeoutError extends Error {}
 
+/** Runs asked per ListRuns page (the server caps it and may end a page early). */
+const LIST_PAGE = 1000;
+
+/** Every run, most recently active first, a page at a time. */
 async function list(client: SanctumClient, opts: Options): Promise<void> {
-  const res = await client.listRuns({}, { timeoutMs: opts.timeoutS * 1000 });
-  if (res.runs.length === 0) {
-    console.error("no runs yet");
-    return;
-  }
-  for (const run of res.runs) console.log(runLine(run));
+  let pageToken = "";
+  let printed = 0;
+  do {
+    const res = await client.listRuns({ pageSize: LIST_PAGE, pageToken }, { timeoutMs: opts.timeoutS * 1000 });
+    for (const run of res.runs) console.log(runLine(run));
+    printed += res.runs.length;
+    pageToken = res.nextPageToken;
+  } while (pageToken !== "");
+  if (printed === 0) console.error("no runs yet");
 }
 
 async function watch(client: SanctumClient, opts: Options, interrupt: AbortSignal): Promise<void> {

@@ -10,7 +10,9 @@ import {
   RunStatus,
   RunSummarySchema,
   SanctumSnapshotSchema,
+  SnapshotTrimSchema,
   TamiyoStateSchema,
+  TrimmedFieldSchema,
 } from "./gen/esper/sanctum/v1/sanctum_pb.js";
 import { ActionHead, HeadMetricsSchema } from "./gen/esper/telemetry/v1/telemetry_pb.js";
 
@@ -97,4 +99,16 @@ test("hostile run summaries and heartbeats print one bounded line", () => {
   assert.equal(fixed(Number.NEGATIVE_INFINITY, 1), "-inf");
   assert.equal(clip("ab\u202ec", 80), "ab\ufffdc");
   assert.equal(clip("😀".repeat(5), 3), "😀😀…");
+});
+
+test("a trimmed snapshot says what it left out", () => {
+  const snap = create(SanctumSnapshotSchema, {
+    runId: "big", version: 3n,
+    trimmed: create(SnapshotTrimSchema, {
+      budgetBytes: 1048576n, fullBytes: 9000000n,
+      fields: [create(TrimmedFieldSchema, { field: "envs", omitted: 6497n }),
+        create(TrimmedFieldSchema, { field: "event_log", omitted: 200n })],
+    }),
+  });
+  assert.equal(summaryLine(snap), "run=big v=3 batch=0 policy_loss=— heads=— Mem:— — trimmed=envs:6497,event_log:200");
 });

@@ -68,11 +68,20 @@ export function formatLiveness(value: number): string {
   return value === 0 ? ABSENT : shortName(LivenessSchema, value).toUpperCase();
 }
 
-/** One line per snapshot: run id, batch, policy loss, per-head entropy, Mem:%. */
+/** "trimmed=envs:6497,event_log:200" when the server left parts of an oversized snapshot out. */
+export function formatTrimmed(s: SanctumSnapshot): string | undefined {
+  if (!s.trimmed) return undefined;
+  const parts = s.trimmed.fields.slice(0, 12).map((f) => `${clip(f.field, 40)}:${f.omitted}`);
+  return `trimmed=${parts.join(",") || ABSENT}`;
+}
+
+/** One line per snapshot: run id, batch, policy loss, per-head entropy, Mem:%, liveness, and
+ * what was left out when the snapshot was over the server's size budget. */
 export function summaryLine(s: SanctumSnapshot): string {
   const t = s.tamiyo;
   const ppo = t?.ppoDataReceived === true;
   const loss = ppo ? fixed(t!.policyLoss, 4) : ABSENT;
+  const trimmed = formatTrimmed(s);
   return [
     `run=${clip(s.runId) || ABSENT}`,
     `v=${s.version}`,
@@ -81,6 +90,7 @@ export function summaryLine(s: SanctumSnapshot): string {
     ppo ? formatHeads(t) : `heads=${ABSENT}`,
     formatMem(t?.infrastructure),
     formatLiveness(s.liveness),
+    ...(trimmed ? [trimmed] : []),
   ].join(" ");
 }
 
