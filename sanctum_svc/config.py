@@ -28,6 +28,17 @@ LIST_RUNS_DEFAULT_PAGE = 100
 LIST_RUNS_MAX_PAGE = 1000
 #: Group ids listed per RunSummary (RunSummary.group_count has the total).
 SUMMARY_GROUP_IDS = 32
+#: Connection limits (sanctum_svc/limits.py says what each defends against). Connections
+#: at once (also kept under the fd limit); seconds to finish the TLS/HTTP2 handshake;
+#: seconds without any RPC before a connection is closed (clients reconnect by themselves).
+MAX_CONNECTIONS = 4096
+HANDSHAKE_TIMEOUT_S = 10.0
+IDLE_TIMEOUT_S = 300.0
+#: Streams at once on one connection, WatchSnapshots subscribers in all, and health Watch
+#: streams in all (health needs no token; Check is not limited).
+MAX_STREAMS_PER_CONNECTION = 512
+MAX_SUBSCRIBERS = 256
+MAX_HEALTH_WATCHES = 64
 
 
 class ConfigError(ValueError):
@@ -62,6 +73,12 @@ class ServerConfig:
     event_log_len: int = 200
     #: Snapshot size budget in bytes (see SNAPSHOT_BUDGET_BYTES).
     snapshot_budget: int = SNAPSHOT_BUDGET_BYTES
+    max_connections: int = MAX_CONNECTIONS
+    handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S
+    idle_timeout_s: float = IDLE_TIMEOUT_S
+    max_streams_per_connection: int = MAX_STREAMS_PER_CONNECTION
+    max_subscribers: int = MAX_SUBSCRIBERS
+    max_health_watches: int = MAX_HEALTH_WATCHES
     extra_options: list[tuple[str, int]] = field(default_factory=list)
 
     @property

@@ -156,6 +156,12 @@ class Fanout:
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             return
+        if len(self._subscribers) >= self.config.max_subscribers:
+            self.metrics.refused_subscribers.inc()
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"sanctum already serves {self.config.max_subscribers} WatchSnapshots "
+                "subscribers (its limit); retry later")
         sub = _Subscriber(asyncio.current_task())
         self._subscribers.add(sub)
         self.metrics.subscribers.inc()

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from sanctum_svc.aggregator import Aggregator
@@ -24,6 +23,7 @@ from sanctum_svc.auth import BearerAuthInterceptor
 from sanctum_svc.config import MAX_RECEIVE_BYTES, MIN_PING_INTERVAL_MS, ServerConfig
 from sanctum_svc.fanout import Fanout
 from sanctum_svc.ingest import IngestPipeline
+from sanctum_svc.limits import BoundedHealthServicer, connection_options, raise_fd_limit
 from sanctum_svc.metrics import Metrics
 from sanctum_svc.servicer import SERVICE_NAME, SanctumServicer
 from sanctum_svc.store import AsyncStore, EventStore, StoreError
@@ -38,14 +38,16 @@ class StartupError(Exception):
     """The server cannot start; the message tells the user why and what to do."""
 
 
-def server_options(config: ServerConfig) -> list[tuple[str, int]]:
-    """Documented channel args: fail on a busy port, keepalive policy, receive limit."""
+def server_options(config: ServerConfig, fd_limit: int) -> list[tuple[str, int]]:
+    """Documented channel args: fail on a busy port, keepalive policy, receive limit, and
+    the connection limits of sanctum_svc.limits."""
     return [
         ("grpc.so_reuseport", 0),
         ("grpc.http2.min_ping_interval_without_data_ms", MIN_PING_INTERVAL_MS),
         ("grpc.http2.max_ping_strikes", 0),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+        *connection_options(config, fd_limit),
         *config.extra_options,
     ]
 
@@ -84,7 +86,7 @@ class SanctumServer:
         self.replayed = 0
         self._server: grpc.aio.Server | None = None
         self._astore: AsyncStore | None = None
-        self.health = health_aio.HealthServicer()
+        self.health = BoundedHealthServicer(config.max_health_watches)
         self.fanout: Fanout | None = None
         self.pipeline: IngestPipeline | None = None
         self.servicer: SanctumServicer | None = None
@@ -113,7 +115,8 @@ class SanctumServer:
         self.servicer = SanctumServicer(self.aggregator, self.pipeline, self.fanout)
 
         interceptors = [BearerAuthInterceptor(cfg.token, cfg.read_token)] if cfg.token else []
-        server = grpc.aio.server(options=server_options(cfg), interceptors=interceptors)
+        options = server_options(cfg, raise_fd_limit())
+        server = grpc.aio.server(options=options, interceptors=interceptors)
         server.add_generic_rpc_handlers((self.servicer.generic_handler(),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
