@@ -18,6 +18,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from sanctum_svc import reclaim
 from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.auth import BearerAuthInterceptor
 from sanctum_svc.config import MAX_RECEIVE_BYTES, MIN_PING_INTERVAL_MS, ServerConfig
@@ -114,6 +115,7 @@ class SanctumServer:
                                        on_change=self.fanout.notify)
         self.servicer = SanctumServicer(self.aggregator, self.pipeline, self.fanout)
 
+        reclaim.tune_malloc()  # large freed buffers go back to the OS (sanctum_svc.reclaim)
         interceptors = [BearerAuthInterceptor(cfg.token, cfg.read_token)] if cfg.token else []
         options = server_options(cfg, raise_fd_limit())
         server = grpc.aio.server(options=options, interceptors=interceptors)
@@ -124,6 +126,7 @@ class SanctumServer:
              reflection.SERVICE_NAME), server)
         await self._set_health(NOT_SERVING)
         self.port = self._bind(server)
+        self.fanout.local_port = self.port
         self._server = server
         await server.start()
         if cfg.metrics_port is not None:
