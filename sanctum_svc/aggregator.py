@@ -28,6 +28,8 @@ from sanctum_svc.handlers.ppo import fill_ppo
 
 #: Batches over which episodes/s is measured.
 EPISODE_RATE_WINDOW = 5
+#: While assembling envs, one in this many is measured to estimate their total size.
+_ENV_SAMPLE = 8
 
 
 class EnvTrack:
@@ -119,6 +121,8 @@ class RunAggregator:
         #: Latest DecisionCard per group, and the most recent ones of the run (payload refs).
         self.last_decision: dict[str, tpb.DecisionCard] = {}
         self.decisions: deque[tpb.DecisionCard] = deque(maxlen=RECENT_DECISIONS)
+        #: id(card) -> (card, serialized size), see _card_fits.
+        self._card_sizes: dict[int, tuple[tpb.DecisionCard, int]] = {}
         #: (receive time, episodes_completed) of recent BATCH_EPOCH_COMPLETED events.
         self.batch_marks: deque[tuple[float, int]] = deque(maxlen=EPISODE_RATE_WINDOW)
         #: Run-level histories (the fields of spb.Histories), newest last.
@@ -232,16 +236,26 @@ class RunAggregator:
                 getattr(histories, name).extend(values)
         history.trim(snap.event_log, self.event_log_len)
         omitted, unbuilt = self._fill_envs(snap)
+        # A card over the budget's element share would be left out by budget.fit anyway:
+        # it is never copied in (a 4 MB card costs ~15 ms to copy and measure).
+        fits = self._card_fits
         if self.last_decision or self.last_ppo:
             by_group = {snap.tamiyo.group_id: snap.tamiyo}
             by_group.update((g.group_id, g) for g in snap.other_groups)
             for group_id, decision in self.last_decision.items():
-                by_group[group_id].last_decision.CopyFrom(decision)
+                if fits(decision):
+                    by_group[group_id].last_decision.CopyFrom(decision)
+                else:
+                    omitted["last_decision"] = omitted.get("last_decision", 0) + 1
             for group_id, update in self.last_ppo.items():
                 fill_ppo(by_group[group_id], update)
         # Each card once: a group's last decision is in its TamiyoState, not repeated here.
         last = self.last_decision
-        snap.recent_decisions.extend(d for d in self.decisions if last.get(d.group_id) is not d)
+        recent = [d for d in self.decisions if last.get(d.group_id) is not d]
+        kept = [d for d in recent if fits(d)]
+        if len(kept) < len(recent):
+            omitted["recent_decisions"] = len(recent) - len(kept)
+        snap.recent_decisions.extend(kept)
         if self.last_event_time is not None:
             age = max(0.0, now - self.last_event_time)
             snap.liveness = liveness_for_age(age)
@@ -249,6 +263,22 @@ class RunAggregator:
             set_time(snap.last_event_time, self.last_event_time)
         budget.fit(snap, self.snapshot_budget, omitted, unbuilt)
         return snap
+
+    def _card_fits(self, card: tpb.DecisionCard) -> bool:
+        """Whether a decision card is within the budget's share for one element. Sizes are
+        remembered per card (cards are never changed once applied)."""
+        limit = self.snapshot_budget // budget.ELEMENT_SHARE
+        known = self._card_sizes.get(id(card))
+        if known is None or known[0] is not card:
+            if len(self._card_sizes) > 4 * RECENT_DECISIONS:  # forget cards no longer held
+                held = {id(c) for c in (*self.decisions, *self.last_decision.values())}
+                self._card_sizes = {k: v for k, v in self._card_sizes.items() if k in held}
+            # Its strings' lengths bound its size from below: a giant card is known as such
+            # without encoding it (ByteSize encodes: ~4 ms per MB).
+            floor = sum(len(h.action) for h in card.heads) + len(card.slot_id)
+            size = floor if floor > limit else card.ByteSize()
+            known = self._card_sizes[id(card)] = (card, size)
+        return known[1] <= limit
 
     def _fill_envs(self, snap: spb.SanctumSnapshot) -> tuple[dict[str, int], int]:
         """Add the envs in (group, env id) order, and the mean of their last rewards. Envs
@@ -269,7 +299,8 @@ class RunAggregator:
                 return {"envs": rest}, rest * (size // n)
             env = snap.envs.add()
             track.fill(env)
-            size += env.ByteSize() + 4
+            if n % _ENV_SAMPLE == 0:  # an estimate is enough here: fit() enforces the budget
+                size += (env.ByteSize() + 4) * _ENV_SAMPLE
         return {}, 0
 
     def summary(self, now: float) -> spb.RunSummary:
