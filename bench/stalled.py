@@ -23,6 +23,7 @@ from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.sanctum.v1 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.testing import SanctumProcess, batches, build_run_events, free_port
+from tests.fault.helpers import scrape
 
 RUN = "big"
 WATCHERS = r"""
@@ -56,16 +57,6 @@ def _checkpoint(seq: int, episode: int, fill: str) -> tpb.TelemetryEvent:
     return tpb.TelemetryEvent(
         run_id=RUN, producer_id="trainer-0", seq=seq, event_type=tpb.EVENT_TYPE_CHECKPOINT_LOADED,
         checkpoint_loaded=tpb.CheckpointLoadedPayload(path=fill * 4000, episode=episode))
-
-
-def _scrape(port: int, name: str) -> float:
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        for line in resp.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-    raise KeyError(name)
 
 
 def measure(n: int = 200, stall_timeout: float = 3.0, settle_s: float = 2.0) -> StalledMemory:
@@ -106,12 +97,12 @@ def measure(n: int = 200, stall_timeout: float = 3.0, settle_s: float = 2.0) -> 
                 spb.WatchSnapshotsRequest(run_id=RUN, max_hz=5))
             rss_stalled = rss_before
             deadline = time.monotonic() + 120
-            while _scrape(metrics, "sanctum_subscribers_stalled_total") < n:
+            while scrape(metrics, "sanctum_subscribers_stalled_total") < n:
                 rss_stalled = max(rss_stalled, rss_bytes(pid))
                 next(reader)  # the healthy watcher keeps reading
                 if time.monotonic() > deadline:
                     raise TimeoutError("the stalled watchers were not dropped")
-            dropped = int(_scrape(metrics, "sanctum_subscribers_stalled_total"))
+            dropped = int(scrape(metrics, "sanctum_subscribers_stalled_total"))
             end = time.monotonic() + settle_s
             served = 0
             while time.monotonic() < end:
