@@ -22,7 +22,10 @@ class DecisionsPanel(VerticalScroll, can_focus=True):
     _recent: tuple[tpb.DecisionCard, ...] = ()
 
     def compose(self) -> ComposeResult:
-        yield Static(decisions_text(None, []), id="decisions-text")
+        # Held, not queried: a snapshot applied while the app shuts down (its children
+        # already removed) must not raise.
+        self._text = Static(decisions_text(None, []), id="decisions-text")
+        yield self._text
 
     def on_mount(self) -> None:
         self.border_title = "DECISIONS"
@@ -42,7 +45,7 @@ class DecisionsPanel(VerticalScroll, can_focus=True):
         has_last = tamiyo is not None and tamiyo.HasField("last_decision")
         last = tamiyo.last_decision if has_last else None  # type: ignore[union-attr]
         width = max(20, self.scrollable_content_region.width)
-        self.query_one("#decisions-text", Static).update(decisions_text(last, self._recent, width))
+        self._text.update(decisions_text(last, self._recent, width))
 
     def on_resize(self, _: events.Resize) -> None:
         self._draw()
