@@ -76,15 +76,11 @@ def drop_oversized(parent: Message, name: str, limit: int) -> int:
 
 
 def _oversized(snap: spb.SanctumSnapshot, limit: int) -> dict[str, int]:
-    counts = {}
-    for path, parent, name in (("event_log", snap, "event_log"),
-                               ("recent_decisions", snap, "recent_decisions"),
-                               ("delivery.producers", snap.delivery, "producers"),
-                               ("envs", snap, "envs"),
-                               ("other_groups", snap, "other_groups")):
-        if len(getattr(parent, name)):
-            counts[path] = drop_oversized(parent, name, limit)
-    counts["last_decision"] = 0
+    """Drop any env, group or last decision over `limit` bytes (before ordinary envs and
+    groups are cut); counts per field path."""
+    counts = {"envs": drop_oversized(snap, "envs", limit),
+              "other_groups": drop_oversized(snap, "other_groups", limit),
+              "last_decision": 0}
     for tamiyo in (snap.tamiyo, *snap.other_groups):
         if tamiyo.HasField("last_decision") and tamiyo.last_decision.ByteSize() > limit:
             tamiyo.ClearField("last_decision")
@@ -117,7 +113,9 @@ def _self(snap: spb.SanctumSnapshot) -> Message:
 
 
 #: (field path, cutter) in the order parts are given up; a cutter frees at least `over`
-#: bytes from its part if it can and returns how many elements it removed.
+#: bytes from its part if it can and returns how many elements it removed. Between the
+#: first three and the rest, any single env, group or decision card over the budget's
+#: element share is dropped (OVERSIZED_AFTER).
 TRIM_ORDER: tuple[tuple[str, Callable[[Any, int], int]], ...] = (
     _repeated("event_log", _self, "event_log", True),
     _repeated("recent_decisions", _self, "recent_decisions", True),
@@ -130,6 +128,8 @@ TRIM_ORDER: tuple[tuple[str, Callable[[Any, int], int]], ...] = (
       for name in ("slot_ids", "env_devices", "heads", "blueprints")),
     ("vitals", _vitals),
 )
+
+OVERSIZED_AFTER = 3
 
 #: What a snapshot keeps when nothing else fits: who, where it stands, and delivery counts.
 _KEEP = ("run_id", "version", "generated_at", "liveness", "last_event_time",
@@ -165,13 +165,15 @@ def fit(snap: spb.SanctumSnapshot, budget: int,
     trim = spb.SnapshotTrim(budget_bytes=budget, full_bytes=size + unbuilt_bytes)
     counts = dict(omitted or {})
     target = max(0, budget - SLACK)
-    if size > target:
-        for path, n in _oversized(snap, budget // ELEMENT_SHARE).items():
-            counts[path] = counts.get(path, 0) + n
-        size = snap.ByteSize()
-    for path, cutter in TRIM_ORDER:
+    for step, (path, cutter) in enumerate(TRIM_ORDER):
         if size <= target:
             break
+        if step == OVERSIZED_AFTER:  # a giant element goes before ordinary envs and groups
+            for big, n in _oversized(snap, budget // ELEMENT_SHARE).items():
+                counts[big] = counts.get(big, 0) + n
+            size = snap.ByteSize()
+            if size <= target:
+                break
         removed = cutter(snap, size - target)
         if removed:
             counts[path] = counts.get(path, 0) + removed

@@ -203,3 +203,26 @@ def test_list_runs_page_ends_at_the_byte_budget() -> None:
             page = server.stub(ch).ListRuns(spb.ListRunsRequest(page_size=300), timeout=30)
     assert 0 < len(page.runs) < 300 and page.next_page_token
     assert page.ByteSize() <= 256 * 1024 + 1024
+
+
+def test_a_giant_env_goes_before_ordinary_ones() -> None:
+    """One env holding 40 seeds with 4 KB strings (160 KB, over its 1/16 share of a 128 KiB
+    budget) among 300 small ones: after the log lines it is the one left out, not the
+    last envs."""
+    run = RunAggregator("r", snapshot_budget=128 * 1024)
+    events = [tpb.TelemetryEvent(
+        run_id="r", producer_id="p", env_id=e, event_type=tpb.EVENT_TYPE_EPOCH_COMPLETED,
+        epoch_completed=tpb.EpochCompletedPayload(val_accuracy=0.5, seeds=[
+            tpb.SeedTelemetry(slot_id=f"s{k}", stage=tpb.SEED_STAGE_TRAINING,
+                              blueprint_id="b" * 4000) for k in range(40 if e == 7 else 0)]))
+        for e in range(301)]
+    events += [tpb.TelemetryEvent(
+        run_id="r", producer_id="p", event_type=tpb.EVENT_TYPE_CHECKPOINT_LOADED,
+        checkpoint_loaded=tpb.CheckpointLoadedPayload(path="c" * 4000, episode=k))
+        for k in range(20)]
+    run.apply_many(events, 1000.0)
+    snap = run.snapshot(1001.0)
+    assert snap.ByteSize() <= 128 * 1024
+    left_out = {f.field: f.omitted for f in snap.trimmed.fields}
+    assert left_out == {"event_log": 20, "envs": 1}
+    assert 7 not in {e.env_id for e in snap.envs} and len(snap.envs) == 300

@@ -1144,13 +1144,13 @@ export const SanctumSnapshotSchema: GenMessage<SanctumSnapshot> = /*@__PURE__*/
   messageDesc(file_esper_sanctum_v1_sanctum, 22);
 
 /**
- * What a snapshot over the server's size budget left out, so clients can say so. First
- * any single element over 1/16 of the budget (a giant decision card, env, log line or
- * group) goes; then parts are cut in this order until it fits: event_log and
- * recent_decisions (oldest first), delivery.producers, envs, other_groups (last ones
- * first), the groups' last_decision, tamiyo.heads, run_config lists, vitals; if it still
- * does not fit, everything but the run's identity, status, times and delivery counts
- * ("all").
+ * What a snapshot over the server's size budget left out, so clients can say so. A
+ * decision card over 1/16 of the budget is never included; then parts are cut in this
+ * order until the snapshot fits: event_log and recent_decisions (oldest first),
+ * delivery.producers, then any single env or group over 1/16 of the budget, then envs,
+ * other_groups (last ones first), the groups' last_decision, tamiyo.heads, run_config
+ * lists, vitals; if it still does not fit, everything but the run's identity, status,
+ * times and delivery counts ("all").
  *
  * @generated from message esper.sanctum.v1.SnapshotTrim
  */
