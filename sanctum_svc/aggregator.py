@@ -13,21 +13,23 @@ snapshot, which is what lets the server replay its store after a restart.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable
+import itertools
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.derived import liveness_for_age
-from sanctum_svc import history
+from sanctum_svc import budget, history
+from sanctum_svc.config import SNAPSHOT_BUDGET_BYTES, SUMMARY_GROUP_IDS
 from sanctum_svc.handlers import HANDLERS
 from sanctum_svc.handlers.common import RECENT_DECISIONS, event_time, set_compile, set_time
 from sanctum_svc.handlers.ppo import fill_ppo
 
 #: Batches over which episodes/s is measured.
 EPISODE_RATE_WINDOW = 5
-
-_HISTORY_FIELDS = tuple(f.name for f in spb.Histories.DESCRIPTOR.fields)
+#: While assembling envs, one in this many is measured to estimate their total size.
+_ENV_SAMPLE = 8
 
 
 class EnvTrack:
@@ -95,8 +97,13 @@ class RunAggregator:
     """Aggregated state of one run. Events arrive validated, deduplicated and in per-producer
     seq order (the ingest layer guarantees it)."""
 
-    def __init__(self, run_id: str, *, history_len: int = 120, event_log_len: int = 200) -> None:
+    def __init__(self, run_id: str, *, history_len: int = 120, event_log_len: int = 200,
+                 snapshot_budget: int = SNAPSHOT_BUDGET_BYTES,
+                 on_event: Callable[[RunAggregator], None] | None = None) -> None:
         self.run_id = run_id
+        self.snapshot_budget = snapshot_budget
+        #: Told after events moved last_event_time (the owner tracks the latest run).
+        self.on_event = on_event
         self.version = 0
         self.config: tpb.RunConfig | None = None
         self.delivery = spb.DeliveryStats()
@@ -109,14 +116,20 @@ class RunAggregator:
         self.state = spb.SanctumSnapshot(run_id=run_id)
         self.groups: dict[str, spb.TamiyoState] = {}
         self.envs: dict[tuple[str, int], EnvTrack] = {}
+        #: sorted(self.envs), kept until an env is added (envs are never removed).
+        self._env_order: list[tuple[str, int]] | None = None
         #: Latest DecisionCard per group, and the most recent ones of the run (payload refs).
         self.last_decision: dict[str, tpb.DecisionCard] = {}
         self.decisions: deque[tpb.DecisionCard] = deque(maxlen=RECENT_DECISIONS)
+        #: id(card) -> (card, serialized size), see _card_fits.
+        self._card_sizes: dict[int, tuple[tpb.DecisionCard, int]] = {}
         #: (receive time, episodes_completed) of recent BATCH_EPOCH_COMPLETED events.
         self.batch_marks: deque[tuple[float, int]] = deque(maxlen=EPISODE_RATE_WINDOW)
         #: Run-level histories (the fields of spb.Histories), newest last.
-        self.histories: dict[str, deque[float]] = {
-            name: deque(maxlen=history_len) for name in _HISTORY_FIELDS}
+        #: Created on first use: an empty deque costs ~0.7 KB, and a server may hold many
+        #: runs that never sent a PPO update.
+        self.histories: defaultdict[str, deque[float]] = defaultdict(
+            lambda: deque(maxlen=history_len))
         #: Latest PPOUpdatePayload per group: its per-update metrics (scalars, heads,
         #: early_stop_epoch, clip ±) are copied into the group's TamiyoState by `snapshot`.
         self.last_ppo: dict[str, tpb.PPOUpdatePayload] = {}
@@ -133,6 +146,8 @@ class RunAggregator:
         self.events_applied += 1
         self.last_event_time = received_at
         self.version += 1
+        if self.on_event is not None:
+            self.on_event(self)
         handler = HANDLERS.get(event.event_type)
         if handler is not None:
             handler(self, event, received_at)
@@ -156,6 +171,8 @@ class RunAggregator:
                     failures.append((event, exc))
         self.events_applied += n
         self.version += n
+        if self.on_event is not None:
+            self.on_event(self)
         return failures
 
     def touch(self) -> None:
@@ -184,6 +201,7 @@ class RunAggregator:
         track = self.envs.get(key)
         if track is None:
             track = self.envs[key] = EnvTrack(group_id, env_id, self.history_len)
+            self._env_order = None
         return track
 
     def log(self, event: tpb.TelemetryEvent, received_at: float, message: str) -> spb.EventLogEntry:
@@ -217,28 +235,73 @@ class RunAggregator:
             if values:
                 getattr(histories, name).extend(values)
         history.trim(snap.event_log, self.event_log_len)
-        rewards = []
-        for key in sorted(self.envs):
-            track = self.envs[key]
-            track.fill(snap.envs.add())
-            if track.last_epoch is not None:
-                rewards.append(snap.envs[-1].reward)
-        if rewards:
-            snap.aggregate_mean_reward = sum(rewards) / len(rewards)
+        omitted, unbuilt = self._fill_envs(snap)
+        # A card over the budget's element share would be left out by budget.fit anyway:
+        # it is never copied in (a 4 MB card costs ~15 ms to copy and measure).
+        fits = self._card_fits
         if self.last_decision or self.last_ppo:
             by_group = {snap.tamiyo.group_id: snap.tamiyo}
             by_group.update((g.group_id, g) for g in snap.other_groups)
             for group_id, decision in self.last_decision.items():
-                by_group[group_id].last_decision.CopyFrom(decision)
+                if fits(decision):
+                    by_group[group_id].last_decision.CopyFrom(decision)
+                else:
+                    omitted["last_decision"] = omitted.get("last_decision", 0) + 1
             for group_id, update in self.last_ppo.items():
                 fill_ppo(by_group[group_id], update)
-        snap.recent_decisions.extend(self.decisions)
+        # Each card once: a group's last decision is in its TamiyoState, not repeated here.
+        last = self.last_decision
+        recent = [d for d in self.decisions if last.get(d.group_id) is not d]
+        kept = [d for d in recent if fits(d)]
+        if len(kept) < len(recent):
+            omitted["recent_decisions"] = len(recent) - len(kept)
+        snap.recent_decisions.extend(kept)
         if self.last_event_time is not None:
             age = max(0.0, now - self.last_event_time)
             snap.liveness = liveness_for_age(age)
             snap.seconds_since_last_event = age
             set_time(snap.last_event_time, self.last_event_time)
+        budget.fit(snap, self.snapshot_budget, omitted, unbuilt)
         return snap
+
+    def _card_fits(self, card: tpb.DecisionCard) -> bool:
+        """Whether a decision card is within the budget's share for one element. Sizes are
+        remembered per card (cards are never changed once applied)."""
+        limit = self.snapshot_budget // budget.ELEMENT_SHARE
+        known = self._card_sizes.get(id(card))
+        if known is None or known[0] is not card:
+            if len(self._card_sizes) > 4 * RECENT_DECISIONS:  # forget cards no longer held
+                held = {id(c) for c in (*self.decisions, *self.last_decision.values())}
+                self._card_sizes = {k: v for k, v in self._card_sizes.items() if k in held}
+            # Its strings' lengths bound its size from below: a giant card is known as such
+            # without encoding it (ByteSize encodes: ~4 ms per MB).
+            floor = sum(len(h.action) for h in card.heads) + len(card.slot_id)
+            size = floor if floor > limit else card.ByteSize()
+            known = self._card_sizes[id(card)] = (card, size)
+        return known[1] <= limit
+
+    def _fill_envs(self, snap: spb.SanctumSnapshot) -> tuple[dict[str, int], int]:
+        """Add the envs in (group, env id) order, and the mean of their last rewards. Envs
+        past the snapshot budget are not assembled at all (a run may hold very many): their
+        count and estimated size are returned for the trim record."""
+        if self._env_order is None:
+            self._env_order = sorted(self.envs)
+        order = self._env_order
+        envs = self.envs
+        tracks = [envs[key] for key in order]
+        rewards = [t.last_epoch.epoch_completed.reward for t in tracks if t.last_epoch is not None]
+        if rewards:
+            snap.aggregate_mean_reward = sum(rewards) / len(rewards)
+        size = 0
+        for n, track in enumerate(tracks):
+            if size > self.snapshot_budget:
+                rest = len(tracks) - n
+                return {"envs": rest}, rest * (size // n)
+            env = snap.envs.add()
+            track.fill(env)
+            if n % _ENV_SAMPLE == 0:  # an estimate is enough here: fit() enforces the budget
+                size += (env.ByteSize() + 4) * _ENV_SAMPLE
+        return {}, 0
 
     def summary(self, now: float) -> spb.RunSummary:
         """A short description of the run for ListRuns."""
@@ -249,7 +312,8 @@ class RunAggregator:
             episodes_completed=state.episodes_completed,
             total_episodes=state.batch_total_episodes or state.run_config.n_episodes,
             n_envs=state.run_config.n_envs,
-            group_ids=list(self.groups),
+            group_ids=list(itertools.islice(self.groups, SUMMARY_GROUP_IDS)),
+            group_count=len(self.groups),
             status=state.status,
             events_applied=self.events_applied,
         )
@@ -262,20 +326,34 @@ class RunAggregator:
 
 
 class Aggregator:
-    """All runs, each with its own RunAggregator."""
+    """All runs, each with its own RunAggregator, and which one is the latest.
 
-    def __init__(self, *, history_len: int = 120, event_log_len: int = 200) -> None:
+    The latest run (most recent event; ties: the one created last) is what "latest run"
+    viewers watch, asked on every wake-up of every such subscriber: it is kept up to date
+    as events arrive instead of scanning every run (a server may hold tens of thousands).
+    """
+
+    def __init__(self, *, history_len: int = 120, event_log_len: int = 200,
+                 snapshot_budget: int = SNAPSHOT_BUDGET_BYTES) -> None:
         self._runs: dict[str, RunAggregator] = {}
+        #: Creation order of each run (the tie-break of latest_run_id).
+        self._created: dict[str, int] = {}
         self._history_len = history_len
         self._event_log_len = event_log_len
+        self._snapshot_budget = snapshot_budget
+        self._latest: RunAggregator | None = None
+        #: The latest run's key when it was chosen; None = choose again (scan).
+        self._latest_key: tuple[float, int] | None = None
 
     def get_or_create(self, run_id: str) -> RunAggregator:
         run = self._runs.get(run_id)
         if run is None:
             run = RunAggregator(
-                run_id, history_len=self._history_len, event_log_len=self._event_log_len
-            )
+                run_id, history_len=self._history_len, event_log_len=self._event_log_len,
+                snapshot_budget=self._snapshot_budget, on_event=self._on_event)
+            self._created[run_id] = len(self._runs)
             self._runs[run_id] = run
+            self._on_event(run)
         return run
 
     def get(self, run_id: str) -> RunAggregator | None:
@@ -284,12 +362,29 @@ class Aggregator:
     def runs(self) -> list[RunAggregator]:
         return list(self._runs.values())
 
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    @property
+    def snapshot_budget(self) -> int:
+        return self._snapshot_budget
+
+    def _key(self, run: RunAggregator) -> tuple[float, int]:
+        t = run.last_event_time
+        return (t or float("-inf"), self._created[run.run_id])
+
+    def _on_event(self, run: RunAggregator) -> None:
+        if self._latest_key is None:
+            return  # a scan is due anyway
+        key = self._key(run)
+        if key >= self._latest_key:
+            self._latest, self._latest_key = run, key
+        elif run is self._latest:  # its own time went back (a clock step): look again
+            self._latest_key = None
+
     def latest_run_id(self) -> str | None:
         """The run with the most recent event (ties: the one created last)."""
-        best: RunAggregator | None = None
-        for run in self._runs.values():
-            if best is None or (run.last_event_time or float("-inf")) >= (
-                best.last_event_time or float("-inf")
-            ):
-                best = run
-        return best.run_id if best is not None else None
+        if self._latest_key is None:
+            self._latest = max(self._runs.values(), key=self._key, default=None)
+            self._latest_key = self._key(self._latest) if self._latest else (float("-inf"), -1)
+        return self._latest.run_id if self._latest is not None else None

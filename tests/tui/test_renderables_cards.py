@@ -230,7 +230,7 @@ def test_env_row_keys_with_groups() -> None:
     assert row_key("", 3) == "3" and row_key("B", 3) == "B:3"
     assert parse_row_key("B:3") == ("B", 3) and parse_row_key("3") == ("", 3)
     env = spb.EnvState(env_id=3, group_id="B")
-    assert env_row(env, [])[0] == "B:3"
+    assert str(env_row(env, [])[0]) == "B:3"
 
 
 # -- fitting text -----------------------------------------------------------------------------

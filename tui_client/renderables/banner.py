@@ -43,7 +43,7 @@ def memory_text(snapshot: spb.SanctumSnapshot) -> Text | None:
     percent = memory_usage_percent(snapshot.tamiyo.infrastructure)
     if percent is None:
         return None
-    return Text(f"[Mem:{percent:.0f}%]", style=memory_style(percent))
+    return Text(f"[Mem:{num(percent, '.0f')}%]", style=memory_style(percent))
 
 
 def banner_text(snapshot: spb.SanctumSnapshot | None, verdict: Verdict | None = None) -> Text:

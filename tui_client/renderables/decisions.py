@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
+from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from tui_client.renderables.fmt import DASH, num, opt, pack
+from tui_client.renderables.fmt import DASH, clip, num, opt, pack, pct
 from tui_client.renderables.heads import head_name
 
 OP_STYLE: dict[int, str] = {
@@ -33,14 +34,14 @@ def op_name(op: int) -> str:
 
 def target_text(card: tpb.DecisionCard) -> str:
     """ "r0c1 lora", "r0c1", or "" for a decision that names no slot / blueprint."""
-    return " ".join(part for part in (card.slot_id, card.blueprint_id) if part)
+    return " ".join(clip(part, 32) for part in (card.slot_id, card.blueprint_id) if part)
 
 
 def choice_text(choice: tpb.HeadChoice) -> Text:
     """ "op=GERMINATE 71%" (probability of the chosen action; entropy is in the heads panel)."""
     out = Text(f"{head_name(choice.head)}=", style="dim")
-    out.append(choice.action or DASH)
-    out.append(f" {choice.probability:.0%}", style="cyan")
+    out.append(clip(choice.action, 32) or DASH)
+    out.append(f" {pct(choice.probability)}", style="cyan")
     return out
 
 
@@ -101,6 +102,24 @@ def decisions_text(
     return out
 
 
+def group_decisions(
+    snapshot: spb.SanctumSnapshot | None, tamiyo: spb.TamiyoState | None
+) -> list[tpb.DecisionCard]:
+    """The recent decisions of `tamiyo`'s policy group, oldest first, ending with its last
+    one: the server sends each card once (a group's last decision only in its TamiyoState;
+    an older server also repeated it in the feed, so it is not added twice). When the server
+    does not say which group decided, the feed is not filtered. A/B groups reuse env ids,
+    so a mixed feed would mislead."""
+    recent = list(snapshot.recent_decisions) if snapshot is not None else []
+    if tamiyo is None:
+        return recent
+    if any(card.group_id for card in recent) or tamiyo.last_decision.group_id:
+        recent = [card for card in recent if card.group_id == tamiyo.group_id]
+    if tamiyo.HasField("last_decision") and (not recent or recent[-1] != tamiyo.last_decision):
+        recent.append(tamiyo.last_decision)
+    return recent
+
+
 def env_decisions(
     recent: Sequence[tpb.DecisionCard],
     env_id: int,
@@ -108,7 +127,7 @@ def env_decisions(
     limit: int = 8,
     group_id: str = "",
 ) -> Text:
-    """Decisions about one env of one policy group (for its detail screen): newest as a
-    card, then the feed."""
+    """Decisions about one env of one policy group (for its detail screen), from the
+    group's feed (`group_decisions`): newest as a card, then the feed."""
     mine = [card for card in recent if card.env_id == env_id and card.group_id == group_id]
     return decisions_text(mine[-1] if mine else None, mine, width, limit)

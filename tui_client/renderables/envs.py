@@ -6,7 +6,7 @@ from rich.text import Text
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from tui_client.renderables.fmt import DASH, num
+from tui_client.renderables.fmt import DASH, clip, num
 
 STAGE_STYLE: dict[int, str] = {
     tpb.SEED_STAGE_DORMANT: "dim",
@@ -43,7 +43,7 @@ def seed_cell(seed: tpb.SeedTelemetry | None) -> Text:
     style = STAGE_STYLE.get(seed.stage, "")
     out = Text(stage_name(seed.stage), style=style)
     if seed.blueprint_id:
-        out.append(f" {seed.blueprint_id}")
+        out.append(f" {clip(seed.blueprint_id, 24)}")
     return out
 
 
@@ -58,11 +58,16 @@ def parse_row_key(key: str) -> tuple[str, int]:
     return group_id, int(env_id)
 
 
+def slot_label(slot_id: str) -> Text:
+    """A slot id as a column label (plain text: an id is never console markup)."""
+    return Text(clip(slot_id, 24) or DASH)
+
+
 def env_row(env: spb.EnvState, slots: list[str]) -> list[Text | str]:
     """One DataTable row: env id (group-prefixed in A/B runs), accuracy, best, reward,
-    then one seed cell per slot."""
+    then one seed cell per slot. Text cells: DataTable reads a str cell as markup."""
     return [
-        row_key(env.group_id, env.env_id),
+        Text(clip(row_key(env.group_id, env.env_id), 32)),
         num(env.accuracy, ".3g") if env.epoch or env.accuracy else DASH,
         num(env.best_accuracy, ".3g") if env.epoch or env.best_accuracy else DASH,
         num(env.reward, "+.3f") if env.epoch or env.reward else DASH,
@@ -78,8 +83,9 @@ def lifecycle_text(snapshot: spb.SanctumSnapshot) -> str:
     if not snapshot.current_batch and not snapshot.histories.avg_reward:
         return counts
     batch = (
-        f"batch avg acc {snapshot.batch_avg_accuracy:.3g} "
-        f"(rolling {snapshot.batch_rolling_accuracy:.3g}) · "
-        f"reward {snapshot.batch_avg_reward:+.3f} (envs {snapshot.aggregate_mean_reward:+.3f})"
+        f"batch avg acc {num(snapshot.batch_avg_accuracy, '.3g')} "
+        f"(rolling {num(snapshot.batch_rolling_accuracy, '.3g')}) · "
+        f"reward {num(snapshot.batch_avg_reward, '+.3f')} "
+        f"(envs {num(snapshot.aggregate_mean_reward, '+.3f')})"
     )
     return f"{batch} · {counts}"

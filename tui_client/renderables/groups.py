@@ -8,6 +8,7 @@ whose `tamiyo` is that group (run-level histories belong to the primary group on
 from __future__ import annotations
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
+from tui_client.renderables.fmt import clip
 
 
 def groups(snapshot: spb.SanctumSnapshot | None) -> list[spb.TamiyoState]:
@@ -18,8 +19,8 @@ def groups(snapshot: spb.SanctumSnapshot | None) -> list[spb.TamiyoState]:
 
 
 def group_name(tamiyo: spb.TamiyoState) -> str:
-    """The group id, or "default" for the unnamed group."""
-    return tamiyo.group_id or "default"
+    """The group id (clipped for display), or "default" for the unnamed group."""
+    return clip(tamiyo.group_id, 24) or "default"
 
 
 def group_index(snapshot: spb.SanctumSnapshot | None, group_id: str | None) -> int:

@@ -30,7 +30,7 @@ def _flow_parts(
     cv = Text()
     if gq.HasField("gradient_cv"):
         status = gradient_cv_status(gq.gradient_cv)
-        cv.append(f"CV:{gq.gradient_cv:.2f} ", style=CV_STYLE[status])
+        cv.append(f"CV:{num(gq.gradient_cv, '.2f')} ", style=CV_STYLE[status])
         cv.append(status, style="dim")
     else:
         cv.append(f"CV:{DASH}", style="dim")

@@ -23,6 +23,7 @@ from typing import Literal
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.derived import gradient_cv_status, memory_usage_percent
+from tui_client.renderables.fmt import num, pct
 
 Status = Literal["ok", "warning", "critical", "warmup"]
 Level = Literal["ok", "warning", "critical"]
@@ -89,12 +90,12 @@ def evaluate(snapshot: spb.SanctumSnapshot) -> Verdict:
     if t.exploding_layers > 0:
         critical.append(f"{t.exploding_layers} exploding layers")
     if t.ratio_max > RATIO_EXPLOSION:
-        critical.append(f"ratio max {t.ratio_max:.2f} > {RATIO_EXPLOSION}")
+        critical.append(f"ratio max {num(t.ratio_max, '.2f')} > {RATIO_EXPLOSION}")
     if 0 < t.ratio_min < RATIO_COLLAPSE:
-        critical.append(f"ratio min {t.ratio_min:.2f} < {RATIO_COLLAPSE}")
+        critical.append(f"ratio min {num(t.ratio_min, '.2f')} < {RATIO_COLLAPSE}")
     for label, level, text in (
-        ("KL", kl_level(t.kl_divergence), f"{t.kl_divergence:.3f}"),
-        ("clip", clip_level(t.clip_fraction), f"{t.clip_fraction:.0%}"),
+        ("KL", kl_level(t.kl_divergence), num(t.kl_divergence)),
+        ("clip", clip_level(t.clip_fraction), pct(t.clip_fraction)),
     ):
         if level == "critical":
             critical.append(f"{label} {text}")
@@ -102,17 +103,17 @@ def evaluate(snapshot: spb.SanctumSnapshot) -> Verdict:
             warning.append(f"{label} {text}")
     gq = t.gradient_quality
     if gq.HasField("gradient_cv") and gradient_cv_status(gq.gradient_cv) == "BAD":
-        warning.append(f"gradient CV {gq.gradient_cv:.2f}")
+        warning.append(f"gradient CV {num(gq.gradient_cv, '.2f')}")
     if t.dead_layers > 0:
         warning.append(f"{t.dead_layers} dead layers")
     if ev_level(t.explained_variance) == "warning":
-        warning.append(f"explained variance {t.explained_variance:.2f}")
+        warning.append(f"explained variance {num(t.explained_variance, '.2f')}")
     ents = normalised_entropies(t, snapshot.run_config)
     if ents and sum(ents) / len(ents) < ENTROPY_COLLAPSE:
         warning.append("entropy collapse")
     mem = memory_usage_percent(t.infrastructure)
     if mem is not None and mem > MEMORY_WARNING_PCT:
-        warning.append(f"memory {mem:.0f}%")
+        warning.append(f"memory {num(mem, '.0f')}%")
     if critical:
         return Verdict("critical", critical + warning)
     if t.updates < WARMUP_UPDATES:

@@ -91,14 +91,15 @@ def details_text(tamiyo: spb.TamiyoState, width: int | None = None) -> Text:
     t = tamiyo
     early = f"early stop ep {t.early_stop_epoch}" if t.HasField("early_stop_epoch") else ""
     items = [
-        f"ratio {t.ratio_min:.2f}–{t.ratio_max:.2f}",
-        f"V μ{t.value_mean:.2f} σ{t.value_std:.2f} [{t.value_min:.2f},{t.value_max:.2f}]",
-        f"adv μ{t.advantage_mean:+.2f} σ{t.advantage_std:.2f}",
-        f"pre-clip GN {t.pre_clip_grad_norm:.3f}",
+        f"ratio {num(t.ratio_min, '.2f')}–{num(t.ratio_max, '.2f')}",
+        f"V μ{num(t.value_mean, '.2f')} σ{num(t.value_std, '.2f')} "
+        f"[{num(t.value_min, '.2f')},{num(t.value_max, '.2f')}]",
+        f"adv μ{num(t.advantage_mean, '+.2f')} σ{num(t.advantage_std, '.2f')}",
+        f"pre-clip GN {num(t.pre_clip_grad_norm, '.3f')}",
         f"lr {t.lr:g}",
         f"ent_coef {t.entropy_coef:g}",
         f"epoch {t.inner_epoch} batch {t.batch}",
-        f"{t.update_time_ms:.0f} ms/update",
+        f"{num(t.update_time_ms, '.0f')} ms/update",
         early,
     ]
     return pack([Text(i, style="dim") for i in items if i], width, indent=0)

@@ -13,9 +13,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
-from tui_client.renderables.decisions import env_decisions
-from tui_client.renderables.envs import seed_cell, slot_ids
-from tui_client.renderables.fmt import DASH, compact_int, num, opt, sparkline
+from tui_client.renderables.decisions import env_decisions, group_decisions
+from tui_client.renderables.envs import seed_cell, slot_ids, slot_label
+from tui_client.renderables.fmt import DASH, clip, compact_int, num, opt, sparkline
+from tui_client.renderables.groups import groups
 
 
 def env_detail(
@@ -33,26 +34,27 @@ def env_detail(
     )
     if env is None:
         return Text(f"env {env_id} is not in this run", style="dim")
-    title = f"env {env_id}" + (f" · group {env.group_id}" if env.group_id else "")
-    table = Table(title=title, box=None, expand=True, title_justify="left")
+    title = f"env {env_id}" + (f" · group {clip(env.group_id, 24)}" if env.group_id else "")
+    # Every cell is Text: Rich reads a str cell as console markup, and ids come from the wire.
+    table = Table(title=Text(title), box=None, expand=True, title_justify="left")
     for col in ("Slot", "Seed", "Seed id", "Alpha", "ΔAcc", "Epochs", "Params", "Grad"):
         table.add_column(col)
     for slot in slot_ids(snapshot):
         seed = env.seeds.get(slot)
         if seed is None:
-            table.add_row(slot, seed_cell(None), DASH, DASH, DASH, DASH, DASH, DASH)
+            table.add_row(slot_label(slot), seed_cell(None), DASH, DASH, DASH, DASH, DASH, DASH)
             continue
         table.add_row(
-            slot,
+            slot_label(slot),
             seed_cell(seed),
-            seed.seed_id or DASH,
+            Text(clip(seed.seed_id, 24) or DASH),
             num(seed.alpha, ".2f"),
             num(seed.accuracy_delta, "+.2f"),
             str(seed.epochs_in_stage),
             compact_int(seed.params),
             num(opt(seed, "grad_norm"), ".3f"),
         )
-    table.caption = (
+    table.caption = Text(
         f"acc {num(env.accuracy, '.1f')} (best {num(env.best_accuracy, '.1f')})  "
         f"reward {num(env.reward, '+.3f')}  cum {num(env.cumulative_reward, '+.2f')}  "
         f"epoch {env.epoch}  episode {env.episode}  val loss {num(env.val_loss, '.4f')}  "
@@ -62,7 +64,9 @@ def env_detail(
     )
     table.caption_justify = "left"
     decisions = Text("\nDECISIONS\n", style="bold")
-    mine = env_decisions(snapshot.recent_decisions, env_id, 70, group_id=env.group_id)
+    tamiyo = next((t for t in groups(snapshot) if t.group_id == env.group_id), None)
+    feed = group_decisions(snapshot, tamiyo) if tamiyo else list(snapshot.recent_decisions)
+    mine = env_decisions(feed, env_id, 70, group_id=env.group_id)
     decisions.append_text(mine)
     return Group(table, decisions)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
@@ -9,7 +10,7 @@ from textual.widgets import Static
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from tui_client.renderables.decisions import decisions_text
+from tui_client.renderables.decisions import decisions_text, group_decisions
 
 
 class DecisionsPanel(VerticalScroll, can_focus=True):
@@ -21,7 +22,10 @@ class DecisionsPanel(VerticalScroll, can_focus=True):
     _recent: tuple[tpb.DecisionCard, ...] = ()
 
     def compose(self) -> ComposeResult:
-        yield Static(decisions_text(None, []), id="decisions-text")
+        # Held, not queried: a snapshot applied while the app shuts down (its children
+        # already removed) must not raise.
+        self._text = Static(decisions_text(None, []), id="decisions-text")
+        yield self._text
 
     def on_mount(self) -> None:
         self.border_title = "DECISIONS"
@@ -32,11 +36,8 @@ class DecisionsPanel(VerticalScroll, can_focus=True):
         """Draw the last decision of `tamiyo` (the group shown) and that group's part of the
         snapshot's feed (A/B groups reuse env ids, so a mixed feed would mislead)."""
         self._tamiyo = tamiyo
-        recent = snapshot.recent_decisions if snapshot is not None else ()
-        if tamiyo is not None and any(card.group_id for card in recent):
-            recent = [card for card in recent if card.group_id == tamiyo.group_id]
-        self._recent = tuple(recent)
-        self.border_title = f"DECISIONS · {group}" if group else "DECISIONS"
+        self._recent = tuple(group_decisions(snapshot, tamiyo))
+        self.border_title = Text(f"DECISIONS · {group}" if group else "DECISIONS")
         self._draw()
 
     def _draw(self) -> None:
@@ -44,7 +45,7 @@ class DecisionsPanel(VerticalScroll, can_focus=True):
         has_last = tamiyo is not None and tamiyo.HasField("last_decision")
         last = tamiyo.last_decision if has_last else None  # type: ignore[union-attr]
         width = max(20, self.scrollable_content_region.width)
-        self.query_one("#decisions-text", Static).update(decisions_text(last, self._recent, width))
+        self._text.update(decisions_text(last, self._recent, width))
 
     def on_resize(self, _: events.Resize) -> None:
         self._draw()

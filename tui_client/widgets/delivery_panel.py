@@ -7,7 +7,7 @@ from rich.text import Text
 from textual import events
 from textual.widgets import Static
 
-from tui_client.renderables.delivery import delivery_text
+from tui_client.renderables.delivery import delivery_text, trimmed_text
 from tui_client.renderables.vitals import vitals_text
 from tui_client.state import View
 
@@ -25,6 +25,10 @@ class DeliveryPanel(Static, can_focus=True):
         self._view = view
         width = self.content_size.width or None
         out = Text()
+        trimmed = trimmed_text(view.snapshot, width)
+        if trimmed is not None:
+            out.append_text(trimmed)
+            out.append("\n")
         out.append_text(vitals_text(view.snapshot, width))
         out.append("\n")
         out.append_text(delivery_text(view.snapshot, view.view_age, view.event_age, width))

@@ -15,11 +15,12 @@ class EventLog(VerticalScroll, can_focus=True):
     across layout passes, so a first large update still ends at the bottom)."""
 
     def compose(self) -> ComposeResult:
-        yield Static(log_text(None), id="event-log-text")
+        self._text = Static(log_text(None), id="event-log-text")  # held: see DecisionsPanel
+        yield self._text
 
     def on_mount(self) -> None:
         self.border_title = "EVENTS"
         self.anchor()
 
     def show(self, snapshot: spb.SanctumSnapshot | None) -> None:
-        self.query_one("#event-log-text", Static).update(log_text(snapshot))
+        self._text.update(log_text(snapshot))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import events
 from textual.widgets import Static
 
@@ -21,7 +22,7 @@ class HeadsPanel(Static, can_focus=True):
 
     def show(self, snapshot: spb.SanctumSnapshot | None, group: str = "") -> None:
         self._snapshot = snapshot
-        self.border_title = f"HEADS · {group}" if group else "HEADS"
+        self.border_title = Text(f"HEADS · {group}" if group else "HEADS")
         self.update(heads_text(snapshot, self.content_size.width or None))
 
     def on_resize(self, _: events.Resize) -> None:

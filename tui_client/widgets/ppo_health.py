@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import events
 from textual.widgets import Static
 
@@ -21,7 +22,7 @@ class PpoHealth(Static, can_focus=True):
 
     def show(self, snapshot: spb.SanctumSnapshot | None, group: str = "") -> None:
         self._snapshot = snapshot
-        self.border_title = f"PPO HEALTH · {group}" if group else "PPO HEALTH"
+        self.border_title = Text(f"PPO HEALTH · {group}" if group else "PPO HEALTH")
         self.update(ppo_text(snapshot, self.content_size.width))
 
     def on_resize(self, _: events.Resize) -> None:

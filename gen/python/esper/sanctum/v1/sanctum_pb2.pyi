@@ -120,11 +120,15 @@ class GetSnapshotResponse(_message.Message):
     def __init__(self, snapshot: _Optional[_Union[SanctumSnapshot, _Mapping]] = ...) -> None: ...
 
 class ListRunsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class RunSummary(_message.Message):
-    __slots__ = ("run_id", "task", "liveness", "last_event_time", "episodes_completed", "total_episodes", "n_envs", "group_ids", "status", "events_applied", "status_reason")
+    __slots__ = ("run_id", "task", "liveness", "last_event_time", "episodes_completed", "total_episodes", "n_envs", "group_ids", "status", "events_applied", "status_reason", "group_count")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     LIVENESS_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +140,7 @@ class RunSummary(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_APPLIED_FIELD_NUMBER: _ClassVar[int]
     STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    GROUP_COUNT_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     task: str
     liveness: Liveness
@@ -147,13 +152,18 @@ class RunSummary(_message.Message):
     status: RunStatus
     events_applied: int
     status_reason: str
-    def __init__(self, run_id: _Optional[str] = ..., task: _Optional[str] = ..., liveness: _Optional[_Union[Liveness, str]] = ..., last_event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., episodes_completed: _Optional[int] = ..., total_episodes: _Optional[int] = ..., n_envs: _Optional[int] = ..., group_ids: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., events_applied: _Optional[int] = ..., status_reason: _Optional[str] = ...) -> None: ...
+    group_count: int
+    def __init__(self, run_id: _Optional[str] = ..., task: _Optional[str] = ..., liveness: _Optional[_Union[Liveness, str]] = ..., last_event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., episodes_completed: _Optional[int] = ..., total_episodes: _Optional[int] = ..., n_envs: _Optional[int] = ..., group_ids: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., events_applied: _Optional[int] = ..., status_reason: _Optional[str] = ..., group_count: _Optional[int] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
-    __slots__ = ("runs",)
+    __slots__ = ("runs", "next_page_token", "total_size")
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     runs: _containers.RepeatedCompositeFieldContainer[RunSummary]
-    def __init__(self, runs: _Optional[_Iterable[_Union[RunSummary, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    total_size: int
+    def __init__(self, runs: _Optional[_Iterable[_Union[RunSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class GradientQuality(_message.Message):
     __slots__ = ("gradient_cv", "clip_fraction_positive", "clip_fraction_negative")
@@ -371,7 +381,7 @@ class DeliveryStats(_message.Message):
     def __init__(self, events_received: _Optional[int] = ..., events_applied: _Optional[int] = ..., events_duplicate: _Optional[int] = ..., events_rejected: _Optional[int] = ..., gap_events: _Optional[int] = ..., producer_dropped: _Optional[int] = ..., producers: _Optional[_Iterable[_Union[ProducerDelivery, _Mapping]]] = ...) -> None: ...
 
 class SanctumSnapshot(_message.Message):
-    __slots__ = ("run_id", "version", "generated_at", "task_name", "run_config", "tamiyo", "other_groups", "envs", "batch_avg_reward", "batch_total_episodes", "batch_avg_accuracy", "batch_rolling_accuracy", "current_batch", "episodes_completed", "histories", "event_log", "lifecycle", "liveness", "last_event_time", "seconds_since_last_event", "delivery", "vitals", "status", "completion", "episodes_per_second", "started_at", "recent_decisions", "aggregate_mean_reward")
+    __slots__ = ("run_id", "version", "generated_at", "task_name", "run_config", "tamiyo", "other_groups", "envs", "batch_avg_reward", "batch_total_episodes", "batch_avg_accuracy", "batch_rolling_accuracy", "current_batch", "episodes_completed", "histories", "event_log", "lifecycle", "liveness", "last_event_time", "seconds_since_last_event", "delivery", "vitals", "status", "completion", "episodes_per_second", "started_at", "recent_decisions", "aggregate_mean_reward", "trimmed")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -400,6 +410,7 @@ class SanctumSnapshot(_message.Message):
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     RECENT_DECISIONS_FIELD_NUMBER: _ClassVar[int]
     AGGREGATE_MEAN_REWARD_FIELD_NUMBER: _ClassVar[int]
+    TRIMMED_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     version: int
     generated_at: _timestamp_pb2.Timestamp
@@ -428,4 +439,23 @@ class SanctumSnapshot(_message.Message):
     started_at: _timestamp_pb2.Timestamp
     recent_decisions: _containers.RepeatedCompositeFieldContainer[_telemetry_pb2.DecisionCard]
     aggregate_mean_reward: float
-    def __init__(self, run_id: _Optional[str] = ..., version: _Optional[int] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task_name: _Optional[str] = ..., run_config: _Optional[_Union[_telemetry_pb2.RunConfig, _Mapping]] = ..., tamiyo: _Optional[_Union[TamiyoState, _Mapping]] = ..., other_groups: _Optional[_Iterable[_Union[TamiyoState, _Mapping]]] = ..., envs: _Optional[_Iterable[_Union[EnvState, _Mapping]]] = ..., batch_avg_reward: _Optional[float] = ..., batch_total_episodes: _Optional[int] = ..., batch_avg_accuracy: _Optional[float] = ..., batch_rolling_accuracy: _Optional[float] = ..., current_batch: _Optional[int] = ..., episodes_completed: _Optional[int] = ..., histories: _Optional[_Union[Histories, _Mapping]] = ..., event_log: _Optional[_Iterable[_Union[EventLogEntry, _Mapping]]] = ..., lifecycle: _Optional[_Union[LifecycleCounts, _Mapping]] = ..., liveness: _Optional[_Union[Liveness, str]] = ..., last_event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds_since_last_event: _Optional[float] = ..., delivery: _Optional[_Union[DeliveryStats, _Mapping]] = ..., vitals: _Optional[_Union[_telemetry_pb2.SystemVitalsPayload, _Mapping]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., completion: _Optional[_Union[_telemetry_pb2.TrainingCompletedPayload, _Mapping]] = ..., episodes_per_second: _Optional[float] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recent_decisions: _Optional[_Iterable[_Union[_telemetry_pb2.DecisionCard, _Mapping]]] = ..., aggregate_mean_reward: _Optional[float] = ...) -> None: ...
+    trimmed: SnapshotTrim
+    def __init__(self, run_id: _Optional[str] = ..., version: _Optional[int] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task_name: _Optional[str] = ..., run_config: _Optional[_Union[_telemetry_pb2.RunConfig, _Mapping]] = ..., tamiyo: _Optional[_Union[TamiyoState, _Mapping]] = ..., other_groups: _Optional[_Iterable[_Union[TamiyoState, _Mapping]]] = ..., envs: _Optional[_Iterable[_Union[EnvState, _Mapping]]] = ..., batch_avg_reward: _Optional[float] = ..., batch_total_episodes: _Optional[int] = ..., batch_avg_accuracy: _Optional[float] = ..., batch_rolling_accuracy: _Optional[float] = ..., current_batch: _Optional[int] = ..., episodes_completed: _Optional[int] = ..., histories: _Optional[_Union[Histories, _Mapping]] = ..., event_log: _Optional[_Iterable[_Union[EventLogEntry, _Mapping]]] = ..., lifecycle: _Optional[_Union[LifecycleCounts, _Mapping]] = ..., liveness: _Optional[_Union[Liveness, str]] = ..., last_event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seconds_since_last_event: _Optional[float] = ..., delivery: _Optional[_Union[DeliveryStats, _Mapping]] = ..., vitals: _Optional[_Union[_telemetry_pb2.SystemVitalsPayload, _Mapping]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., completion: _Optional[_Union[_telemetry_pb2.TrainingCompletedPayload, _Mapping]] = ..., episodes_per_second: _Optional[float] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recent_decisions: _Optional[_Iterable[_Union[_telemetry_pb2.DecisionCard, _Mapping]]] = ..., aggregate_mean_reward: _Optional[float] = ..., trimmed: _Optional[_Union[SnapshotTrim, _Mapping]] = ...) -> None: ...
+
+class SnapshotTrim(_message.Message):
+    __slots__ = ("budget_bytes", "full_bytes", "fields")
+    BUDGET_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FULL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    budget_bytes: int
+    full_bytes: int
+    fields: _containers.RepeatedCompositeFieldContainer[TrimmedField]
+    def __init__(self, budget_bytes: _Optional[int] = ..., full_bytes: _Optional[int] = ..., fields: _Optional[_Iterable[_Union[TrimmedField, _Mapping]]] = ...) -> None: ...
+
+class TrimmedField(_message.Message):
+    __slots__ = ("field", "omitted")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    OMITTED_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    omitted: int
+    def __init__(self, field: _Optional[str] = ..., omitted: _Optional[int] = ...) -> None: ...
