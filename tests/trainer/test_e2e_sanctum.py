@@ -54,7 +54,7 @@ def test_training_run_populates_the_seed_checklist(restore_signals, tmp_path) ->
         watcher = Watcher(server, run_id)
         watcher.start()
         argv = ["--sanctum", server.address, "--token", TOKEN, "--run-id", run_id, "--quiet",
-                "--spool-dir", str(tmp_path), "--ppo-epochs", "2", "--gradient-cv-every", "1"]
+                "--spool-dir", str(tmp_path), "--ppo-epochs", "2", "--diagnostics-every", "1"]
         for k, v in ARGS.items():
             argv += [f"--{k.replace('_', '-')}", str(v)]
         assert main(argv) == 0
