@@ -92,30 +92,47 @@ def seed_gate_evaluated(run: RunAggregator, event: tpb.TelemetryEvent, received_
     )
 
 
+def _keep_counterfactual(seed: tpb.SeedTelemetry | None,
+                         p: tpb.SeedPrunedPayload | tpb.SeedFossilizedPayload) -> str:
+    """Put the payload's counterfactual on the slot's seed (cleared when not measured);
+    the log text for it ("" when absent)."""
+    if not p.HasField("counterfactual"):
+        if seed is not None:
+            seed.ClearField("counterfactual")
+        return ""
+    if seed is not None:
+        seed.counterfactual = p.counterfactual
+    return f", counterfactual {p.counterfactual:+.3f}"
+
+
 @handles(ET.EVENT_TYPE_SEED_FOSSILIZED)
 def seed_fossilized(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
     p = event.seed_fossilized
-    _, blueprint = _enter_stage(run, event, p.slot_id, tpb.SEED_STAGE_FOSSILIZED,
-                                p.blueprint_id)
+    seed, blueprint = _enter_stage(run, event, p.slot_id, tpb.SEED_STAGE_FOSSILIZED,
+                                   p.blueprint_id)
+    cf = _keep_counterfactual(seed, p)
     run.state.lifecycle.fossilized += 1
     run.log(
         event,
         received_at,
         f"{p.slot_id}: fossilized {blueprint} "
-        f"(+{p.params_added:,} params, {p.improvement:+.2f} acc, {p.epochs_total} epochs)",
+        f"(+{p.params_added:,} params, {p.improvement:+.2f} acc, {p.epochs_total} epochs{cf})",
     )
 
 
 @handles(ET.EVENT_TYPE_SEED_PRUNED, ET.EVENT_TYPE_SEED_CULLED)
 def seed_pruned(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
-    """PRUNED (or its older name CULLED): the seed keeps its blueprint_id (seed plan 000)."""
+    """PRUNED (or its older name CULLED): the seed keeps its blueprint_id (seed plan 000) and
+    its counterfactual contribution, when measured."""
     p = event.seed_pruned
-    _, blueprint = _enter_stage(run, event, p.slot_id, tpb.SEED_STAGE_PRUNED, p.blueprint_id)
+    seed, blueprint = _enter_stage(run, event, p.slot_id, tpb.SEED_STAGE_PRUNED,
+                                   p.blueprint_id)
+    cf = _keep_counterfactual(seed, p)
     run.state.lifecycle.pruned += 1
     reason = f": {p.reason}" if p.reason else ""
     run.log(
         event,
         received_at,
         f"{p.slot_id}: pruned {blueprint} "
-        f"({p.improvement:+.2f} acc, {p.epochs_total} epochs){reason}",
+        f"({p.improvement:+.2f} acc, {p.epochs_total} epochs{cf}){reason}",
     )
