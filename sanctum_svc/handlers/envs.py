@@ -17,17 +17,13 @@ if TYPE_CHECKING:
 
 #: A DORMANT (or unspecified) slot holds no seed, so it carries no blueprint.
 _DORMANT = tpb.SEED_STAGE_DORMANT
-#: Stages after a prune / fossilize: the slot keeps the counterfactual measured then.
-_DECIDED = frozenset({tpb.SEED_STAGE_FOSSILIZED, tpb.SEED_STAGE_PRUNED,
-                      tpb.SEED_STAGE_EMBARGOED, tpb.SEED_STAGE_RESETTING})
 
 
 @handles(tpb.EVENT_TYPE_EPOCH_COMPLETED)
 def epoch_completed(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
     """Update the env named by the envelope. Seeds are merged by slot id: a payload seed
     replaces the slot's state, but a live or pruned seed sent without blueprint_id keeps the
-    blueprint the slot already had (a pruned seed keeps its blueprint, seed plan 000), and a
-    pruned / fossilized seed sent without counterfactual keeps the one its event measured."""
+    blueprint the slot already had (a pruned seed keeps its blueprint, seed plan 000)."""
     if not event.HasField("env_id"):
         return  # the ingest layer rejects this; nothing to attribute it to
     key = (event.group_id, event.env_id)
@@ -55,12 +51,5 @@ def epoch_completed(run: RunAggregator, event: tpb.TelemetryEvent, received_at: 
                 kept = tpb.SeedTelemetry()
                 kept.CopyFrom(seed)
                 kept.blueprint_id = known.blueprint_id
-                seed = kept
-        if seed.stage in _DECIDED and not seed.HasField("counterfactual"):
-            known = seeds.get(slot_id)
-            if known is not None and known.HasField("counterfactual"):
-                kept = tpb.SeedTelemetry()
-                kept.CopyFrom(seed)
-                kept.counterfactual = known.counterfactual
                 seed = kept
         seeds[slot_id] = seed

@@ -52,6 +52,7 @@ def seed_germinated(run: RunAggregator, event: tpb.TelemetryEvent, received_at: 
     p = event.seed_germinated
     seed = _seed(run, event, p.slot_id)
     if seed is not None:
+        run.env(event.group_id, event.env_id).counterfactuals.pop(p.slot_id, None)
         seed.Clear()
         seed.slot_id = p.slot_id
         seed.stage = tpb.SEED_STAGE_GERMINATED
@@ -92,16 +93,19 @@ def seed_gate_evaluated(run: RunAggregator, event: tpb.TelemetryEvent, received_
     )
 
 
-def _keep_counterfactual(seed: tpb.SeedTelemetry | None,
+def _keep_counterfactual(run: RunAggregator, event: tpb.TelemetryEvent,
+                         seed: tpb.SeedTelemetry | None,
                          p: tpb.SeedPrunedPayload | tpb.SeedFossilizedPayload) -> str:
-    """Put the payload's counterfactual on the slot's seed (cleared when not measured);
-    the log text for it ("" when absent)."""
+    """Keep the payload's counterfactual on the slot (forgotten when not measured), so the
+    snapshot shows it while the slot stays decided; the log text for it ("" when absent)."""
+    if seed is None:
+        return f", counterfactual {p.counterfactual:+.3f}" if p.HasField("counterfactual") else ""
+    kept = run.env(event.group_id, event.env_id).counterfactuals
     if not p.HasField("counterfactual"):
-        if seed is not None:
-            seed.ClearField("counterfactual")
+        seed.ClearField("counterfactual")
+        kept.pop(p.slot_id, None)
         return ""
-    if seed is not None:
-        seed.counterfactual = p.counterfactual
+    seed.counterfactual = kept[p.slot_id] = p.counterfactual
     return f", counterfactual {p.counterfactual:+.3f}"
 
 
@@ -110,7 +114,7 @@ def seed_fossilized(run: RunAggregator, event: tpb.TelemetryEvent, received_at: 
     p = event.seed_fossilized
     seed, blueprint = _enter_stage(run, event, p.slot_id, tpb.SEED_STAGE_FOSSILIZED,
                                    p.blueprint_id)
-    cf = _keep_counterfactual(seed, p)
+    cf = _keep_counterfactual(run, event, seed, p)
     run.state.lifecycle.fossilized += 1
     run.log(
         event,
@@ -127,7 +131,7 @@ def seed_pruned(run: RunAggregator, event: tpb.TelemetryEvent, received_at: floa
     p = event.seed_pruned
     seed, blueprint = _enter_stage(run, event, p.slot_id, tpb.SEED_STAGE_PRUNED,
                                    p.blueprint_id)
-    cf = _keep_counterfactual(seed, p)
+    cf = _keep_counterfactual(run, event, seed, p)
     run.state.lifecycle.pruned += 1
     reason = f": {p.reason}" if p.reason else ""
     run.log(
