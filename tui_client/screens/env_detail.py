@@ -35,12 +35,13 @@ def env_detail(
         return Text(f"env {env_id} is not in this run", style="dim")
     title = f"env {env_id}" + (f" · group {env.group_id}" if env.group_id else "")
     table = Table(title=title, box=None, expand=True, title_justify="left")
-    for col in ("Slot", "Seed", "Seed id", "Alpha", "ΔAcc", "Epochs", "Params", "Grad"):
+    for col in ("Slot", "Seed", "Seed id", "Alpha", "ΔAcc", "Epochs", "Params", "Grad",
+                "Contrib"):
         table.add_column(col)
     for slot in slot_ids(snapshot):
         seed = env.seeds.get(slot)
         if seed is None:
-            table.add_row(slot, seed_cell(None), DASH, DASH, DASH, DASH, DASH, DASH)
+            table.add_row(slot, seed_cell(None), *[DASH] * 7)
             continue
         table.add_row(
             slot,
@@ -51,6 +52,7 @@ def env_detail(
             str(seed.epochs_in_stage),
             compact_int(seed.params),
             num(opt(seed, "grad_norm"), ".3f"),
+            num(opt(seed, "counterfactual"), "+.3f"),
         )
     table.caption = (
         f"acc {num(env.accuracy, '.1f')} (best {num(env.best_accuracy, '.1f')})  "
