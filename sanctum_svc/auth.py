@@ -1,6 +1,7 @@
 """Bearer-token authorization as a server interceptor.
 
-With a token configured every RPC except gRPC health needs `authorization: Bearer <token>`.
+With a token configured every RPC except gRPC health needs `authorization: Bearer <token>`
+(reflection checks it itself, to describe the health service to anyone).
 A separate read token (if configured) may call only the read RPCs; Ingest with it is
 PERMISSION_DENIED. Tokens are compared in constant time.
 """
@@ -14,6 +15,8 @@ import grpc
 
 SERVICE = "/esper.sanctum.v1.SanctumService/"
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
+#: Reflection checks the token itself: it describes health to anyone (sanctum_svc.reflection).
+REFLECTION_METHOD = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 #: Methods a read-only token may call (everything but ingest, incl. reflection).
 WRITE_METHODS = frozenset({SERVICE + "Ingest"})
 
@@ -36,6 +39,8 @@ def decide(method: str, token: str | None, full: str | None,
            read: str | None) -> tuple[grpc.StatusCode, str] | None:
     """None if the call may proceed, else the status to refuse it with."""
     if full is None or method.startswith(HEALTH_PREFIX):
+        return None
+    if method == REFLECTION_METHOD:
         return None
     if _same(token, full):
         return None

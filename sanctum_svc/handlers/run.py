@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_common.derived import ended_status
 from sanctum_svc.handlers.common import event_time, set_compile
 from sanctum_svc.handlers.registry import handles
 
@@ -73,9 +74,9 @@ def batch_epoch_completed(
 
 @handles(ET.EVENT_TYPE_TRAINING_COMPLETED)
 def training_completed(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
-    """The run ended: status COMPLETED and the final numbers."""
+    """The run ended: COMPLETED, STOPPED or FAILED as the trainer says, and the final numbers."""
     p = event.training_completed
-    run.state.status = spb.RUN_STATUS_COMPLETED
+    run.state.status = ended_status(p.status)
     run.state.completion.CopyFrom(p)
     run.log(
         event,

@@ -12,5 +12,6 @@ class RunHeader(Static):
     """Top two lines of the dashboard."""
 
     def show(self, view: View) -> None:
-        self.update(header_text(view.snapshot, view.liveness, view.event_age, view.target))
+        self.update(header_text(view.snapshot, view.liveness, view.event_age, view.target,
+                                view.detail))
         self.set_class(view.liveness == "disconnected", "-disconnected")

@@ -1,7 +1,7 @@
 // Text rendering of snapshots and run lists. Pure functions over the generated messages
 // (one schema: no mirror types), so they are easy to test and to reuse.
 import type { Infrastructure, RunSummary, SanctumSnapshot, TamiyoState } from "./gen/esper/sanctum/v1/sanctum_pb.js";
-import { LivenessSchema, RunStatusSchema } from "./gen/esper/sanctum/v1/sanctum_pb.js";
+import { LivenessSchema, RunStatus, RunStatusSchema } from "./gen/esper/sanctum/v1/sanctum_pb.js";
 import { ActionHeadSchema } from "./gen/esper/telemetry/v1/telemetry_pb.js";
 import type { DescEnum } from "@bufbuild/protobuf";
 
@@ -43,7 +43,22 @@ export function formatLiveness(value: number): string {
   return value === 0 ? ABSENT : shortName(LivenessSchema, value).toUpperCase();
 }
 
-/** One line per snapshot: run id, batch, policy loss, per-head entropy, Mem:%. */
+/** Whether the run ended (completed, stopped or failed): nothing more will come from its trainer. */
+export function isFinished(status: number): boolean {
+  return status === RunStatus.COMPLETED || status === RunStatus.STOPPED || status === RunStatus.FAILED;
+}
+
+/** "running", "stopped (interrupted)", "failed (error: ...)"; "—" when the server did not say. */
+export function formatStatus(status: number, reason: string): string {
+  if (status === 0) return ABSENT;
+  const name = shortName(RunStatusSchema, status);
+  return reason && status !== RunStatus.COMPLETED ? `${name} (${reason})` : name;
+}
+
+/**
+ * One line per snapshot: run id, batch, policy loss, per-head entropy, Mem:%, and LIVE / SLOW /
+ * STALE, or COMPLETED / STOPPED / FAILED once the run ended (its silence is then expected).
+ */
 export function summaryLine(s: SanctumSnapshot): string {
   const t = s.tamiyo;
   const ppo = t?.ppoDataReceived === true;
@@ -55,7 +70,7 @@ export function summaryLine(s: SanctumSnapshot): string {
     `policy_loss=${loss}`,
     ppo ? formatHeads(t) : `heads=${ABSENT}`,
     formatMem(t?.infrastructure),
-    formatLiveness(s.liveness),
+    isFinished(s.status) ? shortName(RunStatusSchema, s.status).toUpperCase() : formatLiveness(s.liveness),
   ].join(" ");
 }
 
@@ -64,7 +79,7 @@ export function runLine(r: RunSummary): string {
   const episodes = r.totalEpisodes > 0n ? `${r.episodesCompleted}/${r.totalEpisodes}` : `${r.episodesCompleted}`;
   return [
     r.runId,
-    r.status === 0 ? ABSENT : shortName(RunStatusSchema, r.status),
+    formatStatus(r.status, r.statusReason),
     formatLiveness(r.liveness),
     `task=${r.task || ABSENT}`,
     `envs=${r.nEnvs}`,
