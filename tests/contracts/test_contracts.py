@@ -195,6 +195,12 @@ def test_every_seed_field_exists_in_the_contracts() -> None:
     assert not missing, "fields named in the seed plans but missing: " + ", ".join(missing)
 
 
+def test_valid_actions_of_a_decision_head() -> None:
+    assert derived.valid_actions(tpb.HeadChoice(relevant=True, valid_mask=0b1011)) == 3
+    assert derived.valid_actions(tpb.HeadChoice(relevant=True, valid_mask=0b100)) == 1  # forced
+    assert derived.valid_actions(tpb.HeadChoice(valid_mask=0)) is None  # head not used
+
+
 def test_measured_sometimes_fields_have_presence() -> None:
     """Not measured must be absent, never a measured-looking 0.0."""
     for cls, name in ((tpb.SeedPrunedPayload, "counterfactual"),

@@ -1122,6 +1122,8 @@ export type DecisionCard = Message<"esper.telemetry.v1.DecisionCard"> & {
   epoch: number;
 
   /**
+   * Actions the masks ruled out, summed over the heads that mattered for the op.
+   *
    * @generated from field: uint32 masked_actions = 9;
    */
   maskedActions: number;
