@@ -31,7 +31,6 @@ from trainer_svc.distributed import (
     broadcast_parameters,
 )
 from trainer_svc.env import HOST_WIDTH, OBS_DIM, VecEnv
-from trainer_svc.masks import MaskInputs
 from trainer_svc.policy import PolicyOutput, TamiyoPolicy
 from trainer_svc.ppo import PPOConfig, PPOStats, Rollout, ppo_update
 from trainer_svc.task import TASK_NAME, make_task
@@ -226,7 +225,7 @@ class Trainer:
             buf["rewards"].append(torch.tensor([r.reward for r in results], device=self.device))
             buf["dones"].append(torch.full((n,), float(t == steps - 1), device=self.device))
             if self.telemetry_on:
-                self._emit_step(batch_idx, t, out, rows, results, inputs)
+                self._emit_step(batch_idx, t, out, rows, results)
                 self._maybe_vitals()
         rollout_s = time.perf_counter() - t0
         for env in self.vec.envs if self.telemetry_on else ():
@@ -239,7 +238,7 @@ class Trainer:
         return self.start_episode + batch_idx * self.n_envs_total + env_id
 
     def _emit_step(self, batch_idx: int, t: int, out: PolicyOutput, rows: list[list[int]],
-                   results: list, inputs: MaskInputs) -> None:
+                   results: list) -> None:
         for i, (env, res) in enumerate(zip(self.vec.envs, results, strict=True)):
             episode = self._episode(batch_idx, env.env_id)
             for rec in res.records:

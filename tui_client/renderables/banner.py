@@ -42,7 +42,7 @@ def memory_style(percent: float) -> str:
 
 def memory_text(snapshot: spb.SanctumSnapshot) -> Text | None:
     """ "[Mem:53%]" (allocated/reserved CUDA memory); None when not measured, and hidden
-    at 0 % (nothing reserved), as the seed's `if mem_pct > 0` does."""
+    at 0 % (nothing reserved, or nothing allocated): no badge rather than "[Mem:0%]"."""
     percent = memory_usage_percent(snapshot.tamiyo.infrastructure)
     if percent is None or percent <= 0:
         return None
