@@ -6,9 +6,10 @@ tensors one minibatch. Reported numbers are means over every minibatch of the up
 dead/exploding layers and the sampled gradient CV are last-minibatch values; ratio_min /
 ratio_max are extremes over the whole update; value/advantage stats are over the batch.
 
-A minibatch whose loss or gradients are not finite takes no optimizer step and is left out
-of those means; it is counted instead (nonfinite_loss_count / nonfinite_grad_count), so a
-NaN never reaches the telemetry as a number.
+A minibatch whose loss or gradients are not finite takes no optimizer step; it is counted
+(nonfinite_loss_count / nonfinite_grad_count). Its forward metrics (losses, entropies, KL,
+clip fractions) still count in the means when they are finite themselves; gradient metrics
+come from minibatches that stepped only. A NaN never reaches the telemetry as a number.
 """
 
 from __future__ import annotations
@@ -195,6 +196,35 @@ class PPOStats:
 
 
 GradHook = Callable[[nn.Module], None]
+#: Forward metrics averaged over the minibatches where they were finite.
+_FORWARD = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
+            "clip_fraction_positive", "clip_fraction_negative")
+
+
+class _Means:
+    """Running means of the forward metrics and per-head entropies of an update."""
+
+    def __init__(self) -> None:
+        self.sums = dict.fromkeys(_FORWARD, 0.0)
+        self.heads = torch.zeros(len(HEAD_NAMES), dtype=torch.float64)
+        self.n = 0
+
+    def add(self, values: dict[str, float], head_entropy: torch.Tensor) -> bool:
+        """Count one minibatch; False (and nothing counted) when a value is not finite."""
+        if not all(map(math.isfinite, values.values())) or not torch.isfinite(head_entropy).all():
+            return False
+        for name, value in values.items():
+            self.sums[name] += value
+        self.heads += head_entropy.double()
+        self.n += 1
+        return True
+
+    def write(self, st: PPOStats) -> None:
+        """Means into `st` (0.0 when no minibatch was measured)."""
+        n = max(1, self.n)
+        for name, total in self.sums.items():
+            setattr(st, name, total / n)
+        st.head_entropy = {name: float(self.heads[i]) / n for i, name in enumerate(HEAD_NAMES)}
 
 
 def _poison_grads(policy: TamiyoPolicy) -> None:
@@ -231,14 +261,13 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
     mb_size = max(1, batch_size // cfg.n_minibatches)
 
     st = PPOStats(lr=cfg.lr, entropy_coef=cfg.entropy_coef)
-    sums = dict(pg=0.0, v=0.0, ent=0.0, kl=0.0, clip=0.0, pos=0.0, neg=0.0, n=0)
-    head_ent_sum = torch.zeros(len(HEAD_NAMES))
+    means = _Means()
     ratio_min, ratio_max = math.inf, -math.inf
     for epoch in range(cfg.ppo_epochs):
         perm = torch.randperm(batch_size, generator=generator).to(device)
         epoch_kl = 0.0
         n_mb = 0
-        for start in range(0, batch_size - mb_size + 1, mb_size):
+        for index, start in enumerate(range(0, batch_size - mb_size + 1, mb_size)):
             mb = perm[start:start + mb_size]
             out = policy.score(b_obs[mb], b_masks[mb], b_actions[mb])
             logratio = out.log_prob - b_logprobs[mb]
@@ -261,6 +290,15 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
             loss = pg_loss - cfg.entropy_coef * entropy + cfg.value_coef * v_loss
             if inject_nan == "loss":
                 loss = loss + math.nan
+            st.inner_epoch, st.batch = epoch, index
+            measured = means.add(
+                dict(policy_loss=pg_loss.item(), value_loss=v_loss.item(),
+                     entropy=entropy.item(), approx_kl=approx_kl, clip_fraction=clip_frac,
+                     clip_fraction_positive=clip_pos, clip_fraction_negative=clip_neg),
+                out.entropy.detach().mean(dim=0).cpu())
+            if measured:
+                epoch_kl += approx_kl
+                n_mb += 1
 
             optimizer.zero_grad(set_to_none=True)
             if not torch.isfinite(loss):
@@ -287,19 +325,6 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
             st.grad_norm = grad_norm(list(policy.parameters()))
             optimizer.step()
             st.optimizer_steps += 1
-
-            sums["pg"] += pg_loss.item()
-            sums["v"] += v_loss.item()
-            sums["ent"] += entropy.item()
-            sums["kl"] += approx_kl
-            sums["clip"] += clip_frac
-            sums["pos"] += clip_pos
-            sums["neg"] += clip_neg
-            sums["n"] += 1
-            head_ent_sum += out.entropy.detach().mean(dim=0).cpu()
-            epoch_kl += approx_kl
-            n_mb += 1
-            st.inner_epoch, st.batch = epoch, n_mb - 1
         mean_kl = epoch_kl / max(1, n_mb)
         if allreduce_mean is not None:
             mean_kl = allreduce_mean(mean_kl)
@@ -307,11 +332,7 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
             st.early_stop_epoch = epoch
             break
 
-    n = max(1, sums["n"])
-    st.policy_loss, st.value_loss, st.entropy = sums["pg"] / n, sums["v"] / n, sums["ent"] / n
-    st.approx_kl, st.clip_fraction = sums["kl"] / n, sums["clip"] / n
-    st.clip_fraction_positive, st.clip_fraction_negative = sums["pos"] / n, sums["neg"] / n
-    st.head_entropy = {name: float(head_ent_sum[i]) / n for i, name in enumerate(HEAD_NAMES)}
+    means.write(st)
     st.explained_variance = explained_variance(b_values, b_returns)
     st.value_mean, st.value_std = b_values.mean().item(), b_values.std().item()
     st.value_min, st.value_max = b_values.min().item(), b_values.max().item()

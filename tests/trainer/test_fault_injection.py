@@ -50,7 +50,11 @@ def test_nan_at_update_n_is_skipped_counted_and_reported(flag, kind, count_field
     assert [getattr(u, count_field) for u in updates] == [0, minibatches, 0]
     assert [u.optimizer_steps for u in updates] == [minibatches, 0, minibatches]
     poisoned = updates[1]
-    assert poisoned.policy_loss == 0.0 and poisoned.total_layers == 0  # nothing stepped
+    # the forward pass was measured (entropy reads as itself, not as a collapse to 0.0);
+    # nothing stepped, so the policy never moved (ratio 1, KL 0) and no gradient was kept
+    assert poisoned.entropy > 1.0 and all(h.entropy > 0 for h in poisoned.heads)
+    assert poisoned.kl_divergence == 0.0 and poisoned.clip_fraction == 0.0
+    assert poisoned.total_layers == 0 and poisoned.pre_clip_grad_norm == 0.0
     assert _unchanged(params[0], params[1])  # the optimizer step was skipped...
     assert not _unchanged(params[1], params[2])  # ...and training goes on afterwards
     anomalies = [e for e in sink.of("anomaly")

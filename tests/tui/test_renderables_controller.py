@@ -11,6 +11,7 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 from tests.tui.sample import sample_snapshot
 from tui_client.renderables.banner import banner_text, memory_text, throughput_text
 from tui_client.renderables.decisions import card_text
+from tui_client.renderables.health import evaluate
 from tui_client.renderables.ppo import details_text
 from tui_client.screens.env_detail import env_detail
 
@@ -48,6 +49,15 @@ def test_nonfinite_minibatches_lead_the_ppo_details() -> None:
     assert any(str(s.style) == "bold red" for s in text.spans)
     t.nonfinite_grad_count = 3
     assert "non-finite grads ×3 (skipped)" in details_text(t).plain
+
+
+def test_skipped_nonfinite_minibatches_are_critical() -> None:
+    """A NaN no longer arrives as a NaN loss: the trainer's counts carry it."""
+    snap = sample_snapshot(n_envs=2)
+    assert evaluate(snap).status == "ok"
+    snap.tamiyo.nonfinite_grad_count = 2
+    verdict = evaluate(snap)
+    assert verdict.status == "critical" and "non-finite grads ×2" in verdict.reasons
 
 
 def test_card_dims_the_heads_the_op_ignored() -> None:
