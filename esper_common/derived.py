@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Literal
 
 from esper.sanctum.v1 import sanctum_pb2
+from esper.telemetry.v1 import telemetry_pb2
 
 CvStatus = Literal["stable", "warn", "BAD"]
 
@@ -26,6 +27,15 @@ def memory_usage_percent(infra: sanctum_pb2.Infrastructure) -> float | None:
     if infra.cuda_memory_reserved_gb <= 0:
         return 0.0
     return infra.cuda_memory_allocated_gb / infra.cuda_memory_reserved_gb * 100.0
+
+
+def valid_actions(choice: telemetry_pb2.HeadChoice) -> int | None:
+    """How many of the head's actions were valid at that decision (the popcount of its
+    valid_mask); None when the head did not matter for the op (no mask recorded). 1 means
+    the choice was forced: the original system's `<head>_masked` flag."""
+    if not choice.relevant:
+        return None
+    return bin(choice.valid_mask).count("1")
 
 
 def gradient_cv_status(cv: float) -> CvStatus:

@@ -23,7 +23,13 @@ from esper_common.derived import liveness_for_age
 from sanctum_svc import budget, history
 from sanctum_svc.config import SNAPSHOT_BUDGET_BYTES, SUMMARY_GROUP_IDS
 from sanctum_svc.handlers import HANDLERS
-from sanctum_svc.handlers.common import RECENT_DECISIONS, event_time, set_compile, set_time
+from sanctum_svc.handlers.common import (
+    DECIDED_STAGES,
+    RECENT_DECISIONS,
+    event_time,
+    set_compile,
+    set_time,
+)
 from sanctum_svc.handlers.ppo import fill_ppo
 
 #: Batches over which episodes/s is measured.
@@ -43,6 +49,7 @@ class EnvTrack:
         "best_accuracy",
         "cumulative_reward",
         "seeds",
+        "counterfactuals",
         "accuracy_history",
         "reward_history",
     )
@@ -58,6 +65,9 @@ class EnvTrack:
         self.cumulative_reward = 0.0
         #: Slot id -> the seed's latest telemetry (a payload message; replaced, never mutated).
         self.seeds: dict[str, tpb.SeedTelemetry] = {}
+        #: Slot id -> counterfactual of the seed pruned / fossilized there, shown while the
+        #: slot stays in a decided stage and its epoch telemetry does not repeat it.
+        self.counterfactuals: dict[str, float] = {}
         self.accuracy_history: deque[float] = deque(maxlen=history_len)
         self.reward_history: deque[float] = deque(maxlen=history_len)
 
@@ -89,6 +99,11 @@ class EnvTrack:
         seeds = env.seeds
         for slot_id in sorted(self.seeds):
             seeds[slot_id].CopyFrom(self.seeds[slot_id])
+        for slot_id, value in self.counterfactuals.items():
+            if slot_id in seeds:
+                seed = seeds[slot_id]
+                if seed.stage in DECIDED_STAGES and not seed.HasField("counterfactual"):
+                    seed.counterfactual = value
         env.accuracy_history.extend(self.accuracy_history)
         env.reward_history.extend(self.reward_history)
 

@@ -9,6 +9,9 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 
 #: Most recent decision cards kept per run.
 RECENT_DECISIONS = 16
+#: Stages after a prune / fossilize: the slot shows the counterfactual measured then.
+DECIDED_STAGES = frozenset({tpb.SEED_STAGE_FOSSILIZED, tpb.SEED_STAGE_PRUNED,
+                            tpb.SEED_STAGE_EMBARGOED, tpb.SEED_STAGE_RESETTING})
 
 
 def set_time(ts: timestamp_pb2.Timestamp, seconds: float) -> None:

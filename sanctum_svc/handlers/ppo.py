@@ -18,7 +18,8 @@ _SCALARS = (
     "explained_variance", "grad_norm", "pre_clip_grad_norm", "value_mean", "value_std",
     "value_min", "value_max", "advantage_mean", "advantage_std", "ratio_min", "ratio_max",
     "dead_layers", "exploding_layers", "total_layers", "lr", "entropy_coef", "inner_epoch",
-    "batch", "update_time_ms",
+    "batch", "update_time_ms", "nonfinite_loss_count", "nonfinite_grad_count",
+    "optimizer_steps",
 )  # fmt: skip
 #: Sampled CUDA fields: set only when the payload measured them.
 _CUDA = (
@@ -27,6 +28,8 @@ _CUDA = (
     "cuda_memory_peak_gb",
     "cuda_memory_fragmentation",
 )
+#: Per-update throughput copied to Infrastructure when the update measured it.
+_THROUGHPUT = ("fps", "step_time_ms")
 #: Histories pushed per update of the primary group.
 _HISTORIES = (
     "policy_loss", "value_loss", "entropy", "kl_divergence", "explained_variance",
@@ -77,6 +80,9 @@ def fill_ppo(t: spb.TamiyoState, p: tpb.PPOUpdatePayload) -> None:
     gq = t.gradient_quality
     gq.clip_fraction_positive = p.clip_fraction_positive
     gq.clip_fraction_negative = p.clip_fraction_negative
+    for name in _THROUGHPUT:
+        if p.HasField(name):
+            setattr(t.infrastructure, name, getattr(p, name))
 
 
 _scalar_values = attrgetter(*_SCALARS)

@@ -54,6 +54,8 @@ def training_state(snap: spb.SanctumSnapshot) -> spb.SanctumSnapshot:
     out.completion.ClearField("wall_time_s")
     for group in (out.tamiyo, *out.other_groups):
         group.ClearField("update_time_ms")
+        group.infrastructure.ClearField("fps")  # rollout throughput: wall-clock too
+        group.infrastructure.ClearField("step_time_ms")
     for entry in out.event_log:
         entry.ClearField("timestamp")
     return out

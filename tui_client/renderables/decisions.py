@@ -37,8 +37,11 @@ def target_text(card: tpb.DecisionCard) -> str:
     return " ".join(clip(part, 32) for part in (card.slot_id, card.blueprint_id) if part)
 
 
-def choice_text(choice: tpb.HeadChoice) -> Text:
-    """ "op=GERMINATE 71%" (probability of the chosen action; entropy is in the heads panel)."""
+def choice_text(choice: tpb.HeadChoice, ignored: bool = False) -> Text:
+    """ "op=GERMINATE 71%" (probability of the chosen action; entropy is in the heads panel).
+    A head the op ignored (`ignored`) is dimmed whole."""
+    if ignored:
+        return Text(f"{head_name(choice.head)}={choice.action or DASH}", style="dim")
     out = Text(f"{head_name(choice.head)}=", style="dim")
     out.append(clip(choice.action, 32) or DASH)
     out.append(f" {pct(choice.probability)}", style="cyan")
@@ -61,7 +64,10 @@ def card_text(card: tpb.DecisionCard, width: int = 60) -> Text:
     out.append(f"masked {card.masked_actions}", style="dim")
     if card.heads:
         out.append("\n")
-        out.append_text(pack([choice_text(c) for c in card.heads], width))
+        # producers that report relevance mark at least the op head relevant
+        known = any(c.relevant for c in card.heads)
+        out.append_text(pack([choice_text(c, known and not c.relevant) for c in card.heads],
+                             width))
     return out
 
 

@@ -12,6 +12,9 @@ from tui_client.renderables.health import head_max_entropy
 
 CV_STYLE = {"stable": "green", "warn": "yellow", "BAD": "red"}
 BAR_WIDTH = 10
+#: The footer's lead-in, and the seed's spacing between its groups.
+FLOW_PREFIX = "─ Flow: "
+SEED_SEP = "   "
 
 
 def head_name(head: int) -> str:
@@ -23,7 +26,7 @@ def head_name(head: int) -> str:
 
 
 def _flow_parts(
-    tamiyo: spb.TamiyoState, sep: str = "  ", exploding: str = "Exploding"
+    tamiyo: spb.TamiyoState, sep: str = SEED_SEP, exploding: str = "Exploding"
 ) -> tuple[Text, Text, Text]:
     """The footer's three coloured groups: CV, dead/exploding layers, directional clip."""
     gq = tamiyo.gradient_quality
@@ -50,25 +53,29 @@ def _flow_parts(
 
 
 def flow_footer(tamiyo: spb.TamiyoState, width: int | None = None) -> Text:
-    """`Flow: CV:0.42 stable  Dead:0/N  Exploding:0/N  Clip:↑10%/↓5%` with the seed colours.
+    """`─ Flow: CV:0.42 stable   Dead:0/N   Exploding:0/N   Clip:↑10%/↓5%`: the seed's text,
+    spacing and colours.
 
     CV green < 0.5, yellow < 2.0, red otherwise; "CV:—" when it was not measured.
     Layers green only when dead and exploding are both 0. N is tamiyo.total_layers.
 
     Given the panel's `width`, the footer stays on one line as long as it can: the seed's
-    spacing, then single spaces, then "Expl:" for "Exploding:"; narrower than that it
-    breaks before the layer counts (never in the middle of a group).
+    three-space spacing, then two, then one, then "Expl:" for "Exploding:"; narrower than
+    that it breaks before the layer counts (never in the middle of a group).
     """
-    for sep, exploding in (("  ", "Exploding"), (" ", "Exploding"), (" ", "Expl")):
+    tiers = ((SEED_SEP, "Exploding"), ("  ", "Exploding"), (" ", "Exploding"), (" ", "Expl"))
+    for sep, exploding in tiers:
         cv, layers, clip = _flow_parts(tamiyo, sep, exploding)
-        out = Text("Flow: ", style="dim")
+        out = Text()
+        out.append(FLOW_PREFIX, style="dim")
         out.append_text(Text(sep).join([cv, layers, clip]))
         if width is None or out.cell_len <= width:
             return out
     cv, layers, clip = _flow_parts(tamiyo, " ", "Expl")
-    out = Text("Flow: ", style="dim")
+    out = Text()
+    out.append(FLOW_PREFIX, style="dim")
     out.append_text(Text(" ").join([cv, clip]))
-    out.append("\n      ")
+    out.append("\n" + " " * len(FLOW_PREFIX))
     out.append_text(layers)
     return out
 

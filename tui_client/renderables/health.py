@@ -4,7 +4,8 @@ Rules (checked in this order; the worst level wins, every tripped rule is listed
 
 * ``warmup``: no PPO update has arrived yet, or fewer than ``WARMUP_UPDATES`` updates.
   During warmup only *critical* rules can override it (a NaN is never "warming up").
-* ``critical``: a non-finite loss / KL / grad norm; exploding layers > 0; ratio_max >
+* ``critical``: a non-finite loss / KL / grad norm, or minibatches the trainer skipped
+  because their loss or gradients were not finite; exploding layers > 0; ratio_max >
   ``RATIO_EXPLOSION`` or ratio_min < ``RATIO_COLLAPSE``; KL > ``KL_CRITICAL``;
   clip fraction > ``CLIP_CRITICAL``.
 * ``warning``: KL > ``KL_WARNING``; clip fraction > ``CLIP_WARNING``; gradient CV measured
@@ -87,6 +88,9 @@ def evaluate(snapshot: spb.SanctumSnapshot) -> Verdict:
     for name in ("policy_loss", "value_loss", "kl_divergence", "grad_norm", "entropy"):
         if not math.isfinite(getattr(t, name)):
             critical.append(f"{name} is {getattr(t, name)}")
+    for what, count in (("loss", t.nonfinite_loss_count), ("grads", t.nonfinite_grad_count)):
+        if count:
+            critical.append(f"non-finite {what} ×{count}")
     if t.exploding_layers > 0:
         critical.append(f"{t.exploding_layers} exploding layers")
     if t.ratio_max > RATIO_EXPLOSION:

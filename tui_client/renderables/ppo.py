@@ -89,6 +89,9 @@ def details_text(tamiyo: spb.TamiyoState, width: int | None = None) -> Text:
     if not tamiyo.ppo_data_received:
         return Text("ratio —  value —  adv —  lr —", style="dim")
     t = tamiyo
+    skipped = [Text(f"non-finite {what} ×{n} (skipped)", style="bold red")
+               for what, n in (("loss", t.nonfinite_loss_count),
+                               ("grads", t.nonfinite_grad_count)) if n]
     early = f"early stop ep {t.early_stop_epoch}" if t.HasField("early_stop_epoch") else ""
     items = [
         f"ratio {num(t.ratio_min, '.2f')}–{num(t.ratio_max, '.2f')}",
@@ -102,7 +105,7 @@ def details_text(tamiyo: spb.TamiyoState, width: int | None = None) -> Text:
         f"{num(t.update_time_ms, '.0f')} ms/update",
         early,
     ]
-    return pack([Text(i, style="dim") for i in items if i], width, indent=0)
+    return pack([*skipped, *(Text(i, style="dim") for i in items if i)], width, indent=0)
 
 
 def ppo_text(snapshot: spb.SanctumSnapshot | None, width: int = 64) -> Text:

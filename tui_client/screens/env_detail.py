@@ -37,12 +37,13 @@ def env_detail(
     title = f"env {env_id}" + (f" · group {clip(env.group_id, 24)}" if env.group_id else "")
     # Every cell is Text: Rich reads a str cell as console markup, and ids come from the wire.
     table = Table(title=Text(title), box=None, expand=True, title_justify="left")
-    for col in ("Slot", "Seed", "Seed id", "Alpha", "ΔAcc", "Epochs", "Params", "Grad"):
+    for col in ("Slot", "Seed", "Seed id", "Alpha", "ΔAcc", "Epochs", "Params", "Grad",
+                "Contrib"):
         table.add_column(col)
     for slot in slot_ids(snapshot):
         seed = env.seeds.get(slot)
         if seed is None:
-            table.add_row(slot_label(slot), seed_cell(None), DASH, DASH, DASH, DASH, DASH, DASH)
+            table.add_row(slot_label(slot), seed_cell(None), *[DASH] * 7)
             continue
         table.add_row(
             slot_label(slot),
@@ -53,6 +54,7 @@ def env_detail(
             str(seed.epochs_in_stage),
             compact_int(seed.params),
             num(opt(seed, "grad_norm"), ".3f"),
+            num(opt(seed, "counterfactual"), "+.3f"),
         )
     table.caption = Text(
         f"acc {num(env.accuracy, '.1f')} (best {num(env.best_accuracy, '.1f')})  "

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
-from tui_client.renderables.banner import banner_text, banner_title
+from tui_client.renderables.banner import banner_text, banner_title, throughput_text
 from tui_client.renderables.health import Verdict, evaluate
 
 STATUS_CLASSES = ("status-ok", "status-warning", "status-critical", "status-warmup")
@@ -14,7 +14,8 @@ STATUS_CLASSES = ("status-ok", "status-warning", "status-critical", "status-warm
 
 class StatusBanner(Static):
     """One bordered line; its CSS class (status-*) colours the border by overall status.
-    With several policy groups the title also names the group shown (`g` cycles)."""
+    With several policy groups the title also names the group shown (`g` cycles); the
+    subtitle shows the rollout throughput."""
 
     def on_mount(self) -> None:
         self.border_title = Text(banner_title(None))
@@ -26,5 +27,6 @@ class StatusBanner(Static):
         self.add_class(f"status-{verdict.status if verdict else 'warmup'}")
         title = banner_title(snapshot)
         self.border_title = Text(f"{title} · {group}" if group else title)
+        self.border_subtitle = Text(throughput_text(snapshot))
         self.update(banner_text(snapshot, verdict))
         return verdict

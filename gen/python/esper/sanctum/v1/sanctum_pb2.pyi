@@ -176,7 +176,7 @@ class GradientQuality(_message.Message):
     def __init__(self, gradient_cv: _Optional[float] = ..., clip_fraction_positive: _Optional[float] = ..., clip_fraction_negative: _Optional[float] = ...) -> None: ...
 
 class Infrastructure(_message.Message):
-    __slots__ = ("cuda_memory_allocated_gb", "cuda_memory_reserved_gb", "cuda_memory_peak_gb", "cuda_memory_fragmentation", "compile_enabled", "compile_backend", "compile_mode")
+    __slots__ = ("cuda_memory_allocated_gb", "cuda_memory_reserved_gb", "cuda_memory_peak_gb", "cuda_memory_fragmentation", "compile_enabled", "compile_backend", "compile_mode", "fps", "step_time_ms")
     CUDA_MEMORY_ALLOCATED_GB_FIELD_NUMBER: _ClassVar[int]
     CUDA_MEMORY_RESERVED_GB_FIELD_NUMBER: _ClassVar[int]
     CUDA_MEMORY_PEAK_GB_FIELD_NUMBER: _ClassVar[int]
@@ -184,6 +184,8 @@ class Infrastructure(_message.Message):
     COMPILE_ENABLED_FIELD_NUMBER: _ClassVar[int]
     COMPILE_BACKEND_FIELD_NUMBER: _ClassVar[int]
     COMPILE_MODE_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
+    STEP_TIME_MS_FIELD_NUMBER: _ClassVar[int]
     cuda_memory_allocated_gb: float
     cuda_memory_reserved_gb: float
     cuda_memory_peak_gb: float
@@ -191,10 +193,12 @@ class Infrastructure(_message.Message):
     compile_enabled: bool
     compile_backend: str
     compile_mode: str
-    def __init__(self, cuda_memory_allocated_gb: _Optional[float] = ..., cuda_memory_reserved_gb: _Optional[float] = ..., cuda_memory_peak_gb: _Optional[float] = ..., cuda_memory_fragmentation: _Optional[float] = ..., compile_enabled: _Optional[bool] = ..., compile_backend: _Optional[str] = ..., compile_mode: _Optional[str] = ...) -> None: ...
+    fps: float
+    step_time_ms: float
+    def __init__(self, cuda_memory_allocated_gb: _Optional[float] = ..., cuda_memory_reserved_gb: _Optional[float] = ..., cuda_memory_peak_gb: _Optional[float] = ..., cuda_memory_fragmentation: _Optional[float] = ..., compile_enabled: _Optional[bool] = ..., compile_backend: _Optional[str] = ..., compile_mode: _Optional[str] = ..., fps: _Optional[float] = ..., step_time_ms: _Optional[float] = ...) -> None: ...
 
 class TamiyoState(_message.Message):
-    __slots__ = ("group_id", "ppo_data_received", "updates", "policy_loss", "value_loss", "entropy", "kl_divergence", "clip_fraction", "explained_variance", "grad_norm", "pre_clip_grad_norm", "value_mean", "value_std", "value_min", "value_max", "advantage_mean", "advantage_std", "ratio_min", "ratio_max", "dead_layers", "exploding_layers", "total_layers", "lr", "entropy_coef", "inner_epoch", "batch", "update_time_ms", "early_stop_epoch", "heads", "gradient_quality", "infrastructure", "last_decision")
+    __slots__ = ("group_id", "ppo_data_received", "updates", "policy_loss", "value_loss", "entropy", "kl_divergence", "clip_fraction", "explained_variance", "grad_norm", "pre_clip_grad_norm", "value_mean", "value_std", "value_min", "value_max", "advantage_mean", "advantage_std", "ratio_min", "ratio_max", "dead_layers", "exploding_layers", "total_layers", "lr", "entropy_coef", "inner_epoch", "batch", "update_time_ms", "early_stop_epoch", "heads", "gradient_quality", "infrastructure", "last_decision", "nonfinite_loss_count", "nonfinite_grad_count", "optimizer_steps")
     GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     PPO_DATA_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     UPDATES_FIELD_NUMBER: _ClassVar[int]
@@ -227,6 +231,9 @@ class TamiyoState(_message.Message):
     GRADIENT_QUALITY_FIELD_NUMBER: _ClassVar[int]
     INFRASTRUCTURE_FIELD_NUMBER: _ClassVar[int]
     LAST_DECISION_FIELD_NUMBER: _ClassVar[int]
+    NONFINITE_LOSS_COUNT_FIELD_NUMBER: _ClassVar[int]
+    NONFINITE_GRAD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    OPTIMIZER_STEPS_FIELD_NUMBER: _ClassVar[int]
     group_id: str
     ppo_data_received: bool
     updates: int
@@ -259,7 +266,10 @@ class TamiyoState(_message.Message):
     gradient_quality: GradientQuality
     infrastructure: Infrastructure
     last_decision: _telemetry_pb2.DecisionCard
-    def __init__(self, group_id: _Optional[str] = ..., ppo_data_received: _Optional[bool] = ..., updates: _Optional[int] = ..., policy_loss: _Optional[float] = ..., value_loss: _Optional[float] = ..., entropy: _Optional[float] = ..., kl_divergence: _Optional[float] = ..., clip_fraction: _Optional[float] = ..., explained_variance: _Optional[float] = ..., grad_norm: _Optional[float] = ..., pre_clip_grad_norm: _Optional[float] = ..., value_mean: _Optional[float] = ..., value_std: _Optional[float] = ..., value_min: _Optional[float] = ..., value_max: _Optional[float] = ..., advantage_mean: _Optional[float] = ..., advantage_std: _Optional[float] = ..., ratio_min: _Optional[float] = ..., ratio_max: _Optional[float] = ..., dead_layers: _Optional[int] = ..., exploding_layers: _Optional[int] = ..., total_layers: _Optional[int] = ..., lr: _Optional[float] = ..., entropy_coef: _Optional[float] = ..., inner_epoch: _Optional[int] = ..., batch: _Optional[int] = ..., update_time_ms: _Optional[float] = ..., early_stop_epoch: _Optional[int] = ..., heads: _Optional[_Iterable[_Union[_telemetry_pb2.HeadMetrics, _Mapping]]] = ..., gradient_quality: _Optional[_Union[GradientQuality, _Mapping]] = ..., infrastructure: _Optional[_Union[Infrastructure, _Mapping]] = ..., last_decision: _Optional[_Union[_telemetry_pb2.DecisionCard, _Mapping]] = ...) -> None: ...
+    nonfinite_loss_count: int
+    nonfinite_grad_count: int
+    optimizer_steps: int
+    def __init__(self, group_id: _Optional[str] = ..., ppo_data_received: _Optional[bool] = ..., updates: _Optional[int] = ..., policy_loss: _Optional[float] = ..., value_loss: _Optional[float] = ..., entropy: _Optional[float] = ..., kl_divergence: _Optional[float] = ..., clip_fraction: _Optional[float] = ..., explained_variance: _Optional[float] = ..., grad_norm: _Optional[float] = ..., pre_clip_grad_norm: _Optional[float] = ..., value_mean: _Optional[float] = ..., value_std: _Optional[float] = ..., value_min: _Optional[float] = ..., value_max: _Optional[float] = ..., advantage_mean: _Optional[float] = ..., advantage_std: _Optional[float] = ..., ratio_min: _Optional[float] = ..., ratio_max: _Optional[float] = ..., dead_layers: _Optional[int] = ..., exploding_layers: _Optional[int] = ..., total_layers: _Optional[int] = ..., lr: _Optional[float] = ..., entropy_coef: _Optional[float] = ..., inner_epoch: _Optional[int] = ..., batch: _Optional[int] = ..., update_time_ms: _Optional[float] = ..., early_stop_epoch: _Optional[int] = ..., heads: _Optional[_Iterable[_Union[_telemetry_pb2.HeadMetrics, _Mapping]]] = ..., gradient_quality: _Optional[_Union[GradientQuality, _Mapping]] = ..., infrastructure: _Optional[_Union[Infrastructure, _Mapping]] = ..., last_decision: _Optional[_Union[_telemetry_pb2.DecisionCard, _Mapping]] = ..., nonfinite_loss_count: _Optional[int] = ..., nonfinite_grad_count: _Optional[int] = ..., optimizer_steps: _Optional[int] = ...) -> None: ...
 
 class EnvState(_message.Message):
     __slots__ = ("env_id", "group_id", "accuracy", "best_accuracy", "reward", "cumulative_reward", "val_loss", "epoch", "episode", "host_params", "seeds", "accuracy_history", "reward_history")
