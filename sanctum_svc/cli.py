@@ -23,6 +23,7 @@ import grpc
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.sanctum.v1 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_common import logs, settings
 from esper_common.channel import ChannelConfig, SanctumError, sync_channel
 from esper_common.diagnose import describe
 from esper_common.eventfile import EventFileError, read_batches
@@ -56,12 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--store", default=None, metavar="PATH",
                    help="SQLite event store; ':memory:' keeps nothing (default "
                         f"{default_store()})")
-    s.add_argument("--token", default=os.environ.get("ESPER_TOKEN"),
-                   help="bearer token required on every RPC except health "
-                        "(default: $ESPER_TOKEN)")
-    s.add_argument("--read-token", default=os.environ.get("ESPER_READ_TOKEN"),
+    s.add_argument("--token", help="bearer token required on every RPC except health")
+    s.add_argument("--read-token",
                    help="extra token that may only read (snapshots, runs, cursors), not "
-                        "ingest (default: $ESPER_READ_TOKEN)")
+                        "ingest")
     s.add_argument("--tls-cert", type=Path, metavar="FILE", help="TLS certificate (PEM)")
     s.add_argument("--tls-key", type=Path, metavar="FILE", help="TLS private key (PEM)")
     s.add_argument("--tls-client-ca", type=Path, metavar="FILE",
@@ -79,7 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics-host", default="127.0.0.1", metavar="ADDR",
                    help="address of the metrics endpoint (default 127.0.0.1: only this "
                         "machine; 0.0.0.0 exposes it, unauthenticated, to the network)")
-    s.add_argument("-v", "--verbose", action="store_true", help="log more")
+    s.add_argument("--address-file", type=Path, metavar="FILE",
+                   help="once serving, write the bound HOST:PORT to FILE (for supervisors "
+                        "that bind port 0, like `esper up`)")
+    s.add_argument("-v", "--verbose", action="store_true", help="same as --log-level info")
+    logs.add_flags(s)
 
     i = sub.add_parser("ingest", help="stream an event file into a running sanctum",
                        description="Stream an event file (written by esper-trainer without "
@@ -88,8 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file", type=Path, help="event file (esper_common.eventfile format)")
     i.add_argument("--server", default="127.0.0.1:50051", metavar="HOST:PORT",
                    help="sanctum address (default 127.0.0.1:50051)")
-    i.add_argument("--token", default=os.environ.get("ESPER_TOKEN"),
-                   help="bearer token (default: $ESPER_TOKEN)")
+    i.add_argument("--token", help="bearer token")
     i.add_argument("--tls-ca", type=Path, metavar="FILE",
                    help="CA certificate to verify a TLS sanctum")
     return parser
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "serve")
-    args = build_parser().parse_args(argv)
+    args = settings.parse_args(build_parser(), argv, "sanctum")
     if args.command == "ingest":
         return run_ingest(args)
     return run_serve(args)
@@ -111,6 +113,9 @@ def _fail(message: str) -> int:
 
 
 def _warn(message: str) -> None:
+    if logs.is_json():
+        logging.getLogger("sanctum_svc").warning(message)
+        return
     print(f"esper-sanctum: warning: {message}", file=sys.stderr, flush=True)
 
 
@@ -126,8 +131,8 @@ def _stripped(token: str | None, flag: str) -> str | None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = "info" if args.verbose and args.log_level == "warning" else args.log_level
+    logs.configure(level, args.log_format, service="sanctum")
     store = args.store
     if store is None:
         path = default_store()
@@ -159,13 +164,27 @@ def run_serve(args: argparse.Namespace) -> int:
                   "/metrics", file=sys.stderr)
         print(f"{LISTEN_LINE} {server.address} (store: {store})", flush=True)
 
+    def bound(server: SanctumServer) -> None:
+        if args.address_file is not None:
+            try:
+                write_address(args.address_file, server.address)
+            except OSError as exc:
+                _warn(f"--address-file {args.address_file}: {exc}")
+
     try:
-        asyncio.run(serve(config, ready))
+        asyncio.run(serve(config, ready, bound))
     except StartupError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def write_address(path: Path, address: str) -> None:
+    """HOST:PORT into `path`, atomically (a reader never sees half of it)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(address + "\n")
+    tmp.replace(path)
 
 
 def _requests(path: Path, progress: list[int]) -> Iterator[spb.IngestRequest]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 
+from esper_common import settings
 from tui_client.config import DEFAULT_SERVER, MAX_UI_HZ, TuiOptions
 
 EPILOG = """\
@@ -44,10 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--token",
-        default=os.environ.get("ESPER_TOKEN"),
         metavar="T",
-        help="bearer token sent as 'authorization: Bearer T' when sanctum requires one "
-        "(default: $ESPER_TOKEN)",
+        help="bearer token sent as 'authorization: Bearer T' when sanctum requires one",
     )
     p.add_argument(
         "--tls-ca",
@@ -121,12 +121,15 @@ def serve_command(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = settings.parse_args(parser, argv, "tui")
     try:
         options = options_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
     if args.serve:
+        from esper_common.extras import require
+
+        require("esper-tui --serve", ("web",))
         from textual_serve.server import Server
 
         url = f"http://{args.serve_host}:{args.serve_port}"
@@ -135,8 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from tui_client.app import EsperTui
 
-    EsperTui(options).run()
-    return 0
+    app = EsperTui(options)
+    # SIGTERM (`esper down`, a closing supervisor) ends the app like a quit, so the
+    # terminal is restored instead of left in raw mode.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: app.exit(return_code=143))
+    app.run()
+    return app.return_code or 0
 
 
 if __name__ == "__main__":
