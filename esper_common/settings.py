@@ -298,13 +298,13 @@ def apply(parser: argparse.ArgumentParser, section: str, argv: list[str],
     return found
 
 
-def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None, section: str
-               ) -> argparse.Namespace:
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None, section: str,
+               env: Mapping[str, str] | None = None) -> argparse.Namespace:
     """`parser.parse_args(argv)` with every option also read from the environment and the
     config file (flag > env > file > default). A bad value exits 2 with one line."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        found = apply(parser, section, args)
+        found = apply(parser, section, args, env)
     except SettingsError as exc:
         annotate(parser, section, {})
         parser.error(str(exc))

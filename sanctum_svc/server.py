@@ -25,6 +25,7 @@ from sanctum_svc.fanout import Fanout
 from sanctum_svc.ingest import IngestPipeline
 from sanctum_svc.limits import BoundedHealthServicer, connection_options, raise_fd_limit
 from sanctum_svc.metrics import Metrics
+from sanctum_svc.observe import ObservingInterceptor
 from sanctum_svc.reflection import HEALTH, enable_reflection
 from sanctum_svc.servicer import SERVICE_NAME, SanctumServicer
 from sanctum_svc.store import AsyncStore, EventStore, StoreError
@@ -118,7 +119,9 @@ class SanctumServer:
         self.servicer = SanctumServicer(self.aggregator, self.pipeline, self.fanout)
 
         reclaim.tune_malloc()  # large freed buffers go back to the OS (sanctum_svc.reclaim)
-        interceptors = [BearerAuthInterceptor(cfg.token, cfg.read_token)] if cfg.token else []
+        interceptors: list[grpc.aio.ServerInterceptor] = [ObservingInterceptor(self.metrics.rpc)]
+        if cfg.token:
+            interceptors.append(BearerAuthInterceptor(cfg.token, cfg.read_token))
         options = server_options(cfg, raise_fd_limit())
         server = grpc.aio.server(options=options, interceptors=interceptors)
         server.add_generic_rpc_handlers((self.servicer.generic_handler(),))
