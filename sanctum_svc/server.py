@@ -108,7 +108,7 @@ class SanctumServer:
         self._astore = AsyncStore(self.store)
         self.fanout = Fanout(self.aggregator, cfg, self.metrics)
         self.pipeline = IngestPipeline(self.aggregator, self._astore, self.metrics,
-                                       on_change=self.fanout.notify)
+                                       on_change=self.fanout.notify, limits=cfg.limits)
         self.servicer = SanctumServicer(self.aggregator, self.pipeline, self.fanout)
 
         interceptors = [BearerAuthInterceptor(cfg.token, cfg.read_token)] if cfg.token else []

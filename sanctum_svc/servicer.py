@@ -179,6 +179,7 @@ class SanctumServicer:
                 reply.events_received += result.received
                 reply.events_applied += result.applied
                 reply.events_duplicate += result.duplicate
+                reply.events_conflicting += result.conflicting
                 keys.update(result.keys)
 
         try:
