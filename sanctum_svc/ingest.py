@@ -31,7 +31,8 @@ from sanctum_svc.aggregator import Aggregator, RunAggregator
 from sanctum_svc.config import Limits
 from sanctum_svc.metrics import Metrics
 from sanctum_svc.planner import BatchResult, Key, Plan, PlannedState, PlanRefused
-from sanctum_svc.store import AsyncStore, BatchRow, CommitJob, EventStore, StoreError
+from sanctum_svc.store import BatchRow, EventStore, StoreError
+from sanctum_svc.store_thread import AsyncStore, CommitJob
 from sanctum_svc.validate import Violation, envelope_columns, split_events, validate_batch
 
 __all__ = ["BatchResult", "IngestPipeline", "InvalidBatch", "Key"]
@@ -87,7 +88,7 @@ class IngestPipeline:
         self.planned = PlannedState(self._applied_stats, self.limits.counter_max)
         #: Shapes declared by TRAINING_STARTED events still being written.
         self._pending_config: dict[str, tpb.RunConfig] = {}
-        #: Bumped whenever a write fails: see store.CommitJob.
+        #: Bumped whenever a write fails: see store_thread.CommitJob.
         self._epoch = 0
         self._apply_errors: set[int] = set()
 

@@ -222,9 +222,9 @@ class PlannedState:
 
     def _run_delta(self, run_id: str, i: int, new_so_far: int, limits: Limits | None,
                    refused: list[Violation], where: str) -> RunDelta:
-        if limits is not None and not self.known_run(run_id):
-            if len(self._runs) + new_so_far + 1 > limits.max_runs:
-                refused.append(Violation(
+        if limits is not None and not self.known_run(run_id) \
+                and len(self._runs) + new_so_far + 1 > limits.max_runs:
+            refused.append(Violation(
                     f"{where}[{i}].run_id",
                     f"sanctum already holds {limits.max_runs} runs, its limit: no new run "
                     "is accepted (restart it on a new --store to start over)"))

@@ -170,6 +170,12 @@ class SanctumServicer:
                 except StoreError as exc:
                     self.pipeline.metrics.store_errors.inc()
                     log.error("ingest refused: %s", exc)
+                    if not exc.transient:  # resending the same batch fails the same way
+                        await context.abort(
+                            grpc.StatusCode.INTERNAL,
+                            f"sanctum could not store batch {batch_no} of this stream "
+                            f"({exc}); nothing of it (or later batches) was applied; "
+                            "resending it will fail the same way (a server bug: report it)")
                     await context.abort(
                         grpc.StatusCode.UNAVAILABLE,
                         f"sanctum cannot persist events right now ({exc}); nothing of batch "
