@@ -35,7 +35,7 @@ from sanctum_svc.store import BatchRow, EventStore, StoreError
 from sanctum_svc.store_thread import AsyncStore, CommitJob
 from sanctum_svc.validate import Violation, envelope_columns, split_events, validate_batch
 
-__all__ = ["BatchResult", "IngestPipeline", "InvalidBatch", "Key"]
+__all__ = ["BatchResult", "IngestPipeline", "InvalidBatch", "Key", "ProducerBusy"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,16 @@ class InvalidBatch(Exception):
         super().__init__(f"invalid batch: {first.field}: {first.description}{more}")
         self.violations = violations
         self.accounted = accounted
+
+
+class ProducerBusy(Exception):
+    """Another live Ingest stream holds this producer id of this run; nothing was applied."""
+
+    def __init__(self, key: Key) -> None:
+        super().__init__(
+            f"producer {key[1]!r} of run {key[0]!r} is already streaming on another Ingest "
+            "call; one producer id is one writer (give each process its own producer_id)")
+        self.key = key
 
 
 @dataclass(eq=False)
@@ -91,6 +101,9 @@ class IngestPipeline:
         #: Bumped whenever a write fails: see store_thread.CommitJob.
         self._epoch = 0
         self._apply_errors: set[int] = set()
+        #: Producer -> the stream (owner token) writing it, and the reverse.
+        self._fences: dict[Key, object] = {}
+        self._owned: dict[object, set[Key]] = {}
 
     def _applied_stats(self, run_id: str):  # noqa: ANN202
         run = self.aggregator.get(run_id)
@@ -130,11 +143,13 @@ class IngestPipeline:
         return await future
 
     def submit(self, batch: tpb.EventBatch, received_at: float | None = None,
-               raw: bytes | None = None) -> asyncio.Future[BatchResult]:
+               raw: bytes | None = None, owner: object | None = None
+               ) -> asyncio.Future[BatchResult]:
         """Validate and plan `batch` now and queue its write; the future resolves once it is
         committed and applied (or raises StoreError, nothing of it applied).
 
-        Raises InvalidBatch at once for a bad batch. Fields this server does not know are
+        Raises InvalidBatch at once for a bad batch, ProducerBusy when `owner` (a stream)
+        sends for a producer another live stream holds (see `release`). Fields this server does not know are
         discarded; `raw` (the batch's bytes as received) is stored as it is when it holds
         none and every event is new, the re-serialized batch otherwise.
         """
@@ -156,6 +171,8 @@ class IngestPipeline:
         if violations:
             self.metrics.rejected(len(events))
             raise InvalidBatch(violations, self._count_rejected(cols[1]))
+        if owner is not None:
+            self._fence(plan.result.keys, owner)
         now = time.time() if received_at is None else received_at
         rows: list[BatchRow] = []
         if plan.result.applied:
@@ -175,6 +192,23 @@ class IngestPipeline:
                                     self._epoch, self._committed,
                                     _Pending(events, plan, now, future, started)))
         return future
+
+    def _fence(self, keys: set[Key], owner: object) -> None:
+        fences = self._fences
+        for key in keys:
+            holder = fences.get(key, owner)
+            if holder is not owner:
+                raise ProducerBusy(key)
+        owned = self._owned.setdefault(owner, set())
+        for key in keys:
+            fences[key] = owner
+            owned.add(key)
+
+    def release(self, owner: object) -> None:
+        """The stream `owner` ended: its producers are free for another stream."""
+        for key in self._owned.pop(owner, ()):
+            if self._fences.get(key) is owner:
+                del self._fences[key]
 
     def _note_declarations(self, events: Sequence[tpb.TelemetryEvent], types: list[int],
                            plan: Plan) -> None:

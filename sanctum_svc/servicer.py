@@ -23,7 +23,7 @@ from grpc_status import rpc_status
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.fanout import Fanout
-from sanctum_svc.ingest import BatchResult, IngestPipeline, InvalidBatch
+from sanctum_svc.ingest import BatchResult, IngestPipeline, InvalidBatch, ProducerBusy
 from sanctum_svc.store import StoreError
 from sanctum_svc.validate import Violation, clip
 
@@ -161,6 +161,7 @@ class SanctumServicer:
         pending: deque[tuple[int, asyncio.Future[BatchResult]]] = deque()
         submitted = 0
         epoch = self.pipeline.epoch
+        owner = object()  # this stream, for the producer fence
 
         async def settle(limit: int) -> None:
             while len(pending) > limit:
@@ -199,7 +200,13 @@ class SanctumServicer:
                     await settle(0)
                 epoch = self.pipeline.epoch
                 try:
-                    future = self.pipeline.submit(request.request.batch, raw=request.batch_bytes)
+                    future = self.pipeline.submit(request.request.batch, raw=request.batch_bytes,
+                                                  owner=owner)
+                except ProducerBusy as exc:
+                    await settle(0)  # earlier batches stay applied
+                    await context.abort(grpc.StatusCode.ABORTED,
+                                        f"batch {submitted} of this stream refused, nothing of "
+                                        f"it applied: {exc}; earlier batches stay applied")
                 except InvalidBatch as exc:
                     await settle(0)  # earlier batches stay applied
                     if exc.accounted is not None:
@@ -216,6 +223,7 @@ class SanctumServicer:
         finally:
             for _, future in pending:  # the call ended early: nobody waits for these
                 future.cancel()
+            self.pipeline.release(owner)
         for run_id, producer_id in sorted(keys):
             reply.cursors.add(run_id=run_id, producer_id=producer_id,
                               last_seq=self.pipeline.cursor(run_id, producer_id))
