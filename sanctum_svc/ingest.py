@@ -150,8 +150,8 @@ class IngestPipeline:
 
         Raises InvalidBatch at once for a bad batch, ProducerBusy when `owner` (a stream)
         sends for a producer another live stream holds (see `release`). Fields this server
-        does not know are discarded; `raw` (the batch's bytes as received) is stored as it is when it holds
-        none and every event is new, the re-serialized batch otherwise.
+        does not know are discarded; `raw` (the batch's bytes as received) is stored as it
+        is when it holds none and every event is new, the re-serialized batch otherwise.
         """
         started = time.perf_counter()
         batch.DiscardUnknownFields()
