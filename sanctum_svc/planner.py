@@ -152,8 +152,10 @@ class PlannedState:
                 and (n <= 2 and seqs[-1] == seqs[0] + n - 1 or seqs == list(
                     range(seqs[0], seqs[0] + n)))):
             segments = ((0, n - 1),)  # the common case: one producer, new consecutive seqs
+            common = True
         else:
             segments = [(i, i) for i in range(n)]
+            common = False
         seen: dict[tuple[str, str, int], int] = {}
         for i0, i1 in segments:
             run_id, producer_id = run_ids[i0], producer_ids[i0]
@@ -210,7 +212,7 @@ class PlannedState:
             for name in _COUNTERS:
                 setattr(result, name, getattr(result, name) + getattr(rd, name))
         result.received = n
-        if len(segments) == 1 and n:
+        if common:
             plan.accepted = None
             plan.single = (r0, p0, seqs[0], seqs[-1])
         elif len(accepted) == n:
