@@ -33,7 +33,7 @@ class Limits:
     #: Runs the server holds (each costs memory for as long as the server runs).
     max_runs: int = 1000
     #: Producers (distinct producer ids, from events or drop reports) per run.
-    max_producers_per_run: int = 1024
+    max_producers_per_run: int = 256
     #: Policy groups (distinct group ids) per run.
     max_groups_per_run: int = 8
     #: Envs per run: a declared n_envs may not exceed it, and env ids of a run that has

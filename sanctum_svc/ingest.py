@@ -33,7 +33,13 @@ from sanctum_svc.metrics import Metrics
 from sanctum_svc.planner import BatchResult, Key, Plan, PlannedState, PlanRefused
 from sanctum_svc.store import BatchRow, EventStore, StoreError
 from sanctum_svc.store_thread import AsyncStore, CommitJob
-from sanctum_svc.validate import Violation, envelope_columns, split_events, validate_batch
+from sanctum_svc.validate import (
+    Violation,
+    check_batch_size,
+    envelope_columns,
+    split_events,
+    validate_batch,
+)
 
 __all__ = ["BatchResult", "IngestPipeline", "InvalidBatch", "Key", "ProducerBusy"]
 
@@ -157,17 +163,25 @@ class IngestPipeline:
         batch.DiscardUnknownFields()
         events = list(batch.events)
         cols = envelope_columns(events)
-        violations = validate_batch(batch, self.declared, columns=cols, raw=raw, events=events,
-                                    limits=self.limits)
-        if raw is not None and batch.ByteSize() != len(raw):
-            raw = None  # unknown fields were dropped: store what is understood
-        data = raw if raw is not None else batch.SerializeToString()
+        stored: list[bytes] = []
+
+        def data() -> bytes:  # what is stored: as received unless unknown fields were dropped
+            if not stored:
+                same = raw is not None and batch.ByteSize() == len(raw)
+                stored.append(raw if same and raw is not None else batch.SerializeToString())
+            return stored[0]
+
+        # Planning first: it is pure and refuses a flood (caps) before the costlier rules.
+        violations = check_batch_size(batch)
         if not violations:
             try:
-                plan = self.planned.plan(events, batch.drops, cols, event_digests(data),
-                                         self.limits)
+                plan = self.planned.plan(events, batch.drops, cols,
+                                         lambda: event_digests(data()), self.limits)
             except PlanRefused as exc:
                 violations = exc.violations
+        if not violations:
+            violations = validate_batch(batch, self.declared, columns=cols, raw=raw,
+                                        events=events, limits=self.limits)
         if violations:
             self.metrics.rejected(len(events))
             raise InvalidBatch(violations, self._count_rejected(cols[1]))
@@ -176,14 +190,13 @@ class IngestPipeline:
         now = time.time() if received_at is None else received_at
         rows: list[BatchRow] = []
         if plan.result.applied:
-            if plan.accepted is not None:
-                data = tpb.EventBatch(
-                    events=[events[i] for i in plan.accepted]).SerializeToString()
+            blob = data() if plan.accepted is None else tpb.EventBatch(
+                events=[events[i] for i in plan.accepted]).SerializeToString()
             single = plan.single
             if single is not None:
-                rows.append((now, plan.result.applied, *single, data))
+                rows.append((now, plan.result.applied, *single, blob))
             else:
-                rows.append((now, plan.result.applied, None, None, None, None, data))
+                rows.append((now, plan.result.applied, None, None, None, None, blob))
             if _TRAINING_STARTED in cols[0]:
                 self._note_declarations(events, cols[0], plan)
         self.planned.reserve(plan, events)
@@ -313,7 +326,8 @@ class IngestPipeline:
         parse = tpb.TelemetryEvent.FromString
         for chunk in store.replay_legacy():
             events = [parse(data) for _, data in chunk]
-            plan = self._replan(events, (), [hash(data) for _, data in chunk])
+            digests = [hash(data) for _, data in chunk]
+            plan = self._replan(events, (), lambda d=digests: d)
             indices = range(len(events)) if plan.accepted is None else plan.accepted
             self._apply(events, plan, [chunk[i][0] for i in indices])
             done += len(chunk)
@@ -324,8 +338,8 @@ class IngestPipeline:
             for received_at, data in chunk:
                 batch = parse_batch(data)
                 events = list(batch.events)
-                self._apply(events, self._replan(events, batch.drops, event_digests(data)),
-                            received_at)
+                self._apply(events, self._replan(events, batch.drops,
+                                                 lambda d=data: event_digests(d)), received_at)
                 done += len(events)
             if progress is not None:
                 progress(done, total)
@@ -343,7 +357,7 @@ class IngestPipeline:
         return done
 
     def _replan(self, events: list[tpb.TelemetryEvent], drops: Sequence[tpb.ProducerDrops],
-                digests: list[int] | None) -> Plan:
+                digests: Callable[[], list[int]] | None) -> Plan:
         plan = self.planned.plan(events, drops, envelope_columns(events), digests, None)
         self.planned.reserve(plan, events)
         return plan

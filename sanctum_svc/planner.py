@@ -67,6 +67,7 @@ class RunDelta:
     conflicting: int = 0
     dropped: int = 0
     producers: dict[str, ProducerDelta] = field(default_factory=dict)
+    new_producers: int = 0
     groups: set[str] = field(default_factory=set)
 
 
@@ -79,8 +80,14 @@ class Plan:
     cursors: dict[Key, int]                 # last seq per producer after the batch
     runs: dict[str, RunDelta]
     drops: list[DropRow] = field(default_factory=list)
-    #: Each event's content digest (None when not computed: replay of legacy rows).
-    digests: Sequence[int] | None = None
+    #: Gives each event's content digest (computed once, when first needed); None: none.
+    digest_source: Callable[[], Sequence[int]] | None = None
+    _digests: Sequence[int] | None = None
+
+    def digests(self) -> Sequence[int] | None:
+        if self._digests is None and self.digest_source is not None:
+            self._digests = self.digest_source()
+        return self._digests
     #: All events accepted and from one producer: (run_id, producer_id, first, last seq).
     single: tuple[str, str, int, int] | None = None
     #: RunConfig declared by the batch's accepted TRAINING_STARTED events, per run.
@@ -135,7 +142,8 @@ class PlannedState:
 
     # -- planning (pure) ----------------------------------------------------------------------
     def plan(self, events: Sequence[tpb.TelemetryEvent], drops: Sequence[tpb.ProducerDrops],
-             cols: Columns, digests: Sequence[int] | None, limits: Limits | None) -> Plan:
+             cols: Columns, digests: Callable[[], Sequence[int]] | None,
+             limits: Limits | None) -> Plan:
         """Classify a validated batch against the planned state. Raises PlanRefused when a
         cap (limits; None on replay: what was stored stays) would be broken."""
         _, run_ids, producer_ids, seqs = cols
@@ -156,8 +164,11 @@ class PlannedState:
         else:
             segments = [(i, i) for i in range(n)]
             common = False
-        seen: dict[tuple[str, str, int], int] = {}
+        seen: dict[tuple[str, str, int], int] = {}  # (run, producer, seq) -> event index
+        plan = Plan(result, accepted, cursors, runs, digest_source=digests)
         for i0, i1 in segments:
+            if refused:
+                break  # a cap is broken: the batch is refused, stop working on it
             run_id, producer_id = run_ids[i0], producer_ids[i0]
             key = (run_id, producer_id)
             rd = runs.get(run_id)
@@ -192,19 +203,18 @@ class PlannedState:
                 pd.last_seq = cursors[key] = seqs[i1]
                 if count == 1:
                     accepted.append(i0)
-                    if digests is not None:
-                        seen[(run_id, producer_id, s0)] = digests[i0]
+                    seen[(run_id, producer_id, s0)] = i0
                 continue
-            known = seen.get((run_id, producer_id, s0)) or self._digest(key, s0, last)
-            if known and digests is not None and digests[i0] != known:
+            if plan.digests() is not None and self._conflicts(plan, key, i0, s0, seen):
                 rd.conflicting += 1
                 pd.conflicting += 1
             else:
                 rd.duplicate += 1
                 pd.duplicate += 1
         self._check_groups(events, run_ids, runs, limits, refused)
-        plan = Plan(result, accepted, cursors, runs, digests=digests)
         for j, d in enumerate(drops):
+            if refused:
+                break
             self._plan_drop(j, d, plan, limits, refused)
         if refused:
             raise PlanRefused(refused[:20])
@@ -235,14 +245,15 @@ class PlannedState:
     def _producer_delta(self, run_id: str, producer_id: str, rd: RunDelta,
                         limits: Limits | None, refused: list[Violation],
                         where: str) -> ProducerDelta:
-        if limits is not None and self.producer(run_id, producer_id) is None:
-            stats = self.stats(run_id)
-            have = len(stats.producers) if stats is not None else 0
-            new = 1 + sum(1 for p in rd.producers if self.producer(run_id, p) is None)
-            if have + new > limits.max_producers_per_run:
-                refused.append(Violation(
-                    where, f"run already has {have} producers, the limit per run is "
-                           f"{limits.max_producers_per_run}"))
+        if self.producer(run_id, producer_id) is None:
+            rd.new_producers += 1
+            if limits is not None:
+                stats = self.stats(run_id)
+                have = len(stats.producers) if stats is not None else 0
+                if have + rd.new_producers > limits.max_producers_per_run:
+                    refused.append(Violation(
+                        where, f"run already has {have} producers, the limit per run is "
+                               f"{limits.max_producers_per_run}"))
         return ProducerDelta()
 
     def _check_groups(self, events: Sequence[tpb.TelemetryEvent], run_ids: list[str],
@@ -283,10 +294,19 @@ class PlannedState:
             pd.dropped_total = d.dropped_total
             plan.drops.append((d.run_id, d.producer_id, d.dropped_total))
 
-    def _digest(self, key: Key, seq: int, last: int) -> int:
+    def _conflicts(self, plan: Plan, key: Key, i: int, seq: int,
+                   seen: dict[tuple[str, str, int], int]) -> bool:
+        """Whether event i (seq, a duplicate) differs from what was accepted for seq."""
+        digests = plan.digests()
+        assert digests is not None
+        earlier = seen.get((*key, seq))
+        known = digests[earlier] if earlier is not None else self._digest(key, seq)
+        return bool(known) and (digests[i] or 1) != known
+
+    def _digest(self, key: Key, seq: int) -> int:
         ring = self._digests.get(key)
-        if ring is None or last - seq >= DIGEST_WINDOW:
-            return 0
+        if ring is None or seq > ring[0] or ring[0] - seq >= DIGEST_WINDOW:
+            return 0  # not recorded (a gap skipped in this batch) or too old
         return ring[1 + seq % DIGEST_WINDOW]
 
     # -- moving the planned state ---------------------------------------------------------------
@@ -319,11 +339,11 @@ class PlannedState:
             self._runs.add(run_id)
             plan.delivery[run_id] = stats.SerializeToString()
         self.cursors.update(plan.cursors)
-        if plan.digests is not None and plan.result.applied:
+        if plan.digest_source is not None and plan.result.applied:
             self._record_digests(plan, events)
 
     def _record_digests(self, plan: Plan, events: Sequence[tpb.TelemetryEvent]) -> None:
-        digests = plan.digests
+        digests = plan.digests()
         assert digests is not None
         single = plan.single
         if single is not None and single[3] - single[2] + 1 == len(digests):
