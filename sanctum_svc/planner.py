@@ -349,8 +349,16 @@ class PlannedState:
         if single is not None and single[3] - single[2] + 1 == len(digests):
             run_id, producer_id, first, last = single
             ring = self._ring((run_id, producer_id))
-            for seq in range(max(first, last - DIGEST_WINDOW + 1), last + 1):
-                _put(ring, seq, digests[seq - first])
+            w = DIGEST_WINDOW
+            start = max(first, last - w + 1)
+            for skipped in range(max(ring[0] + 1, start - w), start):
+                ring[1 + skipped % w] = 0  # a gap since the last recorded seq: no content
+            values = [d or 1 for d in digests[start - first:]]
+            cut = w - start % w  # slots start % w .. w-1, then 0 ..
+            ring[1 + start % w:1 + start % w + len(values[:cut])] = values[:cut]
+            if len(values) > cut:
+                ring[1:1 + len(values) - cut] = values[cut:]
+            ring[0] = last
             return
         indices = range(len(events)) if plan.accepted is None else plan.accepted
         for i in indices:

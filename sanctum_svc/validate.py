@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
@@ -46,9 +47,13 @@ _SINGLE_SLOT = frozenset({"seed_germinated", "seed_stage_changed", "seed_gate_ev
 _PAYLOAD_PLANS = dict(_EVENT_PLAN.oneofs)["payload"]
 #: Payloads with run rules beyond the env id (see shape_violations).
 _SHAPED = _SINGLE_SLOT | {"epoch_completed", "analytics_snapshot", "training_started"}
-_BY_TYPE = {t: (name, _PAYLOAD_PLANS[name].fast, name in _SHAPED)
+_ONE_SLOT, _SEEDS, _DECISION, _DECLARATION = 1, 2, 3, 4
+_KIND = {**dict.fromkeys(_SINGLE_SLOT, _ONE_SLOT), "epoch_completed": _SEEDS,
+         "analytics_snapshot": _DECISION, "training_started": _DECLARATION}
+assert set(_KIND) == _SHAPED
+_BY_TYPE = {t: (name, _PAYLOAD_PLANS[name].fast, _KIND.get(name, 0))
             for t, name in PAYLOAD_FOR_TYPE.items()}
-_EPOCH_COMPLETED = tpb.EVENT_TYPE_EPOCH_COMPLETED
+_SLOT_ID = attrgetter("slot_id")
 assert not (_EVENT_PLAN.doubles or _EVENT_PLAN.rep_subs or _EVENT_PLAN.subs), \
     "fast_ok checks the envelope column-wise: it has no doubles or sub-messages of its own"
 _TRAINING_STARTED = tpb.EVENT_TYPE_TRAINING_STARTED
@@ -273,10 +278,11 @@ def fast_ok(batch: tpb.EventBatch, declared: DeclaredShape, columns: Columns | N
         entry = by_type.get(t)
         if entry is None:
             return False
-        name, fast, shaped = entry
+        name, fast, kind = entry
         if ev.WhichOneof("payload") != name:
             return False
-        total += fast(getattr(ev, name))
+        payload = getattr(ev, name)
+        total += fast(payload)
         if not one_run:
             shape = shapes.get(run_id)
             if shape is None:
@@ -287,12 +293,25 @@ def fast_ok(batch: tpb.EventBatch, declared: DeclaredShape, columns: Columns | N
                 return False
         elif name in per_env:
             return False
-        if shaped and (shape[1] is not None or t != _EPOCH_COMPLETED):
+        if not kind:
+            continue
+        # The run rules of shape_violations, inlined for the frequent payloads.
+        slots = shape[1]
+        if kind == _ONE_SLOT:
+            if slots is not None and payload.slot_id not in slots:
+                return False
+        elif kind == _SEEDS:
+            if slots is not None and not slots.issuperset(map(_SLOT_ID, payload.seeds)):
+                return False
+        elif kind == _DECISION:
+            card = payload.decision
+            if card.env_id >= shape[0] or (slots is not None and card.slot_id
+                                           and card.slot_id not in slots):
+                return False
+        else:
             if shape_violations(ev, name, shape, limits):
                 return False
-            if t == _TRAINING_STARTED:
-                shape = shape_of(ev.training_started.config, limits)
-                shapes[run_id] = shape
+            shape = shapes[run_id] = shape_of(payload.config, limits)
     return math.isfinite(total)
 
 
