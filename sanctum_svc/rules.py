@@ -371,9 +371,6 @@ def _compile(plan: Plan) -> Callable[[Message], float]:
     parts: list[Callable[[Message], float]] = []
     if plan.ints or plan.strs or plan.enums or plan.times or plan.rep_counts:
         parts.append(lambda m: 0.0 if columns_ok(plan, (m,)) else math.nan)
-    if plan.doubles is not None:
-        g = plan.doubles
-        parts.append(g if plan.n_doubles == 1 else (lambda m: sum(g(m))))
     for rep in plan.rep_doubles:
         parts.append(lambda m, rep=rep: sum(rep(m)))
     for rep, sub in plan.rep_subs:
@@ -386,6 +383,15 @@ def _compile(plan: Plan) -> Callable[[Message], float]:
         parts.append(lambda m, get=get, sub=sub: sub.fast(get(m)))
     for name, plans in plan.oneofs:
         parts.append(lambda m, name=name, plans=plans: _one_of(m, name, plans))
+    g = plan.doubles  # the doubles of the message itself, summed in the same frame
+    if g is not None and not parts:
+        return g if plan.n_doubles == 1 else (lambda m: sum(g(m)))
+    if g is not None and len(parts) == 1:
+        (a,) = parts
+        return (lambda m: g(m) + a(m)) if plan.n_doubles == 1 else (
+            lambda m: sum(g(m)) + a(m))
+    if g is not None:
+        parts.insert(0, g if plan.n_doubles == 1 else (lambda m: sum(g(m))))
     if not parts:
         return lambda m: 0.0
     if len(parts) == 1:
@@ -409,6 +415,12 @@ def _sum_columns(rep: Getter, columns: tuple[Getter, ...], m: Message) -> float:
     if not items:
         return 0.0
     items = list(items)
+    if len(columns) == 2:
+        a, b = columns
+        return sum(map(a, items)) + sum(map(b, items))
+    if len(columns) == 3:
+        a, b, c = columns
+        return sum(map(a, items)) + sum(map(b, items)) + sum(map(c, items))
     return sum([sum(map(c, items)) for c in columns])
 
 
