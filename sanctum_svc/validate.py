@@ -27,7 +27,7 @@ from google.protobuf.message import DecodeError, Message
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.events import PAYLOAD_FOR_TYPE, type_name
-from sanctum_svc import rules
+from sanctum_svc import rules, rules_fast
 from sanctum_svc.config import MAX_EVENTS_PER_BATCH, MAX_REPEATED, Limits
 
 #: Stop collecting after this many violations: the first few are what a user needs.
@@ -262,11 +262,11 @@ def fast_ok(batch: tpb.EventBatch, declared: DeclaredShape, columns: Columns | N
         return False
     drops = batch.drops
     if drops and (len(drops) > MAX_REPEATED
-                  or not rules.columns_ok(_DROP_PLAN, drops)):
+                  or not rules_fast.columns_ok(_DROP_PLAN, drops)):
         return False
     if not _sizes_within(events, raw):
         return False
-    if not rules.columns_ok(_EVENT_PLAN, events):
+    if not rules_fast.columns_ok(_EVENT_PLAN, events):
         return False
     by_type = _BY_TYPE
     per_env = _PER_ENV
