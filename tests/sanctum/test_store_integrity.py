@@ -111,3 +111,52 @@ def test_a_damaged_database_says_how_to_recover(tmp_path: Path) -> None:
     assert out.returncode == 2, out.stderr
     assert "writable" not in out.stderr and "store check" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_any_failure_in_a_transaction_rolls_it_back(tmp_path: Path) -> None:
+    """A value SQLite cannot hold (past validation, were a rule ever missing) fails that
+    write alone, as not transient, and leaves no transaction open for the next one."""
+    store = EventStore(str(tmp_path / "s.sqlite"))
+    store.open()
+    bad = (1.0, 1, "r", "p", 1 << 63, 1 << 63, b"x")
+    with pytest.raises(StoreError) as info:
+        store.commit([bad], [], [])
+    assert not info.value.transient
+    store.commit([(1.0, 1, "r", "q", 1, 1, b"y")], [], [])  # not "within a transaction"
+    assert store.count() == 1
+    store.close()
+
+
+def test_a_bad_write_in_a_group_commit_fails_alone(tmp_path: Path) -> None:
+    import asyncio
+
+    from sanctum_svc.store_thread import AsyncStore, CommitJob
+
+    store = EventStore(str(tmp_path / "s.sqlite"))
+    store.open()
+
+    async def run() -> list[StoreError | None]:
+        astore = AsyncStore(store)
+        loop = asyncio.get_running_loop()
+        done: list[asyncio.Future[StoreError | None]] = []
+        rows = [(1.0, 1, "r", "a", 1, 1, b"a"), (1.0, 1, "r", "b", 1 << 63, 1 << 63, b"b"),
+                (1.0, 1, "r", "c", 1, 1, b"c")]
+        await astore.call(lambda: None)  # the store thread knows the loop
+        for row in rows:
+            fut: asyncio.Future[StoreError | None] = loop.create_future()
+            done.append(fut)
+            astore.submit(CommitJob([row], [], [], 0,
+                                    lambda job, err, f=fut: f.set_result(err)))
+        out = [await f for f in done]
+        await astore.close()
+        return out
+
+    results = asyncio.run(run())
+    assert results[1] is not None and not results[1].transient
+    store.open()
+    written = {r[0] for r in store.db.execute("SELECT producer_id FROM batches")}
+    store.close()
+    # Written one by one after the group failed: those before the culprit stay written;
+    # those after it were planned on top of it and are refused (resent by their producer).
+    assert "a" in written and "b" not in written
+    assert results[0] is None and results[2] is not None and results[2].transient
