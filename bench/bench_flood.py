@@ -5,6 +5,9 @@ and records each call's latency; first alone (quiet), then while another client 
 batches of 1,000 events, each with a producer id never seen (refused once the run's
 producer cap is reached, and then with new run ids until the run cap). Rounds alternate
 quiet and flood; the goal is p99 under flood within 2x of the quiet p99 of the same run.
+The flood is one client sending call after call (each refused call waits
+ServerConfig.refusal_delay_s); many concurrent flooding connections are a matter of
+connection limits, not measured here.
 """
 
 from __future__ import annotations

@@ -77,6 +77,10 @@ class ServerConfig:
     history_len: int = 120
     event_log_len: int = 200
     limits: Limits = field(default_factory=Limits)
+    #: Seconds a stream whose batch was refused waits for its INVALID_ARGUMENT: a client
+    #: sending refused batch after batch is slowed to a trickle, the loop stays free for
+    #: the others; a producer that sent one bad batch loses nothing.
+    refusal_delay_s: float = 0.05
     extra_options: list[tuple[str, int]] = field(default_factory=list)
 
     @property

@@ -114,7 +114,8 @@ class SanctumServer:
         self.fanout = Fanout(self.aggregator, cfg, self.metrics)
         self.pipeline = IngestPipeline(self.aggregator, self._astore, self.metrics,
                                        on_change=self.fanout.notify, limits=cfg.limits)
-        self.servicer = SanctumServicer(self.aggregator, self.pipeline, self.fanout)
+        self.servicer = SanctumServicer(self.aggregator, self.pipeline, self.fanout,
+                                        cfg.refusal_delay_s)
 
         interceptors = [BearerAuthInterceptor(cfg.token, cfg.read_token)] if cfg.token else []
         server = grpc.aio.server(options=server_options(cfg), interceptors=interceptors)

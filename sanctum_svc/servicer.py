@@ -138,8 +138,10 @@ def _checked_unary(handler: Callable[[Any, grpc.aio.ServicerContext], Awaitable[
 class SanctumServicer:
     """The five RPCs over an Aggregator, an IngestPipeline and a Fanout."""
 
-    def __init__(self, aggregator: Aggregator, pipeline: IngestPipeline, fanout: Fanout) -> None:
+    def __init__(self, aggregator: Aggregator, pipeline: IngestPipeline, fanout: Fanout,
+                 refusal_delay_s: float = 0.0) -> None:
         self.aggregator = aggregator
+        self.refusal_delay_s = refusal_delay_s
         self.pipeline = pipeline
         self.fanout = fanout
         #: False while the store is replayed; RPCs other than health get UNAVAILABLE.
@@ -211,6 +213,11 @@ class SanctumServicer:
                     await settle(0)  # earlier batches stay applied
                     if exc.accounted is not None:
                         await exc.accounted
+                    # A refused stream waits a moment before it hears why: a client that
+                    # floods refused batches one call after another is slowed to a trickle
+                    # (the loop stays free for others); a producer that got one wrong
+                    # loses nothing.
+                    await asyncio.sleep(self.refusal_delay_s)
                     await context.abort_with_status(bad_request_status(
                         f"batch {submitted} of this stream rejected, nothing of it applied "
                         f"({exc}); earlier batches stay applied", exc.violations))

@@ -295,3 +295,15 @@ def test_a_run_declaration_is_frozen(server: ThreadedSanctum,
     resumed.resume_path = "/ckpt/ep50.pt"
     assert _send(stub, [started(1, resumed, producer="b")]).events_applied == 1
     assert _send(stub, [started(2, run_config(n_envs=2))]).events_applied == 1
+
+
+def test_a_refused_stream_waits_before_it_hears_why() -> None:
+    """A client flooding refused batches one call after another is slowed down."""
+    import time
+    with ThreadedSanctum(refusal_delay_s=0.3) as s, s.channel() as ch:
+        stub = s.stub(ch)
+        t0 = time.monotonic()
+        assert _refused(stub, [_vitals("r", "a", 0)]) == ["events[0].seq"]
+        assert time.monotonic() - t0 >= 0.3
+        t0 = time.monotonic()
+        assert _send(stub, [_vitals("r", "a", 1)]).events_applied == 1  # accepted: no wait
