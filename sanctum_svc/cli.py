@@ -27,7 +27,7 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common import logs, settings
 from esper_common.channel import ChannelConfig, SanctumError, sync_channel
 from esper_common.diagnose import describe
-from esper_common.eventfile import EventFileError, read_batches
+from esper_common.eventfile import EventFileError, Truncated, read_batches, read_version
 from sanctum_svc.config import DEFAULT_HZ, HZ_CAP, MAX_EVENTS_PER_BATCH, ConfigError, ServerConfig
 from sanctum_svc.server import SanctumServer, StartupError, serve
 from sanctum_svc.store_check import check_store
@@ -210,46 +210,65 @@ def write_address(path: Path, address: str) -> None:
     tmp.replace(path)
 
 
-def _requests(path: Path, progress: list[int]) -> Iterator[spb.IngestRequest]:
-    """Batches from the file, split where a record exceeds the server's batch limit."""
+class _FileReport:
+    """What reading the event file met: an incomplete last record, or damage mid-file."""
+
+    def __init__(self) -> None:
+        self.truncated: Truncated | None = None
+        self.error: Exception | None = None
+
+
+def _requests(path: Path, progress: list[int], report: _FileReport
+              ) -> Iterator[spb.IngestRequest]:
+    """Batches from the file, split where a record exceeds the server's batch limit. A
+    damaged record ends the stream (what came before it is loaded) and goes to `report`."""
     started = time.monotonic()
     last_report = 0.0
-    for batch in read_batches(path):
-        events = list(batch.events)
-        for start in range(0, max(len(events), 1), MAX_EVENTS_PER_BATCH):
-            req = spb.IngestRequest(batch=tpb.EventBatch(
-                events=events[start:start + MAX_EVENTS_PER_BATCH]))
-            if start + MAX_EVENTS_PER_BATCH >= len(events):
-                req.batch.drops.extend(batch.drops)
-            progress[0] += len(req.batch.events)
-            yield req
-        now = time.monotonic()
-        if sys.stderr.isatty() and now - last_report > 0.5:
-            last_report = now
-            rate = progress[0] / max(now - started, 1e-9)
-            print(f"\ringest: {progress[0]} events sent ({rate:,.0f}/s)", end="",
-                  file=sys.stderr, flush=True)
+
+    def truncated(tail: Truncated) -> None:
+        report.truncated = tail
+
+    try:
+        for batch in read_batches(path, on_truncated=truncated):
+            events = list(batch.events)
+            for start in range(0, max(len(events), 1), MAX_EVENTS_PER_BATCH):
+                req = spb.IngestRequest(batch=tpb.EventBatch(
+                    events=events[start:start + MAX_EVENTS_PER_BATCH]))
+                if start + MAX_EVENTS_PER_BATCH >= len(events):
+                    req.batch.drops.extend(batch.drops)
+                progress[0] += len(req.batch.events)
+                yield req
+            now = time.monotonic()
+            if sys.stderr.isatty() and now - last_report > 0.5:
+                last_report = now
+                rate = progress[0] / max(now - started, 1e-9)
+                print(f"\ringest: {progress[0]} events sent ({rate:,.0f}/s)", end="",
+                      file=sys.stderr, flush=True)
+    except (EventFileError, OSError) as exc:
+        report.error = exc
 
 
 def run_ingest(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         return _fail(f"no such event file: {args.file}")
+    try:
+        with open(args.file, "rb") as fh:
+            read_version(fh, str(args.file))  # a foreign or newer file: refused at once
+    except (EventFileError, OSError) as exc:
+        return _fail(str(exc))
     cfg = ChannelConfig(args.server, token=args.token or None, tls_ca=args.tls_ca)
     progress = [0]
+    report = _FileReport()
     try:
         with sync_channel(cfg) as channel:
             stub = sanctum_pb2_grpc.SanctumServiceStub(channel)
-            reply = stub.Ingest(_requests(args.file, progress), metadata=cfg.metadata(),
-                                wait_for_ready=False)
-    except EventFileError as exc:
-        return _fail(str(exc))
+            reply = stub.Ingest(_requests(args.file, progress, report),
+                                metadata=cfg.metadata(), wait_for_ready=False)
     except grpc.RpcError as err:
         exc = SanctumError.from_rpc_error(err)
         print(file=sys.stderr)
         return _fail(f"ingest into {args.server} failed after {progress[0]} events: "
                      f"{describe(exc, cfg)}")
-    except OSError as exc:
-        return _fail(f"cannot read {args.file}: {exc}")
     if sys.stderr.isatty():
         print(file=sys.stderr)  # end the progress line
     print(f"ingest: {reply.events_received} events in {reply.batches} batches: "
@@ -257,6 +276,11 @@ def run_ingest(args: argparse.Namespace) -> int:
           file=sys.stderr)
     for c in reply.cursors:
         print(f"  {c.run_id}/{c.producer_id}: last seq {c.last_seq}", file=sys.stderr)
+    if report.truncated is not None:
+        _warn(str(report.truncated))
+    if report.error is not None:
+        return _fail(f"{report.error}; the {reply.events_received} events before it were "
+                     "loaded")
     return 0
 
 

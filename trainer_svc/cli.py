@@ -110,6 +110,13 @@ def make_telemetry(ns: argparse.Namespace, run_id: str, info: DistInfo
         path = ns.events_file or f"{run_id}.events"
         if info.enabled:
             path = f"{path}.rank{info.rank}"
+        if Path(path).exists():
+            from esper_common.eventfile import EventFileError, open_append
+
+            try:
+                open_append(path).close()  # appending to a file of this format only
+            except (EventFileError, OSError) as exc:
+                raise UserError(str(exc)) from None
     try:
         cfg = TelemetryConfig(target=ns.sanctum, run_id=run_id, producer_id=info.producer_id(),
                               token=ns.token, tls_ca=ns.tls_ca, file_path=path,
