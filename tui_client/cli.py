@@ -82,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PORT",
         help="with --serve: HTTP port (default 8000)",
     )
+    p.add_argument(
+        "--serve-token",
+        metavar="T",
+        help="with --serve: browsers must present T (the printed URL carries it); required "
+        "when --serve-host is not a loopback address",
+    )
+    p.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="with --serve: the URL browsers use to reach it, e.g. behind a proxy (default "
+        "http://SERVE_HOST:SERVE_PORT, this machine's name for 0.0.0.0)",
+    )
     return p
 
 
@@ -130,11 +142,13 @@ def main(argv: list[str] | None = None) -> int:
         from esper_common.extras import require
 
         require("esper-tui --serve", ("web",))
-        from textual_serve.server import Server
+        from tui_client import web
 
-        url = f"http://{args.serve_host}:{args.serve_port}"
-        print(f"esper-tui: serving the dashboard at {url} (Ctrl+C stops)", flush=True)
-        Server(serve_command(args), host=args.serve_host, port=args.serve_port).serve()
+        refusal = web.exposure_error(args.serve_host, args.serve_token)
+        if refusal:
+            parser.error(refusal)
+        url = web.public_url(args.serve_host, args.serve_port, args.public_url)
+        web.serve(serve_command(args), args.serve_host, args.serve_port, args.serve_token, url)
         return 0
     from tui_client.app import EsperTui
 
