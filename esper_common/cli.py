@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         from esper_common.showconfig import render
 
         try:
-            sys.stdout.write(render(only=ns.section))
+            sys.stdout.write(render(only=ns.section, config=getattr(ns, "config", None)))
         except settings.SettingsError as exc:
             print(f"esper: error: {exc}", file=sys.stderr)
             return 2

@@ -49,10 +49,12 @@ def parsers() -> list[tuple[str, str, argparse.ArgumentParser | None, str]]:
     return out
 
 
-def render(env: Mapping[str, str] | None = None, only: str | None = None) -> str:
-    """The effective configuration (for `only`, one section and those under it)."""
+def render(env: Mapping[str, str] | None = None, only: str | None = None,
+           config: str | None = None) -> str:
+    """The effective configuration (for `only`, one section and those under it), with
+    the config file `config` if given, else the one every command would read."""
     env = os.environ if env is None else env
-    path, named = settings.config_path([], env)
+    path, named = settings.config_path(["--config", config] if config else [], env)
     doc = settings.load(path, named)
     lines = ["# esper: effective configuration (a flag > ESPER_* environment > config file >",
              "# default). Config file: " + (f"{path}" if path else

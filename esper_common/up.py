@@ -92,6 +92,23 @@ def health(address: str, timeout: float = 1.0) -> str:
     return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
 
+def run_ended(address: str, run_id: str) -> bool:
+    """Whether sanctum has the run as ended (COMPLETED, STOPPED or FAILED)."""
+    import grpc
+
+    from esper.sanctum.v1 import sanctum_pb2 as spb
+    from esper.sanctum.v1.sanctum_pb2_grpc import SanctumServiceStub
+
+    with grpc.insecure_channel(address) as channel:
+        try:
+            snap = SanctumServiceStub(channel).GetSnapshot(
+                spb.GetSnapshotRequest(run_id=run_id), timeout=2).snapshot
+        except grpc.RpcError:
+            return False
+    return snap.status in (spb.RUN_STATUS_COMPLETED, spb.RUN_STATUS_STOPPED,
+                           spb.RUN_STATUS_FAILED)
+
+
 class Stack:
     """The processes of one data directory: started in order, recorded, stopped in reverse."""
 
@@ -323,11 +340,22 @@ def _abort(stack: Stack, started_here: bool) -> None:
 
 
 def _interactive(stack: Stack) -> int:
-    """The TUI in the foreground; its end detaches (or, on a second Ctrl-C, stops all)."""
+    """The TUI in the foreground. When it ends, training that still runs is left running
+    (a Ctrl-C quit gives a moment for a second Ctrl-C, which stops everything); with no
+    training left, nothing needs sanctum up and everything stops."""
     rc = stack.run_tui()
     if stack.cfg.stop_on_quit:
         stack.stop_all()
         return rc
+    if run_ended(stack.address, stack.run_id):  # its trainer is exiting: let it
+        deadline = time.monotonic() + 15
+        while State.load(stack.data_dir).live().trainers and time.monotonic() < deadline:
+            time.sleep(0.1)
+    if not State.load(stack.data_dir).live().trainers:
+        print(f"esper up: run {stack.run_id} has finished, so sanctum stops too (its store "
+              f"keeps every run; `{command('esper')} up` starts it again)", file=sys.stderr)
+        stack.stop_all()
+        return 0
     if rc == 130:  # the TUI was quit with Ctrl-C: a second one stops everything
         print(f"esper up: press Ctrl-C again within {SECOND_CTRL_C_S:.0f} s to stop "
               "sanctum and training too", file=sys.stderr, flush=True)

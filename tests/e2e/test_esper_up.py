@@ -142,6 +142,22 @@ def test_quitting_the_tui_leaves_training_running_until_esper_down(tmp_path: Pat
         _cleanup([session, again], tmp_path, port)
 
 
+def test_quitting_after_the_run_finished_stops_everything(tmp_path: Path, tmux: None) -> None:
+    """Nothing left training: q needs nothing kept up, so nothing is left running."""
+    port = free_port()
+    session = f"esper-up-{port}"
+    try:
+        _tmux(session, f"cd {ROOT} && {BIN / 'esper'} up --data-dir {tmp_path} --port {port} "
+                       "--episodes 8; echo ESPER-UP-EXITED $?; sleep 120")
+        _wait_screen(session, ("TAMIYO", "DONE"), timeout=60)
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        screen = _wait_screen(session, ("ESPER-UP-EXITED 0",), timeout=30)
+        assert "has finished, so sanctum stops too" in " ".join(screen.split())
+        assert _ours(tmp_path, port) == [] and not (tmp_path / "esper-up.json").exists()
+    finally:
+        _cleanup([session], tmp_path, port)
+
+
 def test_ctrl_c_twice_stops_everything(tmp_path: Path, tmux: None) -> None:
     port = free_port()
     session = f"esper-up-{port}"
