@@ -260,11 +260,14 @@ class Stack:
         else:
             what = f"run {self.run_id} has finished; sanctum keeps serving it"
         head = "the dashboard closed; " if closed else ""
+        under_make = bool(os.environ.get("MAKELEVEL"))
+        again = "make run" if under_make else f"{command('esper')} up"
+        down = f"{command('esper')} down" + ("   (or: make down)" if under_make else "")
         print(f"{chr(10) if closed else ''}esper up: {head}{what} in the background "
               f"(sanctum on {self.address}).\n"
               f"  watch:     {command('esper-tui')} --server {self.address} --run "
-              f"{self.run_id}   (or: {command('esper')} up)\n"
-              f"  stop all:  {command('esper')} down\n"
+              f"{self.run_id}   (or: {again})\n"
+              f"  stop all:  {down}\n"
               f"  logs:      {self.log_dir}/", file=sys.stderr, flush=True)
 
 
