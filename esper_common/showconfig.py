@@ -38,7 +38,7 @@ def _toml(value: Any) -> str:
 
 def parsers() -> list[tuple[str, str, argparse.ArgumentParser | None, str]]:
     """(section, command, parser or None, why not) for every CLI."""
-    out = []
+    out: list[tuple[str, str, argparse.ArgumentParser | None, str]] = []
     for section, module, name in CLIS:
         try:
             parser = importlib.import_module(module).build_parser()

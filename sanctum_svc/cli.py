@@ -265,10 +265,10 @@ def run_ingest(args: argparse.Namespace) -> int:
             reply = stub.Ingest(_requests(args.file, progress, report),
                                 metadata=cfg.metadata(), wait_for_ready=False)
     except grpc.RpcError as err:
-        exc = SanctumError.from_rpc_error(err)
+        failure = SanctumError.from_rpc_error(err)
         print(file=sys.stderr)
         return _fail(f"ingest into {args.server} failed after {progress[0]} events: "
-                     f"{describe(exc, cfg)}")
+                     f"{describe(failure, cfg)}")
     if sys.stderr.isatty():
         print(file=sys.stderr)  # end the progress line
     print(f"ingest: {reply.events_received} events in {reply.batches} batches: "
