@@ -177,6 +177,27 @@ def test_ctrl_c_twice_stops_everything(tmp_path: Path, tmux: None) -> None:
         _cleanup([session], tmp_path, port)
 
 
+def test_esper_down_from_another_terminal_closes_the_open_dashboard_too(
+        tmp_path: Path, tmux: None) -> None:
+    port = free_port()
+    session = f"esper-up-{port}"
+    try:
+        _start_live(session, tmp_path, port, episodes=4000)
+        down = subprocess.run([str(BIN / "esper"), "down", "--data-dir", str(tmp_path)],
+                              capture_output=True, text=True, timeout=120)
+        assert down.returncode == 0, down.stderr
+        screen = _wait_screen(session, ("ESPER-UP-EXITED 130",), timeout=60)
+        assert "Traceback" not in screen
+        assert _ours(tmp_path, port) == [], "processes left running after esper down"
+        runs = []
+        with ThreadedSanctum(store=str(tmp_path / "sanctum.sqlite")) as sanctum, \
+                sanctum.channel() as ch:
+            runs = list(sanctum.stub(ch).ListRuns(spb.ListRunsRequest()).runs)
+        assert [r.status for r in runs] == [spb.RUN_STATUS_STOPPED]
+    finally:
+        _cleanup([session], tmp_path, port)
+
+
 def test_interrupted_esper_up_run_reads_stopped_not_completed(tmp_path: Path) -> None:
     """Ctrl-C on `esper up --headless --episodes 5000` part way: the run is STOPPED
     (interrupted) with the episodes it reached, not COMPLETED; the store says so after a
