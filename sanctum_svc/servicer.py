@@ -21,6 +21,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper_common import logs
 from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.fanout import Fanout
 from sanctum_svc.ingest import BatchResult, IngestPipeline, InvalidBatch, ProducerBusy
@@ -202,6 +203,9 @@ class SanctumServicer:
                     # behind it), the next batch would be applied past a hole. Stop here.
                     await settle(0)
                 epoch = self.pipeline.epoch
+                if not submitted and request.request.batch.events:
+                    first = request.request.batch.events[0]
+                    logs.bind(run_id=first.run_id, producer_id=first.producer_id)
                 try:
                     future = self.pipeline.submit(request.request.batch, raw=request.batch_bytes,
                                                   owner=owner)
@@ -241,6 +245,7 @@ class SanctumServicer:
                               context: grpc.aio.ServicerContext
                               ) -> spb.GetResumeCursorResponse:
         await self._require_ready(context)
+        logs.bind(run_id=request.run_id, producer_id=request.producer_id or None)
         if not request.run_id:
             await context.abort_with_status(bad_request_status(
                 "run_id is required", [Violation("run_id", "run_id is required")]))
@@ -257,6 +262,7 @@ class SanctumServicer:
                           context: grpc.aio.ServicerContext) -> spb.GetSnapshotResponse:
         await self._require_ready(context)
         run_id = request.run_id or self.aggregator.latest_run_id()
+        logs.bind(run_id=run_id or None)
         run = self.aggregator.get(run_id) if run_id else None
         if run is None:
             what = f"run {request.run_id!r}" if request.run_id else "any run"
@@ -277,6 +283,7 @@ class SanctumServicer:
     async def WatchSnapshots(self, request: spb.WatchSnapshotsRequest,  # noqa: N802
                              context: grpc.aio.ServicerContext) -> None:
         await self._require_ready(context)
+        logs.bind(run_id=request.run_id or None)
         try:
             self.fanout.hz_for(request)
         except ValueError as exc:

@@ -11,6 +11,18 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.testing import ThreadedSanctum, build_run_events
 
 
+@pytest.fixture(autouse=True)
+def _no_user_configuration(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+                           ) -> None:
+    """Tests see no ESPER_* variable and no config file of the person running them (a test
+    sets its own); subprocesses inherit the same clean environment."""
+    import os
+
+    for name in [n for n in os.environ if n.startswith("ESPER_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "xdg-config"))
+
+
 @pytest.fixture
 def sanctum() -> Iterator[ThreadedSanctum]:
     """A started ThreadedSanctum (in-memory store) at `sanctum.address`, stopped after."""

@@ -70,7 +70,7 @@ class EsperTui(App[None]):
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
         # Like htop/k9s: Ctrl-C quits (Textual's default only asks to press ctrl+q).
-        Binding("ctrl+c", "quit", "Quit", id="quit_ctrl_c", show=False, priority=True),
+        Binding("ctrl+c", "interrupt", "Quit", id="quit_ctrl_c", show=False, priority=True),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("j", "env_cursor(1)", "Next env", id="env_next"),
         Binding("k", "env_cursor(-1)", "Prev env", id="env_prev"),
@@ -395,6 +395,10 @@ class EsperTui(App[None]):
             self.notify("The server has no runs yet.")
             return
         self.push_screen(RunPickerScreen(list(listed.runs), listed.total_size), self._run_chosen)
+
+    def action_interrupt(self) -> None:
+        """Ctrl-C: quit with status 130 like an interrupted command (`esper up` reads it)."""
+        self.exit(return_code=130)
 
     def action_reconnect(self) -> None:
         if self.options is not None:

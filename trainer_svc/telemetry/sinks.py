@@ -16,7 +16,7 @@ import grpc
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper_common.channel import ChannelConfig, sync_channel
-from esper_common.eventfile import write_batch_bytes
+from esper_common.eventfile import EventFileError, open_append, write_batch_bytes
 from trainer_svc.telemetry.wire import encode_ingest_request
 
 ErrorKind = Literal["transient", "rejected", "auth"]
@@ -143,12 +143,14 @@ class FileSink:
         try:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+                self._fh = open_append(self.path)
             for batch in batches:
                 write_batch_bytes(self._fh, batch)
             self._fh.flush()
         except OSError as exc:
             raise SinkError("transient", f"cannot write {self.path}: {exc}") from exc
+        except EventFileError as exc:
+            raise SinkError("transient", str(exc)) from exc
 
     def cursor(self, run_id: str, producer_id: str, timeout: float) -> int | None:
         return None  # a file has no cursor: everything written is delivered
