@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from bench import Row, register, row
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.aggregator import RunAggregator
-from tests.sanctum.events import realistic_run
+from testkit.events import realistic_run
 
 
 def best_of(repeats: int, fn: object) -> float:

@@ -18,11 +18,11 @@ from pathlib import Path
 import grpc
 
 from bench import Row, register, row
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper_common.channel import SUBSCRIBER_OPTIONS
 from sanctum_svc.servicer import SERVICE_NAME
-from sanctum_svc.testing import ThreadedSanctum, batches, build_run_events
+from testkit import ThreadedSanctum, batches, build_run_events
 
 
 class NullSanctum:

@@ -20,8 +20,8 @@ from pathlib import Path
 import grpc
 
 from bench import Row, register, row, rss_bytes
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from sanctum_svc.testing import SanctumProcess, ThreadedSanctum, batches, build_run_events
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from testkit import SanctumProcess, ThreadedSanctum, batches, build_run_events
 
 _INGEST = "/esper.sanctum.v1.SanctumService/Ingest"
 

@@ -16,7 +16,7 @@ from google.protobuf import json_format
 
 from bench import Row, register, row
 from sanctum_svc.aggregator import RunAggregator
-from tests.sanctum.events import realistic_run
+from testkit.events import realistic_run
 
 GOAL_RATIO = 0.40
 

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from bench import Row, adapt, register
-from sanctum_svc.testing import SanctumProcess
+from testkit import SanctumProcess
 from trainer_svc import emit as emit_module
 from trainer_svc.config import TrainerConfig
 from trainer_svc.evaluate import mean_episode_reward

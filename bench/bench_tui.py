@@ -20,8 +20,8 @@ from typing import Any
 from textual import events
 
 from bench import Row, register, row
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from tests.tui.sample import NOW, sample_snapshot
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from testkit.snapshots import NOW, sample_snapshot
 from tui_client.app import EsperTui
 from tui_client.messages import SnapshotReceived
 from tui_client.renderables.banner import banner_text

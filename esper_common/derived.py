@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from esper.sanctum.v1 import sanctum_pb2
+from esper.sanctum.v2 import sanctum_pb2
+from esper.telemetry.v1 import telemetry_pb2
 
 CvStatus = Literal["stable", "warn", "BAD"]
 
@@ -15,17 +16,18 @@ LIVE_SECONDS = 2.0
 SLOW_SECONDS = 5.0
 
 
-def memory_usage_percent(infra: sanctum_pb2.Infrastructure) -> float | None:
-    """CUDA memory in use as a percentage: allocated / reserved × 100.
+def memory_usage_percent(measured: telemetry_pb2.PPOUpdatePayload) -> float | None:
+    """CUDA memory in use as a percentage: allocated / reserved × 100, from a PPO update's
+    (or a policy group's last measured) CUDA fields.
 
     None when memory was not measured (CPU run); 0.0 when reserved ≤ 0, as in the seed plan.
     """
-    measured = infra.HasField("cuda_memory_allocated_gb")
-    if not (measured and infra.HasField("cuda_memory_reserved_gb")):
+    if not (measured.HasField("cuda_memory_allocated_gb")
+            and measured.HasField("cuda_memory_reserved_gb")):
         return None
-    if infra.cuda_memory_reserved_gb <= 0:
+    if measured.cuda_memory_reserved_gb <= 0:
         return 0.0
-    return infra.cuda_memory_allocated_gb / infra.cuda_memory_reserved_gb * 100.0
+    return measured.cuda_memory_allocated_gb / measured.cuda_memory_reserved_gb * 100.0
 
 
 def gradient_cv_status(cv: float) -> CvStatus:

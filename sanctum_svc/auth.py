@@ -1,6 +1,7 @@
 """Bearer-token authorization as a server interceptor.
 
-With a token configured every RPC except gRPC health needs `authorization: Bearer <token>`.
+With a token configured every RPC except gRPC health (and the retired v1 service, which only
+says how to upgrade) needs `authorization: Bearer <token>`.
 A separate read token (if configured) may call only the read RPCs; Ingest with it is
 PERMISSION_DENIED. Tokens are compared in constant time.
 """
@@ -12,7 +13,10 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-SERVICE = "/esper.sanctum.v1.SanctumService/"
+from sanctum_svc.retired import CURRENT_SERVICE
+from sanctum_svc.retired import PREFIX as RETIRED_PREFIX
+
+SERVICE = f"/{CURRENT_SERVICE}/"
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 #: Methods a read-only token may call (everything but ingest, incl. reflection).
 WRITE_METHODS = frozenset({SERVICE + "Ingest"})
@@ -35,7 +39,7 @@ def _same(a: str | None, b: str | None) -> bool:
 def decide(method: str, token: str | None, full: str | None,
            read: str | None) -> tuple[grpc.StatusCode, str] | None:
     """None if the call may proceed, else the status to refuse it with."""
-    if full is None or method.startswith(HEALTH_PREFIX):
+    if full is None or method.startswith((HEALTH_PREFIX, RETIRED_PREFIX)):
         return None
     if _same(token, full):
         return None

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import grpc
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.channel import ChannelConfig, SanctumError, sync_channel
 from esper_common.eventfile import EventFileError, read_batches

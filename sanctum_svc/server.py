@@ -25,6 +25,7 @@ from sanctum_svc.config import MAX_RECEIVE_BYTES, MIN_PING_INTERVAL_MS, ServerCo
 from sanctum_svc.fanout import Fanout
 from sanctum_svc.ingest import IngestPipeline
 from sanctum_svc.metrics import Metrics
+from sanctum_svc.retired import RetiredServiceHandler
 from sanctum_svc.servicer import SERVICE_NAME, SanctumServicer
 from sanctum_svc.store import AsyncStore, EventStore, StoreError
 
@@ -113,7 +114,8 @@ class SanctumServer:
 
         interceptors = [BearerAuthInterceptor(cfg.token, cfg.read_token)] if cfg.token else []
         server = grpc.aio.server(options=server_options(cfg), interceptors=interceptors)
-        server.add_generic_rpc_handlers((self.servicer.generic_handler(),))
+        server.add_generic_rpc_handlers((self.servicer.generic_handler(),
+                                         RetiredServiceHandler()))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

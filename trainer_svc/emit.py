@@ -15,11 +15,10 @@ from trainer_svc.blueprints import BLUEPRINT_IDS
 from trainer_svc.config import TrainerConfig
 from trainer_svc.env import MorphoEnv, StepResult
 from trainer_svc.lifecycle import LifecycleRecord, Slot
-from trainer_svc.ppo import PPOStats
+from trainer_svc.ppo import UpdateResult
 
 ET = tpb.EventType
 SEV = tpb.Severity
-HEAD_ENUM = {h.name: h.head for h in HEADS}
 
 #: Anomaly thresholds (PPO health).
 RATIO_EXPLOSION = 5.0
@@ -144,45 +143,24 @@ def batch_epoch_completed(*, batch_idx: int, total_episodes: int, episodes_compl
     )
 
 
-def ppo_update(st: PPOStats, *, update_index: int, batch_idx: int) -> tpb.TelemetryEvent:
-    """PPO_UPDATE_COMPLETED with every metric; sampled ones only when measured."""
-    p = tpb.PPOUpdatePayload(
-        policy_loss=st.policy_loss, value_loss=st.value_loss, entropy=st.entropy,
-        kl_divergence=st.approx_kl, clip_fraction=st.clip_fraction,
-        clip_fraction_positive=st.clip_fraction_positive,
-        clip_fraction_negative=st.clip_fraction_negative, grad_norm=st.grad_norm,
-        pre_clip_grad_norm=st.pre_clip_grad_norm, explained_variance=st.explained_variance,
-        value_mean=st.value_mean, value_std=st.value_std, value_min=st.value_min,
-        value_max=st.value_max, advantage_mean=st.advantage_mean,
-        advantage_std=st.advantage_std, ratio_min=st.ratio_min, ratio_max=st.ratio_max,
-        dead_layers=st.dead_layers, exploding_layers=st.exploding_layers,
-        total_layers=st.total_layers, inner_epoch=st.inner_epoch, batch=st.batch,
-        update_time_ms=st.update_time_ms, lr=st.lr, entropy_coef=st.entropy_coef,
-        update_index=update_index,
-        heads=[tpb.HeadMetrics(head=HEAD_ENUM[name], entropy=st.head_entropy[name],
-                               grad_norm=st.head_grad_norm.get(name, 0.0))
-               for name in st.head_entropy],
-    )
-    if st.gradient_cv is not None:
-        p.gradient_cv = st.gradient_cv
-    if st.cuda is not None:
-        for key, value in st.cuda.items():
-            setattr(p, key, value)
-    if st.early_stop_epoch is not None:
-        p.early_stop_epoch = st.early_stop_epoch
-    return _event(ET.EVENT_TYPE_PPO_UPDATE_COMPLETED, batch=batch_idx, ppo_update=p)
+def ppo_update(result: UpdateResult, *, update_index: int, batch_idx: int
+               ) -> tpb.TelemetryEvent:
+    """PPO_UPDATE_COMPLETED: the update's payload as computed, numbered `update_index`."""
+    result.payload.update_index = update_index
+    return _event(ET.EVENT_TYPE_PPO_UPDATE_COMPLETED, batch=batch_idx, ppo_update=result.payload)
 
 
-def anomalies(st: PPOStats, *, batch_idx: int) -> list[tpb.TelemetryEvent]:
+def anomalies(result: UpdateResult, *, batch_idx: int) -> list[tpb.TelemetryEvent]:
     """Events for each PPO-health detector that fired on this update."""
     out: list[tpb.TelemetryEvent] = []
+    st = result.payload
 
     def add(event_type: int, detail: str, value: float, threshold: float) -> None:
         out.append(_event(event_type, severity=SEV.SEVERITY_WARNING, batch=batch_idx,
                           anomaly=tpb.AnomalyPayload(detail=detail, value=value,
                                                      threshold=threshold)))
 
-    if st.nonfinite_loss:
+    if result.nonfinite_loss:
         add(ET.EVENT_TYPE_NUMERICAL_INSTABILITY_DETECTED,
             "non-finite PPO loss; minibatch skipped", 1.0, 0.0)
     if st.ratio_max > RATIO_EXPLOSION:

@@ -1,10 +1,12 @@
 """PPO for Tamiyo: GAE, the clipped update, and the metrics computed beside each loss.
 
 CleanRL-style: `b_` tensors hold the whole batch (T epochs x N envs, flattened), `mb_`
-tensors one minibatch. Reported numbers are means over every minibatch of the update
-(losses, entropies, KL, clip fractions), except: grad norms (total, pre-clip, per head),
-dead/exploding layers and the sampled gradient CV are last-minibatch values; ratio_min /
-ratio_max are extremes over the whole update; value/advantage stats are over the batch.
+tensors one minibatch. The metrics are written straight into the telemetry payload
+(`esper.telemetry.v1.PPOUpdatePayload`), each where it is computed: means over every
+minibatch of the update (losses, entropies, KL, clip fractions), except: grad norms (total,
+pre-clip, per head), dead/exploding layers and the sampled gradient CV are last-minibatch
+values; ratio_min / ratio_max are extremes over the whole update; value/advantage stats are
+over the batch.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from trainer_svc.actions import HEAD_NAMES
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from trainer_svc.actions import HEAD_NAMES, HEADS
 from trainer_svc.policy import TamiyoPolicy, head_parameters
 
 DEAD_GRAD_NORM = 1e-8
@@ -54,24 +57,20 @@ def compute_gradient_cv(model: nn.Module) -> float | None:
     return std / max(mean, CV_MEAN_EPS)
 
 
-def collect_cuda_memory_metrics(device: torch.device) -> dict[str, float] | None:
-    """CUDA memory of `device` in GB: allocated, reserved, peak, fragmentation.
-
-    All four keys on a CUDA device; None on CPU (not measured, so the fields stay absent).
+def collect_cuda_memory_metrics(device: torch.device, into: tpb.PPOUpdatePayload) -> bool:
+    """Write CUDA memory of `device` in GB into `into`: allocated, reserved, peak and
     fragmentation = 1 - allocated/reserved (0.0 when nothing is reserved).
+
+    On CPU nothing is written (not measured: the fields stay absent) and False is returned.
     """
     if device.type != "cuda" or not torch.cuda.is_available():
-        return None
-    allocated = torch.cuda.memory_allocated(device) / 1e9
-    reserved = torch.cuda.memory_reserved(device) / 1e9
-    peak = torch.cuda.max_memory_allocated(device) / 1e9
-    fragmentation = 1.0 - allocated / reserved if reserved > 0 else 0.0
-    return {
-        "cuda_memory_allocated_gb": allocated,
-        "cuda_memory_reserved_gb": reserved,
-        "cuda_memory_peak_gb": peak,
-        "cuda_memory_fragmentation": fragmentation,
-    }
+        return False
+    into.cuda_memory_allocated_gb = torch.cuda.memory_allocated(device) / 1e9
+    into.cuda_memory_reserved_gb = reserved = torch.cuda.memory_reserved(device) / 1e9
+    into.cuda_memory_peak_gb = torch.cuda.max_memory_allocated(device) / 1e9
+    into.cuda_memory_fragmentation = (
+        1.0 - into.cuda_memory_allocated_gb / reserved if reserved > 0 else 0.0)
+    return True
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
@@ -149,41 +148,32 @@ class PPOConfig:
     lr: float
 
 
-@dataclass
-class PPOStats:
-    """Metrics of one update (see module docstring for which are last-minibatch)."""
+class MinibatchMeans:
+    """Per-minibatch values summed under the PPOUpdatePayload field names they are given
+    with, written into a payload as means (an unknown name fails there, loudly)."""
 
-    policy_loss: float = 0.0
-    value_loss: float = 0.0
-    entropy: float = 0.0
-    approx_kl: float = 0.0
-    clip_fraction: float = 0.0
-    clip_fraction_positive: float = 0.0
-    clip_fraction_negative: float = 0.0
-    gradient_cv: float | None = None
-    grad_norm: float = 0.0
-    pre_clip_grad_norm: float = 0.0
-    explained_variance: float = 0.0
-    value_mean: float = 0.0
-    value_std: float = 0.0
-    value_min: float = 0.0
-    value_max: float = 0.0
-    advantage_mean: float = 0.0
-    advantage_std: float = 0.0
-    ratio_min: float = 0.0
-    ratio_max: float = 0.0
-    dead_layers: int = 0
-    exploding_layers: int = 0
-    total_layers: int = 0
-    cuda: dict[str, float] | None = None
-    inner_epoch: int = 0
-    batch: int = 0
-    update_time_ms: float = 0.0
-    lr: float = 0.0
-    entropy_coef: float = 0.0
-    head_entropy: dict[str, float] = field(default_factory=dict)  # mean over the update
-    head_grad_norm: dict[str, float] = field(default_factory=dict)  # last minibatch, pre-clip
-    early_stop_epoch: int | None = None
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.n = 0
+
+    def add(self, **values: float) -> None:
+        sums = self.sums
+        for name, value in values.items():
+            sums[name] = sums.get(name, 0.0) + value
+        self.n += 1
+
+    def write(self, payload: tpb.PPOUpdatePayload) -> None:
+        n = max(1, self.n)
+        for name, total in self.sums.items():
+            setattr(payload, name, total / n)
+
+
+@dataclass
+class UpdateResult:
+    """One update: its metrics as the telemetry payload itself (update_index is the
+    caller's), and whether a minibatch was skipped for a non-finite loss."""
+
+    payload: tpb.PPOUpdatePayload
     nonfinite_loss: bool = False
 
 
@@ -194,7 +184,7 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
                last_value: torch.Tensor, cfg: PPOConfig, *, generator: torch.Generator,
                sample_gradient_cv: bool, device: torch.device,
                allreduce_grads: GradHook | None = None,
-               allreduce_mean: Callable[[float], float] | None = None) -> PPOStats:
+               allreduce_mean: Callable[[float], float] | None = None) -> UpdateResult:
     """One PPO update: GAE, then ppo_epochs x n_minibatches clipped steps.
 
     `allreduce_grads` averages gradients across ranks (distributed); `allreduce_mean`
@@ -215,9 +205,11 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
     batch_size = b_obs.shape[0]
     mb_size = max(1, batch_size // cfg.n_minibatches)
 
-    st = PPOStats(lr=cfg.lr, entropy_coef=cfg.entropy_coef)
-    sums = dict(pg=0.0, v=0.0, ent=0.0, kl=0.0, clip=0.0, pos=0.0, neg=0.0, n=0)
+    result = UpdateResult(tpb.PPOUpdatePayload(lr=cfg.lr, entropy_coef=cfg.entropy_coef))
+    st = result.payload
+    means = MinibatchMeans()
     head_ent_sum = torch.zeros(len(HEAD_NAMES))
+    head_grad_norm: dict[str, float] = {}
     ratio_min, ratio_max = math.inf, -math.inf
     for epoch in range(cfg.ppo_epochs):
         perm = torch.randperm(batch_size, generator=generator).to(device)
@@ -248,28 +240,25 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
 
             optimizer.zero_grad(set_to_none=True)
             if not torch.isfinite(loss):
-                st.nonfinite_loss = True
+                result.nonfinite_loss = True
                 continue
             loss.backward()
             if allreduce_grads is not None:
                 allreduce_grads(policy)
-            st.head_grad_norm = {n: grad_norm(ps) for n, ps in head_parameters(policy).items()}
+            head_grad_norm = {n: grad_norm(ps) for n, ps in head_parameters(policy).items()}
             st.dead_layers, st.exploding_layers, st.total_layers = layer_health(policy)
             if sample_gradient_cv:
-                st.gradient_cv = compute_gradient_cv(policy)
+                cv = compute_gradient_cv(policy)
+                if cv is not None:
+                    st.gradient_cv = cv
             st.pre_clip_grad_norm = float(
                 nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm))
             st.grad_norm = grad_norm(list(policy.parameters()))
             optimizer.step()
 
-            sums["pg"] += pg_loss.item()
-            sums["v"] += v_loss.item()
-            sums["ent"] += entropy.item()
-            sums["kl"] += approx_kl
-            sums["clip"] += clip_frac
-            sums["pos"] += clip_pos
-            sums["neg"] += clip_neg
-            sums["n"] += 1
+            means.add(policy_loss=pg_loss.item(), value_loss=v_loss.item(),
+                      entropy=entropy.item(), kl_divergence=approx_kl, clip_fraction=clip_frac,
+                      clip_fraction_positive=clip_pos, clip_fraction_negative=clip_neg)
             head_ent_sum += out.entropy.detach().mean(dim=0).cpu()
             epoch_kl += approx_kl
             n_mb += 1
@@ -281,17 +270,17 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
             st.early_stop_epoch = epoch
             break
 
-    n = max(1, sums["n"])
-    st.policy_loss, st.value_loss, st.entropy = sums["pg"] / n, sums["v"] / n, sums["ent"] / n
-    st.approx_kl, st.clip_fraction = sums["kl"] / n, sums["clip"] / n
-    st.clip_fraction_positive, st.clip_fraction_negative = sums["pos"] / n, sums["neg"] / n
-    st.head_entropy = {name: float(head_ent_sum[i]) / n for i, name in enumerate(HEAD_NAMES)}
+    means.write(st)
+    n = max(1, means.n)
+    st.heads.extend(tpb.HeadMetrics(head=h.head, entropy=float(head_ent_sum[i]) / n,
+                                    grad_norm=head_grad_norm.get(h.name, 0.0))
+                    for i, h in enumerate(HEADS))
     st.explained_variance = explained_variance(b_values, b_returns)
     st.value_mean, st.value_std = b_values.mean().item(), b_values.std().item()
     st.value_min, st.value_max = b_values.min().item(), b_values.max().item()
     st.advantage_mean, st.advantage_std = b_advantages.mean().item(), b_advantages.std().item()
     st.ratio_min = ratio_min if math.isfinite(ratio_min) else 0.0
     st.ratio_max = ratio_max if math.isfinite(ratio_max) else 0.0
-    st.cuda = collect_cuda_memory_metrics(device)
+    collect_cuda_memory_metrics(device, into=st)
     st.update_time_ms = (time.perf_counter() - t0) * 1000.0
-    return st
+    return result

@@ -32,7 +32,7 @@ from trainer_svc.distributed import (
 )
 from trainer_svc.env import HOST_WIDTH, OBS_DIM, VecEnv
 from trainer_svc.policy import PolicyOutput, TamiyoPolicy
-from trainer_svc.ppo import PPOConfig, PPOStats, Rollout, ppo_update
+from trainer_svc.ppo import PPOConfig, Rollout, UpdateResult, ppo_update
 from trainer_svc.task import TASK_NAME, make_task
 from trainer_svc.trends import TrendTracker
 from trainer_svc.vitals import VitalsSampler, memory_warning
@@ -255,7 +255,7 @@ class Trainer:
                 self.sink.emit(emit.analytics_snapshot(card, episode=episode, batch=batch_idx))
 
     def _update(self, collected: tuple[Rollout, torch.Tensor], batch_idx: int,
-                episodes_done: int) -> PPOStats:
+                episodes_done: int) -> UpdateResult:
         rollout, last_value = collected
         cfg = self.cfg
         coef = cfg.entropy_coef_at(self.start_episode + episodes_done - self.n_envs_total)
@@ -272,7 +272,7 @@ class Trainer:
             allreduce_mean=(lambda v: allreduce_mean(self.dist, v))
             if self.dist.enabled else None)
 
-    def _emit_batch_end(self, batch_idx: int, stats: PPOStats, episodes_done: int,
+    def _emit_batch_end(self, batch_idx: int, stats: UpdateResult, episodes_done: int,
                         accs: list[float], rewards: list[float]) -> None:
         self.sink.emit(emit.ppo_update(stats, update_index=self.updates, batch_idx=batch_idx))
         for ev in emit.anomalies(stats, batch_idx=batch_idx):

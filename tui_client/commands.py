@@ -40,8 +40,8 @@ class EsperCommands(Provider):
                         "Its Tamiyo state in banner, heads, PPO and decisions",
                     )
                 )
-        snapshot = app.latest
-        envs = sorted(snapshot.envs, key=lambda e: (e.group_id, e.env_id)) if snapshot else []
+        snapshot = app.snapshot
+        envs = sorted(snapshot.envs.envs, key=lambda e: (e.group_id, e.env_id)) if snapshot else []
         for env in envs:
             name = row_key(env.group_id, env.env_id)
             cmds.append(
@@ -55,7 +55,7 @@ class EsperCommands(Provider):
                 (
                     f"Open env {name} detail",
                     partial(app.open_env_detail, env.env_id, env.group_id),
-                    "Seeds, histories and decisions",
+                    "Seeds, series and decisions",
                 )
             )
         return cmds

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import grpc
 from textual.message import Message
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper_common.channel import ChannelConfig, SanctumError, aio_channel
 from tui_client.messages import (
     ConnectionChanged,
@@ -28,7 +28,8 @@ FATAL_CODES = {
     grpc.StatusCode.UNAUTHENTICATED: "the server rejected the token (check --token)",
     grpc.StatusCode.PERMISSION_DENIED: "the token may not watch this run (check --token)",
     grpc.StatusCode.INVALID_ARGUMENT: "the server rejected the request",
-    grpc.StatusCode.UNIMPLEMENTED: "the server does not speak esper.sanctum.v1",
+    grpc.StatusCode.UNIMPLEMENTED: (
+        "the server does not speak esper.sanctum.v2 (an older esper-sanctum? upgrade it)"),
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.derived import liveness_for_age
 
 ConnState = Literal["connecting", "connected", "disconnected", "error"]
@@ -63,7 +63,8 @@ class View:
 
     @property
     def liveness(self) -> str:
-        completed = self.snapshot is not None and self.snapshot.status == spb.RUN_STATUS_COMPLETED
+        snapshot = self.snapshot
+        completed = snapshot is not None and snapshot.run.status == spb.RUN_STATUS_COMPLETED
         return liveness(self.conn, self.fresh, self.now, completed)
 
     @property

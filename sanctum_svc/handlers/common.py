@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from google.protobuf import timestamp_pb2
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 
 #: Most recent decision cards kept per run.
@@ -22,10 +21,3 @@ def event_time(ts: timestamp_pb2.Timestamp, event: tpb.TelemetryEvent, received_
         ts.CopyFrom(event.timestamp)
     else:
         set_time(ts, received_at)
-
-
-def set_compile(infra: spb.Infrastructure, config: tpb.RunConfig) -> None:
-    """Copy the run's torch.compile settings into a group's Infrastructure."""
-    infra.compile_enabled = config.compile_enabled
-    infra.compile_backend = config.compile_backend
-    infra.compile_mode = config.compile_mode

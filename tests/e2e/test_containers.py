@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sanctum_svc.testing import ThreadedSanctum, free_port
+from testkit import ThreadedSanctum, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sanctum_svc.testing import free_port
+from testkit import free_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from tests.e2e.netns import Topology, netns_unavailable
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]

@@ -17,12 +17,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.testing import SanctumProcess, ThreadedSanctum
+from testkit import SanctumProcess, ThreadedSanctum
+from testkit.events import realistic_run
 from tests.fault.helpers import same_state
-from tests.sanctum.events import realistic_run
 from trainer_svc.telemetry import TelemetryClient, TelemetryConfig
 
 pytestmark = pytest.mark.fault

@@ -12,9 +12,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.derived import SLOW_SECONDS
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 from tests.sanctum.watch import Watcher
 
 pytestmark = pytest.mark.fault
@@ -112,7 +112,7 @@ def test_killed_trainer_stream_leaves_no_open_ingest(tmp_path: Path) -> None:
                 trainer.kill()
         cursor = server.cursor("again")
         assert cursor and all(seq > 100 for seq in cursor.values())
-        from sanctum_svc.testing import build_run_events
+        from testkit import build_run_events
 
         more = build_run_events("again", producer_id="restarted", n_batches=1)
         assert server.ingest(more).events_applied == len(more)

@@ -17,8 +17,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from sanctum_svc.testing import SanctumProcess, comparable
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from testkit import SanctumProcess, comparable
 from tests.fault.helpers import wait_until
 from tests.fault.test_sanctum_crash import snapshot_at
 

@@ -16,9 +16,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from hypothesis import given
 from hypothesis import strategies as st
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
-from sanctum_svc.testing import ThreadedSanctum, batches, build_run_events, comparable
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
+from testkit import ThreadedSanctum, batches, build_run_events, comparable
 from tests.hostile.conftest import count_case, examples
 
 pytestmark = pytest.mark.hostile

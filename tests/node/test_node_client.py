@@ -20,7 +20,7 @@ import pytest
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.derived import memory_usage_percent
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "clients" / "node"

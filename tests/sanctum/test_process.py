@@ -11,11 +11,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.eventfile import write_batch
-from sanctum_svc.testing import SanctumProcess, ThreadedSanctum, batches, comparable
+from testkit import SanctumProcess, ThreadedSanctum, batches, comparable
 
 
 def _stub(address: str) -> tuple[grpc.Channel, sanctum_pb2_grpc.SanctumServiceStub]:

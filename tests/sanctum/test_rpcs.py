@@ -7,9 +7,9 @@ import time
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.testing import ThreadedSanctum, batches
+from testkit import ThreadedSanctum, batches
 from tests.sanctum.watch import Watcher
 
 
@@ -34,28 +34,33 @@ def test_seed_checklist_through_subscription(sanctum: ThreadedSanctum, make_even
         sanctum.ingest(events)
         snap = w.wait_for(lambda s: s.delivery.events_applied == len(events))
     assert snap is not None, "no complete snapshot arrived over the subscription"
-    assert snap.run_config.seed == 42 and snap.run_config.HasField("seed")
-    assert snap.run_config.n_episodes == 100
-    assert snap.run_config.lr == pytest.approx(3e-4)
-    heads = {h.head: h for h in snap.tamiyo.heads}
+    cfg = snap.run.config
+    assert cfg.seed == 42 and cfg.HasField("seed")
+    assert cfg.n_episodes == 100
+    assert cfg.lr == pytest.approx(3e-4)
+    group = snap.tamiyo.groups[0]
+    update, measured = group.last_update, group.last_measured
+    heads = {h.head: h for h in update.heads}
     assert heads[tpb.ACTION_HEAD_SLOT].entropy == pytest.approx(0.7)
     assert heads[tpb.ACTION_HEAD_BLUEPRINT].entropy == pytest.approx(0.8)
     assert len(heads) == 8
-    assert snap.batch_avg_reward == pytest.approx((0.4 + 0.38) / 2)
-    assert snap.batch_total_episodes == 100
-    gq = snap.tamiyo.gradient_quality
-    assert gq.HasField("gradient_cv") and gq.gradient_cv == pytest.approx(0.42)
-    assert (gq.clip_fraction_positive, gq.clip_fraction_negative) == pytest.approx((0.1, 0.05))
-    infra = snap.tamiyo.infrastructure
-    assert infra.cuda_memory_allocated_gb == pytest.approx(4.2)
-    assert infra.cuda_memory_reserved_gb == pytest.approx(8.0)
-    assert infra.HasField("cuda_memory_peak_gb") and infra.HasField("cuda_memory_fragmentation")
-    assert (infra.compile_enabled, infra.compile_backend, infra.compile_mode) == (
+    assert snap.run.last_batch.avg_reward == pytest.approx((0.4 + 0.38) / 2)
+    assert snap.run.last_batch.total_episodes == 100
+    # CV is sampled on even updates: the last one did not measure it, the one before did.
+    assert not update.HasField("gradient_cv")
+    assert measured.HasField("gradient_cv") and measured.gradient_cv == pytest.approx(0.42)
+    assert (update.clip_fraction_positive, update.clip_fraction_negative) == pytest.approx(
+        (0.1, 0.05))
+    assert measured.cuda_memory_allocated_gb == pytest.approx(4.2)
+    assert measured.cuda_memory_reserved_gb == pytest.approx(8.0)
+    assert measured.HasField("cuda_memory_peak_gb")
+    assert measured.HasField("cuda_memory_fragmentation")
+    assert (cfg.compile_enabled, cfg.compile_backend, cfg.compile_mode) == (
         True,
         "inductor",
         "default",
     )
-    culled = {env.env_id: env.seeds["r0c1"] for env in snap.envs if "r0c1" in env.seeds}
+    culled = {env.env_id: env.seeds["r0c1"] for env in snap.envs.envs if "r0c1" in env.seeds}
     assert culled[1].stage == tpb.SEED_STAGE_PRUNED
     assert culled[1].blueprint_id == "lora"
 
@@ -75,9 +80,9 @@ def _cull_after_barrier(run_id: str, producer: str, seq: int) -> list[tpb.Teleme
 
 def test_cuda_absent_on_cpu_run(sanctum: ThreadedSanctum, make_events) -> None:
     sanctum.ingest(make_events("cpu", cuda_memory=None))
-    infra = sanctum.snapshot("cpu").tamiyo.infrastructure
-    assert not infra.HasField("cuda_memory_allocated_gb")
-    assert not infra.HasField("cuda_memory_reserved_gb")
+    group = sanctum.snapshot("cpu").tamiyo.groups[0]
+    assert not group.last_measured.HasField("cuda_memory_allocated_gb")
+    assert not group.last_update.HasField("cuda_memory_reserved_gb")
 
 
 def test_duplicates_ignored_and_counted(sanctum: ThreadedSanctum, make_events) -> None:
@@ -91,7 +96,7 @@ def test_duplicates_ignored_and_counted(sanctum: ThreadedSanctum, make_events) -
     assert after.delivery.events_received == len(events) + 10
     assert after.delivery.events_applied == before.delivery.events_applied == len(events)
     # Duplicates change nothing but delivery accounting.
-    assert after.tamiyo == before.tamiyo and list(after.envs) == list(before.envs)
+    assert after.tamiyo == before.tamiyo and after.envs == before.envs
 
 
 def test_gap_recorded_not_filled(sanctum: ThreadedSanctum, make_events) -> None:
@@ -230,7 +235,7 @@ def test_multiple_runs_are_independent(sanctum: ThreadedSanctum, make_events) ->
     sanctum.ingest(make_events("x", n_batches=1))
     sanctum.ingest(make_events("y", n_batches=3))
     x, y = sanctum.snapshot("x"), sanctum.snapshot("y")
-    assert x.current_batch == 0 and y.current_batch == 2
+    assert x.run.last_batch.batch_idx == 0 and y.run.last_batch.batch_idx == 2
     assert x.delivery.events_applied < y.delivery.events_applied
 
 

@@ -9,9 +9,9 @@ import threading
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 from trainer_svc.actions import HEADS, SLOT_IDS
 from trainer_svc.cli import main
 

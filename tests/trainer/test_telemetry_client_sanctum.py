@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.eventfile import read_batches
 from esper_common.events import ESSENTIAL_TYPES
-from sanctum_svc.testing import (
+from testkit import (
     SanctumProcess,
     ThreadedSanctum,
     build_run_events,
@@ -173,7 +173,7 @@ def test_sanctum_killed_and_restarted_mid_stream(tmp_path: Path) -> None:
 
 
 def _snapshot_over(address: str, run_id: str) -> spb.SanctumSnapshot:
-    from esper.sanctum.v1 import sanctum_pb2_grpc
+    from esper.sanctum.v2 import sanctum_pb2_grpc
     from esper_common.channel import ChannelConfig, sync_channel
 
     with sync_channel(ChannelConfig(address)) as channel:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from testkit.snapshots import NOW, sample_snapshot
 from tests.tui.helpers import screen_text, wait_for
-from tests.tui.sample import NOW, sample_snapshot
 from tui_client.app import EsperTui
 from tui_client.messages import SnapshotReceived
 from tui_client.screens.env_detail import EnvDetailScreen

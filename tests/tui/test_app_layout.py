@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from textual.command import CommandPalette
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from testkit.snapshots import NOW, sample_snapshot
 from tests.tui.helpers import screen_text, wait_for
-from tests.tui.sample import NOW, sample_snapshot
 from tui_client.app import EsperTui
 from tui_client.messages import HeartbeatReceived
 from tui_client.renderables.decisions import env_decisions

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.testing import ThreadedSanctum, build_run_events
+from testkit import ThreadedSanctum, build_run_events
 from tests.tui.helpers import screen_text, wait_for
 from tui_client.app import EsperTui
 from tui_client.config import TuiOptions

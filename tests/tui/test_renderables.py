@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from tests.tui.sample import NOW, sample_snapshot
+from testkit.snapshots import NOW, sample_snapshot
 from tui_client.renderables.banner import banner_text, banner_title, memory_text
 from tui_client.renderables.envs import env_row, seed_cell, slot_ids
 from tui_client.renderables.event_log import log_text

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from rich.text import Text
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from tests.tui.sample import NOW, decision, sample_snapshot
+from testkit.snapshots import NOW, decision, sample_snapshot
 from tui_client.renderables.decisions import (
     card_text,
     decisions_text,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from textual.pilot import Pilot
 
-from tests.tui.sample import NOW, sample_snapshot
+from testkit.snapshots import NOW, sample_snapshot
 from tui_client.app import EsperTui
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from tui_client.renderables.fmt import DASH, num, opt, pack
 from tui_client.renderables.heads import head_name
@@ -112,3 +113,14 @@ def env_decisions(
     card, then the feed."""
     mine = [card for card in recent if card.env_id == env_id and card.group_id == group_id]
     return decisions_text(mine[-1] if mine else None, mine, width, limit)
+
+
+def group_decisions(snapshot: spb.SanctumSnapshot | None, group: spb.PolicyGroup,
+                    width: int = 60) -> Text:
+    """The decisions panel: `group`'s last decision as a card, then that group's part of
+    the run's recent feed (A/B groups reuse env ids, so a mixed feed would mislead)."""
+    recent: Sequence[tpb.DecisionCard] = snapshot.decisions.recent if snapshot else ()
+    if any(card.group_id for card in recent):
+        recent = [card for card in recent if card.group_id == group.group_id]
+    last = group.last_decision if group.HasField("last_decision") else None
+    return decisions_text(last, recent, width)

@@ -8,17 +8,9 @@ from collections.abc import Sequence
 from google.protobuf.message import Message
 from rich.text import Text
 
-DASH = "—"
+from esper_common.presentation import DASH, num
 
-
-def num(value: float | None, spec: str = ".3f") -> str:
-    """Format a number; None (not measured) becomes "—", NaN/inf are shown as such."""
-    if value is None:
-        return DASH
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("+inf" if value > 0 else "-inf")
-    return format(value, spec)
-
+__all__ = ["DASH", "bar", "compact_int", "num", "opt", "pack", "pct", "sparkline"]
 
 def opt(msg: Message, field: str) -> float | None:
     """Value of a proto3 `optional` field, or None when it was not set (not measured)."""

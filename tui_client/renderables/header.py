@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from tui_client.renderables.fmt import DASH, compact_int, num, opt
 
@@ -55,9 +55,9 @@ def completion_text(snapshot: spb.SanctumSnapshot) -> Text | None:
 
     A run that ended before finishing an episode has no final numbers: they show "—".
     """
-    if snapshot.status != spb.RUN_STATUS_COMPLETED:
+    if snapshot.run.status != spb.RUN_STATUS_COMPLETED:
         return None
-    c = snapshot.completion
+    c = snapshot.run.completion
     status = c.status or "completed"
     kind, _, detail = status.partition(":")
     label, style = COMPLETION_STYLE.get(kind.strip(), (status.upper(), "bold"))
@@ -110,20 +110,20 @@ def header_text(
         out.append_text(badge(liveness_key, age))
         out.append("\nwaiting for a run…", style="dim")
         return out
-    task = snapshot.task_name or snapshot.run_config.task or DASH
-    out.append(f"{task}", style="bold")
+    run = snapshot.run
+    out.append(f"{run.config.task or DASH}", style="bold")
     out.append(f" · run {snapshot.run_id}  ")
-    done, total = snapshot.episodes_completed, snapshot.batch_total_episodes
+    done, total = run.last_batch.episodes_completed, run.last_batch.total_episodes
     if total:
         out.append(f"ep {done}/{total} ({done / total:.0%})  ")
     else:
         out.append(f"ep {done}/{DASH}  ")
-    out.append(f"batch {snapshot.current_batch}  ")
-    eps = opt(snapshot, "episodes_per_second")
+    out.append(f"batch {run.last_batch.batch_idx}  ")
+    eps = opt(run, "episodes_per_second")
     out.append(f"{num(eps, '.2f')} ep/s  ")
     out.append_text(badge(liveness_key, age))
     out.append("\n")
-    out.append_text(config_text(snapshot.run_config))
+    out.append_text(config_text(run.config))
     done_text = completion_text(snapshot)
     if done_text is not None:
         out.append("\n")

@@ -1,0 +1,51 @@
+"""The base of the panels drawn from the app's snapshot.
+
+The app owns the state (`EsperTui.snapshot`, `EsperTui.group_id`); a panel declares the same
+reactives and is bound to the app's with `data_bind`, so a new snapshot or another group
+reaches every panel without the app calling into it. Each panel's `render()` calls its pure
+renderable (`tui_client.renderables`) with them and its current width: a resize redraws it
+by itself.
+"""
+
+from __future__ import annotations
+
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from tui_client.renderables.groups import group_of, titled
+
+
+class SnapshotView(Widget):
+    """Draws from the app's snapshot and the group shown (both bound with data_bind)."""
+
+    #: The newest snapshot the app applied (None before the first).
+    snapshot: reactive[spb.SanctumSnapshot | None] = reactive(
+        None, layout=True, always_update=True)
+    #: The policy group shown (None = the primary).
+    group_id: reactive[str | None] = reactive(None, layout=True)
+
+    @property
+    def group(self) -> spb.PolicyGroup:
+        """The PolicyGroup shown, looked up in the current snapshot."""
+        return group_of(self.snapshot, self.group_id)
+
+    @property
+    def width(self) -> int | None:
+        """Columns available to the renderable (None before the first layout)."""
+        return self.content_size.width or None
+
+
+class SnapshotPanel(SnapshotView):
+    """A bordered panel titled TITLE (plus the group shown, with several groups)."""
+
+    TITLE = ""
+
+    def on_mount(self) -> None:
+        self.border_title = self.TITLE
+
+    def watch_snapshot(self) -> None:
+        self.border_title = titled(self.TITLE, self.snapshot, self.group_id)
+
+    def watch_group_id(self) -> None:
+        self.border_title = titled(self.TITLE, self.snapshot, self.group_id)
