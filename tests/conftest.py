@@ -18,6 +18,15 @@ def sanctum() -> Iterator[ThreadedSanctum]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def shared_sanctum() -> Iterator[ThreadedSanctum]:
+    """One sanctum for the whole session, for tests that touch only run ids of their own. It
+    holds every such test's runs: a test that lists runs or watches "the latest" run uses a
+    fresh `sanctum` instead."""
+    with ThreadedSanctum() as server:
+        yield server
+
+
 @pytest.fixture
 def make_events() -> Callable[..., list[tpb.TelemetryEvent]]:
     """`make_events(run_id="run-1", producer_id="trainer-0", n_batches=2, start_seq=1, ...)`:

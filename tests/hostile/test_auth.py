@@ -144,7 +144,7 @@ def test_read_token_reads_and_watches_but_cannot_ingest(secured: Secured) -> Non
             timeout=5)
         return [s.name for r in replies for s in r.list_services_response.service]
 
-    assert "esper.sanctum.v1.SanctumService" in list_services(bearer(READ))
+    assert "esper.sanctum.v2.SanctumService" in list_services(bearer(READ))
     assert code_of(lambda: list_services(())) == grpc.StatusCode.UNAUTHENTICATED
     # The full token may write.
     assert code_of(calls(secured.stub, bearer(TOKEN))["Ingest"]) == grpc.StatusCode.OK
@@ -153,7 +153,7 @@ def test_read_token_reads_and_watches_but_cannot_ingest(secured: Secured) -> Non
 def test_health_needs_no_token(secured: Secured) -> None:
     assert secured.serving_without_token()
     reply = health_pb2_grpc.HealthStub(secured.channel).Check(
-        health_pb2.HealthCheckRequest(service="esper.sanctum.v1.SanctumService"),
+        health_pb2.HealthCheckRequest(service="esper.sanctum.v2.SanctumService"),
         metadata=bearer("garbage"), timeout=5)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 

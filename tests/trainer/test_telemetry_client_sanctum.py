@@ -231,8 +231,7 @@ def test_spool_limit_drops_by_policy_and_the_count_reaches_sanctum(tmp_path: Pat
     assert n_essential < stats["acked"]
     ref = reference_state(run_id, n_batches=40, epochs_per_batch=4)
     assert snap.lifecycle == ref.lifecycle
-    assert (snap.current_batch, snap.episodes_completed, snap.status) == (
-        ref.current_batch, ref.episodes_completed, ref.status)
+    assert (snap.run.last_batch, snap.run.status) == (ref.run.last_batch, ref.run.status)
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")

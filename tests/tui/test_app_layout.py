@@ -14,6 +14,8 @@ from tui_client.messages import HeartbeatReceived
 from tui_client.renderables.decisions import env_decisions
 from tui_client.screens.env_detail import EnvDetailScreen
 from tui_client.widgets.env_table import EnvTable
+from tui_client.widgets.event_log import EventLog
+from tui_client.widgets.status_banner import StatusBanner
 
 
 def _app() -> EsperTui:
@@ -119,7 +121,7 @@ async def test_g_cycles_policy_groups() -> None:
         assert "PPO HEALTH · group B" in text and "DECISIONS · group B" in text
         assert "✖ CRITICAL" in text and "KL 0.500" in text  # B's own state
         assert "CV:—" in _line(text, "Flow:")
-        assert app.banner.has_class("status-critical")
+        assert app.query_one(StatusBanner).has_class("status-critical")
         # B stays shown across updates, then `g` wraps around to A.
         app.apply_snapshot(sample_snapshot(n_envs=2, n_groups=2, version=2))
         await pilot.pause()
@@ -131,15 +133,17 @@ async def test_g_cycles_policy_groups() -> None:
 async def test_decision_feed_and_env_detail_follow_the_shown_group() -> None:
     """A/B groups reuse env ids: group A's panel must not list B's decision about env 0."""
     snap = sample_snapshot(n_envs=2, n_groups=2)
-    for env, group in zip(snap.envs, "AB", strict=True):
+    for env, group in zip(snap.envs.envs, "AB", strict=True):
         env.env_id, env.group_id = 0, group  # env 0 of group A and env 0 of group B
-    del snap.recent_decisions[:]
+    recent = snap.decisions.recent
+    del recent[:]
     for group, op, value in (("A", tpb.LIFECYCLE_OP_GERMINATE, 1.25),
                              ("B", tpb.LIFECYCLE_OP_PRUNE, 2.75)):
-        card = snap.recent_decisions.add(env_id=0, op=op, value_estimate=value, group_id=group)
+        card = recent.add(env_id=0, op=op, value_estimate=value, group_id=group)
         card.reward = 0.5
-    snap.tamiyo.last_decision.CopyFrom(snap.recent_decisions[0])
-    snap.other_groups[0].last_decision.CopyFrom(snap.recent_decisions[1])
+    a, b = snap.tamiyo.groups
+    a.last_decision.CopyFrom(recent[0])
+    b.last_decision.CopyFrom(recent[1])
     app = _app()
     async with app.run_test(size=(140, 45)) as pilot:
         app.apply_snapshot(snap)
@@ -149,14 +153,14 @@ async def test_decision_feed_and_env_detail_follow_the_shown_group() -> None:
         await wait_for(pilot, lambda: "V +2.750" in screen_text(app), what="group B's card")
         assert "1.25" not in screen_text(app)
     # The env detail screen of env 0 in group B lists B's decision only.
-    detail = env_decisions(snap.recent_decisions, 0, group_id="B").plain
+    detail = env_decisions(snap.decisions.recent, 0, group_id="B").plain
     assert "PRUNE" in detail and "GERMINATE" not in detail
 
 
 async def test_completed_run_shows_done_not_stale() -> None:
     snap = sample_snapshot(n_envs=2)
-    snap.status = spb.RUN_STATUS_COMPLETED
-    snap.completion.CopyFrom(
+    snap.run.status = spb.RUN_STATUS_COMPLETED
+    snap.run.completion.CopyFrom(
         tpb.TrainingCompletedPayload(
             total_episodes=240,
             final_accuracy=0.612,
@@ -165,7 +169,7 @@ async def test_completed_run_shows_done_not_stale() -> None:
             status="interrupted",
         )
     )
-    snap.seconds_since_last_event = 300.0
+    snap.run.seconds_since_last_event = 300.0
     app = _app()
     async with app.run_test(size=(120, 40)) as pilot:
         app.apply_snapshot(snap)
@@ -225,7 +229,7 @@ async def test_event_log_follows_newest_unless_scrolled_up() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         app.apply_snapshot(sample_snapshot())  # one big first update: still ends at the bottom
         await pilot.pause()
-        log = app.event_log
+        log = app.query_one(EventLog)
         await wait_for(
             pilot,
             lambda: log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y,
@@ -239,6 +243,6 @@ async def test_event_log_follows_newest_unless_scrolled_up() -> None:
         log.scroll_end(animate=False)  # back at the bottom: follows again
         await pilot.pause()
         newer = sample_snapshot(version=3)
-        newer.event_log.add(message="the newest entry")
+        newer.event_log.entries.add(message="the newest entry")
         app.apply_snapshot(newer)
         await wait_for(pilot, lambda: "the newest entry" in screen_text(app), what="newest")

@@ -70,7 +70,7 @@ async def test_dashboard_shows_what_the_trainer_sent(server: ThreadedSanctum) ->
     async with app.run_test(size=(140, 45)) as pilot:
         await wait_for(
             pilot,
-            lambda: app.latest is not None and app.latest.lifecycle.pruned >= 1,
+            lambda: app.snapshot is not None and app.snapshot.lifecycle.pruned >= 1,
             what="a snapshot with the culled seed",
         )
         await wait_for(
@@ -114,13 +114,13 @@ async def test_live_updates_arrive_while_watching(server: ThreadedSanctum) -> No
     await asyncio.to_thread(server.ingest, events)
     app = EsperTui(_options(server, run="run-2"))
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.latest is not None, what="first snapshot")
-        first = app.latest.version  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: app.snapshot is not None, what="first snapshot")
+        first = app.snapshot.version  # type: ignore[union-attr]
         more = culled_seed_events("run-2", len(events) + 1)
         await asyncio.to_thread(server.ingest, more)
         await wait_for(
             pilot,
-            lambda: app.latest is not None and app.latest.version > first,
+            lambda: app.snapshot is not None and app.snapshot.version > first,
             what="a newer snapshot",
         )
         await wait_for(pilot, lambda: "PRUNED lora" in screen_text(app), what="culled seed")
@@ -140,8 +140,8 @@ async def test_run_picker_when_several_runs(server: ThreadedSanctum) -> None:
             what="both runs listed",
         )
         await pilot.press("j", "enter")
-        await wait_for(pilot, lambda: app.latest is not None and app.latest.run_id, what="a run")
-        assert app.run_id == app.latest.run_id  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: bool(app.snapshot and app.snapshot.run_id), what="a run")
+        assert app.snapshot is not None and app.run_id == app.snapshot.run_id
         assert f"run {app.run_id}" in screen_text(app)
 
 
@@ -163,7 +163,7 @@ async def test_server_killed_then_restarted_on_same_port() -> None:
     second: ThreadedSanctum | None = None
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.latest is not None, what="first snapshot")
+            await wait_for(pilot, lambda: app.snapshot is not None, what="first snapshot")
             await asyncio.to_thread(first.stop, 0.2)
             await wait_for(
                 pilot,
@@ -177,8 +177,8 @@ async def test_server_killed_then_restarted_on_same_port() -> None:
                 pilot,
                 lambda: (
                     app.conn == "connected"
-                    and app.latest is not None
-                    and app.latest.lifecycle.pruned >= 1
+                    and app.snapshot is not None
+                    and app.snapshot.lifecycle.pruned >= 1
                 ),
                 what="recovery after restart",
             )

@@ -4,41 +4,54 @@ import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { formatMem, memoryUsagePercent, runLine, summaryLine } from "./format.js";
 import {
-  InfrastructureSchema,
   Liveness,
+  PolicyGroupSchema,
+  RunSectionSchema,
   RunStatus,
   RunSummarySchema,
   SanctumSnapshotSchema,
-  TamiyoStateSchema,
-} from "./gen/esper/sanctum/v1/sanctum_pb.js";
-import { ActionHead, HeadMetricsSchema } from "./gen/esper/telemetry/v1/telemetry_pb.js";
+  TamiyoSectionSchema,
+} from "./gen/esper/sanctum/v2/sanctum_pb.js";
+import {
+  ActionHead,
+  BatchEpochCompletedPayloadSchema,
+  HeadMetricsSchema,
+  PPOUpdatePayloadSchema,
+} from "./gen/esper/telemetry/v1/telemetry_pb.js";
 
 test("memory percent is allocated/reserved when both are measured", () => {
-  const infra = create(InfrastructureSchema, { cudaMemoryAllocatedGb: 4.2, cudaMemoryReservedGb: 8.0 });
-  assert.ok(Math.abs(memoryUsagePercent(infra)! - 52.5) < 1e-9);
-  assert.match(formatMem(infra), /^Mem:5[23]%$/);
+  const measured = create(PPOUpdatePayloadSchema, { cudaMemoryAllocatedGb: 4.2, cudaMemoryReservedGb: 8.0 });
+  assert.ok(Math.abs(memoryUsagePercent(measured)! - 52.5) < 1e-9);
+  assert.match(formatMem(measured), /^Mem:5[23]%$/);
 });
 
 test("unmeasured memory is absent, never 0%", () => {
-  assert.equal(formatMem(create(InfrastructureSchema, {})), "Mem:—");
-  assert.equal(formatMem(create(InfrastructureSchema, { cudaMemoryAllocatedGb: 1 })), "Mem:—");
+  assert.equal(formatMem(create(PPOUpdatePayloadSchema, {})), "Mem:—");
+  assert.equal(formatMem(create(PPOUpdatePayloadSchema, { cudaMemoryAllocatedGb: 1 })), "Mem:—");
   assert.equal(formatMem(undefined), "Mem:—");
   // A measured zero reservation is a measurement (as in esper_common.derived).
-  assert.equal(formatMem(create(InfrastructureSchema, { cudaMemoryAllocatedGb: 0, cudaMemoryReservedGb: 0 })), "Mem:0%");
+  assert.equal(formatMem(create(PPOUpdatePayloadSchema, { cudaMemoryAllocatedGb: 0, cudaMemoryReservedGb: 0 })), "Mem:0%");
 });
 
 test("summary line carries run, batch, loss, per-head entropy and memory", () => {
-  const tamiyo = create(TamiyoStateSchema, {
-    ppoDataReceived: true,
-    policyLoss: -0.01234,
-    heads: [
-      create(HeadMetricsSchema, { head: ActionHead.OP, entropy: 1.234 }),
-      create(HeadMetricsSchema, { head: ActionHead.ALPHA_CURVE, entropy: 0.5 }),
-    ],
-    infrastructure: create(InfrastructureSchema, { cudaMemoryAllocatedGb: 1, cudaMemoryReservedGb: 4 }),
+  const group = create(PolicyGroupSchema, {
+    lastUpdate: create(PPOUpdatePayloadSchema, {
+      policyLoss: -0.01234,
+      heads: [
+        create(HeadMetricsSchema, { head: ActionHead.OP, entropy: 1.234 }),
+        create(HeadMetricsSchema, { head: ActionHead.ALPHA_CURVE, entropy: 0.5 }),
+      ],
+    }),
+    lastMeasured: create(PPOUpdatePayloadSchema, { cudaMemoryAllocatedGb: 1, cudaMemoryReservedGb: 4 }),
   });
   const snap = create(SanctumSnapshotSchema, {
-    runId: "r1", version: 7n, currentBatch: 12n, tamiyo, liveness: Liveness.LIVE,
+    runId: "r1",
+    version: 7n,
+    run: create(RunSectionSchema, {
+      liveness: Liveness.LIVE,
+      lastBatch: create(BatchEpochCompletedPayloadSchema, { batchIdx: 12n }),
+    }),
+    tamiyo: create(TamiyoSectionSchema, { groups: [group] }),
   });
   assert.equal(summaryLine(snap), "run=r1 v=7 batch=12 policy_loss=-0.0123 op=1.23 alpha_curve=0.50 Mem:25% LIVE");
 });
