@@ -78,7 +78,7 @@ def _timed_run(cfg: TrainerConfig, target: str | None, spool: str, run_id: str,
     if target is None and file_path is None:
         sink: Any = NullTelemetry()
     else:
-        extra = {} if flush_s is None else {"flush_interval_s": flush_s}
+        extra: dict[str, Any] = {} if flush_s is None else {"flush_interval_s": flush_s}
         sink = TelemetryClient(TelemetryConfig(target=target, run_id=run_id,
                                                producer_id="bench", spool_dir=spool,
                                                file_path=file_path, **extra))

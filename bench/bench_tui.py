@@ -80,7 +80,12 @@ def bench_renderables(base: spb.SanctumSnapshot, n: int) -> dict[str, Any]:
 async def _next_refresh(app: EsperTui) -> float:
     """perf_counter() at the app's next screen refresh (after pending layout/paint)."""
     done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-    app.call_after_refresh(lambda: done.done() or done.set_result(time.perf_counter()))
+
+    def refreshed() -> None:
+        if not done.done():
+            done.set_result(time.perf_counter())
+
+    app.call_after_refresh(refreshed)
     return await done
 
 

@@ -37,7 +37,7 @@ class Producer:
         self.seq = start_seq
         self.events: list[tpb.TelemetryEvent] = []
 
-    def make(self, event_type: int, **fields: Any) -> tpb.TelemetryEvent:
+    def make(self, event_type: tpb.EventType, **fields: Any) -> tpb.TelemetryEvent:
         fields.setdefault("severity", tpb.SEVERITY_INFO)
         fields.setdefault("group_id", self.group_id)
         ev = tpb.TelemetryEvent(run_id=self.run_id, producer_id=self.producer_id, seq=self.seq,
@@ -56,7 +56,7 @@ class Producer:
             compile_mode="reduce-overhead")
         for key, value in config.items():
             if isinstance(value, list):
-                cfg.ClearField(key)  # type: ignore[arg-type]  # any RunConfig field name
+                cfg.ClearField(key)
                 getattr(cfg, key).extend(value)
             else:
                 setattr(cfg, key, value)

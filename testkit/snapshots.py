@@ -180,5 +180,5 @@ def comparable(snapshot: spb.SanctumSnapshot) -> spb.SanctumSnapshot:
     out.ClearField("version")
     for name in ("liveness", "seconds_since_last_event", "last_event_time", "started_at",
                  "episodes_per_second"):
-        out.run.ClearField(name)  # type: ignore[arg-type]  # RunSection field names
+        out.run.ClearField(name)
     return out

@@ -107,8 +107,10 @@ class EnvDetailScreen(ModalScreen[None]):
             yield EnvDetailBody(self.env_id, self.group_id)
 
     def on_mount(self) -> None:
-        body = self.query_one(EnvDetailBody)
-        self.watch(self.app, "snapshot", lambda _: body.refresh(layout=True), init=False)
+        self.watch(self.app, "snapshot", self._snapshot_changed, init=False)
+
+    def _snapshot_changed(self) -> None:
+        self.query_one(EnvDetailBody).refresh(layout=True)
 
     def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
         self.dismiss(result)

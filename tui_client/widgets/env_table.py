@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.reactive import reactive
 from textual.widgets import DataTable
 
@@ -95,7 +96,7 @@ class EnvTable(DataTable):
         """(group_id, env_id) of the row under the cursor, if any."""
         if not self.row_count:
             return None
-        key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key
+        key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key
         return parse_row_key(key.value) if key.value is not None else None
 
     def selected_env_id(self) -> int | None:
