@@ -5,25 +5,36 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-# The local CPU wheel keeps a dev/CI setup fast; GPU users may set TORCH_SPEC to their own build.
+# The local CPU wheel keeps a dev/CI setup fast; GPU users set TORCH_SPEC to their build
+# (and TORCH_PIP_ARGS to its index), e.g.
+#   make setup TORCH_SPEC='torch==2.13.0+cu128' TORCH_PIP_ARGS='--index-url https://download.pytorch.org/whl/cu128'
+# A TORCH_SPEC given on the command line or in the environment is enforced on every make:
+# an installed torch that satisfies it is kept, any other is replaced (scripts/ensure_torch.py).
+# Left at its default, whatever torch is installed is kept.
 TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+TORCH_ENFORCE := $(filter command environment,$(firstword $(origin TORCH_SPEC)))
 PYTEST_ARGS ?=
 
 .PHONY: setup proto lint test run bench bench-quick clean
 
 setup: $(STAMP)
+ifneq ($(TORCH_ENFORCE),)
+	@$(PY) scripts/ensure_torch.py "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
+endif
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)"
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
+	@echo "set up $(VENV): run commands as $(VENV)/bin/esper-sanctum ..., or 'source $(VENV)/bin/activate' first"
 
-proto: $(STAMP)
+proto: setup
 	$(PY) scripts/gen_protos.py
 	@if [ -d clients/node ]; then $(MAKE) -s -C clients/node proto; fi
 
-lint: $(STAMP)
+lint: setup
 	$(VENV)/bin/buf lint
 	$(VENV)/bin/ruff check .
 	$(PY) scripts/gen_protos.py --check
@@ -31,16 +42,16 @@ lint: $(STAMP)
 	else echo "skip: TypeScript stubs check (npm not installed)"; fi
 	BUF=$(VENV)/bin/buf scripts/check_breaking.sh
 
-test: $(STAMP)
+test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-run: $(STAMP)
+run: setup
 	$(VENV)/bin/esper up
 
-bench: $(STAMP)
+bench: setup
 	$(PY) -m bench $(BENCH_ARGS)
 
-bench-quick: $(STAMP)
+bench-quick: setup
 	$(PY) -m bench --quick
 
 clean:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import pkgutil
 import platform
@@ -14,6 +15,28 @@ from pathlib import Path
 
 import bench
 from bench import REGISTRY, Row
+
+#: Modules every bench needs; missing ones mean this Python is not the project's venv.
+NEEDED = ("grpc", "google.protobuf", "torch", "textual", "esper.sanctum.v1")
+
+
+def missing_environment() -> str | None:
+    """Why this interpreter cannot run the benches (not the project's venv), or None."""
+    missing = []
+    for name in NEEDED:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            missing.append(name)
+    if not missing:
+        return None
+    venv = Path(__file__).resolve().parents[1] / ".venv"
+    return (f"{sys.executable} lacks the project's packages ({', '.join(missing)}): it is not "
+            f"the project's environment. Run `make bench` / `make bench-quick`, or "
+            f"`{venv}/bin/python -m bench ...`, or `source {venv}/bin/activate` first "
+            "(`make setup` creates it)")
 
 
 def discover() -> list[str]:
@@ -60,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke)")
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     args = parser.parse_args(argv)
+    problem = missing_environment()
+    if problem is not None:
+        print(f"bench: {problem}", file=sys.stderr)
+        return 2
     for problem in discover():
         print(f"bench: could not import {problem}", file=sys.stderr)
     names = args.names or sorted(REGISTRY)

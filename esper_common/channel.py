@@ -62,8 +62,10 @@ class ChannelConfig:
         return opts
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
-        """Call metadata carrying the bearer token, if any."""
-        return (("authorization", f"Bearer {self.token}"),) if self.token else ()
+        """Call metadata carrying the bearer token, if any (without surrounding whitespace, as
+        sanctum compares it: a token read from a file often ends in a newline)."""
+        token = (self.token or "").strip()
+        return (("authorization", f"Bearer {token}"),) if token else ()
 
     def credentials(self) -> grpc.ChannelCredentials | None:
         if self.tls_ca is None:

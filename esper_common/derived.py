@@ -46,3 +46,29 @@ def liveness_for_age(seconds_since_last_event: float) -> sanctum_pb2.Liveness.Va
     if seconds_since_last_event < SLOW_SECONDS:
         return sanctum_pb2.LIVENESS_SLOW
     return sanctum_pb2.LIVENESS_STALE
+
+
+#: Statuses of a run that ended (nothing more will come from its trainer).
+FINISHED = frozenset({sanctum_pb2.RUN_STATUS_COMPLETED, sanctum_pb2.RUN_STATUS_STOPPED,
+                      sanctum_pb2.RUN_STATUS_FAILED})
+
+
+def ended_status(reported: str) -> sanctum_pb2.RunStatus.ValueType:
+    """The RunStatus of a trainer's completion status: "completed" (or nothing) is COMPLETED,
+    "error: ..." is FAILED, anything else ("interrupted", "stopped: ...") is STOPPED."""
+    kind = reported.partition(":")[0].strip().lower()
+    if kind in ("", "completed"):
+        return sanctum_pb2.RUN_STATUS_COMPLETED
+    if kind in ("error", "failed"):
+        return sanctum_pb2.RUN_STATUS_FAILED
+    return sanctum_pb2.RUN_STATUS_STOPPED
+
+
+def status_name(status: sanctum_pb2.RunStatus.ValueType) -> str:
+    """RUN_STATUS_STOPPED -> "stopped"; "—" when the server did not say."""
+    if status == sanctum_pb2.RUN_STATUS_UNSPECIFIED:
+        return "—"
+    try:
+        return sanctum_pb2.RunStatus.Name(status).removeprefix("RUN_STATUS_").lower()
+    except ValueError:  # a status newer than this client
+        return f"status {int(status)}"

@@ -192,6 +192,8 @@ class RunAggregator:
             status=run.status,
             events_applied=self.events_applied,
         )
+        if run.status in (spb.RUN_STATUS_STOPPED, spb.RUN_STATUS_FAILED):
+            out.status_reason = run.completion.status
         if self.last_event_time is not None:
             out.liveness = liveness_for_age(max(0.0, now - self.last_event_time))
             set_time(out.last_event_time, self.last_event_time)

@@ -1,7 +1,8 @@
 """Bearer-token authorization as a server interceptor.
 
 With a token configured every RPC except gRPC health (and the retired v1 service, which only
-says how to upgrade) needs `authorization: Bearer <token>`.
+says how to upgrade) needs `authorization: Bearer <token>` (reflection checks it itself, to
+describe the health service to anyone).
 A separate read token (if configured) may call only the read RPCs; Ingest with it is
 PERMISSION_DENIED. Tokens are compared in constant time.
 """
@@ -18,6 +19,8 @@ from sanctum_svc.retired import PREFIX as RETIRED_PREFIX
 
 SERVICE = f"/{CURRENT_SERVICE}/"
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
+#: Reflection checks the token itself: it describes health to anyone (sanctum_svc.reflection).
+REFLECTION_METHOD = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 #: Methods a read-only token may call (everything but ingest, incl. reflection).
 WRITE_METHODS = frozenset({SERVICE + "Ingest"})
 
@@ -40,6 +43,8 @@ def decide(method: str, token: str | None, full: str | None,
            read: str | None) -> tuple[grpc.StatusCode, str] | None:
     """None if the call may proceed, else the status to refuse it with."""
     if full is None or method.startswith((HEALTH_PREFIX, RETIRED_PREFIX)):
+        return None
+    if method == REFLECTION_METHOD:
         return None
     if _same(token, full):
         return None

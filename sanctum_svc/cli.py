@@ -24,9 +24,11 @@ from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.channel import ChannelConfig, SanctumError, sync_channel
+from esper_common.diagnose import describe
 from esper_common.eventfile import EventFileError, read_batches
 from sanctum_svc.config import DEFAULT_HZ, HZ_CAP, MAX_EVENTS_PER_BATCH, ConfigError, ServerConfig
 from sanctum_svc.server import SanctumServer, StartupError, serve
+from sanctum_svc.tls import start_warnings
 
 LISTEN_LINE = "esper-sanctum listening on"
 COMMANDS = ("serve", "ingest")
@@ -73,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="disconnect a subscriber that has not read for S seconds "
                         "(default 60)")
     s.add_argument("--metrics-port", type=int, metavar="P",
-                   help="serve Prometheus metrics on http://HOST:P/metrics")
+                   help="serve Prometheus metrics (no auth) on http://METRICS_HOST:P/metrics")
+    s.add_argument("--metrics-host", default="127.0.0.1", metavar="ADDR",
+                   help="address of the metrics endpoint (default 127.0.0.1: only this "
+                        "machine; 0.0.0.0 exposes it, unauthenticated, to the network)")
     s.add_argument("-v", "--verbose", action="store_true", help="log more")
 
     i = sub.add_parser("ingest", help="stream an event file into a running sanctum",
@@ -105,6 +110,21 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _warn(message: str) -> None:
+    print(f"esper-sanctum: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _stripped(token: str | None, flag: str) -> str | None:
+    """The token without surrounding whitespace. A newline read from a file with the token
+    would otherwise lock out every client (they send it without); say so, then go on."""
+    if not token:
+        return None
+    if token != token.strip() and token.strip():
+        _warn(f"{flag} (or its environment variable) has whitespace around it (a newline "
+              "from a file?); it was removed, so clients must send the token without it")
+    return token.strip()
+
+
 def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -117,21 +137,25 @@ def run_serve(args: argparse.Namespace) -> int:
             return _fail(f"cannot create {path.parent}: {exc}; pass --store PATH")
         store = str(path)
     config = ServerConfig(
-        listen=args.listen, store=store, token=args.token or None,
-        read_token=args.read_token or None, tls_cert=args.tls_cert, tls_key=args.tls_key,
-        tls_client_ca=args.tls_client_ca, insecure_listen_all=args.insecure_listen_all,
-        max_hz=args.max_hz, stall_timeout=args.stall_timeout, metrics_port=args.metrics_port)
+        listen=args.listen, store=store, token=_stripped(args.token, "--token"),
+        read_token=_stripped(args.read_token, "--read-token"), tls_cert=args.tls_cert,
+        tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
+        insecure_listen_all=args.insecure_listen_all, max_hz=args.max_hz,
+        stall_timeout=args.stall_timeout, metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host)
     try:
         config.check()
     except ConfigError as exc:
         return _fail(str(exc))
+    for warning in start_warnings(config):
+        _warn(warning)
 
     def ready(server: SanctumServer) -> None:
         if server.replayed:
             print(f"esper-sanctum: replayed {server.replayed} events from {store}",
                   file=sys.stderr)
         if server.metrics_port is not None:
-            print(f"esper-sanctum: metrics on http://{config.host}:{server.metrics_port}"
+            print(f"esper-sanctum: metrics on http://{config.metrics_host}:{server.metrics_port}"
                   "/metrics", file=sys.stderr)
         print(f"{LISTEN_LINE} {server.address} (store: {store})", flush=True)
 
@@ -180,7 +204,8 @@ def run_ingest(args: argparse.Namespace) -> int:
     except grpc.RpcError as err:
         exc = SanctumError.from_rpc_error(err)
         print(file=sys.stderr)
-        return _fail(f"ingest into {args.server} failed after {progress[0]} events: {exc}")
+        return _fail(f"ingest into {args.server} failed after {progress[0]} events: "
+                     f"{describe(exc, cfg)}")
     except OSError as exc:
         return _fail(f"cannot read {args.file}: {exc}")
     if sys.stderr.isatty():

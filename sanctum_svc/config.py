@@ -6,6 +6,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sanctum_svc.tls import TlsFileError, check_tls_files
+
 #: Snapshots/s a subscriber gets when it asks for 0 (server default).
 DEFAULT_HZ = 10.0
 #: Hard upper bound on --max-hz.
@@ -46,6 +48,8 @@ class ServerConfig:
     #: Heartbeat period when no snapshot was sent.
     heartbeat_s: float = 1.0
     metrics_port: int | None = None
+    #: Address of the /metrics endpoint (no auth): loopback unless chosen otherwise.
+    metrics_host: str = "127.0.0.1"
     #: Seconds open calls get to finish on shutdown.
     grace_s: float = 5.0
     history_len: int = 120
@@ -79,6 +83,10 @@ class ServerConfig:
                             ("--tls-client-ca", self.tls_client_ca)):
             if path is not None and not Path(path).is_file():
                 raise ConfigError(f"{label}: no such file: {path}")
+        try:
+            check_tls_files(self)
+        except TlsFileError as exc:
+            raise ConfigError(str(exc)) from None
         if self.read_token and not self.token:
             raise ConfigError("--read-token needs --token too (the token that may ingest)")
         if self.token is not None and not self.token.strip():

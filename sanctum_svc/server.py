@@ -17,7 +17,6 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
-from grpc_reflection.v1alpha import reflection
 
 from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.auth import BearerAuthInterceptor
@@ -25,6 +24,7 @@ from sanctum_svc.config import MAX_RECEIVE_BYTES, MIN_PING_INTERVAL_MS, ServerCo
 from sanctum_svc.fanout import Fanout
 from sanctum_svc.ingest import IngestPipeline
 from sanctum_svc.metrics import Metrics
+from sanctum_svc.reflection import HEALTH, enable_reflection
 from sanctum_svc.retired import RetiredServiceHandler
 from sanctum_svc.servicer import SERVICE_NAME, SanctumServicer
 from sanctum_svc.store import AsyncStore, EventStore, StoreError
@@ -117,16 +117,14 @@ class SanctumServer:
         server.add_generic_rpc_handlers((self.servicer.generic_handler(),
                                          RetiredServiceHandler()))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME), server)
+        enable_reflection((SERVICE_NAME, HEALTH), server, cfg.token, cfg.read_token)
         await self._set_health(NOT_SERVING)
         self.port = self._bind(server)
         self._server = server
         await server.start()
         if cfg.metrics_port is not None:
             try:
-                self.metrics_port = self.metrics.serve(cfg.metrics_port, cfg.host)
+                self.metrics_port = self.metrics.serve(cfg.metrics_port, cfg.metrics_host)
             except OSError as exc:
                 await self.stop(0)
                 raise StartupError(f"--metrics-port {cfg.metrics_port}: {exc}") from exc
@@ -146,9 +144,9 @@ class SanctumServer:
             else:
                 port = server.add_secure_port(cfg.listen, creds)
         except RuntimeError as exc:
-            raise StartupError(_bind_message(cfg.listen, str(exc))) from None
+            raise StartupError(_bind_message(cfg, str(exc))) from None
         if not port:
-            raise StartupError(_bind_message(cfg.listen, "bind failed"))
+            raise StartupError(_bind_message(cfg, "bind failed"))
         return port
 
     async def stop(self, grace: float | None = None) -> None:
@@ -175,9 +173,11 @@ class SanctumServer:
             await self._server.wait_for_termination()
 
 
-def _bind_message(listen: str, why: str) -> str:
-    return (f"cannot listen on {listen} ({why}): the port is probably in use by another "
-            "process (another esper-sanctum?). Stop it or choose another --listen port.")
+def _bind_message(cfg: ServerConfig, why: str) -> str:
+    tls = (f", or gRPC could not use --tls-cert {cfg.tls_cert} / --tls-key {cfg.tls_key}"
+           if cfg.tls else "")
+    return (f"cannot listen on {cfg.listen} ({why}): the port is probably in use by another "
+            f"process (another esper-sanctum?){tls}. Stop it or choose another --listen port.")
 
 
 async def serve(config: ServerConfig, ready: Callable[[SanctumServer], None] | None = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = p.add_argument_group("training (TrainerConfig)")
     for f in config_fields():
         flag = "--" + f.name.replace("_", "-")
-        help_text = f.metadata["help"] + f" (default: {f.default})"
+        shown = {None: "generated" if f.name == "run_id" else "none"}.get(f.default, f.default)
+        help_text = f.metadata["help"] + f" (default: {shown})"
         if f.type in ("bool", bool):
             train.add_argument(flag, action="store_true", default=f.default, help=help_text)
         elif f.type in ("float | None",):
@@ -198,8 +200,9 @@ def _run(ns: argparse.Namespace) -> int:
               f"mean episode reward {result.final_avg_reward:+.3f}", file=sys.stderr)
     if path:
         print(f"esper-trainer: events written to {path}\n"
-              f"  load them with: esper-sanctum ingest {path} --server HOST:PORT",
-              file=sys.stderr)
+              f"  load them into a local sanctum with: esper-sanctum ingest {shlex.quote(path)}"
+              "\n  (another sanctum: add --server HOST:PORT, and --tls-ca FILE / --token "
+              "\"$ESPER_TOKEN\" if it uses them)", file=sys.stderr)
     stats = telemetry.stats()
     if stats:
         print(f"esper-trainer: telemetry: emitted {stats['emitted']}, acked {stats['acked']}, "

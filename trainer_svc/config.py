@@ -32,7 +32,8 @@ class TrainerConfig:
     clip_ratio: float = _f(0.2, "PPO clip epsilon")
     entropy_coef: float = _f(0.02, "entropy bonus coefficient (start value when annealed)")
     entropy_coef_end: float | None = _f(
-        0.005, "anneal the entropy coefficient linearly to this value (omit: constant)"
+        0.005, "anneal the entropy coefficient linearly to this value over the run; 'none' keeps "
+        "it constant"
     )
     value_coef: float = _f(0.5, "value-loss coefficient")
     max_grad_norm: float = _f(0.5, "global gradient-norm clip")
@@ -50,7 +51,7 @@ class TrainerConfig:
     analytics_every: int = _f(4, "emit a decision card per env every N epochs")
     vitals_every_s: float = _f(2.0, "seconds between SYSTEM_VITALS events")
     resume_path: str = _f("", "checkpoint to resume the policy from (empty: fresh run)")
-    run_id: str | None = _f(None, "run id shared by all ranks (default: generated)")
+    run_id: str | None = _f(None, "run id shared by all ranks")
 
     def validate(self) -> None:
         """Raise ValueError with a readable message for impossible settings."""

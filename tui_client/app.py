@@ -25,20 +25,17 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Tab, Tabs
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper_common.channel import SanctumError
+from esper_common.diagnose import describe
 from tui_client.commands import EsperCommands
 from tui_client.config import TuiOptions
 from tui_client.connection import list_runs, watch
-from tui_client.messages import (
-    ConnectionChanged,
-    HeartbeatReceived,
-    RunsListed,
-    SnapshotReceived,
-)
+from tui_client.messages import ConnectionChanged, HeartbeatReceived, RunsListed, SnapshotReceived
 from tui_client.panels import COMPACT_CLASSES, PANELS
 from tui_client.renderables.envs import parse_row_key, row_key
 from tui_client.renderables.groups import group_label, group_name, groups, next_group
 from tui_client.screens.env_detail import EnvDetailScreen
-from tui_client.screens.help import HelpScreen
+from tui_client.screens.help import HelpScreen, key_rows
 from tui_client.screens.run_picker import RunPickerScreen
 from tui_client.state import ConnState, Freshness, View
 from tui_client.widgets.decisions_panel import DecisionsPanel
@@ -49,12 +46,6 @@ from tui_client.widgets.heads_panel import HeadsPanel
 from tui_client.widgets.ppo_health import PpoHealth
 from tui_client.widgets.run_header import RunHeader
 from tui_client.widgets.status_banner import StatusBanner
-
-#: Keys shown on the help screen beyond the bindings (handled by Textual itself).
-BUILTIN_KEYS = [
-    ("tab / shift+tab", "Next / previous panel (its tab on small terminals)"),
-    ("ctrl+p", "Command palette"),
-]
 
 
 def _env_bindings() -> list[Binding]:
@@ -108,6 +99,8 @@ class EsperTui(App[None]):
         self._pending: spb.SanctumSnapshot | None = None
         self._fresh: Freshness | None = None
         self.conn: ConnState = "connecting"
+        #: Why the connection is down (shown in the header and on the help screen).
+        self.conn_detail = ""
         self._outage_notified = False
         self._watching = False
         self.applied_versions = 0
@@ -152,7 +145,8 @@ class EsperTui(App[None]):
         return self.options.server if self.options else "offline"
 
     def make_view(self) -> View:
-        return View(self.snapshot, self.conn, self._fresh, self.clock(), self.target)
+        return View(self.snapshot, self.conn, self._fresh, self.clock(), self.target,
+                    self.conn_detail)
 
     # -- network --------------------------------------------------------------------------
     @work(exclusive=True, group="net", exit_on_error=False)
@@ -177,6 +171,7 @@ class EsperTui(App[None]):
 
     def on_connection_changed(self, message: ConnectionChanged) -> None:
         previous, self.conn = self.conn, message.state
+        self.conn_detail = message.detail if message.state in ("disconnected", "error") else ""
         if message.state == "disconnected" and not self._outage_notified:
             self._outage_notified = True
             retry = f" Retrying every ≤{self.options.backoff.maximum:g}s." if self.options else ""
@@ -311,13 +306,8 @@ class EsperTui(App[None]):
         return [(None if i == 0 else g.group_id, group_name(g)) for i, g in enumerate(all_groups)]
 
     def action_help(self) -> None:
-        keys = [
-            (b.key_display or b.key, b.description)
-            for b in self.BINDINGS
-            if isinstance(b, Binding) and not b.id.startswith("focus_env_")  # type: ignore[union-attr]
-        ]
-        keys += [("1 … 9", "Focus env #N (row N)"), *BUILTIN_KEYS]
-        self.push_screen(HelpScreen(keys))
+        bindings = [b for b in self.BINDINGS if isinstance(b, Binding)]
+        self.push_screen(HelpScreen(key_rows(bindings), connection=self.make_view().connection))
 
     def action_env_cursor(self, delta: int) -> None:
         table = self.env_table
@@ -370,8 +360,9 @@ class EsperTui(App[None]):
     async def _list_runs(self) -> None:
         try:
             runs = await list_runs(self.options.channel())  # type: ignore[union-attr]
-        except Exception as exc:  # SanctumError: say why, keep the dashboard
-            self.notify(f"Cannot list runs: {exc}", severity="error")
+        except SanctumError as exc:  # say why, keep the dashboard
+            self.notify(f"Cannot list runs: {describe(exc, self.options.channel())}",  # type: ignore[union-attr]
+                        severity="error")
             return
         if not runs:
             self.notify("The server has no runs yet.")

@@ -11,8 +11,9 @@ from pathlib import Path
 from tui_client.config import DEFAULT_SERVER, MAX_UI_HZ, TuiOptions
 
 EPILOG = """\
-keys: q quit · ? help · tab next panel · j/k next/prev env · 1-9 focus env #N ·
-enter env detail · r switch run · ctrl+p command palette
+keys: q or ctrl+c quit · ? help · tab next panel · j/k next/prev env · 1-9 focus env #N ·
+enter env detail · r switch run · g next policy group (A/B runs) · ctrl+r reconnect now ·
+ctrl+p command palette
 
 examples:
   esper-tui                                  # watch the newest run on 127.0.0.1:50051

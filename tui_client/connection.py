@@ -16,6 +16,7 @@ from textual.message import Message
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper_common.channel import ChannelConfig, SanctumError, aio_channel
+from esper_common.diagnose import tls_problem
 from tui_client.messages import (
     ConnectionChanged,
     HeartbeatReceived,
@@ -104,16 +105,19 @@ async def watch(sub: Subscription, post: Callable[[Message], object]) -> None:
             if error.code in FATAL_CODES:
                 post(ConnectionChanged("error", f"{FATAL_CODES[error.code]}: {error.detail}"))
                 return
-            detail = _describe(error)
+            detail = _describe(error, sub.channel)
         delay = sub.backoff.delay(attempt)
         attempt += 1
         post(ConnectionChanged("disconnected", detail, retry_in=delay))
         await asyncio.sleep(delay)
 
 
-def _describe(error: SanctumError) -> str:
+def _describe(error: SanctumError, cfg: ChannelConfig) -> str:
     if error.code == grpc.StatusCode.NOT_FOUND:
         return f"run not found yet ({error.detail})"
+    problem = tls_problem(error.detail, cfg)
+    if problem is not None:
+        return problem
     if error.code == grpc.StatusCode.UNAVAILABLE:
         return "sanctum is unreachable"
     return f"{error.code.name}: {error.detail}"

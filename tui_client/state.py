@@ -31,13 +31,22 @@ class Freshness:
         return self.seconds_since_last_event + max(0.0, now - self.received_at)
 
 
-def liveness(conn: ConnState, fresh: Freshness | None, now: float, completed: bool = False) -> str:
-    """Badge key: "disconnected", "connecting", "error", "DONE" for a finished run (its
-    silence is expected), or LIVE / SLOW / STALE by age."""
+#: Badge key of a run that ended: its silence is expected, so no LIVE/SLOW/STALE.
+ENDED_KEYS = {
+    spb.RUN_STATUS_COMPLETED: "DONE",
+    spb.RUN_STATUS_STOPPED: "STOPPED",
+    spb.RUN_STATUS_FAILED: "FAILED",
+}
+
+
+def liveness(conn: ConnState, fresh: Freshness | None, now: float,
+             status: spb.RunStatus.ValueType = spb.RUN_STATUS_UNSPECIFIED) -> str:
+    """Badge key: "disconnected", "connecting", "error", "DONE" / "STOPPED" / "FAILED" for a
+    run that ended (its silence is expected), or LIVE / SLOW / STALE by age."""
     if conn != "connected":
         return conn
-    if completed:
-        return "DONE"
+    if status in ENDED_KEYS:
+        return ENDED_KEYS[status]
     age = fresh.age(now) if fresh else None
     if age is None:
         return "STALE"
@@ -60,12 +69,22 @@ class View:
     fresh: Freshness | None
     now: float
     target: str
+    #: Why the connection is down ("TLS: ... not valid for the name ..."); "" when up.
+    detail: str = ""
 
     @property
     def liveness(self) -> str:
         snapshot = self.snapshot
-        completed = snapshot is not None and snapshot.run.status == spb.RUN_STATUS_COMPLETED
-        return liveness(self.conn, self.fresh, self.now, completed)
+        status = snapshot.run.status if snapshot is not None else spb.RUN_STATUS_UNSPECIFIED
+        return liveness(self.conn, self.fresh, self.now, status)
+
+    @property
+    def connection(self) -> str:
+        """ "Connected to host:50051." or "Disconnected (host:50051): why"."""
+        if self.conn == "connected":
+            return f"Connected to {self.target}."
+        why = f": {self.detail}" if self.detail else "."
+        return f"{self.conn.capitalize()} ({self.target}){why}"
 
     @property
     def event_age(self) -> float | None:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_common.derived import ended_status
 from esper_common.presentation import getter, metric, plotted
 from sanctum_svc.handlers.common import event_time
 from sanctum_svc.handlers.registry import handles
@@ -74,9 +75,9 @@ def batch_epoch_completed(
 
 @handles(ET.EVENT_TYPE_TRAINING_COMPLETED)
 def training_completed(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
-    """The run ended: status COMPLETED and the final numbers."""
+    """The run ended: COMPLETED, STOPPED or FAILED as the trainer says, and the final numbers."""
     p = event.training_completed
-    run.state.run.status = spb.RUN_STATUS_COMPLETED
+    run.state.run.status = ended_status(p.status)
     run.state.run.completion.CopyFrom(p)
     run.log(
         event,

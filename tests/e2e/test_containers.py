@@ -67,3 +67,21 @@ def test_healthcheck_script_speaks_grpc_health() -> None:
     down = subprocess.run([*script, f"127.0.0.1:{free_port()}"], capture_output=True, text=True,
                           timeout=30)
     assert down.returncode == 1 and "UNAVAILABLE" in down.stderr
+
+
+def test_healthcheck_script_checks_a_tls_sanctum(tmp_path: Path) -> None:
+    from tests.certs import make_cert
+
+    script = [sys.executable, str(ROOT / "scripts" / "healthcheck.py")]
+    cert, key = make_cert(tmp_path, "localhost")
+    with ThreadedSanctum(tls_cert=cert, tls_key=key, token="t") as s:
+        target = "localhost:" + s.address.rsplit(":", 1)[1]
+        ok = subprocess.run([*script, target, "--tls-ca", str(cert)], capture_output=True,
+                            text=True, timeout=30)
+        assert ok.returncode == 0, ok.stderr
+        assert ok.stdout.strip() == f"sanctum at {target}: SERVING"
+        plain = subprocess.run([*script, target], capture_output=True, text=True, timeout=30)
+        assert plain.returncode == 1 and "pass --tls-ca" in plain.stderr
+        wrong = subprocess.run([*script, s.address, "--tls-ca", str(cert)],
+                               capture_output=True, text=True, timeout=30)
+        assert wrong.returncode == 1 and "not valid for the name '127.0.0.1'" in wrong.stderr

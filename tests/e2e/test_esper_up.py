@@ -82,3 +82,49 @@ def test_esper_up_shows_a_live_dashboard_and_quits_cleanly(tmp_path: Path,
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         for line in _ours(port):
             subprocess.run(["kill", "-9", line.split()[0]], capture_output=True)
+
+
+def test_interrupted_esper_up_run_reads_stopped_not_completed(tmp_path: Path) -> None:
+    """Ctrl-C on `esper up --episodes 5000` part way: the run is STOPPED (interrupted) with
+    the episodes it reached, not COMPLETED; the store says so after a restart too."""
+    import signal
+
+    import grpc
+
+    from esper.sanctum.v1 import sanctum_pb2 as spb
+    from esper.sanctum.v1.sanctum_pb2_grpc import SanctumServiceStub
+    from sanctum_svc.testing import ThreadedSanctum
+
+    port = free_port()
+    esper = Path(sys.executable).with_name("esper")
+    proc = subprocess.Popen(
+        [str(esper), "up", "--headless", "--data-dir", str(tmp_path), "--port", str(port),
+         "--episodes", "5000", "--", "--quiet"],
+        cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+            stub = SanctumServiceStub(ch)
+            deadline = time.monotonic() + 90
+            runs: list[spb.RunSummary] = []
+            while time.monotonic() < deadline:
+                try:
+                    runs = list(stub.ListRuns(spb.ListRunsRequest(), timeout=2).runs)
+                except Exception:  # sanctum still starting
+                    runs = []
+                if runs and runs[0].episodes_completed > 0:
+                    break
+                time.sleep(0.3)
+            assert runs and runs[0].episodes_completed > 0, "training never made progress"
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    with ThreadedSanctum(store=str(tmp_path / "sanctum.sqlite")) as sanctum, \
+            sanctum.channel() as ch:
+        (run,) = sanctum.stub(ch).ListRuns(spb.ListRunsRequest()).runs
+    assert run.status == spb.RUN_STATUS_STOPPED, out
+    assert run.status_reason == "interrupted"
+    assert 0 < run.episodes_completed < 5000 and run.total_episodes == 5000

@@ -138,14 +138,18 @@ def test_read_token_reads_and_watches_but_cannot_ingest(secured: Secured) -> Non
     # Reflection (what grpcurl uses) is a read: allowed with the read token, not without.
     refl = reflection_pb2_grpc.ServerReflectionStub(secured.channel)
 
-    def list_services(md: Metadata) -> list[str]:
-        replies = refl.ServerReflectionInfo(
+    def list_services(md: Metadata) -> tuple[list[str], int]:
+        """(service names, error code in the reflection reply: 0 for none)."""
+        (reply,) = refl.ServerReflectionInfo(
             iter([reflection_pb2.ServerReflectionRequest(list_services="")]), metadata=md,
             timeout=5)
-        return [s.name for r in replies for s in r.list_services_response.service]
+        return [s.name for s in reply.list_services_response.service], (
+            reply.error_response.error_code)
 
-    assert "esper.sanctum.v2.SanctumService" in list_services(bearer(READ))
-    assert code_of(lambda: list_services(())) == grpc.StatusCode.UNAUTHENTICATED
+    names, error = list_services(bearer(READ))
+    assert "esper.sanctum.v2.SanctumService" in names and error == 0
+    # Without a token reflection describes only health (grpcurl's Health/Check): no listing.
+    assert list_services(()) == ([], grpc.StatusCode.UNAUTHENTICATED.value[0])
     # The full token may write.
     assert code_of(calls(secured.stub, bearer(TOKEN))["Ingest"]) == grpc.StatusCode.OK
 

@@ -120,6 +120,22 @@ def test_cpu_run_shows_memory_as_not_measured(
     assert m["mem"] == "—"
 
 
+@pytest.mark.parametrize("count", [["--count", "5"], []], ids=["count-5", "no-count"])
+def test_watch_of_a_finished_run_ends_instead_of_hanging(
+    built: Path, sanctum: ThreadedSanctum, make_events: EventMaker, count: list[str]
+) -> None:
+    events = make_events("run-over", n_batches=1, completed=True)
+    events[-1].training_completed.status = "interrupted"
+    sanctum.ingest(events)
+    done = node(built, "--server", sanctum.address, "--run", "run-over", *count, timeout=20)
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.splitlines()
+    assert line.startswith("run=run-over ") and line.endswith(" STOPPED"), line
+    assert "run run-over has ended (stopped (interrupted))" in done.stderr
+    listed = node(built, "--server", sanctum.address, "list")
+    assert listed.stdout.split("\t")[1] == "stopped (interrupted)"
+
+
 def test_ctrl_c_ends_an_open_watch_cleanly(
     built: Path, sanctum: ThreadedSanctum, make_events: EventMaker
 ) -> None:

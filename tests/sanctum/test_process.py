@@ -138,7 +138,7 @@ def test_help_explains_every_flag() -> None:
     assert result.returncode == 0
     for flag in ("--listen", "--store", "--token", "--read-token", "--tls-cert", "--tls-key",
                  "--tls-client-ca", "--insecure-listen-all", "--max-hz", "--stall-timeout",
-                 "--metrics-port"):
+                 "--metrics-port", "--metrics-host"):
         assert flag in result.stdout
     top = _run_cli("--help")
     assert "serve" in top.stdout and "ingest" in top.stdout

@@ -165,6 +165,24 @@ def test_list_runs(sanctum: ThreadedSanctum, make_events) -> None:
     assert runs["a"].events_applied == 25
     assert runs["a"].liveness == spb.LIVENESS_LIVE
     assert runs["b"].status == spb.RUN_STATUS_COMPLETED
+    assert runs["b"].status_reason == ""
+
+
+@pytest.mark.parametrize(("reported", "status"), [
+    ("interrupted", spb.RUN_STATUS_STOPPED),
+    ("error: CUDA out of memory", spb.RUN_STATUS_FAILED),
+])
+def test_a_run_that_ended_early_is_not_completed(
+    sanctum: ThreadedSanctum, make_events, reported: str, status: int
+) -> None:
+    events = make_events("early", n_batches=1, completed=True)
+    events[-1].training_completed.status = reported
+    sanctum.ingest(events)
+    with sanctum.channel() as ch:
+        (run,) = sanctum.stub(ch).ListRuns(spb.ListRunsRequest()).runs
+    assert run.status == status and run.status_reason == reported
+    snap = sanctum.snapshot("early")
+    assert snap.run.status == status and snap.run.completion.status == reported
 
 
 def test_watch_sends_current_snapshot_at_once_then_changes(

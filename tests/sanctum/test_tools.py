@@ -75,6 +75,32 @@ def test_grpcurl_needs_token_when_configured() -> None:
         assert ok.returncode == 0 and "esper.sanctum.v2.SanctumService" in ok.stdout
 
 
+@needs_grpcurl
+def test_grpcurl_health_check_needs_no_token_as_documented(make_events) -> None:
+    """Health is exempt from the token, and grpcurl resolves it by reflection: reflection
+    describes the health service without a token, and nothing else."""
+    with ThreadedSanctum(token="tok", read_token="read") as server:
+        server.ingest(make_events("secret-run"))
+
+        def grpcurl(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([GRPCURL, "-plaintext", *args], capture_output=True,
+                                  text=True, timeout=20)
+
+        health = grpcurl(server.address, "grpc.health.v1.Health/Check")
+        assert health.returncode == 0, health.stderr
+        assert '"status": "SERVING"' in health.stdout
+        assert grpcurl(server.address, "describe", "grpc.health.v1.Health").returncode == 0
+        for args in ([server.address, "list"],
+                     [server.address, "describe", "esper.sanctum.v2.SanctumService"],
+                     ["-d", "{}", server.address, "esper.sanctum.v2.SanctumService/ListRuns"]):
+            denied = grpcurl(*args)
+            assert denied.returncode != 0 and "Unauthenticated" in denied.stderr, args
+            assert "secret-run" not in denied.stdout
+        listed = grpcurl("-H", "authorization: Bearer read", "-d", "{}", server.address,
+                         "esper.sanctum.v2.SanctumService/ListRuns")
+        assert listed.returncode == 0 and "secret-run" in listed.stdout
+
+
 def test_metrics_endpoint(make_events) -> None:
     with ThreadedSanctum(metrics_port=0) as server:
         server.ingest(make_events("m"))

@@ -25,7 +25,8 @@ def test_without_sanctum_writes_an_event_file(tmp_path, capsys, restore_signals)
     path = tmp_path / "run.events"
     assert main([*TINY, "--events-file", str(path), "--run-id", "cli-run"]) == 0
     err = capsys.readouterr().err
-    assert f"esper-sanctum ingest {path} --server" in err and "episodes" in err
+    assert f"load them into a local sanctum with: esper-sanctum ingest {path}\n" in err
+    assert "add --server HOST:PORT" in err and "episodes" in err
     events = _events(path)
     assert events[0].event_type == tpb.EVENT_TYPE_TRAINING_STARTED
     assert events[-1].training_completed.status == "completed"

@@ -157,9 +157,9 @@ async def test_decision_feed_and_env_detail_follow_the_shown_group() -> None:
     assert "PRUNE" in detail and "GERMINATE" not in detail
 
 
-async def test_completed_run_shows_done_not_stale() -> None:
+async def test_stopped_run_shows_stopped_not_stale_nor_completed() -> None:
     snap = sample_snapshot(n_envs=2)
-    snap.run.status = spb.RUN_STATUS_COMPLETED
+    snap.run.status = spb.RUN_STATUS_STOPPED
     snap.run.completion.CopyFrom(
         tpb.TrainingCompletedPayload(
             total_episodes=240,
@@ -179,10 +179,10 @@ async def test_completed_run_shows_done_not_stale() -> None:
             )
         )
         await pilot.pause()
-        await wait_for(pilot, lambda: "■ DONE 300.0s" in screen_text(app), what="DONE")
+        await wait_for(pilot, lambda: "■ STOPPED 300.0s" in screen_text(app), what="STOPPED")
         text = screen_text(app)
-        assert "STALE" not in text
-        assert "■ INTERRUPTED  final acc 0.612" in text and "wall 12m34s" in text
+        assert "STALE" not in text and "COMPLETED" not in text and "DONE" not in text
+        assert "■ STOPPED: interrupted  final acc 0.612" in text and "wall 12m34s" in text
 
 
 async def test_env_detail_lists_that_envs_decisions() -> None:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from textual.widgets import Static
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from testkit import ThreadedSanctum, build_run_events
+from tests.certs import make_cert
 from tests.tui.helpers import screen_text, wait_for
 from tui_client.app import EsperTui
 from tui_client.config import TuiOptions
 from tui_client.connection import Backoff
+from tui_client.screens.help import HelpScreen
 from tui_client.screens.run_picker import RunPickerScreen
 from tui_client.widgets.env_table import EnvTable
 
@@ -187,3 +191,33 @@ async def test_server_killed_then_restarted_on_same_port() -> None:
         first.stop(0.2)
         if second is not None:
             second.stop(0.2)
+
+
+async def test_tls_name_mismatch_is_explained_in_header_and_help(tmp_path: Path) -> None:
+    """A certificate for `localhost` while the TUI connects to 127.0.0.1: the header (and
+    `?` help) say which name is wrong and what to do, not only "disconnected"."""
+    cert, key = make_cert(tmp_path, "localhost")
+    with ThreadedSanctum(tls_cert=cert, tls_key=key) as server:
+        app = EsperTui(_options(server, tls_ca=cert))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: "not valid for the name" in screen_text(app),
+                           what="the TLS reason in the header")
+            text = screen_text(app)
+            assert "○ disconnected" in text and "'127.0.0.1'" in text
+            assert "it names localhost" in text
+            await pilot.press("question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+            connection = str(app.screen.query_one("#help-connection", Static).render())
+            assert "not valid for the name '127.0.0.1'" in connection
+
+
+async def test_run_picker_with_one_run_does_not_say_several(server: ThreadedSanctum) -> None:
+    await asyncio.to_thread(server.ingest, build_run_events("solo", n_batches=1))
+    app = EsperTui(_options(server, run="solo"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.snapshot is not None, what="first snapshot")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunPickerScreen), what="picker")
+        await wait_for(pilot, lambda: "solo" in screen_text(app), what="the run listed")
+        text = screen_text(app)
+        assert "One run on this server" in text and "Several" not in text

@@ -8,6 +8,7 @@ from rich.text import Text
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_common.derived import ended_status
 from testkit.snapshots import NOW, decision, sample_snapshot
 from tui_client.renderables.decisions import (
     card_text,
@@ -124,7 +125,7 @@ def test_vitals_pressure_styles() -> None:
 # -- completion and the DONE badge --------------------------------------------------------
 def _completed(status: str, episodes: int = 240, wall: float = 754.0) -> spb.SanctumSnapshot:
     snap = sample_snapshot(n_envs=2)
-    snap.run.status = spb.RUN_STATUS_COMPLETED
+    snap.run.status = ended_status(status)
     snap.run.completion.CopyFrom(
         tpb.TrainingCompletedPayload(
             total_episodes=episodes,
@@ -145,8 +146,8 @@ def test_completion_running_is_hidden() -> None:
     ("status", "label", "style"),
     [
         ("completed", "■ COMPLETED", "bold blue"),
-        ("interrupted", "■ INTERRUPTED", "bold yellow"),
-        ("error: CUDA out of memory", "✖ ERROR: CUDA out of memory", "bold red"),
+        ("interrupted", "■ STOPPED: interrupted", "bold yellow"),
+        ("error: CUDA out of memory", "✖ FAILED: error: CUDA out of memory", "bold red"),
     ],
 )
 def test_completion_states(status: str, label: str, style: str) -> None:
@@ -180,6 +181,29 @@ def test_completed_run_reads_done_not_stale() -> None:
     assert str(badge("STALE", 1.0).style) == "bold red"
     lost = View(snap, "disconnected", Freshness(600.0, NOW), NOW, "x:1")
     assert lost.liveness == "disconnected"
+
+
+@pytest.mark.parametrize(("reported", "key", "label"), [
+    ("interrupted", "STOPPED", "■ STOPPED: interrupted"),
+    ("error: boom", "FAILED", "✖ FAILED: error: boom"),
+])
+def test_run_that_ended_early_reads_neither_done_nor_stale(
+        reported: str, key: str, label: str) -> None:
+    snap = _completed(reported)
+    view = View(snap, "connected", Freshness(600.0, NOW), NOW, "x:1")
+    assert view.liveness == key
+    text = header_text(snap, view.liveness, view.event_age, "x:1").plain
+    assert "DONE" not in text and "STALE" not in text and "COMPLETED" not in text
+    assert text.splitlines()[-1].startswith(label)
+
+
+def test_header_keeps_the_reason_the_connection_is_down() -> None:
+    why = "TLS: sanctum's certificate is not valid for the name '127.0.0.1'"
+    down = View(None, "disconnected", None, NOW, "127.0.0.1:1", why)
+    text = header_text(None, down.liveness, None, "127.0.0.1:1", down.detail).plain
+    assert f"disconnected: {why}" in text
+    up = View(_completed("completed"), "connected", Freshness(1.0, NOW), NOW, "x:1", "")
+    assert "disconnected" not in header_text(up.snapshot, up.liveness, 1.0, "x:1").plain
 
 
 # -- A/B groups -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,3 +107,16 @@ class TelemetryConfig:
         """Event file for events that could not be delivered (outage at close, auth refused)."""
         root = Path(self.spool_dir) if self.spool_dir else default_spool_root()
         return root / f"{safe_name(self.run_id)}.{safe_name(self.producer_id)}.undelivered.events"
+
+    def ingest_command(self, path: Path | str, token: bool | None = None) -> str:
+        """The `esper-sanctum ingest` command that loads `path` into this client's sanctum,
+        with every flag it needs; the token (when we have one, or `token` says so) as
+        "$ESPER_TOKEN", never written to a log."""
+        cmd = ["esper-sanctum", "ingest", shlex.quote(str(path))]
+        if self.target is not None:
+            cmd += ["--server", shlex.quote(self.target)]
+        if self.tls_ca is not None:
+            cmd += ["--tls-ca", shlex.quote(str(Path(self.tls_ca).resolve()))]
+        if self.token if token is None else token:
+            cmd += ["--token", '"$ESPER_TOKEN"']
+        return " ".join(cmd)

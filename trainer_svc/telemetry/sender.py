@@ -17,8 +17,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_common.channel import ChannelConfig
+from esper_common.diagnose import tls_problem
 from trainer_svc.telemetry.buffer import OutBuffer
 from trainer_svc.telemetry.config import TelemetryConfig
 from trainer_svc.telemetry.policy import DropPolicy
@@ -250,10 +253,12 @@ class Sender:
             cfg = self.cfg
             base = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** (self._failures - 1))
             self._next_attempt = time.monotonic() + base * (0.5 + random.random() / 2)
+            problem = tls_problem(str(err), ChannelConfig(
+                cfg.target or "", tls_ca=Path(cfg.tls_ca) if cfg.tls_ca else None))
             self._log_once(
-                "outage", logging.WARNING,
+                "outage", logging.ERROR if problem else logging.WARNING,
                 "telemetry: sanctum %s unreachable (%s); buffering events (memory, then spool "
-                "in %s) and retrying with backoff", self.cfg.target, err,
+                "in %s) and retrying with backoff", self.cfg.target, problem or err,
                 self.buffer.spool.directory,
             )
 
@@ -291,8 +296,8 @@ class Sender:
         self._log_once(
             "auth", logging.ERROR,
             "telemetry: sanctum %s refused our credentials (%s). Events of run %r now go to %s; "
-            "load them later with: esper-sanctum ingest %s --server %s --token <token>",
-            self.cfg.target, err, self.cfg.run_id, path, path, self.cfg.target,
+            "load them later, with ESPER_TOKEN set to the right token, with: %s",
+            self.cfg.target, err, self.cfg.run_id, path, self.cfg.ingest_command(path, token=True),
         )
         assert self._sink is not None
         self._sink.close()
@@ -335,10 +340,10 @@ class Sender:
             log.error("telemetry: %d undelivered events lost: %s", len(items), err)
             return
         self.stats.undelivered += len(items)
-        where = self.cfg.target or "HOST:PORT"
+        token = " (with ESPER_TOKEN set to sanctum's token)" if self.cfg.token else ""
         log.warning(
-            "telemetry: %d events were not delivered before close; saved to %s. Load them with: "
-            "esper-sanctum ingest %s --server %s", len(items), path, path, where,
+            "telemetry: %d events were not delivered before close; saved to %s. Load them%s "
+            "with: %s", len(items), path, token, self.cfg.ingest_command(path),
         )
 
     # -- helpers ------------------------------------------------------------------------

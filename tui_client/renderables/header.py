@@ -15,15 +15,18 @@ BADGES = {
     "disconnected": ("○ disconnected", "bold red reverse"),
     "connecting": ("… connecting", "dim"),
     "error": ("✖ error", "bold red"),
-    # A finished run is expected to be silent: not an alarm.
+    # A run that ended is expected to be silent: not an alarm (STALE is for silent ones).
     "DONE": ("■ DONE", "bold blue"),
+    "STOPPED": ("■ STOPPED", "bold yellow"),
+    "FAILED": ("✖ FAILED", "bold red"),
 }
+ENDED = ("DONE", "STOPPED", "FAILED")
 
-#: Completion status ("completed", "interrupted", "error: …") -> label and style.
+#: How the run ended -> label and style of the completion line.
 COMPLETION_STYLE = {
-    "completed": ("■ COMPLETED", "bold blue"),
-    "interrupted": ("■ INTERRUPTED", "bold yellow"),
-    "error": ("✖ ERROR", "bold red"),
+    spb.RUN_STATUS_COMPLETED: ("■ COMPLETED", "bold blue"),
+    spb.RUN_STATUS_STOPPED: ("■ STOPPED", "bold yellow"),
+    spb.RUN_STATUS_FAILED: ("✖ FAILED", "bold red"),
 }
 
 
@@ -31,7 +34,7 @@ def badge(key: str, age: float | None) -> Text:
     """The liveness badge, with the age of the last event when known."""
     label, style = BADGES.get(key, (key, ""))
     out = Text(label, style=style)
-    if key in ("LIVE", "SLOW", "STALE", "DONE") and age is not None:
+    if key in ("LIVE", "SLOW", "STALE", *ENDED) and age is not None:
         out.append(f" {age:.1f}s", style="dim")
     return out
 
@@ -51,19 +54,19 @@ def duration(seconds: float | None) -> str:
 
 def completion_text(snapshot: spb.SanctumSnapshot) -> Text | None:
     """ "■ COMPLETED  final acc 0.612 · avg reward +0.300 · 8 episodes · wall 12.0s", or
-    "■ INTERRUPTED …" / "✖ ERROR: why"; None while the run is still going.
+    "■ STOPPED: interrupted …" / "✖ FAILED: error: why …"; None while the run is going.
 
     A run that ended before finishing an episode has no final numbers: they show "—".
     """
-    if snapshot.run.status != spb.RUN_STATUS_COMPLETED:
+    status = snapshot.run.status
+    if status not in COMPLETION_STYLE:
         return None
     c = snapshot.run.completion
-    status = c.status or "completed"
-    kind, _, detail = status.partition(":")
-    label, style = COMPLETION_STYLE.get(kind.strip(), (status.upper(), "bold"))
+    label, style = COMPLETION_STYLE[status]
     out = Text(label, style=style)
-    if detail.strip():
-        out.append(f": {detail.strip()}", style=style.replace("bold ", ""))
+    reason = c.status.strip()
+    if status != spb.RUN_STATUS_COMPLETED and reason:
+        out.append(f": {reason}", style=style.replace("bold ", ""))
     finished = c.total_episodes > 0
     out.append("  final acc ", style="dim")
     out.append(num(c.final_accuracy if finished else None, ".3f"))
@@ -99,16 +102,28 @@ def config_text(cfg: tpb.RunConfig) -> Text:
     return out
 
 
+def problem_text(liveness_key: str, detail: str) -> Text | None:
+    """ "disconnected: TLS: … not valid for the name '127.0.0.1' …" while the connection is
+    down, so the reason stays on screen after the notification fades."""
+    if liveness_key not in ("disconnected", "error") or not detail:
+        return None
+    return Text(f"{liveness_key}: {detail}", style="bold red")
+
+
 def header_text(
-    snapshot: spb.SanctumSnapshot | None, liveness_key: str, age: float | None, target: str
+    snapshot: spb.SanctumSnapshot | None, liveness_key: str, age: float | None, target: str,
+    detail: str = "",
 ) -> Text:
-    """Identity/progress/throughput/badge, the RunConfig, and how the run ended (if it did)."""
+    """Identity/progress/throughput/badge, the RunConfig, how the run ended (if it did), and
+    why the connection is down (if it is)."""
     out = Text()
     out.append("ESPER ", style="bold magenta")
+    problem = problem_text(liveness_key, detail)
     if snapshot is None:
         out.append(f"{target}  ", style="dim")
         out.append_text(badge(liveness_key, age))
-        out.append("\nwaiting for a run…", style="dim")
+        out.append("\n")
+        out.append_text(problem or Text("waiting for a run…", style="dim"))
         return out
     run = snapshot.run
     out.append(f"{run.config.task or DASH}", style="bold")
@@ -124,8 +139,8 @@ def header_text(
     out.append_text(badge(liveness_key, age))
     out.append("\n")
     out.append_text(config_text(run.config))
-    done_text = completion_text(snapshot)
-    if done_text is not None:
-        out.append("\n")
-        out.append_text(done_text)
+    for line in (completion_text(snapshot), problem):
+        if line is not None:
+            out.append("\n")
+            out.append_text(line)
     return out

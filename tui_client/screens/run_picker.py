@@ -10,14 +10,23 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper_common.derived import status_name
 
 
 def run_label(run: spb.RunSummary) -> str:
-    """`run-a  cifar10  ep 12/100  LIVE  running` for one RunSummary."""
+    """`run-a  cifar10  ep 12/100  LIVE  running`, or `... STALE  stopped (interrupted)`."""
     live = spb.Liveness.Name(run.liveness).removeprefix("LIVENESS_")
-    status = spb.RunStatus.Name(run.status).removeprefix("RUN_STATUS_").lower()
+    status = status_name(run.status)
+    if run.status_reason:
+        status += f" ({run.status_reason})"
     total = run.total_episodes or "—"
     return f"{run.run_id}  {run.task or '—'}  ep {run.episodes_completed}/{total}  {live}  {status}"
+
+
+def picker_hint(n_runs: int) -> str:
+    if n_runs == 1:
+        return "One run on this server. Watch it (Enter), or Escape to keep the current view:"
+    return f"{n_runs} runs on this server. Pick one (Enter):"
 
 
 class RunPickerScreen(ModalScreen[str | None]):
@@ -36,7 +45,7 @@ class RunPickerScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="run-picker") as box:
             box.border_title = "RUNS"
-            yield Static("Several runs on this server. Pick one (Enter):", id="run-picker-hint")
+            yield Static(picker_hint(len(self._runs)), id="run-picker-hint")
             yield OptionList(*(Option(run_label(r), id=r.run_id) for r in self._runs))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -23,4 +23,5 @@ class RunHeader(Widget):
         view = self.view
         if view is None:
             return Text()
-        return header_text(view.snapshot, view.liveness, view.event_age, view.target)
+        return header_text(view.snapshot, view.liveness, view.event_age, view.target,
+                           view.detail)

@@ -4,7 +4,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseOptions, UsageError, USAGE, type Options } from "./args.js";
 import { connect, type SanctumClient } from "./client.js";
-import { formatLiveness, runLine, summaryLine } from "./format.js";
+import { formatLiveness, formatStatus, isFinished, runLine, summaryLine } from "./format.js";
 
 const PROG = "esper-sanctum-node";
 const EXIT_RPC = 1;
@@ -32,14 +32,24 @@ async function watch(client: SanctumClient, opts: Options, interrupt: AbortSigna
     ctrl.abort();
   }, opts.timeoutS * 1000);
   let printed = 0;
+  let finished = false;
   try {
     const stream = client.watchSnapshots({ runId: opts.run }, { signal: ctrl.signal });
     for await (const msg of stream) {
       clearTimeout(firstAnswer);
       if (msg.kind.case === "snapshot") {
-        console.log(summaryLine(msg.kind.value));
+        const snap = msg.kind.value;
+        console.log(summaryLine(snap));
         printed += 1;
         if (opts.count !== undefined && printed >= opts.count) break;
+        const status = snap.run?.status ?? 0;
+        if (isFinished(status)) {
+          // Only heartbeats follow a run that ended: waiting for more would hang forever.
+          const how = formatStatus(status, snap.run?.completion?.status ?? "");
+          console.error(`run ${snap.runId} has ended (${how}): no more snapshots will come`);
+          finished = true;
+          break;
+        }
       } else if (msg.kind.case === "heartbeat" && opts.heartbeats) {
         const hb = msg.kind.value;
         const live = formatLiveness(hb.liveness);
@@ -54,7 +64,7 @@ async function watch(client: SanctumClient, opts: Options, interrupt: AbortSigna
     clearTimeout(firstAnswer);
     interrupt.removeEventListener("abort", stop);
   }
-  if (opts.count !== undefined && printed < opts.count && !interrupt.aborted) {
+  if (opts.count !== undefined && printed < opts.count && !interrupt.aborted && !finished) {
     throw new TimeoutError(`the server ended the stream after ${printed} of ${opts.count} snapshots`);
   }
 }

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { formatMem, memoryUsagePercent, runLine, summaryLine } from "./format.js";
+import { formatMem, isFinished, memoryUsagePercent, runLine, summaryLine } from "./format.js";
 import {
   Liveness,
   PolicyGroupSchema,
@@ -67,4 +67,19 @@ test("run line", () => {
     episodesCompleted: 8n, totalEpisodes: 100n, nEnvs: 4, eventsApplied: 321n,
   });
   assert.equal(runLine(run), "r1\trunning\tSTALE\ttask=cifar10\tenvs=4\tepisodes=8/100\tevents=321");
+});
+
+test("a run that ended early says so, with the reason, and is not completed", () => {
+  const run = create(RunSummarySchema, {
+    runId: "r1", task: "cifar10", status: RunStatus.STOPPED, statusReason: "interrupted",
+    liveness: Liveness.STALE, episodesCompleted: 192n, totalEpisodes: 5000n, nEnvs: 4, eventsApplied: 9n,
+  });
+  assert.equal(runLine(run), "r1\tstopped (interrupted)\tSTALE\ttask=cifar10\tenvs=4\tepisodes=192/5000\tevents=9");
+  const done = create(SanctumSnapshotSchema, {
+    runId: "r1", version: 3n,
+    run: create(RunSectionSchema, { status: RunStatus.FAILED, liveness: Liveness.STALE }),
+  });
+  assert.equal(summaryLine(done), "run=r1 v=3 batch=0 policy_loss=— heads=— Mem:— FAILED");
+  assert.equal(isFinished(RunStatus.RUNNING), false);
+  assert.equal(isFinished(RunStatus.COMPLETED), true);
 });

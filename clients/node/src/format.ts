@@ -1,7 +1,7 @@
 // Text rendering of snapshots and run lists. Pure functions over the generated messages
 // (one schema: no mirror types), so they are easy to test and to reuse.
 import type { RunSummary, SanctumSnapshot } from "./gen/esper/sanctum/v2/sanctum_pb.js";
-import { LivenessSchema, RunStatusSchema } from "./gen/esper/sanctum/v2/sanctum_pb.js";
+import { LivenessSchema, RunStatus, RunStatusSchema } from "./gen/esper/sanctum/v2/sanctum_pb.js";
 import type { PPOUpdatePayload } from "./gen/esper/telemetry/v1/telemetry_pb.js";
 import { ActionHeadSchema } from "./gen/esper/telemetry/v1/telemetry_pb.js";
 import type { DescEnum } from "@bufbuild/protobuf";
@@ -45,11 +45,28 @@ export function formatLiveness(value: number): string {
   return value === 0 ? ABSENT : shortName(LivenessSchema, value).toUpperCase();
 }
 
-/** One line per snapshot: run id, batch, the primary group's policy loss, per-head entropy and Mem:%. */
+/** Whether the run ended (completed, stopped or failed): nothing more will come from its trainer. */
+export function isFinished(status: number): boolean {
+  return status === RunStatus.COMPLETED || status === RunStatus.STOPPED || status === RunStatus.FAILED;
+}
+
+/** "running", "stopped (interrupted)", "failed (error: ...)"; "—" when the server did not say. */
+export function formatStatus(status: number, reason: string): string {
+  if (status === 0) return ABSENT;
+  const name = shortName(RunStatusSchema, status);
+  return reason && status !== RunStatus.COMPLETED ? `${name} (${reason})` : name;
+}
+
+/**
+ * One line per snapshot: run id, batch, the primary group's policy loss, per-head entropy and
+ * Mem:%, and LIVE / SLOW / STALE, or COMPLETED / STOPPED / FAILED once the run ended (its
+ * silence is then expected).
+ */
 export function summaryLine(s: SanctumSnapshot): string {
   const group = s.tamiyo?.groups[0];
   const update = group?.lastUpdate;
   const loss = update ? update.policyLoss.toFixed(4) : ABSENT;
+  const status = s.run?.status ?? 0;
   return [
     `run=${s.runId || ABSENT}`,
     `v=${s.version}`,
@@ -57,7 +74,7 @@ export function summaryLine(s: SanctumSnapshot): string {
     `policy_loss=${loss}`,
     formatHeads(update),
     formatMem(group?.lastMeasured),
-    formatLiveness(s.run?.liveness ?? 0),
+    isFinished(status) ? shortName(RunStatusSchema, status).toUpperCase() : formatLiveness(s.run?.liveness ?? 0),
   ].join(" ");
 }
 
@@ -66,7 +83,7 @@ export function runLine(r: RunSummary): string {
   const episodes = r.totalEpisodes > 0n ? `${r.episodesCompleted}/${r.totalEpisodes}` : `${r.episodesCompleted}`;
   return [
     r.runId,
-    r.status === 0 ? ABSENT : shortName(RunStatusSchema, r.status),
+    formatStatus(r.status, r.statusReason),
     formatLiveness(r.liveness),
     `task=${r.task || ABSENT}`,
     `envs=${r.nEnvs}`,

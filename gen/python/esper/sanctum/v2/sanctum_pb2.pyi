@@ -23,6 +23,8 @@ class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_STATUS_UNSPECIFIED: _ClassVar[RunStatus]
     RUN_STATUS_RUNNING: _ClassVar[RunStatus]
     RUN_STATUS_COMPLETED: _ClassVar[RunStatus]
+    RUN_STATUS_STOPPED: _ClassVar[RunStatus]
+    RUN_STATUS_FAILED: _ClassVar[RunStatus]
 LIVENESS_UNSPECIFIED: Liveness
 LIVENESS_LIVE: Liveness
 LIVENESS_SLOW: Liveness
@@ -30,6 +32,8 @@ LIVENESS_STALE: Liveness
 RUN_STATUS_UNSPECIFIED: RunStatus
 RUN_STATUS_RUNNING: RunStatus
 RUN_STATUS_COMPLETED: RunStatus
+RUN_STATUS_STOPPED: RunStatus
+RUN_STATUS_FAILED: RunStatus
 
 class IngestRequest(_message.Message):
     __slots__ = ("batch",)
@@ -120,7 +124,7 @@ class ListRunsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class RunSummary(_message.Message):
-    __slots__ = ("run_id", "task", "liveness", "last_event_time", "episodes_completed", "total_episodes", "n_envs", "group_ids", "status", "events_applied")
+    __slots__ = ("run_id", "task", "liveness", "last_event_time", "episodes_completed", "total_episodes", "n_envs", "group_ids", "status", "events_applied", "status_reason")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     LIVENESS_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +135,7 @@ class RunSummary(_message.Message):
     GROUP_IDS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_APPLIED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     task: str
     liveness: Liveness
@@ -141,7 +146,8 @@ class RunSummary(_message.Message):
     group_ids: _containers.RepeatedScalarFieldContainer[str]
     status: RunStatus
     events_applied: int
-    def __init__(self, run_id: _Optional[str] = ..., task: _Optional[str] = ..., liveness: _Optional[_Union[Liveness, str]] = ..., last_event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., episodes_completed: _Optional[int] = ..., total_episodes: _Optional[int] = ..., n_envs: _Optional[int] = ..., group_ids: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., events_applied: _Optional[int] = ...) -> None: ...
+    status_reason: str
+    def __init__(self, run_id: _Optional[str] = ..., task: _Optional[str] = ..., liveness: _Optional[_Union[Liveness, str]] = ..., last_event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., episodes_completed: _Optional[int] = ..., total_episodes: _Optional[int] = ..., n_envs: _Optional[int] = ..., group_ids: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., events_applied: _Optional[int] = ..., status_reason: _Optional[str] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
     __slots__ = ("runs",)
