@@ -39,7 +39,7 @@ def gradient_cv_status(cv: float) -> CvStatus:
     return "BAD"
 
 
-def liveness_for_age(seconds_since_last_event: float) -> sanctum_pb2.Liveness.ValueType:
+def liveness_for_age(seconds_since_last_event: float) -> sanctum_pb2.Liveness:
     """LIVE under 2 s since the last event, SLOW under 5 s, else STALE."""
     if seconds_since_last_event < LIVE_SECONDS:
         return sanctum_pb2.LIVENESS_LIVE
@@ -53,7 +53,7 @@ FINISHED = frozenset({sanctum_pb2.RUN_STATUS_COMPLETED, sanctum_pb2.RUN_STATUS_S
                       sanctum_pb2.RUN_STATUS_FAILED})
 
 
-def ended_status(reported: str) -> sanctum_pb2.RunStatus.ValueType:
+def ended_status(reported: str) -> sanctum_pb2.RunStatus:
     """The RunStatus of a trainer's completion status: "completed" (or nothing) is COMPLETED,
     "error: ..." is FAILED, anything else ("interrupted", "stopped: ...") is STOPPED."""
     kind = reported.partition(":")[0].strip().lower()
@@ -64,7 +64,7 @@ def ended_status(reported: str) -> sanctum_pb2.RunStatus.ValueType:
     return sanctum_pb2.RUN_STATUS_STOPPED
 
 
-def status_name(status: sanctum_pb2.RunStatus.ValueType) -> str:
+def status_name(status: sanctum_pb2.RunStatus) -> str:
     """RUN_STATUS_STOPPED -> "stopped"; "—" when the server did not say."""
     if status == sanctum_pb2.RUN_STATUS_UNSPECIFIED:
         return "—"

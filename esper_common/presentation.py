@@ -195,6 +195,7 @@ def plotted(message: type[Message]) -> tuple[str, ...]:
 PAYLOAD_FIELDS: dict[str, str] = {
     f.message_type.full_name: f.name
     for f in tpb.TelemetryEvent.DESCRIPTOR.oneofs_by_name["payload"].fields
+    if f.message_type is not None
 }
 
 

@@ -10,7 +10,7 @@ PERMISSION_DENIED. Tokens are compared in constant time.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import grpc
 
@@ -25,9 +25,9 @@ REFLECTION_METHOD = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionI
 WRITE_METHODS = frozenset({SERVICE + "Ingest"})
 
 
-def bearer(metadata: object) -> str | None:
+def bearer(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
     """The bearer token in call metadata, or None."""
-    for item in metadata or ():  # type: ignore[attr-defined]
+    for item in metadata or ():
         key, value = item
         if key == "authorization":
             scheme, _, token = str(value).partition(" ")

@@ -202,10 +202,10 @@ def run_ingest(args: argparse.Namespace) -> int:
     except EventFileError as exc:
         return _fail(str(exc))
     except grpc.RpcError as err:
-        exc = SanctumError.from_rpc_error(err)
+        error = SanctumError.from_rpc_error(err)
         print(file=sys.stderr)
         return _fail(f"ingest into {args.server} failed after {progress[0]} events: "
-                     f"{describe(exc, cfg)}")
+                     f"{describe(error, cfg)}")
     except OSError as exc:
         return _fail(f"cannot read {args.file}: {exc}")
     if sys.stderr.isatty():

@@ -239,6 +239,7 @@ class SanctumServicer:
         if run is None:
             what = f"run {request.run_id!r}" if request.run_id else "any run"
             await context.abort(grpc.StatusCode.NOT_FOUND, f"sanctum has no events for {what}")
+        assert run is not None  # context.abort raised otherwise
         return spb.GetSnapshotResponse(snapshot=run.snapshot(time.time()))
 
     async def ListRuns(self, request: spb.ListRunsRequest,  # noqa: N802

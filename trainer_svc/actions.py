@@ -11,7 +11,7 @@ AH = tpb.ActionHead
 OP = tpb.LifecycleOp
 
 #: Op head index -> LifecycleOp (index i is enum value i + 1).
-OPS: list[int] = [
+OPS: list[tpb.LifecycleOp] = [
     OP.LIFECYCLE_OP_WAIT,
     OP.LIFECYCLE_OP_GERMINATE,
     OP.LIFECYCLE_OP_SET_ALPHA_TARGET,
@@ -29,7 +29,7 @@ SLOT_IDS: list[str] = ["r0c0", "r0c1", "r1c0"]
 
 @dataclass(frozen=True)
 class HeadDef:
-    head: int  # tpb.ActionHead
+    head: tpb.ActionHead
     name: str
     labels: tuple[str, ...]
 

@@ -8,6 +8,7 @@ emitting cannot change training results.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from trainer_svc.actions import HEADS, OPS, SLOT_IDS
@@ -26,9 +27,9 @@ RATIO_COLLAPSE = 0.1
 VALUE_COLLAPSE_STD = 1e-4
 
 
-def _event(event_type: int, *, severity: int = SEV.SEVERITY_INFO, env_id: int | None = None,
-           epoch: int | None = None, episode: int | None = None, batch: int | None = None,
-           **payload: object) -> tpb.TelemetryEvent:
+def _event(event_type: tpb.EventType, *, severity: tpb.Severity = SEV.SEVERITY_INFO,
+           env_id: int | None = None, epoch: int | None = None, episode: int | None = None,
+           batch: int | None = None, **payload: Any) -> tpb.TelemetryEvent:
     ev = tpb.TelemetryEvent(event_type=event_type, severity=severity, **payload)
     if env_id is not None:
         ev.env_id = env_id
@@ -95,7 +96,7 @@ def lifecycle(rec: LifecycleRecord, *, env_id: int, epoch: int, episode: int, ba
               ) -> tpb.TelemetryEvent:
     """A seed lifecycle record as GERMINATED / STAGE_CHANGED / GATE_EVALUATED /
     FOSSILIZED / PRUNED."""
-    env = dict(env_id=env_id, epoch=epoch, episode=episode, batch=batch)
+    env: dict[str, Any] = dict(env_id=env_id, epoch=epoch, episode=episode, batch=batch)
     if rec.kind == "germinated":
         return _event(ET.EVENT_TYPE_SEED_GERMINATED, **env,
                       seed_germinated=tpb.SeedGerminatedPayload(
@@ -155,7 +156,7 @@ def anomalies(result: UpdateResult, *, batch_idx: int) -> list[tpb.TelemetryEven
     out: list[tpb.TelemetryEvent] = []
     st = result.payload
 
-    def add(event_type: int, detail: str, value: float, threshold: float) -> None:
+    def add(event_type: tpb.EventType, detail: str, value: float, threshold: float) -> None:
         out.append(_event(event_type, severity=SEV.SEVERITY_WARNING, batch=batch_idx,
                           anomaly=tpb.AnomalyPayload(detail=detail, value=value,
                                                      threshold=threshold)))
@@ -178,7 +179,7 @@ def anomalies(result: UpdateResult, *, batch_idx: int) -> list[tpb.TelemetryEven
     return out
 
 
-def trend(event_type: int, *, metric: str, slope: float, window: int, current: float,
+def trend(event_type: tpb.EventType, *, metric: str, slope: float, window: int, current: float,
           batch_idx: int) -> tpb.TelemetryEvent:
     return _event(event_type, batch=batch_idx,
                   trend=tpb.TrendPayload(metric=metric, slope=slope, window=window,

@@ -45,6 +45,9 @@ class PolicyOutput:
 class TamiyoPolicy(nn.Module):
     """Shared MLP trunk, one categorical head per action head, one value head."""
 
+    #: [n_ops, n_heads] buffer: which heads' log-probs count for each op.
+    relevance: torch.Tensor
+
     def __init__(self, obs_dim: int, hidden: int = 64) -> None:
         super().__init__()
         self.trunk = nn.Sequential(
@@ -55,6 +58,7 @@ class TamiyoPolicy(nn.Module):
         self.register_buffer("relevance", relevance_table())
         with torch.no_grad():  # small initial logits: near-uniform start (CleanRL habit)
             for head in self.heads.values():
+                assert isinstance(head, nn.Linear)
                 head.weight.mul_(0.01)
                 head.bias.zero_()
         self._logits_fn = self.forward

@@ -358,10 +358,11 @@ class EsperTui(App[None]):
 
     @work(exclusive=False, group="runs", exit_on_error=False)
     async def _list_runs(self) -> None:
+        assert self.options is not None  # action_pick_run calls this only with a server
         try:
-            runs = await list_runs(self.options.channel())  # type: ignore[union-attr]
+            runs = await list_runs(self.options.channel())
         except SanctumError as exc:  # say why, keep the dashboard
-            self.notify(f"Cannot list runs: {describe(exc, self.options.channel())}",  # type: ignore[union-attr]
+            self.notify(f"Cannot list runs: {describe(exc, self.options.channel())}",
                         severity="error")
             return
         if not runs:

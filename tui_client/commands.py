@@ -20,7 +20,7 @@ class EsperCommands(Provider):
     """Commands that depend on what the dashboard shows right now."""
 
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
-        app: EsperTui = self.app  # type: ignore[assignment]
+        app: EsperTui = self.app  # type: ignore[assignment]  # the palette of EsperTui only
         cmds: list[tuple[str, Callable[[], object], str]] = [
             ("Switch run", app.action_pick_run, "List the server's runs and watch another"),
             ("Reconnect now", app.action_reconnect, "Drop the stream and subscribe again"),

@@ -40,7 +40,7 @@ ENDED_KEYS = {
 
 
 def liveness(conn: ConnState, fresh: Freshness | None, now: float,
-             status: spb.RunStatus.ValueType = spb.RUN_STATUS_UNSPECIFIED) -> str:
+             status: spb.RunStatus = spb.RUN_STATUS_UNSPECIFIED) -> str:
     """Badge key: "disconnected", "connecting", "error", "DONE" / "STOPPED" / "FAILED" for a
     run that ended (its silence is expected), or LIVE / SLOW / STALE by age."""
     if conn != "connected":

@@ -76,7 +76,7 @@ def _attr_setter(msg: Message, name: str) -> Callable[[object], None]:
 
 def _item_setter(values: object, k: int) -> Callable[[object], None]:
     def put(v: object) -> None:
-        values[k] = v  # type: ignore[index]
+        values[k] = v  # type: ignore[index]  # k is a field of this message
     return put
 
 

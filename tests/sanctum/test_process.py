@@ -146,7 +146,7 @@ def test_help_explains_every_flag() -> None:
 
 def test_default_command_is_serve_and_prints_listen_line(tmp_path: Path) -> None:
     proc = SanctumProcess(":memory:")
-    proc.command = lambda: [sys.executable, "-m", "sanctum_svc",  # type: ignore[method-assign]
+    proc.command = lambda: [sys.executable, "-m", "sanctum_svc",  # type: ignore[method-assign]  # patched
                             "--listen", proc.address, "--store", ":memory:"]
     proc.start()
     try:

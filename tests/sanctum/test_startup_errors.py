@@ -90,7 +90,7 @@ def test_token_with_a_trailing_newline_still_admits_clients() -> None:
 def test_token_without_tls_on_all_interfaces_warns(tmp_path: Path) -> None:
     port = free_port()
     proc = SanctumProcess(":memory:", port=port, extra_args=["--token", "t"])
-    proc.command = lambda: [sys.executable, "-m", "sanctum_svc", "serve",  # type: ignore
+    proc.command = lambda: [sys.executable, "-m", "sanctum_svc", "serve",  # type: ignore[method-assign]  # patched
                             "--listen", f"0.0.0.0:{port}", "--store", ":memory:", "--token", "t"]
     with proc:
         pass

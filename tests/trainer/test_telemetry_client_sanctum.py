@@ -31,7 +31,7 @@ FAST_RETRY = {"backoff_initial_s": 0.05, "backoff_max_s": 0.3, "rpc_timeout_s": 
 
 def run_events(run_id: str, **kw: object) -> list[tpb.TelemetryEvent]:
     """A realistic run with the envelope left for the client to fill (seq, run, producer)."""
-    events = build_run_events(run_id, "ignored", completed=True, **kw)  # type: ignore[arg-type]
+    events = build_run_events(run_id, "ignored", completed=True, **kw)  # type: ignore[arg-type]  # kwargs
     for ev in events:
         for name in ("seq", "run_id", "producer_id"):
             ev.ClearField(name)
@@ -40,7 +40,7 @@ def run_events(run_id: str, **kw: object) -> list[tpb.TelemetryEvent]:
 
 def client_for(address: str, run_id: str, tmp_path: Path, **kw: object) -> TelemetryClient:
     cfg = TelemetryConfig(address, run_id=run_id, producer_id="trainer-0",
-                          spool_dir=str(tmp_path / "spool"), **{**FAST_RETRY, **kw})  # type: ignore[arg-type]
+                          spool_dir=str(tmp_path / "spool"), **{**FAST_RETRY, **kw})  # type: ignore[arg-type]  # kwargs
     return TelemetryClient(cfg)
 
 

@@ -35,7 +35,7 @@ async def test_help_screen_lists_every_binding() -> None:
 
 async def test_every_binding_has_id_and_description() -> None:
     for binding in EsperTui.BINDINGS:
-        assert binding.id and binding.description, binding  # type: ignore[union-attr]
+        assert binding.id and binding.description, binding  # type: ignore[union-attr]  # Binding
 
 
 async def test_jk_digits_and_enter_navigate_envs() -> None:

@@ -65,7 +65,7 @@ def server() -> Iterator[ThreadedSanctum]:
 
 
 def _options(server: ThreadedSanctum, **kw: object) -> TuiOptions:
-    return TuiOptions(server=server.address, max_hz=10.0, backoff=FAST, **kw)  # type: ignore[arg-type]
+    return TuiOptions(server=server.address, max_hz=10.0, backoff=FAST, **kw)  # type: ignore[arg-type]  # kwargs
 
 
 async def test_dashboard_shows_what_the_trainer_sent(server: ThreadedSanctum) -> None:
@@ -119,7 +119,8 @@ async def test_live_updates_arrive_while_watching(server: ThreadedSanctum) -> No
     app = EsperTui(_options(server, run="run-2"))
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.snapshot is not None, what="first snapshot")
-        first = app.snapshot.version  # type: ignore[union-attr]
+        assert app.snapshot is not None
+        first = app.snapshot.version
         more = culled_seed_events("run-2", len(events) + 1)
         await asyncio.to_thread(server.ingest, more)
         await wait_for(

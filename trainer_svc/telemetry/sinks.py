@@ -50,7 +50,7 @@ def _bad_event_indexes(err: grpc.RpcError) -> tuple[int, ...]:
         from google.rpc import error_details_pb2
         from grpc_status import rpc_status
 
-        status = rpc_status.from_call(err)  # type: ignore[arg-type]
+        status = rpc_status.from_call(err)
     except Exception:  # no detail, or not a call: fall back to dropping the batch
         return ()
     found: set[int] = set()

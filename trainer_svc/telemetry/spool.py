@@ -19,7 +19,7 @@ from esper_common.eventfile import write_batch_bytes
 from trainer_svc.telemetry.wire import encode_batch
 
 #: One buffered event: (seq, event_type, serialized TelemetryEvent).
-Item = tuple[int, int, bytes]
+Item = tuple[int, tpb.EventType, bytes]
 _LEN = struct.Struct(">I")
 
 
@@ -75,8 +75,10 @@ class Spool:
         seg = self._segments[-1] if self._segments else None
         if seg is None or seg.writer is None or seg.size >= self.segment_bytes:
             seg = self._new_segment()
-        write_batch_bytes(seg.writer, data)
-        seg.writer.flush()
+        writer = seg.writer
+        assert writer is not None  # a new segment is open for writing
+        write_batch_bytes(writer, data)
+        writer.flush()
         n = _LEN.size + len(data)
         seg.size += n
         seg.unread_events += len(items)

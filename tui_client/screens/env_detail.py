@@ -112,5 +112,5 @@ class EnvDetailScreen(ModalScreen[None]):
     def _snapshot_changed(self) -> None:
         self.query_one(EnvDetailBody).refresh(layout=True)
 
-    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
+    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]  # no result
         self.dismiss(result)
