@@ -133,14 +133,20 @@ def _older_sanctum(repo: Path, version: str) -> Path:
     return path
 
 
-def test_package_superseded_by_a_higher_version_may_be_removed(repo: Path) -> None:
-    old = _older_sanctum(repo, "v1")
+def _add_then_remove(repo: Path, version: str) -> subprocess.CompletedProcess[str]:
+    """Commit sanctum as esper.sanctum.<version> beside v2, then a commit removing it; run
+    the check on the removal."""
+    old = _older_sanctum(repo, version)
     _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "sanctum v1 and v2 side by side")
+    _git(repo, "commit", "-qm", f"sanctum {version} and v2 side by side")
     old.unlink()
     old.parent.rmdir()
-    _git(repo, "commit", "-qam", "drop sanctum v1")
-    done = _run(repo)
+    _git(repo, "commit", "-qam", f"drop sanctum {version}")
+    return _run(repo)
+
+
+def test_package_superseded_by_a_higher_version_may_be_removed(repo: Path) -> None:
+    done = _add_then_remove(repo, "v1")
     assert done.returncode == 0, done.stdout + done.stderr
     assert ("proto/esper/sanctum/v1 removed, superseded by proto/esper/sanctum/v2"
             in done.stdout)
@@ -149,13 +155,7 @@ def test_package_superseded_by_a_higher_version_may_be_removed(repo: Path) -> No
 
 def test_removed_package_without_a_higher_version_fails(repo: Path) -> None:
     # v3 is removed while only v2 (lower) remains: that is a deletion, not an upgrade.
-    old = _older_sanctum(repo, "v3")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "sanctum v3")
-    old.unlink()
-    old.parent.rmdir()
-    _git(repo, "commit", "-qam", "drop sanctum v3")
-    done = _run(repo)
+    done = _add_then_remove(repo, "v3")
     assert done.returncode == 1, done.stdout + done.stderr
     assert "superseded" not in done.stdout
-    assert 'esper/sanctum/v3/sanctum.proto' in done.stdout and "deleted" in done.stdout
+    assert "esper/sanctum/v3/sanctum.proto" in done.stdout and "deleted" in done.stdout
