@@ -91,9 +91,9 @@ def test_interrupted_esper_up_run_reads_stopped_not_completed(tmp_path: Path) ->
 
     import grpc
 
-    from esper.sanctum.v1 import sanctum_pb2 as spb
-    from esper.sanctum.v1.sanctum_pb2_grpc import SanctumServiceStub
-    from sanctum_svc.testing import ThreadedSanctum
+    from esper.sanctum.v2 import sanctum_pb2 as spb
+    from esper.sanctum.v2.sanctum_pb2_grpc import SanctumServiceStub
+    from testkit import ThreadedSanctum
 
     port = free_port()
     esper = Path(sys.executable).with_name("esper")
