@@ -77,15 +77,16 @@ class EsperTui(App[None]):
         *_env_bindings(),
     ]
 
+    # The app draws nothing itself (repaint=False): the panels bound to these redraw.
     #: The newest applied snapshot of the watched run (None before the first). Set at most
     #: at the display rate; every panel is bound to it.
     snapshot: reactive[spb.SanctumSnapshot | None] = reactive(
-        None, always_update=True, bindings=True)
+        None, always_update=True, repaint=False)
     #: Policy group shown in banner / heads / PPO / decisions (None = the primary).
-    group_id: reactive[str | None] = reactive(None)
+    group_id: reactive[str | None] = reactive(None, repaint=False)
     #: The snapshot with connection state and the clock, for the header and the delivery
     #: panel (their ages change between snapshots: refreshed every second too).
-    view: reactive[View | None] = reactive(None, always_update=True)
+    view: reactive[View | None] = reactive(None, always_update=True, repaint=False)
 
     def __init__(
         self, options: TuiOptions | None = None, *, clock: Callable[[], float] = time.time
@@ -221,6 +222,13 @@ class EsperTui(App[None]):
         self.snapshot = snapshot
         self.applied_versions += 1
         self._refresh_live()
+
+    def watch_snapshot(self, old: spb.SanctumSnapshot | None,
+                       new: spb.SanctumSnapshot | None) -> None:
+        """`g` shows in the footer only with several groups: re-check the bindings when the
+        number of groups changes (refreshing them on every snapshot rebuilds the footer)."""
+        if (len(groups(old)) > 1) != (len(groups(new)) > 1):
+            self.refresh_bindings()
 
     def _refresh_live(self) -> None:
         """Header badge and delivery lag: they age between snapshots too."""

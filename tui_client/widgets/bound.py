@@ -9,6 +9,7 @@ by itself.
 
 from __future__ import annotations
 
+from rich.console import RenderableType
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -24,6 +25,20 @@ class SnapshotView(Widget):
         None, layout=True, always_update=True)
     #: The policy group shown (None = the primary).
     group_id: reactive[str | None] = reactive(None, layout=True)
+
+    _drawn: tuple[tuple[int, str | None, int], RenderableType] | None = None
+
+    def draw(self) -> RenderableType:
+        """The panel's pure renderable for the current snapshot, group and width."""
+        raise NotImplementedError
+
+    def render(self) -> RenderableType:
+        """`draw()`, once per (snapshot, group, width): Textual asks twice per refresh for an
+        auto-height panel (to measure, then to paint)."""
+        key = (id(self.snapshot), self.group_id, self.content_size.width)
+        if self._drawn is None or self._drawn[0] != key:
+            self._drawn = (key, self.draw())
+        return self._drawn[1]
 
     @property
     def group(self) -> spb.PolicyGroup:

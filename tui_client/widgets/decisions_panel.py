@@ -18,7 +18,7 @@ class DecisionCards(SnapshotView):
 
     DEFAULT_CSS = "DecisionCards { height: auto; }"
 
-    def render(self) -> Text:
+    def draw(self) -> Text:
         return group_decisions(self.snapshot, self.group, max(20, self.content_size.width))
 
 
@@ -28,8 +28,9 @@ class DecisionsPanel(VerticalScroll, can_focus=True):
     overflows."""
 
     #: The newest snapshot the app applied, and the group shown (bound to the app's).
-    snapshot: reactive[spb.SanctumSnapshot | None] = reactive(None, always_update=True)
-    group_id: reactive[str | None] = reactive(None)
+    snapshot: reactive[spb.SanctumSnapshot | None] = reactive(
+        None, always_update=True, repaint=False)
+    group_id: reactive[str | None] = reactive(None, repaint=False)
 
     def compose(self) -> ComposeResult:
         yield DecisionCards(id="decisions-text").data_bind(

@@ -30,8 +30,10 @@ class EnvTable(DataTable):
     widths, which is rare (widths only grow while the layout holds).
     """
 
-    #: The newest snapshot the app applied (bound to the app's); each one updates the rows.
-    snapshot: reactive[spb.SanctumSnapshot | None] = reactive(None, always_update=True)
+    #: The newest snapshot the app applied (bound to the app's); each one updates the cells
+    #: that changed (no repaint of the whole table).
+    snapshot: reactive[spb.SanctumSnapshot | None] = reactive(
+        None, always_update=True, repaint=False)
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)

@@ -28,8 +28,9 @@ class EventLog(VerticalScroll, can_focus=True):
     """Follows the newest entry unless the user scrolled up (Textual's anchor: it holds
     across layout passes, so a first large update still ends at the bottom)."""
 
-    #: The newest snapshot the app applied (bound to the app's).
-    snapshot: reactive[spb.SanctumSnapshot | None] = reactive(None, always_update=True)
+    #: The newest snapshot the app applied (bound to the app's; the lines inside redraw).
+    snapshot: reactive[spb.SanctumSnapshot | None] = reactive(
+        None, always_update=True, repaint=False)
 
     def compose(self) -> ComposeResult:
         yield LogLines(id="event-log-text").data_bind(EventLog.snapshot)

@@ -14,5 +14,5 @@ class HeadsPanel(SnapshotPanel, can_focus=True):
 
     TITLE = "HEADS"
 
-    def render(self) -> Text:
+    def draw(self) -> Text:
         return heads_text(self.snapshot, self.group, self.width)

@@ -14,5 +14,5 @@ class PpoHealth(SnapshotPanel, can_focus=True):
 
     TITLE = "PPO HEALTH"
 
-    def render(self) -> Text:
+    def draw(self) -> Text:
         return ppo_text(self.snapshot, self.group, self.content_size.width)

@@ -37,5 +37,5 @@ class StatusBanner(SnapshotPanel):
     def watch_group_id(self) -> None:
         self.watch_snapshot()
 
-    def render(self) -> Text:
+    def draw(self) -> Text:
         return banner_text(self.snapshot, self.group, self.verdict)
