@@ -30,6 +30,15 @@ def memory_usage_percent(measured: telemetry_pb2.PPOUpdatePayload) -> float | No
     return measured.cuda_memory_allocated_gb / measured.cuda_memory_reserved_gb * 100.0
 
 
+def valid_actions(choice: telemetry_pb2.HeadChoice) -> int | None:
+    """How many of the head's actions were valid at that decision (the popcount of its
+    valid_mask); None when the head did not matter for the op (no mask recorded). 1 means
+    the choice was forced: the original system's `<head>_masked` flag."""
+    if not choice.relevant:
+        return None
+    return bin(choice.valid_mask).count("1")
+
+
 def gradient_cv_status(cv: float) -> CvStatus:
     """Gradient coefficient of variation band: stable < 0.5, warn < 2.0, else BAD."""
     if cv < 0.5:

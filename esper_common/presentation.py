@@ -25,12 +25,22 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 DASH = "—"
 
 
+#: From this magnitude on, fixed-point output is unreadable and unbounded (1e308 has 309
+#: digits): numbers switch to exponent form.
+FIXED_LIMIT = 1e15
+
+
 def num(value: float | None, spec: str = ".3f") -> str:
-    """Format a number; None (not measured) becomes "—", NaN/inf are shown as such."""
+    """Format a number; None (not measured) becomes "—", NaN/inf are shown as such, and
+    huge magnitudes use exponent form (a fixed-point spec would print hundreds of digits)."""
     if value is None:
         return DASH
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("+inf" if value > 0 else "-inf")
+    scale = 100 if spec.endswith("%") else 1
+    if abs(value) * scale >= FIXED_LIMIT:
+        sign = "+" if spec.startswith("+") else ""
+        return format(value * scale, f"{sign}.3g") + ("%" if scale == 100 else "")
     return format(value, spec)
 
 
@@ -103,6 +113,7 @@ PRESENTATION: dict[type[Message], dict[str, Entry]] = {
         "batch": Show("batch", "d"),
         "update_time_ms": Show("update", ".0f", unit="ms"),
         "early_stop_epoch": Show("early stop ep", "d"),
+        "optimizer_steps": Show("steps", "d"),
         "cuda_memory_peak_gb": Show("CUDA peak", ".2f", unit="GB", sampled=True),
         "cuda_memory_fragmentation": Show("CUDA frag", ".0%", sampled=True),
         # Drawn by dedicated widgets.
@@ -115,6 +126,10 @@ PRESENTATION: dict[type[Message], dict[str, Entry]] = {
         "cuda_memory_allocated_gb": Hidden("banner: [Mem:%] (allocated / reserved)"),
         "cuda_memory_reserved_gb": Hidden("banner: [Mem:%] (allocated / reserved)"),
         "update_index": Hidden("banner: Upd N (PolicyGroup.updates)"),
+        "fps": Hidden("banner subtitle: rollout throughput"),
+        "step_time_ms": Hidden("banner subtitle: rollout throughput"),
+        "nonfinite_loss_count": Hidden("PPO details in red when > 0, and the banner"),
+        "nonfinite_grad_count": Hidden("PPO details in red when > 0, and the banner"),
     },
     tpb.HeadMetrics: {
         "entropy": Show("entropy", ".2f"),
@@ -133,6 +148,7 @@ PRESENTATION: dict[type[Message], dict[str, Entry]] = {
         "epochs_in_stage": Show("Epochs", "d"),
         "params": Show("Params", ",d"),
         "grad_norm": Show("Grad", ".3f"),
+        "counterfactual": Show("Contrib", "+.3f"),
     },
     tpb.BatchEpochCompletedPayload: {
         "avg_accuracy": Show("batch avg acc", ".3g", plot=True),
@@ -157,7 +173,8 @@ PRESENTATION: dict[type[Message], dict[str, Entry]] = {
         name: _DECISION
         for name in ("env_id", "value_estimate", "reward", "epoch", "masked_actions")
     },
-    tpb.HeadChoice: {"probability": _DECISION, "entropy": _DECISION},
+    tpb.HeadChoice: {"probability": _DECISION, "entropy": _DECISION,
+                     "valid_mask": Hidden("decision cards (ignored heads dimmed)")},
 }
 
 _NUMERIC = frozenset({

@@ -13,27 +13,36 @@ snapshot, which is what lets the server replay its store after a restart.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.derived import liveness_for_age
-from sanctum_svc import history
+from sanctum_svc import budget, history
+from sanctum_svc.config import SNAPSHOT_BUDGET_BYTES, SUMMARY_GROUP_IDS
 from sanctum_svc.envtrack import EnvTrack
 from sanctum_svc.handlers import HANDLERS
 from sanctum_svc.handlers.common import RECENT_DECISIONS, event_time, set_time
 
 #: Batches over which episodes/s is measured.
 EPISODE_RATE_WINDOW = 5
+#: While assembling envs, one in this many is measured to estimate their total size.
+_ENV_SAMPLE = 8
 
 
 class RunAggregator:
     """Aggregated state of one run. Events arrive validated, deduplicated and in per-producer
     seq order (the ingest layer guarantees it)."""
 
-    def __init__(self, run_id: str, *, history_len: int = 120, event_log_len: int = 200) -> None:
+    def __init__(self, run_id: str, *, history_len: int = 120, event_log_len: int = 200,
+                 snapshot_budget: int = SNAPSHOT_BUDGET_BYTES,
+                 on_event: Callable[[RunAggregator], None] | None = None) -> None:
         self.run_id = run_id
+        self.snapshot_budget = snapshot_budget
+        #: Told after events moved last_event_time (the owner tracks the latest run).
+        self.on_event = on_event
         self.version = 0
         self.config: tpb.RunConfig | None = None
         self.delivery = spb.DeliveryStats()
@@ -47,9 +56,13 @@ class RunAggregator:
         #: Policy groups in the order first seen (the working messages in state.tamiyo).
         self.groups: dict[str, spb.PolicyGroup] = {}
         self.envs: dict[tuple[str, int], EnvTrack] = {}
+        #: sorted(self.envs), kept until an env is added (envs are never removed).
+        self._env_order: list[tuple[str, int]] | None = None
         #: Latest DecisionCard per group, and the most recent ones of the run (payload refs).
         self.last_decision: dict[str, tpb.DecisionCard] = {}
         self.decisions: deque[tpb.DecisionCard] = deque(maxlen=RECENT_DECISIONS)
+        #: id(card) -> (card, serialized size), see _card_fits.
+        self._card_sizes: dict[int, tuple[tpb.DecisionCard, int]] = {}
         #: (receive time, episodes_completed) of recent BATCH_EPOCH_COMPLETED events.
         self.batch_marks: deque[tuple[float, int]] = deque(maxlen=EPISODE_RATE_WINDOW)
         #: Run- and group-level series, (metric, group_id) -> values, newest last.
@@ -69,6 +82,8 @@ class RunAggregator:
         self.events_applied += 1
         self.last_event_time = received_at
         self.version += 1
+        if self.on_event is not None:
+            self.on_event(self)
         handler = HANDLERS.get(event.event_type)
         if handler is not None:
             handler(self, event, received_at)
@@ -92,6 +107,8 @@ class RunAggregator:
                     failures.append((event, exc))
         self.events_applied += n
         self.version += n
+        if self.on_event is not None:
+            self.on_event(self)
         return failures
 
     def touch(self) -> None:
@@ -112,6 +129,7 @@ class RunAggregator:
         track = self.envs.get(key)
         if track is None:
             track = self.envs[key] = EnvTrack(group_id, env_id, self.history_len)
+            self._env_order = None
         return track
 
     def log(self, event: tpb.TelemetryEvent, received_at: float, message: str) -> spb.EventLogEntry:
@@ -136,7 +154,8 @@ class RunAggregator:
 
     # -- reading ------------------------------------------------------------------------
     def snapshot(self, now: float) -> spb.SanctumSnapshot:
-        """A fresh SanctumSnapshot; liveness and ages are computed from `now`."""
+        """A fresh SanctumSnapshot, within the snapshot budget (sanctum_svc.budget); liveness
+        and ages are computed from `now`."""
         snap = spb.SanctumSnapshot()
         snap.CopyFrom(self.state)
         snap.version = self.version
@@ -145,39 +164,82 @@ class RunAggregator:
         if self.last_vitals is not None:
             snap.vitals.CopyFrom(self.last_vitals)
         history.trim(snap.event_log.entries, self.event_log_len)
+        # A card over the budget's element share would be left out by budget.fit anyway:
+        # it is never copied in (a 4 MB card costs ~15 ms to copy and measure).
+        fits = self._card_fits
+        omitted: dict[str, int] = {}
         for group in snap.tamiyo.groups:
             update = self.last_ppo.get(group.group_id)
             if update is not None:
                 group.last_update.CopyFrom(update)
             decision = self.last_decision.get(group.group_id)
             if decision is not None:
-                group.last_decision.CopyFrom(decision)
-        snap.decisions.recent.extend(self.decisions)
+                if fits(decision):
+                    group.last_decision.CopyFrom(decision)
+                else:
+                    omitted["tamiyo.groups.last_decision"] = (
+                        omitted.get("tamiyo.groups.last_decision", 0) + 1)
+        # Each card once: a group's last decision is in its PolicyGroup, not repeated here.
+        last = self.last_decision
+        recent = [d for d in self.decisions if last.get(d.group_id) is not d]
+        kept = [d for d in recent if fits(d)]
+        if len(kept) < len(recent):
+            omitted["decisions.recent"] = len(recent) - len(kept)
+        snap.decisions.recent.extend(kept)
         series = snap.histories
         for (metric, group_id), values in self.series.items():
             if values:
                 series.series.add(metric=metric, group_id=group_id).values.extend(values)
-        self._fill_envs(snap)
+        unbuilt = self._fill_envs(snap, omitted)
         run = snap.run
         if self.last_event_time is not None:
             age = max(0.0, now - self.last_event_time)
             run.liveness = liveness_for_age(age)
             run.seconds_since_last_event = age
             set_time(run.last_event_time, self.last_event_time)
+        budget.fit(snap, self.snapshot_budget, omitted, unbuilt)
         return snap
 
-    def _fill_envs(self, snap: spb.SanctumSnapshot) -> None:
-        """Envs in (group, env id) order, their series, and the mean of their last rewards."""
-        envs = snap.envs
-        rewards = []
-        for key in sorted(self.envs):
-            track = self.envs[key]
-            track.fill(envs.envs.add())
-            track.fill_series(snap.histories)
-            if track.last_epoch is not None:
-                rewards.append(track.last_epoch.epoch_completed.reward)
+    def _card_fits(self, card: tpb.DecisionCard) -> bool:
+        """Whether a decision card is within the budget's share for one element. Sizes are
+        remembered per card (cards are never changed once applied)."""
+        limit = self.snapshot_budget // budget.ELEMENT_SHARE
+        known = self._card_sizes.get(id(card))
+        if known is None or known[0] is not card:
+            if len(self._card_sizes) > 4 * RECENT_DECISIONS:  # forget cards no longer held
+                held = {id(c) for c in (*self.decisions, *self.last_decision.values())}
+                self._card_sizes = {k: v for k, v in self._card_sizes.items() if k in held}
+            # Its strings' lengths bound its size from below: a giant card is known as such
+            # without encoding it (ByteSize encodes: ~4 ms per MB).
+            floor = sum(len(h.action) for h in card.heads) + len(card.slot_id)
+            size = floor if floor > limit else card.ByteSize()
+            known = self._card_sizes[id(card)] = (card, size)
+        return known[1] <= limit
+
+    def _fill_envs(self, snap: spb.SanctumSnapshot, omitted: dict[str, int]) -> int:
+        """Add the envs in (group, env id) order with their series, and the mean of their
+        last rewards. Envs past the snapshot budget are not assembled at all (a run may hold
+        very many): their count goes into `omitted`, their estimated size is returned."""
+        if self._env_order is None:
+            self._env_order = sorted(self.envs)
+        envs = self.envs
+        tracks = [envs[key] for key in self._env_order]
+        rewards = [t.last_epoch.epoch_completed.reward for t in tracks if t.last_epoch is not None]
         if rewards:
-            envs.mean_reward = sum(rewards) / len(rewards)
+            snap.envs.mean_reward = sum(rewards) / len(rewards)
+        out, series = snap.envs.envs, snap.histories
+        size = 0
+        for n, track in enumerate(tracks):
+            if size > self.snapshot_budget:
+                rest = len(tracks) - n
+                omitted["envs.envs"] = rest
+                return rest * (size // n)
+            env = out.add()
+            track.fill(env)
+            track.fill_series(series)
+            if n % _ENV_SAMPLE == 0:  # an estimate is enough here: fit() enforces the budget
+                size += (env.ByteSize() + 4) * _ENV_SAMPLE
+        return 0
 
     def summary(self, now: float) -> spb.RunSummary:
         """A short description of the run for ListRuns."""
@@ -188,7 +250,8 @@ class RunAggregator:
             episodes_completed=run.last_batch.episodes_completed,
             total_episodes=run.last_batch.total_episodes or run.config.n_episodes,
             n_envs=run.config.n_envs,
-            group_ids=list(self.groups),
+            group_ids=list(itertools.islice(self.groups, SUMMARY_GROUP_IDS)),
+            group_count=len(self.groups),
             status=run.status,
             events_applied=self.events_applied,
         )
@@ -201,20 +264,34 @@ class RunAggregator:
 
 
 class Aggregator:
-    """All runs, each with its own RunAggregator."""
+    """All runs, each with its own RunAggregator, and which one is the latest.
 
-    def __init__(self, *, history_len: int = 120, event_log_len: int = 200) -> None:
+    The latest run (most recent event; ties: the one created last) is what "latest run"
+    viewers watch, asked on every wake-up of every such subscriber: it is kept up to date
+    as events arrive instead of scanning every run (a server may hold tens of thousands).
+    """
+
+    def __init__(self, *, history_len: int = 120, event_log_len: int = 200,
+                 snapshot_budget: int = SNAPSHOT_BUDGET_BYTES) -> None:
         self._runs: dict[str, RunAggregator] = {}
+        #: Creation order of each run (the tie-break of latest_run_id).
+        self._created: dict[str, int] = {}
         self._history_len = history_len
         self._event_log_len = event_log_len
+        self._snapshot_budget = snapshot_budget
+        self._latest: RunAggregator | None = None
+        #: The latest run's key when it was chosen; None = choose again (scan).
+        self._latest_key: tuple[float, int] | None = None
 
     def get_or_create(self, run_id: str) -> RunAggregator:
         run = self._runs.get(run_id)
         if run is None:
             run = RunAggregator(
-                run_id, history_len=self._history_len, event_log_len=self._event_log_len
-            )
+                run_id, history_len=self._history_len, event_log_len=self._event_log_len,
+                snapshot_budget=self._snapshot_budget, on_event=self._on_event)
+            self._created[run_id] = len(self._runs)
             self._runs[run_id] = run
+            self._on_event(run)
         return run
 
     def get(self, run_id: str) -> RunAggregator | None:
@@ -223,12 +300,29 @@ class Aggregator:
     def runs(self) -> list[RunAggregator]:
         return list(self._runs.values())
 
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    @property
+    def snapshot_budget(self) -> int:
+        return self._snapshot_budget
+
+    def _key(self, run: RunAggregator) -> tuple[float, int]:
+        t = run.last_event_time
+        return (t or float("-inf"), self._created[run.run_id])
+
+    def _on_event(self, run: RunAggregator) -> None:
+        if self._latest_key is None:
+            return  # a scan is due anyway
+        key = self._key(run)
+        if key >= self._latest_key:
+            self._latest, self._latest_key = run, key
+        elif run is self._latest:  # its own time went back (a clock step): look again
+            self._latest_key = None
+
     def latest_run_id(self) -> str | None:
         """The run with the most recent event (ties: the one created last)."""
-        best: RunAggregator | None = None
-        for run in self._runs.values():
-            if best is None or (run.last_event_time or float("-inf")) >= (
-                best.last_event_time or float("-inf")
-            ):
-                best = run
-        return best.run_id if best is not None else None
+        if self._latest_key is None:
+            self._latest = max(self._runs.values(), key=self._key, default=None)
+            self._latest_key = self._key(self._latest) if self._latest else (float("-inf"), -1)
+        return self._latest.run_id if self._latest is not None else None

@@ -20,6 +20,27 @@ MAX_REPEATED = 4096
 MAX_RECEIVE_BYTES = 4 * 1024 * 1024
 #: Clients ping every 20 s (esper_common.channel); allow pings every 10 s.
 MIN_PING_INTERVAL_MS = 10_000
+#: Largest snapshot sanctum sends (a serialized SanctumSnapshot): a quarter of the 4 MiB a
+#: gRPC client accepts by default, and ~10x a 64-env run's. A run whose state is bigger gets
+#: snapshots trimmed to fit, saying what was left out (SanctumSnapshot.trimmed).
+SNAPSHOT_BUDGET_BYTES = 1024 * 1024
+#: ListRuns: runs per page when the client asks 0, and the most it may ask for. A page also
+#: ends early at SNAPSHOT_BUDGET_BYTES.
+LIST_RUNS_DEFAULT_PAGE = 100
+LIST_RUNS_MAX_PAGE = 1000
+#: Group ids listed per RunSummary (RunSummary.group_count has the total).
+SUMMARY_GROUP_IDS = 32
+#: Connection limits (sanctum_svc/limits.py says what each defends against). Connections
+#: at once (also kept under the fd limit); seconds to finish the TLS/HTTP2 handshake;
+#: seconds without any RPC before a connection is closed (clients reconnect by themselves).
+MAX_CONNECTIONS = 4096
+HANDSHAKE_TIMEOUT_S = 10.0
+IDLE_TIMEOUT_S = 300.0
+#: Streams at once on one connection, WatchSnapshots subscribers in all, and health Watch
+#: streams in all (health needs no token; Check is not limited).
+MAX_STREAMS_PER_CONNECTION = 512
+MAX_SUBSCRIBERS = 256
+MAX_HEALTH_WATCHES = 64
 
 
 class ConfigError(ValueError):
@@ -54,6 +75,14 @@ class ServerConfig:
     grace_s: float = 5.0
     history_len: int = 120
     event_log_len: int = 200
+    #: Snapshot size budget in bytes (see SNAPSHOT_BUDGET_BYTES).
+    snapshot_budget: int = SNAPSHOT_BUDGET_BYTES
+    max_connections: int = MAX_CONNECTIONS
+    handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S
+    idle_timeout_s: float = IDLE_TIMEOUT_S
+    max_streams_per_connection: int = MAX_STREAMS_PER_CONNECTION
+    max_subscribers: int = MAX_SUBSCRIBERS
+    max_health_watches: int = MAX_HEALTH_WATCHES
     extra_options: list[tuple[str, int]] = field(default_factory=list)
 
     @property

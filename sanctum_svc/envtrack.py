@@ -17,13 +17,16 @@ from esper_common.presentation import getter, metric, plotted
 PLOTTED = plotted(tpb.EpochCompletedPayload)
 METRICS = tuple(metric(tpb.EpochCompletedPayload, name) for name in PLOTTED)
 plotted_values = getter(PLOTTED)
+#: Stages after a prune / fossilize: the slot shows the counterfactual measured then.
+DECIDED_STAGES = frozenset({tpb.SEED_STAGE_FOSSILIZED, tpb.SEED_STAGE_PRUNED,
+                            tpb.SEED_STAGE_EMBARGOED, tpb.SEED_STAGE_RESETTING})
 
 
 class EnvTrack:
     """One env of a run; `fill` writes its EnvState and `fill_series` its History entries."""
 
     __slots__ = ("group_id", "env_id", "last_epoch", "best_accuracy", "cumulative_reward",
-                 "seeds", "series")
+                 "seeds", "counterfactuals", "series")
 
     def __init__(self, group_id: str, env_id: int, history_len: int) -> None:
         self.group_id = group_id
@@ -36,6 +39,9 @@ class EnvTrack:
         self.cumulative_reward = 0.0
         #: Slot id -> the seed's latest telemetry (a payload message; replaced, never mutated).
         self.seeds: dict[str, tpb.SeedTelemetry] = {}
+        #: Slot id -> counterfactual of the seed pruned / fossilized there, shown while the
+        #: slot stays in a decided stage and its epoch telemetry does not repeat it.
+        self.counterfactuals: dict[str, float] = {}
         #: One bounded series per plotted field, in METRICS order.
         self.series: tuple[deque[float], ...] = tuple(
             deque(maxlen=history_len) for _ in METRICS)
@@ -67,6 +73,11 @@ class EnvTrack:
         seeds = env.seeds
         for slot_id in sorted(self.seeds):
             seeds[slot_id].CopyFrom(self.seeds[slot_id])
+        for slot_id, value in self.counterfactuals.items():
+            if slot_id in seeds:
+                seed = seeds[slot_id]
+                if seed.stage in DECIDED_STAGES and not seed.HasField("counterfactual"):
+                    seed.counterfactual = value
 
     def fill_series(self, out: spb.HistorySection) -> None:
         for name, values in zip(METRICS, self.series, strict=True):

@@ -24,6 +24,7 @@ import grpc
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.derived import liveness_for_age
+from sanctum_svc import reclaim
 from sanctum_svc.aggregator import Aggregator, RunAggregator
 from sanctum_svc.config import ServerConfig
 from sanctum_svc.metrics import Metrics
@@ -46,6 +47,8 @@ class _Cached:
 class _Subscriber:
     task: asyncio.Task[object] | None
     writing_since: float | None = None
+    #: gRPC peer ("ipv4:host:port"): which connection to close if it stalls.
+    peer: str = ""
 
 
 class Fanout:
@@ -60,6 +63,8 @@ class Fanout:
         self._stopping = False
         self._subscribers: set[_Subscriber] = set()
         self._watchdog: asyncio.Task[None] | None = None
+        #: The server's port, set once bound: stalled connections are found by it.
+        self.local_port: int | None = None
 
     # -- producer side ----------------------------------------------------------------------
     def notify(self) -> None:
@@ -122,16 +127,38 @@ class Fanout:
 
     async def _watch_stalls(self) -> None:
         period = min(1.0, self.config.stall_timeout / 4)
+        trim_due = False
         while True:
             await asyncio.sleep(period)
+            if trim_due:  # the connections closed last pass have been torn down by now
+                reclaim.trim()
+                trim_due = False
             now = time.monotonic()
+            dropped = []
             for sub in list(self._subscribers):
                 since = sub.writing_since
                 if since is not None and now - since > self.config.stall_timeout and sub.task:
-                    log.warning("subscriber stalled for %.0f s; disconnecting it", now - since)
+                    log.warning("subscriber %s stalled for %.0f s; disconnecting it",
+                                sub.peer, now - since)
                     self.metrics.stalled.inc()
                     sub.task.cancel()
                     sub.writing_since = None
+                    dropped.append(sub)
+            if dropped:
+                trim_due = await self._close_stalled(dropped)
+
+    async def _close_stalled(self, dropped: list[_Subscriber]) -> bool:
+        """Close the connections of dropped subscribers (see sanctum_svc.reclaim: only that
+        frees the snapshot each one is blocked on), unless another subscriber that still
+        reads shares the connection. True when some were closed."""
+        peers = {sub.peer for sub in dropped if sub.peer}
+        peers -= {sub.peer for sub in self._subscribers
+                  if sub not in dropped and sub.writing_since is None}
+        if not peers or self.local_port is None:
+            return False
+        closed = await asyncio.to_thread(reclaim.close_connections, peers, self.local_port)
+        log.info("closed %d connection(s) of stalled subscribers", closed)
+        return closed > 0
 
     # -- the stream -------------------------------------------------------------------------
     def hz_for(self, request: spb.WatchSnapshotsRequest) -> float:
@@ -156,7 +183,13 @@ class Fanout:
         except ValueError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             return
-        sub = _Subscriber(asyncio.current_task())
+        if len(self._subscribers) >= self.config.max_subscribers:
+            self.metrics.refused_subscribers.inc()
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"sanctum already serves {self.config.max_subscribers} WatchSnapshots "
+                "subscribers (its limit); retry later")
+        sub = _Subscriber(asyncio.current_task(), peer=context.peer() or "")
         self._subscribers.add(sub)
         self.metrics.subscribers.inc()
         try:

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio
 
+from sanctum_svc import reclaim
 from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.auth import BearerAuthInterceptor
 from sanctum_svc.config import MAX_RECEIVE_BYTES, MIN_PING_INTERVAL_MS, ServerConfig
 from sanctum_svc.fanout import Fanout
 from sanctum_svc.ingest import IngestPipeline
+from sanctum_svc.limits import BoundedHealthServicer, connection_options, raise_fd_limit
 from sanctum_svc.metrics import Metrics
 from sanctum_svc.reflection import HEALTH, enable_reflection
 from sanctum_svc.retired import RetiredServiceHandler
@@ -39,14 +40,16 @@ class StartupError(Exception):
     """The server cannot start; the message tells the user why and what to do."""
 
 
-def server_options(config: ServerConfig) -> list[tuple[str, int]]:
-    """Documented channel args: fail on a busy port, keepalive policy, receive limit."""
+def server_options(config: ServerConfig, fd_limit: int) -> list[tuple[str, int]]:
+    """Documented channel args: fail on a busy port, keepalive policy, receive limit, and
+    the connection limits of sanctum_svc.limits."""
     return [
         ("grpc.so_reuseport", 0),
         ("grpc.http2.min_ping_interval_without_data_ms", MIN_PING_INTERVAL_MS),
         ("grpc.http2.max_ping_strikes", 0),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
+        *connection_options(config, fd_limit),
         *config.extra_options,
     ]
 
@@ -77,14 +80,15 @@ class SanctumServer:
         self.replay_progress = replay_progress
         self.metrics = Metrics()
         self.aggregator = Aggregator(history_len=config.history_len,
-                                     event_log_len=config.event_log_len)
+                                     event_log_len=config.event_log_len,
+                                     snapshot_budget=config.snapshot_budget)
         self.store = EventStore(config.store)
         self.port: int = 0
         self.metrics_port: int | None = None
         self.replayed = 0
         self._server: grpc.aio.Server | None = None
         self._astore: AsyncStore | None = None
-        self.health = health_aio.HealthServicer()
+        self.health = BoundedHealthServicer(config.max_health_watches)
         self.fanout: Fanout | None = None
         self.pipeline: IngestPipeline | None = None
         self.servicer: SanctumServicer | None = None
@@ -112,14 +116,17 @@ class SanctumServer:
                                        on_change=self.fanout.notify)
         self.servicer = SanctumServicer(self.aggregator, self.pipeline, self.fanout)
 
+        reclaim.tune_malloc()  # large freed buffers go back to the OS (sanctum_svc.reclaim)
         interceptors = [BearerAuthInterceptor(cfg.token, cfg.read_token)] if cfg.token else []
-        server = grpc.aio.server(options=server_options(cfg), interceptors=interceptors)
+        options = server_options(cfg, raise_fd_limit())
+        server = grpc.aio.server(options=options, interceptors=interceptors)
         server.add_generic_rpc_handlers((self.servicer.generic_handler(),
                                          RetiredServiceHandler()))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         enable_reflection((SERVICE_NAME, HEALTH), server, cfg.token, cfg.read_token)
         await self._set_health(NOT_SERVING)
         self.port = self._bind(server)
+        self.fanout.local_port = self.port
         self._server = server
         await server.start()
         if cfg.metrics_port is not None:

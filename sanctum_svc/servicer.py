@@ -25,6 +25,7 @@ from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.fanout import Fanout
 from sanctum_svc.ingest import BatchResult, IngestPipeline, InvalidBatch
 from sanctum_svc.retired import CURRENT_SERVICE
+from sanctum_svc.run_list import PageError, list_runs
 from sanctum_svc.store import StoreError
 from sanctum_svc.validate import Violation, clip
 
@@ -245,8 +246,13 @@ class SanctumServicer:
     async def ListRuns(self, request: spb.ListRunsRequest,  # noqa: N802
                        context: grpc.aio.ServicerContext) -> spb.ListRunsResponse:
         await self._require_ready(context)
-        now = time.time()
-        return spb.ListRunsResponse(runs=[r.summary(now) for r in self.aggregator.runs()])
+        try:
+            return list_runs(self.aggregator, request, time.time(),
+                             self.aggregator.snapshot_budget)
+        except PageError as exc:
+            await context.abort_with_status(bad_request_status(
+                str(exc), [Violation(exc.field, str(exc))]))
+            raise  # abort_with_status raises; this line is never reached
 
     async def WatchSnapshots(self, request: spb.WatchSnapshotsRequest,  # noqa: N802
                              context: grpc.aio.ServicerContext) -> None:

@@ -126,7 +126,8 @@ def ppo_payload(update: int, cuda_memory: tuple[float, float] | None,
         explained_variance=0.3 + 0.05 * k, value_mean=1.5, value_std=0.4, value_min=0.2,
         value_max=3.1, advantage_mean=0.0, advantage_std=1.0, ratio_min=0.7, ratio_max=1.4,
         dead_layers=1, exploding_layers=0, total_layers=12, inner_epoch=4, batch=4,
-        update_time_ms=85.0, lr=3e-4, entropy_coef=0.01, update_index=k,
+        update_time_ms=85.0, lr=3e-4, entropy_coef=0.01, update_index=k, fps=812.5,
+        step_time_ms=4.9, optimizer_steps=16,
         heads=[tpb.HeadMetrics(head=h, entropy=0.5 + 0.1 * h, grad_norm=0.05 * h)
                for h in HEAD_ACTIONS])
     if measure_cv:
@@ -200,7 +201,7 @@ def build_run_events(run_id: str = "run-1", producer_id: str = "trainer-0", *,
             e.make(tpb.EVENT_TYPE_SEED_FOSSILIZED, env_id=fossil_env, epoch=epoch,
                    seed_fossilized=tpb.SeedFossilizedPayload(
                        slot_id=fossil_slot, blueprint_id="conv_light", params_added=12_000,
-                       improvement=0.031, epochs_total=epoch))
+                       improvement=0.031, epochs_total=epoch, counterfactual=0.0125))
             e.make(tpb.EVENT_TYPE_SEED_CULLED, severity=tpb.SEVERITY_WARNING, env_id=cull_env,
                    epoch=epoch, seed_pruned=tpb.SeedPrunedPayload(
                        slot_id=cull_slot, blueprint_id="attention", reason="no improvement",

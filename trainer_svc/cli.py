@@ -62,20 +62,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--save", metavar="PATH", help="save the trained policy checkpoint here")
     run.add_argument("--quiet", action="store_true", help="no progress output")
     train = p.add_argument_group("training (TrainerConfig)")
+    faults = p.add_argument_group(
+        "fault injection", "testing aids for health rules: deliberately break a run "
+        "(absurd --lr and --entropy-coef 0 --entropy-coef-end none are other such faults)")
     for f in config_fields():
         flag = "--" + f.name.replace("_", "-")
         shown = {None: "generated" if f.name == "run_id" else "none"}.get(f.default, f.default)
         help_text = f.metadata["help"] + f" (default: {shown})"
+        group = faults if f.metadata.get("group") == "fault injection" else train
         if f.type in ("bool", bool):
-            train.add_argument(flag, action="store_true", default=f.default, help=help_text)
+            group.add_argument(flag, action="store_true", default=f.default, help=help_text)
         elif f.type in ("float | None",):
-            train.add_argument(flag, type=_optional_float, default=f.default, metavar="X|none",
+            group.add_argument(flag, type=_optional_float, default=f.default, metavar="X|none",
                                help=help_text)
+        elif f.type in ("int | None",):
+            group.add_argument(flag, type=int, default=f.default, metavar="N", help=help_text)
         elif f.type in ("str | None",):
-            train.add_argument(flag, default=f.default, help=help_text)
+            group.add_argument(flag, default=f.default, help=help_text)
         else:
             kind = {"int": int, "float": float, "str": str}[str(f.type)]
-            train.add_argument(flag, type=kind, default=f.default, help=help_text)
+            group.add_argument(flag, type=kind, default=f.default, help=help_text)
     return p
 
 

@@ -48,11 +48,18 @@ class TrainerConfig:
     param_budget: int = _f(6000, "seed parameter budget per env; reward pays rent against it")
     budget_cost: float = _f(0.4, "reward cost per epoch of using the whole parameter budget")
     reward_scale: float = _f(10.0, "reward per unit of host accuracy gained")
-    gradient_cv_every: int = _f(5, "sample the gradient coefficient of variation every N updates")
+    diagnostics_every: int = _f(
+        10, "sample the costly diagnostics (gradient CV, CUDA memory) every N PPO updates")
     analytics_every: int = _f(4, "emit a decision card per env every N epochs")
     vitals_every_s: float = _f(2.0, "seconds between SYSTEM_VITALS events")
     resume_path: str = _f("", "checkpoint to resume the policy from (empty: fresh run)")
     run_id: str | None = _f(None, "run id shared by all ranks")
+    inject_nan_update: int | None = _f(
+        None, "TESTING AID: make the loss NaN in every minibatch of PPO update N (1-based); "
+        "the update is skipped and reported as non-finite", group="fault injection")
+    inject_nan_grad_update: int | None = _f(
+        None, "TESTING AID: make a gradient NaN in every minibatch of PPO update N "
+        "(1-based); the optimizer step is skipped and reported", group="fault injection")
 
     def validate(self) -> None:
         """Raise ValueError with a readable message for impossible settings."""
@@ -67,12 +74,33 @@ class TrainerConfig:
             (0 < self.gamma <= 1, "--gamma must be in (0, 1]"),
             (0 <= self.gae_lambda <= 1, "--gae-lambda must be in [0, 1]"),
             (self.param_budget >= 1, "--param-budget must be >= 1"),
-            (self.gradient_cv_every >= 1, "--gradient-cv-every must be >= 1"),
+            (self.diagnostics_every >= 1, "--diagnostics-every must be >= 1"),
+            (self.inject_nan_update is None or self.inject_nan_update >= 1,
+             "--inject-nan-update must be >= 1"),
+            (self.inject_nan_grad_update is None or self.inject_nan_grad_update >= 1,
+             "--inject-nan-grad-update must be >= 1"),
             (self.analytics_every >= 1, "--analytics-every must be >= 1"),
         ]
         for ok, msg in checks:
             if not ok:
                 raise ValueError(msg)
+
+    def fault_injections(self) -> list[str]:
+        """The faults this run injects on purpose, as declared in its RunConfig."""
+        out = []
+        if self.inject_nan_update is not None:
+            out.append(f"nan-loss@update{self.inject_nan_update}")
+        if self.inject_nan_grad_update is not None:
+            out.append(f"nan-grad@update{self.inject_nan_grad_update}")
+        return out
+
+    def injected_nan(self, update_index: int) -> str | None:
+        """"loss" / "grad" when PPO update `update_index` (1-based) is to be poisoned."""
+        if update_index == self.inject_nan_update:
+            return "loss"
+        if update_index == self.inject_nan_grad_update:
+            return "grad"
+        return None
 
     def entropy_anneal(self) -> tpb.EntropyAnneal:
         """The entropy schedule as the contract's typed message."""

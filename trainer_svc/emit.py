@@ -15,11 +15,14 @@ from trainer_svc.actions import HEADS, OPS, SLOT_IDS
 from trainer_svc.blueprints import BLUEPRINT_IDS
 from trainer_svc.config import TrainerConfig
 from trainer_svc.env import MorphoEnv, StepResult
-from trainer_svc.lifecycle import LifecycleRecord, Slot
+from trainer_svc.lifecycle import COOLDOWN, LifecycleRecord, Slot
+from trainer_svc.masks import valid_bits
 from trainer_svc.ppo import UpdateResult
 
 ET = tpb.EventType
 SEV = tpb.Severity
+#: Stages whose seed telemetry carries the counterfactual measured when it got there.
+DECIDED_STAGES = frozenset(COOLDOWN) | {tpb.SEED_STAGE_FOSSILIZED}
 
 #: Anomaly thresholds (PPO health).
 RATIO_EXPLOSION = 5.0
@@ -58,6 +61,7 @@ def run_config(cfg: TrainerConfig, *, n_envs_total: int, world_size: int, host_p
         heads=[tpb.HeadSpec(head=h.head, n_actions=h.n_actions) for h in HEADS],
         blueprints=blueprints, ppo_epochs=cfg.ppo_epochs, n_minibatches=cfg.n_minibatches,
         gamma=cfg.gamma, gae_lambda=cfg.gae_lambda, world_size=world_size,
+        fault_injections=cfg.fault_injections(),
     )
 
 
@@ -75,6 +79,8 @@ def seed_telemetry(env: MorphoEnv, slot: Slot) -> tpb.SeedTelemetry:
     gn = env.seed_grad_norm(slot)
     if gn is not None and math.isfinite(gn):
         st.grad_norm = gn
+    if slot.counterfactual is not None and slot.stage in DECIDED_STAGES:
+        st.counterfactual = slot.counterfactual
     return st
 
 
@@ -119,13 +125,14 @@ def lifecycle(rec: LifecycleRecord, *, env_id: int, epoch: int, episode: int, ba
                       seed_fossilized=tpb.SeedFossilizedPayload(
                           slot_id=rec.slot_id, blueprint_id=rec.blueprint_id,
                           params_added=rec.params, improvement=rec.improvement,
-                          epochs_total=rec.epochs_total))
+                          epochs_total=rec.epochs_total, counterfactual=rec.counterfactual))
     if rec.kind == "pruned":
         return _event(ET.EVENT_TYPE_SEED_PRUNED, **env, severity=SEV.SEVERITY_WARNING,
                       seed_pruned=tpb.SeedPrunedPayload(
                           slot_id=rec.slot_id, blueprint_id=rec.blueprint_id,
                           reason=rec.reason, improvement=rec.improvement,
-                          epochs_total=rec.epochs_total, from_stage=rec.from_stage))
+                          epochs_total=rec.epochs_total, from_stage=rec.from_stage,
+                          counterfactual=rec.counterfactual))
     raise ValueError(f"unknown lifecycle record kind {rec.kind!r}")
 
 
@@ -161,9 +168,12 @@ def anomalies(result: UpdateResult, *, batch_idx: int) -> list[tpb.TelemetryEven
                           anomaly=tpb.AnomalyPayload(detail=detail, value=value,
                                                      threshold=threshold)))
 
-    if result.nonfinite_loss:
-        add(ET.EVENT_TYPE_NUMERICAL_INSTABILITY_DETECTED,
-            "non-finite PPO loss; minibatch skipped", 1.0, 0.0)
+    for count, what in ((st.nonfinite_loss_count, "loss"),
+                        (st.nonfinite_grad_count, "gradients")):
+        if count:
+            add(ET.EVENT_TYPE_NUMERICAL_INSTABILITY_DETECTED,
+                f"non-finite PPO {what} in {count} minibatch(es); their steps were skipped",
+                float(count), 0.0)
     if st.ratio_max > RATIO_EXPLOSION:
         add(ET.EVENT_TYPE_RATIO_EXPLOSION_DETECTED, "importance ratio exploded",
             st.ratio_max, RATIO_EXPLOSION)
@@ -187,18 +197,27 @@ def trend(event_type: tpb.EventType, *, metric: str, slope: float, window: int, 
 
 
 def decision_card(*, env: MorphoEnv, action_row: list[int], probs: list[list[float]],
-                  entropies: list[float], value: float, masked_actions: int,
-                  reward: float | None, epoch: int) -> tpb.DecisionCard:
-    """The controller's last choice for one env, head by head."""
+                  entropies: list[float], masks: list[list[bool]], relevant: list[float],
+                  value: float, reward: float | None, epoch: int) -> tpb.DecisionCard:
+    """The controller's last choice for one env, head by head: every head's action, its
+    probability and entropy, whether it mattered for the op and which of its actions the
+    masks allowed. masked_actions counts the invalid actions of the heads that mattered."""
     op = OPS[action_row[0]]
+    heads = []
+    masked = 0
+    for i, h in enumerate(HEADS):
+        choice = tpb.HeadChoice(head=h.head, action=h.labels[action_row[i]],
+                                probability=probs[i][action_row[i]], entropy=entropies[i])
+        if relevant[i]:
+            row = masks[i][:h.n_actions]
+            choice.relevant, choice.valid_mask = True, valid_bits(row)
+            masked += h.n_actions - sum(row)
+        heads.append(choice)
     card = tpb.DecisionCard(
-        env_id=env.env_id, op=op, value_estimate=value, epoch=epoch,
-        masked_actions=masked_actions,
+        env_id=env.env_id, op=op, value_estimate=value, epoch=epoch, masked_actions=masked,
         slot_id=SLOT_IDS[action_row[1]] if op != tpb.LIFECYCLE_OP_WAIT else "",
         blueprint_id=BLUEPRINT_IDS[action_row[2]] if op == tpb.LIFECYCLE_OP_GERMINATE else "",
-        heads=[tpb.HeadChoice(head=h.head, action=h.labels[action_row[i]],
-                              probability=probs[i][action_row[i]], entropy=entropies[i])
-               for i, h in enumerate(HEADS)],
+        heads=heads,
     )
     if reward is not None:
         card.reward = reward

@@ -19,7 +19,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from trainer_svc.actions import ALPHA_TARGETS, OPS, SLOT_IDS, TEMPO_EPOCHS, Action
+from trainer_svc.actions import (
+    ALPHA_CURVES,
+    ALPHA_TARGETS,
+    OPS,
+    SLOT_IDS,
+    SPEED_EPOCHS,
+    STYLES,
+    TEMPO_EPOCHS,
+    Action,
+)
+from trainer_svc.blending import blend
 from trainer_svc.blueprints import BLUEPRINT_IDS, build_seed, param_count
 from trainer_svc.lifecycle import (
     ACTIVE_STAGES,
@@ -29,6 +39,7 @@ from trainer_svc.lifecycle import (
     LifecycleRecord,
     Slot,
 )
+from trainer_svc.masks import MaskInputs
 from trainer_svc.task import N_CLASSES, N_FEATURES, TaskData
 
 S = tpb.SeedStage
@@ -39,7 +50,7 @@ SEED_LR = 1e-2
 BATCHES_PER_EPOCH = 4
 BATCH_SIZE = 128
 N_STAGES = 9  # SeedStage values 1..9
-OBS_PER_SLOT = N_STAGES + 2 + len(BLUEPRINT_IDS)
+OBS_PER_SLOT = N_STAGES + 5 + len(BLUEPRINT_IDS) + len(STYLES)
 OBS_DIM = 4 + OBS_PER_SLOT * len(SLOT_IDS)
 
 
@@ -77,14 +88,15 @@ class HostNet(nn.Module):
 
 
 def _apply_slot(h: torch.Tensor, slot: Slot) -> torch.Tensor:
-    """h + alpha * seed(h) when blended; an incubating seed learns without changing h."""
+    """The seed blended into h by its style at weight alpha; an incubating seed learns
+    without changing h (it gets the gradient of an alpha=1 blend, the value stays h)."""
     if slot.module is None:
         return h
     if slot.stage in BLENDED_STAGES:
-        return h + slot.alpha * slot.module(h)
+        return blend(slot.style, h, slot.module(h), slot.alpha)
     if slot.stage in INCUBATING_STAGES:
-        s = slot.module(h.detach())
-        return h + (s - s.detach())  # value h; the seed gets the gradient of an alpha=1 blend
+        b = blend(slot.style, h.detach(), slot.module(h.detach()), 1.0)
+        return h + (b - b.detach())
     return h
 
 
@@ -146,29 +158,39 @@ class MorphoEnv:
 
     # -- masks and observation -----------------------------------------------------------
     def slot_masks(self) -> torch.Tensor:
-        """[n_ops, n_slots] bool: slots where each op is valid."""
-        stages = [s.stage for s in self.slots]
+        """[n_ops, n_slots] bool: slots where each op is valid. A seed being faded out by a
+        prune takes no op; FOSSILIZE needs alpha settled at its target."""
+        slots = self.slots
         rows = {
-            OP.LIFECYCLE_OP_WAIT: [True] * len(stages),
-            OP.LIFECYCLE_OP_GERMINATE: [st == S.SEED_STAGE_DORMANT for st in stages],
+            OP.LIFECYCLE_OP_WAIT: [True] * len(slots),
+            OP.LIFECYCLE_OP_GERMINATE: [s.stage == S.SEED_STAGE_DORMANT for s in slots],
             OP.LIFECYCLE_OP_SET_ALPHA_TARGET: [
-                st in (S.SEED_STAGE_BLENDING, S.SEED_STAGE_HOLDING) for st in stages],
-            OP.LIFECYCLE_OP_PRUNE: [st in ACTIVE_STAGES for st in stages],
-            OP.LIFECYCLE_OP_FOSSILIZE: [st == S.SEED_STAGE_HOLDING for st in stages],
-            OP.LIFECYCLE_OP_ADVANCE: [st == S.SEED_STAGE_TRAINING for st in stages],
+                s.stage in (S.SEED_STAGE_BLENDING, S.SEED_STAGE_HOLDING) and not s.fading
+                for s in slots],
+            OP.LIFECYCLE_OP_PRUNE: [s.stage in ACTIVE_STAGES and not s.fading for s in slots],
+            OP.LIFECYCLE_OP_FOSSILIZE: [
+                s.stage == S.SEED_STAGE_HOLDING and s.settled for s in slots],
+            OP.LIFECYCLE_OP_ADVANCE: [s.stage == S.SEED_STAGE_TRAINING for s in slots],
         }
         m = torch.tensor([rows[op] for op in OPS], dtype=torch.bool)
         if not self.blueprint_mask().any():
             m[OPS.index(OP.LIFECYCLE_OP_GERMINATE)] = False
         return m
 
+    def mask_inputs(self) -> MaskInputs:
+        """This step's masks, batch of one (see trainer_svc.masks)."""
+        slot = self.slot_masks()
+        target = torch.tensor([[abs(a - s.alpha_target) > 1e-9 for a in ALPHA_TARGETS]
+                               for s in self.slots])
+        blended = torch.tensor([s.module is not None and s.stage in BLENDED_STAGES
+                                and s.alpha > 0 for s in self.slots])
+        return MaskInputs(slot.any(dim=1)[None], slot[None], self.blueprint_mask()[None],
+                          target[None], blended[None])
+
     def blueprint_mask(self) -> torch.Tensor:
         """Blueprints that still fit the parameter budget."""
         room = self.param_budget - self.params_in_use()
         return torch.tensor([self.bp_params[bp] <= room for bp in BLUEPRINT_IDS])
-
-    def op_mask(self, slot_masks: torch.Tensor) -> torch.Tensor:
-        return slot_masks.any(dim=1)
 
     def observe(self) -> torch.Tensor:
         feats = [
@@ -181,7 +203,9 @@ class MorphoEnv:
             stage = [0.0] * N_STAGES
             stage[s.stage - 1] = 1.0
             bp = [float(s.blueprint_id == b) for b in BLUEPRINT_IDS]
-            feats += stage + [s.alpha, min(s.epochs_in_stage, 10) / 10.0] + bp
+            style = [float(s.module is not None and s.style == st) for st in STYLES]
+            feats += stage + [s.alpha, min(s.epochs_in_stage, 10) / 10.0, s.alpha_target,
+                              float(s.ramp is not None), float(s.fading)] + bp + style
         return torch.tensor(feats, dtype=torch.float32)
 
     # -- step ----------------------------------------------------------------------------
@@ -199,22 +223,47 @@ class MorphoEnv:
             module = module.to(self.device)
             self._seed_counter += 1
             seed_id = f"env{self.env_id}-seed{self._seed_counter}"
-            slot.germinate(bp, seed_id, module, param_count(module),
+            slot.germinate(bp, seed_id, module, param_count(module), STYLES[action.style],
                            ALPHA_TARGETS[action.alpha_target], TEMPO_EPOCHS[action.tempo],
                            self.accuracy, out)
             self.seed_opts[slot.slot_id] = torch.optim.Adam(module.parameters(), lr=SEED_LR)
         elif op == OP.LIFECYCLE_OP_ADVANCE:
             slot.advance(out)
         elif op == OP.LIFECYCLE_OP_SET_ALPHA_TARGET:
-            slot.set_alpha_target(ALPHA_TARGETS[action.alpha_target])
+            slot.set_alpha_target(ALPHA_TARGETS[action.alpha_target],
+                                  SPEED_EPOCHS[action.alpha_speed],
+                                  ALPHA_CURVES[action.alpha_curve])
         elif op == OP.LIFECYCLE_OP_PRUNE:
-            slot.prune("controller pruned", out)
-            self.pruned += 1
-            self.seed_opts.pop(slot.slot_id, None)
+            slot.prune("controller pruned", out, epochs=SPEED_EPOCHS[action.alpha_speed],
+                       curve=ALPHA_CURVES[action.alpha_curve],
+                       counterfactual=self.counterfactual(slot))
         elif op == OP.LIFECYCLE_OP_FOSSILIZE:
-            slot.fossilize(out)
-            self.fossilized += any(r.kind == "fossilized" for r in out)
+            slot.fossilize(out, counterfactual=self.counterfactual(slot))
+        self._retire(out)
         return out
+
+    def _retire(self, records: list[LifecycleRecord]) -> None:
+        """Count seeds fossilized / removed by `records`; a removed seed stops training."""
+        for rec in records:
+            if rec.kind == "pruned":
+                self.pruned += 1
+                self.seed_opts.pop(rec.slot_id, None)
+            elif rec.kind == "fossilized":
+                self.fossilized += 1
+
+    @torch.no_grad()
+    def counterfactual(self, slot: Slot) -> float | None:
+        """Validation accuracy with the slot's seed minus with its alpha forced to 0; None
+        when the seed is not in the output (incubating, or alpha 0): nothing to measure."""
+        if slot.module is None or slot.stage not in BLENDED_STAGES or slot.alpha <= 0:
+            return None
+        with_seed, _ = self._evaluate()
+        alpha, slot.alpha = slot.alpha, 0.0
+        try:
+            without, _ = self._evaluate()
+        finally:
+            slot.alpha = alpha
+        return with_seed - without
 
     def train_epoch(self) -> float:
         """A few minibatches of host (and seed) training; returns mean train loss."""
@@ -250,8 +299,11 @@ class MorphoEnv:
         train_loss = self.train_epoch()
         prev = self.accuracy
         self.accuracy, self.val_loss = self._evaluate()
+        ticked: list[LifecycleRecord] = []
         for s in self.slots:
-            s.tick(self.accuracy, records)
+            s.tick(self.accuracy, ticked)
+        self._retire(ticked)
+        records += ticked
         self.epoch += 1
         rent = self.budget_cost * self.params_in_use() / self.param_budget
         reward = self.reward_scale * (self.accuracy - prev) - rent
@@ -289,11 +341,9 @@ class VecEnv:
     def observe(self) -> torch.Tensor:
         return torch.stack([e.observe() for e in self.envs])
 
-    def masks(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(op_mask [N, ops], slot_masks [N, ops, slots], blueprint_mask [N, bps])."""
-        slot_masks = torch.stack([e.slot_masks() for e in self.envs])
-        bp = torch.stack([e.blueprint_mask() for e in self.envs])
-        return slot_masks.any(dim=2), slot_masks, bp
+    def masks(self) -> MaskInputs:
+        """Every env's mask inputs, batched [N, ...]."""
+        return MaskInputs.stack([e.mask_inputs() for e in self.envs])
 
     def step(self, actions: list[Action]) -> list[StepResult]:
         return [e.step(a) for e, a in zip(self.envs, actions, strict=True)]

@@ -1,9 +1,13 @@
 """Tamiyo: a multi-head actor-critic with invalid-action masking.
 
-A shared trunk feeds one linear head per action head (op, slot, blueprint, tempo,
-alpha_target) and a value head. The op is sampled first; the slot mask then depends on
-the chosen op (e.g. FOSSILIZE only into HOLDING slots). Only the heads relevant to the
-chosen op (actions.RELEVANT) contribute to the joint log-probability.
+A shared trunk feeds one linear head per action head (op, slot, blueprint, style, tempo,
+alpha_target, alpha_speed, alpha_curve) and a value head. Heads are sampled in that order,
+each under a mask that depends on the choices before it (trainer_svc.masks); the masks are
+stored with the rollout, so PPO scores the same distributions. Only the heads relevant to
+the chosen op (actions.RELEVANT) contribute to the joint log-probability.
+
+Logits are kept padded as [B, n_heads, MAX_ACTIONS] (padding is an invalid action), so the
+log-softmax, entropies and log-probabilities of all heads are one tensor operation each.
 """
 
 from __future__ import annotations
@@ -11,24 +15,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
-from torch.distributions import Categorical
 
-from trainer_svc.actions import HEADS, OPS, RELEVANT
+from trainer_svc.actions import HEADS, MAX_ACTIONS
+from trainer_svc.masks import MaskInputs, head_mask, padded, relevance_on
 
 _NEG = -1e8
 
 
 def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Invalid actions get a huge negative logit. A row with no valid action (a head that
-    does not matter for the chosen op) is left unmasked rather than producing NaN."""
+    """Invalid actions get a huge negative logit. A row with no valid action is left
+    unmasked rather than producing NaN."""
     mask = mask | ~mask.any(dim=-1, keepdim=True)
     return logits.masked_fill(~mask, _NEG)
-
-
-def relevance_table() -> torch.Tensor:
-    """[n_ops, n_heads] float: 1 where a head matters for an op."""
-    return torch.tensor([[float(h.name in RELEVANT[op]) for h in HEADS] for op in OPS])
 
 
 @dataclass
@@ -39,7 +39,36 @@ class PolicyOutput:
     log_prob: torch.Tensor  # [B] joint log-prob over relevant heads
     entropy: torch.Tensor  # [B, n_heads] per-head entropy of the masked distributions
     value: torch.Tensor  # [B]
-    probs: list[torch.Tensor]  # per head [B, n_actions]
+    probs: torch.Tensor  # [B, n_heads, MAX_ACTIONS]
+    masks: torch.Tensor  # [B, n_heads, MAX_ACTIONS] bool, as used
+    relevance: torch.Tensor  # [B, n_heads] float: 1 where the head counted
+
+
+def sample_heads(logits: torch.Tensor, inputs: MaskInputs, generator: torch.Generator | None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample every head in order under its conditional mask: (actions [B, H], masks
+    [B, H, MAX_ACTIONS]). Zero logits give the uniform-random masked policy."""
+    chosen: dict[str, torch.Tensor] = {}
+    masks = []
+    for i, h in enumerate(HEADS):
+        mask = head_mask(h.name, inputs, chosen)
+        mask = mask | ~mask.any(dim=-1, keepdim=True)
+        probs = torch.softmax(logits[:, i, :h.n_actions].masked_fill(~mask, _NEG), dim=-1)
+        chosen[h.name] = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        masks.append(padded(mask))
+    return torch.stack(list(chosen.values()), dim=1), torch.stack(masks, dim=1)
+
+
+def score_heads(logits: torch.Tensor, masks: torch.Tensor, actions: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(joint log-prob [B], entropy [B, H], probs [B, H, A], relevance [B, H]) of `actions`
+    under the masked distributions."""
+    logp = torch.log_softmax(logits.masked_fill(~masks, _NEG), dim=-1)
+    probs = logp.exp()
+    entropy = -(probs * logp).sum(dim=-1)
+    chosen = logp.gather(2, actions.unsqueeze(-1)).squeeze(-1)
+    relevance = relevance_on(actions.device)[actions[:, 0]].to(logp.dtype)
+    return (chosen * relevance).sum(dim=1), entropy, probs, relevance
 
 
 class TamiyoPolicy(nn.Module):
@@ -55,7 +84,6 @@ class TamiyoPolicy(nn.Module):
         )
         self.heads = nn.ModuleDict({h.name: nn.Linear(hidden, h.n_actions) for h in HEADS})
         self.value_head = nn.Linear(hidden, 1)
-        self.register_buffer("relevance", relevance_table())
         with torch.no_grad():  # small initial logits: near-uniform start (CleanRL habit)
             for head in self.heads.values():
                 assert isinstance(head, nn.Linear)
@@ -67,50 +95,27 @@ class TamiyoPolicy(nn.Module):
         """Run the network part (trunk + heads) through torch.compile; sampling stays eager."""
         self._logits_fn = torch.compile(self.forward, backend=backend, mode=mode)
 
-    def forward(self, obs: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Raw logits per head and the value estimate."""
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded logits [B, n_heads, MAX_ACTIONS] and the value estimate [B]."""
         z = self.trunk(obs)
-        return {name: head(z) for name, head in self.heads.items()}, self.value_head(z).squeeze(-1)
+        logits = torch.stack([F.pad(head(z), (0, MAX_ACTIONS - head.out_features), value=_NEG)
+                              for head in self.heads.values()], dim=1)
+        return logits, self.value_head(z).squeeze(-1)
 
-    def evaluate(self, obs: torch.Tensor, op_mask: torch.Tensor, slot_masks: torch.Tensor,
-                 bp_mask: torch.Tensor, actions: torch.Tensor | None = None,
-                 generator: torch.Generator | None = None) -> PolicyOutput:
-        """Sample actions (actions=None) or score given ones, under the masks.
-
-        slot_masks is [B, n_ops, n_slots]; the slot head uses the row of the chosen op.
-        """
+    def sample(self, obs: torch.Tensor, inputs: MaskInputs,
+               generator: torch.Generator | None = None) -> PolicyOutput:
+        """Sample an action per env under the step's masks."""
         logits, value = self._logits_fn(obs)
-        batch = obs.shape[0]
-        rows = torch.arange(batch, device=obs.device)
-        chosen: list[torch.Tensor] = []
-        log_probs: list[torch.Tensor] = []
-        entropies: list[torch.Tensor] = []
-        probs: list[torch.Tensor] = []
-        op_idx: torch.Tensor | None = None
-        for i, h in enumerate(HEADS):
-            if h.name == "op":
-                mask = op_mask
-            elif h.name == "slot":
-                mask = slot_masks[rows, op_idx]
-            elif h.name == "blueprint":
-                mask = bp_mask
-            else:
-                mask = torch.ones_like(logits[h.name], dtype=torch.bool)
-            dist = Categorical(logits=masked_logits(logits[h.name], mask))
-            if actions is None:
-                a = torch.multinomial(dist.probs, 1, generator=generator).squeeze(-1)
-            else:
-                a = actions[:, i]
-            if h.name == "op":
-                op_idx = a
-            chosen.append(a)
-            log_probs.append(dist.log_prob(a))
-            entropies.append(dist.entropy())
-            probs.append(dist.probs)
-        relevance = self.relevance[op_idx]  # [B, n_heads]
-        log_prob = (torch.stack(log_probs, dim=1) * relevance).sum(dim=1)
-        return PolicyOutput(torch.stack(chosen, dim=1), log_prob, torch.stack(entropies, dim=1),
-                            value, probs)
+        actions, masks = sample_heads(logits, inputs, generator)
+        log_prob, entropy, probs, relevance = score_heads(logits, masks, actions)
+        return PolicyOutput(actions, log_prob, entropy, value, probs, masks, relevance)
+
+    def score(self, obs: torch.Tensor, masks: torch.Tensor, actions: torch.Tensor
+              ) -> PolicyOutput:
+        """Log-probabilities, entropies and values of given actions under stored masks."""
+        logits, value = self._logits_fn(obs)
+        log_prob, entropy, probs, relevance = score_heads(logits, masks, actions)
+        return PolicyOutput(actions, log_prob, entropy, value, probs, masks, relevance)
 
 
 def head_parameters(policy: TamiyoPolicy) -> dict[str, list[nn.Parameter]]:

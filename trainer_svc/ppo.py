@@ -7,6 +7,11 @@ minibatch of the update (losses, entropies, KL, clip fractions), except: grad no
 pre-clip, per head), dead/exploding layers and the sampled gradient CV are last-minibatch
 values; ratio_min / ratio_max are extremes over the whole update; value/advantage stats are
 over the batch.
+
+A minibatch whose loss or gradients are not finite takes no optimizer step; it is counted
+(nonfinite_loss_count / nonfinite_grad_count). Its forward metrics (losses, entropies, KL,
+clip fractions) still count in the means when they are finite themselves; gradient metrics
+come from minibatches that stepped only. A NaN never reaches the telemetry as a number.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from trainer_svc.policy import TamiyoPolicy, head_parameters
 
 DEAD_GRAD_NORM = 1e-8
 EXPLODING_GRAD_NORM = 1e2
-CV_MEAN_EPS = 1e-12
+#: Below this |mean| the gradient CV is reported as 0.0 (the ratio is meaningless).
+CV_MEAN_EPS = 1e-10
 
 
 # -- metric functions (seed plan 004, Phase 3) ---------------------------------------------
@@ -39,12 +45,11 @@ def compute_directional_clip_fraction(ratio: torch.Tensor, clip_ratio: float
 
 
 def compute_gradient_cv(model: nn.Module) -> float | None:
-    """Coefficient of variation sqrt(var)/|mean| over every gradient element of `model`.
+    """Coefficient of variation std/|mean| over every gradient element of `model`, pooled
+    (sample std); 0.0 when |mean| < 1e-10, where the ratio means nothing.
 
-    None when there are no gradients (nothing measured). When |mean| is ~0 (below 1e-12)
-    the ratio is unbounded, so it is computed against that floor: a large, finite CV,
-    which reads correctly as "noise dominates signal". Always finite and >= 0 otherwise.
-    Costs O(params): sample it every N updates.
+    None when nothing can be measured: no gradients, fewer than two elements, or a
+    non-finite element. Costs O(params): sample it every N updates.
     """
     grads = [p.grad.detach().flatten() for p in model.parameters() if p.grad is not None]
     if not grads:
@@ -52,9 +57,10 @@ def compute_gradient_cv(model: nn.Module) -> float | None:
     g = torch.cat(grads).double()
     if g.numel() < 2 or not torch.isfinite(g).all():
         return None
-    std = g.std().item()
     mean = abs(g.mean().item())
-    return std / max(mean, CV_MEAN_EPS)
+    if mean < CV_MEAN_EPS:
+        return 0.0
+    return g.std().item() / mean
 
 
 def collect_cuda_memory_metrics(device: torch.device, into: tpb.PPOUpdatePayload) -> bool:
@@ -124,9 +130,7 @@ class Rollout:
     """One batch of experience, [T, N, ...] tensors."""
 
     obs: torch.Tensor
-    op_mask: torch.Tensor
-    slot_masks: torch.Tensor
-    bp_mask: torch.Tensor
+    masks: torch.Tensor  # [T, N, n_heads, MAX_ACTIONS] bool, as sampled
     actions: torch.Tensor
     log_probs: torch.Tensor
     values: torch.Tensor
@@ -148,55 +152,75 @@ class PPOConfig:
     lr: float
 
 
-class MinibatchMeans:
-    """Per-minibatch values summed under the PPOUpdatePayload field names they are given
-    with, written into a payload as means (an unknown name fails there, loudly)."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
-        self.n = 0
-
-    def add(self, **values: float) -> None:
-        sums = self.sums
-        for name, value in values.items():
-            sums[name] = sums.get(name, 0.0) + value
-        self.n += 1
-
-    def write(self, payload: tpb.PPOUpdatePayload) -> None:
-        n = max(1, self.n)
-        for name, total in self.sums.items():
-            setattr(payload, name, total / n)
-
-
 @dataclass
 class UpdateResult:
-    """One update: its metrics as the telemetry payload itself (update_index is the
-    caller's), and whether a minibatch was skipped for a non-finite loss."""
+    """One update: its metrics as the telemetry payload itself (update_index, fps and
+    step_time_ms are the caller's to set)."""
 
     payload: tpb.PPOUpdatePayload
-    nonfinite_loss: bool = False
 
 
 GradHook = Callable[[nn.Module], None]
 
 
+class MinibatchMeans:
+    """Per-minibatch forward metrics, summed under the PPOUpdatePayload field names they are
+    given with, and per-head entropies; written into a payload as means (an unknown name
+    fails there, loudly)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.heads = torch.zeros(len(HEAD_NAMES), dtype=torch.float64)
+        self.n = 0
+
+    def add(self, head_entropy: torch.Tensor | None = None, **values: float) -> bool:
+        """Count one minibatch; False (and nothing counted) when a value is not finite."""
+        if not all(map(math.isfinite, values.values())) or (
+                head_entropy is not None and not torch.isfinite(head_entropy).all()):
+            return False
+        sums = self.sums
+        for name, value in values.items():
+            sums[name] = sums.get(name, 0.0) + value
+        if head_entropy is not None:
+            self.heads += head_entropy.double()
+        self.n += 1
+        return True
+
+    def write(self, payload: tpb.PPOUpdatePayload) -> None:
+        """Means into `payload` (0.0 when no minibatch was measured)."""
+        n = max(1, self.n)
+        for name, total in self.sums.items():
+            setattr(payload, name, total / n)
+
+    def head_mean(self, index: int) -> float:
+        return float(self.heads[index]) / max(1, self.n)
+
+
+def _poison_grads(policy: TamiyoPolicy) -> None:
+    """Fault injection: make one gradient element NaN (as a bad backward would)."""
+    grad = next(p.grad for p in policy.parameters() if p.grad is not None)
+    grad.view(-1)[0] = math.nan
+
+
 def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: Rollout,
                last_value: torch.Tensor, cfg: PPOConfig, *, generator: torch.Generator,
-               sample_gradient_cv: bool, device: torch.device,
+               sample_diagnostics: bool, device: torch.device,
                allreduce_grads: GradHook | None = None,
-               allreduce_mean: Callable[[float], float] | None = None) -> UpdateResult:
+               allreduce_mean: Callable[[float], float] | None = None,
+               inject_nan: str | None = None) -> UpdateResult:
     """One PPO update: GAE, then ppo_epochs x n_minibatches clipped steps.
 
-    `allreduce_grads` averages gradients across ranks (distributed); `allreduce_mean`
-    averages a scalar (the KL early-stop decision must agree on every rank).
+    `sample_diagnostics` measures the costly diagnostics (gradient CV, CUDA memory) on this
+    update. `allreduce_grads` averages gradients across ranks (distributed);
+    `allreduce_mean` averages a scalar (the KL early-stop decision must agree on every
+    rank). `inject_nan` ("loss" or "grad") poisons every minibatch of this update: a
+    testing aid for health rules.
     """
     t0 = time.perf_counter()
     advantages, returns = compute_gae(rollout.rewards, rollout.values, rollout.dones,
                                       last_value, cfg.gamma, cfg.gae_lambda)
     b_obs = rollout.obs.flatten(0, 1)
-    b_op_mask = rollout.op_mask.flatten(0, 1)
-    b_slot_masks = rollout.slot_masks.flatten(0, 1)
-    b_bp_mask = rollout.bp_mask.flatten(0, 1)
+    b_masks = rollout.masks.flatten(0, 1)
     b_actions = rollout.actions.flatten(0, 1)
     b_logprobs = rollout.log_probs.flatten()
     b_advantages = advantages.flatten()
@@ -208,17 +232,15 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
     result = UpdateResult(tpb.PPOUpdatePayload(lr=cfg.lr, entropy_coef=cfg.entropy_coef))
     st = result.payload
     means = MinibatchMeans()
-    head_ent_sum = torch.zeros(len(HEAD_NAMES))
     head_grad_norm: dict[str, float] = {}
     ratio_min, ratio_max = math.inf, -math.inf
     for epoch in range(cfg.ppo_epochs):
         perm = torch.randperm(batch_size, generator=generator).to(device)
         epoch_kl = 0.0
         n_mb = 0
-        for start in range(0, batch_size - mb_size + 1, mb_size):
+        for index, start in enumerate(range(0, batch_size - mb_size + 1, mb_size)):
             mb = perm[start:start + mb_size]
-            out = policy.evaluate(b_obs[mb], b_op_mask[mb], b_slot_masks[mb], b_bp_mask[mb],
-                                  actions=b_actions[mb])
+            out = policy.score(b_obs[mb], b_masks[mb], b_actions[mb])
             logratio = out.log_prob - b_logprobs[mb]
             ratio = logratio.exp()
             with torch.no_grad():
@@ -237,32 +259,43 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
             v_loss = 0.5 * ((out.value - b_returns[mb]) ** 2).mean()
             entropy = out.entropy.sum(dim=1).mean()
             loss = pg_loss - cfg.entropy_coef * entropy + cfg.value_coef * v_loss
+            if inject_nan == "loss":
+                loss = loss + math.nan
+            st.inner_epoch, st.batch = epoch, index
+            measured = means.add(
+                out.entropy.detach().mean(dim=0).cpu(), policy_loss=pg_loss.item(),
+                value_loss=v_loss.item(), entropy=entropy.item(), kl_divergence=approx_kl,
+                clip_fraction=clip_frac, clip_fraction_positive=clip_pos,
+                clip_fraction_negative=clip_neg)
+            if measured:
+                epoch_kl += approx_kl
+                n_mb += 1
 
             optimizer.zero_grad(set_to_none=True)
             if not torch.isfinite(loss):
-                result.nonfinite_loss = True
+                st.nonfinite_loss_count += 1
                 continue
             loss.backward()
+            if inject_nan == "grad":
+                _poison_grads(policy)
             if allreduce_grads is not None:
                 allreduce_grads(policy)
-            head_grad_norm = {n: grad_norm(ps) for n, ps in head_parameters(policy).items()}
-            st.dead_layers, st.exploding_layers, st.total_layers = layer_health(policy)
-            if sample_gradient_cv:
-                cv = compute_gradient_cv(policy)
-                if cv is not None:
-                    st.gradient_cv = cv
-            st.pre_clip_grad_norm = float(
-                nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm))
+            head_norms = {n: grad_norm(ps) for n, ps in head_parameters(policy).items()}
+            layers = layer_health(policy)
+            cv = compute_gradient_cv(policy) if sample_diagnostics else None
+            pre_clip = float(nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm))
+            if not math.isfinite(pre_clip):
+                st.nonfinite_grad_count += 1
+                optimizer.zero_grad(set_to_none=True)
+                continue
+            head_grad_norm = head_norms
+            st.dead_layers, st.exploding_layers, st.total_layers = layers
+            if cv is not None:
+                st.gradient_cv = cv
+            st.pre_clip_grad_norm = pre_clip
             st.grad_norm = grad_norm(list(policy.parameters()))
             optimizer.step()
-
-            means.add(policy_loss=pg_loss.item(), value_loss=v_loss.item(),
-                      entropy=entropy.item(), kl_divergence=approx_kl, clip_fraction=clip_frac,
-                      clip_fraction_positive=clip_pos, clip_fraction_negative=clip_neg)
-            head_ent_sum += out.entropy.detach().mean(dim=0).cpu()
-            epoch_kl += approx_kl
-            n_mb += 1
-            st.inner_epoch, st.batch = epoch, n_mb - 1
+            st.optimizer_steps += 1
         mean_kl = epoch_kl / max(1, n_mb)
         if allreduce_mean is not None:
             mean_kl = allreduce_mean(mean_kl)
@@ -271,8 +304,7 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
             break
 
     means.write(st)
-    n = max(1, means.n)
-    st.heads.extend(tpb.HeadMetrics(head=h.head, entropy=float(head_ent_sum[i]) / n,
+    st.heads.extend(tpb.HeadMetrics(head=h.head, entropy=means.head_mean(i),
                                     grad_norm=head_grad_norm.get(h.name, 0.0))
                     for i, h in enumerate(HEADS))
     st.explained_variance = explained_variance(b_values, b_returns)
@@ -281,6 +313,7 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
     st.advantage_mean, st.advantage_std = b_advantages.mean().item(), b_advantages.std().item()
     st.ratio_min = ratio_min if math.isfinite(ratio_min) else 0.0
     st.ratio_max = ratio_max if math.isfinite(ratio_max) else 0.0
-    collect_cuda_memory_metrics(device, into=st)
+    if sample_diagnostics:
+        collect_cuda_memory_metrics(device, into=st)
     st.update_time_ms = (time.perf_counter() - t0) * 1000.0
     return result

@@ -202,43 +202,43 @@ class Trainer:
         return TrainResult(status, episodes_done, final_acc, final_reward, wall, history,
                            self.policy)
 
-    def _collect(self, batch_idx: int) -> tuple[Rollout, torch.Tensor] | None:
-        """Play one episode in every env; None when a stop was requested midway."""
+    def _collect(self, batch_idx: int) -> tuple[Rollout, torch.Tensor, float] | None:
+        """Play one episode in every env: (rollout, last values, wall seconds of its steps);
+        None when a stop was requested midway."""
         steps, n = self.cfg.max_epochs, len(self.vec)
         self.vec.reset()
         buf: dict[str, list[torch.Tensor]] = {k: [] for k in (
-            "obs", "op_mask", "slot_masks", "bp_mask", "actions", "log_probs", "values",
-            "rewards", "dones")}
+            "obs", "masks", "actions", "log_probs", "values", "rewards", "dones")}
+        t0 = time.perf_counter()
         for t in range(steps):
             if self._stopping():
                 return None
             obs = self.vec.observe().to(self.device)
-            op_mask, slot_masks, bp_mask = (m.to(self.device) for m in self.vec.masks())
+            inputs = self.vec.masks().to(self.device)
             with torch.no_grad():
-                out = self.policy.evaluate(obs, op_mask, slot_masks, bp_mask,
-                                           generator=self.sample_gen)
+                out = self.policy.sample(obs, inputs, generator=self.sample_gen)
             rows = out.actions.cpu().tolist()
             results = self.vec.step([Action(*r) for r in rows])
-            for k, v in (("obs", obs), ("op_mask", op_mask), ("slot_masks", slot_masks),
-                         ("bp_mask", bp_mask), ("actions", out.actions),
+            for k, v in (("obs", obs), ("masks", out.masks), ("actions", out.actions),
                          ("log_probs", out.log_prob), ("values", out.value)):
                 buf[k].append(v)
             buf["rewards"].append(torch.tensor([r.reward for r in results], device=self.device))
             buf["dones"].append(torch.full((n,), float(t == steps - 1), device=self.device))
             if self.telemetry_on:
-                self._emit_step(batch_idx, t, out, rows, results, op_mask, slot_masks)
+                self._emit_step(batch_idx, t, out, rows, results)
                 self._maybe_vitals()
+        rollout_s = time.perf_counter() - t0
         for env in self.vec.envs if self.telemetry_on else ():
             self.sink.emit(emit.episode_outcome(env, episode=self._episode(batch_idx, env.env_id),
                                                 batch=batch_idx))
         rollout = Rollout(**{k: torch.stack(v) for k, v in buf.items()})
-        return rollout, torch.zeros(n, device=self.device)  # episodes end: no bootstrap
+        return rollout, torch.zeros(n, device=self.device), rollout_s  # no bootstrap
 
     def _episode(self, batch_idx: int, env_id: int) -> int:
         return self.start_episode + batch_idx * self.n_envs_total + env_id
 
     def _emit_step(self, batch_idx: int, t: int, out: PolicyOutput, rows: list[list[int]],
-                   results: list, op_mask: torch.Tensor, slot_masks: torch.Tensor) -> None:
+                   results: list) -> None:
         for i, (env, res) in enumerate(zip(self.vec.envs, results, strict=True)):
             episode = self._episode(batch_idx, env.env_id)
             for rec in res.records:
@@ -246,31 +246,36 @@ class Trainer:
                                               episode=episode, batch=batch_idx))
             self.sink.emit(emit.epoch_completed(env, res, episode=episode, batch=batch_idx))
             if (t + 1) % self.cfg.analytics_every == 0:
-                masked = int((~op_mask[i]).sum()) + int((~slot_masks[i][rows[i][0]]).sum())
                 card = emit.decision_card(
-                    env=env, action_row=rows[i],
-                    probs=[p[i].tolist() for p in out.probs],
-                    entropies=out.entropy[i].tolist(), value=float(out.value[i]),
-                    masked_actions=masked, reward=res.reward, epoch=env.epoch)
+                    env=env, action_row=rows[i], probs=out.probs[i].tolist(),
+                    entropies=out.entropy[i].tolist(), masks=out.masks[i].tolist(),
+                    relevant=out.relevance[i].tolist(), value=float(out.value[i]),
+                    reward=res.reward, epoch=env.epoch)
                 self.sink.emit(emit.analytics_snapshot(card, episode=episode, batch=batch_idx))
 
-    def _update(self, collected: tuple[Rollout, torch.Tensor], batch_idx: int,
+    def _update(self, collected: tuple[Rollout, torch.Tensor, float], batch_idx: int,
                 episodes_done: int) -> UpdateResult:
-        rollout, last_value = collected
+        rollout, last_value, rollout_s = collected
         cfg = self.cfg
         coef = cfg.entropy_coef_at(self.start_episode + episodes_done - self.n_envs_total)
         ppo_cfg = PPOConfig(cfg.clip_ratio, coef, cfg.value_coef, cfg.max_grad_norm,
                             cfg.ppo_epochs, cfg.n_minibatches, cfg.gamma, cfg.gae_lambda,
                             cfg.target_kl, cfg.lr)
         self.updates += 1
-        return ppo_update(
+        stats = ppo_update(
             self.policy, self.optimizer, rollout, last_value, ppo_cfg,
             generator=self.perm_gen, device=self.device,
-            sample_gradient_cv=(self.updates - 1) % cfg.gradient_cv_every == 0,
+            sample_diagnostics=(self.updates - 1) % cfg.diagnostics_every == 0,
             allreduce_grads=(lambda m: allreduce_gradients(self.dist, m))
             if self.dist.enabled else None,
             allreduce_mean=(lambda v: allreduce_mean(self.dist, v))
-            if self.dist.enabled else None)
+            if self.dist.enabled else None,
+            inject_nan=cfg.injected_nan(self.updates))
+        steps = rollout.rewards.shape[0]
+        if rollout_s > 0 and steps:
+            stats.payload.fps = steps * rollout.rewards.shape[1] / rollout_s
+            stats.payload.step_time_ms = rollout_s * 1000.0 / steps
+        return stats
 
     def _emit_batch_end(self, batch_idx: int, stats: UpdateResult, episodes_done: int,
                         accs: list[float], rewards: list[float]) -> None:

@@ -33,6 +33,7 @@ from tui_client.connection import list_runs, watch
 from tui_client.messages import ConnectionChanged, HeartbeatReceived, RunsListed, SnapshotReceived
 from tui_client.panels import COMPACT_CLASSES, PANELS
 from tui_client.renderables.envs import parse_row_key, row_key
+from tui_client.renderables.fmt import clip
 from tui_client.renderables.groups import group_label, group_name, groups, next_group
 from tui_client.screens.env_detail import EnvDetailScreen
 from tui_client.screens.help import HelpScreen, key_rows
@@ -172,24 +173,26 @@ class EsperTui(App[None]):
 
     def on_connection_changed(self, message: ConnectionChanged) -> None:
         previous, self.conn = self.conn, message.state
-        self.conn_detail = message.detail if message.state in ("disconnected", "error") else ""
+        detail = clip(message.detail, 300)  # the server's words: plain text, bounded
+        self.conn_detail = detail if message.state in ("disconnected", "error") else ""
         if message.state == "disconnected" and not self._outage_notified:
             self._outage_notified = True
             retry = f" Retrying every ≤{self.options.backoff.maximum:g}s." if self.options else ""
             self.notify(
-                f"Lost sanctum at {self.target}: {message.detail}.{retry}",
+                f"Lost sanctum at {self.target}: {detail}.{retry}",
                 title="Disconnected",
                 severity="warning",
+                markup=False,
             )
         elif message.state == "connected" and previous == "disconnected":
             self._outage_notified = False
-            self.notify(f"Reconnected to {self.target}.", title="Connected")
+            self.notify(f"Reconnected to {self.target}.", title="Connected", markup=False)
         elif message.state == "error":
-            self.notify(message.detail, title="Cannot watch", severity="error", timeout=30)
+            self.notify(detail, title="Cannot watch", severity="error", timeout=30, markup=False)
         self._refresh_live()
 
     def on_runs_listed(self, message: RunsListed) -> None:
-        self.push_screen(RunPickerScreen(message.runs), self._run_chosen)
+        self.push_screen(RunPickerScreen(message.runs, message.total), self._run_chosen)
 
     def _run_chosen(self, run_id: str | None) -> None:
         """Picker result: watch the chosen run; on cancel keep the current one, or (first
@@ -306,7 +309,7 @@ class EsperTui(App[None]):
         self.group_id = group_id
         label = group_label(self.snapshot, group_id)
         if label:
-            self.notify(f"Showing {label}.", title="Policy group", timeout=2)
+            self.notify(f"Showing {label}.", title="Policy group", timeout=2, markup=False)
 
     def group_ids(self) -> list[tuple[str | None, str]]:
         """(id for show_group, display name) of every policy group, primary first."""
@@ -368,15 +371,15 @@ class EsperTui(App[None]):
     async def _list_runs(self) -> None:
         assert self.options is not None  # action_pick_run calls this only with a server
         try:
-            runs = await list_runs(self.options.channel())
+            listed = await list_runs(self.options.channel())
         except SanctumError as exc:  # say why, keep the dashboard
-            self.notify(f"Cannot list runs: {describe(exc, self.options.channel())}",
-                        severity="error")
+            why = describe(exc, self.options.channel())
+            self.notify(f"Cannot list runs: {clip(why, 300)}", severity="error", markup=False)
             return
-        if not runs:
+        if not listed.runs:
             self.notify("The server has no runs yet.")
             return
-        self.push_screen(RunPickerScreen(runs), self._run_chosen)
+        self.push_screen(RunPickerScreen(list(listed.runs), listed.total_size), self._run_chosen)
 
     def action_reconnect(self) -> None:
         if self.options is not None:

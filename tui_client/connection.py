@@ -59,15 +59,20 @@ class Subscription:
     ask_when_several: bool = True
 
 
-async def list_runs(cfg: ChannelConfig, timeout: float = 5.0) -> list[spb.RunSummary]:
-    """The server's runs; raises SanctumError (never a raw transport error)."""
+#: Runs the picker lists (the most recently active first; the server caps a page).
+PICKER_RUNS = 200
+
+
+async def list_runs(cfg: ChannelConfig, timeout: float = 5.0) -> spb.ListRunsResponse:
+    """The server's PICKER_RUNS most recently active runs (and how many it holds); raises
+    SanctumError (never a raw transport error)."""
     try:
         async with aio_channel(cfg) as channel:
             stub = sanctum_pb2_grpc.SanctumServiceStub(channel)
-            resp = await stub.ListRuns(
-                spb.ListRunsRequest(), metadata=cfg.metadata(), timeout=timeout
-            )
-            return list(resp.runs)
+            reply: spb.ListRunsResponse = await stub.ListRuns(
+                spb.ListRunsRequest(page_size=PICKER_RUNS), metadata=cfg.metadata(),
+                timeout=timeout)
+            return reply
     except grpc.RpcError as err:
         raise SanctumError.from_rpc_error(err) from None
 
@@ -83,11 +88,12 @@ async def watch(sub: Subscription, post: Callable[[Message], object]) -> None:
                 md = sub.channel.metadata()
                 if not sub.run_id and sub.ask_when_several:
                     listed = await stub.ListRuns(
-                        spb.ListRunsRequest(), metadata=md, timeout=sub.list_timeout
+                        spb.ListRunsRequest(page_size=PICKER_RUNS), metadata=md,
+                        timeout=sub.list_timeout,
                     )
                     if len(listed.runs) > 1:
                         post(ConnectionChanged("connected"))
-                        post(RunsListed(list(listed.runs)))
+                        post(RunsListed(list(listed.runs), listed.total_size))
                         return
                 request = spb.WatchSnapshotsRequest(run_id=sub.run_id, max_hz=sub.max_hz)
                 connected = False

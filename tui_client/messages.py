@@ -37,6 +37,8 @@ class ConnectionChanged(Message):
 class RunsListed(Message):
     """The server holds several runs and none was chosen: the user should pick one."""
 
-    def __init__(self, runs: list[spb.RunSummary]) -> None:
+    def __init__(self, runs: list[spb.RunSummary], total: int = 0) -> None:
         super().__init__()
         self.runs = runs
+        #: Runs the server holds (0 = not said): more than `runs` when it has very many.
+        self.total = total

@@ -10,6 +10,7 @@ from typing import Literal
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.derived import liveness_for_age
+from tui_client.renderables.fmt import ts_seconds
 
 ConnState = Literal["connecting", "connected", "disconnected", "error"]
 
@@ -55,9 +56,10 @@ def liveness(conn: ConnState, fresh: Freshness | None, now: float,
 
 def snapshot_age(snapshot: spb.SanctumSnapshot, now: float) -> float | None:
     """Seconds between the snapshot's generation on the server and `now` (client clock)."""
-    if not snapshot.HasField("generated_at"):
+    generated = ts_seconds(snapshot.generated_at) if snapshot.HasField("generated_at") else None
+    if generated is None:
         return None
-    return max(0.0, now - snapshot.generated_at.ToNanoseconds() / 1e9)
+    return max(0.0, now - generated)
 
 
 @dataclass(frozen=True)

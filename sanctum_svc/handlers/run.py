@@ -65,6 +65,7 @@ def batch_epoch_completed(
         if env_group == group_id:
             track.cumulative_reward = 0.0
             track.seeds.clear()
+            track.counterfactuals.clear()
     marks = run.batch_marks
     marks.append((received_at, p.episodes_completed))
     if len(marks) >= 2:

@@ -53,6 +53,7 @@ def seed_germinated(run: RunAggregator, event: tpb.TelemetryEvent, received_at: 
     p = event.seed_germinated
     seed = _seed(run, event, p.slot_id)
     if seed is not None:
+        run.env(event.group_id, event.env_id).counterfactuals.pop(p.slot_id, None)
         seed.Clear()
         seed.slot_id = p.slot_id
         seed.stage = tpb.SEED_STAGE_GERMINATED
@@ -93,30 +94,50 @@ def seed_gate_evaluated(run: RunAggregator, event: tpb.TelemetryEvent, received_
     )
 
 
+def _keep_counterfactual(run: RunAggregator, event: tpb.TelemetryEvent,
+                         seed: tpb.SeedTelemetry | None,
+                         p: tpb.SeedPrunedPayload | tpb.SeedFossilizedPayload) -> str:
+    """Keep the payload's counterfactual on the slot (forgotten when not measured), so the
+    snapshot shows it while the slot stays decided; the log text for it ("" when absent)."""
+    if seed is None:
+        return f", counterfactual {p.counterfactual:+.3f}" if p.HasField("counterfactual") else ""
+    kept = run.env(event.group_id, event.env_id).counterfactuals
+    if not p.HasField("counterfactual"):
+        seed.ClearField("counterfactual")
+        kept.pop(p.slot_id, None)
+        return ""
+    seed.counterfactual = kept[p.slot_id] = p.counterfactual
+    return f", counterfactual {p.counterfactual:+.3f}"
+
+
 @handles(ET.EVENT_TYPE_SEED_FOSSILIZED)
 def seed_fossilized(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
     p = event.seed_fossilized
-    _, blueprint = _enter_stage(run, event, p.slot_id, tpb.SEED_STAGE_FOSSILIZED,
-                                p.blueprint_id)
+    seed, blueprint = _enter_stage(run, event, p.slot_id, tpb.SEED_STAGE_FOSSILIZED,
+                                   p.blueprint_id)
+    cf = _keep_counterfactual(run, event, seed, p)
     run.state.lifecycle.fossilized += 1
     run.log(
         event,
         received_at,
         f"{p.slot_id}: fossilized {blueprint} "
-        f"(+{p.params_added:,} params, {p.improvement:+.2f} acc, {p.epochs_total} epochs)",
+        f"(+{p.params_added:,} params, {p.improvement:+.2f} acc, {p.epochs_total} epochs{cf})",
     )
 
 
 @handles(ET.EVENT_TYPE_SEED_PRUNED, ET.EVENT_TYPE_SEED_CULLED)
 def seed_pruned(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
-    """PRUNED (or its older name CULLED): the seed keeps its blueprint_id (seed plan 000)."""
+    """PRUNED (or its older name CULLED): the seed keeps its blueprint_id (seed plan 000) and
+    its counterfactual contribution, when measured."""
     p = event.seed_pruned
-    _, blueprint = _enter_stage(run, event, p.slot_id, tpb.SEED_STAGE_PRUNED, p.blueprint_id)
+    seed, blueprint = _enter_stage(run, event, p.slot_id, tpb.SEED_STAGE_PRUNED,
+                                   p.blueprint_id)
+    cf = _keep_counterfactual(run, event, seed, p)
     run.state.lifecycle.pruned += 1
     reason = f": {p.reason}" if p.reason else ""
     run.log(
         event,
         received_at,
         f"{p.slot_id}: pruned {blueprint} "
-        f"({p.improvement:+.2f} acc, {p.epochs_total} epochs){reason}",
+        f"({p.improvement:+.2f} acc, {p.epochs_total} epochs{cf}){reason}",
     )

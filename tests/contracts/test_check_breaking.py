@@ -87,7 +87,7 @@ def test_additive_field_passes(repo: Path) -> None:
 
 
 def test_uncommitted_change_is_checked(repo: Path) -> None:
-    _edit_and_commit(repo, "message ListRunsRequest {}", "message ListRunsRequest {}\n")
+    _edit_and_commit(repo, "message GetSnapshotRequest {", "message GetSnapshotRequest {\n")
     path = repo / SANCTUM_PROTO
     path.write_text(path.read_text().replace("uint64 version = 2;", "uint32 version = 2;", 1))
     assert _git(repo, "status", "--porcelain").strip()  # the change is not committed
@@ -103,7 +103,7 @@ def test_single_commit_skips_with_reason(repo: Path) -> None:
 
 
 def test_shallow_clone_skips_with_reason(repo: Path, tmp_path: Path) -> None:
-    _edit_and_commit(repo, "message ListRunsRequest {}", "message ListRunsRequest {}\n")
+    _edit_and_commit(repo, "message GetSnapshotRequest {", "message GetSnapshotRequest {\n")
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{repo}", str(clone)],
                    check=True, capture_output=True)
@@ -116,7 +116,7 @@ def test_branch_compares_against_merge_base_with_main(repo: Path) -> None:
     _git(repo, "checkout", "-qb", "feature")
     _edit_and_commit(repo, "  uint64 version = 2;\n  Liveness liveness = 3;",
                      "  uint64 version = 9;\n  Liveness liveness = 3;")
-    _edit_and_commit(repo, "message ListRunsRequest {}", "message ListRunsRequest {}\n")
+    _edit_and_commit(repo, "message GetSnapshotRequest {", "message GetSnapshotRequest {\n")
     done = _run(repo)
     # HEAD~1 already holds the renumbering; the merge-base with main does not.
     assert done.returncode == 1

@@ -169,6 +169,12 @@ SEED_FIELDS: list[tuple[str, object, str]] = [
     ("tamiyo", spb.SanctumSnapshot, "tamiyo.groups.last_update"),
     ("blueprint_id", tpb.SeedPrunedPayload, "blueprint_id"),
     ("blueprint_id", tpb.SeedTelemetry, "blueprint_id"),
+    # seed 000's SEED_CULLED handler sets seed.counterfactual; seed 004: compile problems
+    # "surface in throughput metrics (fps, step_time_ms)"
+    *[("counterfactual", cls, "counterfactual") for cls in (
+        tpb.SeedPrunedPayload, tpb.SeedFossilizedPayload, tpb.SeedTelemetry)],
+    *[(n, cls, path) for n in ("fps", "step_time_ms")
+      for cls, path in ((tpb.PPOUpdatePayload, n), (spb.PolicyGroup, f"last_update.{n}"))],
     ("seeds", spb.EnvState, "seeds"),
     *[(f"head_{h}_{m}", spb.PolicyGroup, f"last_update.heads[ACTION_HEAD_{h.upper()}].{m}")
       for h in ("slot", "blueprint") for m in ("entropy", "grad_norm")],
@@ -192,6 +198,21 @@ def test_every_seed_field_exists_in_the_contracts() -> None:
     missing = [f"{seed} -> {cls.DESCRIPTOR.full_name}.{path}"
                for seed, cls, path in SEED_FIELDS if not _resolve(cls, path)]
     assert not missing, "fields named in the seed plans but missing: " + ", ".join(missing)
+
+
+def test_valid_actions_of_a_decision_head() -> None:
+    assert derived.valid_actions(tpb.HeadChoice(relevant=True, valid_mask=0b1011)) == 3
+    assert derived.valid_actions(tpb.HeadChoice(relevant=True, valid_mask=0b100)) == 1  # forced
+    assert derived.valid_actions(tpb.HeadChoice(valid_mask=0)) is None  # head not used
+
+
+def test_measured_sometimes_fields_have_presence() -> None:
+    """Not measured must be absent, never a measured-looking 0.0."""
+    for cls, name in ((tpb.SeedPrunedPayload, "counterfactual"),
+                      (tpb.SeedFossilizedPayload, "counterfactual"),
+                      (tpb.SeedTelemetry, "counterfactual"), (tpb.PPOUpdatePayload, "fps"),
+                      (tpb.PPOUpdatePayload, "step_time_ms")):
+        assert cls.DESCRIPTOR.fields_by_name[name].has_presence, (cls, name)
 
 
 def test_every_action_head_in_design_is_an_enum_value() -> None:

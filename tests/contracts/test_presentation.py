@@ -82,7 +82,8 @@ def test_series_names_follow_the_payload_field() -> None:
     assert "kl_divergence" in presentation.plotted(tpb.PPOUpdatePayload)
     assert presentation.optional_fields(tpb.PPOUpdatePayload) == (
         "gradient_cv", "cuda_memory_allocated_gb", "cuda_memory_reserved_gb",
-        "cuda_memory_peak_gb", "cuda_memory_fragmentation", "early_stop_epoch")
+        "cuda_memory_peak_gb", "cuda_memory_fragmentation", "early_stop_epoch", "fps",
+        "step_time_ms")
 
 
 def test_unknown_values_read_as_a_dash() -> None:

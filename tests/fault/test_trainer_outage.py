@@ -53,7 +53,9 @@ def training_state(snap: spb.SanctumSnapshot) -> spb.SanctumSnapshot:
         out.ClearField(name)
     out.run.completion.ClearField("wall_time_s")
     for group in out.tamiyo.groups:
-        group.last_update.ClearField("update_time_ms")
+        for update in (group.last_update, group.last_measured):
+            for name in ("update_time_ms", "fps", "step_time_ms"):  # wall-clock values
+                update.ClearField(name)
     for entry in out.event_log.entries:
         entry.ClearField("timestamp")
     return out

@@ -3,6 +3,7 @@ disconnect after the stall deadline."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -113,14 +114,60 @@ def test_stalled_past_deadline_is_disconnected(make_events) -> None:
                 time.sleep(0.2)
             assert _subscribers(server) == 1, "the stalled subscriber was not disconnected"
             assert not fast.ended.is_set(), "the reading subscriber must stay connected"
-            # Known limit: grpc.aio cannot reset a stream whose write is blocked, so the
-            # stalled client only learns of it when its connection closes; the server side
-            # (handler, its snapshot reference) is released, which is what bounds memory.
-            stalled.cancel()
+            # grpc.aio cannot reset a stream whose write is blocked: the server closes the
+            # stalled connection instead (that frees what the call held), so the stalled
+            # client learns of it once it reads what was already delivered.
+            ended: list[grpc.StatusCode] = []
+
+            def drain() -> None:
+                try:
+                    for _ in stalled:
+                        pass
+                except grpc.RpcError as err:
+                    ended.append(err.code())
+
+            reader = threading.Thread(target=drain, daemon=True)
+            reader.start()
+            reader.join(15)
+            assert ended == [grpc.StatusCode.UNAVAILABLE], ended
             ch.close()
             assert server.server is not None
             stalled_count = server.server.metrics.stalled._value.get()
             assert stalled_count == 1
+
+
+@pytest.mark.fault
+def test_stalled_stream_sharing_a_connection_with_a_reader(make_events) -> None:
+    """One connection, two streams: the one that stopped reading is dropped, but the
+    connection stays open for the one that reads."""
+    events = make_events("share", n_batches=600)
+    with ThreadedSanctum(stall_timeout=1.0) as server:
+        server.ingest(events[:10])
+        ch = grpc.insecure_channel(server.address, options=[
+            ("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 1024)])
+        stub = server.stub(ch)
+        reading = stub.WatchSnapshots(spb.WatchSnapshotsRequest(run_id="share", max_hz=20))
+        stalled = stub.WatchSnapshots(spb.WatchSnapshotsRequest(run_id="share", max_hz=30))
+        next(stalled)
+        got: list[int] = []
+
+        def read() -> None:
+            with contextlib.suppress(grpc.RpcError):  # CANCELLED at the end of the test
+                for m in reading:
+                    got.append(m.snapshot.version)
+
+        threading.Thread(target=read, daemon=True).start()
+        with Feeder(server, events[10:], per_batch=2, pause=0.002):
+            deadline = time.monotonic() + 20
+            while _subscribers(server) > 1 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _subscribers(server) == 1, "the stalled stream was not dropped"
+            seen = len(got)
+            time.sleep(1.0)
+            assert len(got) > seen, "the reading stream on the same connection stopped"
+        reading.cancel()
+        stalled.cancel()
+        ch.close()
 
 
 def test_snapshot_built_at_most_max_hz_per_run_for_many_subscribers(make_events) -> None:

@@ -32,7 +32,7 @@ class ListSink:
 def tiny_config(**overrides: object) -> TrainerConfig:
     """A run of a second or two: 3 batches of 2 envs x 6 epochs, small PPO."""
     base = dict(episodes=6, envs=2, seed=3, max_epochs=6, ppo_epochs=2, n_minibatches=2,
-                gradient_cv_every=2, analytics_every=3, vitals_every_s=0.0)
+                diagnostics_every=2, analytics_every=3, vitals_every_s=0.0)
     base.update(overrides)
     return TrainerConfig(**base)
 

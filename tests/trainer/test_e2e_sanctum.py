@@ -48,14 +48,15 @@ class Watcher(threading.Thread):
                     raise
 
 
-def test_training_run_populates_the_seed_checklist(restore_signals, tmp_path) -> None:
-    run_id = "e2e-run"
+def _train_and_watch(run_id: str, tmp_path, *extra: str, **args: object
+                     ) -> spb.SanctumSnapshot:
+    """Run esper-trainer against a real sanctum; the subscriber's final snapshot."""
     with ThreadedSanctum(token=TOKEN) as server:
         watcher = Watcher(server, run_id)
         watcher.start()
         argv = ["--sanctum", server.address, "--token", TOKEN, "--run-id", run_id, "--quiet",
-                "--spool-dir", str(tmp_path), "--ppo-epochs", "2", "--gradient-cv-every", "1"]
-        for k, v in ARGS.items():
+                "--spool-dir", str(tmp_path), "--ppo-epochs", "2", *extra]
+        for k, v in {**ARGS, **args}.items():
             argv += [f"--{k.replace('_', '-')}", str(v)]
         assert main(argv) == 0
         assert watcher.completed.wait(30), "subscription never showed the completed run"
@@ -63,6 +64,11 @@ def test_training_run_populates_the_seed_checklist(restore_signals, tmp_path) ->
         watcher.join(5)
     snap = watcher.latest
     assert snap is not None and watcher.count >= 2
+    return snap
+
+
+def test_training_run_populates_the_seed_checklist(restore_signals, tmp_path) -> None:
+    snap = _train_and_watch("e2e-run", tmp_path, "--diagnostics-every", "1")
 
     cfg = snap.run.config
     assert (cfg.n_episodes, cfg.n_envs, cfg.seed, cfg.max_epochs) == (8, 2, 5, 6)
@@ -86,7 +92,13 @@ def test_training_run_populates_the_seed_checklist(restore_signals, tmp_path) ->
     assert not group.last_measured.HasField("cuda_memory_allocated_gb")  # CPU: "—", not 0.0
     assert t.total_layers > 0 and t.pre_clip_grad_norm > 0 and t.update_time_ms > 0
     assert t.lr == pytest.approx(cfg.lr) and t.entropy_coef > 0 and t.value_std > 0
-    assert group.last_decision.heads and snap.decisions.recent
+    assert t.fps > 0 and t.step_time_ms > 0  # throughput
+    assert (t.nonfinite_loss_count, t.nonfinite_grad_count) == (0, 0)
+    assert t.optimizer_steps > 0 and not cfg.fault_injections
+    assert snap.decisions.recent
+    last = group.last_decision
+    assert [c.head for c in last.heads] == [h.head for h in HEADS]  # all 8
+    assert last.heads[0].relevant and last.heads[0].valid_mask
 
     assert len(snap.envs.envs) == 2
     for env in snap.envs.envs:
@@ -102,3 +114,14 @@ def test_training_run_populates_the_seed_checklist(restore_signals, tmp_path) ->
     assert d.producer_dropped == 0
     types = {e.event_type for e in snap.event_log.entries}
     assert tpb.EVENT_TYPE_TRAINING_COMPLETED in types
+
+
+def test_injected_nan_reaches_the_snapshot_as_counts(restore_signals, tmp_path) -> None:
+    """A NaN loss at the last update: sanctum accepts every event (no NaN double crosses
+    the wire) and shows the skipped minibatches and the declared fault."""
+    snap = _train_and_watch("e2e-nan", tmp_path, "--inject-nan-update", "2", episodes=4)
+    assert list(snap.run_config.fault_injections) == ["nan-loss@update2"]
+    t = snap.tamiyo
+    assert t.updates == 2 and t.nonfinite_loss_count == 2 * 4 and t.optimizer_steps == 0
+    assert snap.delivery.events_rejected == 0 and snap.status == spb.RUN_STATUS_COMPLETED
+    assert tpb.EVENT_TYPE_NUMERICAL_INSTABILITY_DETECTED in {e.event_type for e in snap.event_log}

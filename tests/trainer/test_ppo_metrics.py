@@ -56,10 +56,23 @@ def test_gradient_cv_of_a_real_backward_is_finite_and_nonnegative() -> None:
     assert cv is not None and math.isfinite(cv) and cv >= 0.0
 
 
-def test_gradient_cv_absent_without_grads_and_bounded_at_zero_mean() -> None:
+def test_gradient_cv_absent_without_grads_and_zero_below_the_mean_floor() -> None:
+    """The seed's definition: `if abs(mean.item()) < 1e-10: return 0.0`."""
     assert compute_gradient_cv(nn.Linear(3, 3)) is None  # nothing measured
-    cv = compute_gradient_cv(_with_grads([1.0, -1.0, 1.0, -1.0]))  # mean exactly 0
-    assert cv is not None and math.isfinite(cv) and cv > 1e6
+    assert compute_gradient_cv(_with_grads([1.0, -1.0, 1.0, -1.0])) == 0.0  # mean exactly 0
+    assert compute_gradient_cv(_with_grads([3e-11, 1e-11])) == 0.0  # |mean| 2e-11 < 1e-10
+    # |mean| 2e-10: measured; sample std sqrt(2)*1e-10 -> CV 1/sqrt(2)
+    assert compute_gradient_cv(_with_grads([3e-10, 1e-10])) == pytest.approx(2 ** -0.5, rel=1e-5)
+
+
+def test_gradient_cv_pools_every_element_of_every_parameter() -> None:
+    m = nn.Module()
+    m.a, m.b = nn.Parameter(torch.zeros(2)), nn.Parameter(torch.zeros(3))
+    m.a.grad, m.b.grad = torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0, 5.0])
+    pooled = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert compute_gradient_cv(m) == pytest.approx((pooled.std() / pooled.mean()).item())
+    m.b.grad[0] = math.nan
+    assert compute_gradient_cv(m) is None  # a NaN is not a measurement
 
 
 def test_cuda_memory_absent_on_cpu() -> None:

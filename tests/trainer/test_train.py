@@ -12,7 +12,8 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.events import payload_matches
 from sanctum_svc.validate import validate_batch
 from tests.trainer.conftest import ListSink, tiny_config
-from trainer_svc.actions import HEADS, SLOT_IDS
+from trainer_svc import ppo as ppo_module
+from trainer_svc.actions import HEADS, OPS, RELEVANT, SLOT_IDS
 from trainer_svc.telemetry import NullTelemetry, TelemetryClient, TelemetryConfig
 from trainer_svc.train import Trainer
 
@@ -89,6 +90,68 @@ def test_ppo_update_metrics_are_real(smoke) -> None:
     assert [u.HasField("gradient_cv") for u in updates] == [True, False, True]
     assert all(u.gradient_cv >= 0 and math.isfinite(u.gradient_cv)
                for u in updates if u.HasField("gradient_cv"))
+
+
+def test_rollout_throughput_is_reported_every_update(smoke) -> None:
+    sink, _ = smoke
+    n_envs = sink.of("training_started")[0].training_started.config.n_envs
+    for e in sink.of("ppo_update"):
+        u = e.ppo_update
+        assert u.HasField("fps") and u.HasField("step_time_ms")
+        assert u.fps > 0 and u.step_time_ms > 0
+        # fps counts env steps: n_envs per lockstep step of step_time_ms
+        assert u.fps * u.step_time_ms == pytest.approx(n_envs * 1000.0)
+
+
+def test_decision_cards_carry_all_eight_heads_with_their_masks(smoke) -> None:
+    sink, _ = smoke
+    cards = [e.analytics_snapshot.decision for e in sink.of("analytics_snapshot")]
+    assert cards
+    labels = {h.head: h.labels for h in HEADS}
+    for card in cards:
+        assert [c.head for c in card.heads] == [h.head for h in HEADS]
+        relevant = RELEVANT[card.op]
+        masked = 0
+        for c, h in zip(card.heads, HEADS, strict=True):
+            assert c.relevant == (h.name in relevant)
+            if c.relevant:
+                chosen = labels[c.head].index(c.action)
+                assert c.valid_mask >> chosen & 1  # the choice was valid
+                assert 0 < c.valid_mask < 1 << h.n_actions
+                masked += h.n_actions - bin(c.valid_mask).count("1")
+            else:
+                assert c.valid_mask == 0
+        assert card.masked_actions == masked
+    assert {card.op for card in cards} <= set(OPS)
+
+
+def test_diagnostics_are_sampled_on_one_throttle(monkeypatch) -> None:
+    """Gradient CV and CUDA memory on the same updates (1, 3, 5 with every 2), absent on the
+    others. CUDA is not here: a stand-in collector reports what a GPU would."""
+    calls: list[int] = []
+
+    def collector(device: torch.device) -> dict[str, float]:
+        calls.append(1)
+        return {"cuda_memory_allocated_gb": 1.0, "cuda_memory_reserved_gb": 2.0,
+                "cuda_memory_peak_gb": 1.5, "cuda_memory_fragmentation": 0.5}
+
+    monkeypatch.setattr(ppo_module, "collect_cuda_memory_metrics", collector)
+    sink = ListSink()
+    Trainer(tiny_config(episodes=10, diagnostics_every=2), sink).run()
+    updates = [e.ppo_update for e in sink.of("ppo_update")]
+    sampled = [True, False, True, False, True]
+    assert [u.HasField("gradient_cv") for u in updates] == sampled
+    assert [u.HasField("cuda_memory_reserved_gb") for u in updates] == sampled
+    assert len(calls) == 3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_run_reports_memory_on_the_throttle_only() -> None:
+    sink = ListSink()
+    Trainer(tiny_config(device="cuda", diagnostics_every=2), sink).run()
+    updates = [e.ppo_update for e in sink.of("ppo_update")]
+    assert [u.HasField("cuda_memory_allocated_gb") for u in updates] == [True, False, True]
+    assert all(u.cuda_memory_reserved_gb > 0 for u in updates[::2])
 
 
 def test_lifecycle_events_reference_declared_slots(smoke) -> None:

@@ -46,7 +46,8 @@ async def test_small_terminal_shows_panels_as_tabs() -> None:
         await pilot.press("shift+tab", "shift+tab", "shift+tab")  # -> envs -> ppo -> heads
         await pilot.pause()
         assert app.current_panel == "heads"
-        await wait_for(pilot, lambda: "Flow: CV:0.42" in screen_text(app), what="heads")
+        seed_spaced = "─ Flow: CV:0.42 stable   Dead:0/12"  # the seed's spacing at 80 cols
+        await wait_for(pilot, lambda: seed_spaced in screen_text(app), what="heads")
         flow = _line(screen_text(app), "Flow:")
         assert "Exploding:0/12" in flow and "Clip:↑10%/↓5%" in flow  # one line at 80 cols
         # A key that acts on the env table brings it forward.
@@ -80,8 +81,8 @@ async def test_grid_at_120_fits_the_heads_footer_on_one_line() -> None:
         heads, ppo = app.query_one("#heads"), app.query_one("#ppo")
         assert heads.region.x < ppo.region.x  # side by side
         text = screen_text(app)
-        flow = _line(text, "Flow:")
-        assert "CV:0.42" in flow and "Exploding:0/12" in flow and "Clip:↑10%/↓5%" in flow
+        flow = _line(text, "─ Flow:")  # a half-width panel: the narrow tier, on one line
+        assert "CV:0.42" in flow and "Expl:0/12" in flow and "Clip:↑10%/↓5%" in flow
         assert "DECISIONS" in text and "op=ADVANCE 71%" in text
         assert "host CPU 55%" in text
         for panel in ("envs", "events", "decisions", "delivery"):

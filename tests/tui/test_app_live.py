@@ -24,7 +24,8 @@ FAST = Backoff(initial=0.1, factor=2.0, maximum=0.4)
 
 
 def culled_seed_events(run_id: str, start_seq: int) -> list[tpb.TelemetryEvent]:
-    """After the last batch barrier: env 1 germinates a lora seed in r0c1, then it is culled."""
+    """After the last batch barrier: env 1 germinates a lora seed in r0c1, then it is culled
+    while blending, with its counterfactual contribution measured."""
     common = {"run_id": run_id, "producer_id": "trainer-0", "env_id": 1}
     events = [
         tpb.TelemetryEvent(
@@ -43,7 +44,8 @@ def culled_seed_events(run_id: str, start_seq: int) -> list[tpb.TelemetryEvent]:
                 slot_id="r0c1",
                 blueprint_id="lora",
                 reason="no improvement",
-                from_stage=tpb.SEED_STAGE_GERMINATED,
+                from_stage=tpb.SEED_STAGE_BLENDING,
+                counterfactual=0.0125,
             ),
             **common,
         ),
@@ -100,6 +102,12 @@ async def test_dashboard_shows_what_the_trainer_sent(server: ThreadedSanctum) ->
         # Decision cards (ANALYTICS_SNAPSHOT) and host vitals (SYSTEM_VITALS) end to end.
         assert "DECISIONS" in text and "op=WAIT 70%" in text and "V +1.200" in text
         assert "host CPU 55%  RAM 6.5/16.0 GB" in text and "GPU —" in text  # a CPU run
+        assert "812 fps · 4.9 ms/step" in text  # throughput under the compile badge
+        # The culled seed keeps its counterfactual: the env detail shows it.
+        await pilot.press("2", "enter")
+        await wait_for(pilot, lambda: "Contrib" in screen_text(app), what="env 1 detail")
+        culled = next(line for line in screen_text(app).splitlines() if "PRUNED lora" in line)
+        assert "+0.013" in culled
 
 
 async def test_finished_run_reads_done_with_its_final_numbers(server: ThreadedSanctum) -> None:

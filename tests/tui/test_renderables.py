@@ -86,13 +86,20 @@ def test_status_rules() -> None:
 
 
 def test_flow_footer_exact_text() -> None:
+    """The seed's footer, assembled from its own appends:
+    "─ Flow: " + f"CV:{cv:.2f} " + f"{cv_status}   " + f"Dead:{dead}/{total}   Exploding:
+    {exploding}/{total}   " + f"Clip:↑{clip_pos:.0%}/↓{clip_neg:.0%}"."""
     t = _group(_snap(total_layers=12, clip_fraction_positive=0.10, clip_fraction_negative=0.05,
                      measured={"gradient_cv": 0.42}))
     footer = flow_footer(t)
-    assert footer.plain == "Flow: CV:0.42 stable  Dead:0/12  Exploding:0/12  Clip:↑10%/↓5%"
+    assert footer.plain == (
+        "─ Flow: CV:0.42 stable   Dead:0/12   Exploding:0/12   Clip:↑10%/↓5%")
     styles = {footer.plain[s.start : s.end]: str(s.style) for s in footer.spans}
+    assert str(footer.style) == ""  # only the lead-in is dim, not the whole footer
+    assert styles["─ Flow: "] == "dim" and styles["stable"] == "dim"
     assert styles["CV:0.42 "] == "green"
-    assert styles["Dead:0/12  Exploding:0/12"] == "green"
+    assert styles["Dead:0/12   Exploding:0/12"] == "green"
+    assert styles["Clip:↑10%/↓5%"] == "dim"
 
 
 def test_flow_footer_colours_and_unmeasured_cv() -> None:
@@ -100,8 +107,10 @@ def test_flow_footer_colours_and_unmeasured_cv() -> None:
     footer = flow_footer(t)
     assert "CV:—" in footer.plain and "0.00" not in footer.plain
     styles = {footer.plain[s.start : s.end]: str(s.style) for s in footer.spans}
-    assert styles["Dead:1/12  Exploding:0/12"] == "red"
-    for cv, colour in ((1.0, "yellow"), (2.5, "red")):
+    assert styles["Dead:1/12   Exploding:0/12"] == "red"
+    # the seed's bands: green < 0.5 <= yellow < 2.0 <= red
+    for cv, colour in ((0.49, "green"), (0.5, "yellow"), (1.99, "yellow"), (2.0, "red"),
+                       (84.32, "red")):
         t.last_measured.gradient_cv = cv
         f = flow_footer(t)
         assert {f.plain[s.start : s.end]: str(s.style) for s in f.spans}[f"CV:{cv:.2f} "] == colour

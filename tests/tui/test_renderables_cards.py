@@ -231,7 +231,7 @@ def test_env_row_keys_with_groups() -> None:
     assert row_key("", 3) == "3" and row_key("B", 3) == "B:3"
     assert parse_row_key("B:3") == ("B", 3) and parse_row_key("3") == ("", 3)
     env = spb.EnvState(env_id=3, group_id="B")
-    assert env_row(env, [])[0] == "B:3"
+    assert str(env_row(env, [])[0]) == "B:3"
 
 
 # -- fitting text -----------------------------------------------------------------------------
@@ -246,12 +246,16 @@ def _tamiyo(cv: float | None = 0.42) -> spb.PolicyGroup:
 def test_flow_footer_tiers_by_width() -> None:
     t = _tamiyo()
     assert flow_footer(t, 80).plain == flow_footer(t).plain  # the seed's spacing when it fits
-    assert flow_footer(t, 59).plain == (
-        "Flow: CV:0.42 stable Dead:0/12 Exploding:0/12 Clip:↑10%/↓5%"
+    assert flow_footer(t, 67).plain == (
+        "─ Flow: CV:0.42 stable   Dead:0/12   Exploding:0/12   Clip:↑10%/↓5%")
+    assert flow_footer(t, 66).plain == (
+        "─ Flow: CV:0.42 stable  Dead:0/12  Exploding:0/12  Clip:↑10%/↓5%")
+    assert flow_footer(t, 61).plain == (
+        "─ Flow: CV:0.42 stable Dead:0/12 Exploding:0/12 Clip:↑10%/↓5%"
     )
-    assert flow_footer(t, 56).plain == "Flow: CV:0.42 stable Dead:0/12 Expl:0/12 Clip:↑10%/↓5%"
+    assert flow_footer(t, 58).plain == "─ Flow: CV:0.42 stable Dead:0/12 Expl:0/12 Clip:↑10%/↓5%"
     two = flow_footer(t, 40).plain.splitlines()
-    assert two == ["Flow: CV:0.42 stable Clip:↑10%/↓5%", "      Dead:0/12 Expl:0/12"]
+    assert two == ["─ Flow: CV:0.42 stable Clip:↑10%/↓5%", "        Dead:0/12 Expl:0/12"]
     for width in range(36, 90):
         assert _lines_fit(flow_footer(t, width), width), width
     assert "CV:—" in flow_footer(_tamiyo(cv=None), 56).plain

@@ -1,4 +1,6 @@
-"""Tamiyo status banner (seed plan 004, Task 6.1): status, key metrics, memory percent."""
+"""Tamiyo status banner (seed plan 004, Task 6.1): status, key metrics, memory percent;
+its border carries the compile status (title) and the rollout throughput (subtitle), where
+compile problems surface."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ from rich.text import Text
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.derived import memory_usage_percent
-from tui_client.renderables.fmt import num, pct
+from tui_client.renderables.fmt import num, opt, pct
 from tui_client.renderables.groups import group_of
 from tui_client.renderables.health import Verdict, evaluate
 
@@ -40,12 +42,23 @@ def memory_style(percent: float) -> str:
 
 
 def memory_text(group: spb.PolicyGroup) -> Text | None:
-    """ "[Mem:53%]" (allocated/reserved CUDA memory, last measured), or None when not
-    measured."""
+    """ "[Mem:53%]" (allocated/reserved CUDA memory, last measured); None when not measured,
+    and hidden at 0 % (nothing reserved, or nothing allocated): no badge rather than
+    "[Mem:0%]"."""
     percent = memory_usage_percent(group.last_measured)
-    if percent is None:
+    if percent is None or percent <= 0:
         return None
-    return Text(f"[Mem:{percent:.0f}%]", style=memory_style(percent))
+    return Text(f"[Mem:{num(percent, '.0f')}%]", style=memory_style(percent))
+
+
+def throughput_text(group: spb.PolicyGroup | None) -> str:
+    """ "812 fps · 4.9 ms/step" (rollout env steps/s, wall ms per lockstep step) of the
+    group's latest PPO update, "—" for a value it did not measure; "" before any update."""
+    if group is None or not group.HasField("last_update"):
+        return ""
+    update = group.last_update
+    fps, step = num(opt(update, "fps"), ",.0f"), num(opt(update, "step_time_ms"), ".1f")
+    return f"{fps} fps · {step} ms/step"
 
 
 def banner_text(snapshot: spb.SanctumSnapshot | None, group: spb.PolicyGroup | None = None,

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from tui_client.renderables.fmt import DASH, num, opt, pack
+from tui_client.renderables.fmt import DASH, clip, num, opt, pack, pct
 from tui_client.renderables.heads import head_name
 
 OP_STYLE: dict[int, str] = {
@@ -34,14 +34,17 @@ def op_name(op: int) -> str:
 
 def target_text(card: tpb.DecisionCard) -> str:
     """ "r0c1 lora", "r0c1", or "" for a decision that names no slot / blueprint."""
-    return " ".join(part for part in (card.slot_id, card.blueprint_id) if part)
+    return " ".join(clip(part, 32) for part in (card.slot_id, card.blueprint_id) if part)
 
 
-def choice_text(choice: tpb.HeadChoice) -> Text:
-    """ "op=GERMINATE 71%" (probability of the chosen action; entropy is in the heads panel)."""
+def choice_text(choice: tpb.HeadChoice, ignored: bool = False) -> Text:
+    """ "op=GERMINATE 71%" (probability of the chosen action; entropy is in the heads panel).
+    A head the op ignored (`ignored`) is dimmed whole."""
+    if ignored:
+        return Text(f"{head_name(choice.head)}={choice.action or DASH}", style="dim")
     out = Text(f"{head_name(choice.head)}=", style="dim")
-    out.append(choice.action or DASH)
-    out.append(f" {choice.probability:.0%}", style="cyan")
+    out.append(clip(choice.action, 32) or DASH)
+    out.append(f" {pct(choice.probability)}", style="cyan")
     return out
 
 
@@ -61,7 +64,10 @@ def card_text(card: tpb.DecisionCard, width: int = 60) -> Text:
     out.append(f"masked {card.masked_actions}", style="dim")
     if card.heads:
         out.append("\n")
-        out.append_text(pack([choice_text(c) for c in card.heads], width))
+        # producers that report relevance mark at least the op head relevant
+        known = any(c.relevant for c in card.heads)
+        out.append_text(pack([choice_text(c, known and not c.relevant) for c in card.heads],
+                             width))
     return out
 
 
@@ -102,6 +108,23 @@ def decisions_text(
     return out
 
 
+def group_feed(snapshot: spb.SanctumSnapshot | None, group: spb.PolicyGroup | None
+               ) -> list[tpb.DecisionCard]:
+    """The recent decisions of `group`, oldest first, ending with its last one: the server
+    sends each card once (a group's last decision only in its PolicyGroup; an older server
+    also repeated it in the feed, so it is not added twice). When the server does not say
+    which group decided, the feed is not filtered. A/B groups reuse env ids, so a mixed feed
+    would mislead."""
+    recent = list(snapshot.decisions.recent) if snapshot is not None else []
+    if group is None:
+        return recent
+    if any(card.group_id for card in recent) or group.last_decision.group_id:
+        recent = [card for card in recent if card.group_id == group.group_id]
+    if group.HasField("last_decision") and (not recent or recent[-1] != group.last_decision):
+        recent.append(group.last_decision)
+    return recent
+
+
 def env_decisions(
     recent: Sequence[tpb.DecisionCard],
     env_id: int,
@@ -109,18 +132,14 @@ def env_decisions(
     limit: int = 8,
     group_id: str = "",
 ) -> Text:
-    """Decisions about one env of one policy group (for its detail screen): newest as a
-    card, then the feed."""
+    """Decisions about one env of one policy group (for its detail screen), from the
+    group's feed (`group_decisions`): newest as a card, then the feed."""
     mine = [card for card in recent if card.env_id == env_id and card.group_id == group_id]
     return decisions_text(mine[-1] if mine else None, mine, width, limit)
 
 
 def group_decisions(snapshot: spb.SanctumSnapshot | None, group: spb.PolicyGroup,
                     width: int = 60) -> Text:
-    """The decisions panel: `group`'s last decision as a card, then that group's part of
-    the run's recent feed (A/B groups reuse env ids, so a mixed feed would mislead)."""
-    recent: Sequence[tpb.DecisionCard] = snapshot.decisions.recent if snapshot else ()
-    if any(card.group_id for card in recent):
-        recent = [card for card in recent if card.group_id == group.group_id]
+    """The decisions panel: `group`'s last decision as a card, then its feed (`group_feed`)."""
     last = group.last_decision if group.HasField("last_decision") else None
-    return decisions_text(last, recent, width)
+    return decisions_text(last, group_feed(snapshot, group), width)

@@ -5,7 +5,38 @@ from __future__ import annotations
 from rich.text import Text
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
-from tui_client.renderables.fmt import num, pack
+from tui_client.renderables.fmt import clip, num, pack
+
+#: SnapshotTrim field paths as the panel names them.
+TRIMMED_NAMES = {
+    "envs.envs": "envs", "event_log.entries": "log lines", "decisions.recent": "decisions",
+    "delivery.producers": "producers", "histories.series": "series",
+    "tamiyo.groups": "groups", "tamiyo.groups.last_decision": "last decisions",
+    "tamiyo.groups.last_update.heads": "heads", "vitals": "vitals", "all": "everything else",
+}
+
+
+def size_text(nbytes: int) -> str:
+    """1048576 -> "1.0 MiB", 5300 -> "5.2 KiB"."""
+    for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= div:
+            return f"{nbytes / div:.1f} {unit}"
+    return f"{nbytes} B"
+
+
+def trimmed_text(snapshot: spb.SanctumSnapshot | None, width: int | None = None) -> Text | None:
+    """What the server left out of an oversized snapshot, or None for a complete one:
+    `✂ over the server's 1.0 MiB snapshot budget (14.0 MiB): not shown 6497 envs, …`."""
+    if snapshot is None or not snapshot.HasField("trimmed"):
+        return None
+    trim = snapshot.trimmed
+    head = Text(f"✂ over the server's {size_text(trim.budget_bytes)} snapshot budget "
+                f"({size_text(trim.full_bytes)}): not shown", style="yellow")
+    items = [head]
+    for f in trim.fields[:12]:
+        name = TRIMMED_NAMES.get(f.field) or clip(f.field, 40).replace("run.config.", "config ")
+        items.append(Text(f"{f.omitted:,} {name}", style="yellow"))
+    return pack(items, width, indent=2)
 
 
 def delivery_text(
@@ -37,7 +68,7 @@ def delivery_text(
     out.append_text(pack(lag, width, indent=0))
     for p in d.producers:
         items = [
-            Text(f"{p.producer_id}:", style="dim"),
+            Text(f"{clip(p.producer_id, 40)}:", style="dim"),
             Text(f"seq {p.last_seq}", style="dim"),
             Text(f"applied {p.events_applied}", style="dim"),
         ]

@@ -6,7 +6,7 @@ from rich.text import Text
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from tui_client.renderables.fmt import DASH, num, opt
+from tui_client.renderables.fmt import DASH, clip, num, opt
 
 STAGE_STYLE: dict[int, str] = {
     tpb.SEED_STAGE_DORMANT: "dim",
@@ -43,7 +43,7 @@ def seed_cell(seed: tpb.SeedTelemetry | None) -> Text:
     style = STAGE_STYLE.get(seed.stage, "")
     out = Text(stage_name(seed.stage), style=style)
     if seed.blueprint_id:
-        out.append(f" {seed.blueprint_id}")
+        out.append(f" {clip(seed.blueprint_id, 24)}")
     return out
 
 
@@ -58,13 +58,19 @@ def parse_row_key(key: str) -> tuple[str, int]:
     return group_id, int(env_id)
 
 
+def slot_label(slot_id: str) -> Text:
+    """A slot id as a column label (plain text: an id is never console markup)."""
+    return Text(clip(slot_id, 24) or DASH)
+
+
 def env_row(env: spb.EnvState, slots: list[str]) -> list[Text | str]:
     """One DataTable row: env id (group-prefixed in A/B runs), accuracy, best, reward
-    ("—" before the env's first epoch), then one seed cell per slot."""
+    ("—" before the env's first epoch), then one seed cell per slot. Text cells: DataTable
+    reads a str cell as markup."""
     known = env.HasField("last_epoch")
     last = env.last_epoch
     return [
-        row_key(env.group_id, env.env_id),
+        Text(clip(row_key(env.group_id, env.env_id), 32)),
         num(last.val_accuracy, ".3g") if known else DASH,
         num(env.best_accuracy, ".3g") if known else DASH,
         num(last.reward, "+.3f") if known else DASH,
@@ -82,7 +88,8 @@ def lifecycle_text(snapshot: spb.SanctumSnapshot) -> str:
     b = snapshot.run.last_batch
     envs = num(opt(snapshot.envs, "mean_reward"), "+.3f")
     batch = (
-        f"batch avg acc {b.avg_accuracy:.3g} (rolling {b.rolling_accuracy:.3g}) · "
-        f"reward {b.avg_reward:+.3f} (envs {envs})"
+        f"batch avg acc {num(b.avg_accuracy, '.3g')} "
+        f"(rolling {num(b.rolling_accuracy, '.3g')}) · "
+        f"reward {num(b.avg_reward, '+.3f')} (envs {envs})"
     )
     return f"{batch} · {counts}"

@@ -7,6 +7,7 @@ the chosen group as an id (None = the primary); panels look it up in each new sn
 from __future__ import annotations
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
+from tui_client.renderables.fmt import clip
 
 
 def groups(snapshot: spb.SanctumSnapshot | None) -> list[spb.PolicyGroup]:
@@ -15,8 +16,8 @@ def groups(snapshot: spb.SanctumSnapshot | None) -> list[spb.PolicyGroup]:
 
 
 def group_name(group: spb.PolicyGroup) -> str:
-    """The group id, or "default" for the unnamed group."""
-    return group.group_id or "default"
+    """The group id (clipped for display), or "default" for the unnamed group."""
+    return clip(group.group_id, 24) or "default"
 
 
 def group_index(snapshot: spb.SanctumSnapshot | None, group_id: str | None) -> int:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from rich.text import Text
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from tui_client.renderables.fmt import DASH, compact_int, num, opt
+from tui_client.renderables.fmt import DASH, clip, compact_int, enum_name, num, opt, pct
 
 BADGES = {
     "LIVE": ("● LIVE", "bold green"),
@@ -35,14 +37,17 @@ def badge(key: str, age: float | None) -> Text:
     label, style = BADGES.get(key, (key, ""))
     out = Text(label, style=style)
     if key in ("LIVE", "SLOW", "STALE", *ENDED) and age is not None:
-        out.append(f" {age:.1f}s", style="dim")
+        out.append(f" {num(age, '.1f')}s", style="dim")
     return out
 
 
 def duration(seconds: float | None) -> str:
-    """12.04 -> "12.0s", 754 -> "12m34s", 3725 -> "1h02m05s"; None -> "—"."""
-    if seconds is None:
+    """12.04 -> "12.0s", 754 -> "12m34s", 3725 -> "1h02m05s"; None, NaN or inf -> "—";
+    a million hours or more in exponent form."""
+    if seconds is None or not math.isfinite(seconds):
         return DASH
+    if abs(seconds) >= 3.6e9:
+        return f"{num(seconds, '.3g')}s"
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(int(round(seconds)), 60)
@@ -64,7 +69,7 @@ def completion_text(snapshot: spb.SanctumSnapshot) -> Text | None:
     c = snapshot.run.completion
     label, style = COMPLETION_STYLE[status]
     out = Text(label, style=style)
-    reason = c.status.strip()
+    reason = clip(c.status.strip())
     if status != spb.RUN_STATUS_COMPLETED and reason:
         out.append(f": {reason}", style=style.replace("bold ", ""))
     finished = c.total_episodes > 0
@@ -82,7 +87,7 @@ def anneal_text(cfg: tpb.RunConfig) -> str:
     a = cfg.entropy_anneal
     if a.kind in (tpb.SCHEDULE_KIND_UNSPECIFIED, tpb.SCHEDULE_KIND_CONSTANT):
         return "const"
-    kind = tpb.ScheduleKind.Name(a.kind).removeprefix("SCHEDULE_KIND_").lower()
+    kind = enum_name(tpb.ScheduleKind, a.kind, "SCHEDULE_KIND_").lower()
     return f"{kind} {a.start:g}→{a.end:g}/{a.anneal_episodes}ep"
 
 
@@ -98,7 +103,7 @@ def config_text(cfg: tpb.RunConfig) -> Text:
     out.append(f"ent_coef {ent} ({anneal_text(cfg)})  ")
     out.append(f"budget {compact_int(cfg.param_budget) if cfg.param_budget else DASH}")
     if cfg.resume_path:
-        out.append(f"  resume {cfg.resume_path}")
+        out.append(f"  resume {clip(cfg.resume_path)}")
     return out
 
 
@@ -120,23 +125,25 @@ def header_text(
     out.append("ESPER ", style="bold magenta")
     problem = problem_text(liveness_key, detail)
     if snapshot is None:
-        out.append(f"{target}  ", style="dim")
+        out.append(f"{clip(target)}  ", style="dim")
         out.append_text(badge(liveness_key, age))
         out.append("\n")
         out.append_text(problem or Text("waiting for a run…", style="dim"))
         return out
     run = snapshot.run
-    out.append(f"{run.config.task or DASH}", style="bold")
-    out.append(f" · run {snapshot.run_id}  ")
+    out.append(f"{clip(run.config.task) or DASH}", style="bold")
+    out.append(f" · run {clip(snapshot.run_id)}  ")
     done, total = run.last_batch.episodes_completed, run.last_batch.total_episodes
     if total:
-        out.append(f"ep {done}/{total} ({done / total:.0%})  ")
+        out.append(f"ep {done}/{total} ({pct(done / total)})  ")
     else:
         out.append(f"ep {done}/{DASH}  ")
     out.append(f"batch {run.last_batch.batch_idx}  ")
     eps = opt(run, "episodes_per_second")
     out.append(f"{num(eps, '.2f')} ep/s  ")
     out.append_text(badge(liveness_key, age))
+    if snapshot.HasField("trimmed"):
+        out.append("  ✂ partial snapshot (see DELIVERY)", style="yellow")
     out.append("\n")
     out.append_text(config_text(run.config))
     for line in (completion_text(snapshot), problem):

@@ -17,6 +17,9 @@ BAR_WIDTH = 10
 #: Column labels and value formats of HeadMetrics.
 _COLUMNS = shown(tpb.HeadMetrics)
 _ENTROPY, _GRAD = _COLUMNS["entropy"], _COLUMNS["grad_norm"]
+#: The footer's lead-in, and the seed's spacing between its groups.
+FLOW_PREFIX = "─ Flow: "
+SEED_SEP = "   "
 
 
 def head_name(head: int) -> str:
@@ -28,7 +31,7 @@ def head_name(head: int) -> str:
 
 
 def _flow_parts(
-    group: spb.PolicyGroup, sep: str = "  ", exploding: str = "Exploding"
+    group: spb.PolicyGroup, sep: str = SEED_SEP, exploding: str = "Exploding"
 ) -> tuple[Text, Text, Text]:
     """The footer's three coloured groups: CV (last measured), dead/exploding layers and
     directional clip (latest update)."""
@@ -37,7 +40,7 @@ def _flow_parts(
     cv = Text()
     if measured.HasField("gradient_cv"):
         status = gradient_cv_status(measured.gradient_cv)
-        cv.append(f"CV:{measured.gradient_cv:.2f} ", style=CV_STYLE[status])
+        cv.append(f"CV:{num(measured.gradient_cv, '.2f')} ", style=CV_STYLE[status])
         cv.append(status, style="dim")
     else:
         cv.append(f"CV:{DASH}", style="dim")
@@ -57,25 +60,29 @@ def _flow_parts(
 
 
 def flow_footer(group: spb.PolicyGroup, width: int | None = None) -> Text:
-    """`Flow: CV:0.42 stable  Dead:0/N  Exploding:0/N  Clip:↑10%/↓5%` with the seed colours.
+    """`─ Flow: CV:0.42 stable   Dead:0/N   Exploding:0/N   Clip:↑10%/↓5%`: the seed's text,
+    spacing and colours.
 
     CV green < 0.5, yellow < 2.0, red otherwise; "CV:—" when it was not measured.
     Layers green only when dead and exploding are both 0. N is the update's total_layers.
 
     Given the panel's `width`, the footer stays on one line as long as it can: the seed's
-    spacing, then single spaces, then "Expl:" for "Exploding:"; narrower than that it
-    breaks before the layer counts (never in the middle of a group).
+    three-space spacing, then two, then one, then "Expl:" for "Exploding:"; narrower than
+    that it breaks before the layer counts (never in the middle of a group).
     """
-    for sep, exploding in (("  ", "Exploding"), (" ", "Exploding"), (" ", "Expl")):
+    tiers = ((SEED_SEP, "Exploding"), ("  ", "Exploding"), (" ", "Exploding"), (" ", "Expl"))
+    for sep, exploding in tiers:
         cv, layers, clip = _flow_parts(group, sep, exploding)
-        out = Text("Flow: ", style="dim")
+        out = Text()
+        out.append(FLOW_PREFIX, style="dim")
         out.append_text(Text(sep).join([cv, layers, clip]))
         if width is None or out.cell_len <= width:
             return out
     cv, layers, clip = _flow_parts(group, " ", "Expl")
-    out = Text("Flow: ", style="dim")
+    out = Text()
+    out.append(FLOW_PREFIX, style="dim")
     out.append_text(Text(" ").join([cv, clip]))
-    out.append("\n      ")
+    out.append("\n" + " " * len(FLOW_PREFIX))
     out.append_text(layers)
     return out
 

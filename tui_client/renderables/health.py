@@ -7,7 +7,8 @@ Rules (checked in this order; the worst level wins, every tripped rule is listed
 
 * ``warmup``: no PPO update has arrived yet, or fewer than ``WARMUP_UPDATES`` updates.
   During warmup only *critical* rules can override it (a NaN is never "warming up").
-* ``critical``: a non-finite loss / KL / grad norm; exploding layers > 0; ratio_max >
+* ``critical``: a non-finite loss / KL / grad norm, or minibatches the trainer skipped
+  because their loss or gradients were not finite; exploding layers > 0; ratio_max >
   ``RATIO_EXPLOSION`` or ratio_min < ``RATIO_COLLAPSE``; KL > ``KL_CRITICAL``;
   clip fraction > ``CLIP_CRITICAL``.
 * ``warning``: KL > ``KL_WARNING``; clip fraction > ``CLIP_WARNING``; gradient CV measured
@@ -27,6 +28,7 @@ from typing import Literal
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.derived import gradient_cv_status, memory_usage_percent
+from tui_client.renderables.fmt import num, pct
 
 Status = Literal["ok", "warning", "critical", "warmup"]
 Level = Literal["ok", "warning", "critical"]
@@ -111,15 +113,18 @@ def evaluate(snapshot: spb.SanctumSnapshot, group: spb.PolicyGroup) -> Verdict:
     for name in ("policy_loss", "value_loss", "kl_divergence", "grad_norm", "entropy"):
         if not math.isfinite(getattr(t, name)):
             critical.append(f"{name} is {getattr(t, name)}")
+    for what, count in (("loss", t.nonfinite_loss_count), ("grads", t.nonfinite_grad_count)):
+        if count:
+            critical.append(f"non-finite {what} ×{count}")
     if t.exploding_layers > 0:
         critical.append(f"{t.exploding_layers} exploding layers")
     if t.ratio_max > RATIO_EXPLOSION:
-        critical.append(f"ratio max {t.ratio_max:.2f} > {RATIO_EXPLOSION}")
+        critical.append(f"ratio max {num(t.ratio_max, '.2f')} > {RATIO_EXPLOSION}")
     if 0 < t.ratio_min < RATIO_COLLAPSE:
-        critical.append(f"ratio min {t.ratio_min:.2f} < {RATIO_COLLAPSE}")
+        critical.append(f"ratio min {num(t.ratio_min, '.2f')} < {RATIO_COLLAPSE}")
     for label, level, text in (
-        ("KL", kl_level(t.kl_divergence), f"{t.kl_divergence:.3f}"),
-        ("clip", clip_level(t.clip_fraction), f"{t.clip_fraction:.0%}"),
+        ("KL", kl_level(t.kl_divergence), num(t.kl_divergence)),
+        ("clip", clip_level(t.clip_fraction), pct(t.clip_fraction)),
     ):
         if level == "critical":
             critical.append(f"{label} {text}")
@@ -127,17 +132,17 @@ def evaluate(snapshot: spb.SanctumSnapshot, group: spb.PolicyGroup) -> Verdict:
             warning.append(f"{label} {text}")
     measured = group.last_measured
     if measured.HasField("gradient_cv") and gradient_cv_status(measured.gradient_cv) == "BAD":
-        warning.append(f"gradient CV {measured.gradient_cv:.2f}")
+        warning.append(f"gradient CV {num(measured.gradient_cv, '.2f')}")
     if t.dead_layers > 0:
         warning.append(f"{t.dead_layers} dead layers")
     if ev_level(t.explained_variance) == "warning":
-        warning.append(f"explained variance {t.explained_variance:.2f}")
+        warning.append(f"explained variance {num(t.explained_variance, '.2f')}")
     ents = normalised_entropies(t, snapshot.run.config)
     if ents and sum(ents) / len(ents) < ENTROPY_COLLAPSE:
         warning.append("entropy collapse")
     mem = memory_usage_percent(measured)
     if mem is not None and mem > MEMORY_WARNING_PCT:
-        warning.append(f"memory {mem:.0f}%")
+        warning.append(f"memory {num(mem, '.0f')}%")
     if critical:
         return Verdict("critical", critical + warning)
     if group.updates < WARMUP_UPDATES:

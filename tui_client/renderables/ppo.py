@@ -60,9 +60,12 @@ def details_text(group: spb.PolicyGroup, width: int | None = None) -> Text:
     first update."""
     if not group.HasField("last_update"):
         return Text("ratio —  value —  adv —  lr —", style="dim")
-    items = []
+    update = group.last_update
+    items = [Text(f"non-finite {what} ×{n} (skipped)", style="bold red")
+             for what, n in (("loss", update.nonfinite_loss_count),
+                             ("grads", update.nonfinite_grad_count)) if n]
     for name, d in _DETAILS.items():
-        source = group.last_measured if d.sampled else group.last_update
+        source = group.last_measured if d.sampled else update
         field = source.DESCRIPTOR.fields_by_name[name]
         if field.has_presence and not source.HasField(name):
             continue

@@ -6,7 +6,7 @@ from rich.text import Text
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from tui_client.renderables.fmt import DASH, opt, pack
+from tui_client.renderables.fmt import DASH, num, opt, pack
 
 
 def load_style(percent: float) -> str:
@@ -25,12 +25,12 @@ def gpu_text(v: tpb.SystemVitalsPayload) -> Text:
         out.append(DASH, style="dim")
         return out
     if used is not None:
-        mem = f"{used:.1f}/{total:.1f} GB" if total else f"{used:.1f} GB"
+        mem = f"{num(used, '.1f')}/{num(total, '.1f')} GB" if total else f"{num(used, '.1f')} GB"
         style = load_style(100 * used / total) if total else ""
         out.append(mem, style=style)
     if util is not None:
         out.append(" " if used is not None else "")
-        out.append(f"{util:.0f}%", style=load_style(util))
+        out.append(f"{num(util, '.0f')}%", style=load_style(util))
     return out
 
 
@@ -43,10 +43,11 @@ def vitals_text(snapshot: spb.SanctumSnapshot | None, width: int | None = None) 
         return out
     v = snapshot.vitals
     cpu = Text("host CPU ", style="bold dim")
-    cpu.append(f"{v.cpu_percent:.0f}%", style=load_style(v.cpu_percent))
+    cpu.append(f"{num(v.cpu_percent, '.0f')}%", style=load_style(v.cpu_percent))
     ram = Text("RAM ", style="bold dim")
     ram_pct = 100 * v.ram_used_gb / v.ram_total_gb if v.ram_total_gb else 0.0
-    ram.append(f"{v.ram_used_gb:.1f}/{v.ram_total_gb:.1f} GB", style=load_style(ram_pct))
+    ram.append(f"{num(v.ram_used_gb, '.1f')}/{num(v.ram_total_gb, '.1f')} GB",
+               style=load_style(ram_pct))
     rss = Text("RSS ", style="bold dim")
-    rss.append(f"{v.process_rss_gb:.2f} GB")
+    rss.append(f"{num(v.process_rss_gb, '.2f')} GB")
     return pack([cpu, ram, rss, gpu_text(v)], width, indent=5)

@@ -16,10 +16,10 @@ from textual.widget import Widget
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.presentation import metric, plotted, shown
-from tui_client.renderables.decisions import env_decisions
-from tui_client.renderables.envs import seed_cell, slot_ids
-from tui_client.renderables.fmt import DASH, num, sparkline
-from tui_client.renderables.groups import series
+from tui_client.renderables.decisions import env_decisions, group_feed
+from tui_client.renderables.envs import seed_cell, slot_ids, slot_label
+from tui_client.renderables.fmt import DASH, clip, num, sparkline
+from tui_client.renderables.groups import groups, series
 
 _SEED_COLUMNS = shown(tpb.SeedTelemetry)
 _EPOCH_FIELDS = shown(tpb.EpochCompletedPayload)
@@ -27,13 +27,15 @@ _EPOCH_PLOTTED = plotted(tpb.EpochCompletedPayload)
 
 
 def _seed_row(slot: str, seed: tpb.SeedTelemetry | None) -> list[RenderableType]:
+    """One seed table row. Every cell is Text: Rich reads a str cell as console markup, and
+    ids come from the wire."""
     if seed is None:
-        return [slot, seed_cell(None), DASH, *(DASH for _ in _SEED_COLUMNS)]
+        return [slot_label(slot), seed_cell(None), DASH, *(DASH for _ in _SEED_COLUMNS)]
     values = []
     for name, column in _SEED_COLUMNS.items():
         absent = seed.DESCRIPTOR.fields_by_name[name].has_presence and not seed.HasField(name)
         values.append(column.text(None if absent else getattr(seed, name)))
-    return [slot, seed_cell(seed), seed.seed_id or DASH, *values]
+    return [slot_label(slot), seed_cell(seed), Text(clip(seed.seed_id, 24) or DASH), *values]
 
 
 def env_detail(
@@ -48,8 +50,8 @@ def env_detail(
     )
     if env is None:
         return Text(f"env {env_id} is not in this run", style="dim")
-    title = f"env {env_id}" + (f" · group {env.group_id}" if env.group_id else "")
-    table = Table(title=title, box=None, expand=True, title_justify="left")
+    title = f"env {env_id}" + (f" · group {clip(env.group_id, 24)}" if env.group_id else "")
+    table = Table(title=Text(title), box=None, expand=True, title_justify="left")
     for col in ("Slot", "Seed", "Seed id", *(c.label for c in _SEED_COLUMNS.values())):
         table.add_column(col)
     for slot in slot_ids(snapshot):
@@ -61,14 +63,16 @@ def env_detail(
         "  ".join([*last, f"best acc {num(env.best_accuracy if known else None, '.3g')}",
                    f"cum reward {num(env.cumulative_reward, '+.2f')}",
                    f"epoch {env.epoch}", f"episode {env.episode}"]),
-        *(f"{_EPOCH_FIELDS[name].label:<9}"
-          f"{sparkline(series(snapshot, metric(tpb.EpochCompletedPayload, name), env.group_id, env.env_id), 40)}"  # noqa: E501
-          for name in _EPOCH_PLOTTED),
     ]
-    table.caption = "\n".join(lines)
+    for name in _EPOCH_PLOTTED:
+        values = series(snapshot, metric(tpb.EpochCompletedPayload, name), env.group_id,
+                        env.env_id)
+        lines.append(f"{_EPOCH_FIELDS[name].label:<9}{sparkline(values, 40)}")
+    table.caption = Text("\n".join(lines))
     table.caption_justify = "left"
     decisions = Text("\nDECISIONS\n", style="bold")
-    mine = env_decisions(snapshot.decisions.recent, env_id, 70, group_id=env.group_id)
+    group = next((g for g in groups(snapshot) if g.group_id == env.group_id), None)
+    mine = env_decisions(group_feed(snapshot, group), env_id, 70, group_id=env.group_id)
     decisions.append_text(mine)
     return Group(table, decisions)
 

@@ -10,6 +10,7 @@ by itself.
 from __future__ import annotations
 
 from rich.console import RenderableType
+from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -60,7 +61,8 @@ class SnapshotPanel(SnapshotView):
         self.border_title = self.TITLE
 
     def watch_snapshot(self) -> None:
-        self.border_title = titled(self.TITLE, self.snapshot, self.group_id)
+        # Text, not str: a group id comes from the wire and a str title is read as markup.
+        self.border_title = Text(titled(self.TITLE, self.snapshot, self.group_id))
 
     def watch_group_id(self) -> None:
-        self.border_title = titled(self.TITLE, self.snapshot, self.group_id)
+        self.watch_snapshot()

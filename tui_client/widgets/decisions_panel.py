@@ -40,7 +40,7 @@ class DecisionsPanel(VerticalScroll, can_focus=True):
         self.border_title = "DECISIONS"
 
     def watch_snapshot(self) -> None:
-        self.border_title = titled("DECISIONS", self.snapshot, self.group_id)
+        self.border_title = Text(titled("DECISIONS", self.snapshot, self.group_id))
 
     def watch_group_id(self) -> None:
         self.watch_snapshot()

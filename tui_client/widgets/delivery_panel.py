@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from tui_client.renderables.delivery import delivery_text
+from tui_client.renderables.delivery import delivery_text, trimmed_text
 from tui_client.renderables.vitals import vitals_text
 from tui_client.state import View
 
@@ -28,6 +28,10 @@ class DeliveryPanel(Widget, can_focus=True):
         width = self.content_size.width or None
         snapshot = view.snapshot if view is not None else None
         out = Text()
+        trimmed = trimmed_text(snapshot, width)
+        if trimmed is not None:
+            out.append_text(trimmed)
+            out.append("\n")
         out.append_text(vitals_text(snapshot, width))
         out.append("\n")
         view_age = view.view_age if view is not None else None

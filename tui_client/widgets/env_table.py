@@ -15,9 +15,12 @@ from tui_client.renderables.envs import (
     parse_row_key,
     row_key,
     slot_ids,
+    slot_label,
 )
 
 FIXED_COLUMNS = ("Env", "Acc", "Best", "Reward")
+#: Slot columns shown at most (a real host has a handful; the env detail lists them all).
+MAX_SLOT_COLUMNS = 48
 
 
 class EnvTable(DataTable):
@@ -48,8 +51,8 @@ class EnvTable(DataTable):
         """Update the cells that changed; rebuild when the envs or slots changed."""
         if snapshot is None:
             return
-        self.border_subtitle = lifecycle_text(snapshot)
-        slots = slot_ids(snapshot)
+        self.border_subtitle = Text(lifecycle_text(snapshot))
+        slots = slot_ids(snapshot)[:MAX_SLOT_COLUMNS]
         envs = sorted(snapshot.envs.envs, key=lambda e: (e.group_id, e.env_id))
         layout = (tuple(slots), tuple(row_key(e.group_id, e.env_id) for e in envs))
         names = (*FIXED_COLUMNS, *slots)
@@ -80,13 +83,14 @@ class EnvTable(DataTable):
         self._cells.clear()
         self._widths = {}
         for i, name in enumerate(names):
+            label = Text(name) if i < len(FIXED_COLUMNS) else slot_label(name)
             width = max(
-                cell_len(name),
+                label.cell_len,
                 floor.get(name, 0),
                 *(cell_len(str(cells[i])) for cells in rows.values()),
             )
             self._widths[name] = width
-            self.add_column(name, key=name, width=width)
+            self.add_column(label, key=name, width=width)
         for key, cells in rows.items():
             self.add_row(*cells, key=key)
             for name, value in zip(names, cells, strict=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.reactive import reactive
 
-from tui_client.renderables.banner import banner_text, banner_title
+from tui_client.renderables.banner import banner_text, banner_title, throughput_text
 from tui_client.renderables.groups import titled
 from tui_client.renderables.health import Verdict, evaluate
 from tui_client.widgets.bound import SnapshotPanel
@@ -15,7 +15,8 @@ STATUS_CLASSES = ("status-ok", "status-warning", "status-critical", "status-warm
 
 class StatusBanner(SnapshotPanel):
     """One bordered line; its CSS class (status-*) colours the border by overall status.
-    With several policy groups the title also names the group shown (`g` cycles)."""
+    With several policy groups the title also names the group shown (`g` cycles); the
+    subtitle shows the rollout throughput."""
 
     #: Health of the group shown (None before the first snapshot); drives the CSS class.
     verdict: reactive[Verdict | None] = reactive(None)
@@ -33,6 +34,7 @@ class StatusBanner(SnapshotPanel):
 
     def watch_snapshot(self) -> None:
         self.border_title = Text(titled(banner_title(self.snapshot), self.snapshot, self.group_id))
+        self.border_subtitle = Text(throughput_text(self.group))
 
     def watch_group_id(self) -> None:
         self.watch_snapshot()

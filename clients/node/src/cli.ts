@@ -4,7 +4,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseOptions, UsageError, USAGE, type Options } from "./args.js";
 import { connect, type SanctumClient } from "./client.js";
-import { formatLiveness, formatStatus, isFinished, runLine, summaryLine } from "./format.js";
+import { clip, formatStatus, isFinished, heartbeatLine, runLine, summaryLine } from "./format.js";
 
 const PROG = "esper-sanctum-node";
 const EXIT_RPC = 1;
@@ -12,13 +12,20 @@ const EXIT_USAGE = 2;
 
 class TimeoutError extends Error {}
 
+/** Runs asked per ListRuns page (the server caps it and may end a page early). */
+const LIST_PAGE = 1000;
+
+/** Every run, most recently active first, a page at a time. */
 async function list(client: SanctumClient, opts: Options): Promise<void> {
-  const res = await client.listRuns({}, { timeoutMs: opts.timeoutS * 1000 });
-  if (res.runs.length === 0) {
-    console.error("no runs yet");
-    return;
-  }
-  for (const run of res.runs) console.log(runLine(run));
+  let pageToken = "";
+  let printed = 0;
+  do {
+    const res = await client.listRuns({ pageSize: LIST_PAGE, pageToken }, { timeoutMs: opts.timeoutS * 1000 });
+    for (const run of res.runs) console.log(runLine(run));
+    printed += res.runs.length;
+    pageToken = res.nextPageToken;
+  } while (pageToken !== "");
+  if (printed === 0) console.error("no runs yet");
 }
 
 async function watch(client: SanctumClient, opts: Options, interrupt: AbortSignal): Promise<void> {
@@ -51,9 +58,7 @@ async function watch(client: SanctumClient, opts: Options, interrupt: AbortSigna
           break;
         }
       } else if (msg.kind.case === "heartbeat" && opts.heartbeats) {
-        const hb = msg.kind.value;
-        const live = formatLiveness(hb.liveness);
-        console.log(`heartbeat v=${hb.version} ${live} last_event=${hb.secondsSinceLastEvent.toFixed(1)}s`);
+        console.log(heartbeatLine(msg.kind.value));
       }
     }
   } catch (err) {
@@ -72,7 +77,7 @@ async function watch(client: SanctumClient, opts: Options, interrupt: AbortSigna
 /** One line for the user: what failed and, for the usual causes, what to do. */
 export function describeError(err: unknown, server: string): string {
   if (err instanceof ConnectError) {
-    const detail = err.rawMessage || Code[err.code];
+    const detail = clip(err.rawMessage, 300) || Code[err.code];
     switch (err.code) {
       case Code.Unavailable:
         return `cannot reach sanctum at ${server}: ${detail}`;

@@ -2,15 +2,18 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { formatMem, isFinished, memoryUsagePercent, runLine, summaryLine } from "./format.js";
+import { clip, fixed, formatMem, heartbeatLine, isFinished, memoryUsagePercent, runLine, summaryLine } from "./format.js";
 import {
+  HeartbeatSchema,
   Liveness,
   PolicyGroupSchema,
   RunSectionSchema,
   RunStatus,
   RunSummarySchema,
   SanctumSnapshotSchema,
+  SnapshotTrimSchema,
   TamiyoSectionSchema,
+  TrimmedFieldSchema,
 } from "./gen/esper/sanctum/v2/sanctum_pb.js";
 import {
   ActionHead,
@@ -82,4 +85,67 @@ test("a run that ended early says so, with the reason, and is not completed", ()
   assert.equal(summaryLine(done), "run=r1 v=3 batch=0 policy_loss=— heads=— Mem:— FAILED");
   assert.equal(isFinished(RunStatus.RUNNING), false);
   assert.equal(isFinished(RunStatus.COMPLETED), true);
+});
+
+test("no value a snapshot can hold breaks a line: dashes, named non-finites, clipped text", () => {
+  const huge = "x".repeat(1_000_000);
+  const U64_MAX = 2n ** 64n - 1n;
+  const group = create(PolicyGroupSchema, {
+    lastUpdate: create(PPOUpdatePayloadSchema, {
+      policyLoss: Number.NaN,
+      heads: [
+        create(HeadMetricsSchema, { head: 9999 as ActionHead, entropy: Number.POSITIVE_INFINITY }),
+        create(HeadMetricsSchema, { head: ActionHead.OP, entropy: 1e308 }),
+      ],
+    }),
+    lastMeasured: create(PPOUpdatePayloadSchema, { cudaMemoryAllocatedGb: 1e308, cudaMemoryReservedGb: 5e-324 }),
+  });
+  const snap = create(SanctumSnapshotSchema, {
+    runId: "\u001b[2J\u0007" + huge, version: U64_MAX,
+    run: create(RunSectionSchema, {
+      liveness: 99 as Liveness, lastBatch: create(BatchEpochCompletedPayloadSchema, { batchIdx: U64_MAX }),
+    }),
+    tamiyo: create(TamiyoSectionSchema, { groups: [group] }),
+  });
+  const line = summaryLine(snap);
+  assert.ok(line.length < 300, `line of ${line.length} chars`);
+  assert.ok(!line.includes("\u001b") && !line.includes("\u0007"), "control characters printed");
+  assert.match(line, /^run=\ufffd\[2J\ufffdx+… v=18446744073709551615 batch=18446744073709551615 policy_loss=NaN /);
+  assert.match(line, / \?9999=\+inf op=1\.00e\+308 Mem:\+inf% \?99$/);
+  // Absent sub-messages: nothing measured, nothing thrown.
+  assert.equal(summaryLine(create(SanctumSnapshotSchema, {})), "run=— v=0 batch=0 policy_loss=— heads=— Mem:— —");
+  const bare = create(SanctumSnapshotSchema, {
+    tamiyo: create(TamiyoSectionSchema, {
+      groups: [create(PolicyGroupSchema, { lastUpdate: create(PPOUpdatePayloadSchema, {}) })],
+    }),
+  });
+  assert.equal(summaryLine(bare), "run=— v=0 batch=0 policy_loss=0.0000 heads=— Mem:— —");
+});
+
+test("hostile run summaries and heartbeats print one bounded line", () => {
+  const run = create(RunSummarySchema, {
+    runId: "r\n2", task: "t".repeat(100_000), status: 77 as RunStatus, liveness: -1 as Liveness,
+    episodesCompleted: 2n ** 64n - 1n, totalEpisodes: 2n ** 64n - 1n, nEnvs: 4294967295,
+  });
+  const line = runLine(run);
+  assert.ok(line.length < 300 && !line.includes("\n"), line.slice(0, 100));
+  assert.match(line, /^r\ufffd2\t\?77\t\?-1\ttask=t+…\tenvs=4294967295\tepisodes=18446744073709551615\/18446744073709551615\tevents=0$/);
+  const hb = create(HeartbeatSchema, { version: 1n, liveness: 42 as Liveness, secondsSinceLastEvent: Number.NaN });
+  assert.equal(heartbeatLine(hb), "heartbeat v=1 ?42 last_event=NaNs");
+  assert.equal(fixed(-1e300, 1), "-1.00e+300");
+  assert.equal(fixed(Number.NEGATIVE_INFINITY, 1), "-inf");
+  assert.equal(clip("ab\u202ec", 80), "ab\ufffdc");
+  assert.equal(clip("😀".repeat(5), 3), "😀😀…");
+});
+
+test("a trimmed snapshot says what it left out", () => {
+  const snap = create(SanctumSnapshotSchema, {
+    runId: "big", version: 3n,
+    trimmed: create(SnapshotTrimSchema, {
+      budgetBytes: 1048576n, fullBytes: 9000000n,
+      fields: [create(TrimmedFieldSchema, { field: "envs.envs", omitted: 6497n }),
+        create(TrimmedFieldSchema, { field: "event_log.entries", omitted: 200n })],
+    }),
+  });
+  assert.equal(summaryLine(snap), "run=big v=3 batch=0 policy_loss=— heads=— Mem:— — trimmed=envs.envs:6497,event_log.entries:200");
 });

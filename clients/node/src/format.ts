@@ -1,6 +1,6 @@
 // Text rendering of snapshots and run lists. Pure functions over the generated messages
 // (one schema: no mirror types), so they are easy to test and to reuse.
-import type { RunSummary, SanctumSnapshot } from "./gen/esper/sanctum/v2/sanctum_pb.js";
+import type { Heartbeat, RunSummary, SanctumSnapshot } from "./gen/esper/sanctum/v2/sanctum_pb.js";
 import { LivenessSchema, RunStatus, RunStatusSchema } from "./gen/esper/sanctum/v2/sanctum_pb.js";
 import type { PPOUpdatePayload } from "./gen/esper/telemetry/v1/telemetry_pb.js";
 import { ActionHeadSchema } from "./gen/esper/telemetry/v1/telemetry_pb.js";
@@ -9,10 +9,35 @@ import type { DescEnum } from "@bufbuild/protobuf";
 /** Shown for a value that was not measured: unknown is not zero. */
 export const ABSENT = "—";
 
-/** Enum value name without its type prefix, lower case: ACTION_HEAD_ALPHA_TARGET -> alpha_target. */
+/** Longest server-sent text (run id, task, producer) printed in one field; longer text ends in "…". */
+export const TEXT_LIMIT = 80;
+/** Control characters (escape sequences, bell, newlines inside a field) and bidi overrides. */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Text from the wire made safe to print: at most `limit` characters, no control characters. */
+export function clip(text: string, limit: number = TEXT_LIMIT): string {
+  let out = text;
+  if (text.length > limit) {
+    // By code points (an emoji is two UTF-16 units); a huge string is cut before it is split.
+    const points = Array.from(text.slice(0, 2 * limit + 1));
+    if (points.length > limit) out = points.slice(0, limit - 1).join("") + "…";
+  }
+  return out.replace(UNPRINTABLE, "\ufffd");
+}
+
+/** `digits` decimals; NaN and ±inf named, magnitudes from 1e15 on in exponent form. */
+export function fixed(value: number, digits: number): string {
+  if (Number.isNaN(value)) return "NaN";
+  if (!Number.isFinite(value)) return value > 0 ? "+inf" : "-inf";
+  if (Math.abs(value) >= 1e15) return value.toPrecision(3);
+  return value.toFixed(digits);
+}
+
+/** Enum value name without its type prefix, lower case: ACTION_HEAD_ALPHA_TARGET -> alpha_target;
+ * "?N" for a value this client does not know (a newer or hostile server). */
 export function shortName(schema: DescEnum, value: number): string {
   const v = schema.value[value];
-  if (!v) return String(value);
+  if (!v) return `?${value}`;
   return v.localName.toLowerCase();
 }
 
@@ -31,13 +56,13 @@ export function memoryUsagePercent(measured: PPOUpdatePayload | undefined): numb
 
 export function formatMem(measured: PPOUpdatePayload | undefined): string {
   const pct = memoryUsagePercent(measured);
-  return pct === undefined ? `Mem:${ABSENT}` : `Mem:${pct.toFixed(0)}%`;
+  return pct === undefined ? `Mem:${ABSENT}` : `Mem:${fixed(pct, 0)}%`;
 }
 
 /** Per-head entropy of a PPO update, in the order the trainer reported the heads: "op=1.23 slot=0.98 ...". */
 export function formatHeads(update: PPOUpdatePayload | undefined): string {
   if (!update || update.heads.length === 0) return `heads=${ABSENT}`;
-  return update.heads.map((h) => `${shortName(ActionHeadSchema, h.head)}=${h.entropy.toFixed(2)}`).join(" ");
+  return update.heads.map((h) => `${shortName(ActionHeadSchema, h.head)}=${fixed(h.entropy, 2)}`).join(" ");
 }
 
 /** LIVE / SLOW / STALE; "—" when the server did not say. */
@@ -54,27 +79,37 @@ export function isFinished(status: number): boolean {
 export function formatStatus(status: number, reason: string): string {
   if (status === 0) return ABSENT;
   const name = shortName(RunStatusSchema, status);
-  return reason && status !== RunStatus.COMPLETED ? `${name} (${reason})` : name;
+  return reason && status !== RunStatus.COMPLETED ? `${name} (${clip(reason, 80)})` : name;
+}
+
+/** "trimmed=envs:6497,event_log:200" when the server left parts of an oversized snapshot out. */
+export function formatTrimmed(s: SanctumSnapshot): string | undefined {
+  if (!s.trimmed) return undefined;
+  const parts = s.trimmed.fields.slice(0, 12).map((f) => `${clip(f.field, 40)}:${f.omitted}`);
+  return `trimmed=${parts.join(",") || ABSENT}`;
 }
 
 /**
  * One line per snapshot: run id, batch, the primary group's policy loss, per-head entropy and
- * Mem:%, and LIVE / SLOW / STALE, or COMPLETED / STOPPED / FAILED once the run ended (its
- * silence is then expected).
+ * Mem:%, LIVE / SLOW / STALE, or COMPLETED / STOPPED / FAILED once the run ended (its silence
+ * is then expected), and what was left out when the snapshot was over the server's size
+ * budget.
  */
 export function summaryLine(s: SanctumSnapshot): string {
   const group = s.tamiyo?.groups[0];
   const update = group?.lastUpdate;
-  const loss = update ? update.policyLoss.toFixed(4) : ABSENT;
+  const loss = update ? fixed(update.policyLoss, 4) : ABSENT;
   const status = s.run?.status ?? 0;
+  const trimmed = formatTrimmed(s);
   return [
-    `run=${s.runId || ABSENT}`,
+    `run=${clip(s.runId) || ABSENT}`,
     `v=${s.version}`,
     `batch=${s.run?.lastBatch?.batchIdx ?? 0n}`,
     `policy_loss=${loss}`,
     formatHeads(update),
     formatMem(group?.lastMeasured),
     isFinished(status) ? shortName(RunStatusSchema, status).toUpperCase() : formatLiveness(s.run?.liveness ?? 0),
+    ...(trimmed ? [trimmed] : []),
   ].join(" ");
 }
 
@@ -82,12 +117,17 @@ export function summaryLine(s: SanctumSnapshot): string {
 export function runLine(r: RunSummary): string {
   const episodes = r.totalEpisodes > 0n ? `${r.episodesCompleted}/${r.totalEpisodes}` : `${r.episodesCompleted}`;
   return [
-    r.runId,
+    clip(r.runId),
     formatStatus(r.status, r.statusReason),
     formatLiveness(r.liveness),
-    `task=${r.task || ABSENT}`,
+    `task=${clip(r.task) || ABSENT}`,
     `envs=${r.nEnvs}`,
     `episodes=${episodes}`,
     `events=${r.eventsApplied}`,
   ].join("\t");
+}
+
+/** One line per heartbeat (`watch --heartbeats`). */
+export function heartbeatLine(hb: Heartbeat): string {
+  return `heartbeat v=${hb.version} ${formatLiveness(hb.liveness)} last_event=${fixed(hb.secondsSinceLastEvent, 1)}s`;
 }

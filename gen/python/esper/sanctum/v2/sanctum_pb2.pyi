@@ -120,11 +120,15 @@ class GetSnapshotResponse(_message.Message):
     def __init__(self, snapshot: _Optional[_Union[SanctumSnapshot, _Mapping]] = ...) -> None: ...
 
 class ListRunsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class RunSummary(_message.Message):
-    __slots__ = ("run_id", "task", "liveness", "last_event_time", "episodes_completed", "total_episodes", "n_envs", "group_ids", "status", "events_applied", "status_reason")
+    __slots__ = ("run_id", "task", "liveness", "last_event_time", "episodes_completed", "total_episodes", "n_envs", "group_ids", "status", "events_applied", "status_reason", "group_count")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     LIVENESS_FIELD_NUMBER: _ClassVar[int]
@@ -136,6 +140,7 @@ class RunSummary(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_APPLIED_FIELD_NUMBER: _ClassVar[int]
     STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    GROUP_COUNT_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     task: str
     liveness: Liveness
@@ -147,16 +152,21 @@ class RunSummary(_message.Message):
     status: RunStatus
     events_applied: int
     status_reason: str
-    def __init__(self, run_id: _Optional[str] = ..., task: _Optional[str] = ..., liveness: _Optional[_Union[Liveness, str]] = ..., last_event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., episodes_completed: _Optional[int] = ..., total_episodes: _Optional[int] = ..., n_envs: _Optional[int] = ..., group_ids: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., events_applied: _Optional[int] = ..., status_reason: _Optional[str] = ...) -> None: ...
+    group_count: int
+    def __init__(self, run_id: _Optional[str] = ..., task: _Optional[str] = ..., liveness: _Optional[_Union[Liveness, str]] = ..., last_event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., episodes_completed: _Optional[int] = ..., total_episodes: _Optional[int] = ..., n_envs: _Optional[int] = ..., group_ids: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., events_applied: _Optional[int] = ..., status_reason: _Optional[str] = ..., group_count: _Optional[int] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
-    __slots__ = ("runs",)
+    __slots__ = ("runs", "next_page_token", "total_size")
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
     runs: _containers.RepeatedCompositeFieldContainer[RunSummary]
-    def __init__(self, runs: _Optional[_Iterable[_Union[RunSummary, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    total_size: int
+    def __init__(self, runs: _Optional[_Iterable[_Union[RunSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class SanctumSnapshot(_message.Message):
-    __slots__ = ("run_id", "version", "generated_at", "run", "tamiyo", "envs", "histories", "event_log", "decisions", "delivery", "vitals", "lifecycle")
+    __slots__ = ("run_id", "version", "generated_at", "run", "tamiyo", "envs", "histories", "event_log", "decisions", "delivery", "vitals", "lifecycle", "trimmed")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -169,6 +179,7 @@ class SanctumSnapshot(_message.Message):
     DELIVERY_FIELD_NUMBER: _ClassVar[int]
     VITALS_FIELD_NUMBER: _ClassVar[int]
     LIFECYCLE_FIELD_NUMBER: _ClassVar[int]
+    TRIMMED_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     version: int
     generated_at: _timestamp_pb2.Timestamp
@@ -181,7 +192,26 @@ class SanctumSnapshot(_message.Message):
     delivery: DeliveryStats
     vitals: _telemetry_pb2.SystemVitalsPayload
     lifecycle: LifecycleCounts
-    def __init__(self, run_id: _Optional[str] = ..., version: _Optional[int] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run: _Optional[_Union[RunSection, _Mapping]] = ..., tamiyo: _Optional[_Union[TamiyoSection, _Mapping]] = ..., envs: _Optional[_Union[EnvSection, _Mapping]] = ..., histories: _Optional[_Union[HistorySection, _Mapping]] = ..., event_log: _Optional[_Union[EventLogSection, _Mapping]] = ..., decisions: _Optional[_Union[DecisionSection, _Mapping]] = ..., delivery: _Optional[_Union[DeliveryStats, _Mapping]] = ..., vitals: _Optional[_Union[_telemetry_pb2.SystemVitalsPayload, _Mapping]] = ..., lifecycle: _Optional[_Union[LifecycleCounts, _Mapping]] = ...) -> None: ...
+    trimmed: SnapshotTrim
+    def __init__(self, run_id: _Optional[str] = ..., version: _Optional[int] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run: _Optional[_Union[RunSection, _Mapping]] = ..., tamiyo: _Optional[_Union[TamiyoSection, _Mapping]] = ..., envs: _Optional[_Union[EnvSection, _Mapping]] = ..., histories: _Optional[_Union[HistorySection, _Mapping]] = ..., event_log: _Optional[_Union[EventLogSection, _Mapping]] = ..., decisions: _Optional[_Union[DecisionSection, _Mapping]] = ..., delivery: _Optional[_Union[DeliveryStats, _Mapping]] = ..., vitals: _Optional[_Union[_telemetry_pb2.SystemVitalsPayload, _Mapping]] = ..., lifecycle: _Optional[_Union[LifecycleCounts, _Mapping]] = ..., trimmed: _Optional[_Union[SnapshotTrim, _Mapping]] = ...) -> None: ...
+
+class SnapshotTrim(_message.Message):
+    __slots__ = ("budget_bytes", "full_bytes", "fields")
+    BUDGET_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FULL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    budget_bytes: int
+    full_bytes: int
+    fields: _containers.RepeatedCompositeFieldContainer[TrimmedField]
+    def __init__(self, budget_bytes: _Optional[int] = ..., full_bytes: _Optional[int] = ..., fields: _Optional[_Iterable[_Union[TrimmedField, _Mapping]]] = ...) -> None: ...
+
+class TrimmedField(_message.Message):
+    __slots__ = ("field", "omitted")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    OMITTED_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    omitted: int
+    def __init__(self, field: _Optional[str] = ..., omitted: _Optional[int] = ...) -> None: ...
 
 class RunSection(_message.Message):
     __slots__ = ("config", "status", "started_at", "last_event_time", "liveness", "seconds_since_last_event", "last_batch", "episodes_per_second", "completion")

@@ -173,7 +173,7 @@ class HeadSpec(_message.Message):
     def __init__(self, head: _Optional[_Union[ActionHead, str]] = ..., n_actions: _Optional[int] = ...) -> None: ...
 
 class RunConfig(_message.Message):
-    __slots__ = ("seed", "n_episodes", "lr", "clip_ratio", "entropy_coef", "param_budget", "resume_path", "entropy_anneal", "n_envs", "max_epochs", "task", "host_params", "slot_ids", "policy_device", "env_devices", "reward_mode", "compile_enabled", "compile_backend", "compile_mode", "heads", "blueprints", "ppo_epochs", "n_minibatches", "gamma", "gae_lambda", "world_size")
+    __slots__ = ("seed", "n_episodes", "lr", "clip_ratio", "entropy_coef", "param_budget", "resume_path", "entropy_anneal", "n_envs", "max_epochs", "task", "host_params", "slot_ids", "policy_device", "env_devices", "reward_mode", "compile_enabled", "compile_backend", "compile_mode", "heads", "blueprints", "ppo_epochs", "n_minibatches", "gamma", "gae_lambda", "world_size", "fault_injections")
     SEED_FIELD_NUMBER: _ClassVar[int]
     N_EPISODES_FIELD_NUMBER: _ClassVar[int]
     LR_FIELD_NUMBER: _ClassVar[int]
@@ -200,6 +200,7 @@ class RunConfig(_message.Message):
     GAMMA_FIELD_NUMBER: _ClassVar[int]
     GAE_LAMBDA_FIELD_NUMBER: _ClassVar[int]
     WORLD_SIZE_FIELD_NUMBER: _ClassVar[int]
+    FAULT_INJECTIONS_FIELD_NUMBER: _ClassVar[int]
     seed: int
     n_episodes: int
     lr: float
@@ -226,7 +227,8 @@ class RunConfig(_message.Message):
     gamma: float
     gae_lambda: float
     world_size: int
-    def __init__(self, seed: _Optional[int] = ..., n_episodes: _Optional[int] = ..., lr: _Optional[float] = ..., clip_ratio: _Optional[float] = ..., entropy_coef: _Optional[float] = ..., param_budget: _Optional[int] = ..., resume_path: _Optional[str] = ..., entropy_anneal: _Optional[_Union[EntropyAnneal, _Mapping]] = ..., n_envs: _Optional[int] = ..., max_epochs: _Optional[int] = ..., task: _Optional[str] = ..., host_params: _Optional[int] = ..., slot_ids: _Optional[_Iterable[str]] = ..., policy_device: _Optional[str] = ..., env_devices: _Optional[_Iterable[str]] = ..., reward_mode: _Optional[str] = ..., compile_enabled: _Optional[bool] = ..., compile_backend: _Optional[str] = ..., compile_mode: _Optional[str] = ..., heads: _Optional[_Iterable[_Union[HeadSpec, _Mapping]]] = ..., blueprints: _Optional[_Iterable[str]] = ..., ppo_epochs: _Optional[int] = ..., n_minibatches: _Optional[int] = ..., gamma: _Optional[float] = ..., gae_lambda: _Optional[float] = ..., world_size: _Optional[int] = ...) -> None: ...
+    fault_injections: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, seed: _Optional[int] = ..., n_episodes: _Optional[int] = ..., lr: _Optional[float] = ..., clip_ratio: _Optional[float] = ..., entropy_coef: _Optional[float] = ..., param_budget: _Optional[int] = ..., resume_path: _Optional[str] = ..., entropy_anneal: _Optional[_Union[EntropyAnneal, _Mapping]] = ..., n_envs: _Optional[int] = ..., max_epochs: _Optional[int] = ..., task: _Optional[str] = ..., host_params: _Optional[int] = ..., slot_ids: _Optional[_Iterable[str]] = ..., policy_device: _Optional[str] = ..., env_devices: _Optional[_Iterable[str]] = ..., reward_mode: _Optional[str] = ..., compile_enabled: _Optional[bool] = ..., compile_backend: _Optional[str] = ..., compile_mode: _Optional[str] = ..., heads: _Optional[_Iterable[_Union[HeadSpec, _Mapping]]] = ..., blueprints: _Optional[_Iterable[str]] = ..., ppo_epochs: _Optional[int] = ..., n_minibatches: _Optional[int] = ..., gamma: _Optional[float] = ..., gae_lambda: _Optional[float] = ..., world_size: _Optional[int] = ..., fault_injections: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class TrainingStartedPayload(_message.Message):
     __slots__ = ("config", "rank")
@@ -237,7 +239,7 @@ class TrainingStartedPayload(_message.Message):
     def __init__(self, config: _Optional[_Union[RunConfig, _Mapping]] = ..., rank: _Optional[int] = ...) -> None: ...
 
 class SeedTelemetry(_message.Message):
-    __slots__ = ("slot_id", "stage", "blueprint_id", "seed_id", "alpha", "accuracy_delta", "epochs_in_stage", "params", "grad_norm")
+    __slots__ = ("slot_id", "stage", "blueprint_id", "seed_id", "alpha", "accuracy_delta", "epochs_in_stage", "params", "grad_norm", "counterfactual")
     SLOT_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
     BLUEPRINT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -247,6 +249,7 @@ class SeedTelemetry(_message.Message):
     EPOCHS_IN_STAGE_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     GRAD_NORM_FIELD_NUMBER: _ClassVar[int]
+    COUNTERFACTUAL_FIELD_NUMBER: _ClassVar[int]
     slot_id: str
     stage: SeedStage
     blueprint_id: str
@@ -256,7 +259,8 @@ class SeedTelemetry(_message.Message):
     epochs_in_stage: int
     params: int
     grad_norm: float
-    def __init__(self, slot_id: _Optional[str] = ..., stage: _Optional[_Union[SeedStage, str]] = ..., blueprint_id: _Optional[str] = ..., seed_id: _Optional[str] = ..., alpha: _Optional[float] = ..., accuracy_delta: _Optional[float] = ..., epochs_in_stage: _Optional[int] = ..., params: _Optional[int] = ..., grad_norm: _Optional[float] = ...) -> None: ...
+    counterfactual: float
+    def __init__(self, slot_id: _Optional[str] = ..., stage: _Optional[_Union[SeedStage, str]] = ..., blueprint_id: _Optional[str] = ..., seed_id: _Optional[str] = ..., alpha: _Optional[float] = ..., accuracy_delta: _Optional[float] = ..., epochs_in_stage: _Optional[int] = ..., params: _Optional[int] = ..., grad_norm: _Optional[float] = ..., counterfactual: _Optional[float] = ...) -> None: ...
 
 class EpochCompletedPayload(_message.Message):
     __slots__ = ("val_accuracy", "val_loss", "train_loss", "reward", "host_params", "seeds")
@@ -305,7 +309,7 @@ class HeadMetrics(_message.Message):
     def __init__(self, head: _Optional[_Union[ActionHead, str]] = ..., entropy: _Optional[float] = ..., grad_norm: _Optional[float] = ...) -> None: ...
 
 class PPOUpdatePayload(_message.Message):
-    __slots__ = ("policy_loss", "value_loss", "entropy", "kl_divergence", "clip_fraction", "clip_fraction_positive", "clip_fraction_negative", "gradient_cv", "grad_norm", "pre_clip_grad_norm", "explained_variance", "value_mean", "value_std", "value_min", "value_max", "advantage_mean", "advantage_std", "ratio_min", "ratio_max", "dead_layers", "exploding_layers", "total_layers", "cuda_memory_allocated_gb", "cuda_memory_reserved_gb", "cuda_memory_peak_gb", "cuda_memory_fragmentation", "inner_epoch", "batch", "update_time_ms", "lr", "entropy_coef", "heads", "early_stop_epoch", "update_index")
+    __slots__ = ("policy_loss", "value_loss", "entropy", "kl_divergence", "clip_fraction", "clip_fraction_positive", "clip_fraction_negative", "gradient_cv", "grad_norm", "pre_clip_grad_norm", "explained_variance", "value_mean", "value_std", "value_min", "value_max", "advantage_mean", "advantage_std", "ratio_min", "ratio_max", "dead_layers", "exploding_layers", "total_layers", "cuda_memory_allocated_gb", "cuda_memory_reserved_gb", "cuda_memory_peak_gb", "cuda_memory_fragmentation", "inner_epoch", "batch", "update_time_ms", "lr", "entropy_coef", "heads", "early_stop_epoch", "update_index", "fps", "step_time_ms", "nonfinite_loss_count", "nonfinite_grad_count", "optimizer_steps")
     POLICY_LOSS_FIELD_NUMBER: _ClassVar[int]
     VALUE_LOSS_FIELD_NUMBER: _ClassVar[int]
     ENTROPY_FIELD_NUMBER: _ClassVar[int]
@@ -340,6 +344,11 @@ class PPOUpdatePayload(_message.Message):
     HEADS_FIELD_NUMBER: _ClassVar[int]
     EARLY_STOP_EPOCH_FIELD_NUMBER: _ClassVar[int]
     UPDATE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
+    STEP_TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    NONFINITE_LOSS_COUNT_FIELD_NUMBER: _ClassVar[int]
+    NONFINITE_GRAD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    OPTIMIZER_STEPS_FIELD_NUMBER: _ClassVar[int]
     policy_loss: float
     value_loss: float
     entropy: float
@@ -374,7 +383,12 @@ class PPOUpdatePayload(_message.Message):
     heads: _containers.RepeatedCompositeFieldContainer[HeadMetrics]
     early_stop_epoch: int
     update_index: int
-    def __init__(self, policy_loss: _Optional[float] = ..., value_loss: _Optional[float] = ..., entropy: _Optional[float] = ..., kl_divergence: _Optional[float] = ..., clip_fraction: _Optional[float] = ..., clip_fraction_positive: _Optional[float] = ..., clip_fraction_negative: _Optional[float] = ..., gradient_cv: _Optional[float] = ..., grad_norm: _Optional[float] = ..., pre_clip_grad_norm: _Optional[float] = ..., explained_variance: _Optional[float] = ..., value_mean: _Optional[float] = ..., value_std: _Optional[float] = ..., value_min: _Optional[float] = ..., value_max: _Optional[float] = ..., advantage_mean: _Optional[float] = ..., advantage_std: _Optional[float] = ..., ratio_min: _Optional[float] = ..., ratio_max: _Optional[float] = ..., dead_layers: _Optional[int] = ..., exploding_layers: _Optional[int] = ..., total_layers: _Optional[int] = ..., cuda_memory_allocated_gb: _Optional[float] = ..., cuda_memory_reserved_gb: _Optional[float] = ..., cuda_memory_peak_gb: _Optional[float] = ..., cuda_memory_fragmentation: _Optional[float] = ..., inner_epoch: _Optional[int] = ..., batch: _Optional[int] = ..., update_time_ms: _Optional[float] = ..., lr: _Optional[float] = ..., entropy_coef: _Optional[float] = ..., heads: _Optional[_Iterable[_Union[HeadMetrics, _Mapping]]] = ..., early_stop_epoch: _Optional[int] = ..., update_index: _Optional[int] = ...) -> None: ...
+    fps: float
+    step_time_ms: float
+    nonfinite_loss_count: int
+    nonfinite_grad_count: int
+    optimizer_steps: int
+    def __init__(self, policy_loss: _Optional[float] = ..., value_loss: _Optional[float] = ..., entropy: _Optional[float] = ..., kl_divergence: _Optional[float] = ..., clip_fraction: _Optional[float] = ..., clip_fraction_positive: _Optional[float] = ..., clip_fraction_negative: _Optional[float] = ..., gradient_cv: _Optional[float] = ..., grad_norm: _Optional[float] = ..., pre_clip_grad_norm: _Optional[float] = ..., explained_variance: _Optional[float] = ..., value_mean: _Optional[float] = ..., value_std: _Optional[float] = ..., value_min: _Optional[float] = ..., value_max: _Optional[float] = ..., advantage_mean: _Optional[float] = ..., advantage_std: _Optional[float] = ..., ratio_min: _Optional[float] = ..., ratio_max: _Optional[float] = ..., dead_layers: _Optional[int] = ..., exploding_layers: _Optional[int] = ..., total_layers: _Optional[int] = ..., cuda_memory_allocated_gb: _Optional[float] = ..., cuda_memory_reserved_gb: _Optional[float] = ..., cuda_memory_peak_gb: _Optional[float] = ..., cuda_memory_fragmentation: _Optional[float] = ..., inner_epoch: _Optional[int] = ..., batch: _Optional[int] = ..., update_time_ms: _Optional[float] = ..., lr: _Optional[float] = ..., entropy_coef: _Optional[float] = ..., heads: _Optional[_Iterable[_Union[HeadMetrics, _Mapping]]] = ..., early_stop_epoch: _Optional[int] = ..., update_index: _Optional[int] = ..., fps: _Optional[float] = ..., step_time_ms: _Optional[float] = ..., nonfinite_loss_count: _Optional[int] = ..., nonfinite_grad_count: _Optional[int] = ..., optimizer_steps: _Optional[int] = ...) -> None: ...
 
 class SeedGerminatedPayload(_message.Message):
     __slots__ = ("slot_id", "blueprint_id", "seed_id", "params")
@@ -417,34 +431,38 @@ class SeedGateEvaluatedPayload(_message.Message):
     def __init__(self, slot_id: _Optional[str] = ..., gate: _Optional[str] = ..., passed: _Optional[bool] = ..., target_stage: _Optional[_Union[SeedStage, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class SeedFossilizedPayload(_message.Message):
-    __slots__ = ("slot_id", "blueprint_id", "params_added", "improvement", "epochs_total")
+    __slots__ = ("slot_id", "blueprint_id", "params_added", "improvement", "epochs_total", "counterfactual")
     SLOT_ID_FIELD_NUMBER: _ClassVar[int]
     BLUEPRINT_ID_FIELD_NUMBER: _ClassVar[int]
     PARAMS_ADDED_FIELD_NUMBER: _ClassVar[int]
     IMPROVEMENT_FIELD_NUMBER: _ClassVar[int]
     EPOCHS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    COUNTERFACTUAL_FIELD_NUMBER: _ClassVar[int]
     slot_id: str
     blueprint_id: str
     params_added: int
     improvement: float
     epochs_total: int
-    def __init__(self, slot_id: _Optional[str] = ..., blueprint_id: _Optional[str] = ..., params_added: _Optional[int] = ..., improvement: _Optional[float] = ..., epochs_total: _Optional[int] = ...) -> None: ...
+    counterfactual: float
+    def __init__(self, slot_id: _Optional[str] = ..., blueprint_id: _Optional[str] = ..., params_added: _Optional[int] = ..., improvement: _Optional[float] = ..., epochs_total: _Optional[int] = ..., counterfactual: _Optional[float] = ...) -> None: ...
 
 class SeedPrunedPayload(_message.Message):
-    __slots__ = ("slot_id", "blueprint_id", "reason", "improvement", "epochs_total", "from_stage")
+    __slots__ = ("slot_id", "blueprint_id", "reason", "improvement", "epochs_total", "from_stage", "counterfactual")
     SLOT_ID_FIELD_NUMBER: _ClassVar[int]
     BLUEPRINT_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     IMPROVEMENT_FIELD_NUMBER: _ClassVar[int]
     EPOCHS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     FROM_STAGE_FIELD_NUMBER: _ClassVar[int]
+    COUNTERFACTUAL_FIELD_NUMBER: _ClassVar[int]
     slot_id: str
     blueprint_id: str
     reason: str
     improvement: float
     epochs_total: int
     from_stage: SeedStage
-    def __init__(self, slot_id: _Optional[str] = ..., blueprint_id: _Optional[str] = ..., reason: _Optional[str] = ..., improvement: _Optional[float] = ..., epochs_total: _Optional[int] = ..., from_stage: _Optional[_Union[SeedStage, str]] = ...) -> None: ...
+    counterfactual: float
+    def __init__(self, slot_id: _Optional[str] = ..., blueprint_id: _Optional[str] = ..., reason: _Optional[str] = ..., improvement: _Optional[float] = ..., epochs_total: _Optional[int] = ..., from_stage: _Optional[_Union[SeedStage, str]] = ..., counterfactual: _Optional[float] = ...) -> None: ...
 
 class AnomalyPayload(_message.Message):
     __slots__ = ("detail", "value", "threshold", "layers")
@@ -483,16 +501,20 @@ class TrendPayload(_message.Message):
     def __init__(self, metric: _Optional[str] = ..., slope: _Optional[float] = ..., window: _Optional[int] = ..., current: _Optional[float] = ...) -> None: ...
 
 class HeadChoice(_message.Message):
-    __slots__ = ("head", "action", "probability", "entropy")
+    __slots__ = ("head", "action", "probability", "entropy", "relevant", "valid_mask")
     HEAD_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     ENTROPY_FIELD_NUMBER: _ClassVar[int]
+    RELEVANT_FIELD_NUMBER: _ClassVar[int]
+    VALID_MASK_FIELD_NUMBER: _ClassVar[int]
     head: ActionHead
     action: str
     probability: float
     entropy: float
-    def __init__(self, head: _Optional[_Union[ActionHead, str]] = ..., action: _Optional[str] = ..., probability: _Optional[float] = ..., entropy: _Optional[float] = ...) -> None: ...
+    relevant: bool
+    valid_mask: int
+    def __init__(self, head: _Optional[_Union[ActionHead, str]] = ..., action: _Optional[str] = ..., probability: _Optional[float] = ..., entropy: _Optional[float] = ..., relevant: _Optional[bool] = ..., valid_mask: _Optional[int] = ...) -> None: ...
 
 class DecisionCard(_message.Message):
     __slots__ = ("env_id", "op", "slot_id", "blueprint_id", "heads", "value_estimate", "reward", "epoch", "masked_actions", "group_id")

@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file esper/sanctum/v2/sanctum.proto.
  */
 export const file_esper_sanctum_v2_sanctum: GenFile = /*@__PURE__*/
-  fileDesc("Ch5lc3Blci9zYW5jdHVtL3YyL3NhbmN0dW0ucHJvdG8SEGVzcGVyLnNhbmN0dW0udjIiPgoNSW5nZXN0UmVxdWVzdBItCgViYXRjaBgBIAEoCzIeLmVzcGVyLnRlbGVtZXRyeS52MS5FdmVudEJhdGNoIp8BCg5Jbmdlc3RSZXNwb25zZRIPCgdiYXRjaGVzGAEgASgEEhcKD2V2ZW50c19yZWNlaXZlZBgCIAEoBBIWCg5ldmVudHNfYXBwbGllZBgDIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAQgASgEEjEKB2N1cnNvcnMYBSADKAsyIC5lc3Blci5zYW5jdHVtLnYyLlByb2R1Y2VyQ3Vyc29yIkcKDlByb2R1Y2VyQ3Vyc29yEg4KBnJ1bl9pZBgBIAEoCRITCgtwcm9kdWNlcl9pZBgCIAEoCRIQCghsYXN0X3NlcRgDIAEoBCI9ChZHZXRSZXN1bWVDdXJzb3JSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRITCgtwcm9kdWNlcl9pZBgCIAEoCSJMChdHZXRSZXN1bWVDdXJzb3JSZXNwb25zZRIxCgdjdXJzb3JzGAEgAygLMiAuZXNwZXIuc2FuY3R1bS52Mi5Qcm9kdWNlckN1cnNvciI3ChVXYXRjaFNuYXBzaG90c1JlcXVlc3QSDgoGcnVuX2lkGAEgASgJEg4KBm1heF9oehgCIAEoASKdAQoJSGVhcnRiZWF0Ei8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd2ZXJzaW9uGAIgASgEEiwKCGxpdmVuZXNzGAMgASgOMhouZXNwZXIuc2FuY3R1bS52Mi5MaXZlbmVzcxIgChhzZWNvbmRzX3NpbmNlX2xhc3RfZXZlbnQYBCABKAEiiQEKFldhdGNoU25hcHNob3RzUmVzcG9uc2USNQoIc25hcHNob3QYASABKAsyIS5lc3Blci5zYW5jdHVtLnYyLlNhbmN0dW1TbmFwc2hvdEgAEjAKCWhlYXJ0YmVhdBgCIAEoCzIbLmVzcGVyLnNhbmN0dW0udjIuSGVhcnRiZWF0SABCBgoEa2luZCIkChJHZXRTbmFwc2hvdFJlcXVlc3QSDgoGcnVuX2lkGAEgASgJIkoKE0dldFNuYXBzaG90UmVzcG9uc2USMwoIc25hcHNob3QYASABKAsyIS5lc3Blci5zYW5jdHVtLnYyLlNhbmN0dW1TbmFwc2hvdCIRCg9MaXN0UnVuc1JlcXVlc3QiwAIKClJ1blN1bW1hcnkSDgoGcnVuX2lkGAEgASgJEgwKBHRhc2sYAiABKAkSLAoIbGl2ZW5lc3MYAyABKA4yGi5lc3Blci5zYW5jdHVtLnYyLkxpdmVuZXNzEjMKD2xhc3RfZXZlbnRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoSZXBpc29kZXNfY29tcGxldGVkGAUgASgEEhYKDnRvdGFsX2VwaXNvZGVzGAYgASgEEg4KBm5fZW52cxgHIAEoDRIRCglncm91cF9pZHMYCCADKAkSKwoGc3RhdHVzGAkgASgOMhsuZXNwZXIuc2FuY3R1bS52Mi5SdW5TdGF0dXMSFgoOZXZlbnRzX2FwcGxpZWQYCiABKAQSFQoNc3RhdHVzX3JlYXNvbhgLIAEoCSI+ChBMaXN0UnVuc1Jlc3BvbnNlEioKBHJ1bnMYASADKAsyHC5lc3Blci5zYW5jdHVtLnYyLlJ1blN1bW1hcnkirwQKD1NhbmN0dW1TbmFwc2hvdBIOCgZydW5faWQYASABKAkSDwoHdmVyc2lvbhgCIAEoBBIwCgxnZW5lcmF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKA3J1bhgEIAEoCzIcLmVzcGVyLnNhbmN0dW0udjIuUnVuU2VjdGlvbhIvCgZ0YW1peW8YBSABKAsyHy5lc3Blci5zYW5jdHVtLnYyLlRhbWl5b1NlY3Rpb24SKgoEZW52cxgGIAEoCzIcLmVzcGVyLnNhbmN0dW0udjIuRW52U2VjdGlvbhIzCgloaXN0b3JpZXMYByABKAsyIC5lc3Blci5zYW5jdHVtLnYyLkhpc3RvcnlTZWN0aW9uEjQKCWV2ZW50X2xvZxgIIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuRXZlbnRMb2dTZWN0aW9uEjQKCWRlY2lzaW9ucxgJIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuRGVjaXNpb25TZWN0aW9uEjEKCGRlbGl2ZXJ5GAogASgLMh8uZXNwZXIuc2FuY3R1bS52Mi5EZWxpdmVyeVN0YXRzEjcKBnZpdGFscxgLIAEoCzInLmVzcGVyLnRlbGVtZXRyeS52MS5TeXN0ZW1WaXRhbHNQYXlsb2FkEjQKCWxpZmVjeWNsZRgMIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuTGlmZWN5Y2xlQ291bnRzIt0DCgpSdW5TZWN0aW9uEi0KBmNvbmZpZxgBIAEoCzIdLmVzcGVyLnRlbGVtZXRyeS52MS5SdW5Db25maWcSKwoGc3RhdHVzGAIgASgOMhsuZXNwZXIuc2FuY3R1bS52Mi5SdW5TdGF0dXMSLgoKc3RhcnRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbGFzdF9ldmVudF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghsaXZlbmVzcxgFIAEoDjIaLmVzcGVyLnNhbmN0dW0udjIuTGl2ZW5lc3MSIAoYc2Vjb25kc19zaW5jZV9sYXN0X2V2ZW50GAYgASgBEkIKCmxhc3RfYmF0Y2gYByABKAsyLi5lc3Blci50ZWxlbWV0cnkudjEuQmF0Y2hFcG9jaENvbXBsZXRlZFBheWxvYWQSIAoTZXBpc29kZXNfcGVyX3NlY29uZBgIIAEoAUgAiAEBEkAKCmNvbXBsZXRpb24YCSABKAsyLC5lc3Blci50ZWxlbWV0cnkudjEuVHJhaW5pbmdDb21wbGV0ZWRQYXlsb2FkQhYKFF9lcGlzb2Rlc19wZXJfc2Vjb25kIj4KDVRhbWl5b1NlY3Rpb24SLQoGZ3JvdXBzGAEgAygLMh0uZXNwZXIuc2FuY3R1bS52Mi5Qb2xpY3lHcm91cCLhAQoLUG9saWN5R3JvdXASEAoIZ3JvdXBfaWQYASABKAkSDwoHdXBkYXRlcxgCIAEoBBI5CgtsYXN0X3VwZGF0ZRgDIAEoCzIkLmVzcGVyLnRlbGVtZXRyeS52MS5QUE9VcGRhdGVQYXlsb2FkEjsKDWxhc3RfbWVhc3VyZWQYBCABKAsyJC5lc3Blci50ZWxlbWV0cnkudjEuUFBPVXBkYXRlUGF5bG9hZBI3Cg1sYXN0X2RlY2lzaW9uGAUgASgLMiAuZXNwZXIudGVsZW1ldHJ5LnYxLkRlY2lzaW9uQ2FyZCJgCgpFbnZTZWN0aW9uEigKBGVudnMYASADKAsyGi5lc3Blci5zYW5jdHVtLnYyLkVudlN0YXRlEhgKC21lYW5fcmV3YXJkGAIgASgBSACIAQFCDgoMX21lYW5fcmV3YXJkIsQCCghFbnZTdGF0ZRIOCgZlbnZfaWQYASABKA0SEAoIZ3JvdXBfaWQYAiABKAkSPQoKbGFzdF9lcG9jaBgDIAEoCzIpLmVzcGVyLnRlbGVtZXRyeS52MS5FcG9jaENvbXBsZXRlZFBheWxvYWQSDQoFZXBvY2gYBCABKA0SDwoHZXBpc29kZRgFIAEoBBIVCg1iZXN0X2FjY3VyYWN5GAYgASgBEhkKEWN1bXVsYXRpdmVfcmV3YXJkGAcgASgBEjQKBXNlZWRzGAggAygLMiUuZXNwZXIuc2FuY3R1bS52Mi5FbnZTdGF0ZS5TZWVkc0VudHJ5Gk8KClNlZWRzRW50cnkSCwoDa2V5GAEgASgJEjAKBXZhbHVlGAIgASgLMiEuZXNwZXIudGVsZW1ldHJ5LnYxLlNlZWRUZWxlbWV0cnk6AjgBIjsKDkhpc3RvcnlTZWN0aW9uEikKBnNlcmllcxgBIAMoCzIZLmVzcGVyLnNhbmN0dW0udjIuSGlzdG9yeSJbCgdIaXN0b3J5Eg4KBm1ldHJpYxgBIAEoCRIQCghncm91cF9pZBgCIAEoCRITCgZlbnZfaWQYAyABKA1IAIgBARIOCgZ2YWx1ZXMYBCADKAJCCQoHX2Vudl9pZCJDCg9FdmVudExvZ1NlY3Rpb24SMAoHZW50cmllcxgBIAMoCzIfLmVzcGVyLnNhbmN0dW0udjIuRXZlbnRMb2dFbnRyeSLkAQoNRXZlbnRMb2dFbnRyeRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKCmV2ZW50X3R5cGUYAiABKA4yHS5lc3Blci50ZWxlbWV0cnkudjEuRXZlbnRUeXBlEi4KCHNldmVyaXR5GAMgASgOMhwuZXNwZXIudGVsZW1ldHJ5LnYxLlNldmVyaXR5EhMKBmVudl9pZBgEIAEoDUgAiAEBEhAKCGdyb3VwX2lkGAUgASgJEg8KB21lc3NhZ2UYBiABKAlCCQoHX2Vudl9pZCJDCg9EZWNpc2lvblNlY3Rpb24SMAoGcmVjZW50GAEgAygLMiAuZXNwZXIudGVsZW1ldHJ5LnYxLkRlY2lzaW9uQ2FyZCJJCg9MaWZlY3ljbGVDb3VudHMSEgoKZ2VybWluYXRlZBgBIAEoBBISCgpmb3NzaWxpemVkGAIgASgEEg4KBnBydW5lZBgDIAEoBCKWAQoQUHJvZHVjZXJEZWxpdmVyeRITCgtwcm9kdWNlcl9pZBgBIAEoCRIQCghsYXN0X3NlcRgCIAEoBBIWCg5ldmVudHNfYXBwbGllZBgDIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAQgASgEEhIKCmdhcF9ldmVudHMYBSABKAQSFQoNZHJvcHBlZF90b3RhbBgGIAEoBCLYAQoNRGVsaXZlcnlTdGF0cxIXCg9ldmVudHNfcmVjZWl2ZWQYASABKAQSFgoOZXZlbnRzX2FwcGxpZWQYAiABKAQSGAoQZXZlbnRzX2R1cGxpY2F0ZRgDIAEoBBIXCg9ldmVudHNfcmVqZWN0ZWQYBCABKAQSEgoKZ2FwX2V2ZW50cxgFIAEoBBIYChBwcm9kdWNlcl9kcm9wcGVkGAYgASgEEjUKCXByb2R1Y2VycxgHIAMoCzIiLmVzcGVyLnNhbmN0dW0udjIuUHJvZHVjZXJEZWxpdmVyeSpeCghMaXZlbmVzcxIYChRMSVZFTkVTU19VTlNQRUNJRklFRBAAEhEKDUxJVkVORVNTX0xJVkUQARIRCg1MSVZFTkVTU19TTE9XEAISEgoOTElWRU5FU1NfU1RBTEUQAyqIAQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJSVU5fU1RBVFVTX1JVTk5JTkcQARIYChRSVU5fU1RBVFVTX0NPTVBMRVRFRBACEhYKElJVTl9TVEFUVVNfU1RPUFBFRBADEhUKEVJVTl9TVEFUVVNfRkFJTEVEEAQy3QMKDlNhbmN0dW1TZXJ2aWNlEk0KBkluZ2VzdBIfLmVzcGVyLnNhbmN0dW0udjIuSW5nZXN0UmVxdWVzdBogLmVzcGVyLnNhbmN0dW0udjIuSW5nZXN0UmVzcG9uc2UoARJmCg9HZXRSZXN1bWVDdXJzb3ISKC5lc3Blci5zYW5jdHVtLnYyLkdldFJlc3VtZUN1cnNvclJlcXVlc3QaKS5lc3Blci5zYW5jdHVtLnYyLkdldFJlc3VtZUN1cnNvclJlc3BvbnNlEmUKDldhdGNoU25hcHNob3RzEicuZXNwZXIuc2FuY3R1bS52Mi5XYXRjaFNuYXBzaG90c1JlcXVlc3QaKC5lc3Blci5zYW5jdHVtLnYyLldhdGNoU25hcHNob3RzUmVzcG9uc2UwARJaCgtHZXRTbmFwc2hvdBIkLmVzcGVyLnNhbmN0dW0udjIuR2V0U25hcHNob3RSZXF1ZXN0GiUuZXNwZXIuc2FuY3R1bS52Mi5HZXRTbmFwc2hvdFJlc3BvbnNlElEKCExpc3RSdW5zEiEuZXNwZXIuc2FuY3R1bS52Mi5MaXN0UnVuc1JlcXVlc3QaIi5lc3Blci5zYW5jdHVtLnYyLkxpc3RSdW5zUmVzcG9uc2ViBnByb3RvMw", [file_esper_telemetry_v1_telemetry, file_google_protobuf_timestamp]);
+  fileDesc("Ch5lc3Blci9zYW5jdHVtL3YyL3NhbmN0dW0ucHJvdG8SEGVzcGVyLnNhbmN0dW0udjIiPgoNSW5nZXN0UmVxdWVzdBItCgViYXRjaBgBIAEoCzIeLmVzcGVyLnRlbGVtZXRyeS52MS5FdmVudEJhdGNoIp8BCg5Jbmdlc3RSZXNwb25zZRIPCgdiYXRjaGVzGAEgASgEEhcKD2V2ZW50c19yZWNlaXZlZBgCIAEoBBIWCg5ldmVudHNfYXBwbGllZBgDIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAQgASgEEjEKB2N1cnNvcnMYBSADKAsyIC5lc3Blci5zYW5jdHVtLnYyLlByb2R1Y2VyQ3Vyc29yIkcKDlByb2R1Y2VyQ3Vyc29yEg4KBnJ1bl9pZBgBIAEoCRITCgtwcm9kdWNlcl9pZBgCIAEoCRIQCghsYXN0X3NlcRgDIAEoBCI9ChZHZXRSZXN1bWVDdXJzb3JSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRITCgtwcm9kdWNlcl9pZBgCIAEoCSJMChdHZXRSZXN1bWVDdXJzb3JSZXNwb25zZRIxCgdjdXJzb3JzGAEgAygLMiAuZXNwZXIuc2FuY3R1bS52Mi5Qcm9kdWNlckN1cnNvciI3ChVXYXRjaFNuYXBzaG90c1JlcXVlc3QSDgoGcnVuX2lkGAEgASgJEg4KBm1heF9oehgCIAEoASKdAQoJSGVhcnRiZWF0Ei8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd2ZXJzaW9uGAIgASgEEiwKCGxpdmVuZXNzGAMgASgOMhouZXNwZXIuc2FuY3R1bS52Mi5MaXZlbmVzcxIgChhzZWNvbmRzX3NpbmNlX2xhc3RfZXZlbnQYBCABKAEiiQEKFldhdGNoU25hcHNob3RzUmVzcG9uc2USNQoIc25hcHNob3QYASABKAsyIS5lc3Blci5zYW5jdHVtLnYyLlNhbmN0dW1TbmFwc2hvdEgAEjAKCWhlYXJ0YmVhdBgCIAEoCzIbLmVzcGVyLnNhbmN0dW0udjIuSGVhcnRiZWF0SABCBgoEa2luZCIkChJHZXRTbmFwc2hvdFJlcXVlc3QSDgoGcnVuX2lkGAEgASgJIkoKE0dldFNuYXBzaG90UmVzcG9uc2USMwoIc25hcHNob3QYASABKAsyIS5lc3Blci5zYW5jdHVtLnYyLlNhbmN0dW1TbmFwc2hvdCI4Cg9MaXN0UnVuc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAki1QIKClJ1blN1bW1hcnkSDgoGcnVuX2lkGAEgASgJEgwKBHRhc2sYAiABKAkSLAoIbGl2ZW5lc3MYAyABKA4yGi5lc3Blci5zYW5jdHVtLnYyLkxpdmVuZXNzEjMKD2xhc3RfZXZlbnRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGgoSZXBpc29kZXNfY29tcGxldGVkGAUgASgEEhYKDnRvdGFsX2VwaXNvZGVzGAYgASgEEg4KBm5fZW52cxgHIAEoDRIRCglncm91cF9pZHMYCCADKAkSKwoGc3RhdHVzGAkgASgOMhsuZXNwZXIuc2FuY3R1bS52Mi5SdW5TdGF0dXMSFgoOZXZlbnRzX2FwcGxpZWQYCiABKAQSFQoNc3RhdHVzX3JlYXNvbhgLIAEoCRITCgtncm91cF9jb3VudBgMIAEoDSJrChBMaXN0UnVuc1Jlc3BvbnNlEioKBHJ1bnMYASADKAsyHC5lc3Blci5zYW5jdHVtLnYyLlJ1blN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKA0i4AQKD1NhbmN0dW1TbmFwc2hvdBIOCgZydW5faWQYASABKAkSDwoHdmVyc2lvbhgCIAEoBBIwCgxnZW5lcmF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKA3J1bhgEIAEoCzIcLmVzcGVyLnNhbmN0dW0udjIuUnVuU2VjdGlvbhIvCgZ0YW1peW8YBSABKAsyHy5lc3Blci5zYW5jdHVtLnYyLlRhbWl5b1NlY3Rpb24SKgoEZW52cxgGIAEoCzIcLmVzcGVyLnNhbmN0dW0udjIuRW52U2VjdGlvbhIzCgloaXN0b3JpZXMYByABKAsyIC5lc3Blci5zYW5jdHVtLnYyLkhpc3RvcnlTZWN0aW9uEjQKCWV2ZW50X2xvZxgIIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuRXZlbnRMb2dTZWN0aW9uEjQKCWRlY2lzaW9ucxgJIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuRGVjaXNpb25TZWN0aW9uEjEKCGRlbGl2ZXJ5GAogASgLMh8uZXNwZXIuc2FuY3R1bS52Mi5EZWxpdmVyeVN0YXRzEjcKBnZpdGFscxgLIAEoCzInLmVzcGVyLnRlbGVtZXRyeS52MS5TeXN0ZW1WaXRhbHNQYXlsb2FkEjQKCWxpZmVjeWNsZRgMIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuTGlmZWN5Y2xlQ291bnRzEi8KB3RyaW1tZWQYDSABKAsyHi5lc3Blci5zYW5jdHVtLnYyLlNuYXBzaG90VHJpbSJoCgxTbmFwc2hvdFRyaW0SFAoMYnVkZ2V0X2J5dGVzGAEgASgEEhIKCmZ1bGxfYnl0ZXMYAiABKAQSLgoGZmllbGRzGAMgAygLMh4uZXNwZXIuc2FuY3R1bS52Mi5UcmltbWVkRmllbGQiLgoMVHJpbW1lZEZpZWxkEg0KBWZpZWxkGAEgASgJEg8KB29taXR0ZWQYAiABKAQi3QMKClJ1blNlY3Rpb24SLQoGY29uZmlnGAEgASgLMh0uZXNwZXIudGVsZW1ldHJ5LnYxLlJ1bkNvbmZpZxIrCgZzdGF0dXMYAiABKA4yGy5lc3Blci5zYW5jdHVtLnYyLlJ1blN0YXR1cxIuCgpzdGFydGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X2V2ZW50X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGxpdmVuZXNzGAUgASgOMhouZXNwZXIuc2FuY3R1bS52Mi5MaXZlbmVzcxIgChhzZWNvbmRzX3NpbmNlX2xhc3RfZXZlbnQYBiABKAESQgoKbGFzdF9iYXRjaBgHIAEoCzIuLmVzcGVyLnRlbGVtZXRyeS52MS5CYXRjaEVwb2NoQ29tcGxldGVkUGF5bG9hZBIgChNlcGlzb2Rlc19wZXJfc2Vjb25kGAggASgBSACIAQESQAoKY29tcGxldGlvbhgJIAEoCzIsLmVzcGVyLnRlbGVtZXRyeS52MS5UcmFpbmluZ0NvbXBsZXRlZFBheWxvYWRCFgoUX2VwaXNvZGVzX3Blcl9zZWNvbmQiPgoNVGFtaXlvU2VjdGlvbhItCgZncm91cHMYASADKAsyHS5lc3Blci5zYW5jdHVtLnYyLlBvbGljeUdyb3VwIuEBCgtQb2xpY3lHcm91cBIQCghncm91cF9pZBgBIAEoCRIPCgd1cGRhdGVzGAIgASgEEjkKC2xhc3RfdXBkYXRlGAMgASgLMiQuZXNwZXIudGVsZW1ldHJ5LnYxLlBQT1VwZGF0ZVBheWxvYWQSOwoNbGFzdF9tZWFzdXJlZBgEIAEoCzIkLmVzcGVyLnRlbGVtZXRyeS52MS5QUE9VcGRhdGVQYXlsb2FkEjcKDWxhc3RfZGVjaXNpb24YBSABKAsyIC5lc3Blci50ZWxlbWV0cnkudjEuRGVjaXNpb25DYXJkImAKCkVudlNlY3Rpb24SKAoEZW52cxgBIAMoCzIaLmVzcGVyLnNhbmN0dW0udjIuRW52U3RhdGUSGAoLbWVhbl9yZXdhcmQYAiABKAFIAIgBAUIOCgxfbWVhbl9yZXdhcmQixAIKCEVudlN0YXRlEg4KBmVudl9pZBgBIAEoDRIQCghncm91cF9pZBgCIAEoCRI9CgpsYXN0X2Vwb2NoGAMgASgLMikuZXNwZXIudGVsZW1ldHJ5LnYxLkVwb2NoQ29tcGxldGVkUGF5bG9hZBINCgVlcG9jaBgEIAEoDRIPCgdlcGlzb2RlGAUgASgEEhUKDWJlc3RfYWNjdXJhY3kYBiABKAESGQoRY3VtdWxhdGl2ZV9yZXdhcmQYByABKAESNAoFc2VlZHMYCCADKAsyJS5lc3Blci5zYW5jdHVtLnYyLkVudlN0YXRlLlNlZWRzRW50cnkaTwoKU2VlZHNFbnRyeRILCgNrZXkYASABKAkSMAoFdmFsdWUYAiABKAsyIS5lc3Blci50ZWxlbWV0cnkudjEuU2VlZFRlbGVtZXRyeToCOAEiOwoOSGlzdG9yeVNlY3Rpb24SKQoGc2VyaWVzGAEgAygLMhkuZXNwZXIuc2FuY3R1bS52Mi5IaXN0b3J5IlsKB0hpc3RvcnkSDgoGbWV0cmljGAEgASgJEhAKCGdyb3VwX2lkGAIgASgJEhMKBmVudl9pZBgDIAEoDUgAiAEBEg4KBnZhbHVlcxgEIAMoAkIJCgdfZW52X2lkIkMKD0V2ZW50TG9nU2VjdGlvbhIwCgdlbnRyaWVzGAEgAygLMh8uZXNwZXIuc2FuY3R1bS52Mi5FdmVudExvZ0VudHJ5IuQBCg1FdmVudExvZ0VudHJ5Ei0KCXRpbWVzdGFtcBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoKZXZlbnRfdHlwZRgCIAEoDjIdLmVzcGVyLnRlbGVtZXRyeS52MS5FdmVudFR5cGUSLgoIc2V2ZXJpdHkYAyABKA4yHC5lc3Blci50ZWxlbWV0cnkudjEuU2V2ZXJpdHkSEwoGZW52X2lkGAQgASgNSACIAQESEAoIZ3JvdXBfaWQYBSABKAkSDwoHbWVzc2FnZRgGIAEoCUIJCgdfZW52X2lkIkMKD0RlY2lzaW9uU2VjdGlvbhIwCgZyZWNlbnQYASADKAsyIC5lc3Blci50ZWxlbWV0cnkudjEuRGVjaXNpb25DYXJkIkkKD0xpZmVjeWNsZUNvdW50cxISCgpnZXJtaW5hdGVkGAEgASgEEhIKCmZvc3NpbGl6ZWQYAiABKAQSDgoGcHJ1bmVkGAMgASgEIpYBChBQcm9kdWNlckRlbGl2ZXJ5EhMKC3Byb2R1Y2VyX2lkGAEgASgJEhAKCGxhc3Rfc2VxGAIgASgEEhYKDmV2ZW50c19hcHBsaWVkGAMgASgEEhgKEGV2ZW50c19kdXBsaWNhdGUYBCABKAQSEgoKZ2FwX2V2ZW50cxgFIAEoBBIVCg1kcm9wcGVkX3RvdGFsGAYgASgEItgBCg1EZWxpdmVyeVN0YXRzEhcKD2V2ZW50c19yZWNlaXZlZBgBIAEoBBIWCg5ldmVudHNfYXBwbGllZBgCIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAMgASgEEhcKD2V2ZW50c19yZWplY3RlZBgEIAEoBBISCgpnYXBfZXZlbnRzGAUgASgEEhgKEHByb2R1Y2VyX2Ryb3BwZWQYBiABKAQSNQoJcHJvZHVjZXJzGAcgAygLMiIuZXNwZXIuc2FuY3R1bS52Mi5Qcm9kdWNlckRlbGl2ZXJ5Kl4KCExpdmVuZXNzEhgKFExJVkVORVNTX1VOU1BFQ0lGSUVEEAASEQoNTElWRU5FU1NfTElWRRABEhEKDUxJVkVORVNTX1NMT1cQAhISCg5MSVZFTkVTU19TVEFMRRADKogBCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElJVTl9TVEFUVVNfUlVOTklORxABEhgKFFJVTl9TVEFUVVNfQ09NUExFVEVEEAISFgoSUlVOX1NUQVRVU19TVE9QUEVEEAMSFQoRUlVOX1NUQVRVU19GQUlMRUQQBDLdAwoOU2FuY3R1bVNlcnZpY2USTQoGSW5nZXN0Eh8uZXNwZXIuc2FuY3R1bS52Mi5Jbmdlc3RSZXF1ZXN0GiAuZXNwZXIuc2FuY3R1bS52Mi5Jbmdlc3RSZXNwb25zZSgBEmYKD0dldFJlc3VtZUN1cnNvchIoLmVzcGVyLnNhbmN0dW0udjIuR2V0UmVzdW1lQ3Vyc29yUmVxdWVzdBopLmVzcGVyLnNhbmN0dW0udjIuR2V0UmVzdW1lQ3Vyc29yUmVzcG9uc2USZQoOV2F0Y2hTbmFwc2hvdHMSJy5lc3Blci5zYW5jdHVtLnYyLldhdGNoU25hcHNob3RzUmVxdWVzdBooLmVzcGVyLnNhbmN0dW0udjIuV2F0Y2hTbmFwc2hvdHNSZXNwb25zZTABEloKC0dldFNuYXBzaG90EiQuZXNwZXIuc2FuY3R1bS52Mi5HZXRTbmFwc2hvdFJlcXVlc3QaJS5lc3Blci5zYW5jdHVtLnYyLkdldFNuYXBzaG90UmVzcG9uc2USUQoITGlzdFJ1bnMSIS5lc3Blci5zYW5jdHVtLnYyLkxpc3RSdW5zUmVxdWVzdBoiLmVzcGVyLnNhbmN0dW0udjIuTGlzdFJ1bnNSZXNwb25zZWIGcHJvdG8z", [file_esper_telemetry_v1_telemetry, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message esper.sanctum.v2.IngestRequest
@@ -281,6 +281,23 @@ export const GetSnapshotResponseSchema: GenMessage<GetSnapshotResponse> = /*@__P
  * @generated from message esper.sanctum.v2.ListRunsRequest
  */
 export type ListRunsRequest = Message<"esper.sanctum.v2.ListRunsRequest"> & {
+  /**
+   * Runs wanted in this page; 0 = the server default (100). Larger values are capped by
+   * the server (1000), and a page also ends early rather than grow past the snapshot
+   * size budget. Negative is INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * next_page_token of the previous page; empty = the first page. Pages are ordered by
+   * last event time (newest first), then run id: a run that becomes active while you page
+   * moves to the front and is listed again only from the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
 };
 
 /**
@@ -351,6 +368,13 @@ export type RunSummary = Message<"esper.sanctum.v2.RunSummary"> & {
    * @generated from field: string status_reason = 11;
    */
   statusReason: string;
+
+  /**
+   * Number of policy groups of the run; group_ids lists at most the first 32 of them.
+   *
+   * @generated from field: uint32 group_count = 12;
+   */
+  groupCount: number;
 };
 
 /**
@@ -368,6 +392,20 @@ export type ListRunsResponse = Message<"esper.sanctum.v2.ListRunsResponse"> & {
    * @generated from field: repeated esper.sanctum.v2.RunSummary runs = 1;
    */
   runs: RunSummary[];
+
+  /**
+   * Token for the next page; empty when this page is the last.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * Number of runs the server holds (all pages).
+   *
+   * @generated from field: uint32 total_size = 3;
+   */
+  totalSize: number;
 };
 
 /**
@@ -453,6 +491,14 @@ export type SanctumSnapshot = Message<"esper.sanctum.v2.SanctumSnapshot"> & {
    * @generated from field: esper.sanctum.v2.LifecycleCounts lifecycle = 12;
    */
   lifecycle?: LifecycleCounts | undefined;
+
+  /**
+   * Set when the snapshot was over the server's size budget and parts of it were left
+   * out (see SnapshotTrim); absent when it is complete.
+   *
+   * @generated from field: esper.sanctum.v2.SnapshotTrim trimmed = 13;
+   */
+  trimmed?: SnapshotTrim | undefined;
 };
 
 /**
@@ -461,6 +507,71 @@ export type SanctumSnapshot = Message<"esper.sanctum.v2.SanctumSnapshot"> & {
  */
 export const SanctumSnapshotSchema: GenMessage<SanctumSnapshot> = /*@__PURE__*/
   messageDesc(file_esper_sanctum_v2_sanctum, 13);
+
+/**
+ * What a snapshot over the server's size budget left out, so clients can say so. A
+ * decision card over 1/16 of the budget is never included; then parts are cut in this
+ * order until the snapshot fits: event_log.entries and decisions.recent (oldest first),
+ * delivery.producers, the envs' series (histories.series, last first), then any single env
+ * or group over 1/16 of the budget, then envs.envs, tamiyo.groups (last ones first, the
+ * primary kept), the groups' last_decision, their last_update.heads, run.config lists,
+ * vitals; if it still does not fit, everything but the run's identity, status, times,
+ * progress and delivery counts ("all").
+ *
+ * @generated from message esper.sanctum.v2.SnapshotTrim
+ */
+export type SnapshotTrim = Message<"esper.sanctum.v2.SnapshotTrim"> & {
+  /**
+   * The server's budget, and the size of the snapshot before it was trimmed.
+   *
+   * @generated from field: uint64 budget_bytes = 1;
+   */
+  budgetBytes: bigint;
+
+  /**
+   * @generated from field: uint64 full_bytes = 2;
+   */
+  fullBytes: bigint;
+
+  /**
+   * @generated from field: repeated esper.sanctum.v2.TrimmedField fields = 3;
+   */
+  fields: TrimmedField[];
+};
+
+/**
+ * Describes the message esper.sanctum.v2.SnapshotTrim.
+ * Use `create(SnapshotTrimSchema)` to create a new message.
+ */
+export const SnapshotTrimSchema: GenMessage<SnapshotTrim> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 14);
+
+/**
+ * @generated from message esper.sanctum.v2.TrimmedField
+ */
+export type TrimmedField = Message<"esper.sanctum.v2.TrimmedField"> & {
+  /**
+   * Field path in SanctumSnapshot, e.g. "envs.envs", "event_log.entries",
+   * "run.config.slot_ids".
+   *
+   * @generated from field: string field = 1;
+   */
+  field: string;
+
+  /**
+   * Elements (or messages) left out.
+   *
+   * @generated from field: uint64 omitted = 2;
+   */
+  omitted: bigint;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.TrimmedField.
+ * Use `create(TrimmedFieldSchema)` to create a new message.
+ */
+export const TrimmedFieldSchema: GenMessage<TrimmedField> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 15);
 
 /**
  * The run as a whole: what it is, where it stands, whether it is alive.
@@ -528,7 +639,7 @@ export type RunSection = Message<"esper.sanctum.v2.RunSection"> & {
  * Use `create(RunSectionSchema)` to create a new message.
  */
 export const RunSectionSchema: GenMessage<RunSection> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_sanctum, 14);
+  messageDesc(file_esper_sanctum_v2_sanctum, 16);
 
 /**
  * Every policy group of the run, the primary (first seen) first.
@@ -547,7 +658,7 @@ export type TamiyoSection = Message<"esper.sanctum.v2.TamiyoSection"> & {
  * Use `create(TamiyoSectionSchema)` to create a new message.
  */
 export const TamiyoSectionSchema: GenMessage<TamiyoSection> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_sanctum, 15);
+  messageDesc(file_esper_sanctum_v2_sanctum, 17);
 
 /**
  * One policy group's controller state.
@@ -586,7 +697,8 @@ export type PolicyGroup = Message<"esper.sanctum.v2.PolicyGroup"> & {
   lastMeasured?: PPOUpdatePayload | undefined;
 
   /**
-   * The group's most recent decision; absent before the first.
+   * The group's most recent decision; absent before the first. It is not repeated in
+   * decisions.recent: a group's feed is its cards there, then this one.
    *
    * @generated from field: esper.telemetry.v1.DecisionCard last_decision = 5;
    */
@@ -598,7 +710,7 @@ export type PolicyGroup = Message<"esper.sanctum.v2.PolicyGroup"> & {
  * Use `create(PolicyGroupSchema)` to create a new message.
  */
 export const PolicyGroupSchema: GenMessage<PolicyGroup> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_sanctum, 16);
+  messageDesc(file_esper_sanctum_v2_sanctum, 18);
 
 /**
  * @generated from message esper.sanctum.v2.EnvSection
@@ -624,7 +736,7 @@ export type EnvSection = Message<"esper.sanctum.v2.EnvSection"> & {
  * Use `create(EnvSectionSchema)` to create a new message.
  */
 export const EnvSectionSchema: GenMessage<EnvSection> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_sanctum, 17);
+  messageDesc(file_esper_sanctum_v2_sanctum, 19);
 
 /**
  * One environment (host network) and its seeds.
@@ -689,7 +801,7 @@ export type EnvState = Message<"esper.sanctum.v2.EnvState"> & {
  * Use `create(EnvStateSchema)` to create a new message.
  */
 export const EnvStateSchema: GenMessage<EnvState> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_sanctum, 18);
+  messageDesc(file_esper_sanctum_v2_sanctum, 20);
 
 /**
  * Bounded series (newest last) of the payload fields that sanctum plots, for sparklines.
@@ -708,7 +820,7 @@ export type HistorySection = Message<"esper.sanctum.v2.HistorySection"> & {
  * Use `create(HistorySectionSchema)` to create a new message.
  */
 export const HistorySectionSchema: GenMessage<HistorySection> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_sanctum, 19);
+  messageDesc(file_esper_sanctum_v2_sanctum, 21);
 
 /**
  * One bounded series. float, not double: a sparkline needs no more than 7 digits, and
@@ -750,7 +862,7 @@ export type History = Message<"esper.sanctum.v2.History"> & {
  * Use `create(HistorySchema)` to create a new message.
  */
 export const HistorySchema: GenMessage<History> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_sanctum, 20);
+  messageDesc(file_esper_sanctum_v2_sanctum, 22);
 
 /**
  * Recent lifecycle, anomaly and run events as log lines, oldest first.
@@ -769,7 +881,7 @@ export type EventLogSection = Message<"esper.sanctum.v2.EventLogSection"> & {
  * Use `create(EventLogSectionSchema)` to create a new message.
  */
 export const EventLogSectionSchema: GenMessage<EventLogSection> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_sanctum, 21);
+  messageDesc(file_esper_sanctum_v2_sanctum, 23);
 
 /**
  * @generated from message esper.sanctum.v2.EventLogEntry
@@ -811,10 +923,11 @@ export type EventLogEntry = Message<"esper.sanctum.v2.EventLogEntry"> & {
  * Use `create(EventLogEntrySchema)` to create a new message.
  */
 export const EventLogEntrySchema: GenMessage<EventLogEntry> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_sanctum, 22);
+  messageDesc(file_esper_sanctum_v2_sanctum, 24);
 
 /**
- * The run's most recent decision cards, oldest first.
+ * The run's most recent decision cards, oldest first, except each group's last one (in its
+ * PolicyGroup.last_decision): every card is sent once.
  *
  * @generated from message esper.sanctum.v2.DecisionSection
  */
@@ -830,7 +943,7 @@ export type DecisionSection = Message<"esper.sanctum.v2.DecisionSection"> & {
  * Use `create(DecisionSectionSchema)` to create a new message.
  */
 export const DecisionSectionSchema: GenMessage<DecisionSection> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_sanctum, 23);
+  messageDesc(file_esper_sanctum_v2_sanctum, 25);
 
 /**
  * @generated from message esper.sanctum.v2.LifecycleCounts
@@ -857,7 +970,7 @@ export type LifecycleCounts = Message<"esper.sanctum.v2.LifecycleCounts"> & {
  * Use `create(LifecycleCountsSchema)` to create a new message.
  */
 export const LifecycleCountsSchema: GenMessage<LifecycleCounts> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_sanctum, 24);
+  messageDesc(file_esper_sanctum_v2_sanctum, 26);
 
 /**
  * @generated from message esper.sanctum.v2.ProducerDelivery
@@ -901,7 +1014,7 @@ export type ProducerDelivery = Message<"esper.sanctum.v2.ProducerDelivery"> & {
  * Use `create(ProducerDeliverySchema)` to create a new message.
  */
 export const ProducerDeliverySchema: GenMessage<ProducerDelivery> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_sanctum, 25);
+  messageDesc(file_esper_sanctum_v2_sanctum, 27);
 
 /**
  * What reached the run, and what did not.
@@ -952,7 +1065,7 @@ export type DeliveryStats = Message<"esper.sanctum.v2.DeliveryStats"> & {
  * Use `create(DeliveryStatsSchema)` to create a new message.
  */
 export const DeliveryStatsSchema: GenMessage<DeliveryStats> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_sanctum, 26);
+  messageDesc(file_esper_sanctum_v2_sanctum, 28);
 
 /**
  * LIVE < 2 s since the last event, SLOW < 5 s, else STALE.
@@ -1078,6 +1191,8 @@ export const SanctumService: GenService<{
     output: typeof GetSnapshotResponseSchema;
   },
   /**
+   * Runs, most recently active first, one page at a time (see ListRunsRequest).
+   *
    * @generated from rpc esper.sanctum.v2.SanctumService.ListRuns
    */
   listRuns: {
