@@ -120,8 +120,10 @@ def test_injected_nan_reaches_the_snapshot_as_counts(restore_signals, tmp_path) 
     """A NaN loss at the last update: sanctum accepts every event (no NaN double crosses
     the wire) and shows the skipped minibatches and the declared fault."""
     snap = _train_and_watch("e2e-nan", tmp_path, "--inject-nan-update", "2", episodes=4)
-    assert list(snap.run_config.fault_injections) == ["nan-loss@update2"]
-    t = snap.tamiyo
-    assert t.updates == 2 and t.nonfinite_loss_count == 2 * 4 and t.optimizer_steps == 0
-    assert snap.delivery.events_rejected == 0 and snap.status == spb.RUN_STATUS_COMPLETED
-    assert tpb.EVENT_TYPE_NUMERICAL_INSTABILITY_DETECTED in {e.event_type for e in snap.event_log}
+    assert list(snap.run.config.fault_injections) == ["nan-loss@update2"]
+    group = snap.tamiyo.groups[0]
+    t = group.last_update
+    assert group.updates == 2 and t.nonfinite_loss_count == 2 * 4 and t.optimizer_steps == 0
+    assert snap.delivery.events_rejected == 0 and snap.run.status == spb.RUN_STATUS_COMPLETED
+    types = {e.event_type for e in snap.event_log.entries}
+    assert tpb.EVENT_TYPE_NUMERICAL_INSTABILITY_DETECTED in types
