@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -95,7 +96,7 @@ class Hostile(threading.Thread):
         self.active = threading.Event()
         self.stop = threading.Event()
 
-    def _event(self, **fields: object) -> tpb.TelemetryEvent:
+    def _event(self, **fields: Any) -> tpb.TelemetryEvent:
         ev = tpb.TelemetryEvent(run_id=self.run_id, producer_id="hostile", seq=self.seq,
                                 **fields)
         self.seq += 1

@@ -77,7 +77,7 @@ class Slot:
     #: A prune is fading the seed out; it is removed when the ramp ends.
     fading: bool = False
     prune_reason: str = ""
-    prune_from: int = 0
+    prune_from: tpb.SeedStage = S.SEED_STAGE_UNSPECIFIED
     epochs_in_stage: int = 0
     epochs_total: int = 0
     acc_at_germination: float = 0.0

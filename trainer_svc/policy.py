@@ -98,8 +98,9 @@ class TamiyoPolicy(nn.Module):
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded logits [B, n_heads, MAX_ACTIONS] and the value estimate [B]."""
         z = self.trunk(obs)
-        logits = torch.stack([F.pad(head(z), (0, MAX_ACTIONS - head.out_features), value=_NEG)
-                              for head in self.heads.values()], dim=1)
+        logits = torch.stack([F.pad(head(z), (0, MAX_ACTIONS - h.n_actions), value=_NEG)
+                              for h, head in zip(HEADS, self.heads.values(), strict=True)],
+                             dim=1)
         return logits, self.value_head(z).squeeze(-1)
 
     def sample(self, obs: torch.Tensor, inputs: MaskInputs,

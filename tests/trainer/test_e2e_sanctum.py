@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import threading
+from typing import Any
 
 import grpc
 import pytest
@@ -48,7 +49,7 @@ class Watcher(threading.Thread):
                     raise
 
 
-def _train_and_watch(run_id: str, tmp_path, *extra: str, **args: object
+def _train_and_watch(run_id: str, tmp_path, *extra: str, **args: Any
                      ) -> spb.SanctumSnapshot:
     """Run esper-trainer against a real sanctum; the subscriber's final snapshot."""
     with ThreadedSanctum(token=TOKEN) as server:

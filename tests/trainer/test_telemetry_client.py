@@ -10,6 +10,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,10 +49,10 @@ def item(seq: int, etype: int = ET.EVENT_TYPE_EPOCH_COMPLETED) -> tuple[int, int
     return (seq, etype, ev.SerializeToString())
 
 
-def file_config(tmp_path: Path, **kw: object) -> TelemetryConfig:
+def file_config(tmp_path: Path, **kw: Any) -> TelemetryConfig:
     return TelemetryConfig(None, run_id="run-f", producer_id="p0",
                            file_path=str(tmp_path / "run.events"),
-                           spool_dir=str(tmp_path / "spool"), **kw)  # type: ignore[arg-type]  # overrides
+                           spool_dir=str(tmp_path / "spool"), **kw)
 
 
 def file_events(path: Path) -> list[tpb.TelemetryEvent]:

@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,18 +30,18 @@ from trainer_svc.telemetry import TelemetryClient, TelemetryConfig
 FAST_RETRY = {"backoff_initial_s": 0.05, "backoff_max_s": 0.3, "rpc_timeout_s": 5.0}
 
 
-def run_events(run_id: str, **kw: object) -> list[tpb.TelemetryEvent]:
+def run_events(run_id: str, **kw: Any) -> list[tpb.TelemetryEvent]:
     """A realistic run with the envelope left for the client to fill (seq, run, producer)."""
-    events = build_run_events(run_id, "ignored", completed=True, **kw)  # type: ignore[arg-type]  # kwargs
+    events = build_run_events(run_id, "ignored", completed=True, **kw)
     for ev in events:
         for name in ("seq", "run_id", "producer_id"):
             ev.ClearField(name)
     return events
 
 
-def client_for(address: str, run_id: str, tmp_path: Path, **kw: object) -> TelemetryClient:
+def client_for(address: str, run_id: str, tmp_path: Path, **kw: Any) -> TelemetryClient:
     cfg = TelemetryConfig(address, run_id=run_id, producer_id="trainer-0",
-                          spool_dir=str(tmp_path / "spool"), **{**FAST_RETRY, **kw})  # type: ignore[arg-type]  # kwargs
+                          spool_dir=str(tmp_path / "spool"), **{**FAST_RETRY, **kw})
     return TelemetryClient(cfg)
 
 
@@ -58,7 +59,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
         time.sleep(0.02)
 
 
-def reference_state(run_id: str, **kw: object) -> spb.SanctumSnapshot:
+def reference_state(run_id: str, **kw: Any) -> spb.SanctumSnapshot:
     """The same run ingested by a client with no outage."""
     with ThreadedSanctum() as server:
         client = client_for(server.address, run_id, Path(tempfile.gettempdir()))

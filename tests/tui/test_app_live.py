@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import Static
@@ -66,8 +67,8 @@ def server() -> Iterator[ThreadedSanctum]:
         yield s
 
 
-def _options(server: ThreadedSanctum, **kw: object) -> TuiOptions:
-    return TuiOptions(server=server.address, max_hz=10.0, backoff=FAST, **kw)  # type: ignore[arg-type]  # kwargs
+def _options(server: ThreadedSanctum, **kw: Any) -> TuiOptions:
+    return TuiOptions(server=server.address, max_hz=10.0, backoff=FAST, **kw)
 
 
 async def test_dashboard_shows_what_the_trainer_sent(server: ThreadedSanctum) -> None:

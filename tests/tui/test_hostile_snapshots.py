@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -125,10 +126,10 @@ def test_fixed_hostile_snapshot_renders_dashes() -> None:
     assert "final acc NaN" in done and "wall —" in done
 
 
-def _options(server: HostileSanctum, **kw: object) -> TuiOptions:
+def _options(server: HostileSanctum, **kw: Any) -> TuiOptions:
     return TuiOptions(server=server.address, max_hz=10.0,
                       backoff=Backoff(initial=0.1, factor=2.0, maximum=0.4),
-                      **kw)  # type: ignore[arg-type]  # kwargs
+                      **kw)
 
 
 async def test_dashboard_survives_a_hostile_server() -> None:

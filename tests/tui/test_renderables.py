@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
@@ -20,7 +21,7 @@ from tui_client.state import Freshness, liveness
 
 
 def _snap(updates: int = 60, measured: dict[str, float] | None = None,
-          **update: object) -> spb.SanctumSnapshot:
+          **update: Any) -> spb.SanctumSnapshot:
     """A snapshot with one policy group: its latest update has the given fields, and
     `measured` are its last measured sampled values."""
     snap = spb.SanctumSnapshot()
