@@ -2,6 +2,7 @@
 
     esper-sanctum serve --listen 127.0.0.1:50051 --store ~/.local/share/esper/sanctum.sqlite
     esper-sanctum ingest run.events --server 127.0.0.1:50051
+    esper-sanctum store check ~/.local/share/esper/sanctum.sqlite
 
 `serve` is the default when no subcommand is given. User errors print one clear line and
 exit with status 2; there are no tracebacks for them.
@@ -28,10 +29,11 @@ from esper_common.diagnose import describe
 from esper_common.eventfile import EventFileError, read_batches
 from sanctum_svc.config import DEFAULT_HZ, HZ_CAP, MAX_EVENTS_PER_BATCH, ConfigError, ServerConfig
 from sanctum_svc.server import SanctumServer, StartupError, serve
+from sanctum_svc.store_check import check_store
 from sanctum_svc.tls import start_warnings
 
 LISTEN_LINE = "esper-sanctum listening on"
-COMMANDS = ("serve", "ingest")
+COMMANDS = ("serve", "ingest", "store")
 
 
 def default_store() -> Path:
@@ -46,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Esper Sanctum: aggregates live telemetry of morphogenetic RL runs, "
                     "persists it and streams snapshots to dashboards over gRPC. "
                     "`serve` is the default command.")
-    sub = parser.add_subparsers(dest="command", metavar="{serve,ingest}")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,ingest,store}")
 
     s = sub.add_parser("serve", help="run the service (default)",
                        description="Run the sanctum gRPC service until SIGTERM/SIGINT.")
@@ -54,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to listen on (default 127.0.0.1:50051; a non-loopback "
                         "address needs --token or --insecure-listen-all)")
     s.add_argument("--store", default=None, metavar="PATH",
-                   help="SQLite event store; ':memory:' keeps nothing (default "
-                        f"{default_store()})")
+                   help="SQLite event store, a file (created if missing); ':memory:' "
+                        f"keeps nothing (default {default_store()})")
     s.add_argument("--token", default=os.environ.get("ESPER_TOKEN"),
                    help="bearer token required on every RPC except health "
                         "(default: $ESPER_TOKEN)")
@@ -92,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bearer token (default: $ESPER_TOKEN)")
     i.add_argument("--tls-ca", type=Path, metavar="FILE",
                    help="CA certificate to verify a TLS sanctum")
+    st = sub.add_parser("store", help="inspect an event store",
+                        description="Inspect an event store without changing it.")
+    st_sub = st.add_subparsers(dest="store_command", metavar="{check}", required=True)
+    chk = st_sub.add_parser(
+        "check", help="verify a store: SQLite integrity, format, every row's checksum",
+        description="Verify a store without changing it: SQLite's integrity check, the "
+                    "format version, every row's checksum, every batch parses. Exit status "
+                    "0 when nothing is damaged, 1 otherwise. Safe while a server runs.")
+    chk.add_argument("path", help="the store file (what serve --store was given)")
     return parser
 
 
@@ -102,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "ingest":
         return run_ingest(args)
+    if args.command == "store":
+        report = check_store(args.path)
+        print(report.text())
+        return 0 if report.ok else 1
     return run_serve(args)
 
 
@@ -129,6 +144,9 @@ def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = args.store
+    if store is not None and not store.strip():
+        return _fail("--store is empty: give a file path for the event store, or ':memory:' "
+                     "to keep nothing across restarts")
     if store is None:
         path = default_store()
         try:
@@ -154,6 +172,11 @@ def run_serve(args: argparse.Namespace) -> int:
         if server.replayed:
             print(f"esper-sanctum: replayed {server.replayed} events from {store}",
                   file=sys.stderr)
+        if server.store.corrupt:
+            n = sum(server.store.corrupt.values())
+            print(f"esper-sanctum: warning: {n} damaged row(s) in {store} were skipped "
+                  "(checksum mismatch; their data is not served). Run `esper-sanctum store "
+                  f"check {store}` for details.", file=sys.stderr)
         if server.metrics_port is not None:
             print(f"esper-sanctum: metrics on http://{config.metrics_host}:{server.metrics_port}"
                   "/metrics", file=sys.stderr)
