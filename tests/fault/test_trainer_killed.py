@@ -116,7 +116,7 @@ def test_killed_trainer_stream_leaves_no_open_ingest(tmp_path: Path) -> None:
 
         # The restarted producer declares the run as it was declared (a run's declaration
         # cannot change) and goes on with run-level events.
-        declared = server.snapshot("again").run_config
+        declared = server.snapshot("again").run.config
         more = [e for e in build_run_events("again", producer_id="restarted", n_batches=1)
                 if not e.HasField("env_id") and e.WhichOneof("payload") != "analytics_snapshot"]
         more[0].training_started.config.CopyFrom(declared)
