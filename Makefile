@@ -45,6 +45,7 @@ proto: setup
 lint: setup
 	$(VENV)/bin/buf lint
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) scripts/gen_protos.py --check
 	@if command -v npm >/dev/null; then $(MAKE) -s -C clients/node check; \
 	else echo "skip: TypeScript stubs check (npm not installed)"; fi

@@ -24,7 +24,7 @@ from typing import Any
 
 from bench import Row, adapt, register
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.testing import ThreadedSanctum, build_run_events
+from testkit import ThreadedSanctum, build_run_events
 from trainer_svc.telemetry import TelemetryClient, TelemetryConfig
 
 GOAL_P99_US = 20.0

@@ -88,7 +88,7 @@ def health(address: str, timeout: float = 1.0) -> str:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=timeout)
         except grpc.RpcError as err:
-            return err.code().name  # type: ignore[attr-defined,no-any-return]
+            return err.code().name
     return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
 
@@ -96,8 +96,9 @@ def run_ended(address: str, run_id: str) -> bool:
     """Whether sanctum has the run as ended (COMPLETED, STOPPED or FAILED)."""
     import grpc
 
-    from esper.sanctum.v1 import sanctum_pb2 as spb
-    from esper.sanctum.v1.sanctum_pb2_grpc import SanctumServiceStub
+    from esper.sanctum.v2 import sanctum_pb2 as spb
+    from esper.sanctum.v2.sanctum_pb2_grpc import SanctumServiceStub
+    from esper_common.derived import FINISHED
 
     with grpc.insecure_channel(address) as channel:
         try:
@@ -105,8 +106,7 @@ def run_ended(address: str, run_id: str) -> bool:
                 spb.GetSnapshotRequest(run_id=run_id), timeout=2).snapshot
         except grpc.RpcError:
             return False
-    return snap.status in (spb.RUN_STATUS_COMPLETED, spb.RUN_STATUS_STOPPED,
-                           spb.RUN_STATUS_FAILED)
+    return snap.run.status in FINISHED
 
 
 class Stack:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import grpc
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common import logs, settings
 from esper_common.channel import ChannelConfig, SanctumError, sync_channel
@@ -265,10 +265,12 @@ def run_ingest(args: argparse.Namespace) -> int:
             reply = stub.Ingest(_requests(args.file, progress, report),
                                 metadata=cfg.metadata(), wait_for_ready=False)
     except grpc.RpcError as err:
-        failure = SanctumError.from_rpc_error(err)
+        error = SanctumError.from_rpc_error(err)
         print(file=sys.stderr)
         return _fail(f"ingest into {args.server} failed after {progress[0]} events: "
-                     f"{describe(failure, cfg)}")
+                     f"{describe(error, cfg)}")
+    except OSError as exc:
+        return _fail(f"cannot read {args.file}: {exc}")
     if sys.stderr.isatty():
         print(file=sys.stderr)  # end the progress line
     print(f"ingest: {reply.events_received} events in {reply.batches} batches: "

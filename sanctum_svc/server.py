@@ -28,6 +28,7 @@ from sanctum_svc.limits import BoundedHealthServicer, connection_options, raise_
 from sanctum_svc.metrics import Metrics
 from sanctum_svc.observe import ObservingInterceptor
 from sanctum_svc.reflection import HEALTH, enable_reflection
+from sanctum_svc.retired import RetiredServiceHandler
 from sanctum_svc.servicer import SERVICE_NAME, SanctumServicer
 from sanctum_svc.store import RECOVER_HINT, EventStore, StoreError, corrupt_error
 from sanctum_svc.store_thread import AsyncStore
@@ -130,7 +131,8 @@ class SanctumServer:
             interceptors.append(BearerAuthInterceptor(cfg.token, cfg.read_token))
         options = server_options(cfg, raise_fd_limit())
         server = grpc.aio.server(options=options, interceptors=interceptors)
-        server.add_generic_rpc_handlers((self.servicer.generic_handler(),))
+        server.add_generic_rpc_handlers((self.servicer.generic_handler(),
+                                         RetiredServiceHandler()))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         enable_reflection((SERVICE_NAME, HEALTH), server, cfg.token, cfg.read_token)
         await self._set_health(NOT_SERVING)

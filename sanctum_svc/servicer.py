@@ -20,18 +20,19 @@ from google.protobuf.message import Message as ProtoMessage
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common import logs
 from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.fanout import Fanout
 from sanctum_svc.ingest import BatchResult, IngestPipeline, InvalidBatch, ProducerBusy
+from sanctum_svc.retired import CURRENT_SERVICE
 from sanctum_svc.run_list import PageError, list_runs
 from sanctum_svc.store import StoreError
 from sanctum_svc.validate import Violation, clip
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = "esper.sanctum.v1.SanctumService"
+SERVICE_NAME = CURRENT_SERVICE
 
 #: Accepted batches of one Ingest stream being written while the next one is validated.
 INGEST_DEPTH = 4
@@ -267,6 +268,7 @@ class SanctumServicer:
         if run is None:
             what = f"run {request.run_id!r}" if request.run_id else "any run"
             await context.abort(grpc.StatusCode.NOT_FOUND, f"sanctum has no events for {what}")
+        assert run is not None  # context.abort raised otherwise
         return spb.GetSnapshotResponse(snapshot=run.snapshot(time.time()))
 
     async def ListRuns(self, request: spb.ListRunsRequest,  # noqa: N802

@@ -23,7 +23,7 @@ import sys
 try:
     from packaging.requirements import InvalidRequirement, Requirement
 except ImportError:  # a bare venv: pip carries its own copy
-    from pip._vendor.packaging.requirements import (  # type: ignore[no-redef]
+    from pip._vendor.packaging.requirements import (  # type: ignore[assignment]  # pip's copy
         InvalidRequirement,
         Requirement,
     )

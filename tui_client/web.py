@@ -62,7 +62,7 @@ def _guard(token: str) -> Any:
             moved.set_cookie(COOKIE, token, httponly=True, samesite="Strict")
             raise moved
         if same(request.cookies.get(COOKIE)):
-            return await handler(request)  # type: ignore[no-any-return]
+            return await handler(request)
         raise web.HTTPUnauthorized(
             text="esper-tui --serve: this dashboard needs its token: open the URL esper-tui "
                  "printed when it started (it ends in ?token=...)\n")
@@ -74,7 +74,7 @@ def serve(command: str, host: str, port: int, token: str | None, url: str) -> No
     """Serve `command` per browser session until Ctrl-C (or SIGTERM)."""
     from textual_serve.server import Server
 
-    class GuardedServer(Server):  # type: ignore[misc]
+    class GuardedServer(Server):
         async def _make_app(self) -> Any:
             app = await super()._make_app()
             if token:

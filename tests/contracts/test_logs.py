@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from esper_common import logs
-from sanctum_svc.testing import free_port
+from testkit import free_port
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 
 from esper_common import settings
 from esper_common.showconfig import CLIS
-from sanctum_svc.testing import free_port
+from testkit import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 Factory = Callable[[], argparse.ArgumentParser]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from sanctum_svc.testing import ThreadedSanctum, build_run_events, free_port
+from testkit import ThreadedSanctum, build_run_events, free_port
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 pytestmark = pytest.mark.slow

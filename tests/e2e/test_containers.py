@@ -20,7 +20,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from sanctum_svc.testing import ThreadedSanctum, free_port
+from testkit import ThreadedSanctum, free_port
 from tests.e2e.dockerfile import Dockerfile
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,9 +18,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1.sanctum_pb2_grpc import SanctumServiceStub
-from sanctum_svc.testing import ThreadedSanctum, free_port
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2.sanctum_pb2_grpc import SanctumServiceStub
+from testkit import ThreadedSanctum, free_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

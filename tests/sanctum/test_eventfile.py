@@ -22,7 +22,7 @@ from esper_common.eventfile import (
     read_batches,
     write_batch,
 )
-from sanctum_svc.testing import ThreadedSanctum, build_run_events
+from testkit import ThreadedSanctum, build_run_events
 
 
 def _write(path: Path, batches: list[tpb.EventBatch]) -> list[int]:

@@ -11,9 +11,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1.sanctum_pb2_grpc import SanctumServiceStub
-from sanctum_svc.testing import SanctumProcess, batches, build_run_events, free_port
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2.sanctum_pb2_grpc import SanctumServiceStub
+from testkit import SanctumProcess, batches, build_run_events, free_port
 
 
 def _metrics(port: int) -> str:
@@ -62,10 +62,10 @@ def test_json_logs_and_per_rpc_metrics_from_a_live_sanctum(tmp_path: Path) -> No
 
         text = _metrics(metrics_port)
     handled = ('grpc_server_handled_total{grpc_code="OK",grpc_method="Ingest",'
-               'grpc_service="esper.sanctum.v1.SanctumService",grpc_type="client_stream"} 1.0')
+               'grpc_service="esper.sanctum.v2.SanctumService",grpc_type="client_stream"} 1.0')
     assert handled in text
     assert ('grpc_server_handled_total{grpc_code="NOT_FOUND",grpc_method="GetSnapshot",'
-            'grpc_service="esper.sanctum.v1.SanctumService",grpc_type="unary"} 1.0') in text
+            'grpc_service="esper.sanctum.v2.SanctumService",grpc_type="unary"} 1.0') in text
     assert 'grpc_server_handling_seconds_count{grpc_method="Ingest"' in text
     assert 'grpc_server_started_total{grpc_method="GetSnapshot"' in text
     for name in ("process_resident_memory_bytes", "process_open_fds", "python_info",

@@ -14,14 +14,14 @@ from typing import BinaryIO, Literal, Protocol
 
 import grpc
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.channel import ChannelConfig, sync_channel
 from esper_common.eventfile import EventFileError, open_append, write_batch_bytes
 from trainer_svc.telemetry.wire import encode_ingest_request
 
 ErrorKind = Literal["transient", "rejected", "auth"]
-_INGEST = "/esper.sanctum.v1.SanctumService/Ingest"
-_CURSOR = "/esper.sanctum.v1.SanctumService/GetResumeCursor"
+_INGEST = "/esper.sanctum.v2.SanctumService/Ingest"
+_CURSOR = "/esper.sanctum.v2.SanctumService/GetResumeCursor"
 _EVENT_INDEX = re.compile(r"events\[(\d+)\]")
 _AUTH_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 
@@ -50,7 +50,7 @@ def _bad_event_indexes(err: grpc.RpcError) -> tuple[int, ...]:
         from google.rpc import error_details_pb2
         from grpc_status import rpc_status
 
-        status = rpc_status.from_call(err)  # type: ignore[arg-type]
+        status = rpc_status.from_call(err)
     except Exception:  # no detail, or not a call: fall back to dropping the batch
         return ()
     found: set[int] = set()

@@ -18,7 +18,7 @@ from esper_common.eventfile import HEADER, RECORD, read_record, write_batch_byte
 from trainer_svc.telemetry.wire import encode_batch
 
 #: One buffered event: (seq, event_type, serialized TelemetryEvent).
-Item = tuple[int, int, bytes]
+Item = tuple[int, tpb.EventType, bytes]
 
 
 def split_batch(record: bytes) -> list[bytes]:
@@ -73,8 +73,10 @@ class Spool:
         seg = self._segments[-1] if self._segments else None
         if seg is None or seg.writer is None or seg.size >= self.segment_bytes:
             seg = self._new_segment()
-        written = write_batch_bytes(seg.writer, data)
-        seg.writer.flush()
+        writer = seg.writer
+        assert writer is not None  # a new segment is open for writing
+        written = write_batch_bytes(writer, data)
+        writer.flush()
         n = RECORD.size + len(data)  # the record; `written` may include the file's header
         seg.size += written
         seg.unread_events += len(items)
