@@ -89,7 +89,7 @@ class State:
             return cls()
 
         def proc(d: dict[str, object] | None) -> Proc | None:
-            return Proc(**d) if isinstance(d, dict) else None  # type: ignore[arg-type]
+            return Proc(**d) if isinstance(d, dict) else None  # type: ignore[arg-type]  # fields checked by Proc
 
         return cls(address=str(raw.get("address", "")), store=str(raw.get("store", "")),
                    log_dir=str(raw.get("log_dir", "")), sanctum=proc(raw.get("sanctum")),

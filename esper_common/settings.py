@@ -251,7 +251,7 @@ def annotate(parser: argparse.ArgumentParser, section: str,
     the file) to its help, and the precedence rule to each command's epilog. Once."""
     if getattr(parser, "_esper_annotated", False):
         return
-    parser._esper_annotated = True  # type: ignore[attr-defined]
+    parser._esper_annotated = True  # type: ignore[attr-defined]  # a marker on argparse's parser so it is annotated once
     for sec, sub in commands(parser, section):
         if not any(a.dest == "config" for a in sub._actions):
             sub.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any  # playwright is imported lazily, so its objects are untyped here
 
 import pytest
 
@@ -51,7 +52,7 @@ SCREEN = """() => {
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} missing in CI: `make browser` should have installed it")
@@ -91,8 +92,8 @@ def _serve(sanctum: ThreadedSanctum, port: int, *extra: str) -> subprocess.Popen
     raise AssertionError("esper-tui --serve did not answer HTTP")
 
 
-def _page(browser: object, url: str) -> object:
-    page = browser.new_page(viewport={"width": 800, "height": 480})  # type: ignore[attr-defined]
+def _page(browser: Any, url: str) -> Any:
+    page = browser.new_page(viewport={"width": 800, "height": 480})
     # The page asks for a web font from the internet: refuse it rather than wait for it.
     page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
     page.add_init_script(RECORD_TERMINAL)
@@ -100,32 +101,32 @@ def _page(browser: object, url: str) -> object:
     return page
 
 
-def _wait_text(page: object, needle: str, timeout_ms: int = 30_000) -> str:
-    page.wait_for_function(  # type: ignore[attr-defined]
+def _wait_text(page: Any, needle: str, timeout_ms: int = 30_000) -> str:
+    page.wait_for_function(
         f"() => ({SCREEN})().includes({needle!r})", timeout=timeout_ms)
-    return str(page.evaluate(SCREEN))  # type: ignore[attr-defined]
+    return str(page.evaluate(SCREEN))
 
 
 def test_the_page_shows_the_live_run_and_a_key_switches_panels(
-        browser: object, sanctum: ThreadedSanctum) -> None:
+        browser: Any, sanctum: ThreadedSanctum) -> None:
     port = free_port()
     proc = _serve(sanctum, port)
     try:
         page = _page(browser, f"http://127.0.0.1:{port}/")
         screen = _wait_text(page, "browser-run")  # the run id: the data has arrived
         assert "TAMIYO" in screen and "ENVS" in screen and "DECISIONS" not in screen
-        page.locator(".xterm-helper-textarea").focus()  # type: ignore[attr-defined]
-        page.keyboard.press("Tab")  # type: ignore[attr-defined]
+        page.locator(".xterm-helper-textarea").focus()
+        page.keyboard.press("Tab")
         screen = _wait_text(page, "DECISIONS")
         assert "op=WAIT" in screen and "ENVS" not in screen
-        page.close()  # type: ignore[attr-defined]
+        page.close()
     finally:
         proc.terminate()
         proc.wait(30)
 
 
 def test_with_a_token_the_page_opens_only_from_the_printed_url(
-        browser: object, sanctum: ThreadedSanctum) -> None:
+        browser: Any, sanctum: ThreadedSanctum) -> None:
     port = free_port()
     proc = _serve(sanctum, port, "--serve-token", "s3cret")
     try:
@@ -138,10 +139,10 @@ def test_with_a_token_the_page_opens_only_from_the_printed_url(
         page = _page(browser, f"http://127.0.0.1:{port}/?token=s3cret")
         screen = _wait_text(page, "browser-run")
         assert "TAMIYO" in screen
-        assert "token" not in page.url  # type: ignore[attr-defined]
-        (cookie,) = page.context.cookies()  # type: ignore[attr-defined]
+        assert "token" not in page.url
+        (cookie,) = page.context.cookies()
         assert cookie["name"] == "esper_serve_token" and cookie["httpOnly"]
-        page.close()  # type: ignore[attr-defined]
+        page.close()
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=30)

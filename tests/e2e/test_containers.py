@@ -64,7 +64,7 @@ def closure(extras: set[str]) -> set[str]:
 def extra_of(stage: str) -> str:
     (install,) = [w for w in DOCKER.pip_installs(stage) if any("/wheels/" in x for x in w)]
     (spec,) = [w for w in install if "/wheels/" in w]
-    extra = re.search(r"\[(.+)\]$", spec).group(1)  # type: ignore[union-attr]
+    extra = re.search(r"\[(.+)\]$", spec).group(1)  # type: ignore[union-attr]  # the spec always names its extra
     return re.sub(r"\$\{(\w+)\}", lambda m: DOCKER.arg(stage, m.group(1)), extra)
 
 

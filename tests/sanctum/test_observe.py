@@ -33,7 +33,7 @@ def _wait_records(proc: SanctumProcess, pred: object, timeout: float = 10
                   ) -> list[dict[str, object]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [r for r in _records(proc.output) if pred(r)]  # type: ignore[operator]
+        found = [r for r in _records(proc.output) if pred(r)]  # type: ignore[operator]  # pred is a callable typed loosely by the fixture
         if found:
             return found
         time.sleep(0.1)
