@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import sysconfig
 import tomllib
 from pathlib import Path
 
@@ -59,8 +60,11 @@ def test_every_pin_is_within_the_declared_range() -> None:
 def test_this_environment_runs_the_pinned_versions() -> None:
     """`make setup` installs with -c constraints.txt: the tests run what is locked, and the
     lock names everything installed (so an image installs the same set)."""
+    # Only this environment's own site-packages: importing setuptools (another test does)
+    # puts its vendored copies, with their own dist-info, on sys.path.
+    site = sysconfig.get_paths()["purelib"]
     installed = {canonical(d.metadata["Name"]): d.version
-                 for d in importlib.metadata.distributions()}
+                 for d in importlib.metadata.distributions(path=[site])}
     locked = pins()
     for name, version in locked.items():
         if name in installed:
