@@ -20,7 +20,6 @@ from sanctum_svc.health.table import (
     BASELINE_UPDATES,
     BY_ID,
     GRADIENT_CV_BANDS,
-    RULES,
     WARMUP_UPDATES,
     Rule,
 )
@@ -64,8 +63,6 @@ class RunHealth:
         self.groups: dict[str, GroupState] = {}
         self.evaluated = 0
         self.blocked_decisions = 0
-        self.fossilized_seen = 0
-        self.pruned_at_fossil = 0
         self.stall = Track(BY_ID["stall"], "")
         self.bands: dict[str, str] = {}
 
@@ -132,9 +129,7 @@ class RunHealth:
             judge(BY_ID["cuda_memory_pressure"],
                   vitals.gpu_memory_used_gb / vitals.gpu_memory_total_gb)
         life = state.lifecycle
-        if life.fossilized != self.fossilized_seen:
-            self.fossilized_seen, self.pruned_at_fossil = life.fossilized, life.pruned
-        judge(BY_ID["seeds_all_pruned"], float(life.pruned - self.pruned_at_fossil))
+        judge(BY_ID["seeds_all_pruned"], 0.0 if life.fossilized else float(life.pruned))
         judge(BY_ID["germination_blocked"], float(self.blocked_decisions))
         if p.HasField("gradient_cv"):
             self.bands[group_id] = next(b for limit, b, _ in GRADIENT_CV_BANDS

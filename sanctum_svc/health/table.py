@@ -83,14 +83,15 @@ RULES: tuple[Rule, ...] = (
          "A sudden fall in steps/s points at recompilation, swapping or a contended device.",
          "ppo_update.fps"),
     Rule("stall", "seconds since the run's last event (runs not finished)",
-         "above", 60.0, 300.0, 1, 1,
+         "above", 30.0, 120.0, 1, 1,
          "A trainer that sends nothing is stopped, hung or cut off.", ""),
     Rule("cuda_memory_pressure", "gpu_memory_used_gb / gpu_memory_total_gb (system vitals, "
          "the device's total, not the allocator's reserve)", "above", 0.90, 0.97, 2, 2,
          "Near the device's capacity the next allocation fails (OOM).", ""),
-    Rule("seeds_all_pruned", "PPO updates in a row during which seeds were pruned and none "
-         "fossilized nor survived (every slot empty or pruned)", "above", 30.0, None, 1, 1,
-         "Every seed failing means growth is not happening: blueprints or budget are wrong.", ""),
+    Rule("seeds_all_pruned", "seeds pruned while none was ever fossilized (lifecycle counts)",
+         "above", 80.0, None, 1, 1,
+         "Every seed failing means growth is not happening: blueprints or budget are wrong "
+         "(healthy default runs fossilize their first seed within ~50 prunes).", ""),
     Rule("germination_blocked", "decisions in a row whose germinate action was masked out "
          "in every env (every slot occupied or embargoed)", "above", 200.0, None, 1, 1,
          "When no slot can take a seed the controller cannot grow the host any more.", ""),
