@@ -15,10 +15,6 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 Status = Literal["ok", "warning", "critical", "warmup"]
 Level = Literal["ok", "warning", "critical"]
 
-_STATUS: dict[int, Status] = {
-    spb.HEALTH_STATUS_OK: "ok", spb.HEALTH_STATUS_WARNING: "warning",
-    spb.HEALTH_STATUS_CRITICAL: "critical", spb.HEALTH_STATUS_WARMUP: "warmup",
-}
 _LEVEL: dict[int, Level] = {tpb.SEVERITY_WARNING: "warning", tpb.SEVERITY_ERROR: "critical",
                             tpb.SEVERITY_CRITICAL: "critical"}
 
@@ -49,8 +45,9 @@ def findings_of(snapshot: spb.SanctumSnapshot | None, group_id: str | None
 
 
 def evaluate(snapshot: spb.SanctumSnapshot, group: spb.PolicyGroup) -> Verdict:
-    """The banner verdict for `group`: its findings' worst severity; warm-up until sanctum
-    has evaluated the run; the messages as reasons."""
+    """The banner verdict for `group`: the worst severity of its (and run-wide) findings;
+    warm-up until sanctum says the run warmed up; OK otherwise (another group's findings
+    are that group's). The findings' messages are the reasons."""
     found = findings_of(snapshot, group.group_id)
     reasons = [f.message for f in found]
     levels = {level_of(f.severity) for f in found}
@@ -61,7 +58,7 @@ def evaluate(snapshot: spb.SanctumSnapshot, group: spb.PolicyGroup) -> Verdict:
     if not snapshot.HasField("health") or snapshot.health.status in (
             spb.HEALTH_STATUS_UNSPECIFIED, spb.HEALTH_STATUS_WARMUP):
         return Verdict("warmup", ["waiting for sanctum's health verdict"])
-    return Verdict(_STATUS.get(snapshot.health.status, "ok"), reasons)
+    return Verdict("ok", reasons)
 
 
 def metric_level(snapshot: spb.SanctumSnapshot | None, group_id: str, metric: str,
