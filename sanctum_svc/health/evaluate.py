@@ -19,15 +19,15 @@ from sanctum_svc.handlers.common import set_time
 from sanctum_svc.health.table import (
     BASELINE_UPDATES,
     BY_ID,
+    CLIP_ASYMMETRY,
     GRADIENT_CV_BANDS,
+    KL_FLOOR,
     WARMUP_UPDATES,
     Rule,
 )
 from sanctum_svc.health.track import Track
 
 SEVERITY = {1: tpb.SEVERITY_WARNING, 2: tpb.SEVERITY_CRITICAL}
-#: Below this KL a spike relative to the median is sampling noise, not a jump.
-KL_FLOOR = 0.02
 #: Bit of LIFECYCLE_OP_GERMINATE in the op head's valid_mask (op index i is enum value i+1).
 GERMINATE_BIT = 1 << (tpb.LIFECYCLE_OP_GERMINATE - 1)
 
@@ -118,7 +118,7 @@ class RunHealth:
         judge(BY_ID["explained_variance_collapse"], p.explained_variance)
         clip = p.clip_fraction
         asym = abs(p.clip_fraction_positive - p.clip_fraction_negative) / clip if clip > 0 else 0
-        judge(BY_ID["clip_asymmetric"], clip if asym > 0.8 else 0.0)
+        judge(BY_ID["clip_asymmetric"], clip if asym > CLIP_ASYMMETRY else 0.0)
         judge(BY_ID["value_divergence"], _median_ratio(p.value_loss, g.value_loss))
         g.value_loss.append(p.value_loss)
         if p.HasField("fps"):

@@ -20,6 +20,14 @@ WARMUP_UPDATES = 10
 #: Updates of the run's own history that relative rules (KL spike, value divergence,
 #: throughput drop) compare against, by median.
 BASELINE_UPDATES = 20
+#: Below this KL a spike relative to the median is sampling noise, not a jump.
+KL_FLOOR = 0.02
+#: |clip+ - clip-| / clip above which clipping counts as one-sided.
+CLIP_ASYMMETRY = 0.8
+#: How the trainer counts a layer as dead / exploding (its gradient norm) in the
+#: dead_layers / exploding_layers it reports: the trainer reads them from here.
+LAYER_DEAD_GRAD_NORM = 1e-8
+LAYER_EXPLODING_GRAD_NORM = 1e2
 
 
 @dataclass(frozen=True)
@@ -104,3 +112,19 @@ BY_ID = {rule.id: rule for rule in RULES}
 #: gradient elements is 20-1800 (their mean is near zero).
 GRADIENT_CV_BANDS: tuple[tuple[float, str, int], ...] = ((0.5, "stable", 0), (2.0, "warn", 1),
                                                          (float("inf"), "BAD", 2))
+
+
+def _bound(rule: Rule, value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{'>' if rule.direction == 'above' else '<'} {value:g}"
+
+
+def markdown_table() -> str:
+    """The README's "Health rules" table, generated from RULES (a test keeps them equal)."""
+    lines = ["| rule | reads | warning | critical | rises after / clears after (evaluations) "
+             "| why |", "|---|---|---|---|---|---|"]
+    for r in RULES:
+        lines.append(f"| `{r.id}` | {r.reads} | {_bound(r, r.warning)} | "
+                     f"{_bound(r, r.critical)} | {r.rise_after} / {r.clear_after} | {r.reason} |")
+    return "\n".join(lines)

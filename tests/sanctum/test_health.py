@@ -4,6 +4,7 @@ in a real server's snapshot."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -14,7 +15,7 @@ from esper.sanctum.v2 import sanctum_pb2_grpc as spb_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.aggregator import RunAggregator
 from sanctum_svc.health.replay import replay
-from sanctum_svc.health.table import BY_ID, RULES, WARMUP_UPDATES
+from sanctum_svc.health.table import BY_ID, RULES, WARMUP_UPDATES, markdown_table
 from testkit import health_faults
 from testkit.events import Producer
 from testkit.servers import ThreadedSanctum, batches
@@ -115,3 +116,8 @@ def test_server_snapshot_carries_typed_findings() -> None:
     assert (f.rule_id, f.severity, f.observed, f.threshold) == (
         "exploding_gradients", tpb.SEVERITY_CRITICAL, 2.0, 0.0)
     assert f.since_update == 30 and f.metric == "ppo_update.pre_clip_grad_norm"
+
+
+def test_readme_table_is_the_rule_table() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert markdown_table() in readme

@@ -111,15 +111,18 @@ def test_vitals_cpu_ram_rss_and_gpu_only_when_measured() -> None:
     assert _lines_fit(narrow, 24) and "RAM 6.5/16.0 GB" in narrow.plain
 
 
-def test_vitals_pressure_styles() -> None:
-    snap = spb.SanctumSnapshot(
-        vitals=tpb.SystemVitalsPayload(
-            cpu_percent=95.0, ram_used_gb=15.0, ram_total_gb=16.0, process_rss_gb=1.0
-        )
-    )
-    text = vitals_text(snap)
-    styles = {text.plain[s.start : s.end]: str(s.style) for s in text.spans}
-    assert styles["95%"] == "red bold" and styles["15.0/16.0 GB"] == "red bold"
+def test_vitals_gpu_memory_coloured_by_sanctums_finding_only() -> None:
+    snap = spb.SanctumSnapshot(vitals=tpb.SystemVitalsPayload(
+        cpu_percent=95.0, ram_used_gb=15.0, ram_total_gb=16.0, process_rss_gb=1.0,
+        gpu_memory_used_gb=7.9, gpu_memory_total_gb=8.0))
+
+    def styles() -> dict[str, str]:
+        text = vitals_text(snap)
+        return {text.plain[s.start : s.end]: str(s.style) for s in text.spans}
+
+    assert styles().get("95%", "") == "" and styles().get("7.9/8.0 GB", "") == ""
+    snap.health.findings.add(rule_id="cuda_memory_pressure", severity=tpb.SEVERITY_CRITICAL)
+    assert styles()["7.9/8.0 GB"] == "red bold" and styles().get("15.0/16.0 GB", "") == ""
 
 
 # -- completion and the DONE badge --------------------------------------------------------
