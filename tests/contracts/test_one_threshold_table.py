@@ -51,10 +51,9 @@ def test_no_threshold_outside_the_rule_table() -> None:
             continue
         rel = path.relative_to(ROOT).as_posix()
         for n, line in enumerate(path.read_text().splitlines(), 1):
-            if OLD_NAMES.search(line):
-                hits.append(f"{rel}:{n}: {line.strip()}")
-            elif rel.startswith(CLIENT_DIRS) and ".test." not in rel \
-                    and not line.strip().startswith(_COMMENT) \
-                    and COMPARE.search(line.split("#")[0]):
+            compares = (rel.startswith(CLIENT_DIRS) and ".test." not in rel
+                        and not line.strip().startswith(_COMMENT)
+                        and COMPARE.search(line.split("#")[0]))
+            if OLD_NAMES.search(line) or compares:
                 hits.append(f"{rel}:{n}: {line.strip()}")
     assert hits == []

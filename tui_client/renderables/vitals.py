@@ -9,7 +9,6 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 from tui_client.renderables.fmt import DASH, num, opt, pack
 from tui_client.renderables.health import rule_level
 
-
 #: GPU memory coloured by sanctum's cuda_memory_pressure finding (it holds the thresholds).
 PRESSURE_STYLE = {"ok": "", "warning": "yellow", "critical": "red bold"}
 
