@@ -147,7 +147,7 @@ test("no value a snapshot can hold breaks a line: dashes, named non-finites, cli
       groups: [create(PolicyGroupSchema, { lastUpdate: create(PPOUpdatePayloadSchema, {}) })],
     }),
   });
-  assert.equal(summaryLine(bare), "run=— v=0 batch=0 policy_loss=0.0000 heads=— Mem:— —");
+  assert.equal(summaryLine(bare), "run=— v=0 batch=0 policy_loss=0.0000 health=— heads=— Mem:— —");
 });
 
 test("hostile run summaries and heartbeats print one bounded line", () => {
