@@ -303,11 +303,16 @@ class Aggregator:
             run = RunAggregator(
                 run_id, history_len=self._history_len, event_log_len=self._event_log_len,
                 snapshot_budget=self._snapshot_budget, on_event=self._on_event,
-                on_finding=self.on_finding)
+                on_finding=self._finding)
             self._created[run_id] = len(self._runs)
             self._runs[run_id] = run
             self._on_event(run)
         return run
+
+    def _finding(self, run_id: str, finding: spb.HealthFinding, rising: bool) -> None:
+        """Pass a finding's edge to `on_finding` (looked up now: it is set after replay)."""
+        if self.on_finding is not None:
+            self.on_finding(run_id, finding, rising)
 
     def get(self, run_id: str) -> RunAggregator | None:
         return self._runs.get(run_id)

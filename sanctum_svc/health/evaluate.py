@@ -31,8 +31,8 @@ SEVERITY = {1: tpb.SEVERITY_WARNING, 2: tpb.SEVERITY_CRITICAL}
 #: Bit of LIFECYCLE_OP_GERMINATE in the op head's valid_mask (op index i is enum value i+1).
 GERMINATE_BIT = 1 << (tpb.LIFECYCLE_OP_GERMINATE - 1)
 
-#: Called with (finding, rising) on every edge (the alert webhook listens here).
-EdgeListener = Callable[[spb.HealthFinding, bool], None]
+#: Called with (run_id, finding, rising) on every edge (the alert webhook listens here).
+EdgeListener = Callable[[str, spb.HealthFinding, bool], None]
 
 
 def _median_ratio(value: float, window: deque[float]) -> float | None:
@@ -146,7 +146,7 @@ class RunHealth:
     # -- outputs --------------------------------------------------------------------------
     def _edge(self, track: Track, edge: int, text: str) -> None:
         if edge and self.on_edge is not None:
-            self.on_edge(self.finding(track, text), edge > 0)
+            self.on_edge(self.run_id, self.finding(track, text), edge > 0)
 
     def finding(self, track: Track, text: str = "") -> spb.HealthFinding:
         rule = track.rule
