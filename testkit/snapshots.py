@@ -99,8 +99,8 @@ def _series(message: type, group_id: str, values: list[float],
                         values=values) for name in plotted(message)]
 
 
-def health(status: int = spb.HEALTH_STATUS_OK, *findings: spb.HealthFinding,
-           cv_band: tuple[str, int] | None = ("stable", tpb.SEVERITY_INFO),
+def health(status: spb.HealthStatus = spb.HEALTH_STATUS_OK, *findings: spb.HealthFinding,
+           cv_band: tuple[str, tpb.Severity] | None = ("stable", tpb.SEVERITY_INFO),
            group_id: str = "") -> spb.HealthSection:
     """A health section as sanctum sends it: `status`, `findings`, and the gradient CV's
     display band of `group_id` (None: no band)."""
@@ -111,9 +111,10 @@ def health(status: int = spb.HEALTH_STATUS_OK, *findings: spb.HealthFinding,
     return out
 
 
-def finding(rule_id: str, severity: int = tpb.SEVERITY_WARNING, *, group_id: str = "",
-            metric: str = "", head: int = 0, observed: float = 1.0, threshold: float = 0.5
-            ) -> spb.HealthFinding:
+def finding(rule_id: str, severity: tpb.Severity = tpb.SEVERITY_WARNING, *,
+            group_id: str = "", metric: str = "",
+            head: tpb.ActionHead = tpb.ACTION_HEAD_UNSPECIFIED, observed: float = 1.0,
+            threshold: float = 0.5            ) -> spb.HealthFinding:
     """One finding with a message built like sanctum's."""
     return spb.HealthFinding(
         rule_id=rule_id, severity=severity, observed=observed, threshold=threshold,

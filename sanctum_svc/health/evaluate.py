@@ -89,7 +89,8 @@ class RunHealth:
         warm = g.updates > WARMUP_UPDATES
         update = p.update_index or g.updates
 
-        def judge(rule: Rule, value: float | None, head: int = 0, text: str = "") -> None:
+        def judge(rule: Rule, value: float | None,
+                  head: tpb.ActionHead = tpb.ACTION_HEAD_UNSPECIFIED, text: str = "") -> None:
             key = (rule.id, group_id, head)
             track = self.tracks.get(key)
             if track is None:
@@ -156,7 +157,8 @@ class RunHealth:
         f = spb.HealthFinding(
             rule_id=rule.id, severity=SEVERITY[lvl] if track.level else tpb.SEVERITY_INFO,
             observed=track.observed, threshold=track.threshold,
-            since_update=track.since_update, group_id=track.group_id, head=track.head,
+            since_update=track.since_update, group_id=track.group_id,
+            head=track.head,
             metric=rule.metric,
             message=f"{rule.id.replace('_', ' ')}{subject}{group}: {track.observed:.4g} "
                     f"{'>' if rule.direction == 'above' else '<'} {track.threshold:.4g}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.health.table import Rule
 
 
@@ -13,7 +14,7 @@ class Track:
 
     rule: Rule
     group_id: str
-    head: int = 0
+    head: tpb.ActionHead = tpb.ACTION_HEAD_UNSPECIFIED
     over: int = 0
     under: int = 0
     level: int = 0
