@@ -38,8 +38,10 @@ OK_GOAL, RULE_GOAL = 0.95, 0.02
 def trainer_run(out: Path, name: str, *args: str) -> Replay:
     """Run the real trainer to an event file and replay it through a real aggregator."""
     path = out / f"{name}.events"
-    subprocess.run([*TRAINER, "--quiet", "--events-file", str(path), "--run-id", name, *args],
-                   check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run([*TRAINER, "--quiet", "--events-file", str(path), "--run-id", name,
+                           *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"esper-trainer {' '.join(args)} failed:\n{done.stderr}")
     return replay(e for b in read_batches(path) for e in b.events)
 
 
@@ -48,7 +50,8 @@ def stall_fires(wait_s: float) -> bool:
     the snapshot carry a `stall` finding `wait_s` later?"""
     server = ThreadedSanctum().start()
     proc = subprocess.Popen([*TRAINER, "--quiet", "--sanctum", server.address, "--run-id",
-                             "stall", "--episodes", "4000"], stdout=subprocess.DEVNULL)
+                             "stall", "--episodes", "4000"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     try:
         with grpc.insecure_channel(server.address) as ch:
             stub = spb_grpc.SanctumServiceStub(ch)

@@ -11,6 +11,7 @@ from typing import Literal
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from tui_client.renderables.fmt import clip
 
 Status = Literal["ok", "warning", "critical", "warmup"]
 Level = Literal["ok", "warning", "critical"]
@@ -49,7 +50,7 @@ def evaluate(snapshot: spb.SanctumSnapshot, group: spb.PolicyGroup) -> Verdict:
     warm-up until sanctum says the run warmed up; OK otherwise (another group's findings
     are that group's). The findings' messages are the reasons."""
     found = findings_of(snapshot, group.group_id)
-    reasons = [f.message for f in found]
+    reasons = [clip(f.message, 120) for f in found]
     levels = {level_of(f.severity) for f in found}
     if "critical" in levels:
         return Verdict("critical", reasons)
