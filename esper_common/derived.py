@@ -5,12 +5,8 @@ One schema: these read the generated messages; there is no mirror class to drift
 
 from __future__ import annotations
 
-from typing import Literal
-
 from esper.sanctum.v2 import sanctum_pb2
 from esper.telemetry.v1 import telemetry_pb2
-
-CvStatus = Literal["stable", "warn", "BAD"]
 
 LIVE_SECONDS = 2.0
 SLOW_SECONDS = 5.0
@@ -37,15 +33,6 @@ def valid_actions(choice: telemetry_pb2.HeadChoice) -> int | None:
     if not choice.relevant:
         return None
     return bin(choice.valid_mask).count("1")
-
-
-def gradient_cv_status(cv: float) -> CvStatus:
-    """Gradient coefficient of variation band: stable < 0.5, warn < 2.0, else BAD."""
-    if cv < 0.5:
-        return "stable"
-    if cv < 2.0:
-        return "warn"
-    return "BAD"
 
 
 def liveness_for_age(seconds_since_last_event: float) -> sanctum_pb2.Liveness:

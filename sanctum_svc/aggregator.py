@@ -19,12 +19,13 @@ from collections.abc import Callable, Iterable
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from esper_common.derived import liveness_for_age
+from esper_common.derived import FINISHED, liveness_for_age
 from sanctum_svc import budget, history
 from sanctum_svc.config import SNAPSHOT_BUDGET_BYTES, SUMMARY_GROUP_IDS
 from sanctum_svc.envtrack import EnvTrack
 from sanctum_svc.handlers import HANDLERS
 from sanctum_svc.handlers.common import RECENT_DECISIONS, event_time, set_time
+from sanctum_svc.health.evaluate import EdgeListener, RunHealth
 
 #: Batches over which episodes/s is measured.
 EPISODE_RATE_WINDOW = 5
@@ -38,8 +39,11 @@ class RunAggregator:
 
     def __init__(self, run_id: str, *, history_len: int = 120, event_log_len: int = 200,
                  snapshot_budget: int = SNAPSHOT_BUDGET_BYTES,
-                 on_event: Callable[[RunAggregator], None] | None = None) -> None:
+                 on_event: Callable[[RunAggregator], None] | None = None,
+                 on_finding: EdgeListener | None = None) -> None:
         self.run_id = run_id
+        #: Health findings, evaluated once per applied PPO update (sanctum_svc.health).
+        self.health = RunHealth(run_id, on_finding)
         self.snapshot_budget = snapshot_budget
         #: Told after events moved last_event_time (the owner tracks the latest run).
         self.on_event = on_event
@@ -197,8 +201,15 @@ class RunAggregator:
             run.liveness = liveness_for_age(age)
             run.seconds_since_last_event = age
             set_time(run.last_event_time, self.last_event_time)
+        self.check_stall(now)
+        if self.health.evaluated or self.health.stall.level:
+            self.health.section(snap.health)
         budget.fit(snap, self.snapshot_budget, omitted, unbuilt)
         return snap
+
+    def check_stall(self, now: float) -> None:
+        """Evaluate the time-based `stall` rule at `now` (snapshots and the alert task)."""
+        self.health.check_stall(now, self.last_event_time, self.state.run.status in FINISHED)
 
     def _card_fits(self, card: tpb.DecisionCard) -> bool:
         """Whether a decision card is within the budget's share for one element. Sizes are
@@ -272,7 +283,10 @@ class Aggregator:
     """
 
     def __init__(self, *, history_len: int = 120, event_log_len: int = 200,
-                 snapshot_budget: int = SNAPSHOT_BUDGET_BYTES) -> None:
+                 snapshot_budget: int = SNAPSHOT_BUDGET_BYTES,
+                 on_finding: EdgeListener | None = None) -> None:
+        #: Told of every health finding's rising and falling edge (the alert webhook).
+        self.on_finding = on_finding
         self._runs: dict[str, RunAggregator] = {}
         #: Creation order of each run (the tie-break of latest_run_id).
         self._created: dict[str, int] = {}
@@ -288,11 +302,17 @@ class Aggregator:
         if run is None:
             run = RunAggregator(
                 run_id, history_len=self._history_len, event_log_len=self._event_log_len,
-                snapshot_budget=self._snapshot_budget, on_event=self._on_event)
+                snapshot_budget=self._snapshot_budget, on_event=self._on_event,
+                on_finding=self._finding)
             self._created[run_id] = len(self._runs)
             self._runs[run_id] = run
             self._on_event(run)
         return run
+
+    def _finding(self, run_id: str, finding: spb.HealthFinding, rising: bool) -> None:
+        """Pass a finding's edge to `on_finding` (looked up now: it is set after replay)."""
+        if self.on_finding is not None:
+            self.on_finding(run_id, finding, rising)
 
     def get(self, run_id: str) -> RunAggregator | None:
         return self._runs.get(run_id)

@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics-host", default="127.0.0.1", metavar="ADDR",
                    help="address of the metrics endpoint (default 127.0.0.1: only this "
                         "machine; 0.0.0.0 exposes it, unauthenticated, to the network)")
+    s.add_argument("--alert-webhook", metavar="URL",
+                   help="POST each health finding as JSON when it rises and when it clears "
+                        "(from a bounded queue: a slow webhook never slows ingest)")
     s.add_argument("--address-file", type=Path, metavar="FILE",
                    help="once serving, write the bound HOST:PORT to FILE (for supervisors "
                         "that bind port 0, like `esper up`)")
@@ -165,7 +168,7 @@ def run_serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
         insecure_listen_all=args.insecure_listen_all, max_hz=args.max_hz,
         stall_timeout=args.stall_timeout, metrics_port=args.metrics_port,
-        metrics_host=args.metrics_host)
+        metrics_host=args.metrics_host, alert_webhook=args.alert_webhook)
     try:
         config.check()
     except ConfigError as exc:

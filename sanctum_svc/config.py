@@ -96,6 +96,8 @@ class ServerConfig:
     metrics_port: int | None = None
     #: Address of the /metrics endpoint (no auth): loopback unless chosen otherwise.
     metrics_host: str = "127.0.0.1"
+    #: POST health findings' rising and falling edges here as JSON (None: off).
+    alert_webhook: str | None = None
     #: Seconds open calls get to finish on shutdown.
     grace_s: float = 5.0
     history_len: int = 120
@@ -134,6 +136,10 @@ class ServerConfig:
             raise ConfigError(f"--max-hz must be in (0, {HZ_CAP:g}], got {self.max_hz:g}")
         if self.stall_timeout <= 0:
             raise ConfigError("--stall-timeout must be > 0 seconds")
+        if self.alert_webhook is not None and not self.alert_webhook.startswith(
+                ("http://", "https://")):
+            raise ConfigError(f"--alert-webhook must be an http:// or https:// URL, got "
+                              f"{self.alert_webhook!r}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("--tls-cert and --tls-key must be given together")
         if self.tls_client_ca is not None and self.tls_cert is None:

@@ -20,14 +20,17 @@ from prometheus_client import (
 )
 
 from sanctum_svc.observe import RpcMetrics
+from sanctum_svc.run_metrics import RunCollector
 
 if TYPE_CHECKING:
+    from sanctum_svc.aggregator import Aggregator
     from sanctum_svc.ingest import BatchResult
 
 
 class Metrics:
     """Ingest, rejection, subscriber and snapshot-build metrics; per-RPC counts and times
-    (sanctum_svc.observe); and the process (CPU, memory, fds), Python GC and platform."""
+    (sanctum_svc.observe); alert webhook counts; per-run gauges (watch_runs); and the
+    process (CPU, memory, fds), Python GC and platform."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -71,7 +74,18 @@ class Metrics:
         self.ingest_batch = Histogram(
             "sanctum_ingest_batch_seconds", "Time to validate, persist and apply one batch",
             registry=r)
+        self.alerts_sent = Counter("esper_alerts_sent", "Alert webhook POSTs that succeeded",
+                                   registry=r)
+        self.alerts_failed = Counter("esper_alerts_failed",
+                                     "Alert webhook POSTs that failed or timed out", registry=r)
+        self.alerts_dropped = Counter("esper_alerts_dropped",
+                                      "Alerts dropped because the webhook queue was full",
+                                      registry=r)
         self._http: Any = None
+
+    def watch_runs(self, aggregator: Aggregator) -> None:
+        """Export per-run gauges of `aggregator` (sanctum_svc.run_metrics)."""
+        self.registry.register(RunCollector(aggregator))
 
     def batch(self, result: BatchResult, seconds: float) -> None:
         self.batches.inc()

@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from sanctum_svc import reclaim
 from sanctum_svc.aggregator import Aggregator
+from sanctum_svc.alerts import AlertWebhook
 from sanctum_svc.auth import BearerAuthInterceptor
 from sanctum_svc.config import MAX_RECEIVE_BYTES, MIN_PING_INTERVAL_MS, ServerConfig
 from sanctum_svc.fanout import Fanout
@@ -91,6 +92,8 @@ class SanctumServer:
         self.aggregator = Aggregator(history_len=config.history_len,
                                      event_log_len=config.event_log_len,
                                      snapshot_budget=config.snapshot_budget)
+        self.metrics.watch_runs(self.aggregator)
+        self.alerts: AlertWebhook | None = None
         self.store = EventStore(config.store)
         self.port: int = 0
         self.metrics_port: int | None = None
@@ -162,6 +165,10 @@ class SanctumServer:
                       "served): %s. %s", self.store.path, _corrupt_summary(self.store.corrupt),
                       ", ".join(self.store.corrupt_rows[:10]),
                       RECOVER_HINT.format(path=self.store.path))
+        if cfg.alert_webhook:  # after replay: replayed edges are history, not alerts
+            self.alerts = AlertWebhook(cfg.alert_webhook, self.metrics, self.aggregator)
+            self.aggregator.on_finding = self.alerts.offer
+            self.alerts.start()
         self.servicer.ready = True
         self.fanout.start()
         await self._set_health(SERVING)
@@ -184,6 +191,10 @@ class SanctumServer:
         """Graceful stop: NOT_SERVING, end watch streams, finish calls, flush the store."""
         grace = self.config.grace_s if grace is None else grace
         await self.health.enter_graceful_shutdown()
+        if self.alerts is not None:
+            self.aggregator.on_finding = None
+            await self.alerts.stop()
+            self.alerts = None
         if self.fanout is not None:
             await self.fanout.close()
         if self._server is not None:

@@ -99,13 +99,37 @@ def _series(message: type, group_id: str, values: list[float],
                         values=values) for name in plotted(message)]
 
 
+def health(status: spb.HealthStatus = spb.HEALTH_STATUS_OK, *findings: spb.HealthFinding,
+           cv_band: tuple[str, tpb.Severity] | None = ("stable", tpb.SEVERITY_INFO),
+           group_id: str = "") -> spb.HealthSection:
+    """A health section as sanctum sends it: `status`, `findings`, and the gradient CV's
+    display band of `group_id` (None: no band)."""
+    out = spb.HealthSection(status=status, findings=findings, evaluated_updates=12)
+    if cv_band is not None:
+        out.bands.add(group_id=group_id, metric="ppo_update.gradient_cv", band=cv_band[0],
+                      severity=cv_band[1])
+    return out
+
+
+def finding(rule_id: str, severity: tpb.Severity = tpb.SEVERITY_WARNING, *,
+            group_id: str = "", metric: str = "",
+            head: tpb.ActionHead = tpb.ACTION_HEAD_UNSPECIFIED, observed: float = 1.0,
+            threshold: float = 0.5            ) -> spb.HealthFinding:
+    """One finding with a message built like sanctum's."""
+    return spb.HealthFinding(
+        rule_id=rule_id, severity=severity, observed=observed, threshold=threshold,
+        group_id=group_id, metric=metric, head=head, since_update=3,
+        message=f"{rule_id.replace('_', ' ')}: {observed:.4g} > {threshold:.4g}")
+
+
 def sample_snapshot(
     n_envs: int = 16, n_slots: int = 3, version: int = 1, n_groups: int = 1
 ) -> spb.SanctumSnapshot:
     """A mid-run snapshot: 4.2/8.0 GB CUDA memory, compile on, 812 fps at 4.9 ms/step, CV
     0.42, clip ↑10% ↓5%, counterfactuals on pruned/fossilized seeds, six recent decisions,
-    host vitals with a GPU; `n_groups` > 1 adds A/B policy groups (group "B" has KL 0.5:
-    critical, and no CV measured)."""
+    host vitals with a GPU, health OK (CV band "stable"); `n_groups` > 1 adds A/B policy
+    groups (group "B" has KL 0.5 with sanctum's critical kl_spike finding, and no CV
+    measured)."""
     slots = [f"r0c{i}" for i in range(n_slots)]
     cfg = tpb.RunConfig(
         seed=42, n_episodes=1000, lr=3e-4, clip_ratio=0.2, entropy_coef=0.05,
@@ -174,6 +198,11 @@ def sample_snapshot(
             cpu_percent=55.0, ram_used_gb=6.5, ram_total_gb=16.0, process_rss_gb=1.1,
             gpu_memory_used_gb=4.9, gpu_memory_total_gb=8.0, gpu_utilization=63.0),
         lifecycle=spb.LifecycleCounts(germinated=30, fossilized=6, pruned=9),
+        health=health(
+            spb.HEALTH_STATUS_CRITICAL if n_groups > 1 else spb.HEALTH_STATUS_OK,
+            *[finding("kl_spike", tpb.SEVERITY_CRITICAL, group_id=chr(ord("A") + g),
+                      metric="ppo_update.kl_divergence", observed=25.0, threshold=20.0)
+              for g in range(1, n_groups)], group_id=primary),
     )
 
 
@@ -186,4 +215,11 @@ def comparable(snapshot: spb.SanctumSnapshot) -> spb.SanctumSnapshot:
     for name in ("liveness", "seconds_since_last_event", "last_event_time", "started_at",
                  "episodes_per_second"):
         out.run.ClearField(name)
+    # Health: `stall` depends on the clock, `since` on receive times, status on both.
+    kept = [f for f in out.health.findings if f.rule_id != "stall"]
+    del out.health.findings[:]
+    for f in kept:
+        f.ClearField("since")
+        out.health.findings.append(f)
+    out.health.ClearField("status")
     return out

@@ -24,11 +24,6 @@ SEV = tpb.Severity
 #: Stages whose seed telemetry carries the counterfactual measured when it got there.
 DECIDED_STAGES = frozenset(COOLDOWN) | {tpb.SEED_STAGE_FOSSILIZED}
 
-#: Anomaly thresholds (PPO health).
-RATIO_EXPLOSION = 5.0
-RATIO_COLLAPSE = 0.1
-VALUE_COLLAPSE_STD = 1e-4
-
 
 def _event(event_type: tpb.EventType, *, severity: tpb.Severity = SEV.SEVERITY_INFO,
            env_id: int | None = None, epoch: int | None = None, episode: int | None = None,
@@ -159,7 +154,9 @@ def ppo_update(result: UpdateResult, *, update_index: int, batch_idx: int
 
 
 def anomalies(result: UpdateResult, *, batch_idx: int) -> list[tpb.TelemetryEvent]:
-    """Events for each PPO-health detector that fired on this update."""
+    """Log events for what the update's own counts say happened (skipped non-finite
+    minibatches, exploding layers). Judging the metrics against thresholds is sanctum's
+    health model (sanctum_svc/health), not the trainer's."""
     out: list[tpb.TelemetryEvent] = []
     st = result.payload
 
@@ -174,15 +171,6 @@ def anomalies(result: UpdateResult, *, batch_idx: int) -> list[tpb.TelemetryEven
             add(ET.EVENT_TYPE_NUMERICAL_INSTABILITY_DETECTED,
                 f"non-finite PPO {what} in {count} minibatch(es); their steps were skipped",
                 float(count), 0.0)
-    if st.ratio_max > RATIO_EXPLOSION:
-        add(ET.EVENT_TYPE_RATIO_EXPLOSION_DETECTED, "importance ratio exploded",
-            st.ratio_max, RATIO_EXPLOSION)
-    if 0.0 < st.ratio_min < RATIO_COLLAPSE:
-        add(ET.EVENT_TYPE_RATIO_COLLAPSE_DETECTED, "importance ratio collapsed",
-            st.ratio_min, RATIO_COLLAPSE)
-    if st.value_std < VALUE_COLLAPSE_STD:
-        add(ET.EVENT_TYPE_VALUE_COLLAPSE_DETECTED, "value estimates collapsed to a constant",
-            st.value_std, VALUE_COLLAPSE_STD)
     if st.exploding_layers:
         add(ET.EVENT_TYPE_GRADIENT_ANOMALY, f"{st.exploding_layers} exploding layer(s)",
             float(st.exploding_layers), 0.0)

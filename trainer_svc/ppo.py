@@ -25,11 +25,10 @@ import torch
 from torch import nn
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from sanctum_svc.health.table import LAYER_DEAD_GRAD_NORM, LAYER_EXPLODING_GRAD_NORM
 from trainer_svc.actions import HEAD_NAMES, HEADS
 from trainer_svc.policy import TamiyoPolicy, head_parameters
 
-DEAD_GRAD_NORM = 1e-8
-EXPLODING_GRAD_NORM = 1e2
 #: Below this |mean| the gradient CV is reported as 0.0 (the ratio is meaningless).
 CV_MEAN_EPS = 1e-10
 
@@ -99,8 +98,8 @@ def grad_norm(params: list[nn.Parameter]) -> float:
 def layer_health(model: nn.Module) -> tuple[int, int, int]:
     """(dead, exploding, total) over parameter tensors: grad norm < 1e-8 or > 1e2."""
     norms = [p.grad.detach().norm().item() for p in model.parameters() if p.grad is not None]
-    dead = sum(n < DEAD_GRAD_NORM for n in norms)
-    exploding = sum(n > EXPLODING_GRAD_NORM or not math.isfinite(n) for n in norms)
+    dead = sum(n < LAYER_DEAD_GRAD_NORM for n in norms)
+    exploding = sum(n > LAYER_EXPLODING_GRAD_NORM or not math.isfinite(n) for n in norms)
     return dead, exploding, len(norms)
 
 

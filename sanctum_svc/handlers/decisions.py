@@ -22,3 +22,4 @@ def analytics_snapshot(run: RunAggregator, event: tpb.TelemetryEvent, received_a
         run.group(group_id)
     run.last_decision[group_id] = decision
     run.decisions.append(decision)
+    run.health.on_decision(decision)

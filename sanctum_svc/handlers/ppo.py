@@ -40,3 +40,4 @@ def ppo_update(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float
     group.updates = p.update_index or group.updates + 1
     for name, value in zip(_METRICS, _plotted_values(p), strict=True):
         run.push_series(name, group_id, value)
+    run.health.on_update(group_id, p, run.config, run.state, run.last_vitals, received_at)

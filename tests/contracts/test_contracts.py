@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from google.protobuf import descriptor as _d
 
@@ -112,14 +110,6 @@ def test_memory_usage_percent_seed_example() -> None:
         tpb.PPOUpdatePayload(cuda_memory_allocated_gb=1.0, cuda_memory_reserved_gb=0.0)
     ) == 0.0
     assert derived.memory_usage_percent(tpb.PPOUpdatePayload()) is None
-
-
-@pytest.mark.parametrize(
-    ("cv", "status"), [(0.0, "stable"), (0.42, "stable"), (0.5, "warn"), (1.99, "warn"),
-                       (2.0, "BAD"), (math.inf, "BAD")]
-)
-def test_gradient_cv_status_bands(cv: float, status: str) -> None:
-    assert derived.gradient_cv_status(cv) == status
 
 
 def test_liveness_bands() -> None:

@@ -34,7 +34,7 @@ pytestmark = [
 
 LINE = re.compile(
     r"^run=(?P<run>\S+) v=(?P<version>\d+) batch=(?P<batch>\d+) policy_loss=(?P<loss>\S+) "
-    r"(?P<heads>.*) Mem:(?P<mem>\S+) (?P<live>\S+)$"
+    r"health=(?P<health>\S+) (?P<heads>.*) Mem:(?P<mem>\S+) (?P<live>\S+)$"
 )
 EventMaker = Callable[..., list[tpb.TelemetryEvent]]
 

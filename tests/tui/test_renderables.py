@@ -8,7 +8,7 @@ from typing import Any
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common import presentation
-from testkit.snapshots import NOW, sample_snapshot
+from testkit.snapshots import NOW, finding, health, sample_snapshot
 from tui_client.renderables.banner import banner_text, banner_title, memory_text
 from tui_client.renderables.envs import env_row, seed_cell, slot_ids
 from tui_client.renderables.event_log import log_text
@@ -51,14 +51,19 @@ def test_banner_memory_hidden_when_not_measured() -> None:
     assert "Mem" not in banner_text(snap).plain
 
 
-def test_banner_memory_styles_by_pressure() -> None:
+def test_banner_memory_colour_comes_from_sanctums_pressure_finding() -> None:
+    """[Mem:%] is the allocator's occupancy: shown, coloured only by the device-pressure
+    finding sanctum sent (none here keeps it dim even at 95 %)."""
     styles = {}
-    for alloc in (4.0, 6.4, 7.6):
-        snap = _snap(measured={"cuda_memory_allocated_gb": alloc, "cuda_memory_reserved_gb": 8.0})
-        mem = memory_text(_group(snap))
-        assert mem is not None
-        styles[alloc] = str(mem.style)
-    assert styles == {4.0: "dim", 6.4: "yellow", 7.6: "red bold"}
+    for severity in (None, tpb.SEVERITY_WARNING, tpb.SEVERITY_CRITICAL):
+        snap = _snap(measured={"cuda_memory_allocated_gb": 7.6, "cuda_memory_reserved_gb": 8.0})
+        if severity is not None:
+            snap.health.findings.append(finding("cuda_memory_pressure", severity))
+        mem = memory_text(_group(snap), snap)
+        assert mem is not None and mem.plain == "[Mem:95%]"
+        styles[severity] = str(mem.style)
+    assert styles == {None: "dim", tpb.SEVERITY_WARNING: "yellow",
+                      tpb.SEVERITY_CRITICAL: "red bold"}
 
 
 def test_banner_title_shows_compile() -> None:
@@ -69,30 +74,45 @@ def test_banner_title_shows_compile() -> None:
     assert banner_title(None) == "TAMIYO"
 
 
-def test_status_rules() -> None:
+def test_status_renders_sanctums_findings_only() -> None:
+    """The banner computes nothing: absurd metrics with an OK verdict stay OK, and a finding
+    on calm metrics is shown with sanctum's message."""
     assert _evaluate(spb.SanctumSnapshot()) == "warmup"
     assert _evaluate(_snap(updates=1)) == "warmup"
-    assert _evaluate(_snap(updates=1, policy_loss=math.nan)) == "critical"
-    assert _evaluate(_snap(ratio_max=1.2, ratio_min=0.9)) == "ok"
-    assert _evaluate(_snap(exploding_layers=2)) == "critical"
-    assert _evaluate(_snap(kl_divergence=0.5)) == "critical"
-    assert _evaluate(_snap(ratio_max=9.0)) == "critical"
-    assert _evaluate(_snap(clip_fraction=0.25)) == "warning"
-    assert _evaluate(_snap(measured={"gradient_cv": 3.0})) == "warning"
-    collapsed = _snap(heads=[tpb.HeadMetrics(head=tpb.ACTION_HEAD_OP, entropy=0.01)])
-    collapsed.run.config.heads.add(head=tpb.ACTION_HEAD_OP, n_actions=6)
-    verdict = evaluate(collapsed, _group(collapsed))
-    assert verdict.status == "warning" and "entropy collapse" in verdict.reasons
+    absurd = _snap(kl_divergence=50.0, exploding_layers=9, clip_fraction=0.9,
+                   measured={"gradient_cv": 84.32})
+    absurd.health.CopyFrom(health(spb.HEALTH_STATUS_OK))
+    assert _evaluate(absurd) == "ok"
+    calm = _snap()
+    calm.health.CopyFrom(health(spb.HEALTH_STATUS_WARNING, finding("clip_asymmetric")))
+    verdict = evaluate(calm, _group(calm))
+    assert verdict.status == "warning" and verdict.reasons == ["clip asymmetric: 1 > 0.5"]
+    calm.health.findings.append(finding("nonfinite", tpb.SEVERITY_CRITICAL))
+    assert _evaluate(calm) == "critical"
+    other = _snap()
+    other.health.CopyFrom(health(spb.HEALTH_STATUS_CRITICAL,
+                                 finding("kl_spike", tpb.SEVERITY_CRITICAL, group_id="B")))
+    assert _evaluate(other) == "ok"  # group B's finding is B's
+    assert evaluate(other, _group(other)).reasons == []
     assert _evaluate(sample_snapshot()) == "ok"
+    assert "clip asymmetric: 1 > 0.5" in banner_text(calm).plain
+
+
+def _footer_snap(**update: Any) -> spb.SanctumSnapshot:
+    snap = _snap(**update)
+    snap.health.CopyFrom(health(spb.HEALTH_STATUS_OK))
+    return snap
 
 
 def test_flow_footer_exact_text() -> None:
     """The seed's footer, assembled from its own appends:
     "─ Flow: " + f"CV:{cv:.2f} " + f"{cv_status}   " + f"Dead:{dead}/{total}   Exploding:
-    {exploding}/{total}   " + f"Clip:↑{clip_pos:.0%}/↓{clip_neg:.0%}"."""
-    t = _group(_snap(total_layers=12, clip_fraction_positive=0.10, clip_fraction_negative=0.05,
-                     measured={"gradient_cv": 0.42}))
-    footer = flow_footer(t)
+    {exploding}/{total}   " + f"Clip:↑{clip_pos:.0%}/↓{clip_neg:.0%}"; the band is sanctum's."""
+    snap = _footer_snap(total_layers=12, clip_fraction_positive=0.10,
+                        clip_fraction_negative=0.05)
+    t = _group(snap)
+    t.last_measured.gradient_cv = 0.42
+    footer = flow_footer(t, snapshot=snap)
     assert footer.plain == (
         "─ Flow: CV:0.42 stable   Dead:0/12   Exploding:0/12   Clip:↑10%/↓5%")
     styles = {footer.plain[s.start : s.end]: str(s.style) for s in footer.spans}
@@ -103,18 +123,28 @@ def test_flow_footer_exact_text() -> None:
     assert styles["Clip:↑10%/↓5%"] == "dim"
 
 
-def test_flow_footer_colours_and_unmeasured_cv() -> None:
-    t = _group(_snap(total_layers=12, dead_layers=1))
-    footer = flow_footer(t)
+def test_flow_footer_colours_come_from_sanctum() -> None:
+    snap = _footer_snap(total_layers=12, dead_layers=1)
+    t = _group(snap)
+    footer = flow_footer(t, snapshot=snap)
     assert "CV:—" in footer.plain and "0.00" not in footer.plain
     styles = {footer.plain[s.start : s.end]: str(s.style) for s in footer.spans}
-    assert styles["Dead:1/12   Exploding:0/12"] == "red"
-    # the seed's bands: green < 0.5 <= yellow < 2.0 <= red
-    for cv, colour in ((0.49, "green"), (0.5, "yellow"), (1.99, "yellow"), (2.0, "red"),
-                       (84.32, "red")):
-        t.last_measured.gradient_cv = cv
-        f = flow_footer(t)
-        assert {f.plain[s.start : s.end]: str(s.style) for s in f.spans}[f"CV:{cv:.2f} "] == colour
+    assert styles["Dead:1/12   Exploding:0/12"] == "green"  # no finding: one dead layer is fine
+    snap.health.findings.append(finding("dead_layers", tpb.SEVERITY_WARNING))
+    styles = {footer.plain[s.start : s.end]: str(s.style)
+              for footer in [flow_footer(t, snapshot=snap)] for s in footer.spans}
+    assert styles["Dead:1/12   Exploding:0/12"] == "yellow"
+    # the seed's bands, as sanctum classified the CV: stable green, warn yellow, BAD red
+    t.last_measured.gradient_cv = 84.32
+    for band, severity, colour in (("stable", tpb.SEVERITY_INFO, "green"),
+                                   ("warn", tpb.SEVERITY_WARNING, "yellow"),
+                                   ("BAD", tpb.SEVERITY_CRITICAL, "red")):
+        snap.health.CopyFrom(health(spb.HEALTH_STATUS_OK, cv_band=(band, severity)))
+        f = flow_footer(t, snapshot=snap)
+        spans = {f.plain[s.start : s.end]: str(s.style) for s in f.spans}
+        assert spans["CV:84.32 "] == colour and spans[band] == "dim"
+    snap.ClearField("health")  # a server that sent no band: the value, no colour, no band
+    assert "CV:84.32 —" in flow_footer(t, snapshot=snap).plain
 
 
 def test_heads_bars_normalised_by_ln_n_actions() -> None:

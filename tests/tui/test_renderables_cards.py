@@ -9,7 +9,7 @@ from rich.text import Text
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.derived import ended_status
-from testkit.snapshots import NOW, decision, sample_snapshot
+from testkit.snapshots import NOW, decision, health, sample_snapshot
 from tui_client.renderables.decisions import (
     card_text,
     decisions_text,
@@ -22,7 +22,7 @@ from tui_client.renderables.envs import env_row, parse_row_key, row_key
 from tui_client.renderables.fmt import pack
 from tui_client.renderables.groups import group_label, group_of, groups, next_group, series
 from tui_client.renderables.header import badge, completion_text, duration, header_text
-from tui_client.renderables.heads import flow_footer
+from tui_client.renderables.heads import flow_footer as footer
 from tui_client.renderables.vitals import gpu_text, vitals_text
 from tui_client.state import Freshness, View
 
@@ -111,15 +111,18 @@ def test_vitals_cpu_ram_rss_and_gpu_only_when_measured() -> None:
     assert _lines_fit(narrow, 24) and "RAM 6.5/16.0 GB" in narrow.plain
 
 
-def test_vitals_pressure_styles() -> None:
-    snap = spb.SanctumSnapshot(
-        vitals=tpb.SystemVitalsPayload(
-            cpu_percent=95.0, ram_used_gb=15.0, ram_total_gb=16.0, process_rss_gb=1.0
-        )
-    )
-    text = vitals_text(snap)
-    styles = {text.plain[s.start : s.end]: str(s.style) for s in text.spans}
-    assert styles["95%"] == "red bold" and styles["15.0/16.0 GB"] == "red bold"
+def test_vitals_gpu_memory_coloured_by_sanctums_finding_only() -> None:
+    snap = spb.SanctumSnapshot(vitals=tpb.SystemVitalsPayload(
+        cpu_percent=95.0, ram_used_gb=15.0, ram_total_gb=16.0, process_rss_gb=1.0,
+        gpu_memory_used_gb=7.9, gpu_memory_total_gb=8.0))
+
+    def styles() -> dict[str, str]:
+        text = vitals_text(snap)
+        return {text.plain[s.start : s.end]: str(s.style) for s in text.spans}
+
+    assert styles().get("95%", "") == "" and styles().get("7.9/8.0 GB", "") == ""
+    snap.health.findings.add(rule_id="cuda_memory_pressure", severity=tpb.SEVERITY_CRITICAL)
+    assert styles()["7.9/8.0 GB"] == "red bold" and styles().get("15.0/16.0 GB", "") == ""
 
 
 # -- completion and the DONE badge --------------------------------------------------------
@@ -244,7 +247,12 @@ def _tamiyo(cv: float | None = 0.42) -> spb.PolicyGroup:
 
 
 def test_flow_footer_tiers_by_width() -> None:
+    snap = spb.SanctumSnapshot(health=health())
     t = _tamiyo()
+
+    def flow_footer(group: spb.PolicyGroup, width: int | None = None) -> Text:
+        return footer(group, width, snap)
+
     assert flow_footer(t, 80).plain == flow_footer(t).plain  # the seed's spacing when it fits
     assert flow_footer(t, 67).plain == (
         "─ Flow: CV:0.42 stable   Dead:0/12   Exploding:0/12   Clip:↑10%/↓5%")

@@ -8,7 +8,7 @@ from rich.console import Console
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from testkit.snapshots import sample_snapshot
+from testkit.snapshots import finding, sample_snapshot
 from tui_client.renderables.banner import banner_text, memory_text, throughput_text
 from tui_client.renderables.decisions import card_text
 from tui_client.renderables.health import evaluate
@@ -57,14 +57,16 @@ def test_nonfinite_minibatches_lead_the_ppo_details() -> None:
     assert "non-finite grads ×3 (skipped)" in details_text(t).plain
 
 
-def test_skipped_nonfinite_minibatches_are_critical() -> None:
-    """A NaN no longer arrives as a NaN loss: the trainer's counts carry it."""
+def test_skipped_nonfinite_minibatches_are_critical_when_sanctum_says_so() -> None:
+    """A NaN no longer arrives as a NaN loss: the trainer's counts carry it, sanctum's
+    nonfinite rule judges them; the banner shows its finding."""
     snap = sample_snapshot(n_envs=2)
     group = snap.tamiyo.groups[0]
     assert evaluate(snap, group).status == "ok"
-    group.last_update.nonfinite_grad_count = 2
+    snap.health.findings.append(finding("nonfinite", tpb.SEVERITY_CRITICAL, observed=2,
+                                        threshold=0))
     verdict = evaluate(snap, group)
-    assert verdict.status == "critical" and "non-finite grads ×2" in verdict.reasons
+    assert verdict.status == "critical" and verdict.reasons == ["nonfinite: 2 > 0"]
 
 
 def test_card_dims_the_heads_the_op_ignored() -> None:

@@ -10,7 +10,7 @@ from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.derived import memory_usage_percent
 from tui_client.renderables.fmt import num, opt, pct
 from tui_client.renderables.groups import group_of
-from tui_client.renderables.health import Verdict, evaluate
+from tui_client.renderables.health import Verdict, evaluate, rule_level
 
 STATUS_LABEL = {
     "ok": ("● OK", "bold green"),
@@ -32,23 +32,20 @@ def banner_title(snapshot: spb.SanctumSnapshot | None) -> str:
     return "TAMIYO"
 
 
-def memory_style(percent: float) -> str:
-    """dim up to 75 %, yellow above 75 %, red bold above 90 %."""
-    if percent > 90:
-        return "red bold"
-    if percent > 75:
-        return "yellow"
-    return "dim"
+MEMORY_STYLE = {"ok": "dim", "warning": "yellow", "critical": "red bold"}
 
 
-def memory_text(group: spb.PolicyGroup) -> Text | None:
-    """ "[Mem:53%]" (allocated/reserved CUDA memory, last measured); None when not measured,
-    and hidden at 0 % (nothing reserved, or nothing allocated): no badge rather than
-    "[Mem:0%]"."""
+def memory_text(group: spb.PolicyGroup, snapshot: spb.SanctumSnapshot | None = None
+                ) -> Text | None:
+    """ "[Mem:53%]" (allocated/reserved CUDA memory, last measured: the allocator's cache
+    occupancy, not pressure); None when not measured, and hidden at 0 % (nothing reserved,
+    or nothing allocated). Coloured only by sanctum's cuda_memory_pressure finding (the
+    device's used/total memory)."""
     percent = memory_usage_percent(group.last_measured)
     if percent is None or percent <= 0:
         return None
-    return Text(f"[Mem:{num(percent, '.0f')}%]", style=memory_style(percent))
+    level = rule_level(snapshot, group.group_id, "cuda_memory_pressure")
+    return Text(f"[Mem:{num(percent, '.0f')}%]", style=MEMORY_STYLE[level])
 
 
 def throughput_text(group: spb.PolicyGroup | None) -> str:
@@ -64,7 +61,7 @@ def throughput_text(group: spb.PolicyGroup | None) -> str:
 def banner_text(snapshot: spb.SanctumSnapshot | None, group: spb.PolicyGroup | None = None,
                 verdict: Verdict | None = None) -> Text:
     """One-line banner of `group` (the primary by default): status label, update count, key
-    metrics, reasons, memory percent."""
+    metrics, sanctum's findings (the reasons), memory percent."""
     if snapshot is None:
         return Text("waiting for a snapshot…", style="dim")
     group = group if group is not None else group_of(snapshot, None)
@@ -82,7 +79,7 @@ def banner_text(snapshot: spb.SanctumSnapshot | None, group: spb.PolicyGroup | N
     if verdict.reasons:
         out.append("  ")
         out.append(" · ".join(verdict.reasons[:3]), style=style.replace("bold ", ""))
-    mem = memory_text(group)
+    mem = memory_text(group, snapshot)
     if mem is not None:
         out.append("  ")
         out.append_text(mem)

@@ -6,13 +6,15 @@ from rich.text import Text
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from esper_common.derived import gradient_cv_status
 from esper_common.presentation import shown
 from tui_client.renderables.fmt import DASH, bar, num, pct
 from tui_client.renderables.groups import group_of
-from tui_client.renderables.health import head_max_entropy
+from tui_client.renderables.health import band_of, head_max_entropy, metric_level, rule_level
 
-CV_STYLE = {"stable": "green", "warn": "yellow", "BAD": "red"}
+#: Colours by severity of sanctum's findings / display bands (it holds the thresholds).
+LEVEL_STYLE = {"ok": "green", "warning": "yellow", "critical": "red"}
+BAND_STYLE = {tpb.SEVERITY_INFO: "green", tpb.SEVERITY_WARNING: "yellow",
+              tpb.SEVERITY_CRITICAL: "red"}
 BAR_WIDTH = 10
 #: Column labels and value formats of HeadMetrics.
 _COLUMNS = shown(tpb.HeadMetrics)
@@ -31,23 +33,26 @@ def head_name(head: int) -> str:
 
 
 def _flow_parts(
-    group: spb.PolicyGroup, sep: str = SEED_SEP, exploding: str = "Exploding"
+    group: spb.PolicyGroup, sep: str = SEED_SEP, exploding: str = "Exploding",
+    snapshot: spb.SanctumSnapshot | None = None,
 ) -> tuple[Text, Text, Text]:
     """The footer's three coloured groups: CV (last measured), dead/exploding layers and
     directional clip (latest update)."""
     measured, update = group.last_measured, group.last_update
     known = group.HasField("last_update")
     cv = Text()
+    band = band_of(snapshot, group.group_id, "ppo_update.gradient_cv")
     if measured.HasField("gradient_cv"):
-        status = gradient_cv_status(measured.gradient_cv)
-        cv.append(f"CV:{num(measured.gradient_cv, '.2f')} ", style=CV_STYLE[status])
-        cv.append(status, style="dim")
+        style = BAND_STYLE.get(band.severity, "dim") if band is not None else "dim"
+        cv.append(f"CV:{num(measured.gradient_cv, '.2f')} ", style=style)
+        cv.append(band.band if band is not None else DASH, style="dim")
     else:
         cv.append(f"CV:{DASH}", style="dim")
     layers = Text()
     if known and update.total_layers > 0:
         dead, expl, total = update.dead_layers, update.exploding_layers, update.total_layers
-        style = "green" if dead == 0 and expl == 0 else "red"
+        style = LEVEL_STYLE[rule_level(snapshot, group.group_id, "dead_layers",
+                                       "exploding_gradients")]
         layers.append(f"Dead:{dead}/{total}{sep}{exploding}:{expl}/{total}", style=style)
     else:
         layers.append(f"Dead:{DASH}{sep}{exploding}:{DASH}", style="dim")
@@ -59,12 +64,14 @@ def _flow_parts(
     return cv, layers, clip
 
 
-def flow_footer(group: spb.PolicyGroup, width: int | None = None) -> Text:
+def flow_footer(group: spb.PolicyGroup, width: int | None = None,
+                snapshot: spb.SanctumSnapshot | None = None) -> Text:
     """`─ Flow: CV:0.42 stable   Dead:0/N   Exploding:0/N   Clip:↑10%/↓5%`: the seed's text,
     spacing and colours.
 
-    CV green < 0.5, yellow < 2.0, red otherwise; "CV:—" when it was not measured.
-    Layers green only when dead and exploding are both 0. N is the update's total_layers.
+    CV coloured by sanctum's display band of it (the seed's stable / warn / BAD: green,
+    yellow, red); "CV:—" when it was not measured. Layers coloured by sanctum's
+    dead_layers / exploding_gradients findings. N is the update's total_layers.
 
     Given the panel's `width`, the footer stays on one line as long as it can: the seed's
     three-space spacing, then two, then one, then "Expl:" for "Exploding:"; narrower than
@@ -72,13 +79,13 @@ def flow_footer(group: spb.PolicyGroup, width: int | None = None) -> Text:
     """
     tiers = ((SEED_SEP, "Exploding"), ("  ", "Exploding"), (" ", "Exploding"), (" ", "Expl"))
     for sep, exploding in tiers:
-        cv, layers, clip = _flow_parts(group, sep, exploding)
+        cv, layers, clip = _flow_parts(group, sep, exploding, snapshot)
         out = Text()
         out.append(FLOW_PREFIX, style="dim")
         out.append_text(Text(sep).join([cv, layers, clip]))
         if width is None or out.cell_len <= width:
             return out
-    cv, layers, clip = _flow_parts(group, " ", "Expl")
+    cv, layers, clip = _flow_parts(group, " ", "Expl", snapshot)
     out = Text()
     out.append(FLOW_PREFIX, style="dim")
     out.append_text(Text(" ").join([cv, clip]))
@@ -94,7 +101,7 @@ def heads_text(snapshot: spb.SanctumSnapshot | None, group: spb.PolicyGroup | No
     group = group if group is not None else group_of(snapshot, None)
     if snapshot is None or not group.HasField("last_update"):
         out = Text("no PPO update yet\n", style="dim")
-        out.append_text(flow_footer(group, width))
+        out.append_text(flow_footer(group, width, snapshot))
         return out
     heads = group.last_update.heads
     maxima = head_max_entropy(snapshot.run.config)
@@ -106,7 +113,8 @@ def heads_text(snapshot: spb.SanctumSnapshot | None, group: spb.PolicyGroup | No
         out.append(f"{head_name(h.head):<13}")
         if h.head in maxima:
             frac = h.entropy / maxima[h.head]
-            style = "red" if frac < 0.1 else ("yellow" if frac < 0.3 else "cyan")
+            level = metric_level(snapshot, group.group_id, "ppo_update.entropy", h.head)
+            style = "cyan" if level == "ok" else LEVEL_STYLE[level]
             out.append(bar(frac, BAR_WIDTH), style=style)
             out.append(f" {num(frac, '.2f'):>5} ")
         else:
@@ -116,5 +124,5 @@ def heads_text(snapshot: spb.SanctumSnapshot | None, group: spb.PolicyGroup | No
         out.append(f" {_GRAD.text(h.grad_norm)}\n")
     if not heads:
         out.append("no per-head metrics\n", style="dim")
-    out.append_text(flow_footer(group, width))
+    out.append_text(flow_footer(group, width, snapshot))
     return out

@@ -14,7 +14,7 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.presentation import Show, details, gauges, metric
 from tui_client.renderables.fmt import bar, num, pack, pct, sparkline
 from tui_client.renderables.groups import group_of, series
-from tui_client.renderables.health import gauge_level
+from tui_client.renderables.health import Level, metric_level
 
 LEVEL_STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red"}
 GAUGE_WIDTH = 10
@@ -34,9 +34,10 @@ def directional_clip(update: tpb.PPOUpdatePayload) -> str:
 
 
 def gauge_row(name: str, g: Show, value: float | None, history: Sequence[float],
-              suffix: str = "", spark: int = 16) -> Text:
-    """`Label  ████░░░░  0.0123{suffix}  ▁▂▅▇` coloured by the field's rule; "—" when
-    unknown. No sparkline column for a field that is not plotted."""
+              suffix: str = "", spark: int = 16, level: Level = "ok") -> Text:
+    """`Label  ████░░░░  0.0123{suffix}  ▁▂▅▇` coloured by `level` (sanctum's findings
+    about the field); "—" when unknown. No sparkline column for a field that is not
+    plotted."""
     out = Text(f"{g.label:<{LABEL_WIDTH}}")
     if value is None:
         out.append("░" * GAUGE_WIDTH, style="dim")
@@ -44,7 +45,7 @@ def gauge_row(name: str, g: Show, value: float | None, history: Sequence[float],
     else:
         assert g.lo is not None and g.hi is not None  # a gauge has a range
         frac = (value - g.lo) / (g.hi - g.lo) if math.isfinite(value) else 1.0
-        style = LEVEL_STYLE[gauge_level(name, value)]
+        style = LEVEL_STYLE[level]
         out.append(bar(frac, GAUGE_WIDTH), style=style)
         out.append(f" {num(value, g.spec):>9}", style=style)
         out.append(suffix, style="dim")
@@ -89,7 +90,8 @@ def ppo_text(snapshot: spb.SanctumSnapshot | None, group: spb.PolicyGroup | None
         value = getattr(update, name) if known else None
         suffix = directional_clip(update) if name == "clip_fraction" and known else ""
         history = series(snapshot, metric(tpb.PPOUpdatePayload, name), group.group_id)
-        out.append_text(gauge_row(name, g, value, history, suffix, spark))
+        level = metric_level(snapshot, group.group_id, metric(tpb.PPOUpdatePayload, name))
+        out.append_text(gauge_row(name, g, value, history, suffix, spark, level))
     out.append("\n")
     out.append_text(details_text(group, width if width > 0 else None))
     return out

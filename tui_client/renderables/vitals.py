@@ -7,17 +7,15 @@ from rich.text import Text
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from tui_client.renderables.fmt import DASH, num, opt, pack
+from tui_client.renderables.health import rule_level
+
+#: GPU memory coloured by sanctum's cuda_memory_pressure finding (it holds the thresholds).
+PRESSURE_STYLE = {"ok": "", "warning": "yellow", "critical": "red bold"}
 
 
-def load_style(percent: float) -> str:
-    """Plain up to 75 %, yellow above, red bold above 90 %."""
-    if percent > 90:
-        return "red bold"
-    return "yellow" if percent > 75 else ""
-
-
-def gpu_text(v: tpb.SystemVitalsPayload) -> Text:
-    """ "GPU 3.2/80.0 GB 45%" with the parts that were measured; "GPU —" on a CPU run."""
+def gpu_text(v: tpb.SystemVitalsPayload, snapshot: spb.SanctumSnapshot | None = None) -> Text:
+    """ "GPU 3.2/80.0 GB 45%" with the parts that were measured; "GPU —" on a CPU run. The
+    memory is coloured by sanctum's cuda_memory_pressure finding, if any."""
     used, total = opt(v, "gpu_memory_used_gb"), opt(v, "gpu_memory_total_gb")
     util = opt(v, "gpu_utilization")
     out = Text("GPU ", style="bold dim")
@@ -26,11 +24,10 @@ def gpu_text(v: tpb.SystemVitalsPayload) -> Text:
         return out
     if used is not None:
         mem = f"{num(used, '.1f')}/{num(total, '.1f')} GB" if total else f"{num(used, '.1f')} GB"
-        style = load_style(100 * used / total) if total else ""
-        out.append(mem, style=style)
+        out.append(mem, style=PRESSURE_STYLE[rule_level(snapshot, "", "cuda_memory_pressure")])
     if util is not None:
         out.append(" " if used is not None else "")
-        out.append(f"{num(util, '.0f')}%", style=load_style(util))
+        out.append(f"{num(util, '.0f')}%")
     return out
 
 
@@ -43,11 +40,9 @@ def vitals_text(snapshot: spb.SanctumSnapshot | None, width: int | None = None) 
         return out
     v = snapshot.vitals
     cpu = Text("host CPU ", style="bold dim")
-    cpu.append(f"{num(v.cpu_percent, '.0f')}%", style=load_style(v.cpu_percent))
+    cpu.append(f"{num(v.cpu_percent, '.0f')}%")
     ram = Text("RAM ", style="bold dim")
-    ram_pct = 100 * v.ram_used_gb / v.ram_total_gb if v.ram_total_gb else 0.0
-    ram.append(f"{num(v.ram_used_gb, '.1f')}/{num(v.ram_total_gb, '.1f')} GB",
-               style=load_style(ram_pct))
+    ram.append(f"{num(v.ram_used_gb, '.1f')}/{num(v.ram_total_gb, '.1f')} GB")
     rss = Text("RSS ", style="bold dim")
     rss.append(f"{num(v.process_rss_gb, '.2f')} GB")
-    return pack([cpu, ram, rss, gpu_text(v)], width, indent=5)
+    return pack([cpu, ram, rss, gpu_text(v, snapshot)], width, indent=5)

@@ -14,7 +14,8 @@ STATUS_CLASSES = ("status-ok", "status-warning", "status-critical", "status-warm
 
 
 class StatusBanner(SnapshotPanel):
-    """One bordered line; its CSS class (status-*) colours the border by overall status.
+    """One bordered line; its CSS class (status-*) colours the border by sanctum's health
+    verdict.
     With several policy groups the title also names the group shown (`g` cycles); the
     subtitle shows the rollout throughput."""
 

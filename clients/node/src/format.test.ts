@@ -2,8 +2,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { clip, fixed, formatMem, heartbeatLine, isFinished, memoryUsagePercent, runLine, summaryLine } from "./format.js";
+import { clip, fixed, formatHealth, formatMem, heartbeatLine, isFinished, memoryUsagePercent, runLine, summaryLine } from "./format.js";
 import {
+  HealthFindingSchema,
+  HealthSectionSchema,
+  HealthStatus,
   HeartbeatSchema,
   Liveness,
   PolicyGroupSchema,
@@ -18,6 +21,7 @@ import {
 import {
   ActionHead,
   BatchEpochCompletedPayloadSchema,
+  Severity,
   HeadMetricsSchema,
   PPOUpdatePayloadSchema,
 } from "./gen/esper/telemetry/v1/telemetry_pb.js";
@@ -56,12 +60,36 @@ test("summary line carries run, batch, loss, per-head entropy and memory", () =>
     }),
     tamiyo: create(TamiyoSectionSchema, { groups: [group] }),
   });
-  assert.equal(summaryLine(snap), "run=r1 v=7 batch=12 policy_loss=-0.0123 op=1.23 alpha_curve=0.50 Mem:25% LIVE");
+  assert.equal(summaryLine(snap), "run=r1 v=7 batch=12 policy_loss=-0.0123 health=— op=1.23 alpha_curve=0.50 Mem:25% LIVE");
 });
 
 test("a snapshot before any PPO update shows dashes, not zeros", () => {
   const snap = create(SanctumSnapshotSchema, { runId: "r2", version: 1n });
-  assert.equal(summaryLine(snap), "run=r2 v=1 batch=0 policy_loss=— heads=— Mem:— —");
+  assert.equal(summaryLine(snap), "run=r2 v=1 batch=0 policy_loss=— health=— heads=— Mem:— —");
+});
+
+test("health renders sanctum's findings, computing nothing", () => {
+  // Absurd metrics with an OK verdict stay OK: the client has no thresholds.
+  const absurd = create(SanctumSnapshotSchema, {
+    runId: "r1",
+    tamiyo: create(TamiyoSectionSchema, {
+      groups: [create(PolicyGroupSchema, { lastUpdate: create(PPOUpdatePayloadSchema, { klDivergence: 50, explodingLayers: 9 }) })],
+    }),
+    health: create(HealthSectionSchema, { status: HealthStatus.OK }),
+  });
+  assert.equal(formatHealth(absurd), "health=ok");
+  const found = create(SanctumSnapshotSchema, {
+    health: create(HealthSectionSchema, {
+      status: HealthStatus.CRITICAL,
+      findings: [
+        create(HealthFindingSchema, { ruleId: "exploding_gradients", severity: Severity.CRITICAL }),
+        create(HealthFindingSchema, { ruleId: "entropy_collapse", severity: Severity.WARNING, head: ActionHead.BLUEPRINT }),
+      ],
+    }),
+  });
+  assert.equal(formatHealth(found), "health=critical:exploding_gradients,entropy_collapse(blueprint)");
+  assert.equal(formatHealth(create(SanctumSnapshotSchema, { health: create(HealthSectionSchema, { status: HealthStatus.WARMUP }) })), "health=warmup");
+  assert.equal(formatHealth(create(SanctumSnapshotSchema, {})), "health=—");
 });
 
 test("run line", () => {
@@ -82,7 +110,7 @@ test("a run that ended early says so, with the reason, and is not completed", ()
     runId: "r1", version: 3n,
     run: create(RunSectionSchema, { status: RunStatus.FAILED, liveness: Liveness.STALE }),
   });
-  assert.equal(summaryLine(done), "run=r1 v=3 batch=0 policy_loss=— heads=— Mem:— FAILED");
+  assert.equal(summaryLine(done), "run=r1 v=3 batch=0 policy_loss=— health=— heads=— Mem:— FAILED");
   assert.equal(isFinished(RunStatus.RUNNING), false);
   assert.equal(isFinished(RunStatus.COMPLETED), true);
 });
@@ -113,13 +141,13 @@ test("no value a snapshot can hold breaks a line: dashes, named non-finites, cli
   assert.match(line, /^run=\ufffd\[2J\ufffdx+… v=18446744073709551615 batch=18446744073709551615 policy_loss=NaN /);
   assert.match(line, / \?9999=\+inf op=1\.00e\+308 Mem:\+inf% \?99$/);
   // Absent sub-messages: nothing measured, nothing thrown.
-  assert.equal(summaryLine(create(SanctumSnapshotSchema, {})), "run=— v=0 batch=0 policy_loss=— heads=— Mem:— —");
+  assert.equal(summaryLine(create(SanctumSnapshotSchema, {})), "run=— v=0 batch=0 policy_loss=— health=— heads=— Mem:— —");
   const bare = create(SanctumSnapshotSchema, {
     tamiyo: create(TamiyoSectionSchema, {
       groups: [create(PolicyGroupSchema, { lastUpdate: create(PPOUpdatePayloadSchema, {}) })],
     }),
   });
-  assert.equal(summaryLine(bare), "run=— v=0 batch=0 policy_loss=0.0000 heads=— Mem:— —");
+  assert.equal(summaryLine(bare), "run=— v=0 batch=0 policy_loss=0.0000 health=— heads=— Mem:— —");
 });
 
 test("hostile run summaries and heartbeats print one bounded line", () => {
@@ -147,5 +175,5 @@ test("a trimmed snapshot says what it left out", () => {
         create(TrimmedFieldSchema, { field: "event_log.entries", omitted: 200n })],
     }),
   });
-  assert.equal(summaryLine(snap), "run=big v=3 batch=0 policy_loss=— heads=— Mem:— — trimmed=envs.envs:6497,event_log.entries:200");
+  assert.equal(summaryLine(snap), "run=big v=3 batch=0 policy_loss=— health=— heads=— Mem:— — trimmed=envs.envs:6497,event_log.entries:200");
 });

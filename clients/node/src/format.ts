@@ -1,9 +1,9 @@
 // Text rendering of snapshots and run lists. Pure functions over the generated messages
 // (one schema: no mirror types), so they are easy to test and to reuse.
 import type { Heartbeat, RunSummary, SanctumSnapshot } from "./gen/esper/sanctum/v2/sanctum_pb.js";
-import { LivenessSchema, RunStatus, RunStatusSchema } from "./gen/esper/sanctum/v2/sanctum_pb.js";
+import { HealthStatus, HealthStatusSchema, LivenessSchema, RunStatus, RunStatusSchema } from "./gen/esper/sanctum/v2/sanctum_pb.js";
 import type { PPOUpdatePayload } from "./gen/esper/telemetry/v1/telemetry_pb.js";
-import { ActionHeadSchema } from "./gen/esper/telemetry/v1/telemetry_pb.js";
+import { ActionHeadSchema, Severity } from "./gen/esper/telemetry/v1/telemetry_pb.js";
 import type { DescEnum } from "@bufbuild/protobuf";
 
 /** Shown for a value that was not measured: unknown is not zero. */
@@ -65,6 +65,24 @@ export function formatHeads(update: PPOUpdatePayload | undefined): string {
   return update.heads.map((h) => `${shortName(ActionHeadSchema, h.head)}=${fixed(h.entropy, 2)}`).join(" ");
 }
 
+/**
+ * Sanctum's health verdict as it sent it (this client keeps no thresholds): "health=ok",
+ * "health=warmup", or the worst severity and the firing rules, worst first:
+ * "health=critical:exploding_gradients,entropy_collapse(blueprint)"; "health=—" before any.
+ */
+export function formatHealth(s: SanctumSnapshot): string {
+  const h = s.health;
+  if (!h || h.status === HealthStatus.UNSPECIFIED) return `health=${ABSENT}`;
+  if (h.findings.length === 0) return `health=${shortName(HealthStatusSchema, h.status)}`;
+  const critical = h.findings.some((f) => f.severity >= Severity.ERROR);
+  const rules = h.findings.slice(0, 6).map((f) => {
+    const head = f.head ? `(${shortName(ActionHeadSchema, f.head)})` : "";
+    return `${clip(f.ruleId, 40)}${head}`;
+  });
+  const more = h.findings.length > 6 ? `,+${h.findings.length - 6}` : "";
+  return `health=${critical ? "critical" : "warning"}:${rules.join(",")}${more}`;
+}
+
 /** LIVE / SLOW / STALE; "—" when the server did not say. */
 export function formatLiveness(value: number): string {
   return value === 0 ? ABSENT : shortName(LivenessSchema, value).toUpperCase();
@@ -90,7 +108,8 @@ export function formatTrimmed(s: SanctumSnapshot): string | undefined {
 }
 
 /**
- * One line per snapshot: run id, batch, the primary group's policy loss, per-head entropy and
+ * One line per snapshot: run id, batch, the primary group's policy loss, sanctum's health
+ * verdict (formatHealth), per-head entropy and
  * Mem:%, LIVE / SLOW / STALE, or COMPLETED / STOPPED / FAILED once the run ended (its silence
  * is then expected), and what was left out when the snapshot was over the server's size
  * budget.
@@ -106,6 +125,7 @@ export function summaryLine(s: SanctumSnapshot): string {
     `v=${s.version}`,
     `batch=${s.run?.lastBatch?.batchIdx ?? 0n}`,
     `policy_loss=${loss}`,
+    formatHealth(s),
     formatHeads(update),
     formatMem(group?.lastMeasured),
     isFinished(status) ? shortName(RunStatusSchema, status).toUpperCase() : formatLiveness(s.run?.liveness ?? 0),

@@ -25,6 +25,14 @@ class RunStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RUN_STATUS_COMPLETED: _ClassVar[RunStatus]
     RUN_STATUS_STOPPED: _ClassVar[RunStatus]
     RUN_STATUS_FAILED: _ClassVar[RunStatus]
+
+class HealthStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    HEALTH_STATUS_UNSPECIFIED: _ClassVar[HealthStatus]
+    HEALTH_STATUS_WARMUP: _ClassVar[HealthStatus]
+    HEALTH_STATUS_OK: _ClassVar[HealthStatus]
+    HEALTH_STATUS_WARNING: _ClassVar[HealthStatus]
+    HEALTH_STATUS_CRITICAL: _ClassVar[HealthStatus]
 LIVENESS_UNSPECIFIED: Liveness
 LIVENESS_LIVE: Liveness
 LIVENESS_SLOW: Liveness
@@ -34,6 +42,11 @@ RUN_STATUS_RUNNING: RunStatus
 RUN_STATUS_COMPLETED: RunStatus
 RUN_STATUS_STOPPED: RunStatus
 RUN_STATUS_FAILED: RunStatus
+HEALTH_STATUS_UNSPECIFIED: HealthStatus
+HEALTH_STATUS_WARMUP: HealthStatus
+HEALTH_STATUS_OK: HealthStatus
+HEALTH_STATUS_WARNING: HealthStatus
+HEALTH_STATUS_CRITICAL: HealthStatus
 
 class IngestRequest(_message.Message):
     __slots__ = ("batch",)
@@ -168,7 +181,7 @@ class ListRunsResponse(_message.Message):
     def __init__(self, runs: _Optional[_Iterable[_Union[RunSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class SanctumSnapshot(_message.Message):
-    __slots__ = ("run_id", "version", "generated_at", "run", "tamiyo", "envs", "histories", "event_log", "decisions", "delivery", "vitals", "lifecycle", "trimmed")
+    __slots__ = ("run_id", "version", "generated_at", "run", "tamiyo", "envs", "histories", "event_log", "decisions", "delivery", "vitals", "lifecycle", "trimmed", "health")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -182,6 +195,7 @@ class SanctumSnapshot(_message.Message):
     VITALS_FIELD_NUMBER: _ClassVar[int]
     LIFECYCLE_FIELD_NUMBER: _ClassVar[int]
     TRIMMED_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     version: int
     generated_at: _timestamp_pb2.Timestamp
@@ -195,7 +209,8 @@ class SanctumSnapshot(_message.Message):
     vitals: _telemetry_pb2.SystemVitalsPayload
     lifecycle: LifecycleCounts
     trimmed: SnapshotTrim
-    def __init__(self, run_id: _Optional[str] = ..., version: _Optional[int] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run: _Optional[_Union[RunSection, _Mapping]] = ..., tamiyo: _Optional[_Union[TamiyoSection, _Mapping]] = ..., envs: _Optional[_Union[EnvSection, _Mapping]] = ..., histories: _Optional[_Union[HistorySection, _Mapping]] = ..., event_log: _Optional[_Union[EventLogSection, _Mapping]] = ..., decisions: _Optional[_Union[DecisionSection, _Mapping]] = ..., delivery: _Optional[_Union[DeliveryStats, _Mapping]] = ..., vitals: _Optional[_Union[_telemetry_pb2.SystemVitalsPayload, _Mapping]] = ..., lifecycle: _Optional[_Union[LifecycleCounts, _Mapping]] = ..., trimmed: _Optional[_Union[SnapshotTrim, _Mapping]] = ...) -> None: ...
+    health: HealthSection
+    def __init__(self, run_id: _Optional[str] = ..., version: _Optional[int] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run: _Optional[_Union[RunSection, _Mapping]] = ..., tamiyo: _Optional[_Union[TamiyoSection, _Mapping]] = ..., envs: _Optional[_Union[EnvSection, _Mapping]] = ..., histories: _Optional[_Union[HistorySection, _Mapping]] = ..., event_log: _Optional[_Union[EventLogSection, _Mapping]] = ..., decisions: _Optional[_Union[DecisionSection, _Mapping]] = ..., delivery: _Optional[_Union[DeliveryStats, _Mapping]] = ..., vitals: _Optional[_Union[_telemetry_pb2.SystemVitalsPayload, _Mapping]] = ..., lifecycle: _Optional[_Union[LifecycleCounts, _Mapping]] = ..., trimmed: _Optional[_Union[SnapshotTrim, _Mapping]] = ..., health: _Optional[_Union[HealthSection, _Mapping]] = ...) -> None: ...
 
 class SnapshotTrim(_message.Message):
     __slots__ = ("budget_bytes", "full_bytes", "fields")
@@ -385,3 +400,53 @@ class DeliveryStats(_message.Message):
     producers: _containers.RepeatedCompositeFieldContainer[ProducerDelivery]
     events_conflicting: int
     def __init__(self, events_received: _Optional[int] = ..., events_applied: _Optional[int] = ..., events_duplicate: _Optional[int] = ..., events_rejected: _Optional[int] = ..., gap_events: _Optional[int] = ..., producer_dropped: _Optional[int] = ..., producers: _Optional[_Iterable[_Union[ProducerDelivery, _Mapping]]] = ..., events_conflicting: _Optional[int] = ...) -> None: ...
+
+class HealthFinding(_message.Message):
+    __slots__ = ("rule_id", "severity", "observed", "threshold", "since", "since_update", "message", "group_id", "env_id", "head", "metric")
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    SINCE_UPDATE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    ENV_ID_FIELD_NUMBER: _ClassVar[int]
+    HEAD_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    rule_id: str
+    severity: _telemetry_pb2.Severity
+    observed: float
+    threshold: float
+    since: _timestamp_pb2.Timestamp
+    since_update: int
+    message: str
+    group_id: str
+    env_id: int
+    head: _telemetry_pb2.ActionHead
+    metric: str
+    def __init__(self, rule_id: _Optional[str] = ..., severity: _Optional[_Union[_telemetry_pb2.Severity, str]] = ..., observed: _Optional[float] = ..., threshold: _Optional[float] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., since_update: _Optional[int] = ..., message: _Optional[str] = ..., group_id: _Optional[str] = ..., env_id: _Optional[int] = ..., head: _Optional[_Union[_telemetry_pb2.ActionHead, str]] = ..., metric: _Optional[str] = ...) -> None: ...
+
+class MetricBand(_message.Message):
+    __slots__ = ("group_id", "metric", "band", "severity")
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    BAND_FIELD_NUMBER: _ClassVar[int]
+    SEVERITY_FIELD_NUMBER: _ClassVar[int]
+    group_id: str
+    metric: str
+    band: str
+    severity: _telemetry_pb2.Severity
+    def __init__(self, group_id: _Optional[str] = ..., metric: _Optional[str] = ..., band: _Optional[str] = ..., severity: _Optional[_Union[_telemetry_pb2.Severity, str]] = ...) -> None: ...
+
+class HealthSection(_message.Message):
+    __slots__ = ("status", "findings", "bands", "evaluated_updates")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    FINDINGS_FIELD_NUMBER: _ClassVar[int]
+    BANDS_FIELD_NUMBER: _ClassVar[int]
+    EVALUATED_UPDATES_FIELD_NUMBER: _ClassVar[int]
+    status: HealthStatus
+    findings: _containers.RepeatedCompositeFieldContainer[HealthFinding]
+    bands: _containers.RepeatedCompositeFieldContainer[MetricBand]
+    evaluated_updates: int
+    def __init__(self, status: _Optional[_Union[HealthStatus, str]] = ..., findings: _Optional[_Iterable[_Union[HealthFinding, _Mapping]]] = ..., bands: _Optional[_Iterable[_Union[MetricBand, _Mapping]]] = ..., evaluated_updates: _Optional[int] = ...) -> None: ...

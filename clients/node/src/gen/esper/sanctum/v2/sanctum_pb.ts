@@ -12,7 +12,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { BatchEpochCompletedPayload, DecisionCard, EpochCompletedPayload, EventBatch, EventType, PPOUpdatePayload, RunConfig, SeedTelemetry, Severity, SystemVitalsPayload, TrainingCompletedPayload } from "../../telemetry/v1/telemetry_pb.js";
+import type { ActionHead, BatchEpochCompletedPayload, DecisionCard, EpochCompletedPayload, EventBatch, EventType, PPOUpdatePayload, RunConfig, SeedTelemetry, Severity, SystemVitalsPayload, TrainingCompletedPayload } from "../../telemetry/v1/telemetry_pb.js";
 import { file_esper_telemetry_v1_telemetry } from "../../telemetry/v1/telemetry_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file esper/sanctum/v2/sanctum.proto.
  */
 export const file_esper_sanctum_v2_sanctum: GenFile = /*@__PURE__*/
-  fileDesc("Ch5lc3Blci9zYW5jdHVtL3YyL3NhbmN0dW0ucHJvdG8SEGVzcGVyLnNhbmN0dW0udjIiPgoNSW5nZXN0UmVxdWVzdBItCgViYXRjaBgBIAEoCzIeLmVzcGVyLnRlbGVtZXRyeS52MS5FdmVudEJhdGNoIrsBCg5Jbmdlc3RSZXNwb25zZRIPCgdiYXRjaGVzGAEgASgEEhcKD2V2ZW50c19yZWNlaXZlZBgCIAEoBBIWCg5ldmVudHNfYXBwbGllZBgDIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAQgASgEEjEKB2N1cnNvcnMYBSADKAsyIC5lc3Blci5zYW5jdHVtLnYyLlByb2R1Y2VyQ3Vyc29yEhoKEmV2ZW50c19jb25mbGljdGluZxgGIAEoBCJHCg5Qcm9kdWNlckN1cnNvchIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkSEAoIbGFzdF9zZXEYAyABKAQiPQoWR2V0UmVzdW1lQ3Vyc29yUmVxdWVzdBIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkiTAoXR2V0UmVzdW1lQ3Vyc29yUmVzcG9uc2USMQoHY3Vyc29ycxgBIAMoCzIgLmVzcGVyLnNhbmN0dW0udjIuUHJvZHVjZXJDdXJzb3IiNwoVV2F0Y2hTbmFwc2hvdHNSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIOCgZtYXhfaHoYAiABKAEinQEKCUhlYXJ0YmVhdBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmVyc2lvbhgCIAEoBBIsCghsaXZlbmVzcxgDIAEoDjIaLmVzcGVyLnNhbmN0dW0udjIuTGl2ZW5lc3MSIAoYc2Vjb25kc19zaW5jZV9sYXN0X2V2ZW50GAQgASgBIokBChZXYXRjaFNuYXBzaG90c1Jlc3BvbnNlEjUKCHNuYXBzaG90GAEgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5TYW5jdHVtU25hcHNob3RIABIwCgloZWFydGJlYXQYAiABKAsyGy5lc3Blci5zYW5jdHVtLnYyLkhlYXJ0YmVhdEgAQgYKBGtpbmQiJAoSR2V0U25hcHNob3RSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSJKChNHZXRTbmFwc2hvdFJlc3BvbnNlEjMKCHNuYXBzaG90GAEgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5TYW5jdHVtU25hcHNob3QiOAoPTGlzdFJ1bnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJItUCCgpSdW5TdW1tYXJ5Eg4KBnJ1bl9pZBgBIAEoCRIMCgR0YXNrGAIgASgJEiwKCGxpdmVuZXNzGAMgASgOMhouZXNwZXIuc2FuY3R1bS52Mi5MaXZlbmVzcxIzCg9sYXN0X2V2ZW50X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEmVwaXNvZGVzX2NvbXBsZXRlZBgFIAEoBBIWCg50b3RhbF9lcGlzb2RlcxgGIAEoBBIOCgZuX2VudnMYByABKA0SEQoJZ3JvdXBfaWRzGAggAygJEisKBnN0YXR1cxgJIAEoDjIbLmVzcGVyLnNhbmN0dW0udjIuUnVuU3RhdHVzEhYKDmV2ZW50c19hcHBsaWVkGAogASgEEhUKDXN0YXR1c19yZWFzb24YCyABKAkSEwoLZ3JvdXBfY291bnQYDCABKA0iawoQTGlzdFJ1bnNSZXNwb25zZRIqCgRydW5zGAEgAygLMhwuZXNwZXIuc2FuY3R1bS52Mi5SdW5TdW1tYXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgNIuAECg9TYW5jdHVtU25hcHNob3QSDgoGcnVuX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAQSMAoMZ2VuZXJhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgNydW4YBCABKAsyHC5lc3Blci5zYW5jdHVtLnYyLlJ1blNlY3Rpb24SLwoGdGFtaXlvGAUgASgLMh8uZXNwZXIuc2FuY3R1bS52Mi5UYW1peW9TZWN0aW9uEioKBGVudnMYBiABKAsyHC5lc3Blci5zYW5jdHVtLnYyLkVudlNlY3Rpb24SMwoJaGlzdG9yaWVzGAcgASgLMiAuZXNwZXIuc2FuY3R1bS52Mi5IaXN0b3J5U2VjdGlvbhI0CglldmVudF9sb2cYCCABKAsyIS5lc3Blci5zYW5jdHVtLnYyLkV2ZW50TG9nU2VjdGlvbhI0CglkZWNpc2lvbnMYCSABKAsyIS5lc3Blci5zYW5jdHVtLnYyLkRlY2lzaW9uU2VjdGlvbhIxCghkZWxpdmVyeRgKIAEoCzIfLmVzcGVyLnNhbmN0dW0udjIuRGVsaXZlcnlTdGF0cxI3CgZ2aXRhbHMYCyABKAsyJy5lc3Blci50ZWxlbWV0cnkudjEuU3lzdGVtVml0YWxzUGF5bG9hZBI0CglsaWZlY3ljbGUYDCABKAsyIS5lc3Blci5zYW5jdHVtLnYyLkxpZmVjeWNsZUNvdW50cxIvCgd0cmltbWVkGA0gASgLMh4uZXNwZXIuc2FuY3R1bS52Mi5TbmFwc2hvdFRyaW0iaAoMU25hcHNob3RUcmltEhQKDGJ1ZGdldF9ieXRlcxgBIAEoBBISCgpmdWxsX2J5dGVzGAIgASgEEi4KBmZpZWxkcxgDIAMoCzIeLmVzcGVyLnNhbmN0dW0udjIuVHJpbW1lZEZpZWxkIi4KDFRyaW1tZWRGaWVsZBINCgVmaWVsZBgBIAEoCRIPCgdvbWl0dGVkGAIgASgEIt0DCgpSdW5TZWN0aW9uEi0KBmNvbmZpZxgBIAEoCzIdLmVzcGVyLnRlbGVtZXRyeS52MS5SdW5Db25maWcSKwoGc3RhdHVzGAIgASgOMhsuZXNwZXIuc2FuY3R1bS52Mi5SdW5TdGF0dXMSLgoKc3RhcnRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbGFzdF9ldmVudF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghsaXZlbmVzcxgFIAEoDjIaLmVzcGVyLnNhbmN0dW0udjIuTGl2ZW5lc3MSIAoYc2Vjb25kc19zaW5jZV9sYXN0X2V2ZW50GAYgASgBEkIKCmxhc3RfYmF0Y2gYByABKAsyLi5lc3Blci50ZWxlbWV0cnkudjEuQmF0Y2hFcG9jaENvbXBsZXRlZFBheWxvYWQSIAoTZXBpc29kZXNfcGVyX3NlY29uZBgIIAEoAUgAiAEBEkAKCmNvbXBsZXRpb24YCSABKAsyLC5lc3Blci50ZWxlbWV0cnkudjEuVHJhaW5pbmdDb21wbGV0ZWRQYXlsb2FkQhYKFF9lcGlzb2Rlc19wZXJfc2Vjb25kIj4KDVRhbWl5b1NlY3Rpb24SLQoGZ3JvdXBzGAEgAygLMh0uZXNwZXIuc2FuY3R1bS52Mi5Qb2xpY3lHcm91cCLhAQoLUG9saWN5R3JvdXASEAoIZ3JvdXBfaWQYASABKAkSDwoHdXBkYXRlcxgCIAEoBBI5CgtsYXN0X3VwZGF0ZRgDIAEoCzIkLmVzcGVyLnRlbGVtZXRyeS52MS5QUE9VcGRhdGVQYXlsb2FkEjsKDWxhc3RfbWVhc3VyZWQYBCABKAsyJC5lc3Blci50ZWxlbWV0cnkudjEuUFBPVXBkYXRlUGF5bG9hZBI3Cg1sYXN0X2RlY2lzaW9uGAUgASgLMiAuZXNwZXIudGVsZW1ldHJ5LnYxLkRlY2lzaW9uQ2FyZCJgCgpFbnZTZWN0aW9uEigKBGVudnMYASADKAsyGi5lc3Blci5zYW5jdHVtLnYyLkVudlN0YXRlEhgKC21lYW5fcmV3YXJkGAIgASgBSACIAQFCDgoMX21lYW5fcmV3YXJkIsQCCghFbnZTdGF0ZRIOCgZlbnZfaWQYASABKA0SEAoIZ3JvdXBfaWQYAiABKAkSPQoKbGFzdF9lcG9jaBgDIAEoCzIpLmVzcGVyLnRlbGVtZXRyeS52MS5FcG9jaENvbXBsZXRlZFBheWxvYWQSDQoFZXBvY2gYBCABKA0SDwoHZXBpc29kZRgFIAEoBBIVCg1iZXN0X2FjY3VyYWN5GAYgASgBEhkKEWN1bXVsYXRpdmVfcmV3YXJkGAcgASgBEjQKBXNlZWRzGAggAygLMiUuZXNwZXIuc2FuY3R1bS52Mi5FbnZTdGF0ZS5TZWVkc0VudHJ5Gk8KClNlZWRzRW50cnkSCwoDa2V5GAEgASgJEjAKBXZhbHVlGAIgASgLMiEuZXNwZXIudGVsZW1ldHJ5LnYxLlNlZWRUZWxlbWV0cnk6AjgBIjsKDkhpc3RvcnlTZWN0aW9uEikKBnNlcmllcxgBIAMoCzIZLmVzcGVyLnNhbmN0dW0udjIuSGlzdG9yeSJbCgdIaXN0b3J5Eg4KBm1ldHJpYxgBIAEoCRIQCghncm91cF9pZBgCIAEoCRITCgZlbnZfaWQYAyABKA1IAIgBARIOCgZ2YWx1ZXMYBCADKAJCCQoHX2Vudl9pZCJDCg9FdmVudExvZ1NlY3Rpb24SMAoHZW50cmllcxgBIAMoCzIfLmVzcGVyLnNhbmN0dW0udjIuRXZlbnRMb2dFbnRyeSLkAQoNRXZlbnRMb2dFbnRyeRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKCmV2ZW50X3R5cGUYAiABKA4yHS5lc3Blci50ZWxlbWV0cnkudjEuRXZlbnRUeXBlEi4KCHNldmVyaXR5GAMgASgOMhwuZXNwZXIudGVsZW1ldHJ5LnYxLlNldmVyaXR5EhMKBmVudl9pZBgEIAEoDUgAiAEBEhAKCGdyb3VwX2lkGAUgASgJEg8KB21lc3NhZ2UYBiABKAlCCQoHX2Vudl9pZCJDCg9EZWNpc2lvblNlY3Rpb24SMAoGcmVjZW50GAEgAygLMiAuZXNwZXIudGVsZW1ldHJ5LnYxLkRlY2lzaW9uQ2FyZCJJCg9MaWZlY3ljbGVDb3VudHMSEgoKZ2VybWluYXRlZBgBIAEoBBISCgpmb3NzaWxpemVkGAIgASgEEg4KBnBydW5lZBgDIAEoBCKyAQoQUHJvZHVjZXJEZWxpdmVyeRITCgtwcm9kdWNlcl9pZBgBIAEoCRIQCghsYXN0X3NlcRgCIAEoBBIWCg5ldmVudHNfYXBwbGllZBgDIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAQgASgEEhIKCmdhcF9ldmVudHMYBSABKAQSFQoNZHJvcHBlZF90b3RhbBgGIAEoBBIaChJldmVudHNfY29uZmxpY3RpbmcYByABKAQi9AEKDURlbGl2ZXJ5U3RhdHMSFwoPZXZlbnRzX3JlY2VpdmVkGAEgASgEEhYKDmV2ZW50c19hcHBsaWVkGAIgASgEEhgKEGV2ZW50c19kdXBsaWNhdGUYAyABKAQSFwoPZXZlbnRzX3JlamVjdGVkGAQgASgEEhIKCmdhcF9ldmVudHMYBSABKAQSGAoQcHJvZHVjZXJfZHJvcHBlZBgGIAEoBBI1Cglwcm9kdWNlcnMYByADKAsyIi5lc3Blci5zYW5jdHVtLnYyLlByb2R1Y2VyRGVsaXZlcnkSGgoSZXZlbnRzX2NvbmZsaWN0aW5nGAggASgEKl4KCExpdmVuZXNzEhgKFExJVkVORVNTX1VOU1BFQ0lGSUVEEAASEQoNTElWRU5FU1NfTElWRRABEhEKDUxJVkVORVNTX1NMT1cQAhISCg5MSVZFTkVTU19TVEFMRRADKogBCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElJVTl9TVEFUVVNfUlVOTklORxABEhgKFFJVTl9TVEFUVVNfQ09NUExFVEVEEAISFgoSUlVOX1NUQVRVU19TVE9QUEVEEAMSFQoRUlVOX1NUQVRVU19GQUlMRUQQBDLdAwoOU2FuY3R1bVNlcnZpY2USTQoGSW5nZXN0Eh8uZXNwZXIuc2FuY3R1bS52Mi5Jbmdlc3RSZXF1ZXN0GiAuZXNwZXIuc2FuY3R1bS52Mi5Jbmdlc3RSZXNwb25zZSgBEmYKD0dldFJlc3VtZUN1cnNvchIoLmVzcGVyLnNhbmN0dW0udjIuR2V0UmVzdW1lQ3Vyc29yUmVxdWVzdBopLmVzcGVyLnNhbmN0dW0udjIuR2V0UmVzdW1lQ3Vyc29yUmVzcG9uc2USZQoOV2F0Y2hTbmFwc2hvdHMSJy5lc3Blci5zYW5jdHVtLnYyLldhdGNoU25hcHNob3RzUmVxdWVzdBooLmVzcGVyLnNhbmN0dW0udjIuV2F0Y2hTbmFwc2hvdHNSZXNwb25zZTABEloKC0dldFNuYXBzaG90EiQuZXNwZXIuc2FuY3R1bS52Mi5HZXRTbmFwc2hvdFJlcXVlc3QaJS5lc3Blci5zYW5jdHVtLnYyLkdldFNuYXBzaG90UmVzcG9uc2USUQoITGlzdFJ1bnMSIS5lc3Blci5zYW5jdHVtLnYyLkxpc3RSdW5zUmVxdWVzdBoiLmVzcGVyLnNhbmN0dW0udjIuTGlzdFJ1bnNSZXNwb25zZWIGcHJvdG8z", [file_esper_telemetry_v1_telemetry, file_google_protobuf_timestamp]);
+  fileDesc("Ch5lc3Blci9zYW5jdHVtL3YyL3NhbmN0dW0ucHJvdG8SEGVzcGVyLnNhbmN0dW0udjIiPgoNSW5nZXN0UmVxdWVzdBItCgViYXRjaBgBIAEoCzIeLmVzcGVyLnRlbGVtZXRyeS52MS5FdmVudEJhdGNoIrsBCg5Jbmdlc3RSZXNwb25zZRIPCgdiYXRjaGVzGAEgASgEEhcKD2V2ZW50c19yZWNlaXZlZBgCIAEoBBIWCg5ldmVudHNfYXBwbGllZBgDIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAQgASgEEjEKB2N1cnNvcnMYBSADKAsyIC5lc3Blci5zYW5jdHVtLnYyLlByb2R1Y2VyQ3Vyc29yEhoKEmV2ZW50c19jb25mbGljdGluZxgGIAEoBCJHCg5Qcm9kdWNlckN1cnNvchIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkSEAoIbGFzdF9zZXEYAyABKAQiPQoWR2V0UmVzdW1lQ3Vyc29yUmVxdWVzdBIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkiTAoXR2V0UmVzdW1lQ3Vyc29yUmVzcG9uc2USMQoHY3Vyc29ycxgBIAMoCzIgLmVzcGVyLnNhbmN0dW0udjIuUHJvZHVjZXJDdXJzb3IiNwoVV2F0Y2hTbmFwc2hvdHNSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIOCgZtYXhfaHoYAiABKAEinQEKCUhlYXJ0YmVhdBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmVyc2lvbhgCIAEoBBIsCghsaXZlbmVzcxgDIAEoDjIaLmVzcGVyLnNhbmN0dW0udjIuTGl2ZW5lc3MSIAoYc2Vjb25kc19zaW5jZV9sYXN0X2V2ZW50GAQgASgBIokBChZXYXRjaFNuYXBzaG90c1Jlc3BvbnNlEjUKCHNuYXBzaG90GAEgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5TYW5jdHVtU25hcHNob3RIABIwCgloZWFydGJlYXQYAiABKAsyGy5lc3Blci5zYW5jdHVtLnYyLkhlYXJ0YmVhdEgAQgYKBGtpbmQiJAoSR2V0U25hcHNob3RSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSJKChNHZXRTbmFwc2hvdFJlc3BvbnNlEjMKCHNuYXBzaG90GAEgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5TYW5jdHVtU25hcHNob3QiOAoPTGlzdFJ1bnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJItUCCgpSdW5TdW1tYXJ5Eg4KBnJ1bl9pZBgBIAEoCRIMCgR0YXNrGAIgASgJEiwKCGxpdmVuZXNzGAMgASgOMhouZXNwZXIuc2FuY3R1bS52Mi5MaXZlbmVzcxIzCg9sYXN0X2V2ZW50X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEmVwaXNvZGVzX2NvbXBsZXRlZBgFIAEoBBIWCg50b3RhbF9lcGlzb2RlcxgGIAEoBBIOCgZuX2VudnMYByABKA0SEQoJZ3JvdXBfaWRzGAggAygJEisKBnN0YXR1cxgJIAEoDjIbLmVzcGVyLnNhbmN0dW0udjIuUnVuU3RhdHVzEhYKDmV2ZW50c19hcHBsaWVkGAogASgEEhUKDXN0YXR1c19yZWFzb24YCyABKAkSEwoLZ3JvdXBfY291bnQYDCABKA0iawoQTGlzdFJ1bnNSZXNwb25zZRIqCgRydW5zGAEgAygLMhwuZXNwZXIuc2FuY3R1bS52Mi5SdW5TdW1tYXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgNIpEFCg9TYW5jdHVtU25hcHNob3QSDgoGcnVuX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAQSMAoMZ2VuZXJhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgNydW4YBCABKAsyHC5lc3Blci5zYW5jdHVtLnYyLlJ1blNlY3Rpb24SLwoGdGFtaXlvGAUgASgLMh8uZXNwZXIuc2FuY3R1bS52Mi5UYW1peW9TZWN0aW9uEioKBGVudnMYBiABKAsyHC5lc3Blci5zYW5jdHVtLnYyLkVudlNlY3Rpb24SMwoJaGlzdG9yaWVzGAcgASgLMiAuZXNwZXIuc2FuY3R1bS52Mi5IaXN0b3J5U2VjdGlvbhI0CglldmVudF9sb2cYCCABKAsyIS5lc3Blci5zYW5jdHVtLnYyLkV2ZW50TG9nU2VjdGlvbhI0CglkZWNpc2lvbnMYCSABKAsyIS5lc3Blci5zYW5jdHVtLnYyLkRlY2lzaW9uU2VjdGlvbhIxCghkZWxpdmVyeRgKIAEoCzIfLmVzcGVyLnNhbmN0dW0udjIuRGVsaXZlcnlTdGF0cxI3CgZ2aXRhbHMYCyABKAsyJy5lc3Blci50ZWxlbWV0cnkudjEuU3lzdGVtVml0YWxzUGF5bG9hZBI0CglsaWZlY3ljbGUYDCABKAsyIS5lc3Blci5zYW5jdHVtLnYyLkxpZmVjeWNsZUNvdW50cxIvCgd0cmltbWVkGA0gASgLMh4uZXNwZXIuc2FuY3R1bS52Mi5TbmFwc2hvdFRyaW0SLwoGaGVhbHRoGA4gASgLMh8uZXNwZXIuc2FuY3R1bS52Mi5IZWFsdGhTZWN0aW9uImgKDFNuYXBzaG90VHJpbRIUCgxidWRnZXRfYnl0ZXMYASABKAQSEgoKZnVsbF9ieXRlcxgCIAEoBBIuCgZmaWVsZHMYAyADKAsyHi5lc3Blci5zYW5jdHVtLnYyLlRyaW1tZWRGaWVsZCIuCgxUcmltbWVkRmllbGQSDQoFZmllbGQYASABKAkSDwoHb21pdHRlZBgCIAEoBCLdAwoKUnVuU2VjdGlvbhItCgZjb25maWcYASABKAsyHS5lc3Blci50ZWxlbWV0cnkudjEuUnVuQ29uZmlnEisKBnN0YXR1cxgCIAEoDjIbLmVzcGVyLnNhbmN0dW0udjIuUnVuU3RhdHVzEi4KCnN0YXJ0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD2xhc3RfZXZlbnRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIbGl2ZW5lc3MYBSABKA4yGi5lc3Blci5zYW5jdHVtLnYyLkxpdmVuZXNzEiAKGHNlY29uZHNfc2luY2VfbGFzdF9ldmVudBgGIAEoARJCCgpsYXN0X2JhdGNoGAcgASgLMi4uZXNwZXIudGVsZW1ldHJ5LnYxLkJhdGNoRXBvY2hDb21wbGV0ZWRQYXlsb2FkEiAKE2VwaXNvZGVzX3Blcl9zZWNvbmQYCCABKAFIAIgBARJACgpjb21wbGV0aW9uGAkgASgLMiwuZXNwZXIudGVsZW1ldHJ5LnYxLlRyYWluaW5nQ29tcGxldGVkUGF5bG9hZEIWChRfZXBpc29kZXNfcGVyX3NlY29uZCI+Cg1UYW1peW9TZWN0aW9uEi0KBmdyb3VwcxgBIAMoCzIdLmVzcGVyLnNhbmN0dW0udjIuUG9saWN5R3JvdXAi4QEKC1BvbGljeUdyb3VwEhAKCGdyb3VwX2lkGAEgASgJEg8KB3VwZGF0ZXMYAiABKAQSOQoLbGFzdF91cGRhdGUYAyABKAsyJC5lc3Blci50ZWxlbWV0cnkudjEuUFBPVXBkYXRlUGF5bG9hZBI7Cg1sYXN0X21lYXN1cmVkGAQgASgLMiQuZXNwZXIudGVsZW1ldHJ5LnYxLlBQT1VwZGF0ZVBheWxvYWQSNwoNbGFzdF9kZWNpc2lvbhgFIAEoCzIgLmVzcGVyLnRlbGVtZXRyeS52MS5EZWNpc2lvbkNhcmQiYAoKRW52U2VjdGlvbhIoCgRlbnZzGAEgAygLMhouZXNwZXIuc2FuY3R1bS52Mi5FbnZTdGF0ZRIYCgttZWFuX3Jld2FyZBgCIAEoAUgAiAEBQg4KDF9tZWFuX3Jld2FyZCLEAgoIRW52U3RhdGUSDgoGZW52X2lkGAEgASgNEhAKCGdyb3VwX2lkGAIgASgJEj0KCmxhc3RfZXBvY2gYAyABKAsyKS5lc3Blci50ZWxlbWV0cnkudjEuRXBvY2hDb21wbGV0ZWRQYXlsb2FkEg0KBWVwb2NoGAQgASgNEg8KB2VwaXNvZGUYBSABKAQSFQoNYmVzdF9hY2N1cmFjeRgGIAEoARIZChFjdW11bGF0aXZlX3Jld2FyZBgHIAEoARI0CgVzZWVkcxgIIAMoCzIlLmVzcGVyLnNhbmN0dW0udjIuRW52U3RhdGUuU2VlZHNFbnRyeRpPCgpTZWVkc0VudHJ5EgsKA2tleRgBIAEoCRIwCgV2YWx1ZRgCIAEoCzIhLmVzcGVyLnRlbGVtZXRyeS52MS5TZWVkVGVsZW1ldHJ5OgI4ASI7Cg5IaXN0b3J5U2VjdGlvbhIpCgZzZXJpZXMYASADKAsyGS5lc3Blci5zYW5jdHVtLnYyLkhpc3RvcnkiWwoHSGlzdG9yeRIOCgZtZXRyaWMYASABKAkSEAoIZ3JvdXBfaWQYAiABKAkSEwoGZW52X2lkGAMgASgNSACIAQESDgoGdmFsdWVzGAQgAygCQgkKB19lbnZfaWQiQwoPRXZlbnRMb2dTZWN0aW9uEjAKB2VudHJpZXMYASADKAsyHy5lc3Blci5zYW5jdHVtLnYyLkV2ZW50TG9nRW50cnki5AEKDUV2ZW50TG9nRW50cnkSLQoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCgpldmVudF90eXBlGAIgASgOMh0uZXNwZXIudGVsZW1ldHJ5LnYxLkV2ZW50VHlwZRIuCghzZXZlcml0eRgDIAEoDjIcLmVzcGVyLnRlbGVtZXRyeS52MS5TZXZlcml0eRITCgZlbnZfaWQYBCABKA1IAIgBARIQCghncm91cF9pZBgFIAEoCRIPCgdtZXNzYWdlGAYgASgJQgkKB19lbnZfaWQiQwoPRGVjaXNpb25TZWN0aW9uEjAKBnJlY2VudBgBIAMoCzIgLmVzcGVyLnRlbGVtZXRyeS52MS5EZWNpc2lvbkNhcmQiSQoPTGlmZWN5Y2xlQ291bnRzEhIKCmdlcm1pbmF0ZWQYASABKAQSEgoKZm9zc2lsaXplZBgCIAEoBBIOCgZwcnVuZWQYAyABKAQisgEKEFByb2R1Y2VyRGVsaXZlcnkSEwoLcHJvZHVjZXJfaWQYASABKAkSEAoIbGFzdF9zZXEYAiABKAQSFgoOZXZlbnRzX2FwcGxpZWQYAyABKAQSGAoQZXZlbnRzX2R1cGxpY2F0ZRgEIAEoBBISCgpnYXBfZXZlbnRzGAUgASgEEhUKDWRyb3BwZWRfdG90YWwYBiABKAQSGgoSZXZlbnRzX2NvbmZsaWN0aW5nGAcgASgEIvQBCg1EZWxpdmVyeVN0YXRzEhcKD2V2ZW50c19yZWNlaXZlZBgBIAEoBBIWCg5ldmVudHNfYXBwbGllZBgCIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAMgASgEEhcKD2V2ZW50c19yZWplY3RlZBgEIAEoBBISCgpnYXBfZXZlbnRzGAUgASgEEhgKEHByb2R1Y2VyX2Ryb3BwZWQYBiABKAQSNQoJcHJvZHVjZXJzGAcgAygLMiIuZXNwZXIuc2FuY3R1bS52Mi5Qcm9kdWNlckRlbGl2ZXJ5EhoKEmV2ZW50c19jb25mbGljdGluZxgIIAEoBCK3AgoNSGVhbHRoRmluZGluZxIPCgdydWxlX2lkGAEgASgJEi4KCHNldmVyaXR5GAIgASgOMhwuZXNwZXIudGVsZW1ldHJ5LnYxLlNldmVyaXR5EhAKCG9ic2VydmVkGAMgASgBEhEKCXRocmVzaG9sZBgEIAEoARIpCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMc2luY2VfdXBkYXRlGAYgASgEEg8KB21lc3NhZ2UYByABKAkSEAoIZ3JvdXBfaWQYCCABKAkSEwoGZW52X2lkGAkgASgNSACIAQESLAoEaGVhZBgKIAEoDjIeLmVzcGVyLnRlbGVtZXRyeS52MS5BY3Rpb25IZWFkEg4KBm1ldHJpYxgLIAEoCUIJCgdfZW52X2lkImwKCk1ldHJpY0JhbmQSEAoIZ3JvdXBfaWQYASABKAkSDgoGbWV0cmljGAIgASgJEgwKBGJhbmQYAyABKAkSLgoIc2V2ZXJpdHkYBCABKA4yHC5lc3Blci50ZWxlbWV0cnkudjEuU2V2ZXJpdHkiugEKDUhlYWx0aFNlY3Rpb24SLgoGc3RhdHVzGAEgASgOMh4uZXNwZXIuc2FuY3R1bS52Mi5IZWFsdGhTdGF0dXMSMQoIZmluZGluZ3MYAiADKAsyHy5lc3Blci5zYW5jdHVtLnYyLkhlYWx0aEZpbmRpbmcSKwoFYmFuZHMYAyADKAsyHC5lc3Blci5zYW5jdHVtLnYyLk1ldHJpY0JhbmQSGQoRZXZhbHVhdGVkX3VwZGF0ZXMYBCABKAQqXgoITGl2ZW5lc3MSGAoUTElWRU5FU1NfVU5TUEVDSUZJRUQQABIRCg1MSVZFTkVTU19MSVZFEAESEQoNTElWRU5FU1NfU0xPVxACEhIKDkxJVkVORVNTX1NUQUxFEAMqiAEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSUlVOX1NUQVRVU19SVU5OSU5HEAESGAoUUlVOX1NUQVRVU19DT01QTEVURUQQAhIWChJSVU5fU1RBVFVTX1NUT1BQRUQQAxIVChFSVU5fU1RBVFVTX0ZBSUxFRBAEKpQBCgxIZWFsdGhTdGF0dXMSHQoZSEVBTFRIX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFEhFQUxUSF9TVEFUVVNfV0FSTVVQEAESFAoQSEVBTFRIX1NUQVRVU19PSxACEhkKFUhFQUxUSF9TVEFUVVNfV0FSTklORxADEhoKFkhFQUxUSF9TVEFUVVNfQ1JJVElDQUwQBDLdAwoOU2FuY3R1bVNlcnZpY2USTQoGSW5nZXN0Eh8uZXNwZXIuc2FuY3R1bS52Mi5Jbmdlc3RSZXF1ZXN0GiAuZXNwZXIuc2FuY3R1bS52Mi5Jbmdlc3RSZXNwb25zZSgBEmYKD0dldFJlc3VtZUN1cnNvchIoLmVzcGVyLnNhbmN0dW0udjIuR2V0UmVzdW1lQ3Vyc29yUmVxdWVzdBopLmVzcGVyLnNhbmN0dW0udjIuR2V0UmVzdW1lQ3Vyc29yUmVzcG9uc2USZQoOV2F0Y2hTbmFwc2hvdHMSJy5lc3Blci5zYW5jdHVtLnYyLldhdGNoU25hcHNob3RzUmVxdWVzdBooLmVzcGVyLnNhbmN0dW0udjIuV2F0Y2hTbmFwc2hvdHNSZXNwb25zZTABEloKC0dldFNuYXBzaG90EiQuZXNwZXIuc2FuY3R1bS52Mi5HZXRTbmFwc2hvdFJlcXVlc3QaJS5lc3Blci5zYW5jdHVtLnYyLkdldFNuYXBzaG90UmVzcG9uc2USUQoITGlzdFJ1bnMSIS5lc3Blci5zYW5jdHVtLnYyLkxpc3RSdW5zUmVxdWVzdBoiLmVzcGVyLnNhbmN0dW0udjIuTGlzdFJ1bnNSZXNwb25zZWIGcHJvdG8z", [file_esper_telemetry_v1_telemetry, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message esper.sanctum.v2.IngestRequest
@@ -507,6 +507,14 @@ export type SanctumSnapshot = Message<"esper.sanctum.v2.SanctumSnapshot"> & {
    * @generated from field: esper.sanctum.v2.SnapshotTrim trimmed = 13;
    */
   trimmed?: SnapshotTrim | undefined;
+
+  /**
+   * Sanctum's health verdict over the aggregated state (sanctum_svc/health): the only
+   * source of warning/critical colours for clients; absent before the first PPO update.
+   *
+   * @generated from field: esper.sanctum.v2.HealthSection health = 14;
+   */
+  health?: HealthSection | undefined;
 };
 
 /**
@@ -1091,6 +1099,156 @@ export const DeliveryStatsSchema: GenMessage<DeliveryStats> = /*@__PURE__*/
   messageDesc(file_esper_sanctum_v2_sanctum, 28);
 
 /**
+ * One rule that currently fires (severity WARNING or CRITICAL).
+ *
+ * @generated from message esper.sanctum.v2.HealthFinding
+ */
+export type HealthFinding = Message<"esper.sanctum.v2.HealthFinding"> & {
+  /**
+   * The rule's id in sanctum's rule table (README, "Health rules").
+   *
+   * @generated from field: string rule_id = 1;
+   */
+  ruleId: string;
+
+  /**
+   * @generated from field: esper.telemetry.v1.Severity severity = 2;
+   */
+  severity: Severity;
+
+  /**
+   * The value the rule read, and the threshold of `severity` it crossed.
+   *
+   * @generated from field: double observed = 3;
+   */
+  observed: number;
+
+  /**
+   * @generated from field: double threshold = 4;
+   */
+  threshold: number;
+
+  /**
+   * When the finding rose (server clock), and the group's update index then.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 5;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * @generated from field: uint64 since_update = 6;
+   */
+  sinceUpdate: bigint;
+
+  /**
+   * One line for a banner or an alert.
+   *
+   * @generated from field: string message = 7;
+   */
+  message: string;
+
+  /**
+   * @generated from field: string group_id = 8;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: optional uint32 env_id = 9;
+   */
+  envId?: number | undefined;
+
+  /**
+   * The action head the finding is about; UNSPECIFIED for run/group-wide findings.
+   *
+   * @generated from field: esper.telemetry.v1.ActionHead head = 10;
+   */
+  head: ActionHead;
+
+  /**
+   * The snapshot field it reads ("ppo_update.kl_divergence"), for colouring its gauge.
+   *
+   * @generated from field: string metric = 11;
+   */
+  metric: string;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.HealthFinding.
+ * Use `create(HealthFindingSchema)` to create a new message.
+ */
+export const HealthFindingSchema: GenMessage<HealthFinding> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 29);
+
+/**
+ * A display band of a diagnostic that does not drive the banner (the seed's gradient
+ * CV bands: stable / warn / BAD), computed from the same table.
+ *
+ * @generated from message esper.sanctum.v2.MetricBand
+ */
+export type MetricBand = Message<"esper.sanctum.v2.MetricBand"> & {
+  /**
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: string metric = 2;
+   */
+  metric: string;
+
+  /**
+   * @generated from field: string band = 3;
+   */
+  band: string;
+
+  /**
+   * @generated from field: esper.telemetry.v1.Severity severity = 4;
+   */
+  severity: Severity;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.MetricBand.
+ * Use `create(MetricBandSchema)` to create a new message.
+ */
+export const MetricBandSchema: GenMessage<MetricBand> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 30);
+
+/**
+ * @generated from message esper.sanctum.v2.HealthSection
+ */
+export type HealthSection = Message<"esper.sanctum.v2.HealthSection"> & {
+  /**
+   * @generated from field: esper.sanctum.v2.HealthStatus status = 1;
+   */
+  status: HealthStatus;
+
+  /**
+   * @generated from field: repeated esper.sanctum.v2.HealthFinding findings = 2;
+   */
+  findings: HealthFinding[];
+
+  /**
+   * @generated from field: repeated esper.sanctum.v2.MetricBand bands = 3;
+   */
+  bands: MetricBand[];
+
+  /**
+   * PPO updates evaluated so far (all groups).
+   *
+   * @generated from field: uint64 evaluated_updates = 4;
+   */
+  evaluatedUpdates: bigint;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.HealthSection.
+ * Use `create(HealthSectionSchema)` to create a new message.
+ */
+export const HealthSectionSchema: GenMessage<HealthSection> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 31);
+
+/**
  * LIVE < 2 s since the last event, SLOW < 5 s, else STALE.
  *
  * @generated from enum esper.sanctum.v2.Liveness
@@ -1167,6 +1325,46 @@ export enum RunStatus {
  */
 export const RunStatusSchema: GenEnum<RunStatus> = /*@__PURE__*/
   enumDesc(file_esper_sanctum_v2_sanctum, 1);
+
+/**
+ * The banner state of a run, from its findings.
+ *
+ * @generated from enum esper.sanctum.v2.HealthStatus
+ */
+export enum HealthStatus {
+  /**
+   * @generated from enum value: HEALTH_STATUS_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Fewer PPO updates than the warm-up; only critical findings are reported.
+   *
+   * @generated from enum value: HEALTH_STATUS_WARMUP = 1;
+   */
+  WARMUP = 1,
+
+  /**
+   * @generated from enum value: HEALTH_STATUS_OK = 2;
+   */
+  OK = 2,
+
+  /**
+   * @generated from enum value: HEALTH_STATUS_WARNING = 3;
+   */
+  WARNING = 3,
+
+  /**
+   * @generated from enum value: HEALTH_STATUS_CRITICAL = 4;
+   */
+  CRITICAL = 4,
+}
+
+/**
+ * Describes the enum esper.sanctum.v2.HealthStatus.
+ */
+export const HealthStatusSchema: GenEnum<HealthStatus> = /*@__PURE__*/
+  enumDesc(file_esper_sanctum_v2_sanctum, 2);
 
 /**
  * @generated from service esper.sanctum.v2.SanctumService
