@@ -26,8 +26,8 @@ import grpc
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc as spb_grpc
 from esper_common.eventfile import read_batches
+from esper_common.health_rules import BY_ID, RULES
 from sanctum_svc.health.replay import Replay, replay
-from sanctum_svc.health.table import BY_ID, RULES
 from testkit.health_faults import CONSTRUCTED
 from testkit.servers import ThreadedSanctum
 

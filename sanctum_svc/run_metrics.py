@@ -15,7 +15,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from esper_common.derived import FINISHED
-from sanctum_svc.health.table import RULES
+from esper_common.health_rules import RULES
 
 if TYPE_CHECKING:
     from sanctum_svc.aggregator import Aggregator, RunAggregator

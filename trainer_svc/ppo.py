@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.health.table import LAYER_DEAD_GRAD_NORM, LAYER_EXPLODING_GRAD_NORM
+from esper_common.health_rules import LAYER_DEAD_GRAD_NORM, LAYER_EXPLODING_GRAD_NORM
 from trainer_svc.actions import HEAD_NAMES, HEADS
 from trainer_svc.policy import TamiyoPolicy, head_parameters
 

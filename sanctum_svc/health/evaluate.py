@@ -15,8 +15,7 @@ from collections.abc import Callable
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.handlers.common import set_time
-from sanctum_svc.health.table import (
+from esper_common.health_rules import (
     BASELINE_UPDATES,
     BY_ID,
     CLIP_ASYMMETRY,
@@ -25,6 +24,7 @@ from sanctum_svc.health.table import (
     WARMUP_UPDATES,
     Rule,
 )
+from sanctum_svc.handlers.common import set_time
 from sanctum_svc.health.track import Track
 
 SEVERITY = {1: tpb.SEVERITY_WARNING, 2: tpb.SEVERITY_CRITICAL}

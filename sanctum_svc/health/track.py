@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.health.table import Rule
+from esper_common.health_rules import Rule
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""One place defines every health threshold: sanctum_svc/health/table.py. This greps the
+"""One place defines every health threshold: esper_common/health_rules.py. This greps the
 tree for the names the old copies had and for clients comparing a health metric with a
 number of their own."""
 
@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLE = ROOT / "sanctum_svc" / "health" / "table.py"
+TABLE = ROOT / "esper_common" / "health_rules.py"
 #: Names of thresholds the TUI, the trainer and the Node client used to keep.
 OLD_NAMES = re.compile(
     r"\b(RATIO_COLLAPSE|RATIO_EXPLOSION|KL_WARNING|KL_CRITICAL|CLIP_WARNING|CLIP_CRITICAL|"

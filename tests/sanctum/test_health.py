@@ -13,9 +13,9 @@ import pytest
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc as spb_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_common.health_rules import BY_ID, RULES, WARMUP_UPDATES, markdown_table
 from sanctum_svc.aggregator import RunAggregator
 from sanctum_svc.health.replay import replay
-from sanctum_svc.health.table import BY_ID, RULES, WARMUP_UPDATES, markdown_table
 from testkit import health_faults
 from testkit.events import Producer
 from testkit.servers import ThreadedSanctum, batches

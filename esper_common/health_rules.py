@@ -1,10 +1,11 @@
-"""The one table of health rules: every threshold a client colours by lives here.
+"""The one table of health rules: every threshold sanctum judges by (and the trainer's per-layer
+dead/exploding cut-offs) lives here, on the shared floor so no service imports another.
 
 Each rule reads one observed value per PPO update (or, for `stall`, per snapshot) and fires
 when the value is past its warning/critical threshold on `rise_after` consecutive
 evaluations; it clears after `clear_after` consecutive evaluations back inside (hysteresis,
 so one noisy update does not flip the banner). Thresholds were set with
-`python -m bench calibrate_health` (healthy runs over several seeds, plus a constructed
+`python -m bench.calibrate_health` (healthy runs over several seeds, plus a constructed
 fault per rule); the README's "Health rules" table is checked against this one.
 """
 
