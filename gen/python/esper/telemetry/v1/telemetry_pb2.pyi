@@ -501,20 +501,22 @@ class TrendPayload(_message.Message):
     def __init__(self, metric: _Optional[str] = ..., slope: _Optional[float] = ..., window: _Optional[int] = ..., current: _Optional[float] = ...) -> None: ...
 
 class HeadChoice(_message.Message):
-    __slots__ = ("head", "action", "probability", "entropy", "relevant", "valid_mask")
+    __slots__ = ("head", "action", "probability", "entropy", "relevant", "valid_mask", "forced")
     HEAD_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     ENTROPY_FIELD_NUMBER: _ClassVar[int]
     RELEVANT_FIELD_NUMBER: _ClassVar[int]
     VALID_MASK_FIELD_NUMBER: _ClassVar[int]
+    FORCED_FIELD_NUMBER: _ClassVar[int]
     head: ActionHead
     action: str
     probability: float
     entropy: float
     relevant: bool
     valid_mask: int
-    def __init__(self, head: _Optional[_Union[ActionHead, str]] = ..., action: _Optional[str] = ..., probability: _Optional[float] = ..., entropy: _Optional[float] = ..., relevant: _Optional[bool] = ..., valid_mask: _Optional[int] = ...) -> None: ...
+    forced: bool
+    def __init__(self, head: _Optional[_Union[ActionHead, str]] = ..., action: _Optional[str] = ..., probability: _Optional[float] = ..., entropy: _Optional[float] = ..., relevant: _Optional[bool] = ..., valid_mask: _Optional[int] = ..., forced: _Optional[bool] = ...) -> None: ...
 
 class DecisionCard(_message.Message):
     __slots__ = ("env_id", "op", "slot_id", "blueprint_id", "heads", "value_estimate", "reward", "epoch", "masked_actions", "group_id")

@@ -1,0 +1,1 @@
+"""Esper producer SDK: stream a training run's telemetry to sanctum (torch-free)."""
