@@ -2,6 +2,7 @@
 
     esper-sanctum serve --listen 127.0.0.1:50051 --store ~/.local/share/esper/sanctum.sqlite
     esper-sanctum ingest run.events --server 127.0.0.1:50051
+    esper-sanctum import telemetry.jsonl.gz --server 127.0.0.1:50051
 
 `serve` is the default when no subcommand is given. User errors print one clear line and
 exit with status 2; there are no tracebacks for them.
@@ -27,11 +28,13 @@ from esper_common.channel import ChannelConfig, SanctumError, sync_channel
 from esper_common.diagnose import describe
 from esper_common.eventfile import EventFileError, read_batches
 from sanctum_svc.config import DEFAULT_HZ, HZ_CAP, MAX_EVENTS_PER_BATCH, ConfigError, ServerConfig
+from sanctum_svc.import_progress import ByteProgress
+from sanctum_svc.importer import Importer, summary_lines
 from sanctum_svc.server import SanctumServer, StartupError, serve
 from sanctum_svc.tls import start_warnings
 
 LISTEN_LINE = "esper-sanctum listening on"
-COMMANDS = ("serve", "ingest")
+COMMANDS = ("serve", "ingest", "import")
 
 
 def default_store() -> Path:
@@ -46,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Esper Sanctum: aggregates live telemetry of morphogenetic RL runs, "
                     "persists it and streams snapshots to dashboards over gRPC. "
                     "`serve` is the default command.")
-    sub = parser.add_subparsers(dest="command", metavar="{serve,ingest}")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,ingest,import}")
 
     s = sub.add_parser("serve", help="run the service (default)",
                        description="Run the sanctum gRPC service until SIGTERM/SIGINT.")
@@ -92,6 +95,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bearer token (default: $ESPER_TOKEN)")
     i.add_argument("--tls-ca", type=Path, metavar="FILE",
                    help="CA certificate to verify a TLS sanctum")
+
+    m = sub.add_parser(
+        "import", help="import the original system's telemetry file into a running sanctum",
+        description="Map a JSONL telemetry file written by the original system (its "
+                    "telemetry hub's file output; plain or .gz, several runs appended, A/B "
+                    "groups) to Esper events and stream it into sanctum, with a progress bar "
+                    "on stderr and a summary of what was imported and skipped at the end. "
+                    "Safe to repeat and to interrupt: a second import sends nothing, an "
+                    "interrupted one continues from what sanctum already holds.")
+    m.add_argument("file", type=Path, help="the JSONL file (plain or gzip)")
+    m.add_argument("--server", default="127.0.0.1:50051", metavar="HOST:PORT",
+                   help="sanctum address (default 127.0.0.1:50051)")
+    m.add_argument("--format", default="original-jsonl", choices=["original-jsonl"],
+                   help="file format (default original-jsonl: one event object per line)")
+    m.add_argument("--token", default=os.environ.get("ESPER_TOKEN"),
+                   help="bearer token (default: $ESPER_TOKEN)")
+    m.add_argument("--tls-ca", type=Path, metavar="FILE",
+                   help="CA certificate to verify a TLS sanctum")
+    m.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar; only the summary")
     return parser
 
 
@@ -102,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "ingest":
         return run_ingest(args)
+    if args.command == "import":
+        return run_import(args)
     return run_serve(args)
 
 
@@ -215,6 +240,33 @@ def run_ingest(args: argparse.Namespace) -> int:
           file=sys.stderr)
     for c in reply.cursors:
         print(f"  {c.run_id}/{c.producer_id}: last seq {c.last_seq}", file=sys.stderr)
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    if not args.file.is_file():
+        return _fail(f"no such file: {args.file}")
+    cfg = ChannelConfig(args.server, token=args.token or None, tls_ca=args.tls_ca)
+    progress = ByteProgress("import", enabled=not args.quiet)
+    try:
+        with sync_channel(cfg) as channel:
+            importer = Importer(args.file, channel, cfg.metadata(), progress)
+            result = importer.run()
+    except KeyboardInterrupt:
+        progress.finish()
+        print("esper-sanctum: import interrupted; run the same command again to continue "
+              "where it stopped", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        progress.finish()
+        return _fail(f"cannot read {args.file}: {exc}")
+    progress.finish()
+    for line in summary_lines(args.file, result, importer.mapper.report):
+        print(line, flush=True)
+    if result.error is not None:
+        return _fail(f"import into {args.server} stopped after {result.sent:,} events: "
+                     f"{describe(result.error, cfg)}; run the same command again to "
+                     "continue where it stopped")
     return 0
 
 
