@@ -30,6 +30,7 @@ from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.sanctum.v1 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client.bridge import JsonlFile, Mapper, MapReport
+from esper_client.bridge.report import MAX_RUNS_LISTED
 from esper_common.channel import SanctumError
 from sanctum_svc.import_progress import ByteProgress
 from sanctum_svc.validate import validate_batch
@@ -39,6 +40,8 @@ from sanctum_svc.validate import validate_batch
 PRODUCER_ID = "esper-import-v1"
 BATCH_EVENTS = 512
 BATCH_BYTES = 1024 * 1024
+#: Runs whose numbering is kept at once (the current one and a few before it).
+MAX_RUNS_KEPT = 64
 _EVENT_INDEX = re.compile(r"^events\[(\d+)\]")
 
 
@@ -61,7 +64,8 @@ class ImportResult:
     sent: int = 0
     already: int = 0
     refused: Counter[str] = field(default_factory=Counter)
-    runs: dict[str, RunProgress] = field(default_factory=dict)
+    #: Runs not imported (another producer fed them): the first few, with the reason.
+    left_alone: list[tuple[str, str]] = field(default_factory=list)
     reply: spb.IngestResponse | None = None
     error: SanctumError | None = None
     seconds: float = 0.0
@@ -78,6 +82,9 @@ class Importer:
         self.progress = progress
         self.mapper = Mapper()
         self.result = ImportResult()
+        #: The runs seen, the current one last (runs of a file do not interleave, so older
+        #: ones are dropped beyond MAX_RUNS_KEPT).
+        self._runs: dict[str, RunProgress] = {}
         self._declared: dict[str, tpb.RunConfig] = {}
 
     def run(self) -> ImportResult:
@@ -175,22 +182,28 @@ class Importer:
     def _run(self, run_id: str) -> RunProgress | None:
         """The run's progress, asking sanctum for its cursors the first time (None and
         result.error set when sanctum cannot be asked)."""
-        run = self.result.runs.get(run_id)
+        run = self._runs.get(run_id)
         if run is not None:
             return run
+        if len(self._runs) >= MAX_RUNS_KEPT:
+            oldest = next(iter(self._runs))
+            del self._runs[oldest]
+            self._declared.pop(oldest, None)
         try:
             reply = self.stub.GetResumeCursor(spb.GetResumeCursorRequest(run_id=run_id),
                                               metadata=self.metadata, timeout=30)
         except grpc.RpcError as err:
             self.result.error = SanctumError.from_rpc_error(err)
             return None
-        run = self.result.runs[run_id] = RunProgress()
+        run = self._runs[run_id] = RunProgress()
         for cursor in reply.cursors:
             if cursor.producer_id == PRODUCER_ID:
                 run.resume_after = cursor.last_seq
             elif cursor.last_seq:
                 run.skip = (f"sanctum already has {cursor.last_seq:,} events of this run "
-                            f"from producer {cursor.producer_id!r}; not imported again")
+                            f"from producer {cursor.producer_id[:80]!r}; not imported again")
+        if run.skip and len(self.result.left_alone) < MAX_RUNS_LISTED:
+            self.result.left_alone.append((run_id, run.skip))
         return run
 
 
@@ -200,14 +213,13 @@ def summary_lines(path: Path, result: ImportResult, report: MapReport) -> list[s
     reply = result.reply
     applied = f"{reply.events_applied:,} applied" if reply is not None else "none confirmed"
     dup = f", {reply.events_duplicate:,} duplicates" if reply and reply.events_duplicate else ""
-    runs = ", ".join(result.runs) or "none"
+    runs = report.run_list()
     out = [f"import: {path.name}: {result.lines:,} lines, {result.events:,} events in "
            f"{secs:.1f} s ({result.events / secs:,.0f} events/s): {result.sent:,} sent, "
            f"{applied}{dup}, {result.already:,} already in sanctum; "
            f"{report.n_skipped + report.malformed:,} lines skipped; runs: {runs}"]
-    for run_id, run in result.runs.items():
-        if run.skip:
-            out.append(f"  run {run_id}: {run.skip}")
+    for run_id, why in result.left_alone:
+        out.append(f"  run {run_id}: {why}")
     out += [f"  {line}" for line in report.lines()]
     out += [f"  refused by validation {n:,} {why}" for why, n in result.refused.most_common()]
     return out

@@ -36,6 +36,8 @@ from esper_client.bridge.values import Values
 
 #: Most events held back while an epoch waits for its decision's reward.
 WINDOW = 4096
+#: Run ids remembered to tell a repeated run (same records twice) from a new one.
+MAX_SEEN_RUNS = 100_000
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 _EPOCH = tpb.EVENT_TYPE_EPOCH_COMPLETED
 _DECISION = tpb.EVENT_TYPE_ANALYTICS_SNAPSHOT
@@ -68,6 +70,7 @@ class Mapper:
         self.report = MapReport()
         self._values = Values(self.report.omitted, self.report.clamped)
         self._fixed_run_id = run_id
+        self._seen: dict[str, int] = {}
         self._run: RunState | None = None
         self._window = window
         self._pending: deque[tuple[str, tpb.TelemetryEvent]] = deque()
@@ -137,9 +140,15 @@ class Mapper:
 
     def _new_run(self, record: dict[str, Any]) -> None:
         run_id = self._fixed_run_id or run_id_for(record)
+        if self._fixed_run_id is None:
+            seen = self._seen.get(run_id, 0)
+            if len(self._seen) >= MAX_SEEN_RUNS:
+                self._seen.clear()
+            self._seen[run_id] = seen + 1
+            if seen:  # the same run again in one stream (a file appended to itself)
+                run_id = f"{run_id}-{seen + 1}"
         self._run = RunState(run_id)
-        if run_id not in self.report.runs:
-            self.report.runs.append(run_id)
+        self.report.new_run(run_id)
 
     # -- reward pairing ----------------------------------------------------------------
     def _hold(self, run_id: str, event: tpb.TelemetryEvent) -> Out:

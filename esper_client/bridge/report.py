@@ -12,6 +12,8 @@ MAX_KEYS = 256
 MAX_QUOTED = 20
 #: Longest event type name or reason kept in a key.
 MAX_NAME = 80
+#: Run ids listed (all are counted).
+MAX_RUNS_LISTED = 20
 OTHER = "(other)"
 
 
@@ -34,7 +36,19 @@ class MapReport:
     clamped: Counter[str] = field(default_factory=Counter)
     #: EPOCH_COMPLETED sent without a reward: no decision of the same epoch followed.
     unpaired_epochs: int = 0
+    #: The first MAX_RUNS_LISTED run ids, and how many runs there were.
     runs: list[str] = field(default_factory=list)
+    n_runs: int = 0
+
+    def new_run(self, run_id: str) -> None:
+        self.n_runs += 1
+        if len(self.runs) < MAX_RUNS_LISTED:
+            self.runs.append(run_id)
+
+    def run_list(self) -> str:
+        """ "a, b" or "a, b and 3 more"."""
+        more = self.n_runs - len(self.runs)
+        return ", ".join(self.runs) + (f" and {more:,} more" if more > 0 else "") or "none"
 
     def map(self, label: str) -> None:
         _bounded(self.mapped, label[:MAX_NAME])

@@ -128,3 +128,10 @@ def test_a_truncated_gzip_imports_what_it_holds(tmp_path: Path, sanctum) -> None
     assert done.returncode == 0, done.stderr
     assert "file ends early" in done.stdout
     assert sanctum.snapshot().delivery.events_applied > 0
+
+
+def test_a_run_appended_twice_is_two_runs() -> None:
+    """`cat run.jsonl run.jsonl`: the same records again are a second run, not the same
+    events applied twice to one."""
+    start = _start("default", "s1")
+    assert _ids(Mapper(), [start, start, start]) == ["run-s1", "run-s1-2", "run-s1-3"]
