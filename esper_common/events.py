@@ -51,6 +51,25 @@ ESSENTIAL_TYPES: frozenset[int] = frozenset(
 )
 
 
+def make_event(event_type: int, *, severity: int = tpb.SEVERITY_INFO,
+               env_id: int | None = None, epoch: int | None = None,
+               episode: int | None = None, batch: int | None = None,
+               **fields: object) -> tpb.TelemetryEvent:
+    """A TelemetryEvent of `event_type`; the optional envelope fields are set only when
+    given (absent = not about one env / epoch / episode / batch). `fields`: the payload and
+    any other envelope field (group_id, ...)."""
+    ev = tpb.TelemetryEvent(event_type=event_type, severity=severity, **fields)
+    if env_id is not None:
+        ev.env_id = env_id
+    if epoch is not None:
+        ev.epoch = epoch
+    if episode is not None:
+        ev.episode = episode
+    if batch is not None:
+        ev.batch = batch
+    return ev
+
+
 def payload_matches(event: tpb.TelemetryEvent) -> bool:
     """True when the event's payload is the one its event_type requires."""
     expected = PAYLOAD_FOR_TYPE.get(event.event_type)

@@ -10,6 +10,7 @@ from typing import Any
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client.bridge.values import U32_MAX, Values
+from esper_common.events import make_event
 
 #: The original's name of the default policy group (ours is "").
 DEFAULT_GROUP = "default"
@@ -112,17 +113,10 @@ class Ctx:
               episode: int | None = None, batch: int | None = None,
               **payload: object) -> tpb.TelemetryEvent:
         """The envelope of the mapped event: time, severity and group from the record."""
-        ev = tpb.TelemetryEvent(event_type=event_type, group_id=self.group,
-                                severity=severity(self.record.get("severity")), **payload)
+        ev = make_event(event_type, severity=severity(self.record.get("severity")),
+                        env_id=env_id, epoch=epoch, episode=episode, batch=batch,
+                        group_id=self.group, **payload)
         stamp(ev, self.record.get("timestamp"))
-        if env_id is not None:
-            ev.env_id = env_id
-        if epoch is not None:
-            ev.epoch = epoch
-        if episode is not None:
-            ev.episode = episode
-        if batch is not None:
-            ev.batch = batch
         return ev
 
 
