@@ -2,6 +2,7 @@
 
     esper-sanctum serve --listen 127.0.0.1:50051 --store ~/.local/share/esper/sanctum.sqlite
     esper-sanctum ingest run.events --server 127.0.0.1:50051
+    esper-sanctum store check ~/.local/share/esper/sanctum.sqlite
     esper-sanctum import telemetry.jsonl.gz --server 127.0.0.1:50051
 
 `serve` is the default when no subcommand is given. User errors print one clear line and
@@ -28,13 +29,13 @@ from esper_common.channel import ChannelConfig, SanctumError, sync_channel
 from esper_common.diagnose import describe
 from esper_common.eventfile import EventFileError, read_batches
 from sanctum_svc.config import DEFAULT_HZ, HZ_CAP, MAX_EVENTS_PER_BATCH, ConfigError, ServerConfig
-from sanctum_svc.import_progress import ByteProgress
-from sanctum_svc.importer import Importer, summary_lines
+from sanctum_svc.import_cli import add_import_parser, run_import
 from sanctum_svc.server import SanctumServer, StartupError, serve
+from sanctum_svc.store_check import check_store
 from sanctum_svc.tls import start_warnings
 
 LISTEN_LINE = "esper-sanctum listening on"
-COMMANDS = ("serve", "ingest", "import")
+COMMANDS = ("serve", "ingest", "store", "import")
 
 
 def default_store() -> Path:
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Esper Sanctum: aggregates live telemetry of morphogenetic RL runs, "
                     "persists it and streams snapshots to dashboards over gRPC. "
                     "`serve` is the default command.")
-    sub = parser.add_subparsers(dest="command", metavar="{serve,ingest,import}")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,ingest,store,import}")
 
     s = sub.add_parser("serve", help="run the service (default)",
                        description="Run the sanctum gRPC service until SIGTERM/SIGINT.")
@@ -57,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to listen on (default 127.0.0.1:50051; a non-loopback "
                         "address needs --token or --insecure-listen-all)")
     s.add_argument("--store", default=None, metavar="PATH",
-                   help="SQLite event store; ':memory:' keeps nothing (default "
-                        f"{default_store()})")
+                   help="SQLite event store, a file (created if missing); ':memory:' "
+                        f"keeps nothing (default {default_store()})")
     s.add_argument("--token", default=os.environ.get("ESPER_TOKEN"),
                    help="bearer token required on every RPC except health "
                         "(default: $ESPER_TOKEN)")
@@ -95,26 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bearer token (default: $ESPER_TOKEN)")
     i.add_argument("--tls-ca", type=Path, metavar="FILE",
                    help="CA certificate to verify a TLS sanctum")
-
-    m = sub.add_parser(
-        "import", help="import the original system's telemetry file into a running sanctum",
-        description="Map a JSONL telemetry file written by the original system (its "
-                    "telemetry hub's file output; plain or .gz, several runs appended, A/B "
-                    "groups) to Esper events and stream it into sanctum, with a progress bar "
-                    "on stderr and a summary of what was imported and skipped at the end. "
-                    "Safe to repeat and to interrupt: a second import sends nothing, an "
-                    "interrupted one continues from what sanctum already holds.")
-    m.add_argument("file", type=Path, help="the JSONL file (plain or gzip)")
-    m.add_argument("--server", default="127.0.0.1:50051", metavar="HOST:PORT",
-                   help="sanctum address (default 127.0.0.1:50051)")
-    m.add_argument("--format", default="original-jsonl", choices=["original-jsonl"],
-                   help="file format (default original-jsonl: one event object per line)")
-    m.add_argument("--token", default=os.environ.get("ESPER_TOKEN"),
-                   help="bearer token (default: $ESPER_TOKEN)")
-    m.add_argument("--tls-ca", type=Path, metavar="FILE",
-                   help="CA certificate to verify a TLS sanctum")
-    m.add_argument("-q", "--quiet", action="store_true",
-                   help="no progress bar; only the summary")
+    st = sub.add_parser("store", help="inspect an event store",
+                        description="Inspect an event store without changing it.")
+    st_sub = st.add_subparsers(dest="store_command", metavar="{check}", required=True)
+    chk = st_sub.add_parser(
+        "check", help="verify a store: SQLite integrity, format, every row's checksum",
+        description="Verify a store without changing it: SQLite's integrity check, the "
+                    "format version, every row's checksum, every batch parses. Exit status "
+                    "0 when nothing is damaged, 1 otherwise. Safe while a server runs.")
+    chk.add_argument("path", help="the store file (what serve --store was given)")
+    add_import_parser(sub)
     return parser
 
 
@@ -127,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_ingest(args)
     if args.command == "import":
         return run_import(args)
+    if args.command == "store":
+        report = check_store(args.path)
+        print(report.text())
+        return 0 if report.ok else 1
     return run_serve(args)
 
 
@@ -154,6 +149,9 @@ def run_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = args.store
+    if store is not None and not store.strip():
+        return _fail("--store is empty: give a file path for the event store, or ':memory:' "
+                     "to keep nothing across restarts")
     if store is None:
         path = default_store()
         try:
@@ -179,6 +177,11 @@ def run_serve(args: argparse.Namespace) -> int:
         if server.replayed:
             print(f"esper-sanctum: replayed {server.replayed} events from {store}",
                   file=sys.stderr)
+        if server.store.corrupt:
+            n = sum(server.store.corrupt.values())
+            print(f"esper-sanctum: warning: {n} damaged row(s) in {store} were skipped "
+                  "(checksum mismatch; their data is not served). Run `esper-sanctum store "
+                  f"check {store}` for details.", file=sys.stderr)
         if server.metrics_port is not None:
             print(f"esper-sanctum: metrics on http://{config.metrics_host}:{server.metrics_port}"
                   "/metrics", file=sys.stderr)
@@ -240,33 +243,6 @@ def run_ingest(args: argparse.Namespace) -> int:
           file=sys.stderr)
     for c in reply.cursors:
         print(f"  {c.run_id}/{c.producer_id}: last seq {c.last_seq}", file=sys.stderr)
-    return 0
-
-
-def run_import(args: argparse.Namespace) -> int:
-    if not args.file.is_file():
-        return _fail(f"no such file: {args.file}")
-    cfg = ChannelConfig(args.server, token=args.token or None, tls_ca=args.tls_ca)
-    progress = ByteProgress("import", enabled=not args.quiet)
-    try:
-        with sync_channel(cfg) as channel:
-            importer = Importer(args.file, channel, cfg.metadata(), progress)
-            result = importer.run()
-    except KeyboardInterrupt:
-        progress.finish()
-        print("esper-sanctum: import interrupted; run the same command again to continue "
-              "where it stopped", file=sys.stderr)
-        return 130
-    except OSError as exc:
-        progress.finish()
-        return _fail(f"cannot read {args.file}: {exc}")
-    progress.finish()
-    for line in summary_lines(args.file, result, importer.mapper.report):
-        print(line, flush=True)
-    if result.error is not None:
-        return _fail(f"import into {args.server} stopped after {result.sent:,} events: "
-                     f"{describe(result.error, cfg)}; run the same command again to "
-                     "continue where it stopped")
     return 0
 
 

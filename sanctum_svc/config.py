@@ -6,16 +6,19 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from sanctum_svc.rules import max_bytes, max_items
 from sanctum_svc.tls import TlsFileError, check_tls_files
 
 #: Snapshots/s a subscriber gets when it asks for 0 (server default).
 DEFAULT_HZ = 10.0
 #: Hard upper bound on --max-hz.
 HZ_CAP = 30.0
-#: Per-batch limits (absurd sizes are rejected as INVALID_ARGUMENT).
-MAX_EVENTS_PER_BATCH = 10_000
-MAX_STRING_BYTES = 4096
-MAX_REPEATED = 4096
+#: Per-field rules (lengths, ranges, finiteness, counts) are declared in the .proto files as
+#: buf.validate options; these three are read from there (sanctum_svc.rules), not kept here.
+MAX_EVENTS_PER_BATCH = max_items(tpb.EventBatch, "events")
+MAX_STRING_BYTES = max_bytes(tpb.AnomalyPayload, "detail")
+MAX_REPEATED = max_items(tpb.EventBatch, "drops")
 #: gRPC receive limit; larger messages get RESOURCE_EXHAUSTED from gRPC itself.
 MAX_RECEIVE_BYTES = 4 * 1024 * 1024
 #: Clients ping every 20 s (esper_common.channel); allow pings every 10 s.
@@ -41,6 +44,28 @@ IDLE_TIMEOUT_S = 300.0
 MAX_STREAMS_PER_CONNECTION = 512
 MAX_SUBSCRIBERS = 256
 MAX_HEALTH_WATCHES = 64
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one run, and the server, may create: caps checked when a batch is planned, so
+    a batch that would pass one is refused whole (INVALID_ARGUMENT naming the field) and
+    changes nothing. The README lists them; tests lower them."""
+
+    #: Runs the server holds (each costs memory for as long as the server runs).
+    max_runs: int = 1000
+    #: Producers (distinct producer ids, from events or drop reports) per run.
+    max_producers_per_run: int = 256
+    #: Policy groups (distinct group ids) per run.
+    max_groups_per_run: int = 8
+    #: Envs per run: a declared n_envs may not exceed it, and env ids of a run that has
+    #: not declared its shape (no TRAINING_STARTED yet) stay below it.
+    max_envs: int = 256
+    #: A producer's seq may move ahead of its last seq by at most this much in one step
+    #: (the events in between count as gaps); a bigger jump is refused.
+    max_seq_jump: int = 1 << 32
+    #: Counters (delivery stats) stop here instead of wrapping.
+    counter_max: int = (1 << 64) - 1
 
 
 class ConfigError(ValueError):
@@ -83,6 +108,11 @@ class ServerConfig:
     max_streams_per_connection: int = MAX_STREAMS_PER_CONNECTION
     max_subscribers: int = MAX_SUBSCRIBERS
     max_health_watches: int = MAX_HEALTH_WATCHES
+    limits: Limits = field(default_factory=Limits)
+    #: Seconds a stream whose batch was refused waits for its INVALID_ARGUMENT: a client
+    #: sending refused batch after batch is slowed to a trickle, the loop stays free for
+    #: the others; a producer that sent one bad batch loses nothing.
+    refusal_delay_s: float = 0.05
     extra_options: list[tuple[str, int]] = field(default_factory=list)
 
     @property
@@ -116,6 +146,9 @@ class ServerConfig:
             check_tls_files(self)
         except TlsFileError as exc:
             raise ConfigError(str(exc)) from None
+        if not self.store:
+            raise ConfigError("--store is empty: give a file path for the event store, or "
+                              "':memory:' to keep nothing across restarts")
         if self.read_token and not self.token:
             raise ConfigError("--read-token needs --token too (the token that may ingest)")
         if self.token is not None and not self.token.strip():

@@ -39,6 +39,9 @@ class Metrics:
         self.store_errors = Counter("sanctum_store_errors",
                                     "Batches refused because the store could not write",
                                     registry=r)
+        self.store_corrupt = Gauge("sanctum_store_corrupt_rows",
+                                   "Stored rows skipped on replay: checksum mismatch",
+                                   registry=r)
         self.subscribers = Gauge("sanctum_subscribers", "Open WatchSnapshots streams",
                                  registry=r)
         self.stalled = Counter("sanctum_subscribers_stalled",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,12 +28,17 @@ from sanctum_svc.limits import BoundedHealthServicer, connection_options, raise_
 from sanctum_svc.metrics import Metrics
 from sanctum_svc.reflection import HEALTH, enable_reflection
 from sanctum_svc.servicer import SERVICE_NAME, SanctumServicer
-from sanctum_svc.store import AsyncStore, EventStore, StoreError
+from sanctum_svc.store import RECOVER_HINT, EventStore, StoreError, corrupt_error
+from sanctum_svc.store_thread import AsyncStore
 
 log = logging.getLogger(__name__)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def _corrupt_summary(corrupt: dict[str, int]) -> str:
+    return ", ".join(f"{n} {table} row{'s' if n != 1 else ''}" for table, n in corrupt.items())
 
 
 class StartupError(Exception):
@@ -107,13 +113,13 @@ class SanctumServer:
             self.store.open()
             self.store.commit([], [], [])  # proves the store is writable now
         except StoreError as exc:
-            raise StartupError(f"{exc}. Choose a writable --store path "
-                               "(or --store :memory: for a throwaway run).") from exc
+            raise StartupError(f"{exc}. {exc.hint}.") from exc
         self._astore = AsyncStore(self.store)
         self.fanout = Fanout(self.aggregator, cfg, self.metrics)
         self.pipeline = IngestPipeline(self.aggregator, self._astore, self.metrics,
-                                       on_change=self.fanout.notify)
-        self.servicer = SanctumServicer(self.aggregator, self.pipeline, self.fanout)
+                                       on_change=self.fanout.notify, limits=cfg.limits)
+        self.servicer = SanctumServicer(self.aggregator, self.pipeline, self.fanout,
+                                        cfg.refusal_delay_s)
 
         reclaim.tune_malloc()  # large freed buffers go back to the OS (sanctum_svc.reclaim)
         interceptors = [BearerAuthInterceptor(cfg.token, cfg.read_token)] if cfg.token else []
@@ -134,8 +140,19 @@ class SanctumServer:
                 await self.stop(0)
                 raise StartupError(f"--metrics-port {cfg.metrics_port}: {exc}") from exc
 
-        self.replayed = await self._astore.call(self.pipeline.replay, self.store,
-                                                self.replay_progress)
+        try:
+            self.replayed = await self._astore.call(self.pipeline.replay, self.store,
+                                                    self.replay_progress)
+        except sqlite3.DatabaseError as exc:  # damage quick_check did not see
+            await self.stop(0)
+            error = corrupt_error(self.store.path, str(exc))
+            raise StartupError(f"{error}. {error.hint}.") from exc
+        if self.store.corrupt:
+            self.metrics.store_corrupt.set(sum(self.store.corrupt.values()))
+            log.error("store %s: %s skipped on replay (checksum mismatch: damaged, not "
+                      "served): %s. %s", self.store.path, _corrupt_summary(self.store.corrupt),
+                      ", ".join(self.store.corrupt_rows[:10]),
+                      RECOVER_HINT.format(path=self.store.path))
         self.servicer.ready = True
         self.fanout.start()
         await self._set_health(SERVING)

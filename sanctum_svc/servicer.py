@@ -23,7 +23,7 @@ from grpc_status import rpc_status
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.fanout import Fanout
-from sanctum_svc.ingest import BatchResult, IngestPipeline, InvalidBatch
+from sanctum_svc.ingest import BatchResult, IngestPipeline, InvalidBatch, ProducerBusy
 from sanctum_svc.run_list import PageError, list_runs
 from sanctum_svc.store import StoreError
 from sanctum_svc.validate import Violation, clip
@@ -139,8 +139,10 @@ def _checked_unary(handler: Callable[[Any, grpc.aio.ServicerContext], Awaitable[
 class SanctumServicer:
     """The five RPCs over an Aggregator, an IngestPipeline and a Fanout."""
 
-    def __init__(self, aggregator: Aggregator, pipeline: IngestPipeline, fanout: Fanout) -> None:
+    def __init__(self, aggregator: Aggregator, pipeline: IngestPipeline, fanout: Fanout,
+                 refusal_delay_s: float = 0.0) -> None:
         self.aggregator = aggregator
+        self.refusal_delay_s = refusal_delay_s
         self.pipeline = pipeline
         self.fanout = fanout
         #: False while the store is replayed; RPCs other than health get UNAVAILABLE.
@@ -162,6 +164,7 @@ class SanctumServicer:
         pending: deque[tuple[int, asyncio.Future[BatchResult]]] = deque()
         submitted = 0
         epoch = self.pipeline.epoch
+        owner = object()  # this stream, for the producer fence
 
         async def settle(limit: int) -> None:
             while len(pending) > limit:
@@ -171,6 +174,12 @@ class SanctumServicer:
                 except StoreError as exc:
                     self.pipeline.metrics.store_errors.inc()
                     log.error("ingest refused: %s", exc)
+                    if not exc.transient:  # resending the same batch fails the same way
+                        await context.abort(
+                            grpc.StatusCode.INTERNAL,
+                            f"sanctum could not store batch {batch_no} of this stream "
+                            f"({exc}); nothing of it (or later batches) was applied; "
+                            "resending it will fail the same way (a server bug: report it)")
                     await context.abort(
                         grpc.StatusCode.UNAVAILABLE,
                         f"sanctum cannot persist events right now ({exc}); nothing of batch "
@@ -180,6 +189,7 @@ class SanctumServicer:
                 reply.events_received += result.received
                 reply.events_applied += result.applied
                 reply.events_duplicate += result.duplicate
+                reply.events_conflicting += result.conflicting
                 keys.update(result.keys)
 
         try:
@@ -193,11 +203,22 @@ class SanctumServicer:
                     await settle(0)
                 epoch = self.pipeline.epoch
                 try:
-                    future = self.pipeline.submit(request.request.batch, raw=request.batch_bytes)
+                    future = self.pipeline.submit(request.request.batch, raw=request.batch_bytes,
+                                                  owner=owner)
+                except ProducerBusy as exc:
+                    await settle(0)  # earlier batches stay applied
+                    await context.abort(grpc.StatusCode.ABORTED,
+                                        f"batch {submitted} of this stream refused, nothing of "
+                                        f"it applied: {exc}; earlier batches stay applied")
                 except InvalidBatch as exc:
                     await settle(0)  # earlier batches stay applied
                     if exc.accounted is not None:
                         await exc.accounted
+                    # A refused stream waits a moment before it hears why: a client that
+                    # floods refused batches one call after another is slowed to a trickle
+                    # (the loop stays free for others); a producer that got one wrong
+                    # loses nothing.
+                    await asyncio.sleep(self.refusal_delay_s)
                     await context.abort_with_status(bad_request_status(
                         f"batch {submitted} of this stream rejected, nothing of it applied "
                         f"({exc}); earlier batches stay applied", exc.violations))
@@ -210,6 +231,7 @@ class SanctumServicer:
         finally:
             for _, future in pending:  # the call ended early: nobody waits for these
                 future.cancel()
+            self.pipeline.release(owner)
         for run_id, producer_id in sorted(keys):
             reply.cursors.add(run_id=run_id, producer_id=producer_id,
                               last_seq=self.pipeline.cursor(run_id, producer_id))

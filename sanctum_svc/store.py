@@ -7,31 +7,31 @@ store is replayed, in insertion order, through the same plan/apply path as live 
 WAL with synchronous=NORMAL survives a killed process (kill -9); only an OS crash can lose
 the last transactions.
 
-Format versions (PRAGMA user_version): 2 = `batches` rows (this version). A store written
-before versions existed (user_version 0 with an `events` table, one row per event) is
-opened as is: its events are replayed first and new batches go to `batches`. A store from
-a newer esper-sanctum is refused with a clear message.
+Format versions (PRAGMA user_version): 3 (this version) = `batches` rows, and every row of
+`batches`, `drops` and `delivery` carries a checksum (`digest`, BLAKE2b-128 of the row's
+other columns). A version-2 store (no checksums) is migrated on open: the column is added
+and filled in one transaction. A store written before versions existed (user_version 0
+with an `events` table, one row per event) is opened as is: its events are replayed first
+and new batches go to `batches`. A store from a newer esper-sanctum is refused.
 
-SQLite calls block, so `AsyncStore` runs them on one dedicated thread, in submission
-order: the event loop never waits on the disk, and batches queued while a transaction is
-running are written together in the next one (group commit).
+On replay a row whose checksum does not match is skipped and counted (`corrupt`), never
+served as changed data; SQLite-level damage (`quick_check` on open) refuses the store with
+a message saying how to recover. `check_store` (`esper-sanctum store check`) reports both
+without changing anything.
+`sanctum_svc.store_thread.AsyncStore` runs these calls on a thread of their own.
 """
 
 from __future__ import annotations
 
-import asyncio
-import queue
+import hashlib
+import os
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
-
-T = TypeVar("T")
 
 #: The format this code writes (PRAGMA user_version).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -57,8 +57,32 @@ CREATE TABLE IF NOT EXISTS delivery (
 );
 """
 
+#: Version 3: a checksum per row (see row_digest).
+CHECKSUMS = """
+ALTER TABLE batches ADD COLUMN digest BLOB;
+ALTER TABLE drops ADD COLUMN digest BLOB;
+ALTER TABLE delivery ADD COLUMN digest BLOB
+"""
+
 #: The pre-version layout's tables (user_version 0): one `events` row per event.
 LEGACY_TABLES = frozenset({"events", "drops", "delivery"})
+
+#: What to do about a damaged store (StoreError.hint of corruption errors).
+RECOVER_HINT = (
+    "Nothing was changed. `esper-sanctum store check {path}` shows what is damaged. To "
+    "recover: restore a backup of the file, or copy out what SQLite can still read with "
+    "`sqlite3 {path} .recover | sqlite3 NEW.sqlite` and serve --store NEW.sqlite "
+    "(producers still holding events resend them)")
+WRITABLE_HINT = "Choose a writable --store path (or --store :memory: for a throwaway run)"
+
+
+def row_digest(*columns: object) -> bytes:
+    """Checksum of one row: every column but the digest, in order."""
+    h = hashlib.blake2b(digest_size=16)
+    for c in columns:
+        h.update(c if isinstance(c, bytes) else repr(c).encode())
+        h.update(b"\x00")
+    return h.digest()
 
 #: (received_at, n_events, run_id, producer_id, first_seq, last_seq, EventBatch bytes);
 #: the producer columns are None when the batch mixes producers.
@@ -70,7 +94,22 @@ DeliveryRow = tuple[str, bytes]
 
 
 class StoreError(Exception):
-    """The store cannot be opened or written (disk full, read-only, corrupt, too new)."""
+    """The store cannot be opened or written (disk full, read-only, corrupt, too new).
+
+    `transient`: the same write may succeed later (disk full, locked, read-only for now);
+    False when it will fail the same way (a value SQLite cannot hold, damage). `hint`
+    says what a user can do."""
+
+    def __init__(self, message: str, *, transient: bool = True,
+                 hint: str = WRITABLE_HINT) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.hint = hint
+
+
+def corrupt_error(path: str, what: str) -> StoreError:
+    return StoreError(f"store {path} is damaged ({what})", transient=False,
+                      hint=RECOVER_HINT.format(path=path))
 
 
 class EventStore:
@@ -81,16 +120,20 @@ class EventStore:
         self._db: sqlite3.Connection | None = None
         #: Whether the store still holds a pre-version `events` table (replayed first).
         self.legacy_events = False
+        #: Rows skipped on replay because their checksum did not match, per table.
+        self.corrupt: dict[str, int] = {}
+        self.corrupt_rows: list[str] = []
 
     @property
     def in_memory(self) -> bool:
         return self.path == ":memory:"
 
     def open(self) -> None:
+        if not self.path:
+            raise StoreError("the store path is empty", transient=False,
+                             hint="give a file path, or :memory: to keep nothing")
         if not self.in_memory:
-            parent = Path(self.path).expanduser().resolve().parent
-            if not parent.is_dir():
-                raise StoreError(f"store directory does not exist: {parent}")
+            self._check_file()
         try:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         except sqlite3.Error as exc:
@@ -98,14 +141,46 @@ class EventStore:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            problems = [r[0] for r in db.execute("PRAGMA quick_check(5)")]
+            if problems != ["ok"]:
+                raise corrupt_error(self.path, "; ".join(problems)[:300])
             self._migrate(db)
-        except sqlite3.Error as exc:
+        except sqlite3.DatabaseError as exc:
             db.close()
-            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+            raise StoreError(
+                f"{self.path} is not a readable esper-sanctum store ({exc})", transient=False,
+                hint="If it was a store, it is damaged. " + RECOVER_HINT.format(
+                    path=self.path) + ". Otherwise choose another --store") from exc
         except StoreError:
             db.close()
             raise
         self._db = db
+
+    def _check_file(self) -> None:
+        """Refuse paths SQLite would take silently: not a regular file (/dev/null), or a
+        file of 0 bytes (a store truncated to nothing would start empty)."""
+        path = Path(self.path).expanduser()
+        parent = path.resolve().parent
+        if not parent.is_dir():
+            raise StoreError(f"store directory does not exist: {parent}")
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(f"cannot open store {self.path}: {exc}") from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise StoreError(f"store {self.path} is not a regular file", transient=False,
+                             hint="Give the path of a file (it is created if missing)")
+        wal = Path(f"{path}-wal")
+        if st.st_size == 0 and not (wal.exists() and wal.stat().st_size > 0):
+            raise StoreError(
+                f"store {self.path} is an empty file (0 bytes): a store that held data and "
+                "was truncated would look like this", transient=False,
+                hint=f"If you meant to start a new store, delete {self.path} (or give a "
+                     "path that does not exist yet); otherwise restore it from a backup")
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         """Create or adopt the schema; refuse stores this version cannot read."""
@@ -124,9 +199,10 @@ class EventStore:
         if version < SCHEMA_VERSION:
             db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                if version < 2:
+                    _script(db, SCHEMA)
+                _script(db, CHECKSUMS)
+                _fill_digests(db)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 db.execute("COMMIT")
             except BaseException:
@@ -160,20 +236,37 @@ class EventStore:
             if batches:
                 db.executemany(
                     "INSERT INTO batches (received_at, n_events, run_id, producer_id, "
-                    "first_seq, last_seq, batch) VALUES (?, ?, ?, ?, ?, ?, ?)", batches)
+                    "first_seq, last_seq, batch, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(*b, row_digest(*b)) for b in batches])
             if drops:
-                db.executemany(
-                    "INSERT INTO drops VALUES (?, ?, ?) ON CONFLICT (run_id, producer_id) "
-                    "DO UPDATE SET dropped_total = max(dropped_total, excluded.dropped_total)",
-                    drops)
+                latest: dict[tuple[str, str], int] = {}
+                for r, p, total in drops:
+                    latest[(r, p)] = max(total, latest.get((r, p), 0))
+                rows = []
+                for (r, p), total in latest.items():
+                    old = db.execute("SELECT dropped_total FROM drops WHERE run_id = ? AND "
+                                     "producer_id = ?", (r, p)).fetchone()
+                    total = max(total, old[0]) if old else total
+                    rows.append((r, p, total, row_digest(r, p, total)))
+                db.executemany("INSERT OR REPLACE INTO drops (run_id, producer_id, "
+                               "dropped_total, digest) VALUES (?, ?, ?, ?)", rows)
             if delivery:
-                db.executemany("INSERT OR REPLACE INTO delivery VALUES (?, ?)",
-                               delivery.items())
+                db.executemany("INSERT OR REPLACE INTO delivery (run_id, stats, digest) "
+                               "VALUES (?, ?, ?)",
+                               [(r, st, row_digest(r, st)) for r, st in delivery.items()])
             db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except BaseException as exc:  # whatever failed, the transaction must not linger
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            raise StoreError(f"cannot write to store {self.path}: {exc}") from exc
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StoreError(f"cannot write to store {self.path}: {exc}") from exc
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise corrupt_error(self.path, str(exc)) from exc
+            if isinstance(exc, Exception):
+                raise StoreError(f"cannot store this batch ({type(exc).__name__}: {exc})",
+                                 transient=False, hint="It will fail the same way again") \
+                    from exc
+            raise
 
     def count(self) -> int:
         """Stored (accepted) events."""
@@ -197,22 +290,49 @@ class EventStore:
             yield [(r[1], r[2]) for r in rows]
 
     def replay(self, chunk: int = 200) -> Iterator[list[tuple[float, bytes]]]:
-        """Stored batches in insertion order, `chunk` at a time: (received_at, EventBatch bytes)."""
+        """Stored batches in insertion order, `chunk` at a time: (received_at, EventBatch
+        bytes). Rows whose checksum does not match are skipped and counted in `corrupt`."""
         last = 0
         while True:
             rows = self.db.execute(
-                "SELECT id, received_at, batch FROM batches WHERE id > ? ORDER BY id LIMIT ?",
+                "SELECT id, received_at, n_events, run_id, producer_id, first_seq, last_seq, "
+                "batch, digest FROM batches WHERE id > ? ORDER BY id LIMIT ?",
                 (last, chunk)).fetchall()
             if not rows:
                 return
             last = rows[-1][0]
-            yield [(r[1], r[2]) for r in rows]
+            good = []
+            for r in rows:
+                if r[8] == row_digest(*r[1:8]):
+                    good.append((r[1], r[7]))
+                else:
+                    self._corrupt("batches", r[0])
+            yield good
+
+    def _corrupt(self, table: str, rowid: object) -> None:
+        self.corrupt[table] = self.corrupt.get(table, 0) + 1
+        self.corrupt_rows.append(f"{table} row {rowid}")
 
     def drops(self) -> list[DropRow]:
-        return [tuple(r) for r in self.db.execute("SELECT * FROM drops ORDER BY rowid")]
+        out: list[DropRow] = []
+        for rowid, r, p, total, digest in self.db.execute(
+                "SELECT rowid, run_id, producer_id, dropped_total, digest FROM drops "
+                "ORDER BY rowid"):
+            if digest == row_digest(r, p, total):
+                out.append((r, p, total))
+            else:
+                self._corrupt("drops", rowid)
+        return out
 
     def deliveries(self) -> dict[str, bytes]:
-        return dict(self.db.execute("SELECT run_id, stats FROM delivery"))
+        out = {}
+        for rowid, r, stats, digest in self.db.execute(
+                "SELECT rowid, run_id, stats, digest FROM delivery"):
+            if digest == row_digest(r, stats):
+                out[r] = stats
+            else:
+                self._corrupt("delivery", rowid)
+        return out
 
     def limit_pages(self, max_pages: int | None) -> None:
         """Cap the database size (SQLITE_FULL beyond): simulates a full disk in tests."""
@@ -233,145 +353,21 @@ class EventStore:
                 self._db = None
 
 
-@dataclass(eq=False)
-class CommitJob:
-    """One batch's rows, queued for the store thread.
-
-    `epoch` ties the job to the ingest state it was planned on: once a write fails, every
-    job of that epoch or older still queued behind it is refused without writing (it was
-    planned on top of the failed batch); ingest starts a new epoch when it sees the failure.
-    `on_done(job, error)` runs on the event loop, in submission order.
-    """
-
-    batches: list[BatchRow]
-    drops: list[DropRow]
-    delivery: list[DeliveryRow]
-    epoch: int
-    on_done: Callable[[CommitJob, StoreError | None], None]
-    context: Any = field(default=None)
+def _script(db: sqlite3.Connection, script: str) -> None:
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
-@dataclass(eq=False)
-class _Call:
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-    future: asyncio.Future[Any]
-
-
-#: Most batches written in one transaction.
-MAX_GROUP = 64
-
-_NOTHING: Any = object()
-
-
-class AsyncStore:
-    """EventStore calls on one dedicated thread, in submission order, from the event loop."""
-
-    def __init__(self, store: EventStore) -> None:
-        self.store = store
-        self._queue: queue.SimpleQueue[CommitJob | _Call | None] = queue.SimpleQueue()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._failed_epoch = -1
-        self._failure: StoreError | None = None
-        self._thread = threading.Thread(target=self._run, name="sanctum-store", daemon=True)
-        self._thread.start()
-
-    # -- loop side -------------------------------------------------------------------------
-    def submit(self, job: CommitJob) -> None:
-        """Queue a batch write; `job.on_done` reports the outcome on this event loop."""
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-        self._queue.put(job)
-
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(*args) on the store thread, after everything queued before it."""
-        loop = self._loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Call(fn, args, future))
-        return await future
-
-    async def commit(self, batches: list[BatchRow], drops: list[DropRow],
-                     delivery: list[DeliveryRow]) -> None:
-        """Write one batch and wait for it (maintenance paths; ingest uses `submit`)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def done(job: CommitJob, error: StoreError | None) -> None:
-            if not future.done():
-                future.set_exception(error) if error else future.set_result(None)
-
-        self.submit(CommitJob(batches, drops, delivery, self._failed_epoch + 1, done))
-        await future
-
-    async def close(self) -> None:
-        try:
-            await self.call(self.store.close)
-        finally:
-            self._queue.put(None)
-            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 10)
-
-    # -- store thread ------------------------------------------------------------------------
-    def _run(self) -> None:
-        q = self._queue
-        item = q.get()
-        while item is not None:
-            if isinstance(item, _Call):
-                self._do_call(item)
-                item = q.get()
-                continue
-            group = [item]
-            item = _NOTHING
-            while len(group) < MAX_GROUP:  # whatever queued up meanwhile: one transaction
-                try:
-                    nxt = q.get_nowait()
-                except queue.Empty:
-                    break
-                if not isinstance(nxt, CommitJob):
-                    item = nxt
-                    break
-                group.append(nxt)
-            errors = self._write(group)
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(_deliver, group, errors)
-            if item is _NOTHING:
-                item = q.get()
-
-    def _write(self, group: list[CommitJob]) -> list[StoreError | None]:
-        """Write the group's live jobs in one transaction; the outcome of each job."""
-        live = [j.epoch > self._failed_epoch for j in group]
-        error: StoreError | None = None
-        if any(live):
-            try:
-                self.store.commit_many([(j.batches, j.drops, j.delivery)
-                                        for j, ok in zip(group, live, strict=True) if ok])
-            except Exception as exc:  # never leave a waiter hanging
-                error = exc if isinstance(exc, StoreError) else StoreError(
-                    f"cannot write to store {self.store.path}: {exc}")
-                self._failure = error
-                self._failed_epoch = max(j.epoch for j in group)
-        refused = StoreError(
-            f"not written: an earlier batch could not be written ({self._failure})")
-        return [error if ok else refused for ok in live]
-
-    def _do_call(self, call: _Call) -> None:
-        loop = self._loop
-        assert loop is not None
-        try:
-            result = call.fn(*call.args)
-        except BaseException as exc:  # handed to the awaiting coroutine
-            loop.call_soon_threadsafe(_settle, call.future, None, exc)
-        else:
-            loop.call_soon_threadsafe(_settle, call.future, result, None)
-
-
-def _deliver(group: list[CommitJob], errors: list[StoreError | None]) -> None:
-    for job, error in zip(group, errors, strict=True):
-        job.on_done(job, error)
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+def _fill_digests(db: sqlite3.Connection) -> None:
+    """Checksum the rows a version-2 store wrote without one (the migration to 3)."""
+    db.executemany("UPDATE batches SET digest = ? WHERE id = ?", [
+        (row_digest(*r[1:]), r[0]) for r in db.execute(
+            "SELECT id, received_at, n_events, run_id, producer_id, first_seq, last_seq, "
+            "batch FROM batches WHERE digest IS NULL").fetchall()])
+    db.executemany("UPDATE drops SET digest = ? WHERE rowid = ?", [
+        (row_digest(*r[1:]), r[0]) for r in db.execute(
+            "SELECT rowid, run_id, producer_id, dropped_total FROM drops").fetchall()])
+    db.executemany("UPDATE delivery SET digest = ? WHERE rowid = ?", [
+        (row_digest(*r[1:]), r[0]) for r in db.execute(
+            "SELECT rowid, run_id, stats FROM delivery").fetchall()])

@@ -58,6 +58,7 @@ class ThreadedSanctum:
     def __init__(self, *, store: str = ":memory:", token: str | None = None,
                  read_token: str | None = None, max_hz: float = 20.0, port: int = 0,
                  host: str = "127.0.0.1", **config_overrides: Any) -> None:
+        config_overrides.setdefault("refusal_delay_s", 0.0)  # suites send many bad batches
         self.config = ServerConfig(listen=f"{host}:{port}", store=store, token=token,
                                    read_token=read_token, max_hz=max_hz, **config_overrides)
         self.config.check()

@@ -20,6 +20,8 @@ from grpc_tools import protoc
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
 OUT_DIR = ROOT / "gen" / "python"
+#: Top-level packages generated: ours, and the vendored protovalidate rules (buf.validate).
+TOP_PACKAGES = ("esper", "buf")
 HEADER = '"""Generated from proto/ by scripts/gen_protos.py (`make proto`). Do not edit."""\n'
 
 
@@ -67,13 +69,15 @@ def main() -> int:
     if ns.check:
         with tempfile.TemporaryDirectory() as tmp:
             generate(Path(tmp))
-            diff = differences(Path(tmp) / "esper", OUT_DIR / "esper")
+            diff = [f"{top}/{d}" for top in TOP_PACKAGES
+                    for d in differences(Path(tmp) / top, OUT_DIR / top)]
         if diff:
             print("generated code is stale; run `make proto`:", *diff, sep="\n  ", file=sys.stderr)
             return 1
         print("generated code is fresh")
         return 0
-    shutil.rmtree(OUT_DIR / "esper", ignore_errors=True)
+    for top in TOP_PACKAGES:
+        shutil.rmtree(OUT_DIR / top, ignore_errors=True)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     generate(OUT_DIR)
     print(f"generated {OUT_DIR.relative_to(ROOT)}")

@@ -214,6 +214,11 @@ def _run(ns: argparse.Namespace) -> int:
         print(f"esper-trainer: telemetry: emitted {stats['emitted']}, acked {stats['acked']}, "
               f"resent {stats['resent']}, dropped {stats['dropped']}, "
               f"reconnects {stats['reconnects']}", file=sys.stderr)
+    if stats.get("duplicate") or stats.get("conflicting"):
+        print(f"esper-trainer: WARNING: sanctum treated {stats['duplicate']} events as "
+              f"duplicates and {stats['conflicting']} as conflicting: they were NOT applied. "
+              "Another process used this run's producer id; give each its own.",
+              file=sys.stderr)
     if stats.get("dropped"):
         print(f"esper-trainer: telemetry dropped {stats['dropped']} events "
               "(see the drop policy in trainer_svc/telemetry)", file=sys.stderr)

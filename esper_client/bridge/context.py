@@ -16,6 +16,8 @@ from esper_common.events import make_event
 DEFAULT_GROUP = "default"
 #: Slots remembered per run when the run declared no shape (a file cut before its start).
 MAX_REMEMBERED_SLOTS = 65_536
+#: Longest group id the contract takes (characters).
+MAX_GROUP_CHARS = 256
 #: The original writes accuracies as percentages; the contract carries fractions.
 PERCENT = 0.01
 
@@ -88,7 +90,10 @@ class Ctx:
         group = self.record.get("group_id")
         if not isinstance(group, str) or group == DEFAULT_GROUP:
             return ""
-        return self.v.clip("group_id", group)
+        if len(group) > MAX_GROUP_CHARS:
+            self.v.note_clamped("group_id")
+            return group[:MAX_GROUP_CHARS]
+        return group
 
     def env_id(self) -> int:
         """The env the event is about (data.env_id); Skip when absent or impossible."""

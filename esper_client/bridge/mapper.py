@@ -9,7 +9,8 @@
     mapper.report                        # what was mapped, skipped, left out
 
 Runs: a TRAINING_STARTED starts a new run unless it starts a further policy group of the
-current one (an A/B run trains group A, then B, each announcing itself). Run ids are
+current one (an A/B run trains group A, then B, each announcing itself); that one is
+reported, not sent (sanctum keeps a run's first declaration). Run ids are
 derived from the original's records (its episode id and the first record's event id), so
 the same run read twice, from a file or live, gets the same id.
 
@@ -105,6 +106,11 @@ class Mapper:
             return []
         out: Out = []
         if event_type == "TRAINING_STARTED":
+            group = self._joins(record)
+            if group:  # sanctum keeps a run's first declaration: B's would be refused
+                self.report.skip(name, "starts a further policy group of its run "
+                                       "(declared once, by its first group)")
+                return []
             out += self._start(record)
         elif self._run is None:
             self._new_run(record)
@@ -123,19 +129,23 @@ class Mapper:
         return self._release_all()
 
     # -- runs --------------------------------------------------------------------------
-    def _start(self, record: dict[str, Any]) -> Out:
-        group = record.get("group_id")
-        if not isinstance(group, str) or not group:
-            group = DEFAULT_GROUP
+    def _joins(self, record: dict[str, Any]) -> str:
+        """The group a TRAINING_STARTED adds to the current run ("" when it starts a new
+        run): an A/B run starts each named group in turn; a group that already started, or
+        the default group, starts a new run."""
+        group = _group(record)
         run = self._run
         if (run is not None and run.started and group not in run.started
                 and DEFAULT_GROUP not in run.started and group != DEFAULT_GROUP):
-            run.started.add(group)  # a further policy group of the same run
-            return []
+            run.started.add(group)
+            return group
+        return ""
+
+    def _start(self, record: dict[str, Any]) -> Out:
         out = self._release_all()
         self._new_run(record)
         assert self._run is not None
-        self._run.started.add(group)
+        self._run.started.add(_group(record))
         return out
 
     def _new_run(self, record: dict[str, Any]) -> None:
@@ -195,6 +205,11 @@ class Mapper:
         out = list(self._pending)
         self._pending.clear()
         return out
+
+
+def _group(record: dict[str, Any]) -> str:
+    group = record.get("group_id")
+    return group if isinstance(group, str) and group else DEFAULT_GROUP
 
 
 def skipped_by_type(report: MapReport) -> Counter[str]:

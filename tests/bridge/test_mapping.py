@@ -66,7 +66,7 @@ def _ids(mapper: Mapper, recs: list[dict]) -> list[str]:
 def test_runs_split_at_a_new_start_but_groups_join_their_run() -> None:
     ids = _ids(Mapper(), [_start("A", "a1"), _start("B", "b2"), _start("A", "a3"),
                           _start("default", "d4"), _start("default", "d5")])
-    assert ids == ["run-a1", "run-a1", "run-a3", "run-d4", "run-d5"]
+    assert ids == ["run-a1", "run-a3", "run-d4", "run-d5"]  # B joins A's run, declared once
 
 
 def test_records_before_any_start_get_a_run_of_their_own() -> None:

@@ -114,5 +114,12 @@ def test_killed_trainer_stream_leaves_no_open_ingest(tmp_path: Path) -> None:
         assert cursor and all(seq > 100 for seq in cursor.values())
         from sanctum_svc.testing import build_run_events
 
-        more = build_run_events("again", producer_id="restarted", n_batches=1)
+        # The restarted producer declares the run as it was declared (a run's declaration
+        # cannot change) and goes on with run-level events.
+        declared = server.snapshot("again").run_config
+        more = [e for e in build_run_events("again", producer_id="restarted", n_batches=1)
+                if not e.HasField("env_id") and e.WhichOneof("payload") != "analytics_snapshot"]
+        more[0].training_started.config.CopyFrom(declared)
+        for seq, ev in enumerate(more, 1):
+            ev.seq = seq
         assert server.ingest(more).events_applied == len(more)

@@ -151,7 +151,7 @@ def test_store_from_a_newer_version_or_not_a_store_is_refused(tmp_path: Path) ->
         EventStore(str(other)).open()
     text = tmp_path / "notes.txt"
     text.write_text("not a database at all\n" * 100)
-    with pytest.raises(StoreError, match="cannot open store"):
+    with pytest.raises(StoreError, match="not a readable esper-sanctum store"):
         EventStore(str(text)).open()
 
 

@@ -303,9 +303,11 @@ def test_validate_declared_shape_from_earlier_batch(make_events) -> None:
 
 
 def test_finite_fast_path_overflow_is_not_an_error() -> None:
-    ev = tpb.TelemetryEvent(ppo_update=tpb.PPOUpdatePayload(policy_loss=1e308,
+    ev = tpb.TelemetryEvent(run_id="r", producer_id="p", seq=1,
+                            event_type=tpb.EVENT_TYPE_PPO_UPDATE_COMPLETED,
+                            ppo_update=tpb.PPOUpdatePayload(policy_loss=1e308,
                                                              value_loss=1e308))
-    assert validate.check_finite(0, ev) == []
+    assert validate.check_event(0, ev) == []
 
 
 def test_drops_need_identity() -> None:
@@ -347,8 +349,13 @@ def test_fast_path_checks_shape_declared_earlier_and_in_batch(make_events) -> No
     assert _fast(events[1:], lambda r: run_config(n_envs=2))
     assert not _fast(events[1:], lambda r: run_config(n_envs=1))
     assert not _fast(events[1:], lambda r: run_config(slot_ids=["r7c7"]))
-    # A TRAINING_STARTED in the batch declares the shape for the events after it.
-    assert _fast(events, lambda r: run_config(n_envs=1))
+    # A TRAINING_STARTED in the batch declares the shape for the events after it...
+    assert _fast(events)
+    # ...but cannot change a shape declared before (a run's declaration is frozen).
+    assert not _fast(events, lambda r: run_config(n_envs=1))
+    fields = [v.field for v in validate.validate_batch(tpb.EventBatch(events=events),
+                                                       lambda r: run_config(n_envs=1))]
+    assert "events[0].training_started.config" in fields
     started = tpb.TelemetryEvent()
     started.CopyFrom(events[0])
     started.training_started.config.n_envs = 1

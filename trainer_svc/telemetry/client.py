@@ -175,6 +175,8 @@ class TelemetryClient:
             "reconnects": s.reconnects,
             "errors": s.errors,
             "batches": s.batches,
+            "duplicate": s.duplicate,
+            "conflicting": s.conflicting,
             "pending": len(self._ingress) + len(buf),
             "spool_segments": buf.spool.segment_count,
         }

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.channel import ChannelConfig
 from esper_common.diagnose import tls_problem
@@ -48,6 +49,11 @@ class SenderStats:
     errors: int = 0  # failed attempts
     batches: int = 0  # EventBatch messages delivered
     calls: int = 0  # successful Ingest streams (or file writes)
+    #: Events sanctum answered "already applied" although this process sent them for the
+    #: first time: another writer holds this producer id, and these events were NOT applied.
+    duplicate: int = 0
+    #: Events sanctum already held with other content for their seq (same cause).
+    conflicting: int = 0
 
 
 class Sender:
@@ -74,6 +80,9 @@ class Sender:
         self._failures = 0
         self._next_attempt = 0.0
         self._max_attempted_seq = 0
+        #: Sanctum's cursor for this producer when we first connected (see
+        #: _check_startup_cursor); 0 once checked.
+        self._startup_cursor = 0
         self._drops_reported = 0
         self._logged: set[str] = set()
 
@@ -174,13 +183,16 @@ class Sender:
             batches = [encode_batch((it[2] for it in c), drops) for c in chunks]
             if not batches:
                 batches = [encode_batch((), drops)]
-            self._count_attempt(items)
+            resent = self._count_attempt(items)
+            self._check_startup_cursor(items)
             try:
-                self._sink.send(batches, self._timeout())
+                reply = self._sink.send(batches, self._timeout())
             except SinkError as err:
                 self._on_failure(err, chunks)
                 return
             self._on_success(items, len(batches), total_dropped)
+            if reply is not None:
+                self._on_reply(reply, resent)
             self._drain()
 
     def _chunk(self, items: list[Item]) -> list[list[Item]]:
@@ -201,12 +213,47 @@ class Sender:
         return chunks
 
     # -- outcomes -----------------------------------------------------------------------
-    def _count_attempt(self, items: list[Item]) -> None:
+    def _count_attempt(self, items: list[Item]) -> int:
+        """Count a send; returns how many of `items` were sent before (resends)."""
         self.stats.sent += len(items)
+        resent = 0
         if items and items[0][0] <= self._max_attempted_seq:
-            self.stats.resent += sum(1 for it in items if it[0] <= self._max_attempted_seq)
+            resent = sum(1 for it in items if it[0] <= self._max_attempted_seq)
+            self.stats.resent += resent
         if items:
             self._max_attempted_seq = max(self._max_attempted_seq, items[-1][0])
+        return resent
+
+    def _on_reply(self, reply: spb.IngestResponse, resent: int) -> None:
+        """Duplicates beyond our own resends (and any conflict) mean another writer uses
+        this producer id: those events were not applied. Say so loudly, every time."""
+        unexpected = max(0, reply.events_duplicate - resent)
+        if not unexpected and not reply.events_conflicting:
+            return
+        self.stats.duplicate += unexpected
+        self.stats.conflicting += reply.events_conflicting
+        log.error(
+            "telemetry: sanctum already held %d of the %d event(s) just sent for producer %r "
+            "of run %r (%d with different content): they were NOT applied. Another process "
+            "uses this producer id; give each process its own producer_id (%d so far)",
+            unexpected + reply.events_conflicting, reply.events_received,
+            self.cfg.producer_id, self.cfg.run_id, reply.events_conflicting,
+            self.stats.duplicate + self.stats.conflicting)
+
+    def _check_startup_cursor(self, items: list[Item]) -> None:
+        """The first events of this process, checked against the cursor sanctum held for
+        this producer when we connected (the buffer was empty then)."""
+        cursor = self._startup_cursor
+        if not cursor or not items:
+            return
+        self._startup_cursor = 0
+        if items[0][0] <= cursor:
+            log.error(
+                "telemetry: sanctum already holds seq <= %d for producer %r of run %r, and "
+                "this process starts at seq %d: another process used this producer id. "
+                "Events with those seqs will be answered as duplicates and not applied; use "
+                "a unique producer_id per process", cursor, self.cfg.producer_id,
+                self.cfg.run_id, items[0][0])
 
     def _on_success(self, items: list[Item], n_batches: int, total_dropped: int) -> None:
         if items:
@@ -230,13 +277,8 @@ class Sender:
         self._need_cursor = False
         if cursor is None or cursor == 0:
             return
-        if not self._connected_once and self.buffer.head and self.buffer.head[0][0] <= cursor:
-            self._log_once(
-                "cursor", logging.WARNING,
-                "telemetry: sanctum already holds seq <= %d for producer %r of run %r; those "
-                "events count as delivered (use a unique producer_id per process)",
-                cursor, self.cfg.producer_id, self.cfg.run_id,
-            )
+        if not self._connected_once:
+            self._startup_cursor = cursor
         self.stats.acked += self.buffer.ack_through(cursor)
 
     def _on_failure(self, err: SinkError, chunks: list[list[Item]]) -> None:

@@ -38,7 +38,7 @@ class SinkError(Exception):
 
 
 class Sink(Protocol):
-    def send(self, batches: list[bytes], timeout: float) -> None: ...
+    def send(self, batches: list[bytes], timeout: float) -> spb.IngestResponse | None: ...
     def cursor(self, run_id: str, producer_id: str, timeout: float) -> int | None: ...
     def reset(self) -> None: ...
     def close(self) -> None: ...
@@ -100,13 +100,16 @@ class GrpcSink:
             )
         return self._channel
 
-    def send(self, batches: list[bytes], timeout: float) -> None:
+    def send(self, batches: list[bytes], timeout: float) -> spb.IngestResponse:
+        """Stream the batches; sanctum's reply (what it applied, what were duplicates)."""
         self._open()
         requests = [encode_ingest_request(b) for b in batches]
         try:
-            self._ingest(iter(requests), timeout=timeout, metadata=self._metadata)
+            reply: spb.IngestResponse = self._ingest(iter(requests), timeout=timeout,
+                                                     metadata=self._metadata)
         except grpc.RpcError as err:
             raise classify(err) from err
+        return reply
 
     def cursor(self, run_id: str, producer_id: str, timeout: float) -> int | None:
         self._open()

@@ -42,18 +42,20 @@ class IngestRequest(_message.Message):
     def __init__(self, batch: _Optional[_Union[_telemetry_pb2.EventBatch, _Mapping]] = ...) -> None: ...
 
 class IngestResponse(_message.Message):
-    __slots__ = ("batches", "events_received", "events_applied", "events_duplicate", "cursors")
+    __slots__ = ("batches", "events_received", "events_applied", "events_duplicate", "cursors", "events_conflicting")
     BATCHES_FIELD_NUMBER: _ClassVar[int]
     EVENTS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     EVENTS_APPLIED_FIELD_NUMBER: _ClassVar[int]
     EVENTS_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     CURSORS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_CONFLICTING_FIELD_NUMBER: _ClassVar[int]
     batches: int
     events_received: int
     events_applied: int
     events_duplicate: int
     cursors: _containers.RepeatedCompositeFieldContainer[ProducerCursor]
-    def __init__(self, batches: _Optional[int] = ..., events_received: _Optional[int] = ..., events_applied: _Optional[int] = ..., events_duplicate: _Optional[int] = ..., cursors: _Optional[_Iterable[_Union[ProducerCursor, _Mapping]]] = ...) -> None: ...
+    events_conflicting: int
+    def __init__(self, batches: _Optional[int] = ..., events_received: _Optional[int] = ..., events_applied: _Optional[int] = ..., events_duplicate: _Optional[int] = ..., cursors: _Optional[_Iterable[_Union[ProducerCursor, _Mapping]]] = ..., events_conflicting: _Optional[int] = ...) -> None: ...
 
 class ProducerCursor(_message.Message):
     __slots__ = ("run_id", "producer_id", "last_seq")
@@ -357,23 +359,25 @@ class LifecycleCounts(_message.Message):
     def __init__(self, germinated: _Optional[int] = ..., fossilized: _Optional[int] = ..., pruned: _Optional[int] = ...) -> None: ...
 
 class ProducerDelivery(_message.Message):
-    __slots__ = ("producer_id", "last_seq", "events_applied", "events_duplicate", "gap_events", "dropped_total")
+    __slots__ = ("producer_id", "last_seq", "events_applied", "events_duplicate", "gap_events", "dropped_total", "events_conflicting")
     PRODUCER_ID_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
     EVENTS_APPLIED_FIELD_NUMBER: _ClassVar[int]
     EVENTS_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     GAP_EVENTS_FIELD_NUMBER: _ClassVar[int]
     DROPPED_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_CONFLICTING_FIELD_NUMBER: _ClassVar[int]
     producer_id: str
     last_seq: int
     events_applied: int
     events_duplicate: int
     gap_events: int
     dropped_total: int
-    def __init__(self, producer_id: _Optional[str] = ..., last_seq: _Optional[int] = ..., events_applied: _Optional[int] = ..., events_duplicate: _Optional[int] = ..., gap_events: _Optional[int] = ..., dropped_total: _Optional[int] = ...) -> None: ...
+    events_conflicting: int
+    def __init__(self, producer_id: _Optional[str] = ..., last_seq: _Optional[int] = ..., events_applied: _Optional[int] = ..., events_duplicate: _Optional[int] = ..., gap_events: _Optional[int] = ..., dropped_total: _Optional[int] = ..., events_conflicting: _Optional[int] = ...) -> None: ...
 
 class DeliveryStats(_message.Message):
-    __slots__ = ("events_received", "events_applied", "events_duplicate", "events_rejected", "gap_events", "producer_dropped", "producers")
+    __slots__ = ("events_received", "events_applied", "events_duplicate", "events_rejected", "gap_events", "producer_dropped", "producers", "events_conflicting")
     EVENTS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
     EVENTS_APPLIED_FIELD_NUMBER: _ClassVar[int]
     EVENTS_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
@@ -381,6 +385,7 @@ class DeliveryStats(_message.Message):
     GAP_EVENTS_FIELD_NUMBER: _ClassVar[int]
     PRODUCER_DROPPED_FIELD_NUMBER: _ClassVar[int]
     PRODUCERS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_CONFLICTING_FIELD_NUMBER: _ClassVar[int]
     events_received: int
     events_applied: int
     events_duplicate: int
@@ -388,7 +393,8 @@ class DeliveryStats(_message.Message):
     gap_events: int
     producer_dropped: int
     producers: _containers.RepeatedCompositeFieldContainer[ProducerDelivery]
-    def __init__(self, events_received: _Optional[int] = ..., events_applied: _Optional[int] = ..., events_duplicate: _Optional[int] = ..., events_rejected: _Optional[int] = ..., gap_events: _Optional[int] = ..., producer_dropped: _Optional[int] = ..., producers: _Optional[_Iterable[_Union[ProducerDelivery, _Mapping]]] = ...) -> None: ...
+    events_conflicting: int
+    def __init__(self, events_received: _Optional[int] = ..., events_applied: _Optional[int] = ..., events_duplicate: _Optional[int] = ..., events_rejected: _Optional[int] = ..., gap_events: _Optional[int] = ..., producer_dropped: _Optional[int] = ..., producers: _Optional[_Iterable[_Union[ProducerDelivery, _Mapping]]] = ..., events_conflicting: _Optional[int] = ...) -> None: ...
 
 class SanctumSnapshot(_message.Message):
     __slots__ = ("run_id", "version", "generated_at", "task_name", "run_config", "tamiyo", "other_groups", "envs", "batch_avg_reward", "batch_total_episodes", "batch_avg_accuracy", "batch_rolling_accuracy", "current_batch", "episodes_completed", "histories", "event_log", "lifecycle", "liveness", "last_event_time", "seconds_since_last_event", "delivery", "vitals", "status", "completion", "episodes_per_second", "started_at", "recent_decisions", "aggregate_mean_reward", "trimmed")
