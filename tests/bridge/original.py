@@ -11,6 +11,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from esper.sanctum.v1 import sanctum_pb2 as spb
+
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "original-small.jsonl.gz"
 ESPER_SANCTUM = [sys.executable, "-m", "sanctum_svc"]
 
@@ -58,3 +60,17 @@ def run_import(path: Path, address: str, *extra: str,
     """`esper-sanctum import FILE --server ADDRESS` as a user runs it."""
     return subprocess.run([*ESPER_SANCTUM, "import", str(path), "--server", address, *extra],
                           capture_output=True, text=True, timeout=timeout)
+
+
+def state(snap: spb.SanctumSnapshot) -> dict[str, object]:
+    """What a mapping determines in a snapshot, without times, versions and producers."""
+    envs = sorted((e.group_id, e.env_id, round(e.accuracy, 9), round(e.reward, 9), e.epoch,
+                   round(e.cumulative_reward, 6), len(e.seeds)) for e in snap.envs)
+    return {
+        "envs": envs, "lifecycle": snap.lifecycle.SerializeToString(),
+        "updates": snap.tamiyo.updates, "policy_loss": snap.tamiyo.policy_loss,
+        "decisions": [c.SerializeToString() for c in snap.recent_decisions],
+        "last": snap.tamiyo.last_decision.SerializeToString(),
+        "applied": snap.delivery.events_applied, "config": snap.run_config.SerializeToString(),
+        "log": [(e.event_type, e.message) for e in snap.event_log],
+    }

@@ -9,26 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
 from sanctum_svc.import_progress import ByteProgress
 from sanctum_svc.importer import PRODUCER_ID, Importer
 from sanctum_svc.testing import ThreadedSanctum
-from tests.bridge.original import FIXTURE, records, run_import, write
+from tests.bridge.original import FIXTURE, records, run_import, state, write
 
 pytestmark = pytest.mark.slow
-
-
-def _state(snap: spb.SanctumSnapshot) -> dict[str, object]:
-    """What an import determines, without times and versions."""
-    envs = sorted((e.group_id, e.env_id, round(e.accuracy, 9), round(e.reward, 9), e.epoch,
-                   round(e.cumulative_reward, 6), len(e.seeds)) for e in snap.envs)
-    return {
-        "envs": envs, "lifecycle": snap.lifecycle.SerializeToString(),
-        "updates": snap.tamiyo.updates, "policy_loss": snap.tamiyo.policy_loss,
-        "decisions": [c.SerializeToString() for c in snap.recent_decisions],
-        "last": snap.tamiyo.last_decision.SerializeToString(),
-        "applied": snap.delivery.events_applied, "config": snap.run_config.SerializeToString(),
-    }
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +23,7 @@ def reference() -> tuple[str, dict[str, object]]:
     with ThreadedSanctum() as server:
         assert run_import(FIXTURE, server.address).returncode == 0
         run_id = server.snapshot().run_id
-        return run_id, _state(server.snapshot(run_id))
+        return run_id, state(server.snapshot(run_id))
 
 
 def test_an_interrupted_stream_continues_where_it_stopped(reference) -> None:
@@ -55,7 +41,7 @@ def test_an_interrupted_stream_continues_where_it_stopped(reference) -> None:
         assert re.search(rf"{sent:,} already in sanctum", again.stdout)
         snap = server.snapshot(run_id)
         assert snap.delivery.events_duplicate == 0
-        assert _state(snap) == expected
+        assert state(snap) == expected
 
 
 def test_a_file_imported_while_written_then_complete(reference, tmp_path: Path) -> None:
@@ -73,6 +59,6 @@ def test_a_file_imported_while_written_then_complete(reference, tmp_path: Path) 
         snap = server.snapshot(run_id)
         assert snap.delivery.events_applied == expected["applied"] > early
         assert snap.delivery.events_duplicate == 0
-        state = _state(snap)
+        got = state(snap)
         for key in ("lifecycle", "updates", "decisions", "last", "config"):
-            assert state[key] == expected[key], key
+            assert got[key] == expected[key], key

@@ -20,10 +20,10 @@ import pytest
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.sanctum.v1 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client import TelemetryClient, TelemetryConfig
 from sanctum_svc.testing import SanctumProcess, ThreadedSanctum
 from tests.fault.helpers import same_state
 from tests.sanctum.events import realistic_run
-from trainer_svc.telemetry import TelemetryClient, TelemetryConfig
 
 pytestmark = pytest.mark.fault
 

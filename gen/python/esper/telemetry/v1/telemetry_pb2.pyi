@@ -174,7 +174,7 @@ class HeadSpec(_message.Message):
     def __init__(self, head: _Optional[_Union[ActionHead, str]] = ..., n_actions: _Optional[int] = ...) -> None: ...
 
 class RunConfig(_message.Message):
-    __slots__ = ("seed", "n_episodes", "lr", "clip_ratio", "entropy_coef", "param_budget", "resume_path", "entropy_anneal", "n_envs", "max_epochs", "task", "host_params", "slot_ids", "policy_device", "env_devices", "reward_mode", "compile_enabled", "compile_backend", "compile_mode", "heads", "blueprints", "ppo_epochs", "n_minibatches", "gamma", "gae_lambda", "world_size", "fault_injections")
+    __slots__ = ("seed", "n_episodes", "lr", "clip_ratio", "entropy_coef", "param_budget", "resume_path", "entropy_anneal", "n_envs", "max_epochs", "task", "host_params", "slot_ids", "policy_device", "env_devices", "reward_mode", "compile_enabled", "compile_backend", "compile_mode", "heads", "blueprints", "ppo_epochs", "n_minibatches", "gamma", "gae_lambda", "world_size", "fault_injections", "hyperparameters", "tags")
     SEED_FIELD_NUMBER: _ClassVar[int]
     N_EPISODES_FIELD_NUMBER: _ClassVar[int]
     LR_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +202,8 @@ class RunConfig(_message.Message):
     GAE_LAMBDA_FIELD_NUMBER: _ClassVar[int]
     WORLD_SIZE_FIELD_NUMBER: _ClassVar[int]
     FAULT_INJECTIONS_FIELD_NUMBER: _ClassVar[int]
+    HYPERPARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     seed: int
     n_episodes: int
     lr: float
@@ -229,7 +231,17 @@ class RunConfig(_message.Message):
     gae_lambda: float
     world_size: int
     fault_injections: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, seed: _Optional[int] = ..., n_episodes: _Optional[int] = ..., lr: _Optional[float] = ..., clip_ratio: _Optional[float] = ..., entropy_coef: _Optional[float] = ..., param_budget: _Optional[int] = ..., resume_path: _Optional[str] = ..., entropy_anneal: _Optional[_Union[EntropyAnneal, _Mapping]] = ..., n_envs: _Optional[int] = ..., max_epochs: _Optional[int] = ..., task: _Optional[str] = ..., host_params: _Optional[int] = ..., slot_ids: _Optional[_Iterable[str]] = ..., policy_device: _Optional[str] = ..., env_devices: _Optional[_Iterable[str]] = ..., reward_mode: _Optional[str] = ..., compile_enabled: _Optional[bool] = ..., compile_backend: _Optional[str] = ..., compile_mode: _Optional[str] = ..., heads: _Optional[_Iterable[_Union[HeadSpec, _Mapping]]] = ..., blueprints: _Optional[_Iterable[str]] = ..., ppo_epochs: _Optional[int] = ..., n_minibatches: _Optional[int] = ..., gamma: _Optional[float] = ..., gae_lambda: _Optional[float] = ..., world_size: _Optional[int] = ..., fault_injections: _Optional[_Iterable[str]] = ...) -> None: ...
+    hyperparameters: _containers.RepeatedCompositeFieldContainer[Hyperparameter]
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, seed: _Optional[int] = ..., n_episodes: _Optional[int] = ..., lr: _Optional[float] = ..., clip_ratio: _Optional[float] = ..., entropy_coef: _Optional[float] = ..., param_budget: _Optional[int] = ..., resume_path: _Optional[str] = ..., entropy_anneal: _Optional[_Union[EntropyAnneal, _Mapping]] = ..., n_envs: _Optional[int] = ..., max_epochs: _Optional[int] = ..., task: _Optional[str] = ..., host_params: _Optional[int] = ..., slot_ids: _Optional[_Iterable[str]] = ..., policy_device: _Optional[str] = ..., env_devices: _Optional[_Iterable[str]] = ..., reward_mode: _Optional[str] = ..., compile_enabled: _Optional[bool] = ..., compile_backend: _Optional[str] = ..., compile_mode: _Optional[str] = ..., heads: _Optional[_Iterable[_Union[HeadSpec, _Mapping]]] = ..., blueprints: _Optional[_Iterable[str]] = ..., ppo_epochs: _Optional[int] = ..., n_minibatches: _Optional[int] = ..., gamma: _Optional[float] = ..., gae_lambda: _Optional[float] = ..., world_size: _Optional[int] = ..., fault_injections: _Optional[_Iterable[str]] = ..., hyperparameters: _Optional[_Iterable[_Union[Hyperparameter, _Mapping]]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Hyperparameter(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class TrainingStartedPayload(_message.Message):
     __slots__ = ("config", "rank")

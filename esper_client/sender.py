@@ -21,16 +21,16 @@ from pathlib import Path
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client.buffer import OutBuffer
+from esper_client.config import TelemetryConfig
+from esper_client.policy import DropPolicy
+from esper_client.sinks import FileSink, GrpcSink, Sink, SinkError
+from esper_client.spool import Item, Spool
+from esper_client.wire import encode_batch
 from esper_common.channel import ChannelConfig
 from esper_common.diagnose import tls_problem
-from trainer_svc.telemetry.buffer import OutBuffer
-from trainer_svc.telemetry.config import TelemetryConfig
-from trainer_svc.telemetry.policy import DropPolicy
-from trainer_svc.telemetry.sinks import FileSink, GrpcSink, Sink, SinkError
-from trainer_svc.telemetry.spool import Item, Spool
-from trainer_svc.telemetry.wire import encode_batch
 
-log = logging.getLogger("trainer_svc.telemetry")
+log = logging.getLogger("esper_client")
 _MAX_DRAIN = 100_000
 
 

@@ -15,9 +15,9 @@ from typing import BinaryIO, Literal, Protocol
 import grpc
 
 from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper_client.wire import encode_ingest_request
 from esper_common.channel import ChannelConfig, sync_channel
 from esper_common.eventfile import write_batch_bytes
-from trainer_svc.telemetry.wire import encode_ingest_request
 
 ErrorKind = Literal["transient", "rejected", "auth"]
 _INGEST = "/esper.sanctum.v1.SanctumService/Ingest"

@@ -25,11 +25,11 @@ from collections import deque
 from typing import Any
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client.config import TelemetryConfig
+from esper_client.sender import Sender
 from esper_common.events import ESSENTIAL_TYPES, PAYLOAD_FOR_TYPE
-from trainer_svc.telemetry.config import TelemetryConfig
-from trainer_svc.telemetry.sender import Sender
 
-log = logging.getLogger("trainer_svc.telemetry")
+log = logging.getLogger("esper_client")
 _CLIENTS: weakref.WeakSet[TelemetryClient] = weakref.WeakSet()
 _fork_warned = False
 

@@ -1,0 +1,163 @@
+"""`esper_client.init(...)` and the `Run` it returns: one training run streaming to sanctum.
+
+    run = esper_client.init(server="gpu-box:50051", config={"lr": 3e-4, "batch_size": 64},
+                            tags=["baseline"])
+    run.epoch_completed(val_accuracy=0.91, env_id=0, epoch=3)   # typed emitters
+    run.finish()                                                # or `with init(...) as run:`
+
+`init` declares the run (TRAINING_STARTED with the config as free-form hyperparameters and
+tags; keys that name a RunConfig field, such as "lr" or "seed", fill that field too) and
+starts the background sender. Leaving a `with` block reports how the run ended (completed,
+interrupted by Ctrl-C, or failed with the exception); without `finish()` the run is still
+flushed at interpreter exit and, like a trainer that vanished, stays "running" until
+sanctum calls it stale.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client.client import TelemetryClient
+from esper_client.config import TelemetryConfig
+from esper_client.emitters import Emitters
+from esper_client.ids import default_producer_id, new_run_id
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+#: Contract limits of a run's free-form declaration (RunConfig.hyperparameters / tags).
+MAX_HYPERPARAMETERS = 256
+MAX_NAME_CHARS = 128
+MAX_VALUE_BYTES = 1024
+MAX_TAGS = 64
+MAX_TAG_BYTES = 4096
+
+_TYPED = {f.name: f for f in tpb.RunConfig.DESCRIPTOR.fields
+          if not f.is_repeated and f.message_type is None}
+
+
+class Run(Emitters):
+    """One run: typed emitters (see esper_client.emitters), `finish`, `close`, `stats`."""
+
+    def __init__(self, client: TelemetryClient) -> None:
+        self.client = client
+        self.run_id = client.cfg.run_id
+        self.producer_id = client.cfg.producer_id
+        self._nonfinite = 0
+        self._finished = False
+
+    def _emit(self, event: tpb.TelemetryEvent) -> None:
+        self.client.emit(event)
+
+    def start(self) -> Run:
+        """Start the background sender (done by `init` unless start=False: start after
+        forking data-loader workers)."""
+        self.client.start()
+        return self
+
+    def finish(self, status: str = "completed", *, final_accuracy: float | None = None,
+               total_episodes: int | None = None, timeout: float = 10.0) -> None:
+        """Report how the run ended ("completed", "interrupted", "error: ...") and flush,
+        waiting at most `timeout` seconds. Idempotent."""
+        if self._finished:
+            return
+        self._finished = True
+        self.training_completed(status=status[:4096], final_accuracy=final_accuracy,  # type: ignore[attr-defined]
+                                total_episodes=total_episodes)
+        self.client.close(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush what was emitted (at most `timeout` s) without saying the run ended."""
+        self._finished = True
+        self.client.close(timeout)
+
+    def stats(self) -> dict[str, int]:
+        """Delivery counters of the client, plus `nonfinite` (doubles left out)."""
+        return {**self.client.stats(), "nonfinite": self._nonfinite}
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if kind is None:
+            self.finish()
+        elif issubclass(kind, KeyboardInterrupt):
+            self.finish("interrupted")
+        else:
+            self.finish(f"error: {kind.__name__}: {exc}")
+
+
+def run_config(config: Mapping[str, Any] | None, tags: Sequence[str] = ()) -> tpb.RunConfig:
+    """The RunConfig declaring `config` and `tags`: every key as a free-form hyperparameter
+    (value written out), and keys naming a scalar RunConfig field ("lr", "seed", "task")
+    in that field too. ValueError for what the contract cannot carry."""
+    cfg = tpb.RunConfig()
+    items = list((config or {}).items())
+    if len(items) > MAX_HYPERPARAMETERS:
+        raise ValueError(f"{len(items)} hyperparameters; at most {MAX_HYPERPARAMETERS}")
+    for name, value in items:
+        name = str(name)
+        if not 0 < len(name) <= MAX_NAME_CHARS:
+            raise ValueError(f"hyperparameter name {name[:40]!r}: 1 to {MAX_NAME_CHARS} "
+                             "characters")
+        text = value if isinstance(value, str) else repr(value)
+        if len(text.encode()) > MAX_VALUE_BYTES:
+            text = text.encode()[:MAX_VALUE_BYTES - 3].decode(errors="ignore") + "…"
+        cfg.hyperparameters.add(name=name, value=text)
+        _typed(cfg, name, value)
+    tags = [str(t) for t in tags]
+    if len(tags) > MAX_TAGS or any(not t or len(t.encode()) > MAX_TAG_BYTES for t in tags):
+        raise ValueError(f"tags: at most {MAX_TAGS}, each 1 to {MAX_TAG_BYTES} bytes")
+    cfg.tags.extend(tags)
+    return cfg
+
+
+def _typed(cfg: tpb.RunConfig, name: str, value: Any) -> None:
+    """Set RunConfig.<name> from `value` when the field exists and the value fits it."""
+    f = _TYPED.get(name)
+    if f is None or isinstance(value, bool) != (f.type == f.TYPE_BOOL):
+        return
+    try:
+        if f.type in (f.TYPE_DOUBLE, f.TYPE_FLOAT):
+            if isinstance(value, int | float) and math.isfinite(value):
+                setattr(cfg, name, float(value))
+        elif f.type == f.TYPE_STRING:
+            if isinstance(value, str) and len(value.encode()) <= 4096:
+                setattr(cfg, name, value)
+        elif f.type != f.TYPE_ENUM and isinstance(value, int):
+            setattr(cfg, name, value)
+    except (TypeError, ValueError):  # out of the field's range: the hyperparameter stays
+        pass
+
+
+def init(server: str | None = None, run_id: str | None = None,
+         config: Mapping[str, Any] | None = None, tags: Sequence[str] = (),
+         token: str | None = None, *, tls_ca: str | None = None,
+         producer_id: str | None = None, spool_dir: str | None = None,
+         file_path: str | None = None, start: bool = True, **options: Any) -> Run:
+    """Start streaming a run to sanctum and return its handle.
+
+    server: "host:port" (default $ESPER_SERVER, else 127.0.0.1:50051). run_id: default
+    "<script>-<date-time>-<hex>". config / tags: the run's free-form hyperparameters and
+    labels. token: bearer token (default $ESPER_TOKEN); tls_ca: CA file of a TLS sanctum.
+    file_path instead of a server writes an event file (`esper-sanctum ingest` loads it).
+    start=False: call run.start() yourself, after forking data-loader workers.
+    `options`: further TelemetryConfig fields (buffer sizes, timeouts).
+    """
+    if file_path is None:
+        server = server or os.environ.get("ESPER_SERVER") or DEFAULT_SERVER
+    cfg = TelemetryConfig(
+        target=server if file_path is None else None, run_id=run_id or new_run_id(),
+        producer_id=producer_id or default_producer_id(),
+        token=token if token is not None else os.environ.get("ESPER_TOKEN"), tls_ca=tls_ca,
+        file_path=file_path, spool_dir=spool_dir, **options)
+    declared = run_config(config, tags)
+    run = Run(TelemetryClient(cfg))
+    run.training_started(config=declared)  # type: ignore[attr-defined]
+    if start:
+        run.start()
+    return run
