@@ -11,13 +11,17 @@ left out (None) stays unset: absent for `optional` fields. Sub-messages are give
 messages or dicts. Doubles must be finite: a NaN or infinity is left out and counted
 (`run.stats()["nonfinite"]`) rather than getting the event refused by sanctum.
 
+An emitter only hands its arguments to the sender thread, which builds the event: the
+caller's cost does not grow with the payload. Do not change a list or dict after passing
+it. A misspelt keyword raises TypeError at the call; a value of the wrong type makes the
+event unbuildable: it is counted in stats()["rejected"] and logged once.
+
 The functions are generated once, at import, from the descriptors, so their signatures
 are real (`help(run.ppo_update_completed)`) and they cannot drift from the contract.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -25,6 +29,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client.deferred import Call, Deferred
 from esper_common.events import PAYLOAD_FOR_TYPE
 
 #: Envelope fields an emitter takes (run_id, producer_id, seq and timestamp are the
@@ -53,8 +58,16 @@ def _sub(cls: type[Message], value: Any) -> Message:
     raise TypeError(f"expected a {cls.__name__} or a dict, got {type(value).__name__}")
 
 
-def _subs(cls: type[Message], values: Iterable[Any]) -> list[Message]:
-    return [_sub(cls, v) for v in values]
+def _add_subs(field: Any, values: Iterable[Any]) -> None:
+    """Append messages (copied) or dicts (built in place) to a repeated message field."""
+    add = field.add
+    for v in values:
+        if isinstance(v, Message):
+            field.append(v)
+        elif isinstance(v, Mapping):
+            add(**v)
+        else:
+            raise TypeError(f"expected a message or a dict, got {type(v).__name__}")
 
 
 def _field_lines(f: FieldDescriptor, var: str) -> list[str]:
@@ -65,38 +78,47 @@ def _field_lines(f: FieldDescriptor, var: str) -> list[str]:
     if f.type == _F.TYPE_MESSAGE:
         cls = f"_M[{f.message_type.full_name!r}]"
         if f.is_repeated:
-            return [f"    p.{name}.extend(_subs({cls}, {var}))"]
+            return [f"    _add_subs(p.{name}, {var})"]
         return [f"    p.{name}.CopyFrom(_sub({cls}, {var}))"]
     if f.type in _DOUBLES:
         if f.is_repeated:
             return [f"    xs = [float(x) for x in {var}]",
                     "    ok = [x for x in xs if x - x == 0.0]",
                     "    if len(ok) < len(xs):",
-                    "        self._nonfinite += len(xs) - len(ok)",
+                    "        run._nonfinite += len(xs) - len(ok)",
                     f"    p.{name}.extend(ok)"]
         return [f"    x = float({var})",
                 "    if x - x == 0.0:",
                 f"        p.{name} = x",
                 "    else:",
-                "        self._nonfinite += 1"]
+                "        run._nonfinite += 1"]
     if f.is_repeated:
         return [f"    p.{name}.extend({var})"]
     return [f"    p.{name} = {var}"]
 
 
 def _source(event_type: int, payload_name: str, desc: Descriptor) -> str:
+    """Source of the emitter `<name>(self, *, <fields>)`, which hands its arguments to the
+    sender thread, and of `_build_<name>(run, <fields>)`, which the sender thread runs to
+    build the event (so the caller's thread pays for the hand-off only)."""
     fn = emitter_name(event_type)
     env = envelope_params(desc)
     params = [f.name for f in desc.fields] + list(env.values())
+    args = ", ".join(params)
     lines = [f"def {fn}(self, *, {', '.join(f'{p}=None' for p in params)}):",
-             f"    p = _M[{desc.full_name!r}]()"]
+             f"    self._defer(_Call({event_type}, _build_{fn}, (self, {args})))",
+             "",
+             f"def _build_{fn}(run, {args}):",
+             # filled in place: a payload built apart would be copied into the event
+             f"    ev = _Event(event_type={event_type})",
+             f"    p = ev.{payload_name}",
+             "    p.SetInParent()"]
     for f in desc.fields:
         lines.append(f"    if {f.name} is not None:")
         lines += ["    " + line for line in _field_lines(f, f.name)]
-    lines.append(f"    ev = _Event(event_type={event_type}, {payload_name}=p)")
     for field, param in env.items():
         lines += [f"    if {param} is not None:", f"        ev.{field} = {param}"]
-    lines += ["    self._emit(ev)", ""]
+    lines += ["    return ev", ""]
     return "\n".join(lines)
 
 
@@ -126,24 +148,29 @@ def generate() -> dict[str, Callable[..., None]]:
         desc = payloads[payload_name]
         collect(desc)
         env: dict[str, Any] = {"_M": messages, "_Event": tpb.TelemetryEvent, "_sub": _sub,
-                               "_subs": _subs, "math": math}
+                               "_add_subs": _add_subs, "_Call": Call}
         exec(_source(event_type, payload_name, desc), env)  # noqa: S102 (from descriptors)
-        fn = env[emitter_name(event_type)]
+        name = emitter_name(event_type)
+        fn = env[name]
         fn.__doc__ = _doc(event_type, payload_name, desc)
-        out[fn.__name__] = fn
+        out[name] = fn
+        BUILDERS[name] = env[f"_build_{name}"]
     return out
 
 
 class Emitters:
-    """Mixin: the typed emitters as methods; the class using it provides `_emit(event)` and
-    a `_nonfinite` counter."""
+    """Mixin: the typed emitters as methods. The class using it provides
+    `_defer(item)` (TelemetryClient.emit_deferred) and a `_nonfinite` counter the
+    builders add to."""
 
     _nonfinite: int = 0
 
-    def _emit(self, event: tpb.TelemetryEvent) -> None:  # pragma: no cover - overridden
+    def _defer(self, item: Deferred) -> None:  # pragma: no cover - provided by the user
         raise NotImplementedError
 
 
+#: Emitter name -> its builder `(run, *fields) -> TelemetryEvent`, run by the sender.
+BUILDERS: dict[str, Callable[..., tpb.TelemetryEvent]] = {}
 EMITTERS = generate()
 for _name, _fn in EMITTERS.items():
     setattr(Emitters, _name, _fn)

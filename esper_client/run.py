@@ -15,6 +15,7 @@ sanctum calls it stale.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -24,8 +25,14 @@ from typing import Any
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client.client import TelemetryClient
 from esper_client.config import TelemetryConfig
+from esper_client.deferred import Deferred
 from esper_client.emitters import Emitters
 from esper_client.ids import default_producer_id, new_run_id
+from esper_common.events import MAX_METRIC_NAME_CHARS, MAX_METRIC_NAMES
+
+log = logging.getLogger("esper_client")
+_Event = tpb.TelemetryEvent
+_METRICS = tpb.EVENT_TYPE_METRICS
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 #: Contract limits of a run's free-form declaration (RunConfig.hyperparameters / tags).
@@ -44,13 +51,42 @@ class Run(Emitters):
 
     def __init__(self, client: TelemetryClient) -> None:
         self.client = client
+        self._defer = client.emit_deferred  # type: ignore[method-assign]
         self.run_id = client.cfg.run_id
         self.producer_id = client.cfg.producer_id
         self._nonfinite = 0
         self._finished = False
+        self._metric_names: set[str] = set()
+        self._refused_names = 0
 
-    def _emit(self, event: tpb.TelemetryEvent) -> None:
-        self.client.emit(event)
+    def log(self, metrics: Mapping[str, float], step: int | None = None, *,
+            group_id: str | None = None, env_id: int | None = None) -> None:
+        """Log scalars (name -> number, e.g. {"loss": 0.31, "lr": 3e-4}) at `step`.
+
+        Never blocks: the values are read now (float(), so a tensor is read before the
+        loop changes it), the event is built by the sender thread. A value that is not
+        finite is left out (stats()["nonfinite"]). A run has at most MAX_METRIC_NAMES names
+        of 1 to MAX_METRIC_NAME_CHARS characters: further or longer names are refused
+        (stats()["refused_names"], logged once).
+        """
+        self._defer(_LogCall(self, {name: float(value) for name, value in metrics.items()},
+                             step, group_id, env_id))
+
+    def _admit(self, name: object) -> bool:
+        """Whether a new metric name can be logged (it then is known)."""
+        why = ""
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_METRIC_NAME_CHARS:
+            why = f"a name must be a string of 1 to {MAX_METRIC_NAME_CHARS} characters"
+        elif len(self._metric_names) >= MAX_METRIC_NAMES:
+            why = f"a run has at most {MAX_METRIC_NAMES} metric names"
+        if why:
+            self._refused_names += 1
+            if self._refused_names == 1:
+                log.warning("esper_client: metric %.60r not logged: %s (further refusals "
+                            "are counted in stats()['refused_names'])", name, why)
+            return False
+        self._metric_names.add(name)
+        return True
 
     def start(self) -> Run:
         """Start the background sender (done by `init` unless start=False: start after
@@ -75,8 +111,10 @@ class Run(Emitters):
         self.client.close(timeout)
 
     def stats(self) -> dict[str, int]:
-        """Delivery counters of the client, plus `nonfinite` (doubles left out)."""
-        return {**self.client.stats(), "nonfinite": self._nonfinite}
+        """Delivery counters of the client, plus `nonfinite` (doubles left out) and
+        `refused_names` (log() values of names over the limits)."""
+        return {**self.client.stats(), "nonfinite": self._nonfinite,
+                "refused_names": self._refused_names}
 
     def __enter__(self) -> Run:
         return self
@@ -89,6 +127,45 @@ class Run(Emitters):
             self.finish("interrupted")
         else:
             self.finish(f"error: {kind.__name__}: {exc}")
+
+
+class _LogCall(Deferred):
+    """One log() call, built into a METRICS event by the sender thread."""
+
+    __slots__ = ("env_id", "group_id", "run", "step", "values")
+
+    def __init__(self, run: Run, values: dict[str, float], step: int | None,
+                 group_id: str | None, env_id: int | None) -> None:
+        self.event_type = _METRICS
+        self.seq = 0
+        self.emitted_ns = 0
+        self.run = run
+        self.values = values
+        self.step = step
+        self.group_id = group_id
+        self.env_id = env_id
+
+    def build(self) -> tpb.TelemetryEvent:
+        run = self.run
+        ev = _Event(event_type=_METRICS)
+        p = ev.metrics
+        p.SetInParent()
+        add = p.metrics.add
+        known = run._metric_names
+        for name, x in self.values.items():
+            if x - x != 0.0:  # NaN or infinite
+                run._nonfinite += 1
+            elif name in known or run._admit(name):
+                m = add()
+                m.name = name
+                m.value = x
+        if self.step is not None:
+            p.step = self.step
+        if self.group_id is not None:
+            ev.group_id = self.group_id
+        if self.env_id is not None:
+            ev.env_id = self.env_id
+        return ev
 
 
 def run_config(config: Mapping[str, Any] | None, tags: Sequence[str] = ()) -> tpb.RunConfig:

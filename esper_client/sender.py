@@ -23,6 +23,7 @@ from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client.buffer import OutBuffer
 from esper_client.config import TelemetryConfig
+from esper_client.deferred import Deferred
 from esper_client.policy import DropPolicy
 from esper_client.sinks import FileSink, GrpcSink, Sink, SinkError
 from esper_client.spool import Item, Spool
@@ -60,7 +61,7 @@ class Sender:
     """Owns the outbox and the sink; `run()` is the thread body."""
 
     def __init__(
-        self, cfg: TelemetryConfig, ingress: deque[tuple[tpb.TelemetryEvent, int]],
+        self, cfg: TelemetryConfig, ingress: deque[tuple[tpb.TelemetryEvent, int] | Deferred],
         wake: threading.Event,
         ingress_dropped: Callable[[], int],
     ) -> None:
@@ -138,9 +139,18 @@ class Sender:
         run_id, producer_id = self.cfg.run_id, self.cfg.producer_id
         for _ in range(_MAX_DRAIN):
             try:
-                event, emitted_ns = ingress.popleft()
+                item = ingress.popleft()
             except IndexError:
                 return
+            if isinstance(item, Deferred):
+                emitted_ns = item.emitted_ns
+                try:
+                    event = item.event()
+                except Exception as exc:  # a typed emitter or log() given an unusable value
+                    self._reject_locally(f"cannot build event seq={item.seq}: {exc!r}")
+                    continue
+            else:
+                event, emitted_ns = item
             try:
                 if not event.run_id:
                     event.run_id = run_id

@@ -32,7 +32,13 @@ PAYLOAD_FOR_TYPE: dict[int, str] = {
     ET.EVENT_TYPE_CHECKPOINT_LOADED: "checkpoint_loaded",
     ET.EVENT_TYPE_TRAINING_COMPLETED: "training_completed",
     ET.EVENT_TYPE_SYSTEM_VITALS: "system_vitals",
+    ET.EVENT_TYPE_METRICS: "metrics",
 }
+
+#: The run's own scalars (METRICS): distinct names a run may have (sanctum keeps no more,
+#: the SDK refuses more), and the longest name (the contract's rule on Metric.name).
+MAX_METRIC_NAMES = 256
+MAX_METRIC_NAME_CHARS = 128
 
 #: Lifecycle and run events a producer must never drop; the rest may be thinned.
 ESSENTIAL_TYPES: frozenset[int] = frozenset(

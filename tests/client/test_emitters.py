@@ -87,17 +87,23 @@ def test_non_finite_doubles_are_left_out_and_counted(tmp_path: Path) -> None:
     run = esper_client.init(file_path=str(path), run_id="nan")
     run.ppo_update_completed(policy_loss=math.nan, value_loss=0.5, gradient_cv=math.inf)
     run.batch_epoch_completed(env_accuracies=[0.5, math.nan, 0.25])
-    assert run.stats()["nonfinite"] == 3
     run.close()
+    assert run.stats()["nonfinite"] == 3
     ppo, batch = [e for b in read_batches(path) for e in b.events][1:]
     assert not ppo.ppo_update.HasField("gradient_cv") and ppo.ppo_update.value_loss == 0.5
     assert list(batch.batch_epoch_completed.env_accuracies) == [0.5, 0.25]
 
 
-def test_a_wrong_argument_is_a_clear_error_at_the_call(tmp_path: Path) -> None:
-    run = esper_client.init(file_path=str(tmp_path / "x.events"), run_id="bad")
-    with pytest.raises(TypeError):
-        run.epoch_completed(val_acuracy=0.5)  # a typo names the parameter
-    with pytest.raises((TypeError, ValueError)):
-        run.epoch_completed(val_accuracy="high")
+def test_a_misspelt_field_raises_a_wrong_value_is_counted(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "x.events"
+    run = esper_client.init(file_path=str(path), run_id="bad")
+    with pytest.raises(TypeError, match="val_acuracy"):
+        run.epoch_completed(val_acuracy=0.5)  # at the call: Python names the parameter
+    run.epoch_completed(val_accuracy="high")  # never raises in the training loop
+    run.epoch_completed(val_accuracy=0.75, env_id=0)
     run.close()
+    assert run.stats()["rejected"] == 1
+    assert "cannot build event" in caplog.text
+    events = [e for b in read_batches(path) for e in b.events]
+    assert [e.epoch_completed.val_accuracy for e in events[1:]] == [0.75]
