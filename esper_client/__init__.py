@@ -17,10 +17,14 @@ original system's telemetry hub.
 
 from __future__ import annotations
 
-from esper_client.client import NullTelemetry, TelemetryClient
-from esper_client.config import TelemetryConfig
-from esper_client.run import Run, init
-from esper_client.signals import install_signal_flush
+from esper_client.contract import join_original_esper
+
+join_original_esper()  # before anything imports the contract's modules
+
+from esper_client.client import NullTelemetry, TelemetryClient  # noqa: E402
+from esper_client.config import TelemetryConfig  # noqa: E402
+from esper_client.run import Run, init  # noqa: E402
+from esper_client.signals import install_signal_flush  # noqa: E402
 
 __all__ = ["NullTelemetry", "Run", "TelemetryClient", "TelemetryConfig", "init",
            "install_signal_flush"]

@@ -3,6 +3,7 @@ imports without torch, textual or psutil, and streams a run to a real sanctum.""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tomllib
 import venv
@@ -40,10 +41,16 @@ def client_requirements() -> list[str]:
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A new venv with the package (no dependencies) and the client extra's requirements."""
-    where = tmp_path_factory.mktemp("fresh") / "venv"
-    venv.EnvBuilder(with_pip=True).create(where)
-    python = where / "bin" / "python"
-    for args in (client_requirements(), ["--no-deps", str(ROOT)]):
+    where = tmp_path_factory.mktemp("fresh")
+    venv.EnvBuilder(with_pip=True).create(where / "venv")
+    python = where / "venv" / "bin" / "python"
+    # built from a copy: a build in the checkout would leave build/ behind, which later
+    # builds reuse
+    source = where / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".venv", ".git", "build", "node_modules", "*.egg-info", "__pycache__", ".*_cache",
+        ".hypothesis"))
+    for args in (client_requirements(), ["--no-deps", str(source)]):
         done = subprocess.run([str(python), "-m", "pip", "install", "-q", *args],
                               capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
@@ -68,3 +75,53 @@ def test_the_sdk_imports_and_streams_without_torch_textual_psutil(fresh: Path) -
         assert [(h.name, h.value) for h in snap.run_config.hyperparameters] == [("lr", "0.001")]
         assert list(snap.run_config.tags) == ["fresh"]
         assert snap.envs[0].accuracy == pytest.approx(0.4)
+
+
+BESIDE = """
+import sys
+{first}
+from esper.nissa import get_hub                      # the original's hub
+import esper
+from esper_client.bridge import SanctumOutput
+hub = get_hub()
+hub.add_backend(SanctumOutput(sys.argv[1], run_id="beside"))
+hub.emit({{"event_type": "TRAINING_STARTED", "event_id": "e1",
+          "data": {{"n_envs": 1, "slot_ids": ["r0c0"], "task": "t"}}}})
+hub.close()
+assert esper.ORIGINAL == "yes"                       # the original's own __init__ ran
+print("both import")
+"""
+
+HUB = """
+_backends = []
+class Hub:
+    def add_backend(self, backend):
+        backend.start()
+        _backends.append(backend)
+    def emit(self, event):
+        for b in _backends:
+            b.emit(event)
+    def close(self):
+        for b in _backends:
+            b.close()
+def get_hub():
+    return Hub()
+"""
+
+
+@pytest.mark.parametrize("first", ["import esper_client", "import esper.nissa"])
+def test_the_sdk_beside_the_original_system(fresh: Path, tmp_path: Path, first: str) -> None:
+    """The original installs a regular package named `esper` too: in its process both it
+    and the contract's modules import, whichever comes first."""
+    original = tmp_path / "esper"
+    (original / "nissa").mkdir(parents=True)
+    (original / "__init__.py").write_text('ORIGINAL = "yes"\n')
+    (original / "nissa" / "__init__.py").write_text(HUB)
+    with ThreadedSanctum() as server:
+        done = subprocess.run(
+            [str(fresh), "-c", BESIDE.format(first=first), server.address],
+            env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+            capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "both import" in done.stdout
+        assert server.snapshot("beside").run_config.task == "t"
