@@ -3,6 +3,7 @@ snapshot agrees with values read from the file itself; a second import applies n
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 
@@ -12,8 +13,11 @@ import pytest
 from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client.bridge import MAPPINGS
+from sanctum_svc.import_progress import ByteProgress
+from sanctum_svc.importer import ImportResult
 from sanctum_svc.testing import ThreadedSanctum
 from tests.bridge.original import FIXTURE, Record, counts, of, records, run_import
+from tests.certs import make_cert
 
 pytestmark = pytest.mark.slow
 F32 = 1e-6  # histories are float32
@@ -216,3 +220,31 @@ def test_a_token_protected_sanctum(recs) -> None:
         runs = server.stub(channel).ListRuns(spb.ListRunsRequest(),
                                              metadata=(("authorization", "Bearer s3cret"),))
         assert len(runs.runs) == 1
+
+
+def test_a_tls_sanctum_with_its_ca(tmp_path) -> None:
+    cert, key = make_cert(tmp_path, "localhost")
+    with ThreadedSanctum(tls_cert=cert, tls_key=key) as server:
+        port = server.address.rsplit(":", 1)[1]
+        ok = run_import(FIXTURE, f"localhost:{port}", "--tls-ca", str(cert))
+        assert ok.returncode == 0, ok.stderr
+        assert re.search(r"[\d,]+ sent, [\d,]+ applied", ok.stdout)
+        plain = run_import(FIXTURE, f"localhost:{port}")
+        assert plain.returncode == 2 and "Traceback" not in plain.stderr
+
+
+def test_the_progress_bar_on_a_terminal(recs) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    bar = ByteProgress("import", stream=out)
+    bar.total = 1000
+    counts = ImportResult(lines=10, events=7, sent=5)
+    bar.update(500, counts)
+    bar.update(1000, counts)
+    bar.finish()
+    drawn = out.getvalue()
+    assert "\rimport [" in drawn and " 50%" in drawn and "100%" in drawn
+    assert "10 lines  7 events" in drawn and drawn.endswith("\n")
