@@ -29,7 +29,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from esper_client.deferred import Call, Deferred
+from esper_client.deferred import Call, Deferred, Pool
 from esper_common.events import PAYLOAD_FOR_TYPE
 
 #: Envelope fields an emitter takes (run_id, producer_id, seq and timestamp are the
@@ -106,7 +106,7 @@ def _source(event_type: int, payload_name: str, desc: Descriptor) -> str:
     params = [f.name for f in desc.fields] + list(env.values())
     args = ", ".join(params)
     lines = [f"def {fn}(self, *, {', '.join(f'{p}=None' for p in params)}):",
-             f"    self._defer(_Call({event_type}, _build_{fn}, (self, {args})))",
+             f"    self._defer_call({event_type}, _build_{fn}, (self, {args}))",
              "",
              f"def _build_{fn}(run, {args}):",
              # filled in place: a payload built apart would be copied into the event
@@ -148,7 +148,7 @@ def generate() -> dict[str, Callable[..., None]]:
         desc = payloads[payload_name]
         collect(desc)
         env: dict[str, Any] = {"_M": messages, "_Event": tpb.TelemetryEvent, "_sub": _sub,
-                               "_add_subs": _add_subs, "_Call": Call}
+                               "_add_subs": _add_subs}
         exec(_source(event_type, payload_name, desc), env)  # noqa: S102 (from descriptors)
         name = emitter_name(event_type)
         fn = env[name]
@@ -164,9 +164,19 @@ class Emitters:
     builders add to."""
 
     _nonfinite: int = 0
+    _calls: Pool[Call]
 
     def _defer(self, item: Deferred) -> None:  # pragma: no cover - provided by the user
         raise NotImplementedError
+
+    def _defer_call(self, event_type: int, fn: Callable[..., tpb.TelemetryEvent],
+                    args: tuple[Any, ...]) -> None:
+        """Hand `fn(*args)` to the sender in a recycled carrier."""
+        call = self._calls.take()
+        call.event_type = event_type
+        call.fn = fn
+        call.args.extend(args)
+        self._defer(call)
 
 
 #: Emitter name -> its builder `(run, *fields) -> TelemetryEvent`, run by the sender.

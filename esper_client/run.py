@@ -25,7 +25,7 @@ from typing import Any
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client.client import TelemetryClient
 from esper_client.config import TelemetryConfig
-from esper_client.deferred import Deferred
+from esper_client.deferred import Call, Deferred, Pool
 from esper_client.emitters import Emitters
 from esper_client.ids import default_producer_id, new_run_id
 from esper_common.events import MAX_METRIC_NAME_CHARS, MAX_METRIC_NAMES
@@ -52,6 +52,8 @@ class Run(Emitters):
     def __init__(self, client: TelemetryClient) -> None:
         self.client = client
         self._defer = client.emit_deferred  # type: ignore[method-assign]
+        self._calls: Pool[Call] = Pool(Call)
+        self._logs: Pool[_LogCall] = Pool(_LogCall)
         self.run_id = client.cfg.run_id
         self.producer_id = client.cfg.producer_id
         self._nonfinite = 0
@@ -69,8 +71,12 @@ class Run(Emitters):
         of 1 to MAX_METRIC_NAME_CHARS characters: further or longer names are refused
         (stats()["refused_names"], logged once).
         """
-        self._defer(_LogCall(self, {name: float(value) for name, value in metrics.items()},
-                             step, group_id, env_id))
+        call = self._logs.take()
+        call.run = self
+        call.names.extend(metrics)
+        call.values.extend(map(float, metrics.values()))
+        call.step, call.group_id, call.env_id = step, group_id, env_id
+        self._defer(call)
 
     def _admit(self, name: object) -> bool:
         """Whether a new metric name can be logged (it then is known)."""
@@ -130,29 +136,29 @@ class Run(Emitters):
 
 
 class _LogCall(Deferred):
-    """One log() call, built into a METRICS event by the sender thread."""
+    """One log() call (recycled), built into a METRICS event by the sender thread."""
 
-    __slots__ = ("env_id", "group_id", "run", "step", "values")
+    __slots__ = ("env_id", "group_id", "names", "run", "step", "values")
 
-    def __init__(self, run: Run, values: dict[str, float], step: int | None,
-                 group_id: str | None, env_id: int | None) -> None:
+    def __init__(self, pool: Pool[_LogCall] | None = None) -> None:
+        super().__init__(pool)
         self.event_type = _METRICS
-        self.seq = 0
-        self.emitted_ns = 0
-        self.run = run
-        self.values = values
-        self.step = step
-        self.group_id = group_id
-        self.env_id = env_id
+        self.run: Run | None = None
+        self.names: list[str] = []
+        self.values: list[float] = []
+        self.step: int | None = None
+        self.group_id: str | None = None
+        self.env_id: int | None = None
 
     def build(self) -> tpb.TelemetryEvent:
         run = self.run
+        assert run is not None
         ev = _Event(event_type=_METRICS)
         p = ev.metrics
         p.SetInParent()
         add = p.metrics.add
         known = run._metric_names
-        for name, x in self.values.items():
+        for name, x in zip(self.names, self.values, strict=True):
             if x - x != 0.0:  # NaN or infinite
                 run._nonfinite += 1
             elif name in known or run._admit(name):
@@ -166,6 +172,11 @@ class _LogCall(Deferred):
         if self.env_id is not None:
             ev.env_id = self.env_id
         return ev
+
+    def reset(self) -> None:
+        self.names.clear()
+        self.values.clear()
+        self.run = None
 
 
 def run_config(config: Mapping[str, Any] | None, tags: Sequence[str] = ()) -> tpb.RunConfig:
