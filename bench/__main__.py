@@ -17,7 +17,7 @@ import bench
 from bench import REGISTRY, Row
 
 #: Modules every bench needs; missing ones mean this Python is not the project's venv.
-NEEDED = ("grpc", "google.protobuf", "torch", "textual", "esper.sanctum.v1")
+NEEDED = ("grpc", "google.protobuf", "torch", "textual", "esper.sanctum.v2")
 
 
 def missing_environment() -> str | None:

@@ -13,20 +13,21 @@ from __future__ import annotations
 import argparse
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench import Row, register, row
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.aggregator import RunAggregator
-from tests.sanctum.events import realistic_run
+from testkit.events import realistic_run
 
 
-def best_of(repeats: int, fn: object) -> float:
+def best_of(repeats: int, fn: Callable[[], object]) -> float:
     """Best wall time of `repeats` calls of fn() (seconds)."""
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()  # type: ignore[operator]
+        fn()
         best = min(best, time.perf_counter() - t0)
     return best
 
@@ -67,7 +68,7 @@ def measure(batches: int = 40, envs: int = 8, epochs: int = 25, repeats: int = 5
     t_snap = best_of(repeats, lambda: [run.snapshot(times[-1]) for _ in range(snap_n)])
     snap = run.snapshot(times[-1])
     return AggregatorResult(n, mix, t_apply, t_ref, t_snap / snap_n,
-                            len(snap.SerializeToString()), len(snap.envs))
+                            len(snap.SerializeToString()), len(snap.envs.envs))
 
 
 @register("aggregator")

@@ -25,7 +25,7 @@ from typing import Any
 from bench import Row, adapt, register
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client import TelemetryClient, TelemetryConfig
-from sanctum_svc.testing import ThreadedSanctum, build_run_events
+from testkit import ThreadedSanctum, build_run_events
 
 GOAL_P99_US = 20.0
 

@@ -25,10 +25,10 @@ from pathlib import Path
 
 from bench import Row, percentile, register, row, rss_bytes
 from bench.live import Feeder, SubscriberProcess, latencies, rate
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper_common.channel import ChannelConfig, sync_channel
-from sanctum_svc.testing import SanctumProcess
+from testkit import SanctumProcess
 
 HZ = 10.0
 LATENCY_GOAL_MS = 100.0

@@ -21,10 +21,10 @@ from pathlib import Path
 import grpc
 
 from bench import Row, register, row
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.testing import SanctumProcess, build_run_events
+from testkit import SanctumProcess, build_run_events
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -60,7 +60,7 @@ def _flood_requests(n_batches: int) -> list[bytes]:
 def _flood(address: str, requests: list[bytes], stop: threading.Event,
            sent: list[int]) -> None:
     with grpc.insecure_channel(address) as ch:
-        ingest = ch.stream_unary("/esper.sanctum.v1.SanctumService/Ingest",
+        ingest = ch.stream_unary("/esper.sanctum.v2.SanctumService/Ingest",
                                  request_serializer=None,
                                  response_deserializer=spb.IngestResponse.FromString)
         k = 0

@@ -24,15 +24,16 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 
 from bench import Row, percentile, register, row
 from bench.live import SubscriberProcess
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.testing import SanctumProcess, batches, build_run_events, run_config
+from testkit import SanctumProcess, batches, build_run_events, run_config
 
 GIANT, UNWATCHED, LEGIT = "giant", "giant-unwatched", "legit"
 N_ENVS = 256
@@ -95,7 +96,7 @@ class Hostile(threading.Thread):
         self.active = threading.Event()
         self.stop = threading.Event()
 
-    def _event(self, **fields: object) -> tpb.TelemetryEvent:
+    def _event(self, **fields: Any) -> tpb.TelemetryEvent:
         ev = tpb.TelemetryEvent(run_id=self.run_id, producer_id="hostile", seq=self.seq,
                                 **fields)
         self.seq += 1

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench import Row, adapt, register
 from esper_client.bridge import JsonlFile, Mapper
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "original-small.jsonl.gz"
 RSS_GOAL = 1.25

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import statistics
 import tempfile
 import threading
@@ -18,11 +19,11 @@ from pathlib import Path
 import grpc
 
 from bench import Row, register, row
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper_common.channel import SUBSCRIBER_OPTIONS
 from sanctum_svc.servicer import SERVICE_NAME
-from sanctum_svc.testing import ThreadedSanctum, batches, build_run_events
+from testkit import ThreadedSanctum, batches, build_run_events
 
 
 class NullSanctum:
@@ -119,7 +120,7 @@ class Subscribers:
         self.arrivals: list[list[tuple[float, int]]] = [[] for _ in range(n)]
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._tasks: list[asyncio.Future[None]] = []
+        self._tasks: list[concurrent.futures.Future[None]] = []
 
     async def _one(self, i: int) -> None:
         opts = [("grpc.max_receive_message_length", 4 << 20), *SUBSCRIBER_OPTIONS]

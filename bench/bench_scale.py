@@ -20,10 +20,10 @@ from pathlib import Path
 import grpc
 
 from bench import Row, register, row, rss_bytes
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from sanctum_svc.testing import SanctumProcess, ThreadedSanctum, batches, build_run_events
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from testkit import SanctumProcess, ThreadedSanctum, batches, build_run_events
 
-_INGEST = "/esper.sanctum.v1.SanctumService/Ingest"
+_INGEST = "/esper.sanctum.v2.SanctumService/Ingest"
 
 
 def _encoded(run_id: str, n_events: int) -> list[bytes]:

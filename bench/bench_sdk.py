@@ -26,7 +26,7 @@ from typing import Any
 import esper_client
 from bench import Row, adapt, percentile, register
 from esper_client.emitters import Emitters
-from sanctum_svc.testing import SanctumProcess
+from testkit import SanctumProcess
 
 GOAL_P99_US = 10.0
 PACE_S = 20e-6  # ~20 us of "training" between calls

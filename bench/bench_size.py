@@ -1,7 +1,7 @@
 """Snapshot size: protobuf bytes vs the same snapshot as compact JSON (not a test).
 
 Snapshots are built by the real aggregator from a realistic run with 4, 16 and 64 envs
-(tests.sanctum.events.realistic_run: seeded random metric values at full float precision, as
+(testkit.events.realistic_run: seeded random metric values at full float precision, as
 a real trainer produces; round synthetic values would flatter JSON, whose numbers are text).
 JSON is the proto3 JSON mapping (google.protobuf.json_format, as MessageToJson produces
 it) dumped without whitespace, i.e. the smallest JSON a REST/WebSocket variant would send.
@@ -16,7 +16,7 @@ from google.protobuf import json_format
 
 from bench import Row, register, row
 from sanctum_svc.aggregator import RunAggregator
-from tests.sanctum.events import realistic_run
+from testkit.events import realistic_run
 
 GOAL_RATIO = 0.40
 

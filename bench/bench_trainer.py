@@ -31,7 +31,7 @@ import torch
 
 from bench import Row, adapt, register
 from esper_client import NullTelemetry, TelemetryClient, TelemetryConfig
-from sanctum_svc.testing import SanctumProcess
+from testkit import SanctumProcess
 from trainer_svc import emit as emit_module
 from trainer_svc.config import TrainerConfig
 from trainer_svc.evaluate import mean_episode_reward
@@ -78,7 +78,7 @@ def _timed_run(cfg: TrainerConfig, target: str | None, spool: str, run_id: str,
     if target is None and file_path is None:
         sink: Any = NullTelemetry()
     else:
-        extra = {} if flush_s is None else {"flush_interval_s": flush_s}
+        extra: dict[str, Any] = {} if flush_s is None else {"flush_interval_s": flush_s}
         sink = TelemetryClient(TelemetryConfig(target=target, run_id=run_id,
                                                producer_id="bench", spool_dir=spool,
                                                file_path=file_path, **extra))
@@ -144,7 +144,7 @@ def training_thread_cost(cfg: TrainerConfig, spool: str, runs: int) -> tuple[flo
             inner(event)
             spent[0] += time.perf_counter() - t0
 
-        sink.emit = emit  # type: ignore[method-assign]
+        sink.emit = emit  # type: ignore[method-assign]  # timed wrapper on this instance
         m0 = time.thread_time()
         with _timing_builders(spent):
             Trainer(cfg, sink).run()

@@ -20,14 +20,15 @@ from typing import Any
 from textual import events
 
 from bench import Row, register, row
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from tests.tui.sample import NOW, sample_snapshot
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from testkit.snapshots import NOW, sample_snapshot
 from tui_client.app import EsperTui
 from tui_client.messages import SnapshotReceived
 from tui_client.renderables.banner import banner_text
-from tui_client.renderables.decisions import decisions_text
+from tui_client.renderables.decisions import group_decisions
 from tui_client.renderables.delivery import delivery_text
 from tui_client.renderables.event_log import log_text
+from tui_client.renderables.groups import group_of
 from tui_client.renderables.heads import heads_text
 from tui_client.renderables.ppo import ppo_text
 from tui_client.renderables.vitals import vitals_text
@@ -41,10 +42,10 @@ def _variant(base: spb.SanctumSnapshot, k: int) -> spb.SanctumSnapshot:
     snap = spb.SanctumSnapshot()
     snap.CopyFrom(base)
     snap.version = k
-    snap.tamiyo.kl_divergence = 0.001 * (k % 50)
-    for env in snap.envs:
-        env.accuracy = 50.0 + (k + env.env_id) % 40
-        env.reward = 0.001 * k
+    snap.tamiyo.groups[0].last_update.kl_divergence = 0.001 * (k % 50)
+    for env in snap.envs.envs:
+        env.last_epoch.val_accuracy = 50.0 + (k + env.env_id) % 40
+        env.last_epoch.reward = 0.001 * k
     return snap
 
 
@@ -64,13 +65,14 @@ def bench_renderables(base: spb.SanctumSnapshot, n: int) -> dict[str, Any]:
     for k in range(n):
         snap = _variant(base, k)
         t0 = time.perf_counter()
-        banner_text(snap)
-        heads_text(snap)
-        ppo_text(snap, 70)
+        group = group_of(snap, None)
+        banner_text(snap, group)
+        heads_text(snap, group)
+        ppo_text(snap, group, 70)
         log_text(snap)
         delivery_text(snap, 0.1, 0.2, 40)
         vitals_text(snap, 40)
-        decisions_text(snap.tamiyo.last_decision, snap.recent_decisions, 40)
+        group_decisions(snap, group, 40)
         times.append(time.perf_counter() - t0)
     return _ms(times)
 
@@ -78,7 +80,12 @@ def bench_renderables(base: spb.SanctumSnapshot, n: int) -> dict[str, Any]:
 async def _next_refresh(app: EsperTui) -> float:
     """perf_counter() at the app's next screen refresh (after pending layout/paint)."""
     done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-    app.call_after_refresh(lambda: done.done() or done.set_result(time.perf_counter()))
+
+    def refreshed() -> None:
+        if not done.done():
+            done.set_result(time.perf_counter())
+
+    app.call_after_refresh(refreshed)
     return await done
 
 

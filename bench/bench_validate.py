@@ -12,7 +12,7 @@ from collections.abc import Callable
 from bench import Row, register, row
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc import rules, validate
-from sanctum_svc.testing import build_run_events
+from testkit import build_run_events
 
 
 def _best(fn: Callable[[], object], n: int) -> float:

@@ -18,10 +18,10 @@ from typing import Any
 
 import grpc
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper_common.channel import ChannelConfig, aio_channel, sync_channel
-from sanctum_svc.testing import batches, build_run_events
+from testkit import batches, build_run_events
 
 Arrivals = list[tuple[float, int]]  # (monotonic time, snapshot.delivery.events_applied)
 

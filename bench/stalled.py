@@ -19,16 +19,16 @@ from dataclasses import dataclass
 import grpc
 
 from bench import rss_bytes
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.testing import SanctumProcess, batches, build_run_events, free_port
+from testkit import SanctumProcess, batches, build_run_events, free_port
 from tests.fault.helpers import scrape
 
 RUN = "big"
 WATCHERS = r"""
 import sys, time, grpc
-from esper.sanctum.v1 import sanctum_pb2 as spb, sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb, sanctum_pb2_grpc
 address, run_id, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 calls = []
 for _ in range(n):  # a connection each, like n dashboards on n machines

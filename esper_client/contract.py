@@ -1,4 +1,4 @@
-"""Importing the contract's generated modules (`esper.telemetry.v1`, `esper.sanctum.v1`)
+"""Importing the contract's generated modules (`esper.telemetry.v1`, `esper.sanctum.v2`)
 beside the original system, which installs a regular package of the same name, `esper`.
 
 Ours is a namespace package (no esper/__init__.py), so it never hides or overwrites the

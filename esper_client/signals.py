@@ -28,7 +28,7 @@ def install_signal_flush(
 
     def restore() -> None:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            signal.signal(signum, handler)  # type: ignore[arg-type]  # None: not set from Python
 
     def handler(signum: int, frame: FrameType | None) -> None:
         try:

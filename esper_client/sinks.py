@@ -14,14 +14,14 @@ from typing import BinaryIO, Literal, Protocol
 
 import grpc
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_client.wire import encode_ingest_request
 from esper_common.channel import ChannelConfig, sync_channel
-from esper_common.eventfile import write_batch_bytes
+from esper_common.eventfile import EventFileError, open_append, write_batch_bytes
 
 ErrorKind = Literal["transient", "rejected", "auth"]
-_INGEST = "/esper.sanctum.v1.SanctumService/Ingest"
-_CURSOR = "/esper.sanctum.v1.SanctumService/GetResumeCursor"
+_INGEST = "/esper.sanctum.v2.SanctumService/Ingest"
+_CURSOR = "/esper.sanctum.v2.SanctumService/GetResumeCursor"
 _EVENT_INDEX = re.compile(r"events\[(\d+)\]")
 _AUTH_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 
@@ -44,17 +44,24 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+#: Trailing metadata carrying the google.rpc.Status of a failed call (what grpcio-status reads;
+#: parsed here so that the client extra needs googleapis-common-protos only).
+_STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
 def _bad_event_indexes(err: grpc.RpcError) -> tuple[int, ...]:
     """Event indexes named by the google.rpc.BadRequest detail of an INVALID_ARGUMENT."""
     try:
-        from google.rpc import error_details_pb2
-        from grpc_status import rpc_status
+        from google.rpc import error_details_pb2, status_pb2
 
-        status = rpc_status.from_call(err)  # type: ignore[arg-type]
+        status = status_pb2.Status()
+        for key, value in err.trailing_metadata() or ():
+            if key == _STATUS_DETAILS_KEY:
+                status.ParseFromString(value)
     except Exception:  # no detail, or not a call: fall back to dropping the batch
         return ()
     found: set[int] = set()
-    for detail in status.details if status else ():
+    for detail in status.details:
         bad = error_details_pb2.BadRequest()
         if detail.Unpack(bad):
             for violation in bad.field_violations:
@@ -143,12 +150,14 @@ class FileSink:
         try:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+                self._fh = open_append(self.path)
             for batch in batches:
                 write_batch_bytes(self._fh, batch)
             self._fh.flush()
         except OSError as exc:
             raise SinkError("transient", f"cannot write {self.path}: {exc}") from exc
+        except EventFileError as exc:
+            raise SinkError("transient", str(exc)) from exc
 
     def cursor(self, run_id: str, producer_id: str, timeout: float) -> int | None:
         return None  # a file has no cursor: everything written is delivered

@@ -1,14 +1,13 @@
 """Append-only spool segments on local disk, where events wait while sanctum is unreachable.
 
-Each segment is an event file in the esper_common.eventfile format (4-byte big-endian length +
-EventBatch record), so a segment left behind can still be loaded with `esper-sanctum ingest`.
+Each segment is an event file (esper_common.eventfile: a header, then checksummed EventBatch
+records), so a segment left behind can still be loaded with `esper-sanctum ingest`.
 Segments are read back oldest first and deleted once every event in them was acknowledged.
 """
 
 from __future__ import annotations
 
 import contextlib
-import struct
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,11 +15,10 @@ from typing import BinaryIO
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client.wire import encode_batch
-from esper_common.eventfile import write_batch_bytes
+from esper_common.eventfile import HEADER, RECORD, read_record, write_batch_bytes
 
 #: One buffered event: (seq, event_type, serialized TelemetryEvent).
-Item = tuple[int, int, bytes]
-_LEN = struct.Struct(">I")
+Item = tuple[int, tpb.EventType, bytes]
 
 
 def split_batch(record: bytes) -> list[bytes]:
@@ -75,15 +73,17 @@ class Spool:
         seg = self._segments[-1] if self._segments else None
         if seg is None or seg.writer is None or seg.size >= self.segment_bytes:
             seg = self._new_segment()
-        write_batch_bytes(seg.writer, data)
-        seg.writer.flush()
-        n = _LEN.size + len(data)
-        seg.size += n
+        writer = seg.writer
+        assert writer is not None  # a new segment is open for writing
+        written = write_batch_bytes(writer, data)
+        writer.flush()
+        n = RECORD.size + len(data)  # the record; `written` may include the file's header
+        seg.size += written
         seg.unread_events += len(items)
         seg.last_seq = items[-1][0]
         self.unread_bytes += n
         self.unread_events += len(items)
-        self.bytes_written += n
+        self.bytes_written += written
 
     def read(self) -> list[Item]:
         """The next record's items, oldest first; [] when nothing is unread."""
@@ -92,15 +92,17 @@ class Spool:
                 continue
             if seg.reader is None:
                 seg.reader = open(seg.path, "rb")  # noqa: SIM115 - kept open across reads
-            seg.reader.seek(seg.read_offset)
-            (size,) = _LEN.unpack(seg.reader.read(_LEN.size))
-            record = seg.reader.read(size)
-            seg.read_offset += _LEN.size + size
+            seg.reader.seek(max(seg.read_offset, len(HEADER)))
+            record = read_record(seg.reader, str(seg.path))
+            if record is None:
+                raise OSError(f"spool segment {seg.path} ends before its recorded size")
+            size = len(record)
+            seg.read_offset = seg.reader.tell()
             datas = split_batch(record)
             batch = tpb.EventBatch.FromString(record)
             items = [(ev.seq, ev.event_type, d) for ev, d in zip(batch.events, datas, strict=True)]
             seg.unread_events -= len(items)
-            self.unread_bytes -= _LEN.size + size
+            self.unread_bytes -= RECORD.size + size
             self.unread_events -= len(items)
             if seg.read_offset >= seg.size and seg is not self._segments[-1]:
                 seg.reader.close()

@@ -35,5 +35,5 @@ def encode_batch(events: Iterable[bytes], drops: bytes | None = None) -> bytes:
 
 
 def encode_ingest_request(batch: bytes) -> bytes:
-    """esper.sanctum.v1.IngestRequest{batch} from a serialized EventBatch."""
+    """esper.sanctum.v2.IngestRequest{batch} from a serialized EventBatch."""
     return _TAG_FIELD1 + varint(len(batch)) + batch

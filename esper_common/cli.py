@@ -1,4 +1,5 @@
-"""`esper`: the umbrella command. `esper up` runs a whole local system in one go."""
+"""`esper`: the umbrella command. `esper up` runs a whole local system in one go, `esper down`
+stops it, `esper config show` prints the effective configuration of every command."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from esper_common.up import UpConfig, default_data_dir, up
+from esper_common import logs, settings
+from esper_common.up import UpConfig, default_data_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,8 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a local sanctum, a training run and the TUI together",
         description=(
             "Start esper-sanctum with its embedded SQLite store, an esper-trainer run "
-            "streaming into it, and esper-tui attached to that run. Quit the TUI (q) or "
-            "press Ctrl-C to stop everything; nothing is left running."
+            "streaming into it, and esper-tui attached to that run. Quitting the TUI (q) "
+            "leaves sanctum and training running in the background: `esper-tui --server "
+            "ADDRESS` or `esper up` again shows them, `esper down` (or Ctrl-C twice in the "
+            "TUI) stops everything. Without a terminal (or with --headless) it stays in the "
+            "foreground and stops everything when training ends or on Ctrl-C."
         ),
     )
     p.add_argument("--port", type=int, default=50051,
@@ -34,17 +39,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="policy device, e.g. cpu or cuda (trainer default)")
     p.add_argument("--headless", action="store_true",
                    help="no TUI: show trainer progress and exit when training ends")
+    p.add_argument("--detach", action="store_true",
+                   help="start sanctum and training in the background and return at once")
+    p.add_argument("--stop-on-quit", action="store_true",
+                   help="quitting the TUI stops sanctum and training too")
+    logs.add_flags(p)
     p.add_argument("trainer_args", nargs=argparse.REMAINDER,
                    help="after --, extra arguments passed to esper-trainer")
+
+    d = sub.add_parser("down", help="stop what `esper up` left running",
+                       description="Stop the training runs and the sanctum that `esper up` "
+                                   "started from this data directory (training stops after "
+                                   "its current step and reads STOPPED).")
+    d.add_argument("--data-dir", type=Path, default=None,
+                   help=f"the data directory given to esper up (default {default_data_dir()})")
+
+    c = sub.add_parser("config", help="show the effective configuration")
+    csub = c.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
+    show = csub.add_parser(
+        "show", help="print every command's effective configuration (secrets masked)",
+        description="Print the configuration every command would use here, as a TOML config "
+                    "file: each value with where it comes from (ESPER_* environment, config "
+                    "file, default). Tokens are masked.")
+    show.add_argument("section", nargs="?", metavar="SECTION",
+                      help="only this command's section, e.g. tui, trainer, up, sanctum.serve")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    ns = build_parser().parse_args(argv)
-    extra = tuple(a for a in ns.trainer_args if a != "--")
+    ns = settings.parse_args(build_parser(), argv, "")
+    if ns.command == "down":
+        from esper_common.down import down
+
+        return down(ns.data_dir or default_data_dir())
+    if ns.command == "config":
+        from esper_common.showconfig import render
+
+        try:
+            sys.stdout.write(render(only=ns.section, config=getattr(ns, "config", None)))
+        except settings.SettingsError as exc:
+            print(f"esper: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    from esper_common.extras import require
+    from esper_common.up import up
+
+    require("esper up", ("server", "trainer", "tui"))
     headless = ns.headless or not (sys.stdin.isatty() and sys.stdout.isatty())
+    extra = tuple(a for a in ns.trainer_args if a != "--")
     cfg = UpConfig(port=ns.port, data_dir=ns.data_dir, episodes=ns.episodes, envs=ns.envs,
-                   seed=ns.seed, device=ns.device, headless=headless, trainer_args=extra)
+                   seed=ns.seed, device=ns.device, headless=headless and not ns.detach,
+                   detach=ns.detach, stop_on_quit=ns.stop_on_quit, log_level=ns.log_level,
+                   log_format=ns.log_format, trainer_args=extra)
     return up(cfg)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from esper.sanctum.v1 import sanctum_pb2
+from esper.sanctum.v2 import sanctum_pb2
 from esper.telemetry.v1 import telemetry_pb2
 
 CvStatus = Literal["stable", "warn", "BAD"]
@@ -16,17 +16,18 @@ LIVE_SECONDS = 2.0
 SLOW_SECONDS = 5.0
 
 
-def memory_usage_percent(infra: sanctum_pb2.Infrastructure) -> float | None:
-    """CUDA memory in use as a percentage: allocated / reserved × 100.
+def memory_usage_percent(measured: telemetry_pb2.PPOUpdatePayload) -> float | None:
+    """CUDA memory in use as a percentage: allocated / reserved × 100, from a PPO update's
+    (or a policy group's last measured) CUDA fields.
 
     None when memory was not measured (CPU run); 0.0 when reserved ≤ 0, as in the seed plan.
     """
-    measured = infra.HasField("cuda_memory_allocated_gb")
-    if not (measured and infra.HasField("cuda_memory_reserved_gb")):
+    if not (measured.HasField("cuda_memory_allocated_gb")
+            and measured.HasField("cuda_memory_reserved_gb")):
         return None
-    if infra.cuda_memory_reserved_gb <= 0:
+    if measured.cuda_memory_reserved_gb <= 0:
         return 0.0
-    return infra.cuda_memory_allocated_gb / infra.cuda_memory_reserved_gb * 100.0
+    return measured.cuda_memory_allocated_gb / measured.cuda_memory_reserved_gb * 100.0
 
 
 def valid_actions(choice: telemetry_pb2.HeadChoice) -> int | None:
@@ -51,7 +52,7 @@ def gradient_cv_status(cv: float) -> CvStatus:
     return "BAD"
 
 
-def liveness_for_age(seconds_since_last_event: float) -> sanctum_pb2.Liveness.ValueType:
+def liveness_for_age(seconds_since_last_event: float) -> sanctum_pb2.Liveness:
     """LIVE under 2 s since the last event, SLOW under 5 s, else STALE."""
     if seconds_since_last_event < LIVE_SECONDS:
         return sanctum_pb2.LIVENESS_LIVE
@@ -65,7 +66,7 @@ FINISHED = frozenset({sanctum_pb2.RUN_STATUS_COMPLETED, sanctum_pb2.RUN_STATUS_S
                       sanctum_pb2.RUN_STATUS_FAILED})
 
 
-def ended_status(reported: str) -> sanctum_pb2.RunStatus.ValueType:
+def ended_status(reported: str) -> sanctum_pb2.RunStatus:
     """The RunStatus of a trainer's completion status: "completed" (or nothing) is COMPLETED,
     "error: ..." is FAILED, anything else ("interrupted", "stopped: ...") is STOPPED."""
     kind = reported.partition(":")[0].strip().lower()
@@ -76,7 +77,7 @@ def ended_status(reported: str) -> sanctum_pb2.RunStatus.ValueType:
     return sanctum_pb2.RUN_STATUS_STOPPED
 
 
-def status_name(status: sanctum_pb2.RunStatus.ValueType) -> str:
+def status_name(status: sanctum_pb2.RunStatus) -> str:
     """RUN_STATUS_STOPPED -> "stopped"; "—" when the server did not say."""
     if status == sanctum_pb2.RUN_STATUS_UNSPECIFIED:
         return "—"

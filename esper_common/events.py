@@ -57,7 +57,7 @@ ESSENTIAL_TYPES: frozenset[int] = frozenset(
 )
 
 
-def make_event(event_type: int, *, severity: int = tpb.SEVERITY_INFO,
+def make_event(event_type: tpb.EventType, *, severity: tpb.Severity = tpb.SEVERITY_INFO,
                env_id: int | None = None, epoch: int | None = None,
                episode: int | None = None, batch: int | None = None,
                **fields: object) -> tpb.TelemetryEvent:

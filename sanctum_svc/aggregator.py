@@ -4,8 +4,8 @@ The state lives in generated messages (one schema, no mirror classes): a working
 `SanctumSnapshot` that the handlers in `sanctum_svc.handlers` mutate, plus, for the event
 types that dominate ingest (EPOCH_COMPLETED, ANALYTICS_SNAPSHOT, PPO_UPDATE_COMPLETED),
 references to the latest payload messages that `snapshot(now)` copies into the snapshot it
-returns, and bounded deques for the sparkline histories. That keeps apply() at a few dict
-and attribute operations per event; snapshot() runs at most tens of times/s per run.
+returns, and bounded deques for the series. That keeps apply() at a few dict and attribute
+operations per event; snapshot() runs at most tens of times/s per run.
 
 apply() never reads the clock: the same events with the same receive times give the same
 snapshot, which is what lets the server replay its store after a restart.
@@ -14,99 +14,23 @@ snapshot, which is what lets the server replay its store after a restart.
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.derived import liveness_for_age
 from sanctum_svc import budget, history
 from sanctum_svc.config import SNAPSHOT_BUDGET_BYTES, SUMMARY_GROUP_IDS
+from sanctum_svc.envtrack import EnvTrack
 from sanctum_svc.handlers import HANDLERS
-from sanctum_svc.handlers.common import (
-    DECIDED_STAGES,
-    RECENT_DECISIONS,
-    event_time,
-    set_compile,
-    set_time,
-)
-from sanctum_svc.handlers.ppo import fill_ppo
+from sanctum_svc.handlers.common import RECENT_DECISIONS, event_time, set_time
 from sanctum_svc.metric_tracks import MetricTracks
 
 #: Batches over which episodes/s is measured.
 EPISODE_RATE_WINDOW = 5
 #: While assembling envs, one in this many is measured to estimate their total size.
 _ENV_SAMPLE = 8
-
-
-class EnvTrack:
-    """One env (host network) of a run: the latest EPOCH_COMPLETED event, its seeds by slot,
-    the two running values and bounded histories. `fill` writes the EnvState of a snapshot."""
-
-    __slots__ = (
-        "group_id",
-        "env_id",
-        "last_epoch",
-        "best_accuracy",
-        "cumulative_reward",
-        "seeds",
-        "counterfactuals",
-        "accuracy_history",
-        "reward_history",
-    )
-
-    def __init__(self, group_id: str, env_id: int, history_len: int) -> None:
-        self.group_id = group_id
-        self.env_id = env_id
-        #: The latest EPOCH_COMPLETED of this env: accuracy, reward, val_loss, host_params,
-        #: epoch and episode are read from it when a snapshot is built.
-        self.last_epoch: tpb.TelemetryEvent | None = None
-        #: Best accuracy so far; reward summed over the current episode (reset per batch).
-        self.best_accuracy = 0.0
-        self.cumulative_reward = 0.0
-        #: Slot id -> the seed's latest telemetry (a payload message; replaced, never mutated).
-        self.seeds: dict[str, tpb.SeedTelemetry] = {}
-        #: Slot id -> counterfactual of the seed pruned / fossilized there, shown while the
-        #: slot stays in a decided stage and its epoch telemetry does not repeat it.
-        self.counterfactuals: dict[str, float] = {}
-        self.accuracy_history: deque[float] = deque(maxlen=history_len)
-        self.reward_history: deque[float] = deque(maxlen=history_len)
-
-    def own_seed(self, slot_id: str) -> tpb.SeedTelemetry:
-        """A private, mutable copy of the seed in `slot_id` (created empty if unknown)."""
-        seed = tpb.SeedTelemetry(slot_id=slot_id)
-        current = self.seeds.get(slot_id)
-        if current is not None:
-            seed.CopyFrom(current)
-        self.seeds[slot_id] = seed
-        return seed
-
-    def fill(self, env: spb.EnvState) -> None:
-        env.env_id = self.env_id
-        env.group_id = self.group_id
-        env.best_accuracy = self.best_accuracy
-        env.cumulative_reward = self.cumulative_reward
-        event = self.last_epoch
-        if event is not None:
-            if event.HasField("epoch"):
-                env.epoch = event.epoch
-            if event.HasField("episode"):
-                env.episode = event.episode
-            p = event.epoch_completed
-            env.accuracy = p.val_accuracy
-            env.reward = p.reward
-            env.val_loss = p.val_loss
-            env.host_params = p.host_params
-        seeds = env.seeds
-        for slot_id in sorted(self.seeds):
-            seeds[slot_id].CopyFrom(self.seeds[slot_id])
-        for slot_id, value in self.counterfactuals.items():
-            if slot_id in seeds:
-                seed = seeds[slot_id]
-                if seed.stage in DECIDED_STAGES and not seed.HasField("counterfactual"):
-                    seed.counterfactual = value
-        env.accuracy_history.extend(self.accuracy_history)
-        env.reward_history.extend(self.reward_history)
 
 
 class RunAggregator:
@@ -128,9 +52,10 @@ class RunAggregator:
         self.history_len = history_len
         self.event_log_len = event_log_len
         #: The working snapshot the handlers mutate; never handed out (see `snapshot`).
-        #: Envs, decisions and time-dependent fields are added by `snapshot`.
+        #: Envs, decisions, series and time-dependent fields are added by `snapshot`.
         self.state = spb.SanctumSnapshot(run_id=run_id)
-        self.groups: dict[str, spb.TamiyoState] = {}
+        #: Policy groups in the order first seen (the working messages in state.tamiyo).
+        self.groups: dict[str, spb.PolicyGroup] = {}
         self.envs: dict[tuple[str, int], EnvTrack] = {}
         #: sorted(self.envs), kept until an env is added (envs are never removed).
         self._env_order: list[tuple[str, int]] | None = None
@@ -141,13 +66,9 @@ class RunAggregator:
         self._card_sizes: dict[int, tuple[tpb.DecisionCard, int]] = {}
         #: (receive time, episodes_completed) of recent BATCH_EPOCH_COMPLETED events.
         self.batch_marks: deque[tuple[float, int]] = deque(maxlen=EPISODE_RATE_WINDOW)
-        #: Run-level histories (the fields of spb.Histories), newest last.
-        #: Created on first use: an empty deque costs ~0.7 KB, and a server may hold many
-        #: runs that never sent a PPO update.
-        self.histories: defaultdict[str, deque[float]] = defaultdict(
-            lambda: deque(maxlen=history_len))
-        #: Latest PPOUpdatePayload per group: its per-update metrics (scalars, heads,
-        #: early_stop_epoch, clip ±) are copied into the group's TamiyoState by `snapshot`.
+        #: Run- and group-level series, (metric, group_id) -> values, newest last.
+        self.series: dict[tuple[str, str], deque[float]] = {}
+        #: Latest PPOUpdatePayload per group (copied into the group's last_update).
         self.last_ppo: dict[str, tpb.PPOUpdatePayload] = {}
         #: Latest SYSTEM_VITALS payload (copied into snapshots whole).
         self.last_vitals: tpb.SystemVitalsPayload | None = None
@@ -198,20 +119,12 @@ class RunAggregator:
         self.version += 1
 
     # -- accessors for handlers -----------------------------------------------------------
-    def group(self, group_id: str) -> spb.TamiyoState:
-        """The TamiyoState of a policy group; the first group seen is the primary one."""
-        tamiyo = self.groups.get(group_id)
-        if tamiyo is None:
-            tamiyo = self.state.tamiyo if not self.groups else self.state.other_groups.add()
-            tamiyo.group_id = group_id
-            if self.config is not None:
-                set_compile(tamiyo.infrastructure, self.config)
-            self.groups[group_id] = tamiyo
-        return tamiyo
-
-    def is_primary(self, group_id: str) -> bool:
-        """Whether `group_id` is the primary group (the first seen, or none seen yet)."""
-        return not self.groups or self.state.tamiyo.group_id == group_id
+    def group(self, group_id: str) -> spb.PolicyGroup:
+        """The working PolicyGroup of `group_id`; the first group seen is the primary one."""
+        group = self.groups.get(group_id)
+        if group is None:
+            group = self.groups[group_id] = self.state.tamiyo.groups.add(group_id=group_id)
+        return group
 
     def env(self, group_id: str, env_id: int) -> EnvTrack:
         """The env (group, env_id), created on first use."""
@@ -224,7 +137,7 @@ class RunAggregator:
 
     def log(self, event: tpb.TelemetryEvent, received_at: float, message: str) -> spb.EventLogEntry:
         """Append a human-readable entry to the bounded event log."""
-        entry = history.push_message(self.state.event_log, self.event_log_len)
+        entry = history.push_message(self.state.event_log.entries, self.event_log_len)
         event_time(entry.timestamp, event, received_at)
         entry.event_type = event.event_type
         entry.severity = event.severity
@@ -234,13 +147,18 @@ class RunAggregator:
         entry.message = message
         return entry
 
-    def push_history(self, name: str, value: float) -> None:
-        """Append to one bounded run-level history (a Histories field)."""
-        self.histories[name].append(value)
+    def push_series(self, metric: str, group_id: str, value: float) -> None:
+        """Append to the bounded series `metric` of policy group `group_id`."""
+        key = (metric, group_id)
+        values = self.series.get(key)
+        if values is None:
+            values = self.series[key] = deque(maxlen=self.history_len)
+        values.append(value)
 
     # -- reading ------------------------------------------------------------------------
     def snapshot(self, now: float) -> spb.SanctumSnapshot:
-        """A fresh SanctumSnapshot; liveness and ages are computed from `now`."""
+        """A fresh SanctumSnapshot, within the snapshot budget (sanctum_svc.budget); liveness
+        and ages are computed from `now`."""
         snap = spb.SanctumSnapshot()
         snap.CopyFrom(self.state)
         snap.version = self.version
@@ -248,37 +166,40 @@ class RunAggregator:
         snap.delivery.CopyFrom(self.delivery)
         if self.last_vitals is not None:
             snap.vitals.CopyFrom(self.last_vitals)
-        histories = snap.histories
-        for name, values in self.histories.items():
-            if values:
-                getattr(histories, name).extend(values)
-        history.trim(snap.event_log, self.event_log_len)
-        omitted, unbuilt = self._fill_envs(snap)
+        history.trim(snap.event_log.entries, self.event_log_len)
         # A card over the budget's element share would be left out by budget.fit anyway:
         # it is never copied in (a 4 MB card costs ~15 ms to copy and measure).
         fits = self._card_fits
-        if self.last_decision or self.last_ppo:
-            by_group = {snap.tamiyo.group_id: snap.tamiyo}
-            by_group.update((g.group_id, g) for g in snap.other_groups)
-            for group_id, decision in self.last_decision.items():
+        omitted: dict[str, int] = {}
+        for group in snap.tamiyo.groups:
+            update = self.last_ppo.get(group.group_id)
+            if update is not None:
+                group.last_update.CopyFrom(update)
+            decision = self.last_decision.get(group.group_id)
+            if decision is not None:
                 if fits(decision):
-                    by_group[group_id].last_decision.CopyFrom(decision)
+                    group.last_decision.CopyFrom(decision)
                 else:
-                    omitted["last_decision"] = omitted.get("last_decision", 0) + 1
-            for group_id, update in self.last_ppo.items():
-                fill_ppo(by_group[group_id], update)
-        # Each card once: a group's last decision is in its TamiyoState, not repeated here.
+                    omitted["tamiyo.groups.last_decision"] = (
+                        omitted.get("tamiyo.groups.last_decision", 0) + 1)
+        # Each card once: a group's last decision is in its PolicyGroup, not repeated here.
         last = self.last_decision
         recent = [d for d in self.decisions if last.get(d.group_id) is not d]
         kept = [d for d in recent if fits(d)]
         if len(kept) < len(recent):
-            omitted["recent_decisions"] = len(recent) - len(kept)
-        snap.recent_decisions.extend(kept)
+            omitted["decisions.recent"] = len(recent) - len(kept)
+        snap.decisions.recent.extend(kept)
+        series = snap.histories
+        for (metric, group_id), values in self.series.items():
+            if values:
+                series.series.add(metric=metric, group_id=group_id).values.extend(values)
+        unbuilt = self._fill_envs(snap, omitted)
+        run = snap.run
         if self.last_event_time is not None:
             age = max(0.0, now - self.last_event_time)
-            snap.liveness = liveness_for_age(age)
-            snap.seconds_since_last_event = age
-            set_time(snap.last_event_time, self.last_event_time)
+            run.liveness = liveness_for_age(age)
+            run.seconds_since_last_event = age
+            set_time(run.last_event_time, self.last_event_time)
         budget.fit(snap, self.snapshot_budget, omitted, unbuilt)
         return snap
 
@@ -298,45 +219,47 @@ class RunAggregator:
             known = self._card_sizes[id(card)] = (card, size)
         return known[1] <= limit
 
-    def _fill_envs(self, snap: spb.SanctumSnapshot) -> tuple[dict[str, int], int]:
-        """Add the envs in (group, env id) order, and the mean of their last rewards. Envs
-        past the snapshot budget are not assembled at all (a run may hold very many): their
-        count and estimated size are returned for the trim record."""
+    def _fill_envs(self, snap: spb.SanctumSnapshot, omitted: dict[str, int]) -> int:
+        """Add the envs in (group, env id) order with their series, and the mean of their
+        last rewards. Envs past the snapshot budget are not assembled at all (a run may hold
+        very many): their count goes into `omitted`, their estimated size is returned."""
         if self._env_order is None:
             self._env_order = sorted(self.envs)
-        order = self._env_order
         envs = self.envs
-        tracks = [envs[key] for key in order]
+        tracks = [envs[key] for key in self._env_order]
         rewards = [t.last_epoch.epoch_completed.reward for t in tracks if t.last_epoch is not None]
         if rewards:
-            snap.aggregate_mean_reward = sum(rewards) / len(rewards)
+            snap.envs.mean_reward = sum(rewards) / len(rewards)
+        out, series = snap.envs.envs, snap.histories
         size = 0
         for n, track in enumerate(tracks):
             if size > self.snapshot_budget:
                 rest = len(tracks) - n
-                return {"envs": rest}, rest * (size // n)
-            env = snap.envs.add()
+                omitted["envs.envs"] = rest
+                return rest * (size // n)
+            env = out.add()
             track.fill(env)
+            track.fill_series(series)
             if n % _ENV_SAMPLE == 0:  # an estimate is enough here: fit() enforces the budget
                 size += (env.ByteSize() + 4) * _ENV_SAMPLE
-        return {}, 0
+        return 0
 
     def summary(self, now: float) -> spb.RunSummary:
         """A short description of the run for ListRuns."""
-        state = self.state
+        run = self.state.run
         out = spb.RunSummary(
             run_id=self.run_id,
-            task=state.task_name,
-            episodes_completed=state.episodes_completed,
-            total_episodes=state.batch_total_episodes or state.run_config.n_episodes,
-            n_envs=state.run_config.n_envs,
+            task=run.config.task,
+            episodes_completed=run.last_batch.episodes_completed,
+            total_episodes=run.last_batch.total_episodes or run.config.n_episodes,
+            n_envs=run.config.n_envs,
             group_ids=list(itertools.islice(self.groups, SUMMARY_GROUP_IDS)),
             group_count=len(self.groups),
-            status=state.status,
+            status=run.status,
             events_applied=self.events_applied,
         )
-        if state.status in (spb.RUN_STATUS_STOPPED, spb.RUN_STATUS_FAILED):
-            out.status_reason = state.completion.status
+        if run.status in (spb.RUN_STATUS_STOPPED, spb.RUN_STATUS_FAILED):
+            out.status_reason = run.completion.status
         if self.last_event_time is not None:
             out.liveness = liveness_for_age(max(0.0, now - self.last_event_time))
             set_time(out.last_event_time, self.last_event_time)

@@ -1,7 +1,8 @@
 """Bearer-token authorization as a server interceptor.
 
-With a token configured every RPC except gRPC health needs `authorization: Bearer <token>`
-(reflection checks it itself, to describe the health service to anyone).
+With a token configured every RPC except gRPC health (and the retired v1 service, which only
+says how to upgrade) needs `authorization: Bearer <token>` (reflection checks it itself, to
+describe the health service to anyone).
 A separate read token (if configured) may call only the read RPCs; Ingest with it is
 PERMISSION_DENIED. Tokens are compared in constant time.
 """
@@ -9,11 +10,14 @@ PERMISSION_DENIED. Tokens are compared in constant time.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import grpc
 
-SERVICE = "/esper.sanctum.v1.SanctumService/"
+from sanctum_svc.retired import CURRENT_SERVICE
+from sanctum_svc.retired import PREFIX as RETIRED_PREFIX
+
+SERVICE = f"/{CURRENT_SERVICE}/"
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 #: Reflection checks the token itself: it describes health to anyone (sanctum_svc.reflection).
 REFLECTION_METHOD = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
@@ -21,9 +25,9 @@ REFLECTION_METHOD = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionI
 WRITE_METHODS = frozenset({SERVICE + "Ingest"})
 
 
-def bearer(metadata: object) -> str | None:
+def bearer(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
     """The bearer token in call metadata, or None."""
-    for item in metadata or ():  # type: ignore[attr-defined]
+    for item in metadata or ():
         key, value = item
         if key == "authorization":
             scheme, _, token = str(value).partition(" ")
@@ -38,7 +42,7 @@ def _same(a: str | None, b: str | None) -> bool:
 def decide(method: str, token: str | None, full: str | None,
            read: str | None) -> tuple[grpc.StatusCode, str] | None:
     """None if the call may proceed, else the status to refuse it with."""
-    if full is None or method.startswith(HEALTH_PREFIX):
+    if full is None or method.startswith((HEALTH_PREFIX, RETIRED_PREFIX)):
         return None
     if method == REFLECTION_METHOD:
         return None

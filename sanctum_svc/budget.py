@@ -3,7 +3,8 @@
 gRPC clients refuse a message over 4 MiB by default, so a run whose state outgrew that made
 GetSnapshot and WatchSnapshots fail (RESOURCE_EXHAUSTED) for everyone watching it. `fit`
 cuts a snapshot that is over the budget down to it, the most expendable parts first (old
-log lines and decisions before envs, envs before the controller's own state), and records
+log lines and decisions before series, series before envs, envs before the controller's own
+state), and records
 every cut in `snapshot.trimmed` so that clients can say what they are not showing. The RPC
 never fails for size.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 
 #: Room kept under the budget for the trim record itself and for length prefixes of
 #: enclosing messages that shrink by less than their elements.
@@ -23,9 +24,6 @@ SLACK = 1024
 #: No single element (a decision card, an env, a log line, a group) may take more than
 #: this share of the budget: a giant one goes first, before any ordinary part is cut.
 ELEMENT_SHARE = 16
-
-_S = spb.SanctumSnapshot
-
 
 def _varint_len(n: int) -> int:
     size = 1
@@ -76,15 +74,20 @@ def drop_oversized(parent: Message, name: str, limit: int) -> int:
 
 
 def _oversized(snap: spb.SanctumSnapshot, limit: int) -> dict[str, int]:
-    """Drop any env, group or last decision over `limit` bytes (before ordinary envs and
-    groups are cut); counts per field path."""
-    counts = {"envs": drop_oversized(snap, "envs", limit),
-              "other_groups": drop_oversized(snap, "other_groups", limit),
-              "last_decision": 0}
-    for tamiyo in (snap.tamiyo, *snap.other_groups):
-        if tamiyo.HasField("last_decision") and tamiyo.last_decision.ByteSize() > limit:
-            tamiyo.ClearField("last_decision")
-            counts["last_decision"] += 1
+    """Drop any env, non-primary group or last decision over `limit` bytes (before ordinary
+    envs and groups are cut); counts per field path."""
+    groups = snap.tamiyo.groups
+    dropped_groups = 0
+    for i in range(len(groups) - 1, 0, -1):  # the primary group stays
+        if groups[i].ByteSize() > limit:
+            del groups[i]
+            dropped_groups += 1
+    counts = {"envs.envs": drop_oversized(snap.envs, "envs", limit),
+              "tamiyo.groups": dropped_groups, "tamiyo.groups.last_decision": 0}
+    for group in groups:
+        if group.HasField("last_decision") and group.last_decision.ByteSize() > limit:
+            group.ClearField("last_decision")
+            counts["tamiyo.groups.last_decision"] += 1
     return {path: n for path, n in counts.items() if n}
 
 
@@ -93,12 +96,33 @@ def _repeated(path: str, parent: Callable[[Any], Message], name: str, oldest_fir
     return path, lambda snap, over: cut(parent(snap), name, over, oldest_first)
 
 
+def _other_groups(snap: spb.SanctumSnapshot, over: int) -> int:
+    """Cut policy groups, last first, never the primary one."""
+    groups = snap.tamiyo.groups
+    if len(groups) < 2:
+        return 0
+    primary = spb.PolicyGroup()
+    primary.CopyFrom(groups[0])
+    del groups[0]
+    removed = cut(snap.tamiyo, "groups", over, oldest_first=False)
+    groups.insert(0, primary)
+    return removed
+
+
 def _last_decisions(snap: spb.SanctumSnapshot, over: int) -> int:
     dropped = 0
-    for tamiyo in (snap.tamiyo, *snap.other_groups):
-        if tamiyo.HasField("last_decision"):
-            tamiyo.ClearField("last_decision")
+    for group in snap.tamiyo.groups:
+        if group.HasField("last_decision"):
+            group.ClearField("last_decision")
             dropped += 1
+    return dropped
+
+
+def _heads(snap: spb.SanctumSnapshot, over: int) -> int:
+    dropped = 0
+    for group in snap.tamiyo.groups:
+        dropped += len(group.last_update.heads)
+        del group.last_update.heads[:]
     return dropped
 
 
@@ -108,44 +132,34 @@ def _vitals(snap: spb.SanctumSnapshot, over: int) -> int:
     return int(had)
 
 
-def _self(snap: spb.SanctumSnapshot) -> Message:
-    return snap
-
-
 #: (field path, cutter) in the order parts are given up; a cutter frees at least `over`
 #: bytes from its part if it can and returns how many elements it removed. Between the
 #: first three and the rest, any single env, group or decision card over the budget's
 #: element share is dropped (OVERSIZED_AFTER).
 TRIM_ORDER: tuple[tuple[str, Callable[[Any, int], int]], ...] = (
-    _repeated("event_log", _self, "event_log", True),
-    _repeated("recent_decisions", _self, "recent_decisions", True),
+    _repeated("event_log.entries", lambda s: s.event_log, "entries", True),
+    _repeated("decisions.recent", lambda s: s.decisions, "recent", True),
     _repeated("delivery.producers", lambda s: s.delivery, "producers", False),
-    _repeated("envs", _self, "envs", False),
-    _repeated("other_groups", _self, "other_groups", False),
-    ("last_decision", _last_decisions),
-    _repeated("tamiyo.heads", lambda s: s.tamiyo, "heads", False),
-    *(_repeated(f"run_config.{name}", lambda s: s.run_config, name, False)
-      for name in ("slot_ids", "env_devices", "heads", "blueprints")),
+    _repeated("histories.series", lambda s: s.histories, "series", False),
+    _repeated("envs.envs", lambda s: s.envs, "envs", False),
+    ("tamiyo.groups", _other_groups),
+    ("tamiyo.groups.last_decision", _last_decisions),
+    ("tamiyo.groups.last_update.heads", _heads),
+    *(_repeated(f"run.config.{name}", lambda s: s.run.config, name, False)
+      for name in ("slot_ids", "env_devices", "heads", "blueprints", "fault_injections")),
     ("vitals", _vitals),
 )
 
 OVERSIZED_AFTER = 3
 
-#: What a snapshot keeps when nothing else fits: who, where it stands, and delivery counts.
-_KEEP = ("run_id", "version", "generated_at", "liveness", "last_event_time",
-         "seconds_since_last_event", "status", "started_at", "current_batch",
-         "episodes_completed", "batch_total_episodes")
-
-
 def _bare(snap: spb.SanctumSnapshot) -> None:
-    """Reduce `snap` to its _KEEP fields and delivery counts (no producers)."""
-    bare = spb.SanctumSnapshot()
-    for name in _KEEP:
-        if name in ("generated_at", "last_event_time", "started_at"):
-            if snap.HasField(name):
-                getattr(bare, name).CopyFrom(getattr(snap, name))
-        else:
-            setattr(bare, name, getattr(snap, name))
+    """Reduce `snap` to who it is, where the run stands (its run section without the
+    config) and delivery counts (no producers)."""
+    bare = spb.SanctumSnapshot(run_id=snap.run_id, version=snap.version)
+    if snap.HasField("generated_at"):
+        bare.generated_at.CopyFrom(snap.generated_at)
+    bare.run.CopyFrom(snap.run)
+    bare.run.ClearField("config")
     bare.delivery.CopyFrom(snap.delivery)
     bare.delivery.ClearField("producers")
     snap.CopyFrom(bare)

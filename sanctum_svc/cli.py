@@ -22,12 +22,13 @@ from pathlib import Path
 
 import grpc
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_common import logs, settings
 from esper_common.channel import ChannelConfig, SanctumError, sync_channel
 from esper_common.diagnose import describe
-from esper_common.eventfile import EventFileError, read_batches
+from esper_common.eventfile import EventFileError, Truncated, read_batches, read_version
 from sanctum_svc.config import DEFAULT_HZ, HZ_CAP, MAX_EVENTS_PER_BATCH, ConfigError, ServerConfig
 from sanctum_svc.import_cli import add_import_parser, run_import
 from sanctum_svc.server import SanctumServer, StartupError, serve
@@ -60,12 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--store", default=None, metavar="PATH",
                    help="SQLite event store, a file (created if missing); ':memory:' "
                         f"keeps nothing (default {default_store()})")
-    s.add_argument("--token", default=os.environ.get("ESPER_TOKEN"),
-                   help="bearer token required on every RPC except health "
-                        "(default: $ESPER_TOKEN)")
-    s.add_argument("--read-token", default=os.environ.get("ESPER_READ_TOKEN"),
+    s.add_argument("--token", help="bearer token required on every RPC except health")
+    s.add_argument("--read-token",
                    help="extra token that may only read (snapshots, runs, cursors), not "
-                        "ingest (default: $ESPER_READ_TOKEN)")
+                        "ingest")
     s.add_argument("--tls-cert", type=Path, metavar="FILE", help="TLS certificate (PEM)")
     s.add_argument("--tls-key", type=Path, metavar="FILE", help="TLS private key (PEM)")
     s.add_argument("--tls-client-ca", type=Path, metavar="FILE",
@@ -83,7 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics-host", default="127.0.0.1", metavar="ADDR",
                    help="address of the metrics endpoint (default 127.0.0.1: only this "
                         "machine; 0.0.0.0 exposes it, unauthenticated, to the network)")
-    s.add_argument("-v", "--verbose", action="store_true", help="log more")
+    s.add_argument("--address-file", type=Path, metavar="FILE",
+                   help="once serving, write the bound HOST:PORT to FILE (for supervisors "
+                        "that bind port 0, like `esper up`)")
+    s.add_argument("-v", "--verbose", action="store_true", help="same as --log-level info")
+    logs.add_flags(s)
 
     i = sub.add_parser("ingest", help="stream an event file into a running sanctum",
                        description="Stream an event file (written by esper-trainer without "
@@ -92,8 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file", type=Path, help="event file (esper_common.eventfile format)")
     i.add_argument("--server", default="127.0.0.1:50051", metavar="HOST:PORT",
                    help="sanctum address (default 127.0.0.1:50051)")
-    i.add_argument("--token", default=os.environ.get("ESPER_TOKEN"),
-                   help="bearer token (default: $ESPER_TOKEN)")
+    i.add_argument("--token", help="bearer token")
     i.add_argument("--tls-ca", type=Path, metavar="FILE",
                    help="CA certificate to verify a TLS sanctum")
     st = sub.add_parser("store", help="inspect an event store",
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "serve")
-    args = build_parser().parse_args(argv)
+    args = settings.parse_args(build_parser(), argv, "sanctum")
     if args.command == "ingest":
         return run_ingest(args)
     if args.command == "import":
@@ -131,6 +133,9 @@ def _fail(message: str) -> int:
 
 
 def _warn(message: str) -> None:
+    if logs.is_json():
+        logging.getLogger("sanctum_svc").warning(message)
+        return
     print(f"esper-sanctum: warning: {message}", file=sys.stderr, flush=True)
 
 
@@ -146,8 +151,8 @@ def _stripped(token: str | None, flag: str) -> str | None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = "info" if args.verbose and args.log_level == "warning" else args.log_level
+    logs.configure(level, args.log_format, service="sanctum")
     store = args.store
     if store is not None and not store.strip():
         return _fail("--store is empty: give a file path for the event store, or ':memory:' "
@@ -187,8 +192,15 @@ def run_serve(args: argparse.Namespace) -> int:
                   "/metrics", file=sys.stderr)
         print(f"{LISTEN_LINE} {server.address} (store: {store})", flush=True)
 
+    def bound(server: SanctumServer) -> None:
+        if args.address_file is not None:
+            try:
+                write_address(args.address_file, server.address)
+            except OSError as exc:
+                _warn(f"--address-file {args.address_file}: {exc}")
+
     try:
-        asyncio.run(serve(config, ready))
+        asyncio.run(serve(config, ready, bound))
     except StartupError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
@@ -196,44 +208,72 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _requests(path: Path, progress: list[int]) -> Iterator[spb.IngestRequest]:
-    """Batches from the file, split where a record exceeds the server's batch limit."""
+def write_address(path: Path, address: str) -> None:
+    """HOST:PORT into `path`, atomically (a reader never sees half of it)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(address + "\n")
+    tmp.replace(path)
+
+
+class _FileReport:
+    """What reading the event file met: an incomplete last record, or damage mid-file."""
+
+    def __init__(self) -> None:
+        self.truncated: Truncated | None = None
+        self.error: Exception | None = None
+
+
+def _requests(path: Path, progress: list[int], report: _FileReport
+              ) -> Iterator[spb.IngestRequest]:
+    """Batches from the file, split where a record exceeds the server's batch limit. A
+    damaged record ends the stream (what came before it is loaded) and goes to `report`."""
     started = time.monotonic()
     last_report = 0.0
-    for batch in read_batches(path):
-        events = list(batch.events)
-        for start in range(0, max(len(events), 1), MAX_EVENTS_PER_BATCH):
-            req = spb.IngestRequest(batch=tpb.EventBatch(
-                events=events[start:start + MAX_EVENTS_PER_BATCH]))
-            if start + MAX_EVENTS_PER_BATCH >= len(events):
-                req.batch.drops.extend(batch.drops)
-            progress[0] += len(req.batch.events)
-            yield req
-        now = time.monotonic()
-        if sys.stderr.isatty() and now - last_report > 0.5:
-            last_report = now
-            rate = progress[0] / max(now - started, 1e-9)
-            print(f"\ringest: {progress[0]} events sent ({rate:,.0f}/s)", end="",
-                  file=sys.stderr, flush=True)
+
+    def truncated(tail: Truncated) -> None:
+        report.truncated = tail
+
+    try:
+        for batch in read_batches(path, on_truncated=truncated):
+            events = list(batch.events)
+            for start in range(0, max(len(events), 1), MAX_EVENTS_PER_BATCH):
+                req = spb.IngestRequest(batch=tpb.EventBatch(
+                    events=events[start:start + MAX_EVENTS_PER_BATCH]))
+                if start + MAX_EVENTS_PER_BATCH >= len(events):
+                    req.batch.drops.extend(batch.drops)
+                progress[0] += len(req.batch.events)
+                yield req
+            now = time.monotonic()
+            if sys.stderr.isatty() and now - last_report > 0.5:
+                last_report = now
+                rate = progress[0] / max(now - started, 1e-9)
+                print(f"\ringest: {progress[0]} events sent ({rate:,.0f}/s)", end="",
+                      file=sys.stderr, flush=True)
+    except (EventFileError, OSError) as exc:
+        report.error = exc
 
 
 def run_ingest(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         return _fail(f"no such event file: {args.file}")
+    try:
+        with open(args.file, "rb") as fh:
+            read_version(fh, str(args.file))  # a foreign or newer file: refused at once
+    except (EventFileError, OSError) as exc:
+        return _fail(str(exc))
     cfg = ChannelConfig(args.server, token=args.token or None, tls_ca=args.tls_ca)
     progress = [0]
+    report = _FileReport()
     try:
         with sync_channel(cfg) as channel:
             stub = sanctum_pb2_grpc.SanctumServiceStub(channel)
-            reply = stub.Ingest(_requests(args.file, progress), metadata=cfg.metadata(),
-                                wait_for_ready=False)
-    except EventFileError as exc:
-        return _fail(str(exc))
+            reply = stub.Ingest(_requests(args.file, progress, report),
+                                metadata=cfg.metadata(), wait_for_ready=False)
     except grpc.RpcError as err:
-        exc = SanctumError.from_rpc_error(err)
+        error = SanctumError.from_rpc_error(err)
         print(file=sys.stderr)
         return _fail(f"ingest into {args.server} failed after {progress[0]} events: "
-                     f"{describe(exc, cfg)}")
+                     f"{describe(error, cfg)}")
     except OSError as exc:
         return _fail(f"cannot read {args.file}: {exc}")
     if sys.stderr.isatty():
@@ -243,6 +283,11 @@ def run_ingest(args: argparse.Namespace) -> int:
           file=sys.stderr)
     for c in reply.cursors:
         print(f"  {c.run_id}/{c.producer_id}: last seq {c.last_seq}", file=sys.stderr)
+    if report.truncated is not None:
+        _warn(str(report.truncated))
+    if report.error is not None:
+        return _fail(f"{report.error}; the {reply.events_received} events before it were "
+                     "loaded")
     return 0
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.derived import liveness_for_age
 from sanctum_svc import reclaim
 from sanctum_svc.aggregator import Aggregator, RunAggregator

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import grpc
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client.bridge import JsonlFile, Mapper, MapReport
 from esper_client.bridge.report import MAX_RUNS_LISTED

@@ -8,18 +8,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
+
+from sanctum_svc.observe import RpcMetrics
 
 if TYPE_CHECKING:
     from sanctum_svc.ingest import BatchResult
 
 
 class Metrics:
-    """Ingest, rejection, subscriber and snapshot-build metrics."""
+    """Ingest, rejection, subscriber and snapshot-build metrics; per-RPC counts and times
+    (sanctum_svc.observe); and the process (CPU, memory, fds), Python GC and platform."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            r.register(collector)
+        self.rpc = RpcMetrics(r)
         self.batches = Counter("sanctum_ingest_batches", "Accepted event batches", registry=r)
         self.events = Counter("sanctum_ingest_events", "Events received in accepted batches",
                               registry=r)

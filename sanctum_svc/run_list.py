@@ -12,7 +12,7 @@ import base64
 import binascii
 import heapq
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from sanctum_svc.aggregator import Aggregator, RunAggregator
 from sanctum_svc.config import LIST_RUNS_DEFAULT_PAGE, LIST_RUNS_MAX_PAGE
 

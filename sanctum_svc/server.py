@@ -26,7 +26,9 @@ from sanctum_svc.fanout import Fanout
 from sanctum_svc.ingest import IngestPipeline
 from sanctum_svc.limits import BoundedHealthServicer, connection_options, raise_fd_limit
 from sanctum_svc.metrics import Metrics
+from sanctum_svc.observe import ObservingInterceptor
 from sanctum_svc.reflection import HEALTH, enable_reflection
+from sanctum_svc.retired import RetiredServiceHandler
 from sanctum_svc.servicer import SERVICE_NAME, SanctumServicer
 from sanctum_svc.store import RECOVER_HINT, EventStore, StoreError, corrupt_error
 from sanctum_svc.store_thread import AsyncStore
@@ -79,9 +81,11 @@ class SanctumServer:
     """One running sanctum service."""
 
     def __init__(self, config: ServerConfig,
-                 replay_progress: Callable[[int, int], None] | None = _progress_to_stderr
-                 ) -> None:
+                 replay_progress: Callable[[int, int], None] | None = _progress_to_stderr,
+                 on_bound: Callable[[SanctumServer], None] | None = None) -> None:
         self.config = config
+        #: Called once the port is bound and health answers (NOT_SERVING until replayed).
+        self.on_bound = on_bound
         self.replay_progress = replay_progress
         self.metrics = Metrics()
         self.aggregator = Aggregator(history_len=config.history_len,
@@ -122,10 +126,13 @@ class SanctumServer:
                                         cfg.refusal_delay_s)
 
         reclaim.tune_malloc()  # large freed buffers go back to the OS (sanctum_svc.reclaim)
-        interceptors = [BearerAuthInterceptor(cfg.token, cfg.read_token)] if cfg.token else []
+        interceptors: list[grpc.aio.ServerInterceptor] = [ObservingInterceptor(self.metrics.rpc)]
+        if cfg.token:
+            interceptors.append(BearerAuthInterceptor(cfg.token, cfg.read_token))
         options = server_options(cfg, raise_fd_limit())
         server = grpc.aio.server(options=options, interceptors=interceptors)
-        server.add_generic_rpc_handlers((self.servicer.generic_handler(),))
+        server.add_generic_rpc_handlers((self.servicer.generic_handler(),
+                                         RetiredServiceHandler()))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         enable_reflection((SERVICE_NAME, HEALTH), server, cfg.token, cfg.read_token)
         await self._set_health(NOT_SERVING)
@@ -133,6 +140,8 @@ class SanctumServer:
         self.fanout.local_port = self.port
         self._server = server
         await server.start()
+        if self.on_bound is not None:
+            self.on_bound(self)
         if cfg.metrics_port is not None:
             try:
                 self.metrics_port = self.metrics.serve(cfg.metrics_port, cfg.metrics_host)
@@ -202,12 +211,13 @@ def _bind_message(cfg: ServerConfig, why: str) -> str:
             f"process (another esper-sanctum?){tls}. Stop it or choose another --listen port.")
 
 
-async def serve(config: ServerConfig, ready: Callable[[SanctumServer], None] | None = None
-                ) -> None:
-    """Run until SIGTERM/SIGINT, then shut down gracefully."""
+async def serve(config: ServerConfig, ready: Callable[[SanctumServer], None] | None = None,
+                bound: Callable[[SanctumServer], None] | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then shut down gracefully. `bound` is called once the port
+    is bound (health answers NOT_SERVING), `ready` once the store is replayed (SERVING)."""
     import signal
 
-    server = SanctumServer(config)
+    server = SanctumServer(config, on_bound=bound)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -20,17 +20,19 @@ from google.protobuf.message import Message as ProtoMessage
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper_common import logs
 from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.fanout import Fanout
 from sanctum_svc.ingest import BatchResult, IngestPipeline, InvalidBatch, ProducerBusy
+from sanctum_svc.retired import CURRENT_SERVICE
 from sanctum_svc.run_list import PageError, list_runs
 from sanctum_svc.store import StoreError
 from sanctum_svc.validate import Violation, clip
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = "esper.sanctum.v1.SanctumService"
+SERVICE_NAME = CURRENT_SERVICE
 
 #: Accepted batches of one Ingest stream being written while the next one is validated.
 INGEST_DEPTH = 4
@@ -202,6 +204,9 @@ class SanctumServicer:
                     # behind it), the next batch would be applied past a hole. Stop here.
                     await settle(0)
                 epoch = self.pipeline.epoch
+                if not submitted and request.request.batch.events:
+                    first = request.request.batch.events[0]
+                    logs.bind(run_id=first.run_id, producer_id=first.producer_id)
                 try:
                     future = self.pipeline.submit(request.request.batch, raw=request.batch_bytes,
                                                   owner=owner)
@@ -241,6 +246,7 @@ class SanctumServicer:
                               context: grpc.aio.ServicerContext
                               ) -> spb.GetResumeCursorResponse:
         await self._require_ready(context)
+        logs.bind(run_id=request.run_id, producer_id=request.producer_id or None)
         if not request.run_id:
             await context.abort_with_status(bad_request_status(
                 "run_id is required", [Violation("run_id", "run_id is required")]))
@@ -257,10 +263,12 @@ class SanctumServicer:
                           context: grpc.aio.ServicerContext) -> spb.GetSnapshotResponse:
         await self._require_ready(context)
         run_id = request.run_id or self.aggregator.latest_run_id()
+        logs.bind(run_id=run_id or None)
         run = self.aggregator.get(run_id) if run_id else None
         if run is None:
             what = f"run {request.run_id!r}" if request.run_id else "any run"
             await context.abort(grpc.StatusCode.NOT_FOUND, f"sanctum has no events for {what}")
+        assert run is not None  # context.abort raised otherwise
         return spb.GetSnapshotResponse(snapshot=run.snapshot(time.time()))
 
     async def ListRuns(self, request: spb.ListRunsRequest,  # noqa: N802
@@ -277,6 +285,7 @@ class SanctumServicer:
     async def WatchSnapshots(self, request: spb.WatchSnapshotsRequest,  # noqa: N802
                              context: grpc.aio.ServicerContext) -> None:
         await self._require_ready(context)
+        logs.bind(run_id=request.run_id or None)
         try:
             self.fanout.hz_for(request)
         except ValueError as exc:

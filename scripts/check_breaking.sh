@@ -2,7 +2,10 @@
 # Fail when proto/ (the working tree) breaks compatibility with the previous contracts.
 #
 # `buf breaking` with the FILE rules of buf.yaml: no field/enum value renumbered, renamed,
-# removed without `reserved`, no type or package change. Compared against:
+# removed without `reserved`, no type or package change. One removal is allowed: a versioned
+# package directory (proto/esper/sanctum/v1) may go once the working tree holds the same
+# package at a higher version (proto/esper/sanctum/v2); it is then left out of the
+# comparison on both sides. Compared against:
 #   $BUF_BREAKING_AGAINST   a git ref, when set;
 #   else, on a branch off main: the merge-base with main (origin/main, else main);
 #   else HEAD~1 (the previous commit on main).
@@ -58,6 +61,24 @@ git cat-file -e "$sha:buf.yaml" 2>/dev/null && paths+=(buf.yaml)
 git archive "$sha" "${paths[@]}" | tar -x -C "$tmp"
 against="$tmp"
 [ -f "$tmp/buf.yaml" ] || against="$tmp/proto"
+
+# A removed package directory .../vN is superseded when .../vM (M > N) with .proto files
+# exists in the working tree: clients move to the new version, the old one is not compared.
+has_protos() { [ -d "$1" ] && [ -n "$(find "$1" -maxdepth 1 -name '*.proto' -print -quit)" ]; }
+while IFS= read -r old_dir; do
+  rel=${old_dir#"$tmp/"}
+  has_protos "$rel" && continue
+  parent=$(dirname "$rel") version=$(basename "$rel")
+  n=${version#v} newer=""
+  for dir in "$parent"/v*; do
+    m=${dir##*/v}
+    if [[ "$m" =~ ^[0-9]+$ ]] && [ "$m" -gt "$n" ] && has_protos "$dir"; then newer=$dir; fi
+  done
+  if [ -n "$newer" ]; then
+    echo "check_breaking: $rel removed, superseded by $newer: left out of the comparison"
+    rm -rf "$old_dir"
+  fi
+done < <(find "$tmp/proto" -type d -regex '.*/v[0-9]+' | sort)
 
 echo "check_breaking: buf breaking proto/ (working tree) against $ref = $(git log -1 --format='%h "%s"' "$sha")"
 if "$buf" breaking . --against "$against" --error-format text; then

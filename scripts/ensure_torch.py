@@ -2,7 +2,10 @@
 
     python scripts/ensure_torch.py 'torch==2.13.0+cu128' [PIP ARGS ...]
 
-`make setup TORCH_SPEC=...` runs this with the venv's Python. An installed torch that
+`make setup TORCH_SPEC=...` runs this with the venv's Python. With TORCH_INDEX_URL in the
+environment (`make setup TORCH_INDEX_URL=https://download.pytorch.org/whl/cu126`) pip uses that
+index, and a spec without a local label gets the index's (`torch==2.13.0` becomes
+`torch==2.13.0+cu126`), so the CPU build cannot pass for the CUDA one. An installed torch that
 satisfies the spec is kept (no download). One that does not (say the CPU build when the spec
 names a CUDA build: a local version label like `+cu128` must match exactly) is replaced with
 `pip install SPEC PIP_ARGS` (e.g. `--index-url https://download.pytorch.org/whl/cu128`).
@@ -11,6 +14,8 @@ If the result still does not satisfy the spec, exit 1 with the exact command to 
 
 from __future__ import annotations
 
+import os
+import re
 import shlex
 import subprocess
 import sys
@@ -18,7 +23,7 @@ import sys
 try:
     from packaging.requirements import InvalidRequirement, Requirement
 except ImportError:  # a bare venv: pip carries its own copy
-    from pip._vendor.packaging.requirements import (  # type: ignore[no-redef]
+    from pip._vendor.packaging.requirements import (  # type: ignore[assignment]  # pip's copy
         InvalidRequirement,
         Requirement,
     )
@@ -39,11 +44,27 @@ def satisfies(version: str | None, req: Requirement) -> bool:
     return version is not None and req.specifier.contains(version, prereleases=True)
 
 
+#: The last path part of a PyTorch wheel index that names a build (cu126, cpu, rocm6.4, xpu).
+BUILD_LABEL = re.compile(r"^(cu\d+|cpu|rocm[\d.]+|xpu)$")
+
+
+def with_index(spec: str, pip_args: list[str], index_url: str) -> tuple[str, list[str]]:
+    """(spec, pip args) for a PyTorch index: `--index-url` added, and an exact spec without a
+    local label given the build the index serves."""
+    label = index_url.rstrip("/").rsplit("/", 1)[-1]
+    exact = re.fullmatch(r"\s*torch\s*==\s*([0-9][0-9a-z.]*)\s*", spec)
+    if exact and BUILD_LABEL.match(label):
+        spec = f"torch=={exact.group(1)}+{label}"
+    return spec, [*pip_args, "--index-url", index_url]
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__, file=sys.stderr)
         return 2
     spec, pip_args = argv[0], argv[1:]
+    if os.environ.get("TORCH_INDEX_URL"):
+        spec, pip_args = with_index(spec, pip_args, os.environ["TORCH_INDEX_URL"])
     try:
         req = Requirement(spec)
     except InvalidRequirement as exc:
@@ -67,8 +88,8 @@ def main(argv: list[str]) -> int:
         return 0
     print(f"ensure_torch: error: torch is {now or 'not installed'}, not {spec}. Fix it with:\n"
           f"  {shlex.join(command)}\n"
-          "(a CUDA build usually needs its index: TORCH_PIP_ARGS='--index-url "
-          "https://download.pytorch.org/whl/cu128'; see the README, 'GPU machines')",
+          "(a CUDA build needs its index: TORCH_INDEX_URL=https://download.pytorch.org/whl/"
+          "cu128; see the README, 'GPU machines')",
           file=sys.stderr)
     return 1
 

@@ -25,7 +25,7 @@ AH = tpb.ActionHead
 OP = tpb.LifecycleOp
 
 #: Op head index -> LifecycleOp (index i is enum value i + 1).
-OPS: list[int] = [
+OPS: list[tpb.LifecycleOp] = [
     OP.LIFECYCLE_OP_WAIT,
     OP.LIFECYCLE_OP_GERMINATE,
     OP.LIFECYCLE_OP_SET_ALPHA_TARGET,
@@ -50,7 +50,7 @@ ALPHA_CURVES: list[str] = ["LINEAR", "COSINE", "SIGMOID"]
 
 @dataclass(frozen=True)
 class HeadDef:
-    head: int  # tpb.ActionHead
+    head: tpb.ActionHead
     name: str
     labels: tuple[str, ...]
 

@@ -22,6 +22,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+from esper_common import logs, settings
 from trainer_svc.config import TrainerConfig, config_fields
 from trainer_svc.distributed import DistInfo, init_from_env, share_run_id, shutdown
 
@@ -48,8 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     out = p.add_argument_group("telemetry")
     out.add_argument("--sanctum", metavar="HOST:PORT",
                      help="stream telemetry to this esper-sanctum (omit: write an event file)")
-    out.add_argument("--token", default=os.environ.get("ESPER_TOKEN"),
-                     help="bearer token for sanctum (default: $ESPER_TOKEN)")
+    out.add_argument("--token", help="bearer token for sanctum")
     out.add_argument("--tls-ca", metavar="FILE",
                      help="CA certificate (PEM) to verify sanctum's TLS")
     out.add_argument("--events-file", metavar="PATH",
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = p.add_argument_group("run")
     run.add_argument("--save", metavar="PATH", help="save the trained policy checkpoint here")
     run.add_argument("--quiet", action="store_true", help="no progress output")
+    logs.add_flags(p)
     train = p.add_argument_group("training (TrainerConfig)")
     faults = p.add_argument_group(
         "fault injection", "testing aids for health rules: deliberately break a run "
@@ -109,6 +110,13 @@ def make_telemetry(ns: argparse.Namespace, run_id: str, info: DistInfo
         path = ns.events_file or f"{run_id}.events"
         if info.enabled:
             path = f"{path}.rank{info.rank}"
+        if Path(path).exists():
+            from esper_common.eventfile import EventFileError, open_append
+
+            try:
+                open_append(path).close()  # appending to a file of this format only
+            except (EventFileError, OSError) as exc:
+                raise UserError(str(exc)) from None
     try:
         cfg = TelemetryConfig(target=ns.sanctum, run_id=run_id, producer_id=info.producer_id(),
                               token=ns.token, tls_ca=ns.tls_ca, file_path=path,
@@ -134,7 +142,8 @@ def install_stop_handlers(stop: threading.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ns = build_parser().parse_args(argv)
+    ns = settings.parse_args(build_parser(), argv, "trainer")
+    logs.configure(ns.log_level, ns.log_format, service="trainer")
     try:
         return _run(ns)
     except UserError as exc:
@@ -166,6 +175,8 @@ def _run(ns: argparse.Namespace) -> int:
     cfg.run_id = share_run_id(info, cfg.run_id or new_run_id())
     torch.set_num_threads(1)  # tiny networks: extra threads only add contention
 
+    logs.bind_process(run_id=cfg.run_id, producer_id=info.producer_id(),
+                      peer=ns.sanctum or None)
     telemetry, path = make_telemetry(ns, cfg.run_id, info)
     stop = threading.Event()
     progress = Progress(cfg.episodes, enabled=not ns.quiet and info.rank == 0)

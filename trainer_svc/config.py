@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 
 
-def _f(default: object, help: str, **kw: object) -> object:
+def _f(default: Any, help: str, **kw: object) -> Any:
     return field(default=default, metadata={"help": help, **kw})
 
 

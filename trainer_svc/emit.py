@@ -8,6 +8,7 @@ emitting cannot change training results.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.events import make_event
@@ -17,11 +18,10 @@ from trainer_svc.config import TrainerConfig
 from trainer_svc.env import MorphoEnv, StepResult
 from trainer_svc.lifecycle import COOLDOWN, LifecycleRecord, Slot
 from trainer_svc.masks import valid_bits
-from trainer_svc.ppo import PPOStats
+from trainer_svc.ppo import UpdateResult
 
 ET = tpb.EventType
 SEV = tpb.Severity
-HEAD_ENUM = {h.name: h.head for h in HEADS}
 #: Stages whose seed telemetry carries the counterfactual measured when it got there.
 DECIDED_STAGES = frozenset(COOLDOWN) | {tpb.SEED_STAGE_FOSSILIZED}
 
@@ -88,7 +88,7 @@ def lifecycle(rec: LifecycleRecord, *, env_id: int, epoch: int, episode: int, ba
               ) -> tpb.TelemetryEvent:
     """A seed lifecycle record as GERMINATED / STAGE_CHANGED / GATE_EVALUATED /
     FOSSILIZED / PRUNED."""
-    env = dict(env_id=env_id, epoch=epoch, episode=episode, batch=batch)
+    env: dict[str, Any] = dict(env_id=env_id, epoch=epoch, episode=episode, batch=batch)
     if rec.kind == "germinated":
         return make_event(ET.EVENT_TYPE_SEED_GERMINATED, **env,
                           seed_germinated=tpb.SeedGerminatedPayload(
@@ -137,42 +137,20 @@ def batch_epoch_completed(*, batch_idx: int, total_episodes: int, episodes_compl
     )
 
 
-def ppo_update(st: PPOStats, *, update_index: int, batch_idx: int) -> tpb.TelemetryEvent:
-    """PPO_UPDATE_COMPLETED with every metric; sampled ones only when measured."""
-    p = tpb.PPOUpdatePayload(
-        policy_loss=st.policy_loss, value_loss=st.value_loss, entropy=st.entropy,
-        kl_divergence=st.approx_kl, clip_fraction=st.clip_fraction,
-        clip_fraction_positive=st.clip_fraction_positive,
-        clip_fraction_negative=st.clip_fraction_negative, grad_norm=st.grad_norm,
-        pre_clip_grad_norm=st.pre_clip_grad_norm, explained_variance=st.explained_variance,
-        value_mean=st.value_mean, value_std=st.value_std, value_min=st.value_min,
-        value_max=st.value_max, advantage_mean=st.advantage_mean,
-        advantage_std=st.advantage_std, ratio_min=st.ratio_min, ratio_max=st.ratio_max,
-        dead_layers=st.dead_layers, exploding_layers=st.exploding_layers,
-        total_layers=st.total_layers, inner_epoch=st.inner_epoch, batch=st.batch,
-        update_time_ms=st.update_time_ms, lr=st.lr, entropy_coef=st.entropy_coef,
-        update_index=update_index, fps=st.fps, step_time_ms=st.step_time_ms,
-        nonfinite_loss_count=st.nonfinite_loss_count,
-        nonfinite_grad_count=st.nonfinite_grad_count, optimizer_steps=st.optimizer_steps,
-        heads=[tpb.HeadMetrics(head=HEAD_ENUM[name], entropy=st.head_entropy[name],
-                               grad_norm=st.head_grad_norm.get(name, 0.0))
-               for name in st.head_entropy],
-    )
-    if st.gradient_cv is not None:
-        p.gradient_cv = st.gradient_cv
-    if st.cuda is not None:
-        for key, value in st.cuda.items():
-            setattr(p, key, value)
-    if st.early_stop_epoch is not None:
-        p.early_stop_epoch = st.early_stop_epoch
-    return make_event(ET.EVENT_TYPE_PPO_UPDATE_COMPLETED, batch=batch_idx, ppo_update=p)
+def ppo_update(result: UpdateResult, *, update_index: int, batch_idx: int
+               ) -> tpb.TelemetryEvent:
+    """PPO_UPDATE_COMPLETED: the update's payload as computed, numbered `update_index`."""
+    result.payload.update_index = update_index
+    return make_event(ET.EVENT_TYPE_PPO_UPDATE_COMPLETED, batch=batch_idx,
+                      ppo_update=result.payload)
 
 
-def anomalies(st: PPOStats, *, batch_idx: int) -> list[tpb.TelemetryEvent]:
+def anomalies(result: UpdateResult, *, batch_idx: int) -> list[tpb.TelemetryEvent]:
     """Events for each PPO-health detector that fired on this update."""
     out: list[tpb.TelemetryEvent] = []
+    st = result.payload
 
-    def add(event_type: int, detail: str, value: float, threshold: float) -> None:
+    def add(event_type: tpb.EventType, detail: str, value: float, threshold: float) -> None:
         out.append(make_event(event_type, severity=SEV.SEVERITY_WARNING, batch=batch_idx,
                               anomaly=tpb.AnomalyPayload(detail=detail, value=value,
                                                          threshold=threshold)))
@@ -198,7 +176,7 @@ def anomalies(st: PPOStats, *, batch_idx: int) -> list[tpb.TelemetryEvent]:
     return out
 
 
-def trend(event_type: int, *, metric: str, slope: float, window: int, current: float,
+def trend(event_type: tpb.EventType, *, metric: str, slope: float, window: int, current: float,
           batch_idx: int) -> tpb.TelemetryEvent:
     return make_event(event_type, batch=batch_idx,
                       trend=tpb.TrendPayload(metric=metric, slope=slope, window=window,

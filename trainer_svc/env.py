@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import weakref
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -327,7 +328,7 @@ class VecEnv:
     """n_envs MorphoEnvs stepped in lockstep in one process (env ids offset per rank)."""
 
     def __init__(self, n_envs: int, task: TaskData, *, env_id_offset: int = 0,
-                 **env_kwargs: object) -> None:
+                 **env_kwargs: Any) -> None:
         self.envs = [MorphoEnv(env_id_offset + i, task, **env_kwargs) for i in range(n_envs)]
 
     def __len__(self) -> int:

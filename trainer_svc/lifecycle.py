@@ -46,8 +46,8 @@ class LifecycleRecord:
     slot_id: str
     blueprint_id: str
     seed_id: str = ""
-    from_stage: int = 0
-    to_stage: int = 0
+    from_stage: tpb.SeedStage = S.SEED_STAGE_UNSPECIFIED
+    to_stage: tpb.SeedStage = S.SEED_STAGE_UNSPECIFIED
     alpha: float = 0.0
     params: int = 0
     gate: str = ""
@@ -63,7 +63,7 @@ class Slot:
     """A named place in the host (r{row}c{col}) and the seed it holds, if any."""
 
     slot_id: str
-    stage: int = S.SEED_STAGE_DORMANT
+    stage: tpb.SeedStage = S.SEED_STAGE_DORMANT
     blueprint_id: str = ""
     seed_id: str = ""
     module: nn.Module | None = None
@@ -77,7 +77,7 @@ class Slot:
     #: A prune is fading the seed out; it is removed when the ramp ends.
     fading: bool = False
     prune_reason: str = ""
-    prune_from: int = 0
+    prune_from: tpb.SeedStage = S.SEED_STAGE_UNSPECIFIED
     epochs_in_stage: int = 0
     epochs_total: int = 0
     acc_at_germination: float = 0.0
@@ -91,7 +91,7 @@ class Slot:
         return self.ramp is None and not self.fading
 
     # -- transitions -------------------------------------------------------------------
-    def _move(self, to: int, out: list[LifecycleRecord]) -> None:
+    def _move(self, to: tpb.SeedStage, out: list[LifecycleRecord]) -> None:
         out.append(
             LifecycleRecord(
                 "stage_changed", self.slot_id, self.blueprint_id, self.seed_id,
@@ -101,7 +101,7 @@ class Slot:
         self.stage = to
         self.epochs_in_stage = 0
 
-    def _gate(self, gate: str, passed: bool, target: int, reason: str,
+    def _gate(self, gate: str, passed: bool, target: tpb.SeedStage, reason: str,
               out: list[LifecycleRecord]) -> bool:
         out.append(
             LifecycleRecord("gate", self.slot_id, self.blueprint_id, self.seed_id,

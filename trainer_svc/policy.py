@@ -74,6 +74,9 @@ def score_heads(logits: torch.Tensor, masks: torch.Tensor, actions: torch.Tensor
 class TamiyoPolicy(nn.Module):
     """Shared MLP trunk, one categorical head per action head, one value head."""
 
+    #: [n_ops, n_heads] buffer: which heads' log-probs count for each op.
+    relevance: torch.Tensor
+
     def __init__(self, obs_dim: int, hidden: int = 64) -> None:
         super().__init__()
         self.trunk = nn.Sequential(
@@ -83,6 +86,7 @@ class TamiyoPolicy(nn.Module):
         self.value_head = nn.Linear(hidden, 1)
         with torch.no_grad():  # small initial logits: near-uniform start (CleanRL habit)
             for head in self.heads.values():
+                assert isinstance(head, nn.Linear)
                 head.weight.mul_(0.01)
                 head.bias.zero_()
         self._logits_fn = self.forward
@@ -94,8 +98,9 @@ class TamiyoPolicy(nn.Module):
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded logits [B, n_heads, MAX_ACTIONS] and the value estimate [B]."""
         z = self.trunk(obs)
-        logits = torch.stack([F.pad(head(z), (0, MAX_ACTIONS - head.out_features), value=_NEG)
-                              for head in self.heads.values()], dim=1)
+        logits = torch.stack([F.pad(head(z), (0, MAX_ACTIONS - h.n_actions), value=_NEG)
+                              for h, head in zip(HEADS, self.heads.values(), strict=True)],
+                             dim=1)
         return logits, self.value_head(z).squeeze(-1)
 
     def sample(self, obs: torch.Tensor, inputs: MaskInputs,

@@ -1,10 +1,12 @@
 """PPO for Tamiyo: GAE, the clipped update, and the metrics computed beside each loss.
 
 CleanRL-style: `b_` tensors hold the whole batch (T epochs x N envs, flattened), `mb_`
-tensors one minibatch. Reported numbers are means over every minibatch of the update
-(losses, entropies, KL, clip fractions), except: grad norms (total, pre-clip, per head),
-dead/exploding layers and the sampled gradient CV are last-minibatch values; ratio_min /
-ratio_max are extremes over the whole update; value/advantage stats are over the batch.
+tensors one minibatch. The metrics are written straight into the telemetry payload
+(`esper.telemetry.v1.PPOUpdatePayload`), each where it is computed: means over every
+minibatch of the update (losses, entropies, KL, clip fractions), except: grad norms (total,
+pre-clip, per head), dead/exploding layers and the sampled gradient CV are last-minibatch
+values; ratio_min / ratio_max are extremes over the whole update; value/advantage stats are
+over the batch.
 
 A minibatch whose loss or gradients are not finite takes no optimizer step; it is counted
 (nonfinite_loss_count / nonfinite_grad_count). Its forward metrics (losses, entropies, KL,
@@ -17,12 +19,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from trainer_svc.actions import HEAD_NAMES
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from trainer_svc.actions import HEAD_NAMES, HEADS
 from trainer_svc.policy import TamiyoPolicy, head_parameters
 
 DEAD_GRAD_NORM = 1e-8
@@ -60,24 +63,20 @@ def compute_gradient_cv(model: nn.Module) -> float | None:
     return g.std().item() / mean
 
 
-def collect_cuda_memory_metrics(device: torch.device) -> dict[str, float] | None:
-    """CUDA memory of `device` in GB: allocated, reserved, peak, fragmentation.
-
-    All four keys on a CUDA device; None on CPU (not measured, so the fields stay absent).
+def collect_cuda_memory_metrics(device: torch.device, into: tpb.PPOUpdatePayload) -> bool:
+    """Write CUDA memory of `device` in GB into `into`: allocated, reserved, peak and
     fragmentation = 1 - allocated/reserved (0.0 when nothing is reserved).
+
+    On CPU nothing is written (not measured: the fields stay absent) and False is returned.
     """
     if device.type != "cuda" or not torch.cuda.is_available():
-        return None
-    allocated = torch.cuda.memory_allocated(device) / 1e9
-    reserved = torch.cuda.memory_reserved(device) / 1e9
-    peak = torch.cuda.max_memory_allocated(device) / 1e9
-    fragmentation = 1.0 - allocated / reserved if reserved > 0 else 0.0
-    return {
-        "cuda_memory_allocated_gb": allocated,
-        "cuda_memory_reserved_gb": reserved,
-        "cuda_memory_peak_gb": peak,
-        "cuda_memory_fragmentation": fragmentation,
-    }
+        return False
+    into.cuda_memory_allocated_gb = torch.cuda.memory_allocated(device) / 1e9
+    into.cuda_memory_reserved_gb = reserved = torch.cuda.memory_reserved(device) / 1e9
+    into.cuda_memory_peak_gb = torch.cuda.max_memory_allocated(device) / 1e9
+    into.cuda_memory_fragmentation = (
+        1.0 - into.cuda_memory_allocated_gb / reserved if reserved > 0 else 0.0)
+    return True
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
@@ -154,77 +153,47 @@ class PPOConfig:
 
 
 @dataclass
-class PPOStats:
-    """Metrics of one update (see module docstring for which are last-minibatch)."""
+class UpdateResult:
+    """One update: its metrics as the telemetry payload itself (update_index, fps and
+    step_time_ms are the caller's to set)."""
 
-    policy_loss: float = 0.0
-    value_loss: float = 0.0
-    entropy: float = 0.0
-    approx_kl: float = 0.0
-    clip_fraction: float = 0.0
-    clip_fraction_positive: float = 0.0
-    clip_fraction_negative: float = 0.0
-    gradient_cv: float | None = None
-    grad_norm: float = 0.0
-    pre_clip_grad_norm: float = 0.0
-    explained_variance: float = 0.0
-    value_mean: float = 0.0
-    value_std: float = 0.0
-    value_min: float = 0.0
-    value_max: float = 0.0
-    advantage_mean: float = 0.0
-    advantage_std: float = 0.0
-    ratio_min: float = 0.0
-    ratio_max: float = 0.0
-    dead_layers: int = 0
-    exploding_layers: int = 0
-    total_layers: int = 0
-    cuda: dict[str, float] | None = None
-    inner_epoch: int = 0
-    batch: int = 0
-    update_time_ms: float = 0.0
-    lr: float = 0.0
-    entropy_coef: float = 0.0
-    head_entropy: dict[str, float] = field(default_factory=dict)  # mean over the update
-    head_grad_norm: dict[str, float] = field(default_factory=dict)  # last minibatch, pre-clip
-    early_stop_epoch: int | None = None
-    fps: float | None = None  # rollout env steps/s (set by the trainer)
-    step_time_ms: float | None = None  # rollout wall ms per lockstep step
-    nonfinite_loss_count: int = 0
-    nonfinite_grad_count: int = 0
-    optimizer_steps: int = 0
+    payload: tpb.PPOUpdatePayload
 
 
 GradHook = Callable[[nn.Module], None]
-#: Forward metrics averaged over the minibatches where they were finite.
-_FORWARD = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
-            "clip_fraction_positive", "clip_fraction_negative")
 
 
-class _Means:
-    """Running means of the forward metrics and per-head entropies of an update."""
+class MinibatchMeans:
+    """Per-minibatch forward metrics, summed under the PPOUpdatePayload field names they are
+    given with, and per-head entropies; written into a payload as means (an unknown name
+    fails there, loudly)."""
 
     def __init__(self) -> None:
-        self.sums = dict.fromkeys(_FORWARD, 0.0)
+        self.sums: dict[str, float] = {}
         self.heads = torch.zeros(len(HEAD_NAMES), dtype=torch.float64)
         self.n = 0
 
-    def add(self, values: dict[str, float], head_entropy: torch.Tensor) -> bool:
+    def add(self, head_entropy: torch.Tensor | None = None, **values: float) -> bool:
         """Count one minibatch; False (and nothing counted) when a value is not finite."""
-        if not all(map(math.isfinite, values.values())) or not torch.isfinite(head_entropy).all():
+        if not all(map(math.isfinite, values.values())) or (
+                head_entropy is not None and not torch.isfinite(head_entropy).all()):
             return False
+        sums = self.sums
         for name, value in values.items():
-            self.sums[name] += value
-        self.heads += head_entropy.double()
+            sums[name] = sums.get(name, 0.0) + value
+        if head_entropy is not None:
+            self.heads += head_entropy.double()
         self.n += 1
         return True
 
-    def write(self, st: PPOStats) -> None:
-        """Means into `st` (0.0 when no minibatch was measured)."""
+    def write(self, payload: tpb.PPOUpdatePayload) -> None:
+        """Means into `payload` (0.0 when no minibatch was measured)."""
         n = max(1, self.n)
         for name, total in self.sums.items():
-            setattr(st, name, total / n)
-        st.head_entropy = {name: float(self.heads[i]) / n for i, name in enumerate(HEAD_NAMES)}
+            setattr(payload, name, total / n)
+
+    def head_mean(self, index: int) -> float:
+        return float(self.heads[index]) / max(1, self.n)
 
 
 def _poison_grads(policy: TamiyoPolicy) -> None:
@@ -238,7 +207,7 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
                sample_diagnostics: bool, device: torch.device,
                allreduce_grads: GradHook | None = None,
                allreduce_mean: Callable[[float], float] | None = None,
-               inject_nan: str | None = None) -> PPOStats:
+               inject_nan: str | None = None) -> UpdateResult:
     """One PPO update: GAE, then ppo_epochs x n_minibatches clipped steps.
 
     `sample_diagnostics` measures the costly diagnostics (gradient CV, CUDA memory) on this
@@ -260,8 +229,10 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
     batch_size = b_obs.shape[0]
     mb_size = max(1, batch_size // cfg.n_minibatches)
 
-    st = PPOStats(lr=cfg.lr, entropy_coef=cfg.entropy_coef)
-    means = _Means()
+    result = UpdateResult(tpb.PPOUpdatePayload(lr=cfg.lr, entropy_coef=cfg.entropy_coef))
+    st = result.payload
+    means = MinibatchMeans()
+    head_grad_norm: dict[str, float] = {}
     ratio_min, ratio_max = math.inf, -math.inf
     for epoch in range(cfg.ppo_epochs):
         perm = torch.randperm(batch_size, generator=generator).to(device)
@@ -292,10 +263,10 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
                 loss = loss + math.nan
             st.inner_epoch, st.batch = epoch, index
             measured = means.add(
-                dict(policy_loss=pg_loss.item(), value_loss=v_loss.item(),
-                     entropy=entropy.item(), approx_kl=approx_kl, clip_fraction=clip_frac,
-                     clip_fraction_positive=clip_pos, clip_fraction_negative=clip_neg),
-                out.entropy.detach().mean(dim=0).cpu())
+                out.entropy.detach().mean(dim=0).cpu(), policy_loss=pg_loss.item(),
+                value_loss=v_loss.item(), entropy=entropy.item(), kl_divergence=approx_kl,
+                clip_fraction=clip_frac, clip_fraction_positive=clip_pos,
+                clip_fraction_negative=clip_neg)
             if measured:
                 epoch_kl += approx_kl
                 n_mb += 1
@@ -317,9 +288,9 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
                 st.nonfinite_grad_count += 1
                 optimizer.zero_grad(set_to_none=True)
                 continue
-            st.head_grad_norm = head_norms
+            head_grad_norm = head_norms
             st.dead_layers, st.exploding_layers, st.total_layers = layers
-            if sample_diagnostics:
+            if cv is not None:
                 st.gradient_cv = cv
             st.pre_clip_grad_norm = pre_clip
             st.grad_norm = grad_norm(list(policy.parameters()))
@@ -333,12 +304,16 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
             break
 
     means.write(st)
+    st.heads.extend(tpb.HeadMetrics(head=h.head, entropy=means.head_mean(i),
+                                    grad_norm=head_grad_norm.get(h.name, 0.0))
+                    for i, h in enumerate(HEADS))
     st.explained_variance = explained_variance(b_values, b_returns)
     st.value_mean, st.value_std = b_values.mean().item(), b_values.std().item()
     st.value_min, st.value_max = b_values.min().item(), b_values.max().item()
     st.advantage_mean, st.advantage_std = b_advantages.mean().item(), b_advantages.std().item()
     st.ratio_min = ratio_min if math.isfinite(ratio_min) else 0.0
     st.ratio_max = ratio_max if math.isfinite(ratio_max) else 0.0
-    st.cuda = collect_cuda_memory_metrics(device) if sample_diagnostics else None
+    if sample_diagnostics:
+        collect_cuda_memory_metrics(device, into=st)
     st.update_time_ms = (time.perf_counter() - t0) * 1000.0
-    return st
+    return result

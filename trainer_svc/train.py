@@ -32,7 +32,7 @@ from trainer_svc.distributed import (
 )
 from trainer_svc.env import HOST_WIDTH, OBS_DIM, VecEnv
 from trainer_svc.policy import PolicyOutput, TamiyoPolicy
-from trainer_svc.ppo import PPOConfig, PPOStats, Rollout, ppo_update
+from trainer_svc.ppo import PPOConfig, Rollout, UpdateResult, ppo_update
 from trainer_svc.task import TASK_NAME, make_task
 from trainer_svc.trends import TrendTracker
 from trainer_svc.vitals import VitalsSampler, memory_warning
@@ -254,7 +254,7 @@ class Trainer:
                 self.sink.emit(emit.analytics_snapshot(card, episode=episode, batch=batch_idx))
 
     def _update(self, collected: tuple[Rollout, torch.Tensor, float], batch_idx: int,
-                episodes_done: int) -> PPOStats:
+                episodes_done: int) -> UpdateResult:
         rollout, last_value, rollout_s = collected
         cfg = self.cfg
         coef = cfg.entropy_coef_at(self.start_episode + episodes_done - self.n_envs_total)
@@ -273,11 +273,11 @@ class Trainer:
             inject_nan=cfg.injected_nan(self.updates))
         steps = rollout.rewards.shape[0]
         if rollout_s > 0 and steps:
-            stats.fps = steps * rollout.rewards.shape[1] / rollout_s
-            stats.step_time_ms = rollout_s * 1000.0 / steps
+            stats.payload.fps = steps * rollout.rewards.shape[1] / rollout_s
+            stats.payload.step_time_ms = rollout_s * 1000.0 / steps
         return stats
 
-    def _emit_batch_end(self, batch_idx: int, stats: PPOStats, episodes_done: int,
+    def _emit_batch_end(self, batch_idx: int, stats: UpdateResult, episodes_done: int,
                         accs: list[float], rewards: list[float]) -> None:
         self.sink.emit(emit.ppo_update(stats, update_index=self.updates, batch_idx=batch_idx))
         for ev in emit.anomalies(stats, batch_idx=batch_idx):

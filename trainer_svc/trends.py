@@ -31,7 +31,7 @@ class TrendTracker:
         self.window, self.threshold = window, threshold
         self.rewards: deque[float] = deque(maxlen=window)
         self.accuracies: deque[float] = deque(maxlen=window)
-        self.state: int | None = None
+        self.state: tpb.EventType | None = None
 
     def add(self, reward: float) -> None:
         self.rewards.append(reward)
@@ -40,14 +40,14 @@ class TrendTracker:
         self.accuracies.append(accuracy)
         return sum(self.accuracies) / len(self.accuracies)
 
-    def classify(self, s: float) -> int:
+    def classify(self, s: float) -> tpb.EventType:
         if s > self.threshold:
             return ET.EVENT_TYPE_IMPROVEMENT_DETECTED
         if s < -self.threshold:
             return ET.EVENT_TYPE_DEGRADATION_DETECTED
         return ET.EVENT_TYPE_PLATEAU_DETECTED
 
-    def change(self) -> tuple[int, float] | None:
+    def change(self) -> tuple[tpb.EventType, float] | None:
         """(event type, slope) when the trend class changed; None until the window fills."""
         if len(self.rewards) < self.window:
             return None

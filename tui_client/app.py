@@ -2,6 +2,8 @@
 
 The network worker posts messages; the app keeps only the newest snapshot and applies
 it on a timer at the display rate (≤ 10 Hz), so bursts never queue redraws or block input.
+Applying it sets the `snapshot` reactive; every panel is bound to it (and to `group_id`,
+the policy group shown) with `data_bind` and draws itself from it in `render()`.
 
 Layout: a grid of panels on terminals of at least 100×36 (decision cards beside the event
 log; a taller bottom row from 160 columns). Smaller terminals (80×24 over SSH) show one
@@ -18,10 +20,11 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
+from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Tab, Tabs
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.channel import SanctumError
 from esper_common.diagnose import describe
 from tui_client.commands import EsperCommands
@@ -31,13 +34,7 @@ from tui_client.messages import ConnectionChanged, HeartbeatReceived, RunsListed
 from tui_client.panels import COMPACT_CLASSES, PANELS
 from tui_client.renderables.envs import parse_row_key, row_key
 from tui_client.renderables.fmt import clip
-from tui_client.renderables.groups import (
-    group_label,
-    group_name,
-    group_view,
-    groups,
-    next_group,
-)
+from tui_client.renderables.groups import group_label, group_name, groups, next_group
 from tui_client.screens.env_detail import EnvDetailScreen
 from tui_client.screens.help import HelpScreen, key_rows
 from tui_client.screens.run_picker import RunPickerScreen
@@ -70,7 +67,7 @@ class EsperTui(App[None]):
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit"),
         # Like htop/k9s: Ctrl-C quits (Textual's default only asks to press ctrl+q).
-        Binding("ctrl+c", "quit", "Quit", id="quit_ctrl_c", show=False, priority=True),
+        Binding("ctrl+c", "interrupt", "Quit", id="quit_ctrl_c", show=False, priority=True),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("j", "env_cursor(1)", "Next env", id="env_next"),
         Binding("k", "env_cursor(-1)", "Prev env", id="env_prev"),
@@ -81,6 +78,17 @@ class EsperTui(App[None]):
         *_env_bindings(),
     ]
 
+    # The app draws nothing itself (repaint=False): the panels bound to these redraw.
+    #: The newest applied snapshot of the watched run (None before the first). Set at most
+    #: at the display rate; every panel is bound to it.
+    snapshot: reactive[spb.SanctumSnapshot | None] = reactive(
+        None, always_update=True, repaint=False)
+    #: Policy group shown in banner / heads / PPO / decisions (None = the primary).
+    group_id: reactive[str | None] = reactive(None, repaint=False)
+    #: The snapshot with connection state and the clock, for the header and the delivery
+    #: panel (their ages change between snapshots: refreshed every second too).
+    view: reactive[View | None] = reactive(None, always_update=True, repaint=False)
+
     def __init__(
         self, options: TuiOptions | None = None, *, clock: Callable[[], float] = time.time
     ) -> None:
@@ -90,7 +98,6 @@ class EsperTui(App[None]):
         self.options = options
         self.clock = clock
         self.run_id = options.run if options else ""
-        self.latest: spb.SanctumSnapshot | None = None
         self._pending: spb.SanctumSnapshot | None = None
         self._fresh: Freshness | None = None
         self.conn: ConnState = "connecting"
@@ -99,40 +106,31 @@ class EsperTui(App[None]):
         self._outage_notified = False
         self._watching = False
         self.applied_versions = 0
-        #: Policy group shown in banner / heads / PPO / decisions (None = the primary).
-        self.group_id: str | None = None
-        self._n_groups = 1
         self.current_panel = "envs"
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield RunHeader(id="header")
-        yield StatusBanner(id="banner")
+        state = (EsperTui.snapshot, EsperTui.group_id)
+        yield RunHeader(id="header").data_bind(EsperTui.view)
+        yield StatusBanner(id="banner").data_bind(*state)
         yield Tabs(
             *(Tab(label, id=f"tab-{pid}") for pid, label in PANELS),
             active=f"tab-{self.current_panel}",
             id="panel-tabs",
         )
         with Container(id="main"):
-            yield HeadsPanel(id="heads", classes="panel")
-            yield PpoHealth(id="ppo", classes="panel")
-            yield EnvTable(id="envs", classes="panel -current")
+            yield HeadsPanel(id="heads", classes="panel").data_bind(*state)
+            yield PpoHealth(id="ppo", classes="panel").data_bind(*state)
+            yield EnvTable(id="envs", classes="panel -current").data_bind(EsperTui.snapshot)
             with Horizontal(id="bottom"):
-                yield EventLog(id="events", classes="panel")
-                yield DecisionsPanel(id="decisions", classes="panel")
-                yield DeliveryPanel(id="delivery", classes="panel")
+                yield EventLog(id="events", classes="panel").data_bind(EsperTui.snapshot)
+                yield DecisionsPanel(id="decisions", classes="panel").data_bind(*state)
+                yield DeliveryPanel(id="delivery", classes="panel").data_bind(EsperTui.view)
         yield Footer()
 
     def on_mount(self) -> None:
         # Held directly: App.query_one searches the *active* screen, which may be a modal.
-        self.header = self.query_one(RunHeader)
-        self.banner = self.query_one(StatusBanner)
-        self.heads = self.query_one(HeadsPanel)
-        self.ppo = self.query_one(PpoHealth)
         self.env_table = self.query_one(EnvTable)
-        self.event_log = self.query_one(EventLog)
-        self.delivery = self.query_one(DeliveryPanel)
-        self.decisions = self.query_one(DecisionsPanel)
         self.tabs = self.query_one("#panel-tabs", Tabs)
         self.main_screen = self.screen
         self.watch(self.main_screen, "focused", self._focused_changed, init=False)
@@ -148,8 +146,8 @@ class EsperTui(App[None]):
     def target(self) -> str:
         return self.options.server if self.options else "offline"
 
-    def view(self) -> View:
-        return View(self.latest, self.conn, self._fresh, self.clock(), self.target,
+    def make_view(self) -> View:
+        return View(self.snapshot, self.conn, self._fresh, self.clock(), self.target,
                     self.conn_detail)
 
     # -- network --------------------------------------------------------------------------
@@ -166,7 +164,7 @@ class EsperTui(App[None]):
 
     def on_snapshot_received(self, message: SnapshotReceived) -> None:
         snap = message.snapshot
-        age = snap.seconds_since_last_event if snap.HasField("last_event_time") else None
+        age = snap.run.seconds_since_last_event if snap.run.HasField("last_event_time") else None
         self._fresh = Freshness(age, self.clock())
         self._pending = snap  # latest wins: older unapplied snapshots are dropped
 
@@ -206,7 +204,8 @@ class EsperTui(App[None]):
             self.subscribe(ask=False)
             return
         self.run_id = run_id
-        self.latest = self._pending = None
+        self._pending = None
+        self.snapshot = None
         self.subscribe()
 
     # -- drawing --------------------------------------------------------------------------
@@ -218,39 +217,25 @@ class EsperTui(App[None]):
         self._apply_pending()
 
     def _apply_pending(self) -> None:
+        """Timer, at the display rate: apply the newest received snapshot, if any (older
+        ones were dropped when it arrived)."""
         snapshot, self._pending = self._pending, None
         if snapshot is None:
             return
-        self.latest = snapshot
+        self.snapshot = snapshot
         self.applied_versions += 1
-        self._show_tamiyo()
-        self.env_table.show(snapshot)
-        self.event_log.show(snapshot)
-        if isinstance(self.screen, EnvDetailScreen):
-            self.screen.show(snapshot)
         self._refresh_live()
 
-    def _show_tamiyo(self) -> None:
-        """Banner, heads, PPO and decisions for the chosen policy group."""
-        snapshot = self.latest
-        if snapshot is None:
-            return
-        n_groups = len(groups(snapshot))
-        if n_groups != self._n_groups:
-            self._n_groups = n_groups
-            self.refresh_bindings()  # `g` appears in the footer only with several groups
-        label = group_label(snapshot, self.group_id)
-        view = group_view(snapshot, self.group_id)
-        self.banner.show(view, label)
-        self.heads.show(view, label)
-        self.ppo.show(view, label)
-        self.decisions.show(view.tamiyo, snapshot, label)
+    def watch_snapshot(self, old: spb.SanctumSnapshot | None,
+                       new: spb.SanctumSnapshot | None) -> None:
+        """`g` shows in the footer only with several groups: re-check the bindings when the
+        number of groups changes (refreshing them on every snapshot rebuilds the footer)."""
+        if (len(groups(old)) > 1) != (len(groups(new)) > 1):
+            self.refresh_bindings()
 
     def _refresh_live(self) -> None:
         """Header badge and delivery lag: they age between snapshots too."""
-        view = self.view()
-        self.header.show(view)
-        self.delivery.show(view)
+        self.view = self.make_view()
 
     # -- panels -----------------------------------------------------------------------
     @property
@@ -312,29 +297,28 @@ class EsperTui(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """`g` only means something (and only shows in the footer) with several groups."""
         if action == "cycle_group":
-            return len(groups(self.latest)) > 1
+            return len(groups(self.snapshot)) > 1
         return True
 
     def action_cycle_group(self) -> None:
         """Show the next A/B policy group's Tamiyo state (banner, heads, PPO, decisions)."""
-        self.show_group(next_group(self.latest, self.group_id))
+        self.show_group(next_group(self.snapshot, self.group_id))
 
     def show_group(self, group_id: str | None) -> None:
         """Show policy group `group_id` (None = the primary group)."""
         self.group_id = group_id
-        self._show_tamiyo()
-        label = group_label(self.latest, group_id)
+        label = group_label(self.snapshot, group_id)
         if label:
             self.notify(f"Showing {label}.", title="Policy group", timeout=2, markup=False)
 
     def group_ids(self) -> list[tuple[str | None, str]]:
         """(id for show_group, display name) of every policy group, primary first."""
-        all_groups = groups(self.latest)
+        all_groups = groups(self.snapshot)
         return [(None if i == 0 else g.group_id, group_name(g)) for i, g in enumerate(all_groups)]
 
     def action_help(self) -> None:
         bindings = [b for b in self.BINDINGS if isinstance(b, Binding)]
-        self.push_screen(HelpScreen(key_rows(bindings), connection=self.view().connection))
+        self.push_screen(HelpScreen(key_rows(bindings), connection=self.make_view().connection))
 
     def action_env_cursor(self, delta: int) -> None:
         table = self.env_table
@@ -369,7 +353,7 @@ class EsperTui(App[None]):
         self.open_env_detail(env_id, group_id)
 
     def open_env_detail(self, env_id: int, group_id: str | None = None) -> None:
-        self.push_screen(EnvDetailScreen(env_id, self.latest, group_id))
+        self.push_screen(EnvDetailScreen(env_id, group_id))
 
     @on(DataTable.RowSelected, "#envs")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
@@ -385,16 +369,21 @@ class EsperTui(App[None]):
 
     @work(exclusive=False, group="runs", exit_on_error=False)
     async def _list_runs(self) -> None:
+        assert self.options is not None  # action_pick_run calls this only with a server
         try:
-            listed = await list_runs(self.options.channel())  # type: ignore[union-attr]
+            listed = await list_runs(self.options.channel())
         except SanctumError as exc:  # say why, keep the dashboard
-            why = describe(exc, self.options.channel())  # type: ignore[union-attr]
+            why = describe(exc, self.options.channel())
             self.notify(f"Cannot list runs: {clip(why, 300)}", severity="error", markup=False)
             return
         if not listed.runs:
             self.notify("The server has no runs yet.")
             return
         self.push_screen(RunPickerScreen(list(listed.runs), listed.total_size), self._run_chosen)
+
+    def action_interrupt(self) -> None:
+        """Ctrl-C: quit with status 130 like an interrupted command (`esper up` reads it)."""
+        self.exit(return_code=130)
 
     def action_reconnect(self) -> None:
         if self.options is not None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 
+from esper_common import settings
 from tui_client.config import DEFAULT_SERVER, MAX_UI_HZ, TuiOptions
 
 EPILOG = """\
@@ -44,10 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--token",
-        default=os.environ.get("ESPER_TOKEN"),
         metavar="T",
-        help="bearer token sent as 'authorization: Bearer T' when sanctum requires one "
-        "(default: $ESPER_TOKEN)",
+        help="bearer token sent as 'authorization: Bearer T' when sanctum requires one",
     )
     p.add_argument(
         "--tls-ca",
@@ -81,6 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=8000,
         metavar="PORT",
         help="with --serve: HTTP port (default 8000)",
+    )
+    p.add_argument(
+        "--serve-token",
+        metavar="T",
+        help="with --serve: browsers must present T (the printed URL carries it); required "
+        "when --serve-host is not a loopback address",
+    )
+    p.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="with --serve: the URL browsers use to reach it, e.g. behind a proxy (default "
+        "http://SERVE_HOST:SERVE_PORT, this machine's name for 0.0.0.0)",
     )
     return p
 
@@ -121,22 +133,31 @@ def serve_command(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = settings.parse_args(parser, argv, "tui")
     try:
         options = options_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
     if args.serve:
-        from textual_serve.server import Server
+        from esper_common.extras import require
 
-        url = f"http://{args.serve_host}:{args.serve_port}"
-        print(f"esper-tui: serving the dashboard at {url} (Ctrl+C stops)", flush=True)
-        Server(serve_command(args), host=args.serve_host, port=args.serve_port).serve()
+        require("esper-tui --serve", ("web",))
+        from tui_client import web
+
+        refusal = web.exposure_error(args.serve_host, args.serve_token)
+        if refusal:
+            parser.error(refusal)
+        url = web.public_url(args.serve_host, args.serve_port, args.public_url)
+        web.serve(serve_command(args), args.serve_host, args.serve_port, args.serve_token, url)
         return 0
     from tui_client.app import EsperTui
 
-    EsperTui(options).run()
-    return 0
+    app = EsperTui(options)
+    # SIGTERM (`esper down`, a closing supervisor) ends the app like a quit, so the
+    # terminal is restored instead of left in raw mode.
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: app.exit(return_code=143))
+    app.run()
+    return app.return_code or 0
 
 
 if __name__ == "__main__":

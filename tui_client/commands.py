@@ -20,7 +20,7 @@ class EsperCommands(Provider):
     """Commands that depend on what the dashboard shows right now."""
 
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
-        app: EsperTui = self.app  # type: ignore[assignment]
+        app: EsperTui = self.app  # type: ignore[assignment]  # the palette of EsperTui only
         cmds: list[tuple[str, Callable[[], object], str]] = [
             ("Switch run", app.action_pick_run, "List the server's runs and watch another"),
             ("Reconnect now", app.action_reconnect, "Drop the stream and subscribe again"),
@@ -40,8 +40,8 @@ class EsperCommands(Provider):
                         "Its Tamiyo state in banner, heads, PPO and decisions",
                     )
                 )
-        snapshot = app.latest
-        envs = sorted(snapshot.envs, key=lambda e: (e.group_id, e.env_id)) if snapshot else []
+        snapshot = app.snapshot
+        envs = sorted(snapshot.envs.envs, key=lambda e: (e.group_id, e.env_id)) if snapshot else []
         for env in envs:
             name = row_key(env.group_id, env.env_id)
             cmds.append(
@@ -55,7 +55,7 @@ class EsperCommands(Provider):
                 (
                     f"Open env {name} detail",
                     partial(app.open_env_detail, env.env_id, env.group_id),
-                    "Seeds, histories and decisions",
+                    "Seeds, series and decisions",
                 )
             )
         return cmds

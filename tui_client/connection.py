@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import grpc
 from textual.message import Message
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper_common.channel import ChannelConfig, SanctumError, aio_channel
 from esper_common.diagnose import tls_problem
 from tui_client.messages import (
@@ -29,7 +29,8 @@ FATAL_CODES = {
     grpc.StatusCode.UNAUTHENTICATED: "the server rejected the token (check --token)",
     grpc.StatusCode.PERMISSION_DENIED: "the token may not watch this run (check --token)",
     grpc.StatusCode.INVALID_ARGUMENT: "the server rejected the request",
-    grpc.StatusCode.UNIMPLEMENTED: "the server does not speak esper.sanctum.v1",
+    grpc.StatusCode.UNIMPLEMENTED: (
+        "the server does not speak esper.sanctum.v2 (an older esper-sanctum? upgrade it)"),
 }
 
 
@@ -68,9 +69,10 @@ async def list_runs(cfg: ChannelConfig, timeout: float = 5.0) -> spb.ListRunsRes
     try:
         async with aio_channel(cfg) as channel:
             stub = sanctum_pb2_grpc.SanctumServiceStub(channel)
-            return await stub.ListRuns(  # type: ignore[no-any-return]
+            reply: spb.ListRunsResponse = await stub.ListRuns(
                 spb.ListRunsRequest(page_size=PICKER_RUNS), metadata=cfg.metadata(),
                 timeout=timeout)
+            return reply
     except grpc.RpcError as err:
         raise SanctumError.from_rpc_error(err) from None
 

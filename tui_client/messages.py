@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from tui_client.state import ConnState
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.derived import liveness_for_age
 from tui_client.renderables.fmt import ts_seconds
 
@@ -41,7 +41,7 @@ ENDED_KEYS = {
 
 
 def liveness(conn: ConnState, fresh: Freshness | None, now: float,
-             status: spb.RunStatus.ValueType = spb.RUN_STATUS_UNSPECIFIED) -> str:
+             status: spb.RunStatus = spb.RUN_STATUS_UNSPECIFIED) -> str:
     """Badge key: "disconnected", "connecting", "error", "DONE" / "STOPPED" / "FAILED" for a
     run that ended (its silence is expected), or LIVE / SLOW / STALE by age."""
     if conn != "connected":
@@ -76,7 +76,8 @@ class View:
 
     @property
     def liveness(self) -> str:
-        status = self.snapshot.status if self.snapshot is not None else spb.RUN_STATUS_UNSPECIFIED
+        snapshot = self.snapshot
+        status = snapshot.run.status if snapshot is not None else spb.RUN_STATUS_UNSPECIFIED
         return liveness(self.conn, self.fresh, self.now, status)
 
     @property

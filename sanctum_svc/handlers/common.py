@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from google.protobuf import timestamp_pb2
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 
 #: Most recent decision cards kept per run.
 RECENT_DECISIONS = 16
-#: Stages after a prune / fossilize: the slot shows the counterfactual measured then.
-DECIDED_STAGES = frozenset({tpb.SEED_STAGE_FOSSILIZED, tpb.SEED_STAGE_PRUNED,
-                            tpb.SEED_STAGE_EMBARGOED, tpb.SEED_STAGE_RESETTING})
 
 
 def set_time(ts: timestamp_pb2.Timestamp, seconds: float) -> None:
@@ -25,10 +21,3 @@ def event_time(ts: timestamp_pb2.Timestamp, event: tpb.TelemetryEvent, received_
         ts.CopyFrom(event.timestamp)
     else:
         set_time(ts, received_at)
-
-
-def set_compile(infra: spb.Infrastructure, config: tpb.RunConfig) -> None:
-    """Copy the run's torch.compile settings into a group's Infrastructure."""
-    infra.compile_enabled = config.compile_enabled
-    infra.compile_backend = config.compile_backend
-    infra.compile_mode = config.compile_mode

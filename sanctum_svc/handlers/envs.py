@@ -1,4 +1,4 @@
-"""EPOCH_COMPLETED: one env's host epoch, its seeds and its bounded histories.
+"""EPOCH_COMPLETED: one env's host epoch, its seeds and its bounded series.
 
 The most frequent event type: the handler keeps references to the payload messages and
 only updates what accumulates; `EnvTrack.fill` assembles the EnvState for a snapshot.
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from sanctum_svc.envtrack import plotted_values
 from sanctum_svc.handlers.registry import handles
 
 if TYPE_CHECKING:
@@ -37,8 +38,8 @@ def epoch_completed(run: RunAggregator, event: tpb.TelemetryEvent, received_at: 
     if accuracy > track.best_accuracy:
         track.best_accuracy = accuracy
     track.cumulative_reward += reward
-    track.accuracy_history.append(accuracy)
-    track.reward_history.append(reward)
+    for series, value in zip(track.series, plotted_values(p), strict=True):
+        series.append(value)
     payload_seeds = p.seeds
     if not payload_seeds:
         return

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.derived import ended_status
-from sanctum_svc.handlers.common import event_time, set_compile
+from esper_common.presentation import getter, metric, plotted
+from sanctum_svc.handlers.common import event_time
 from sanctum_svc.handlers.registry import handles
 
 if TYPE_CHECKING:
@@ -15,20 +16,22 @@ if TYPE_CHECKING:
 
 ET = tpb.EventType
 
+#: Plotted BATCH_EPOCH_COMPLETED fields: their series names and a getter of their values.
+_BATCH_PLOTTED = plotted(tpb.BatchEpochCompletedPayload)
+_BATCH_METRICS = tuple(metric(tpb.BatchEpochCompletedPayload, n) for n in _BATCH_PLOTTED)
+_batch_values = getter(_BATCH_PLOTTED)
+
 
 @handles(ET.EVENT_TYPE_TRAINING_STARTED)
 def training_started(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
     """Declare the run's shape: config, task, compile settings, start time."""
     payload = event.training_started
     cfg = payload.config
-    state = run.state
+    state = run.state.run
     first = run.config is None
-    state.run_config.CopyFrom(cfg)
-    run.config = state.run_config
-    state.task_name = cfg.task
+    state.config.CopyFrom(cfg)
+    run.config = state.config
     state.status = spb.RUN_STATUS_RUNNING
-    for tamiyo in run.groups.values():
-        set_compile(tamiyo.infrastructure, cfg)
     if first:
         event_time(state.started_at, event, received_at)
     rank = f" rank {payload.rank}/{cfg.world_size}" if cfg.world_size > 1 else ""
@@ -46,17 +49,16 @@ def batch_epoch_completed(
 ) -> None:
     """Commit barrier: record batch aggregates and reset per-env episode state."""
     p = event.batch_epoch_completed
-    state = run.state
-    state.batch_avg_reward = p.avg_reward
-    state.batch_total_episodes = p.total_episodes
-    state.batch_avg_accuracy = p.avg_accuracy
-    state.batch_rolling_accuracy = p.rolling_accuracy
-    state.current_batch = p.batch_idx
-    state.episodes_completed = p.episodes_completed
+    state = run.state.run
+    last = state.last_batch
+    last.CopyFrom(p)
+    # Per-env lists are left out: each env's own state carries its accuracy and reward.
+    del last.env_accuracies[:]
+    del last.env_rewards[:]
     if state.status == spb.RUN_STATUS_UNSPECIFIED:
         state.status = spb.RUN_STATUS_RUNNING
-    run.push_history("avg_reward", p.avg_reward)
-    run.push_history("avg_accuracy", p.avg_accuracy)
+    for name, value in zip(_BATCH_METRICS, _batch_values(p), strict=True):
+        run.push_series(name, event.group_id, value)
     # New episodes start on fresh hosts: episode-scoped env state starts over.
     group_id = event.group_id
     for (env_group, _), track in run.envs.items():
@@ -76,8 +78,8 @@ def batch_epoch_completed(
 def training_completed(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -> None:
     """The run ended: COMPLETED, STOPPED or FAILED as the trainer says, and the final numbers."""
     p = event.training_completed
-    run.state.status = ended_status(p.status)
-    run.state.completion.CopyFrom(p)
+    run.state.run.status = ended_status(p.status)
+    run.state.run.completion.CopyFrom(p)
     run.log(
         event,
         received_at,

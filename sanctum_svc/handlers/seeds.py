@@ -32,7 +32,8 @@ def _seed(run: RunAggregator, event: tpb.TelemetryEvent, slot_id: str) -> tpb.Se
     return run.env(event.group_id, event.env_id).own_seed(slot_id)
 
 
-def _enter_stage(run: RunAggregator, event: tpb.TelemetryEvent, slot_id: str, stage: int,
+def _enter_stage(run: RunAggregator, event: tpb.TelemetryEvent, slot_id: str,
+                 stage: tpb.SeedStage,
                  blueprint_id: str) -> tuple[tpb.SeedTelemetry | None, str]:
     """Move the slot's seed to `stage`; a payload's blueprint_id wins, else the seed keeps its
     own (a pruned seed keeps its blueprint: seed plan 000). Returns the seed (None without an

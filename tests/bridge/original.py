@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "original-small.jsonl.gz"
 ESPER_SANCTUM = [sys.executable, "-m", "sanctum_svc"]

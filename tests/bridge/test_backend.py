@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from esper_client.bridge import SanctumOutput
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 from tests.bridge.original import FIXTURE, Record, records, run_import, state
 
 pytestmark = pytest.mark.slow

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client.bridge import MAPPINGS
 from sanctum_svc.import_progress import ByteProgress
 from sanctum_svc.importer import ImportResult
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 from tests.bridge.original import FIXTURE, Record, counts, of, records, run_import
 from tests.certs import make_cert
 

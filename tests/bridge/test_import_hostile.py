@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from sanctum_svc.testing import ThreadedSanctum
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from testkit import ThreadedSanctum
 from tests.bridge.original import FIXTURE, Record, of, records, run_import, write
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 
 from sanctum_svc.import_progress import ByteProgress
 from sanctum_svc.importer import PRODUCER_ID, Importer
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 from tests.bridge.original import FIXTURE, records, run_import, state, write
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 from tests.bridge.original import FIXTURE, of, records, run_import
 from tests.tui.helpers import screen_text, wait_for
 from tui_client.app import EsperTui

@@ -9,7 +9,7 @@ import esper_client
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.events import MAX_METRIC_NAME_CHARS, MAX_METRIC_NAMES
 from sanctum_svc.aggregator import RunAggregator
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 
 
 def test_the_limits_are_the_contracts() -> None:

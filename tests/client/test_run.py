@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import esper_client
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from sanctum_svc.testing import ThreadedSanctum, free_port
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from testkit import ThreadedSanctum, free_port
 
 
 def test_a_run_declares_its_config_and_tags_and_says_it_completed(sanctum) -> None:

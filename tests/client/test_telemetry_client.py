@@ -10,10 +10,11 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client import NullTelemetry, TelemetryClient, TelemetryConfig
 from esper_client.buffer import OutBuffer
@@ -48,10 +49,10 @@ def item(seq: int, etype: int = ET.EVENT_TYPE_EPOCH_COMPLETED) -> tuple[int, int
     return (seq, etype, ev.SerializeToString())
 
 
-def file_config(tmp_path: Path, **kw: object) -> TelemetryConfig:
+def file_config(tmp_path: Path, **kw: Any) -> TelemetryConfig:
     return TelemetryConfig(None, run_id="run-f", producer_id="p0",
                            file_path=str(tmp_path / "run.events"),
-                           spool_dir=str(tmp_path / "spool"), **kw)  # type: ignore[arg-type]
+                           spool_dir=str(tmp_path / "spool"), **kw)
 
 
 def file_events(path: Path) -> list[tpb.TelemetryEvent]:
@@ -192,8 +193,8 @@ def test_emit_never_raises_and_counts_bad_input(tmp_path: Path) -> None:
     client.emit(tpb.TelemetryEvent(event_type=ET.EVENT_TYPE_EPOCH_COMPLETED))  # no payload
     client.emit(tpb.TelemetryEvent(event_type=ET.EVENT_TYPE_PPO_UPDATE_COMPLETED,
                                    epoch_completed=tpb.EpochCompletedPayload()))  # wrong payload
-    client.emit(None)  # type: ignore[arg-type]
-    client.emit({"event_type": 2})  # type: ignore[arg-type]
+    client.emit(None)  # type: ignore[arg-type]  # bad input on purpose
+    client.emit({"event_type": 2})  # type: ignore[arg-type]  # bad input on purpose
     client.emit(epoch_event())
     client.close()
     client.close()  # idempotent

@@ -10,15 +10,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client import TelemetryClient, TelemetryConfig
 from esper_common.eventfile import read_batches
 from esper_common.events import ESSENTIAL_TYPES
-from sanctum_svc.testing import (
+from testkit import (
     SanctumProcess,
     ThreadedSanctum,
     build_run_events,
@@ -29,18 +30,18 @@ from sanctum_svc.testing import (
 FAST_RETRY = {"backoff_initial_s": 0.05, "backoff_max_s": 0.3, "rpc_timeout_s": 5.0}
 
 
-def run_events(run_id: str, **kw: object) -> list[tpb.TelemetryEvent]:
+def run_events(run_id: str, **kw: Any) -> list[tpb.TelemetryEvent]:
     """A realistic run with the envelope left for the client to fill (seq, run, producer)."""
-    events = build_run_events(run_id, "ignored", completed=True, **kw)  # type: ignore[arg-type]
+    events = build_run_events(run_id, "ignored", completed=True, **kw)
     for ev in events:
         for name in ("seq", "run_id", "producer_id"):
             ev.ClearField(name)
     return events
 
 
-def client_for(address: str, run_id: str, tmp_path: Path, **kw: object) -> TelemetryClient:
+def client_for(address: str, run_id: str, tmp_path: Path, **kw: Any) -> TelemetryClient:
     cfg = TelemetryConfig(address, run_id=run_id, producer_id="trainer-0",
-                          spool_dir=str(tmp_path / "spool"), **{**FAST_RETRY, **kw})  # type: ignore[arg-type]
+                          spool_dir=str(tmp_path / "spool"), **{**FAST_RETRY, **kw})
     return TelemetryClient(cfg)
 
 
@@ -58,7 +59,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
         time.sleep(0.02)
 
 
-def reference_state(run_id: str, **kw: object) -> spb.SanctumSnapshot:
+def reference_state(run_id: str, **kw: Any) -> spb.SanctumSnapshot:
     """The same run ingested by a client with no outage."""
     with ThreadedSanctum() as server:
         client = client_for(server.address, run_id, Path(tempfile.gettempdir()))
@@ -173,7 +174,7 @@ def test_sanctum_killed_and_restarted_mid_stream(tmp_path: Path) -> None:
 
 
 def _snapshot_over(address: str, run_id: str) -> spb.SanctumSnapshot:
-    from esper.sanctum.v1 import sanctum_pb2_grpc
+    from esper.sanctum.v2 import sanctum_pb2_grpc
     from esper_common.channel import ChannelConfig, sync_channel
 
     with sync_channel(ChannelConfig(address)) as channel:
@@ -231,8 +232,7 @@ def test_spool_limit_drops_by_policy_and_the_count_reaches_sanctum(tmp_path: Pat
     assert n_essential < stats["acked"]
     ref = reference_state(run_id, n_batches=40, epochs_per_batch=4)
     assert snap.lifecycle == ref.lifecycle
-    assert (snap.current_batch, snap.episodes_completed, snap.status) == (
-        ref.current_batch, ref.episodes_completed, ref.status)
+    assert (snap.run.last_batch, snap.run.status) == (ref.run.last_batch, ref.run.status)
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")

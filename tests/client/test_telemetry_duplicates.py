@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 from tests.client.test_telemetry_client_sanctum import client_for, run_events
 from trainer_svc.distributed import DistInfo
 

@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "check_breaking.sh"
 BUF = ROOT / ".venv" / "bin" / "buf"
-SANCTUM_PROTO = Path("proto/esper/sanctum/v1/sanctum.proto")
+SANCTUM_PROTO = Path("proto/esper/sanctum/v2/sanctum.proto")
 
 pytestmark = pytest.mark.skipif(
     shutil.which("git") is None or not (BUF.exists() or shutil.which("buf")),
@@ -121,3 +121,41 @@ def test_branch_compares_against_merge_base_with_main(repo: Path) -> None:
     # HEAD~1 already holds the renumbering; the merge-base with main does not.
     assert done.returncode == 1
     assert "contracts v1" in done.stdout
+
+
+def _older_sanctum(repo: Path, version: str) -> Path:
+    """Write the sanctum contract as package esper.sanctum.<version> beside the current one."""
+    text = (repo / SANCTUM_PROTO).read_text().replace("package esper.sanctum.v2;",
+                                                      f"package esper.sanctum.{version};")
+    path = repo / "proto" / "esper" / "sanctum" / version / "sanctum.proto"
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    return path
+
+
+def _add_then_remove(repo: Path, version: str) -> subprocess.CompletedProcess[str]:
+    """Commit sanctum as esper.sanctum.<version> beside v2, then a commit removing it; run
+    the check on the removal."""
+    old = _older_sanctum(repo, version)
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", f"sanctum {version} and v2 side by side")
+    old.unlink()
+    old.parent.rmdir()
+    _git(repo, "commit", "-qam", f"drop sanctum {version}")
+    return _run(repo)
+
+
+def test_package_superseded_by_a_higher_version_may_be_removed(repo: Path) -> None:
+    done = _add_then_remove(repo, "v1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ("proto/esper/sanctum/v1 removed, superseded by proto/esper/sanctum/v2"
+            in done.stdout)
+    assert "no breaking changes" in done.stdout
+
+
+def test_removed_package_without_a_higher_version_fails(repo: Path) -> None:
+    # v3 is removed while only v2 (lower) remains: that is a deletion, not an upgrade.
+    done = _add_then_remove(repo, "v3")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "superseded" not in done.stdout
+    assert "esper/sanctum/v3/sanctum.proto" in done.stdout and "deleted" in done.stdout

@@ -7,7 +7,7 @@ import math
 import pytest
 from google.protobuf import descriptor as _d
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common import derived, events
 
@@ -66,7 +66,8 @@ def test_snapshot_round_trips_fully_populated() -> None:
     _fill(snap)
     back = spb.SanctumSnapshot.FromString(snap.SerializeToString())
     assert back == snap
-    assert back.envs[0].seeds["r0c0"].blueprint_id == "r0c0"
+    assert back.envs.envs[0].seeds["r0c0"].blueprint_id == "r0c0"
+    assert back.tamiyo.groups[0].last_update.heads[0].entropy == 0.25
 
 
 def test_every_event_type_has_a_payload_and_every_payload_a_type() -> None:
@@ -105,12 +106,12 @@ def test_unset_optional_metric_stays_unset_and_zero_is_present() -> None:
 
 
 def test_memory_usage_percent_seed_example() -> None:
-    infra = spb.Infrastructure(cuda_memory_allocated_gb=4.2, cuda_memory_reserved_gb=8.0)
-    assert derived.memory_usage_percent(infra) == pytest.approx(52.5)
+    measured = tpb.PPOUpdatePayload(cuda_memory_allocated_gb=4.2, cuda_memory_reserved_gb=8.0)
+    assert derived.memory_usage_percent(measured) == pytest.approx(52.5)
     assert derived.memory_usage_percent(
-        spb.Infrastructure(cuda_memory_allocated_gb=1.0, cuda_memory_reserved_gb=0.0)
+        tpb.PPOUpdatePayload(cuda_memory_allocated_gb=1.0, cuda_memory_reserved_gb=0.0)
     ) == 0.0
-    assert derived.memory_usage_percent(spb.Infrastructure()) is None
+    assert derived.memory_usage_percent(tpb.PPOUpdatePayload()) is None
 
 
 @pytest.mark.parametrize(
@@ -137,12 +138,12 @@ SEED_FIELDS: list[tuple[str, object, str]] = [
         "entropy_anneal", "n_envs", "max_epochs", "task", "host_params", "slot_ids",
         "policy_device", "env_devices", "reward_mode", "compile_enabled", "compile_backend",
         "compile_mode")],
-    ("run_config", spb.SanctumSnapshot, "run_config"),
-    ("task_name", spb.SanctumSnapshot, "task_name"),
-    ("batch_avg_reward", spb.SanctumSnapshot, "batch_avg_reward"),
-    ("batch_total_episodes", spb.SanctumSnapshot, "batch_total_episodes"),
-    ("aggregate_mean_reward", spb.SanctumSnapshot, "aggregate_mean_reward"),
-    ("current_batch", spb.SanctumSnapshot, "current_batch"),
+    ("run_config", spb.SanctumSnapshot, "run.config"),
+    ("task_name", spb.SanctumSnapshot, "run.config.task"),
+    ("batch_avg_reward", spb.SanctumSnapshot, "run.last_batch.avg_reward"),
+    ("batch_total_episodes", spb.SanctumSnapshot, "run.last_batch.total_episodes"),
+    ("aggregate_mean_reward", spb.SanctumSnapshot, "envs.mean_reward"),
+    ("current_batch", spb.SanctumSnapshot, "run.last_batch.batch_idx"),
     *[(n, tpb.BatchEpochCompletedPayload, n) for n in (
         "avg_accuracy", "avg_reward", "total_episodes", "episodes_completed", "batch_idx",
         "rolling_accuracy", "env_accuracies")],
@@ -153,25 +154,29 @@ SEED_FIELDS: list[tuple[str, object, str]] = [
         "cuda_memory_fragmentation", "inner_epoch", "batch", "update_time_ms",
         "explained_variance", "dead_layers", "exploding_layers", "lr", "entropy_coef",
         "early_stop_epoch")],
-    *[(n, spb.TamiyoState, n) for n in (
-        "ppo_data_received", "policy_loss", "value_loss", "entropy", "grad_norm",
-        "kl_divergence", "clip_fraction", "dead_layers", "exploding_layers", "inner_epoch",
-        "batch", "early_stop_epoch", "infrastructure", "gradient_quality", "explained_variance")],
-    *[(n, spb.Infrastructure, n) for n in (
-        "cuda_memory_allocated_gb", "cuda_memory_reserved_gb", "cuda_memory_peak_gb",
-        "cuda_memory_fragmentation", "compile_enabled", "compile_backend", "compile_mode")],
-    *[(n, spb.GradientQuality, n) for n in (
-        "gradient_cv", "clip_fraction_positive", "clip_fraction_negative")],
+    # The seeds' TamiyoState: a policy group's latest update (its presence is the seeds'
+    # ppo_data_received), sampled values as last measured, compile settings in the config.
+    ("ppo_data_received", spb.PolicyGroup, "last_update"),
+    *[(n, spb.PolicyGroup, f"last_update.{n}") for n in (
+        "policy_loss", "value_loss", "entropy", "grad_norm", "kl_divergence", "clip_fraction",
+        "dead_layers", "exploding_layers", "inner_epoch", "batch", "early_stop_epoch",
+        "explained_variance", "clip_fraction_positive", "clip_fraction_negative")],
+    *[(n, spb.PolicyGroup, f"last_measured.{n}") for n in (
+        "gradient_cv", "cuda_memory_allocated_gb", "cuda_memory_reserved_gb",
+        "cuda_memory_peak_gb", "cuda_memory_fragmentation")],
+    *[(n, spb.SanctumSnapshot, f"run.config.{n}") for n in (
+        "compile_enabled", "compile_backend", "compile_mode")],
+    ("tamiyo", spb.SanctumSnapshot, "tamiyo.groups.last_update"),
     ("blueprint_id", tpb.SeedPrunedPayload, "blueprint_id"),
     ("blueprint_id", tpb.SeedTelemetry, "blueprint_id"),
     # seed 000's SEED_CULLED handler sets seed.counterfactual; seed 004: compile problems
     # "surface in throughput metrics (fps, step_time_ms)"
     *[("counterfactual", cls, "counterfactual") for cls in (
         tpb.SeedPrunedPayload, tpb.SeedFossilizedPayload, tpb.SeedTelemetry)],
-    *[(n, cls, n) for n in ("fps", "step_time_ms")
-      for cls in (tpb.PPOUpdatePayload, spb.Infrastructure)],
+    *[(n, cls, path) for n in ("fps", "step_time_ms")
+      for cls, path in ((tpb.PPOUpdatePayload, n), (spb.PolicyGroup, f"last_update.{n}"))],
     ("seeds", spb.EnvState, "seeds"),
-    *[(f"head_{h}_{m}", spb.TamiyoState, f"heads[ACTION_HEAD_{h.upper()}].{m}")
+    *[(f"head_{h}_{m}", spb.PolicyGroup, f"last_update.heads[ACTION_HEAD_{h.upper()}].{m}")
       for h in ("slot", "blueprint") for m in ("entropy", "grad_norm")],
 ]
 
@@ -209,8 +214,7 @@ def test_measured_sometimes_fields_have_presence() -> None:
     for cls, name in ((tpb.SeedPrunedPayload, "counterfactual"),
                       (tpb.SeedFossilizedPayload, "counterfactual"),
                       (tpb.SeedTelemetry, "counterfactual"), (tpb.PPOUpdatePayload, "fps"),
-                      (tpb.PPOUpdatePayload, "step_time_ms"), (spb.Infrastructure, "fps"),
-                      (spb.Infrastructure, "step_time_ms")):
+                      (tpb.PPOUpdatePayload, "step_time_ms")):
         assert cls.DESCRIPTOR.fields_by_name[name].has_presence, (cls, name)
 
 

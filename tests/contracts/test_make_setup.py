@@ -58,10 +58,14 @@ def torch_version(env: Path) -> str:
                           capture_output=True, text=True, check=True).stdout.strip()
 
 
-def make_setup(env: Path, wheels: Path, spec: str) -> subprocess.CompletedProcess[str]:
+def make_setup(env: Path, wheels: Path, spec: str | None, pip_args: str | None = None,
+               index_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    args = [f"TORCH_SPEC={spec}"] if spec else []
+    if index_url:
+        args.append(f"TORCH_INDEX_URL={index_url}")
     return subprocess.run(
-        ["make", "-s", "-C", str(ROOT), "setup", f"VENV={env}", f"TORCH_SPEC={spec}",
-         f"TORCH_PIP_ARGS=--isolated --no-index --find-links {wheels}"],
+        ["make", "-s", "-C", str(ROOT), "setup", f"VENV={env}", *args,
+         f"TORCH_PIP_ARGS={pip_args or f'--isolated --no-index --find-links {wheels}'}"],
         capture_output=True, text=True, timeout=300)
 
 
@@ -87,3 +91,20 @@ def test_spec_for_another_build_replaces_torch_then_refuses_what_cannot_be_had(
     assert "torch is 2.13.0+cu128, not torch==2.13.0+cu999. Fix it with:" in missing.stderr
     assert "-m pip install --disable-pip-version-check torch==2.13.0+cu999" in missing.stderr
     assert torch_version(env) == "2.13.0+cu128"
+
+
+def test_a_pytorch_index_url_alone_names_the_build(tmp_path: Path,
+                                                   venv: tuple[Path, Path]) -> None:
+    """`make setup TORCH_INDEX_URL=.../cu126`: the index's build label is required, so the
+    installed build is replaced by the index's (a local PEP 503 index here)."""
+    env, wheels = venv
+    index = tmp_path / "whl" / "cu126"
+    (index / "torch").mkdir(parents=True)
+    wheel = fake_torch_wheel(index / "torch", "2.13.0+cu126")
+    (index / "torch" / "index.html").write_text(f'<a href="{wheel.name}">{wheel.name}</a>\n')
+    done = make_setup(env, wheels, None, pip_args="--isolated",
+                      index_url=index.as_uri())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "does not satisfy TORCH_SPEC=torch==2.13.0+cu126: installing it" in done.stdout
+    assert f"--index-url {index.as_uri()}" in done.stdout
+    assert torch_version(env) == "2.13.0+cu126"

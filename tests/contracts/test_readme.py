@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from sanctum_svc.testing import ThreadedSanctum, build_run_events, free_port
+from testkit import ThreadedSanctum, build_run_events, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

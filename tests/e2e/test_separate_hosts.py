@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from tests.e2e.netns import Topology, netns_unavailable
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -113,14 +113,15 @@ def test_link_cut_between_trainer_and_sanctum_loses_and_duplicates_nothing(tmp_p
         assert m, f"trainer did not report its telemetry counts:\n{log[-2000:]}"
         emitted, acked, reconnects = map(int, m.groups())
         d = snap.delivery
-        assert snap.status == spb.RUN_STATUS_COMPLETED
+        assert snap.run.status == spb.RUN_STATUS_COMPLETED
         assert [p.last_seq for p in d.producers] == [emitted]
         assert d.events_applied == emitted == acked, (d, emitted, acked)
         assert d.gap_events == 0 and d.producer_dropped == 0 and d.events_rejected == 0
         assert reconnects >= 1, f"the cut should have forced a reconnect: {m.group(0)}"
         print(f"\nseparate hosts: {m.group(0)}; applied {d.events_applied}, "
               f"duplicates {d.events_duplicate}, gaps {d.gap_events}")
-        assert snap.batch_total_episodes == 480 and snap.episodes_completed == 480
+        batch = snap.run.last_batch
+        assert batch.total_episodes == 480 and batch.episodes_completed == 480
     finally:
         for p in procs:
             if p.poll() is None:

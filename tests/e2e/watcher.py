@@ -12,8 +12,8 @@ import time
 
 import grpc
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper_common.channel import ChannelConfig, sync_channel
 
 
@@ -49,7 +49,7 @@ def main() -> int:
                 if snap.delivery.events_applied != last_applied:
                     last_applied = snap.delivery.events_applied
                     print(f"applied {last_applied}", flush=True)
-                if snap.status == spb.RUN_STATUS_COMPLETED:
+                if snap.run.status == spb.RUN_STATUS_COMPLETED:
                     # The completion event is the last one a trainer sends; take one more
                     # unary read so the snapshot is the server's final word.
                     final = stub.GetSnapshot(spb.GetSnapshotRequest(run_id=ns.run),

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from sanctum_svc.testing import ThreadedSanctum
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from testkit import ThreadedSanctum
 from tests.bridge.original import FIXTURE, counts, records
 
 ROOT = Path(__file__).resolve().parents[2]

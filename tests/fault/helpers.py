@@ -8,8 +8,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import TypeVar
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from sanctum_svc.testing import comparable
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from testkit import comparable
 
 T = TypeVar("T")
 

@@ -22,9 +22,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
-from sanctum_svc.testing import ThreadedSanctum, build_run_events
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
+from testkit import ThreadedSanctum, build_run_events
 from tests.fault.helpers import fd_count
 
 pytestmark = pytest.mark.fault

@@ -17,13 +17,13 @@ from pathlib import Path
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client import TelemetryClient, TelemetryConfig
-from sanctum_svc.testing import SanctumProcess, ThreadedSanctum
+from testkit import SanctumProcess, ThreadedSanctum
+from testkit.events import realistic_run
 from tests.fault.helpers import same_state
-from tests.sanctum.events import realistic_run
 
 pytestmark = pytest.mark.fault
 
@@ -149,7 +149,7 @@ def test_kill9_during_a_real_training_run(tmp_path: Path) -> None:
     assert emitted == acked == final.delivery.events_applied, err
     assert dropped == 0, err
     assert final.delivery.gap_events == 0 and cursor == emitted
-    assert final.status == spb.RUN_STATUS_COMPLETED
+    assert final.run.status == spb.RUN_STATUS_COMPLETED
     with ThreadedSanctum(store=str(store)) as rebuilt:
         assert rebuilt.server is not None and rebuilt.server.replayed == emitted
         assert same_state(rebuilt.snapshot(run_id)) == same_state(final)

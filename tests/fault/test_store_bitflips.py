@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from sanctum_svc.server import StartupError
 from sanctum_svc.store_check import check_store
-from sanctum_svc.testing import ThreadedSanctum, build_run_events, comparable
+from testkit import ThreadedSanctum, build_run_events, comparable
 
 pytestmark = pytest.mark.fault
 

@@ -23,9 +23,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
-from sanctum_svc.testing import (
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
+from testkit import (
     SanctumProcess,
     ThreadedSanctum,
     batches,
@@ -47,7 +47,7 @@ RSS_TOLERANCE = 6 * 1024 * 1024
 SUBSCRIBER_PROCESS = """
 import sys
 import grpc
-from esper.sanctum.v1 import sanctum_pb2 as spb, sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb, sanctum_pb2_grpc
 address, run_id, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 calls = []
 for _ in range(n):

@@ -12,9 +12,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.derived import SLOW_SECONDS
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 from tests.sanctum.watch import Watcher
 
 pytestmark = pytest.mark.fault
@@ -34,8 +34,8 @@ def test_trainer_killed_mid_batch_goes_stale_and_stays_served(tmp_path: Path) ->
         try:
             with Watcher(server, RUN, max_hz=10) as watcher:
                 # Mid-run: a few batches done and epochs of the next one arriving.
-                live = watcher.wait_for(lambda s: s.episodes_completed >= 4
-                                        and s.liveness == spb.LIVENESS_LIVE, timeout=90)
+                live = watcher.wait_for(lambda s: s.run.last_batch.episodes_completed >= 4
+                                        and s.run.liveness == spb.LIVENESS_LIVE, timeout=90)
                 assert live is not None, "the trainer never got going"
                 assert trainer.poll() is None
                 trainer.send_signal(signal.SIGKILL)
@@ -65,9 +65,9 @@ def test_trainer_killed_mid_batch_goes_stale_and_stays_served(tmp_path: Path) ->
 
         # Still served: snapshot, run list, and a brand-new subscriber.
         snap = server.snapshot(RUN)
-        assert snap.liveness == spb.LIVENESS_STALE
-        assert snap.seconds_since_last_event >= SLOW_SECONDS
-        assert snap.status == spb.RUN_STATUS_RUNNING  # never completed
+        assert snap.run.liveness == spb.LIVENESS_STALE
+        assert snap.run.seconds_since_last_event >= SLOW_SECONDS
+        assert snap.run.status == spb.RUN_STATUS_RUNNING  # never completed
         assert snap.delivery.events_applied >= applied
         with server.channel() as ch:
             runs = server.stub(ch).ListRuns(spb.ListRunsRequest(), timeout=5).runs
@@ -76,9 +76,9 @@ def test_trainer_killed_mid_batch_goes_stale_and_stays_served(tmp_path: Path) ->
         assert summary.events_applied == snap.delivery.events_applied
         with Watcher(server, RUN) as late:
             first = late.wait_for(lambda s: True, timeout=10)
-        assert first is not None and first.liveness == spb.LIVENESS_STALE
+        assert first is not None and first.run.liveness == spb.LIVENESS_STALE
         assert first.delivery.events_applied == snap.delivery.events_applied
-        assert first.tamiyo.ppo_data_received and first.envs
+        assert first.tamiyo.groups[0].HasField("last_update") and first.envs.envs
         # And sanctum still takes new work.
         with server.channel() as ch:
             health = server.stub(ch).GetResumeCursor(
@@ -112,11 +112,11 @@ def test_killed_trainer_stream_leaves_no_open_ingest(tmp_path: Path) -> None:
                 trainer.kill()
         cursor = server.cursor("again")
         assert cursor and all(seq > 100 for seq in cursor.values())
-        from sanctum_svc.testing import build_run_events
+        from testkit import build_run_events
 
         # The restarted producer declares the run as it was declared (a run's declaration
         # cannot change) and goes on with run-level events.
-        declared = server.snapshot("again").run_config
+        declared = server.snapshot("again").run.config
         more = [e for e in build_run_events("again", producer_id="restarted", n_batches=1)
                 if not e.HasField("env_id") and e.WhichOneof("payload") != "analytics_snapshot"]
         more[0].training_started.config.CopyFrom(declared)

@@ -17,8 +17,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from sanctum_svc.testing import SanctumProcess, comparable
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from testkit import SanctumProcess, comparable
 from tests.fault.helpers import wait_until
 from tests.fault.test_sanctum_crash import snapshot_at
 
@@ -51,12 +51,12 @@ def training_state(snap: spb.SanctumSnapshot) -> spb.SanctumSnapshot:
     out = comparable(snap)
     for name in ("vitals", "delivery"):
         out.ClearField(name)
-    out.completion.ClearField("wall_time_s")
-    for group in (out.tamiyo, *out.other_groups):
-        group.ClearField("update_time_ms")
-        group.infrastructure.ClearField("fps")  # rollout throughput: wall-clock too
-        group.infrastructure.ClearField("step_time_ms")
-    for entry in out.event_log:
+    out.run.completion.ClearField("wall_time_s")
+    for group in out.tamiyo.groups:
+        for update in (group.last_update, group.last_measured):
+            for name in ("update_time_ms", "fps", "step_time_ms"):  # wall-clock values
+                update.ClearField(name)
+    for entry in out.event_log.entries:
         entry.ClearField("timestamp")
     return out
 
@@ -70,7 +70,7 @@ def test_sanctum_outage_mid_run_leaves_the_same_final_state(tmp_path: Path) -> N
         ref_run = _trainer(reference.address, tmp_path / "spool-ref")
         run = _trainer(faulty.address, tmp_path / "spool")
         wait_until(lambda: _progress(faulty.address),
-                   lambda s: s.episodes_completed >= EPISODES // 3, timeout=90)
+                   lambda s: s.run.last_batch.episodes_completed >= EPISODES // 3, timeout=90)
         faulty.kill()
         time.sleep(2.0)
         assert run.poll() is None, "training must go on while sanctum is down"
@@ -82,8 +82,8 @@ def test_sanctum_outage_mid_run_leaves_the_same_final_state(tmp_path: Path) -> N
 
         got = snapshot_at(faulty.address, RUN)
         want = snapshot_at(reference.address, RUN)
-        assert got.status == want.status == spb.RUN_STATUS_COMPLETED
-        assert got.episodes_completed == EPISODES
+        assert got.run.status == want.run.status == spb.RUN_STATUS_COMPLETED
+        assert got.run.last_batch.episodes_completed == EPISODES
         for d in (got.delivery, want.delivery):
             assert d.gap_events == 0 and d.producer_dropped == 0 and d.events_rejected == 0
             assert d.events_applied == d.producers[0].last_seq

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 
 #: Generated cases tried, per test name (filled by count_case).
 CASES: Counter[str] = Counter()

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.events import PAYLOAD_FOR_TYPE
 from sanctum_svc.config import MAX_REPEATED, MAX_STRING_BYTES
-from sanctum_svc.testing import SLOT_IDS, build_run_events
+from testkit.events import SLOT_IDS, build_run_events
 
 RUN = "hostile"
 N_ENVS = 2
@@ -76,7 +76,7 @@ def _attr_setter(msg: Message, name: str) -> Callable[[object], None]:
 
 def _item_setter(values: object, k: int) -> Callable[[object], None]:
     def put(v: object) -> None:
-        values[k] = v  # type: ignore[index]
+        values[k] = v  # type: ignore[index]  # k is a field of this message
     return put
 
 

@@ -16,9 +16,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from hypothesis import given
 from hypothesis import strategies as st
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
-from sanctum_svc.testing import ThreadedSanctum, batches, build_run_events, comparable
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
+from testkit import ThreadedSanctum, batches, build_run_events, comparable
 from tests.hostile.conftest import count_case, examples
 
 pytestmark = pytest.mark.hostile
@@ -147,7 +147,7 @@ def test_read_token_reads_and_watches_but_cannot_ingest(secured: Secured) -> Non
             reply.error_response.error_code)
 
     names, error = list_services(bearer(READ))
-    assert "esper.sanctum.v1.SanctumService" in names and error == 0
+    assert "esper.sanctum.v2.SanctumService" in names and error == 0
     # Without a token reflection describes only health (grpcurl's Health/Check): no listing.
     assert list_services(()) == ([], grpc.StatusCode.UNAUTHENTICATED.value[0])
     # The full token may write.
@@ -157,7 +157,7 @@ def test_read_token_reads_and_watches_but_cannot_ingest(secured: Secured) -> Non
 def test_health_needs_no_token(secured: Secured) -> None:
     assert secured.serving_without_token()
     reply = health_pb2_grpc.HealthStub(secured.channel).Check(
-        health_pb2.HealthCheckRequest(service="esper.sanctum.v1.SanctumService"),
+        health_pb2.HealthCheckRequest(service="esper.sanctum.v2.SanctumService"),
         metadata=bearer("garbage"), timeout=5)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
 

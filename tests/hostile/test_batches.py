@@ -20,11 +20,11 @@ from grpc_status import rpc_status
 from hypothesis import given
 from hypothesis import strategies as st
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.config import MAX_EVENTS_PER_BATCH, MAX_RECEIVE_BYTES, MAX_REPEATED
-from sanctum_svc.testing import ThreadedSanctum, build_run_events, comparable
+from testkit import ThreadedSanctum, build_run_events, comparable
 from tests.hostile.conftest import count_case, examples
 from tests.hostile.mutations import INVALIDATING, RUN, SEQ_ZERO, TEMPLATES, legal_oddity
 

@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.config import Limits
-from sanctum_svc.testing import ThreadedSanctum, build_run_events
+from testkit import ThreadedSanctum, build_run_events
 from tests.hostile.conftest import count_case
 from tests.hostile.mutations import N_ENVS, RUN, TEMPLATES
 from tests.hostile.test_batches import PRODUCER, Client, accept_valid_batch, copy, violations
@@ -219,5 +219,5 @@ def test_per_run_cardinality_floods_are_refused_whole(client: Client, what: str)
     assert any(n.endswith(field.split(".")[-1]) for n in named), (named, field)
     assert client.state() == before
     assert "undeclared-flood" not in [r.run_id for r in client.stub.ListRuns(
-        __import__("esper.sanctum.v1.sanctum_pb2", fromlist=["x"]).ListRunsRequest()).runs]
+        __import__("esper.sanctum.v2.sanctum_pb2", fromlist=["x"]).ListRunsRequest()).runs]
     accept_valid_batch(client)

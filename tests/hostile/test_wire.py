@@ -20,15 +20,15 @@ from grpc_status import rpc_status
 from hypothesis import given
 from hypothesis import strategies as st
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.testing import ThreadedSanctum, build_run_events, comparable
+from testkit import ThreadedSanctum, build_run_events, comparable
 from tests.hostile.conftest import count_case, examples
 
 pytestmark = pytest.mark.hostile
 
-SERVICE = "/esper.sanctum.v1.SanctumService/"
+SERVICE = "/esper.sanctum.v2.SanctumService/"
 RUN = "wire"
 EVENTS = build_run_events(RUN, n_batches=3)
 BASE = 10  # events of RUN ingested before the properties run
@@ -161,7 +161,7 @@ def test_garbage_after_valid_batches_keeps_the_valid_ones(raw: Raw) -> None:
     code, err = raw.call("Ingest", [good.SerializeToString(), b"\xff\xff\xff"])
     assert code == grpc.StatusCode.INVALID_ARGUMENT and err is not None
     assert field_violations(err) == ["request"]
-    assert "esper.sanctum.v1.IngestRequest" in err.details()
+    assert "esper.sanctum.v2.IngestRequest" in err.details()
     assert raw.state()[1] == cursor + 3
 
 
@@ -187,7 +187,7 @@ def test_invalid_query_fields_are_named(raw: Raw, request_, field: str) -> None:
 
 
 def test_unknown_methods_and_foreign_services_do_not_hurt(raw: Raw) -> None:
-    for path in (SERVICE + "Nope", "/esper.sanctum.v2.SanctumService/Ingest", "/x/y"):
+    for path in (SERVICE + "Nope", "/esper.sanctum.v3.SanctumService/Ingest", "/x/y"):
         with pytest.raises(grpc.RpcError) as err:
             raw.channel.unary_unary(path)(b"", timeout=5)
         assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED

@@ -20,7 +20,7 @@ import pytest
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.derived import memory_usage_percent
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "clients" / "node"
@@ -78,7 +78,8 @@ def test_list_and_watch_match_the_python_view(
 ) -> None:
     sanctum.ingest(make_events("run-node", n_batches=3, cuda_memory=(4.2, 8.0)))
     expected = sanctum.snapshot("run-node")
-    assert expected.tamiyo.ppo_data_received and expected.tamiyo.heads
+    group = expected.tamiyo.groups[0]
+    assert group.HasField("last_update") and group.last_update.heads
 
     listed = node(built, "--server", sanctum.address, "list")
     assert listed.returncode == 0, listed.stderr
@@ -94,17 +95,17 @@ def test_list_and_watch_match_the_python_view(
     m = LINE.match(lines[0])
     assert m, lines[0]
     assert m["run"] == "run-node"
-    assert int(m["batch"]) == expected.current_batch
-    assert float(m["loss"]) == pytest.approx(expected.tamiyo.policy_loss, abs=5e-5)
+    assert int(m["batch"]) == expected.run.last_batch.batch_idx
+    assert float(m["loss"]) == pytest.approx(group.last_update.policy_loss, abs=5e-5)
     heads = dict(pair.split("=") for pair in m["heads"].split())
     want = {tpb.ActionHead.Name(h.head).removeprefix("ACTION_HEAD_").lower(): h.entropy
-            for h in expected.tamiyo.heads}
+            for h in group.last_update.heads}
     assert set(heads) == set(want) and {"op", "slot", "alpha_curve"} <= set(heads)
     for name, entropy in want.items():
         assert float(heads[name]) == pytest.approx(entropy, abs=5e-3), name
     # 4.2 / 8.0 GB = 52.5 %, rounded either way.
     assert m["mem"] in {"52%", "53%"}
-    assert abs(float(m["mem"][:-1]) - memory_usage_percent(expected.tamiyo.infrastructure)) <= 1
+    assert abs(float(m["mem"][:-1]) - memory_usage_percent(group.last_measured)) <= 1
     assert m["live"] in {"LIVE", "SLOW", "STALE"}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 from tests.node.test_node_client import built, node, pytestmark  # noqa: F401 (fixture, marks)
 
 

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.events import PAYLOAD_FOR_TYPE, payload_matches
 from sanctum_svc.aggregator import RunAggregator
 from sanctum_svc.handlers import HANDLERS, handles
-from tests.sanctum.events import RUN, EventFactory, realistic_run
+from testkit.events import RUN, Producer, realistic_run
 
 T0 = 1_700_000_000.0
 
@@ -43,16 +43,16 @@ def test_realistic_stream_touches_every_type_and_serializes() -> None:
     snap = run.snapshot(T0 + 10)
     assert spb.SanctumSnapshot.FromString(snap.SerializeToString()) == snap
     assert snap.version == len(events) == run.events_applied
-    assert snap.status == spb.RUN_STATUS_COMPLETED
-    assert len(snap.envs) == 4
+    assert snap.run.status == spb.RUN_STATUS_COMPLETED
+    assert len(snap.envs.envs) == 4
     assert snap.vitals.cpu_percent > 0 and not snap.vitals.HasField("gpu_memory_used_gb")
-    assert snap.tamiyo.last_decision.heads[0].action == "WAIT"
-    assert 0 < len(snap.recent_decisions) <= 16
+    assert snap.tamiyo.groups[0].last_decision.heads[0].action == "WAIT"
+    assert 0 < len(snap.decisions.recent) <= 16
     assert snap.lifecycle.germinated > 0
 
 
 def test_ab_groups() -> None:
-    f = EventFactory()
+    f = Producer()
     events = [
         f.started(),
         f.ppo(group_id="A", policy_loss=0.1),
@@ -77,43 +77,45 @@ def test_ab_groups() -> None:
     ]
     run = replay(events)
     snap = run.snapshot(T0 + 1)
-    assert snap.tamiyo.group_id == "A"
-    assert snap.tamiyo.policy_loss == pytest.approx(0.1) and snap.tamiyo.updates == 1
-    assert not snap.tamiyo.gradient_quality.HasField("gradient_cv")
-    assert [g.group_id for g in snap.other_groups] == ["B"]
-    b = snap.other_groups[0]
-    assert b.policy_loss == pytest.approx(0.3) and b.updates == 2
-    assert b.gradient_quality.gradient_cv == pytest.approx(1.0)
-    assert b.infrastructure.compile_enabled  # run-level compile settings reach every group
+    assert [g.group_id for g in snap.tamiyo.groups] == ["A", "B"]  # primary (first seen) first
+    a, b = snap.tamiyo.groups
+    assert a.last_update.policy_loss == pytest.approx(0.1) and a.updates == 1
+    assert not a.last_measured.HasField("gradient_cv")
+    assert b.last_update.policy_loss == pytest.approx(0.3) and b.updates == 2
+    assert b.last_measured.gradient_cv == pytest.approx(1.0)
     assert b.last_decision.op == tpb.LIFECYCLE_OP_PRUNE and b.last_decision.group_id == "B"
-    assert snap.tamiyo.last_decision.op == tpb.LIFECYCLE_OP_WAIT
+    assert a.last_decision.op == tpb.LIFECYCLE_OP_WAIT
     # Env 0 decided in both groups: each card says which group decided, taken from the
     # envelope whatever the card claimed. Each is sent once: as its group's last decision,
     # not again in the feed.
-    assert (b.last_decision.group_id, snap.tamiyo.last_decision.group_id) == ("B", "A")
-    assert list(snap.recent_decisions) == []
-    assert list(snap.histories.policy_loss) == pytest.approx([0.1])  # primary group only
-    assert [(e.group_id, e.env_id) for e in snap.envs] == [("A", 0), ("B", 0)]
+    assert (b.last_decision.group_id, a.last_decision.group_id) == ("B", "A")
+    assert list(snap.decisions.recent) == []
+    series = {(s.metric, s.group_id): list(s.values) for s in snap.histories.series}
+    assert series[("ppo_update.policy_loss", "A")] == pytest.approx([0.1])  # each group its own
+    assert series[("ppo_update.policy_loss", "B")] == pytest.approx([0.2, 0.3])
+    assert [(e.group_id, e.env_id) for e in snap.envs.envs] == [("A", 0), ("B", 0)]
     assert list(run.summary(T0 + 1).group_ids) == ["A", "B"]
 
 
 def test_histories_are_bounded_newest_last() -> None:
-    f = EventFactory()
+    f = Producer()
     events = [f.ppo(policy_loss=float(i)) for i in range(23)]
     events += [f.epoch(0, acc=i / 100) for i in range(23)]
     events += [f.batch(i, avg_reward=float(i)) for i in range(23)]
     run = replay(events, history_len=5)
     for _ in range(2):  # snapshot() must not disturb the working state
         snap = run.snapshot(T0 + 1)
-        assert list(snap.histories.policy_loss) == [18.0, 19.0, 20.0, 21.0, 22.0]
-        assert list(snap.histories.avg_reward) == [18.0, 19.0, 20.0, 21.0, 22.0]
-        assert len(snap.histories.entropy) == 5
-        assert list(snap.envs[0].accuracy_history) == pytest.approx([0.18, 0.19, 0.2, 0.21, 0.22])
-    assert len(run.state.histories.policy_loss) < 10  # working state stays bounded too
+        series = {s.metric: list(s.values) for s in snap.histories.series}
+        assert series["ppo_update.policy_loss"] == [18.0, 19.0, 20.0, 21.0, 22.0]
+        assert series["batch_epoch_completed.avg_reward"] == [18.0, 19.0, 20.0, 21.0, 22.0]
+        assert len(series["ppo_update.entropy"]) == 5
+        assert series["epoch_completed.val_accuracy"] == pytest.approx(
+            [0.18, 0.19, 0.2, 0.21, 0.22])
+    assert all(len(values) == 5 for values in run.series.values())  # working state bounded
 
 
 def test_event_log_is_bounded_and_readable() -> None:
-    f = EventFactory()
+    f = Producer()
     events = [
         f.make(
             tpb.EVENT_TYPE_RATIO_EXPLOSION_DETECTED,
@@ -123,12 +125,12 @@ def test_event_log_is_bounded_and_readable() -> None:
         for i in range(12)
     ]
     run = replay(events, event_log_len=3)
-    log = run.snapshot(T0 + 1).event_log
+    log = run.snapshot(T0 + 1).event_log.entries
     assert [e.message.split(":")[1].split()[0] for e in log] == ["#9", "#10", "#11"]
     assert log[-1].message == "Ratio explosion: #11 (value 9, threshold 3) [fc1]"
     assert log[-1].severity == tpb.SEVERITY_WARNING
     assert log[-1].event_type == tpb.EVENT_TYPE_RATIO_EXPLOSION_DETECTED
-    assert len(run.state.event_log) < 6
+    assert len(run.state.event_log.entries) < 6
 
 
 @pytest.mark.parametrize(
@@ -144,25 +146,25 @@ def test_event_log_is_bounded_and_readable() -> None:
 )
 def test_liveness_bands(age: float, liveness: int) -> None:
     run = RunAggregator(RUN)
-    run.apply(EventFactory().started(), T0)
+    run.apply(Producer().started(), T0)
     snap = run.snapshot(T0 + age)
-    assert snap.liveness == liveness
-    assert snap.seconds_since_last_event == pytest.approx(age)
-    assert snap.last_event_time.ToNanoseconds() == int(T0 * 1e9)
+    assert snap.run.liveness == liveness
+    assert snap.run.seconds_since_last_event == pytest.approx(age)
+    assert snap.run.last_event_time.ToNanoseconds() == int(T0 * 1e9)
     assert snap.generated_at.ToNanoseconds() == round((T0 + age) * 1e9)
     assert run.summary(T0 + age).liveness == liveness
 
 
 def test_no_events_means_unknown_liveness() -> None:
     snap = RunAggregator(RUN).snapshot(T0)
-    assert snap.liveness == spb.LIVENESS_UNSPECIFIED
-    assert not snap.HasField("last_event_time")
+    assert snap.run.liveness == spb.LIVENESS_UNSPECIFIED
+    assert not snap.run.HasField("last_event_time")
     assert snap.version == 0
 
 
 def test_version_touch_and_delivery_verbatim() -> None:
     run = RunAggregator(RUN)
-    run.apply(EventFactory().started(), T0)
+    run.apply(Producer().started(), T0)
     assert run.version == 1
     run.delivery.events_received = 7
     run.delivery.producers.add(producer_id="trainer-0", last_seq=1, gap_events=2)
@@ -171,17 +173,17 @@ def test_version_touch_and_delivery_verbatim() -> None:
     assert snap.version == 2
     assert snap.delivery == run.delivery
     snap.delivery.events_received = 0  # a snapshot is a fresh message
-    snap.tamiyo.policy_loss = 99.0
+    snap.run.config.lr = 99.0
     assert run.delivery.events_received == 7
-    assert run.snapshot(T0).tamiyo.policy_loss == 0.0
+    assert run.snapshot(T0).run.config.lr == pytest.approx(3e-4)
 
 
 def test_unknown_event_type_counts_as_activity_only() -> None:
     run = RunAggregator(RUN)
     run.apply(tpb.TelemetryEvent(run_id=RUN, producer_id="p", seq=1, event_type=999), T0)
     snap = run.snapshot(T0)
-    assert snap.version == 1 and snap.liveness == spb.LIVENESS_LIVE
-    assert snap.status == spb.RUN_STATUS_UNSPECIFIED
+    assert snap.version == 1 and snap.run.liveness == spb.LIVENESS_LIVE
+    assert snap.run.status == spb.RUN_STATUS_UNSPECIFIED
 
 
 def test_summary() -> None:
@@ -196,13 +198,13 @@ def test_summary() -> None:
 
 
 def test_second_rank_start_keeps_started_at() -> None:
-    f = EventFactory()
+    f = Producer()
     first, second = f.started(world_size=2), f.started(world_size=2)
     second.training_started.rank = 1
     run = replay([first, second])
     snap = run.snapshot(T0)
-    assert snap.started_at == first.timestamp
-    assert "rank 1/2" in snap.event_log[-1].message
+    assert snap.run.started_at == first.timestamp
+    assert "rank 1/2" in snap.event_log.entries[-1].message
 
 
 def test_same_events_same_snapshot() -> None:

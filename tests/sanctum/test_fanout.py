@@ -11,8 +11,8 @@ import grpc
 import psutil
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from sanctum_svc.testing import ThreadedSanctum
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from testkit import ThreadedSanctum
 from tests.sanctum.watch import Watcher
 
 STALL_S = 3.0
@@ -34,7 +34,7 @@ class Feeder:
             stub = self.server.stub(ch)
 
             def requests():  # noqa: ANN202
-                from sanctum_svc.testing import batches
+                from testkit import batches
                 for req in batches(self.events, self.per_batch):
                     if self.stop.is_set():
                         return

@@ -16,11 +16,11 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.config import Limits
-from sanctum_svc.testing import ThreadedSanctum, build_run_events, run_config
+from testkit import ThreadedSanctum, build_run_events, run_config
 
 INT63 = (1 << 63) - 1
 
@@ -29,7 +29,7 @@ def _vitals(run: str, producer: str, seq: int, **envelope: object) -> tpb.Teleme
     return tpb.TelemetryEvent(run_id=run, producer_id=producer, seq=seq,
                               event_type=tpb.EVENT_TYPE_SYSTEM_VITALS,
                               system_vitals=tpb.SystemVitalsPayload(cpu_percent=1.0),
-                              **envelope)  # type: ignore[arg-type]
+                              **envelope)  # type: ignore[arg-type]  # envelope fields by name
 
 
 def _send(stub: sanctum_pb2_grpc.SanctumServiceStub, events: list[tpb.TelemetryEvent],
@@ -204,7 +204,7 @@ def test_unknown_fields_are_discarded_before_storing(tmp_path) -> None:  # noqa:
     raw_batch = b"\x0a" + _varint(len(raw_event)) + raw_event
     request = b"\x0a" + _varint(len(raw_batch)) + raw_batch
     with ThreadedSanctum(store=store) as s, s.channel() as ch:
-        call = ch.stream_unary("/esper.sanctum.v1.SanctumService/Ingest",
+        call = ch.stream_unary("/esper.sanctum.v2.SanctumService/Ingest",
                                request_serializer=None,
                                response_deserializer=spb.IngestResponse.FromString)
         assert call(iter([request]), timeout=10).events_applied == 1
@@ -290,7 +290,7 @@ def test_a_run_declaration_is_frozen(server: ThreadedSanctum,
     _send(stub, [started(1, run_config(n_envs=2))])
     fields = _refused(stub, [started(2, run_config(n_envs=5))])
     assert fields == ["events[0].training_started.config"]
-    assert server.snapshot("f").run_config.n_envs == 2
+    assert server.snapshot("f").run.config.n_envs == 2
     resumed = run_config(n_envs=2)
     resumed.resume_path = "/ckpt/ep50.pt"
     assert _send(stub, [started(1, resumed, producer="b")]).events_applied == 1

@@ -11,11 +11,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.eventfile import write_batch
-from sanctum_svc.testing import SanctumProcess, ThreadedSanctum, batches, comparable
+from testkit import SanctumProcess, ThreadedSanctum, batches, comparable
 
 
 def _stub(address: str) -> tuple[grpc.Channel, sanctum_pb2_grpc.SanctumServiceStub]:
@@ -146,7 +146,7 @@ def test_help_explains_every_flag() -> None:
 
 def test_default_command_is_serve_and_prints_listen_line(tmp_path: Path) -> None:
     proc = SanctumProcess(":memory:")
-    proc.command = lambda: [sys.executable, "-m", "sanctum_svc",  # type: ignore[method-assign]
+    proc.command = lambda: [sys.executable, "-m", "sanctum_svc",  # type: ignore[method-assign]  # patched
                             "--listen", proc.address, "--store", ":memory:"]
     proc.start()
     try:

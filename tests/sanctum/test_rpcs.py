@@ -7,15 +7,15 @@ import time
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.testing import ThreadedSanctum, batches
+from testkit import ThreadedSanctum, batches
 from tests.sanctum.watch import Watcher
 
 
-def test_ingest_reports_counts_and_cursor(sanctum: ThreadedSanctum, make_events) -> None:
+def test_ingest_reports_counts_and_cursor(shared_sanctum: ThreadedSanctum, make_events) -> None:
     events = make_events("run-a")
-    reply = sanctum.ingest(events, batch_size=10)
+    reply = shared_sanctum.ingest(events, batch_size=10)
     assert reply.batches == (len(events) + 9) // 10
     assert reply.events_received == reply.events_applied == len(events)
     assert reply.events_duplicate == 0
@@ -24,38 +24,43 @@ def test_ingest_reports_counts_and_cursor(sanctum: ThreadedSanctum, make_events)
     ]
 
 
-def test_seed_checklist_through_subscription(sanctum: ThreadedSanctum, make_events) -> None:
+def test_seed_checklist_through_subscription(shared_sanctum: ThreadedSanctum, make_events) -> None:
     """Seed plan verification checklist, read from a snapshot received over WatchSnapshots."""
     events = make_events("run-c")
     # The factory's batch barrier resets per-episode seeds, so a seed of the episode still in
     # progress is culled after it: SEED_CULLED must keep blueprint_id in env.seeds[slot].
     events += _cull_after_barrier("run-c", events[-1].producer_id, len(events) + 1)
-    with Watcher(sanctum, "run-c") as w:
-        sanctum.ingest(events)
+    with Watcher(shared_sanctum, "run-c") as w:
+        shared_sanctum.ingest(events)
         snap = w.wait_for(lambda s: s.delivery.events_applied == len(events))
     assert snap is not None, "no complete snapshot arrived over the subscription"
-    assert snap.run_config.seed == 42 and snap.run_config.HasField("seed")
-    assert snap.run_config.n_episodes == 100
-    assert snap.run_config.lr == pytest.approx(3e-4)
-    heads = {h.head: h for h in snap.tamiyo.heads}
+    cfg = snap.run.config
+    assert cfg.seed == 42 and cfg.HasField("seed")
+    assert cfg.n_episodes == 100
+    assert cfg.lr == pytest.approx(3e-4)
+    group = snap.tamiyo.groups[0]
+    update, measured = group.last_update, group.last_measured
+    heads = {h.head: h for h in update.heads}
     assert heads[tpb.ACTION_HEAD_SLOT].entropy == pytest.approx(0.7)
     assert heads[tpb.ACTION_HEAD_BLUEPRINT].entropy == pytest.approx(0.8)
     assert len(heads) == 8
-    assert snap.batch_avg_reward == pytest.approx((0.4 + 0.38) / 2)
-    assert snap.batch_total_episodes == 100
-    gq = snap.tamiyo.gradient_quality
-    assert gq.HasField("gradient_cv") and gq.gradient_cv == pytest.approx(0.42)
-    assert (gq.clip_fraction_positive, gq.clip_fraction_negative) == pytest.approx((0.1, 0.05))
-    infra = snap.tamiyo.infrastructure
-    assert infra.cuda_memory_allocated_gb == pytest.approx(4.2)
-    assert infra.cuda_memory_reserved_gb == pytest.approx(8.0)
-    assert infra.HasField("cuda_memory_peak_gb") and infra.HasField("cuda_memory_fragmentation")
-    assert (infra.compile_enabled, infra.compile_backend, infra.compile_mode) == (
+    assert snap.run.last_batch.avg_reward == pytest.approx((0.4 + 0.38) / 2)
+    assert snap.run.last_batch.total_episodes == 100
+    # CV is sampled on even updates: the last one did not measure it, the one before did.
+    assert not update.HasField("gradient_cv")
+    assert measured.HasField("gradient_cv") and measured.gradient_cv == pytest.approx(0.42)
+    assert (update.clip_fraction_positive, update.clip_fraction_negative) == pytest.approx(
+        (0.1, 0.05))
+    assert measured.cuda_memory_allocated_gb == pytest.approx(4.2)
+    assert measured.cuda_memory_reserved_gb == pytest.approx(8.0)
+    assert measured.HasField("cuda_memory_peak_gb")
+    assert measured.HasField("cuda_memory_fragmentation")
+    assert (cfg.compile_enabled, cfg.compile_backend, cfg.compile_mode) == (
         True,
         "inductor",
         "default",
     )
-    culled = {env.env_id: env.seeds["r0c1"] for env in snap.envs if "r0c1" in env.seeds}
+    culled = {env.env_id: env.seeds["r0c1"] for env in snap.envs.envs if "r0c1" in env.seeds}
     assert culled[1].stage == tpb.SEED_STAGE_PRUNED
     assert culled[1].blueprint_id == "lora"
 
@@ -73,67 +78,67 @@ def _cull_after_barrier(run_id: str, producer: str, seq: int) -> list[tpb.Teleme
     ]
 
 
-def test_cuda_absent_on_cpu_run(sanctum: ThreadedSanctum, make_events) -> None:
-    sanctum.ingest(make_events("cpu", cuda_memory=None))
-    infra = sanctum.snapshot("cpu").tamiyo.infrastructure
-    assert not infra.HasField("cuda_memory_allocated_gb")
-    assert not infra.HasField("cuda_memory_reserved_gb")
+def test_cuda_absent_on_cpu_run(shared_sanctum: ThreadedSanctum, make_events) -> None:
+    shared_sanctum.ingest(make_events("cpu", cuda_memory=None))
+    group = shared_sanctum.snapshot("cpu").tamiyo.groups[0]
+    assert not group.last_measured.HasField("cuda_memory_allocated_gb")
+    assert not group.last_update.HasField("cuda_memory_reserved_gb")
 
 
-def test_duplicates_ignored_and_counted(sanctum: ThreadedSanctum, make_events) -> None:
+def test_duplicates_ignored_and_counted(shared_sanctum: ThreadedSanctum, make_events) -> None:
     events = make_events("dup")
-    sanctum.ingest(events)
-    before = sanctum.snapshot("dup")
-    reply = sanctum.ingest(events[:7] + events[-3:])
+    shared_sanctum.ingest(events)
+    before = shared_sanctum.snapshot("dup")
+    reply = shared_sanctum.ingest(events[:7] + events[-3:])
     assert (reply.events_applied, reply.events_duplicate) == (0, 10)
-    after = sanctum.snapshot("dup")
+    after = shared_sanctum.snapshot("dup")
     assert after.delivery.events_duplicate == 10
     assert after.delivery.events_received == len(events) + 10
     assert after.delivery.events_applied == before.delivery.events_applied == len(events)
     # Duplicates change nothing but delivery accounting.
-    assert after.tamiyo == before.tamiyo and list(after.envs) == list(before.envs)
+    assert after.tamiyo == before.tamiyo and after.envs == before.envs
 
 
-def test_gap_recorded_not_filled(sanctum: ThreadedSanctum, make_events) -> None:
+def test_gap_recorded_not_filled(shared_sanctum: ThreadedSanctum, make_events) -> None:
     events = make_events("gap")
     sent = events[:5] + events[8:]  # seq 6, 7, 8 never arrive
-    sanctum.ingest(sent)
-    d = sanctum.snapshot("gap").delivery
+    shared_sanctum.ingest(sent)
+    d = shared_sanctum.snapshot("gap").delivery
     assert d.gap_events == 3
     assert d.events_applied == len(sent)
     assert d.producers[0].gap_events == 3 and d.producers[0].last_seq == len(events)
     # The missing events arriving late are older than the cursor: duplicates, not fills.
-    reply = sanctum.ingest(events[5:8])
+    reply = shared_sanctum.ingest(events[5:8])
     assert reply.events_duplicate == 3
-    assert sanctum.cursor("gap") == {"trainer-0": len(events)}
+    assert shared_sanctum.cursor("gap") == {"trainer-0": len(events)}
 
 
-def test_cursor_per_producer_and_unknown_run(sanctum: ThreadedSanctum, make_events) -> None:
-    sanctum.ingest(make_events("multi", producer_id="rank-0"))
-    sanctum.ingest(make_events("multi", producer_id="rank-1", n_batches=1)[:4])
-    assert sanctum.cursor("multi") == {"rank-0": 25, "rank-1": 4}
-    assert sanctum.cursor("multi", "rank-1") == {"rank-1": 4}
-    assert sanctum.cursor("multi", "nobody") == {"nobody": 0}
-    assert sanctum.cursor("no-such-run") == {}
-    with sanctum.channel() as ch, pytest.raises(grpc.RpcError) as err:
-        sanctum.stub(ch).GetResumeCursor(spb.GetResumeCursorRequest())
+def test_cursor_per_producer_and_unknown_run(shared_sanctum: ThreadedSanctum, make_events) -> None:
+    shared_sanctum.ingest(make_events("multi", producer_id="rank-0"))
+    shared_sanctum.ingest(make_events("multi", producer_id="rank-1", n_batches=1)[:4])
+    assert shared_sanctum.cursor("multi") == {"rank-0": 25, "rank-1": 4}
+    assert shared_sanctum.cursor("multi", "rank-1") == {"rank-1": 4}
+    assert shared_sanctum.cursor("multi", "nobody") == {"nobody": 0}
+    assert shared_sanctum.cursor("no-such-run") == {}
+    with shared_sanctum.channel() as ch, pytest.raises(grpc.RpcError) as err:
+        shared_sanctum.stub(ch).GetResumeCursor(spb.GetResumeCursorRequest())
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_producer_drops_are_idempotent_max(sanctum: ThreadedSanctum, make_events) -> None:
+def test_producer_drops_are_idempotent_max(shared_sanctum: ThreadedSanctum, make_events) -> None:
     events = make_events("drops")
     drop = tpb.ProducerDrops(run_id="drops", producer_id="trainer-0", dropped_total=7)
-    sanctum.ingest(events, drops=[drop])
-    sanctum.ingest([], drops=[drop])  # resent report: no double counting
-    sanctum.ingest(
+    shared_sanctum.ingest(events, drops=[drop])
+    shared_sanctum.ingest([], drops=[drop])  # resent report: no double counting
+    shared_sanctum.ingest(
         [], drops=[tpb.ProducerDrops(run_id="drops", producer_id="trainer-0", dropped_total=5)]
     )  # stale report
-    d = sanctum.snapshot("drops").delivery
+    d = shared_sanctum.snapshot("drops").delivery
     assert d.producer_dropped == 7 and d.producers[0].dropped_total == 7
-    sanctum.ingest(
+    shared_sanctum.ingest(
         [], drops=[tpb.ProducerDrops(run_id="drops", producer_id="trainer-0", dropped_total=9)]
     )
-    assert sanctum.snapshot("drops").delivery.producer_dropped == 9
+    assert shared_sanctum.snapshot("drops").delivery.producer_dropped == 9
 
 
 def test_get_snapshot_latest_and_not_found(sanctum: ThreadedSanctum, make_events) -> None:
@@ -177,7 +182,7 @@ def test_a_run_that_ended_early_is_not_completed(
         (run,) = sanctum.stub(ch).ListRuns(spb.ListRunsRequest()).runs
     assert run.status == status and run.status_reason == reported
     snap = sanctum.snapshot("early")
-    assert snap.status == status and snap.completion.status == reported
+    assert snap.run.status == status and snap.run.completion.status == reported
 
 
 def test_watch_sends_current_snapshot_at_once_then_changes(
@@ -238,22 +243,23 @@ def test_watch_rate_is_capped(make_events) -> None:
         assert len(snaps) - 1 <= span * 5 + 1
 
 
-def test_watch_rejects_negative_rate(sanctum: ThreadedSanctum) -> None:
-    with sanctum.channel() as ch, pytest.raises(grpc.RpcError) as err:
-        list(sanctum.stub(ch).WatchSnapshots(spb.WatchSnapshotsRequest(max_hz=-1), timeout=5))
+def test_watch_rejects_negative_rate(shared_sanctum: ThreadedSanctum) -> None:
+    request = spb.WatchSnapshotsRequest(max_hz=-1)
+    with shared_sanctum.channel() as ch, pytest.raises(grpc.RpcError) as err:
+        list(shared_sanctum.stub(ch).WatchSnapshots(request, timeout=5))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-def test_multiple_runs_are_independent(sanctum: ThreadedSanctum, make_events) -> None:
-    sanctum.ingest(make_events("x", n_batches=1))
-    sanctum.ingest(make_events("y", n_batches=3))
-    x, y = sanctum.snapshot("x"), sanctum.snapshot("y")
-    assert x.current_batch == 0 and y.current_batch == 2
+def test_multiple_runs_are_independent(shared_sanctum: ThreadedSanctum, make_events) -> None:
+    shared_sanctum.ingest(make_events("x", n_batches=1))
+    shared_sanctum.ingest(make_events("y", n_batches=3))
+    x, y = shared_sanctum.snapshot("x"), shared_sanctum.snapshot("y")
+    assert x.run.last_batch.batch_idx == 0 and y.run.last_batch.batch_idx == 2
     assert x.delivery.events_applied < y.delivery.events_applied
 
 
-def test_empty_ingest_stream(sanctum: ThreadedSanctum) -> None:
-    with sanctum.channel() as ch:
-        reply = sanctum.stub(ch).Ingest(iter(()))
+def test_empty_ingest_stream(shared_sanctum: ThreadedSanctum) -> None:
+    with shared_sanctum.channel() as ch:
+        reply = shared_sanctum.stub(ch).Ingest(iter(()))
     assert reply.batches == 0 and not reply.cursors
     assert list(batches([], 64)) and True

@@ -10,10 +10,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from sanctum_svc.config import ConfigError, ServerConfig
-from sanctum_svc.testing import ThreadedSanctum, batches
+from testkit import ThreadedSanctum, batches
 
 pytestmark = pytest.mark.hostile
 

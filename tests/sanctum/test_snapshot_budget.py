@@ -15,11 +15,11 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.aggregator import RunAggregator
 from sanctum_svc.config import LIST_RUNS_DEFAULT_PAGE, LIST_RUNS_MAX_PAGE, SNAPSHOT_BUDGET_BYTES
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 from tests.sanctum.watch import Watcher
 
 CLIENT_LIMIT = 4 * 1024 * 1024
@@ -62,8 +62,8 @@ def test_each_decision_card_is_sent_once() -> None:
                                  card_event("cards", 2, 1_500_000)])
         snap = get_snapshot(server, "cards")
     assert snap.ByteSize() < 3_200_000
-    assert snap.tamiyo.last_decision.epoch == 2
-    assert [c.epoch for c in snap.recent_decisions] == [1]
+    assert snap.tamiyo.groups[0].last_decision.epoch == 2
+    assert [c.epoch for c in snap.decisions.recent] == [1]
     assert not snap.HasField("trimmed")
 
 
@@ -108,9 +108,11 @@ def test_giant_state_gets_a_trimmed_snapshot_not_an_error(giant: ThreadedSanctum
     trim = snap.trimmed
     assert trim.budget_bytes == SNAPSHOT_BUDGET_BYTES and trim.full_bytes > CLIENT_LIMIT
     left_out = {f.field: f.omitted for f in trim.fields}
-    assert left_out["event_log"] == 200 and left_out["recent_decisions"] == 1
+    assert left_out["event_log.entries"] == 200 and left_out["decisions.recent"] == 1
     assert left_out["delivery.producers"] == 20_000
-    assert 0 < left_out["envs"] < 20_000 and len(snap.envs) + left_out["envs"] == 20_000
+    assert left_out["histories.series"] > 0  # the envs' series go before the envs
+    envs = snap.envs.envs
+    assert len(envs) + left_out.get("envs.envs", 0) == 20_000
     assert snap.delivery.events_applied > 0  # counts stay
 
 
@@ -135,9 +137,10 @@ def test_trim_order_and_record() -> None:
     assert snap.ByteSize() <= 64 * 1024
     # The old log lines go first (newest kept); envs were small enough to stay whole.
     [(field, omitted)] = [(f.field, f.omitted) for f in snap.trimmed.fields]
-    assert field == "event_log" and omitted == 100 - len(snap.event_log)
+    assert field == "event_log.entries" and omitted == 100 - len(snap.event_log.entries)
     assert 30 < omitted < 50  # ~1 KB each: just what the 64 KiB budget needs
-    assert snap.event_log[-1].message.endswith("at episode 99") and len(snap.envs) == 10
+    assert snap.event_log.entries[-1].message.endswith("at episode 99")
+    assert len(snap.envs.envs) == 10
     del events[:50]
     small = RunAggregator("r")
     small.apply_many(events, 1000.0)
@@ -145,7 +148,7 @@ def test_trim_order_and_record() -> None:
 
 
 def _bad_request_field(err: grpc.RpcError) -> str:
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    status = rpc_status.from_call(err)
     assert status is not None
     bad = error_details_pb2.BadRequest()
     status.details[0].Unpack(bad)
@@ -224,5 +227,5 @@ def test_a_giant_env_goes_before_ordinary_ones() -> None:
     snap = run.snapshot(1001.0)
     assert snap.ByteSize() <= 128 * 1024
     left_out = {f.field: f.omitted for f in snap.trimmed.fields}
-    assert left_out == {"event_log": 20, "envs": 1}
-    assert 7 not in {e.env_id for e in snap.envs} and len(snap.envs) == 300
+    assert left_out == {"event_log.entries": 20, "envs.envs": 1}
+    assert 7 not in {e.env_id for e in snap.envs.envs} and len(snap.envs.envs) == 300

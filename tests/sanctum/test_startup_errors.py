@@ -11,10 +11,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from sanctum_svc.cli import main
-from sanctum_svc.testing import SanctumProcess, ThreadedSanctum, free_port
+from testkit import SanctumProcess, ThreadedSanctum, free_port
 from tests.certs import make_cert
 
 
@@ -90,7 +90,7 @@ def test_token_with_a_trailing_newline_still_admits_clients() -> None:
 def test_token_without_tls_on_all_interfaces_warns(tmp_path: Path) -> None:
     port = free_port()
     proc = SanctumProcess(":memory:", port=port, extra_args=["--token", "t"])
-    proc.command = lambda: [sys.executable, "-m", "sanctum_svc", "serve",  # type: ignore
+    proc.command = lambda: [sys.executable, "-m", "sanctum_svc", "serve",  # type: ignore[method-assign]  # patched
                             "--listen", f"0.0.0.0:{port}", "--store", ":memory:", "--token", "t"]
     with proc:
         pass

@@ -10,10 +10,10 @@ from pathlib import Path
 import grpc
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.store import SCHEMA_VERSION, EventStore, StoreError
-from sanctum_svc.testing import ThreadedSanctum, comparable
+from testkit import ThreadedSanctum, comparable
 
 
 def test_restart_serves_same_snapshots(tmp_path: Path, make_events) -> None:
@@ -38,7 +38,7 @@ def test_restart_serves_same_snapshots(tmp_path: Path, make_events) -> None:
             after = server.snapshot(run_id)
             assert comparable(after) == comparable(snap), run_id
             # Receive times are persisted too, so even time-derived fields agree.
-            assert after.last_event_time == snap.last_event_time
+            assert after.run.last_event_time == snap.run.last_event_time
         assert server.cursor("run-a") == cursors
         d = server.snapshot("run-a").delivery
         assert (d.events_duplicate, d.events_rejected, d.producer_dropped) == (5, 1, 4)
@@ -193,7 +193,7 @@ def test_cancelled_stream_keeps_store_and_state_equal(tmp_path: Path, make_event
     in flight finish after the call ends), so a restart replays to the same snapshot."""
     import threading
 
-    from sanctum_svc.testing import batches
+    from testkit import batches
 
     store = str(tmp_path / "c.sqlite")
     events = make_events("cancel", n_batches=150)

@@ -13,7 +13,7 @@ import pytest
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.store import SCHEMA, SCHEMA_VERSION, EventStore, StoreError, row_digest
 from sanctum_svc.store_check import check_store
-from sanctum_svc.testing import ThreadedSanctum, build_run_events, comparable
+from testkit import ThreadedSanctum, build_run_events, comparable
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

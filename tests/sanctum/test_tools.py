@@ -13,7 +13,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 
 GRPCURL = shutil.which("grpcurl") or str(Path(sys.executable).parent / "grpcurl")
 needs_grpcurl = pytest.mark.skipif(not Path(GRPCURL).exists(), reason="grpcurl not installed")
@@ -28,7 +28,7 @@ def test_health_serving_then_not_serving_on_shutdown() -> None:
     def watch() -> None:
         try:
             for reply in health_pb2_grpc.HealthStub(ch).Watch(
-                    health_pb2.HealthCheckRequest(service="esper.sanctum.v1.SanctumService")):
+                    health_pb2.HealthCheckRequest(service="esper.sanctum.v2.SanctumService")):
                 seen.append(reply.status)
                 first.set()
         except grpc.RpcError:
@@ -50,11 +50,11 @@ def test_grpcurl_list_and_describe(sanctum: ThreadedSanctum) -> None:
                             capture_output=True, text=True, timeout=20)
     assert listed.returncode == 0, listed.stderr
     services = listed.stdout.split()
-    assert "esper.sanctum.v1.SanctumService" in services
+    assert "esper.sanctum.v2.SanctumService" in services
     assert "grpc.health.v1.Health" in services
     described = subprocess.run(
         [GRPCURL, "-plaintext", sanctum.address, "describe",
-         "esper.sanctum.v1.SanctumService"], capture_output=True, text=True, timeout=20)
+         "esper.sanctum.v2.SanctumService"], capture_output=True, text=True, timeout=20)
     assert described.returncode == 0, described.stderr
     assert "rpc WatchSnapshots" in described.stdout and "stream" in described.stdout
     msg = subprocess.run([GRPCURL, "-plaintext", sanctum.address, "describe",
@@ -72,7 +72,7 @@ def test_grpcurl_needs_token_when_configured() -> None:
         ok = subprocess.run([GRPCURL, "-plaintext", "-H", "authorization: Bearer tok",
                              server.address, "list"], capture_output=True, text=True,
                             timeout=20)
-        assert ok.returncode == 0 and "esper.sanctum.v1.SanctumService" in ok.stdout
+        assert ok.returncode == 0 and "esper.sanctum.v2.SanctumService" in ok.stdout
 
 
 @needs_grpcurl
@@ -91,13 +91,13 @@ def test_grpcurl_health_check_needs_no_token_as_documented(make_events) -> None:
         assert '"status": "SERVING"' in health.stdout
         assert grpcurl(server.address, "describe", "grpc.health.v1.Health").returncode == 0
         for args in ([server.address, "list"],
-                     [server.address, "describe", "esper.sanctum.v1.SanctumService"],
-                     ["-d", "{}", server.address, "esper.sanctum.v1.SanctumService/ListRuns"]):
+                     [server.address, "describe", "esper.sanctum.v2.SanctumService"],
+                     ["-d", "{}", server.address, "esper.sanctum.v2.SanctumService/ListRuns"]):
             denied = grpcurl(*args)
             assert denied.returncode != 0 and "Unauthenticated" in denied.stderr, args
             assert "secret-run" not in denied.stdout
         listed = grpcurl("-H", "authorization: Bearer read", "-d", "{}", server.address,
-                         "esper.sanctum.v1.SanctumService/ListRuns")
+                         "esper.sanctum.v2.SanctumService/ListRuns")
         assert listed.returncode == 0 and "secret-run" in listed.stdout
 
 

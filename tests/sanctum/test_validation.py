@@ -10,10 +10,10 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc import validate
-from sanctum_svc.testing import ThreadedSanctum, batches, comparable, run_config
+from testkit import ThreadedSanctum, batches, comparable, run_config
 
 Mutator = Callable[[list[tpb.TelemetryEvent]], None]
 

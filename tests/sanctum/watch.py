@@ -7,8 +7,8 @@ import time
 
 import grpc
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from sanctum_svc.testing import ThreadedSanctum
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from testkit import ThreadedSanctum
 
 
 class Watcher:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from typing import Any
 
 import pytest
 import torch
@@ -29,7 +30,7 @@ class ListSink:
         return [e for e in self.events if e.WhichOneof("payload") == field]
 
 
-def tiny_config(**overrides: object) -> TrainerConfig:
+def tiny_config(**overrides: Any) -> TrainerConfig:
     """A run of a second or two: 3 batches of 2 envs x 6 epochs, small PPO."""
     base = dict(episodes=6, envs=2, seed=3, max_epochs=6, ppo_epochs=2, n_minibatches=2,
                 diagnostics_every=2, analytics_every=3, vitals_every_s=0.0)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import grpc
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from sanctum_svc.testing import ThreadedSanctum, free_port
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from testkit import ThreadedSanctum, free_port
 from tests.certs import make_cert
 from trainer_svc.cli import build_parser
 
@@ -63,7 +63,8 @@ def test_suggested_ingest_command_runs_as_printed(tmp_path: Path) -> None:
             snap = server.stub(ch).GetSnapshot(
                 spb.GetSnapshotRequest(run_id="hint-run"), metadata=server.metadata,
                 timeout=10).snapshot
-    assert snap.episodes_completed == 4 and snap.status == spb.RUN_STATUS_COMPLETED
+    assert snap.run.last_batch.episodes_completed == 4
+    assert snap.run.status == spb.RUN_STATUS_COMPLETED
     assert snap.delivery.gap_events == 0
 
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from sanctum_svc.testing import ThreadedSanctum
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from testkit import ThreadedSanctum
 
 pytestmark = pytest.mark.slow
 
@@ -26,10 +26,10 @@ def test_two_ranks_stream_one_run(tmp_path) -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=150, env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         snap = server.snapshot(run_id)
-    assert snap.status == spb.RUN_STATUS_COMPLETED
-    assert snap.run_config.world_size == 2 and snap.run_config.n_envs == 4
-    assert snap.episodes_completed == 8
-    assert sorted(e.env_id for e in snap.envs) == [0, 1, 2, 3]
+    assert snap.run.status == spb.RUN_STATUS_COMPLETED
+    assert snap.run.config.world_size == 2 and snap.run.config.n_envs == 4
+    assert snap.run.last_batch.episodes_completed == 8
+    assert sorted(e.env_id for e in snap.envs.envs) == [0, 1, 2, 3]
     producers = {p.producer_id for p in snap.delivery.producers}
     assert len(producers) == 2 and all("-rank" in p for p in producers)
     assert snap.delivery.gap_events == 0 and snap.delivery.events_rejected == 0

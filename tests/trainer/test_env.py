@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -51,7 +52,7 @@ def act(op: int, slot: int = 0, bp: str = "mlp_small", tempo: int = 1, alpha: fl
                   list(ALPHA_SPEEDS).index(speed), ALPHA_CURVES.index(curve))
 
 
-def blended_seed(env: MorphoEnv, slot: int = 0, bp: str = "lora", **kw: object) -> None:
+def blended_seed(env: MorphoEnv, slot: int = 0, bp: str = "lora", **kw: Any) -> None:
     """Germinate, train, advance and ramp (1 epoch) a seed until it is HOLDING at alpha 1."""
     for a in [act(OP.LIFECYCLE_OP_GERMINATE, slot=slot, bp=bp, tempo=1, **kw),
               act(OP.LIFECYCLE_OP_WAIT), act(OP.LIFECYCLE_OP_ADVANCE, slot=slot),

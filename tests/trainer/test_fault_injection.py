@@ -4,6 +4,8 @@ emit must stay valid for sanctum (a NaN is reported as a count, never as a numbe
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -16,7 +18,7 @@ from trainer_svc.train import BatchReport, Trainer
 ET = tpb.EventType
 
 
-def _run(**overrides: object) -> tuple[ListSink, list[list[torch.Tensor]]]:
+def _run(**overrides: Any) -> tuple[ListSink, list[list[torch.Tensor]]]:
     """A tiny run; the policy's parameters after each batch."""
     sink = ListSink()
     params: list[list[torch.Tensor]] = []

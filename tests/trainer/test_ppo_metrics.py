@@ -8,7 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from esper.telemetry.v1 import telemetry_pb2 as tpb
 from trainer_svc.ppo import (
+    MinibatchMeans,
     collect_cuda_memory_metrics,
     compute_directional_clip_fraction,
     compute_gae,
@@ -74,18 +76,21 @@ def test_gradient_cv_pools_every_element_of_every_parameter() -> None:
 
 
 def test_cuda_memory_absent_on_cpu() -> None:
-    assert collect_cuda_memory_metrics(torch.device("cpu")) is None
+    payload = tpb.PPOUpdatePayload()
+    assert collect_cuda_memory_metrics(torch.device("cpu"), into=payload) is False
+    assert not payload.ListFields()  # not measured: every CUDA field stays absent
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_memory_has_all_four_fields_on_cuda() -> None:
     device = torch.device("cuda")
     _ = torch.ones(1024, device=device)
-    m = collect_cuda_memory_metrics(device)
-    assert m is not None and set(m) == {
+    m = tpb.PPOUpdatePayload()
+    assert collect_cuda_memory_metrics(device, into=m)
+    assert {f.name for f, _ in m.ListFields()} == {
         "cuda_memory_allocated_gb", "cuda_memory_reserved_gb", "cuda_memory_peak_gb",
         "cuda_memory_fragmentation"}
-    assert m["cuda_memory_peak_gb"] >= 0.0 and 0.0 <= m["cuda_memory_fragmentation"] <= 1.0
+    assert m.cuda_memory_peak_gb >= 0.0 and 0.0 <= m.cuda_memory_fragmentation <= 1.0
 
 
 def test_gae_numeric_example() -> None:
@@ -122,3 +127,17 @@ def test_grad_norm_and_layer_health() -> None:
     m[1].bias.grad = torch.tensor([1e3, 0.0])
     assert grad_norm(list(m[0].parameters())) == pytest.approx(5.0)
     assert layer_health(m) == (2, 1, 4)  # dead: m0.bias, m1.weight; exploding: m1.bias
+
+
+def test_minibatch_means_write_payload_fields_by_their_proto_names() -> None:
+    means = MinibatchMeans()
+    means.add(policy_loss=1.0, kl_divergence=0.02)
+    means.add(policy_loss=3.0, kl_divergence=0.04)
+    payload = tpb.PPOUpdatePayload()
+    means.write(payload)
+    assert payload.policy_loss == pytest.approx(2.0)
+    assert payload.kl_divergence == pytest.approx(0.03)
+    typo = MinibatchMeans()
+    typo.add(policy_los=1.0)
+    with pytest.raises(AttributeError):  # a name that is not a payload field fails loudly
+        typo.write(tpb.PPOUpdatePayload())

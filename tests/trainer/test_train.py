@@ -130,10 +130,11 @@ def test_diagnostics_are_sampled_on_one_throttle(monkeypatch) -> None:
     others. CUDA is not here: a stand-in collector reports what a GPU would."""
     calls: list[int] = []
 
-    def collector(device: torch.device) -> dict[str, float]:
+    def collector(device: torch.device, into: tpb.PPOUpdatePayload) -> bool:
         calls.append(1)
-        return {"cuda_memory_allocated_gb": 1.0, "cuda_memory_reserved_gb": 2.0,
-                "cuda_memory_peak_gb": 1.5, "cuda_memory_fragmentation": 0.5}
+        into.cuda_memory_allocated_gb, into.cuda_memory_reserved_gb = 1.0, 2.0
+        into.cuda_memory_peak_gb, into.cuda_memory_fragmentation = 1.5, 0.5
+        return True
 
     monkeypatch.setattr(ppo_module, "collect_cuda_memory_metrics", collector)
     sink = ListSink()

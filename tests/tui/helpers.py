@@ -5,19 +5,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 from textual.app import App
 from textual.pilot import Pilot
 
 
-def screen_text(app: App[object]) -> str:
+def screen_text(app: App[Any]) -> str:
     """The whole current screen as plain text, one line per terminal row."""
     strips = app.screen._compositor.render_strips()
     return "\n".join("".join(seg.text for seg in strip) for strip in strips)
 
 
 async def wait_for(
-    pilot: Pilot[object], cond: Callable[[], bool], timeout: float = 15.0, what: str = ""
+    pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 15.0, what: str = ""
 ) -> None:
     """Let the app run until `cond()` holds; fail with the screen contents otherwise."""
     deadline = time.monotonic() + timeout

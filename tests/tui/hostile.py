@@ -21,8 +21,8 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import strategies as st
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.sanctum.v1 import sanctum_pb2_grpc
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 
 F = FieldDescriptor
@@ -123,11 +123,11 @@ def _class(descriptor: Descriptor) -> type[Message]:
 
 
 def snapshots() -> st.SearchStrategy[spb.SanctumSnapshot]:
-    return messages(spb.SanctumSnapshot.DESCRIPTOR)  # type: ignore[return-value]
+    return messages(spb.SanctumSnapshot.DESCRIPTOR)  # type: ignore[return-value]  # built class
 
 
 def run_summaries() -> st.SearchStrategy[spb.RunSummary]:
-    return messages(spb.RunSummary.DESCRIPTOR)  # type: ignore[return-value]
+    return messages(spb.RunSummary.DESCRIPTOR)  # type: ignore[return-value]  # built class
 
 
 def _ts(seconds: int, nanos: int = 0) -> Timestamp:
@@ -144,75 +144,91 @@ def hostile_card(env_id: int, group_id: str) -> tpb.DecisionCard:
     return card
 
 
+def _hostile_update() -> tpb.PPOUpdatePayload:
+    u = tpb.PPOUpdatePayload()
+    for name in ("policy_loss", "value_loss", "entropy", "kl_divergence", "clip_fraction",
+                 "explained_variance", "grad_norm", "pre_clip_grad_norm", "value_mean",
+                 "value_std", "value_min", "value_max", "advantage_mean", "advantage_std",
+                 "ratio_min", "ratio_max", "lr", "entropy_coef", "update_time_ms", "fps",
+                 "step_time_ms", "cuda_memory_peak_gb", "cuda_memory_fragmentation"):
+        setattr(u, name, (math.nan, math.inf, -math.inf, 1e308, -1e308)[len(name) % 5])
+    u.dead_layers = u.exploding_layers = u.total_layers = 2**32 - 1
+    u.inner_epoch = u.batch = u.early_stop_epoch = u.optimizer_steps = 2**32 - 1
+    u.nonfinite_loss_count = u.nonfinite_grad_count = 2**32 - 1
+    u.update_index = 2**64 - 1
+    u.heads.add(head=tpb.ACTION_HEAD_OP, entropy=math.inf, grad_norm=math.nan)
+    u.heads.add(head=tpb.ACTION_HEAD_SLOT, entropy=1e308, grad_norm=math.inf)
+    u.heads.add(head=12345, entropy=-math.inf, grad_norm=1e308)
+    u.gradient_cv = math.nan
+    u.clip_fraction_positive, u.clip_fraction_negative = 1e308, -math.inf
+    u.cuda_memory_allocated_gb, u.cuda_memory_reserved_gb = 1e308, 5e-324
+    return u
+
+
 def hostile_snapshot(run_id: str = "evil-run") -> spb.SanctumSnapshot:
     """One snapshot with an edge value in every field the dashboard draws."""
     huge = "x" * 100_000
-    s = spb.SanctumSnapshot(
-        run_id=run_id, version=2**64 - 1, task_name="[/bold]" + huge,
-        status=77, liveness=99, seconds_since_last_event=math.nan,
-        batch_avg_reward=1e308, batch_total_episodes=2**64 - 1,
-        batch_avg_accuracy=math.nan, batch_rolling_accuracy=-math.inf,
-        current_batch=2**64 - 1, episodes_completed=2**64 - 1,
-        aggregate_mean_reward=math.inf, episodes_per_second=1e308)
+    s = spb.SanctumSnapshot(run_id=run_id, version=2**64 - 1)
+    run = s.run
+    run.status, run.liveness, run.seconds_since_last_event = 77, 99, math.nan
+    run.episodes_per_second = 1e308
+    run.last_batch.CopyFrom(tpb.BatchEpochCompletedPayload(
+        avg_reward=1e308, total_episodes=2**64 - 1, avg_accuracy=math.nan,
+        rolling_accuracy=-math.inf, batch_idx=2**64 - 1, episodes_completed=2**64 - 1))
     s.generated_at.CopyFrom(_ts(2**63 - 1))
-    s.last_event_time.CopyFrom(_ts(-62_135_596_801))
-    s.started_at.CopyFrom(_ts(0, -1))
-    cfg = s.run_config
+    run.last_event_time.CopyFrom(_ts(-62_135_596_801))
+    run.started_at.CopyFrom(_ts(0, -1))
+    cfg = run.config
     cfg.seed = -(2**63)
     cfg.n_episodes, cfg.lr, cfg.clip_ratio, cfg.entropy_coef = 2**32 - 1, math.nan, math.inf, 1e308
     cfg.param_budget, cfg.resume_path, cfg.task = 2**64 - 1, "\x1b]0;pwned\x07" + huge, huge
+    cfg.task = "[/bold]" + huge
     cfg.entropy_anneal.kind, cfg.entropy_anneal.start = 99, math.nan
     cfg.entropy_anneal.anneal_episodes = 2**32 - 1
     cfg.n_envs, cfg.compile_enabled = 2**32 - 1, True
+    cfg.compile_backend, cfg.compile_mode = huge, "[/]"
     cfg.slot_ids.extend(["[/bold]", "r0c0", "", huge])
     cfg.heads.add(head=tpb.ACTION_HEAD_OP, n_actions=2**32 - 1)
     cfg.heads.add(head=999, n_actions=2)
     cfg.heads.add(head=tpb.ACTION_HEAD_SLOT, n_actions=2)
-    t = s.tamiyo
-    t.group_id = "[/bold]A"
-    t.ppo_data_received, t.updates = True, 2**64 - 1
-    for name in ("policy_loss", "value_loss", "entropy", "kl_divergence", "clip_fraction",
-                 "explained_variance", "grad_norm", "pre_clip_grad_norm", "value_mean",
-                 "value_std", "value_min", "value_max", "advantage_mean", "advantage_std",
-                 "ratio_min", "ratio_max", "lr", "entropy_coef", "update_time_ms"):
-        setattr(t, name, (math.nan, math.inf, -math.inf, 1e308, -1e308)[len(name) % 5])
-    t.dead_layers = t.exploding_layers = t.total_layers = 2**32 - 1
-    t.inner_epoch = t.batch = t.early_stop_epoch = 2**32 - 1
-    t.heads.add(head=tpb.ACTION_HEAD_OP, entropy=math.inf, grad_norm=math.nan)
-    t.heads.add(head=tpb.ACTION_HEAD_SLOT, entropy=1e308, grad_norm=math.inf)
-    t.heads.add(head=12345, entropy=-math.inf, grad_norm=1e308)
-    t.gradient_quality.gradient_cv = math.nan
-    t.gradient_quality.clip_fraction_positive = 1e308
-    t.gradient_quality.clip_fraction_negative = -math.inf
-    infra = t.infrastructure
-    infra.cuda_memory_allocated_gb, infra.cuda_memory_reserved_gb = 1e308, 5e-324
-    infra.compile_backend, infra.compile_mode = huge, "[/]"
+    t = s.tamiyo.groups.add(group_id="[/bold]A", updates=2**64 - 1)
+    t.last_update.CopyFrom(_hostile_update())
+    t.last_measured.CopyFrom(_hostile_update())
     t.last_decision.CopyFrom(hostile_card(3, t.group_id))
-    other = s.other_groups.add(group_id="[red]B" + huge, ppo_data_received=True,
-                               kl_divergence=math.nan)
+    other = s.tamiyo.groups.add(group_id="[red]B" + huge)
+    other.last_update.kl_divergence = math.nan
     other.last_decision.CopyFrom(hostile_card(3, other.group_id))
-    s.other_groups.add()  # a group with nothing set at all
-    s.recent_decisions.extend([hostile_card(3, t.group_id), hostile_card(2**32 - 1, ""),
+    s.tamiyo.groups.add()  # a group with nothing set at all
+    s.decisions.recent.extend([hostile_card(3, t.group_id), hostile_card(2**32 - 1, ""),
                                tpb.DecisionCard()])
+    h = s.histories
     for env_id, group in ((3, t.group_id), (2**32 - 1, "[/bold]"), (0, "a:b:3")):
-        env = s.envs.add(env_id=env_id, group_id=group, accuracy=math.nan, best_accuracy=1e308,
-                         reward=-math.inf, cumulative_reward=math.inf, val_loss=1e308,
-                         epoch=2**32 - 1, episode=2**64 - 1, host_params=2**64 - 1)
-        env.accuracy_history.extend([math.nan, math.inf, -3.4e38, 3.4e38, 0.0])
-        env.reward_history.extend([-math.inf] * 3)
+        env = s.envs.envs.add(env_id=env_id, group_id=group, best_accuracy=1e308,
+                              cumulative_reward=math.inf, epoch=2**32 - 1,
+                              episode=2**64 - 1)
+        env.last_epoch.CopyFrom(tpb.EpochCompletedPayload(
+            val_accuracy=math.nan, reward=-math.inf, val_loss=1e308, train_loss=math.nan,
+            host_params=2**64 - 1))
+        h.series.add(metric="epoch_completed.val_accuracy", group_id=group, env_id=env_id,
+                     values=[math.nan, math.inf, -3.4e38, 3.4e38, 0.0])
+        h.series.add(metric="epoch_completed.reward", group_id=group, env_id=env_id,
+                     values=[-math.inf] * 3)
         env.seeds["[/bold]"].CopyFrom(tpb.SeedTelemetry(
             slot_id="[/bold]", stage=42, blueprint_id=huge, seed_id="[/]",
             alpha=math.nan, accuracy_delta=math.inf, epochs_in_stage=2**32 - 1,
-            params=2**64 - 1, grad_norm=1e308))
+            params=2**64 - 1, grad_norm=1e308, counterfactual=-math.inf))
         env.seeds["r0c0"].CopyFrom(tpb.SeedTelemetry(stage=tpb.SEED_STAGE_PRUNED,
                                                      blueprint_id="\x1b[2J"))
-    h = s.histories
+    s.envs.mean_reward = math.inf
     for name in ("policy_loss", "value_loss", "entropy", "kl_divergence", "grad_norm"):
-        getattr(h, name).extend([math.nan, math.inf, -3.4e38, 3.4e38, 1.0])
+        h.series.add(metric=f"ppo_update.{name}", group_id=t.group_id,
+                     values=[math.nan, math.inf, -3.4e38, 3.4e38, 1.0])
+    h.series.add(metric="[/bold]" + huge, values=[1e308] * 3)  # a series no client knows
     for seconds, nanos in zip(TS_SECONDS, TS_NANOS, strict=True):
-        s.event_log.add(timestamp=_ts(seconds, nanos), event_type=999, severity=-7,
-                        env_id=2**32 - 1, group_id="[/bold]", message="[/]" + huge)
-    s.event_log.add(event_type=tpb.EVENT_TYPE_SEED_PRUNED, message="no timestamp at all")
+        s.event_log.entries.add(timestamp=_ts(seconds, nanos), event_type=999, severity=-7,
+                                env_id=2**32 - 1, group_id="[/bold]", message="[/]" + huge)
+    s.event_log.entries.add(event_type=tpb.EVENT_TYPE_SEED_PRUNED,
+                            message="no timestamp at all")
     s.lifecycle.germinated = s.lifecycle.fossilized = s.lifecycle.pruned = 2**64 - 1
     d = s.delivery
     d.events_received = d.events_applied = d.gap_events = d.producer_dropped = 2**64 - 1
@@ -222,7 +238,7 @@ def hostile_snapshot(run_id: str = "evil-run") -> spb.SanctumSnapshot:
     v.cpu_percent, v.ram_used_gb, v.ram_total_gb = math.nan, 1e308, 5e-324
     v.process_rss_gb = math.inf
     v.gpu_memory_used_gb, v.gpu_memory_total_gb, v.gpu_utilization = 1e308, -0.0, math.inf
-    s.completion.CopyFrom(tpb.TrainingCompletedPayload(
+    run.completion.CopyFrom(tpb.TrainingCompletedPayload(
         total_episodes=2**64 - 1, final_accuracy=math.nan, final_avg_reward=math.inf,
         wall_time_s=math.inf, status="error: [/bold]\x1b[2J" + huge))
     return s
@@ -260,7 +276,7 @@ class _Servicer(sanctum_pb2_grpc.SanctumServiceServicer):
 
 
 class HostileSanctum:
-    """A real gRPC server on loopback speaking esper.sanctum.v1 with hostile content (what
+    """A real gRPC server on loopback speaking esper.sanctum.v2 with hostile content (what
     an old or compromised sanctum could send): not a mock of the client's transport."""
 
     def __init__(self, snapshots: Sequence[spb.SanctumSnapshot],

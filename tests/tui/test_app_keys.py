@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from testkit.snapshots import NOW, sample_snapshot
 from tests.tui.helpers import screen_text, wait_for
-from tests.tui.sample import NOW, sample_snapshot
 from tui_client.app import EsperTui
 from tui_client.messages import SnapshotReceived
 from tui_client.screens.env_detail import EnvDetailScreen
@@ -35,7 +35,7 @@ async def test_help_screen_lists_every_binding() -> None:
 
 async def test_every_binding_has_id_and_description() -> None:
     for binding in EsperTui.BINDINGS:
-        assert binding.id and binding.description, binding  # type: ignore[union-attr]
+        assert binding.id and binding.description, binding  # type: ignore[union-attr]  # Binding
 
 
 async def test_jk_digits_and_enter_navigate_envs() -> None:
@@ -59,10 +59,10 @@ async def test_jk_digits_and_enter_navigate_envs() -> None:
         assert "ENV 4" in text and "r0c0" in text and "accuracy" in text
         # The detail follows live updates.
         newer = sample_snapshot(version=2)
-        newer.envs[4].accuracy = 99.5
+        newer.envs.envs[4].last_epoch.val_accuracy = 99.5
         app.apply_snapshot(newer)
         await pilot.pause()
-        await wait_for(pilot, lambda: "acc 99.5" in screen_text(app), what="live detail")
+        await wait_for(pilot, lambda: "accuracy 99.5" in screen_text(app), what="live detail")
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, EnvDetailScreen)
@@ -104,7 +104,7 @@ async def test_latest_snapshot_wins_between_redraws() -> None:
         for v in range(1, 51):
             app.post_message(SnapshotReceived(sample_snapshot(version=v)))
         await pilot.pause(0.5)
-        assert app.latest is not None and app.latest.version == 50
+        assert app.snapshot is not None and app.snapshot.version == 50
         assert app.applied_versions < 50  # conflated: not one redraw per message
 
 
@@ -139,7 +139,7 @@ async def test_snapshots_keep_applying_under_a_modal_screen() -> None:
         app.apply_snapshot(sample_snapshot(version=2))
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        assert app.latest is not None and app.latest.version == 2
+        assert app.snapshot is not None and app.snapshot.version == 2
         await pilot.press("escape")
         await wait_for(pilot, lambda: "TAMIYO [compiled]" in screen_text(app), what="main")
 
@@ -151,16 +151,16 @@ async def test_a_cell_that_grows_is_shown_whole_at_once() -> None:
     app = _app()
     async with app.run_test(size=(140, 40)) as pilot:
         before = sample_snapshot(n_envs=2, version=1)
-        for env in before.envs:
+        for env in before.envs.envs:
             env.seeds.clear()  # every slot empty: "·" columns as narrow as their labels
         app.apply_snapshot(before)
         await pilot.pause()
         table = app.query_one(EnvTable)
         assert table.columns["r0c1"].get_render_width(table) == 4 + 2 * table.cell_padding
         after = sample_snapshot(n_envs=2, version=2)
-        for env in after.envs:
+        for env in after.envs.envs:
             env.seeds.clear()
-        after.envs[1].seeds["r0c1"].CopyFrom(
+        after.envs.envs[1].seeds["r0c1"].CopyFrom(
             tpb.SeedTelemetry(slot_id="r0c1", stage=tpb.SEED_STAGE_PRUNED, blueprint_id="lora")
         )
         app.apply_snapshot(after)

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from textual.command import CommandPalette
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from testkit.snapshots import NOW, sample_snapshot
 from tests.tui.helpers import screen_text, wait_for
-from tests.tui.sample import NOW, sample_snapshot
 from tui_client.app import EsperTui
 from tui_client.messages import HeartbeatReceived
 from tui_client.renderables.decisions import env_decisions
 from tui_client.screens.env_detail import EnvDetailScreen
 from tui_client.widgets.env_table import EnvTable
+from tui_client.widgets.event_log import EventLog
+from tui_client.widgets.status_banner import StatusBanner
 
 
 def _app() -> EsperTui:
@@ -120,7 +122,7 @@ async def test_g_cycles_policy_groups() -> None:
         assert "PPO HEALTH · group B" in text and "DECISIONS · group B" in text
         assert "✖ CRITICAL" in text and "KL 0.500" in text  # B's own state
         assert "CV:—" in _line(text, "Flow:")
-        assert app.banner.has_class("status-critical")
+        assert app.query_one(StatusBanner).has_class("status-critical")
         # B stays shown across updates, then `g` wraps around to A.
         app.apply_snapshot(sample_snapshot(n_envs=2, n_groups=2, version=2))
         await pilot.pause()
@@ -132,15 +134,17 @@ async def test_g_cycles_policy_groups() -> None:
 async def test_decision_feed_and_env_detail_follow_the_shown_group() -> None:
     """A/B groups reuse env ids: group A's panel must not list B's decision about env 0."""
     snap = sample_snapshot(n_envs=2, n_groups=2)
-    for env, group in zip(snap.envs, "AB", strict=True):
+    for env, group in zip(snap.envs.envs, "AB", strict=True):
         env.env_id, env.group_id = 0, group  # env 0 of group A and env 0 of group B
-    del snap.recent_decisions[:]
+    recent = snap.decisions.recent
+    del recent[:]
     for group, op, value in (("A", tpb.LIFECYCLE_OP_GERMINATE, 1.25),
                              ("B", tpb.LIFECYCLE_OP_PRUNE, 2.75)):
-        card = snap.recent_decisions.add(env_id=0, op=op, value_estimate=value, group_id=group)
+        card = recent.add(env_id=0, op=op, value_estimate=value, group_id=group)
         card.reward = 0.5
-    snap.tamiyo.last_decision.CopyFrom(snap.recent_decisions[0])
-    snap.other_groups[0].last_decision.CopyFrom(snap.recent_decisions[1])
+    a, b = snap.tamiyo.groups
+    a.last_decision.CopyFrom(recent[0])
+    b.last_decision.CopyFrom(recent[1])
     app = _app()
     async with app.run_test(size=(140, 45)) as pilot:
         app.apply_snapshot(snap)
@@ -150,14 +154,14 @@ async def test_decision_feed_and_env_detail_follow_the_shown_group() -> None:
         await wait_for(pilot, lambda: "V +2.750" in screen_text(app), what="group B's card")
         assert "1.25" not in screen_text(app)
     # The env detail screen of env 0 in group B lists B's decision only.
-    detail = env_decisions(snap.recent_decisions, 0, group_id="B").plain
+    detail = env_decisions(snap.decisions.recent, 0, group_id="B").plain
     assert "PRUNE" in detail and "GERMINATE" not in detail
 
 
 async def test_stopped_run_shows_stopped_not_stale_nor_completed() -> None:
     snap = sample_snapshot(n_envs=2)
-    snap.status = spb.RUN_STATUS_STOPPED
-    snap.completion.CopyFrom(
+    snap.run.status = spb.RUN_STATUS_STOPPED
+    snap.run.completion.CopyFrom(
         tpb.TrainingCompletedPayload(
             total_episodes=240,
             final_accuracy=0.612,
@@ -166,7 +170,7 @@ async def test_stopped_run_shows_stopped_not_stale_nor_completed() -> None:
             status="interrupted",
         )
     )
-    snap.seconds_since_last_event = 300.0
+    snap.run.seconds_since_last_event = 300.0
     app = _app()
     async with app.run_test(size=(120, 40)) as pilot:
         app.apply_snapshot(snap)
@@ -226,7 +230,7 @@ async def test_event_log_follows_newest_unless_scrolled_up() -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         app.apply_snapshot(sample_snapshot())  # one big first update: still ends at the bottom
         await pilot.pause()
-        log = app.event_log
+        log = app.query_one(EventLog)
         await wait_for(
             pilot,
             lambda: log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y,
@@ -240,6 +244,6 @@ async def test_event_log_follows_newest_unless_scrolled_up() -> None:
         log.scroll_end(animate=False)  # back at the bottom: follows again
         await pilot.pause()
         newer = sample_snapshot(version=3)
-        newer.event_log.add(message="the newest entry")
+        newer.event_log.entries.add(message="the newest entry")
         app.apply_snapshot(newer)
         await wait_for(pilot, lambda: "the newest entry" in screen_text(app), what="newest")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import Static
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.testing import ThreadedSanctum, build_run_events
+from testkit import ThreadedSanctum, build_run_events
 from tests.certs import make_cert
 from tests.tui.helpers import screen_text, wait_for
 from tui_client.app import EsperTui
@@ -66,8 +67,8 @@ def server() -> Iterator[ThreadedSanctum]:
         yield s
 
 
-def _options(server: ThreadedSanctum, **kw: object) -> TuiOptions:
-    return TuiOptions(server=server.address, max_hz=10.0, backoff=FAST, **kw)  # type: ignore[arg-type]
+def _options(server: ThreadedSanctum, **kw: Any) -> TuiOptions:
+    return TuiOptions(server=server.address, max_hz=10.0, backoff=FAST, **kw)
 
 
 async def test_dashboard_shows_what_the_trainer_sent(server: ThreadedSanctum) -> None:
@@ -76,7 +77,7 @@ async def test_dashboard_shows_what_the_trainer_sent(server: ThreadedSanctum) ->
     async with app.run_test(size=(140, 45)) as pilot:
         await wait_for(
             pilot,
-            lambda: app.latest is not None and app.latest.lifecycle.pruned >= 1,
+            lambda: app.snapshot is not None and app.snapshot.lifecycle.pruned >= 1,
             what="a snapshot with the culled seed",
         )
         await wait_for(
@@ -126,13 +127,14 @@ async def test_live_updates_arrive_while_watching(server: ThreadedSanctum) -> No
     await asyncio.to_thread(server.ingest, events)
     app = EsperTui(_options(server, run="run-2"))
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.latest is not None, what="first snapshot")
-        first = app.latest.version  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: app.snapshot is not None, what="first snapshot")
+        assert app.snapshot is not None
+        first = app.snapshot.version
         more = culled_seed_events("run-2", len(events) + 1)
         await asyncio.to_thread(server.ingest, more)
         await wait_for(
             pilot,
-            lambda: app.latest is not None and app.latest.version > first,
+            lambda: app.snapshot is not None and app.snapshot.version > first,
             what="a newer snapshot",
         )
         await wait_for(pilot, lambda: "PRUNED lora" in screen_text(app), what="culled seed")
@@ -152,8 +154,8 @@ async def test_run_picker_when_several_runs(server: ThreadedSanctum) -> None:
             what="both runs listed",
         )
         await pilot.press("j", "enter")
-        await wait_for(pilot, lambda: app.latest is not None and app.latest.run_id, what="a run")
-        assert app.run_id == app.latest.run_id  # type: ignore[union-attr]
+        await wait_for(pilot, lambda: bool(app.snapshot and app.snapshot.run_id), what="a run")
+        assert app.snapshot is not None and app.run_id == app.snapshot.run_id
         assert f"run {app.run_id}" in screen_text(app)
 
 
@@ -175,7 +177,7 @@ async def test_server_killed_then_restarted_on_same_port() -> None:
     second: ThreadedSanctum | None = None
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.latest is not None, what="first snapshot")
+            await wait_for(pilot, lambda: app.snapshot is not None, what="first snapshot")
             await asyncio.to_thread(first.stop, 0.2)
             await wait_for(
                 pilot,
@@ -189,8 +191,8 @@ async def test_server_killed_then_restarted_on_same_port() -> None:
                 pilot,
                 lambda: (
                     app.conn == "connected"
-                    and app.latest is not None
-                    and app.latest.lifecycle.pruned >= 1
+                    and app.snapshot is not None
+                    and app.snapshot.lifecycle.pruned >= 1
                 ),
                 what="recovery after restart",
             )
@@ -223,7 +225,7 @@ async def test_run_picker_with_one_run_does_not_say_several(server: ThreadedSanc
     await asyncio.to_thread(server.ingest, build_run_events("solo", n_batches=1))
     app = EsperTui(_options(server, run="solo"))
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.latest is not None, what="first snapshot")
+        await wait_for(pilot, lambda: app.snapshot is not None, what="first snapshot")
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, RunPickerScreen), what="picker")
         await wait_for(pilot, lambda: "solo" in screen_text(app), what="the run listed")

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from esper_common import settings
 from tui_client.cli import build_parser, main, options_from_args, serve_command
 
 
@@ -59,7 +60,7 @@ def test_serve_command_reruns_the_tui_without_serve(monkeypatch: pytest.MonkeyPa
 
 def test_token_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ESPER_TOKEN", "from-env")
-    assert build_parser().parse_args([]).token == "from-env"
+    assert settings.parse_args(build_parser(), [], "tui").token == "from-env"
 
 
 def test_console_script_help_runs() -> None:

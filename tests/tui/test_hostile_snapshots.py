@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import io
 import math
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rich.console import Console, RenderableType
 from rich.text import Text
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from tests.tui.helpers import screen_text, wait_for
 from tests.tui.hostile import (
     HostileSanctum,
@@ -28,12 +29,12 @@ from tests.tui.hostile import (
 from tui_client.app import EsperTui
 from tui_client.config import TuiOptions
 from tui_client.connection import Backoff
-from tui_client.renderables.banner import banner_text, banner_title
-from tui_client.renderables.decisions import decisions_text, group_decisions
+from tui_client.renderables.banner import banner_text, banner_title, throughput_text
+from tui_client.renderables.decisions import group_decisions
 from tui_client.renderables.delivery import delivery_text, trimmed_text
 from tui_client.renderables.envs import env_row, lifecycle_text, slot_ids
 from tui_client.renderables.event_log import log_text
-from tui_client.renderables.groups import group_label, group_view, groups, next_group
+from tui_client.renderables.groups import group_label, groups, next_group
 from tui_client.renderables.header import header_text
 from tui_client.renderables.heads import heads_text
 from tui_client.renderables.ppo import ppo_text
@@ -55,7 +56,7 @@ def render(renderable: RenderableType, width: int = 100) -> str:
     or a Rich table cell is: the app passes a str only where that is safe."""
     console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
     console.print(renderable)
-    return console.file.getvalue()  # type: ignore[attr-defined]
+    return console.file.getvalue()  # type: ignore[attr-defined]  # a StringIO
 
 
 def check_text(text: Text | str) -> None:
@@ -79,18 +80,17 @@ def draw_everything(snap: spb.SanctumSnapshot, age: float | None, width: int | N
         lifecycle_text(snap),
     ]
     slots = slot_ids(snap)
-    for env in snap.envs:
+    for env in snap.envs.envs:
         for cell in env_row(env, slots):  # DataTable cells: a str is read as markup
             texts.append(cell)
         render(env_detail(snap, env.env_id, env.group_id))
-    for tamiyo in groups(snap):
-        label = group_label(snap, tamiyo.group_id)  # widgets put it in a Text title
-        shown = group_view(snap, tamiyo.group_id)
-        texts += [Text(label), Text(banner_title(shown)), banner_text(shown),
-                  heads_text(shown, width), ppo_text(shown, width or 0)]
-        last = tamiyo.last_decision if tamiyo.HasField("last_decision") else None
-        texts.append(decisions_text(last, group_decisions(snap, tamiyo), width or 60))
-        next_group(snap, tamiyo.group_id)
+    for group in groups(snap):
+        label = group_label(snap, group.group_id)  # widgets put it in a Text title
+        texts += [Text(label), Text(banner_title(snap)), banner_text(snap, group),
+                  Text(throughput_text(group)), heads_text(snap, group, width),
+                  ppo_text(snap, group, width or 0),
+                  group_decisions(snap, group, width or 60)]
+        next_group(snap, group.group_id)
     for text in texts:
         check_text(text)
         render(text)
@@ -121,14 +121,15 @@ def test_fixed_hostile_snapshot_renders_dashes() -> None:
     assert "00:00:00" in log  # the one valid timestamp (0 s, 0 ns) still shows
     header = header_text(snap, "LIVE", math.nan, "t").plain
     assert "run evil-run" in header and "…" in header  # the task name is clipped
-    snap.status = spb.RUN_STATUS_COMPLETED
+    snap.run.status = spb.RUN_STATUS_COMPLETED
     done = header_text(snap, "DONE", math.nan, "t").plain
     assert "final acc NaN" in done and "wall —" in done
 
 
-def _options(server: HostileSanctum, **kw: object) -> TuiOptions:
+def _options(server: HostileSanctum, **kw: Any) -> TuiOptions:
     return TuiOptions(server=server.address, max_hz=10.0,
-                      backoff=Backoff(initial=0.1, factor=2.0, maximum=0.4), **kw)  # type: ignore[arg-type]
+                      backoff=Backoff(initial=0.1, factor=2.0, maximum=0.4),
+                      **kw)
 
 
 async def test_dashboard_survives_a_hostile_server() -> None:
@@ -139,7 +140,7 @@ async def test_dashboard_survives_a_hostile_server() -> None:
             await wait_for(pilot, lambda: isinstance(app.screen, RunPickerScreen),
                            what="the run picker")
             await pilot.press("enter")
-            await wait_for(pilot, lambda: app.latest is not None, what="the hostile snapshot")
+            await wait_for(pilot, lambda: app.snapshot is not None, what="the hostile snapshot")
             await wait_for(pilot, lambda: "ESPER" in screen_text(app), what="the dashboard")
             await pilot.pause(0.3)  # heartbeats with out-of-range values arrive
             text = screen_text(app)

@@ -6,12 +6,12 @@ import asyncio
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.aggregator import RunAggregator
-from sanctum_svc.testing import ThreadedSanctum
+from testkit import ThreadedSanctum
 from tests.sanctum.test_snapshot_budget import giant_state, inject
 from tests.tui.helpers import screen_text, wait_for
 from tui_client.app import EsperTui
 from tui_client.config import TuiOptions
-from tui_client.renderables.decisions import env_decisions, group_decisions
+from tui_client.renderables.decisions import env_decisions, group_feed
 from tui_client.renderables.groups import groups
 
 
@@ -20,7 +20,7 @@ async def test_trimmed_snapshot_is_announced() -> None:
         await asyncio.to_thread(inject, server, "giant", *giant_state("giant"))
         app = EsperTui(TuiOptions(server=server.address, run="giant", max_hz=10.0))
         async with app.run_test(size=(160, 50)) as pilot:
-            await wait_for(pilot, lambda: app.latest is not None, timeout=30, what="snapshot")
+            await wait_for(pilot, lambda: app.snapshot is not None, timeout=30, what="snapshot")
             await wait_for(pilot, lambda: "✂ partial snapshot" in screen_text(app),
                            what="the partial-snapshot badge")
             text = screen_text(app)
@@ -37,19 +37,19 @@ def _card(group: str, env_id: int, seq: int) -> tpb.TelemetryEvent:
 
 
 def test_group_feed_ends_with_its_last_decision() -> None:
-    """The server sends a group's last card only in its TamiyoState: the feed and the env
+    """The server sends a group's last card only in its PolicyGroup: the feed and the env
     detail still end with it, once."""
     run = RunAggregator("r")
     run.apply_many([_card(g, 0, seq) for seq, g in enumerate("ABABA", start=1)], 1000.0)
     snap = run.snapshot(1001.0)
     a, b = groups(snap)
-    assert [c.epoch for c in group_decisions(snap, a)] == [1, 3, 5]
-    assert [c.epoch for c in group_decisions(snap, b)] == [2, 4]
-    detail = env_decisions(group_decisions(snap, b), 0, group_id="B").plain
+    assert [c.epoch for c in group_feed(snap, a)] == [1, 3, 5]
+    assert [c.epoch for c in group_feed(snap, b)] == [2, 4]
+    detail = env_decisions(group_feed(snap, b), 0, group_id="B").plain
     assert detail.startswith("env 0 · epoch 4")  # B's newest, as the card
     # An older server repeated the last card in the feed: it is still shown once.
-    snap.recent_decisions.append(snap.tamiyo.last_decision)
-    assert [c.epoch for c in group_decisions(snap, a)] == [1, 3, 5]
+    snap.decisions.recent.append(a.last_decision)
+    assert [c.epoch for c in group_feed(snap, a)] == [1, 3, 5]
 
 
 def test_picker_says_when_the_server_holds_more_runs() -> None:

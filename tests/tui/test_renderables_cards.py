@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from rich.text import Text
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.derived import ended_status
-from tests.tui.sample import NOW, decision, sample_snapshot
+from testkit.snapshots import NOW, decision, sample_snapshot
 from tui_client.renderables.decisions import (
     card_text,
     decisions_text,
@@ -20,7 +20,7 @@ from tui_client.renderables.decisions import (
 from tui_client.renderables.delivery import delivery_text
 from tui_client.renderables.envs import env_row, parse_row_key, row_key
 from tui_client.renderables.fmt import pack
-from tui_client.renderables.groups import group_label, group_view, groups, next_group
+from tui_client.renderables.groups import group_label, group_of, groups, next_group, series
 from tui_client.renderables.header import badge, completion_text, duration, header_text
 from tui_client.renderables.heads import flow_footer
 from tui_client.renderables.vitals import gpu_text, vitals_text
@@ -125,8 +125,8 @@ def test_vitals_pressure_styles() -> None:
 # -- completion and the DONE badge --------------------------------------------------------
 def _completed(status: str, episodes: int = 240, wall: float = 754.0) -> spb.SanctumSnapshot:
     snap = sample_snapshot(n_envs=2)
-    snap.status = ended_status(status)
-    snap.completion.CopyFrom(
+    snap.run.status = ended_status(status)
+    snap.run.completion.CopyFrom(
         tpb.TrainingCompletedPayload(
             total_episodes=episodes,
             final_accuracy=0.612,
@@ -210,7 +210,8 @@ def test_header_keeps_the_reason_the_connection_is_down() -> None:
 def test_single_group_has_no_label_and_no_cycle() -> None:
     snap = sample_snapshot(n_envs=2)
     assert group_label(snap, None) == "" and next_group(snap, None) is None
-    assert group_view(snap, None) is snap
+    assert group_of(snap, None) == snap.tamiyo.groups[0]
+    assert group_of(None, None) == spb.PolicyGroup()  # before any snapshot: nothing known
 
 
 def test_groups_label_view_and_cycle() -> None:
@@ -218,10 +219,10 @@ def test_groups_label_view_and_cycle() -> None:
     assert [g.group_id for g in groups(snap)] == ["A", "B", "C"]
     assert group_label(snap, None) == "group A (1/3)"
     assert next_group(snap, None) == "B" and next_group(snap, "C") is None
-    view = group_view(snap, "B")
-    assert view.tamiyo.group_id == "B" and view.tamiyo.kl_divergence == 0.5
-    assert view.run_config == snap.run_config
-    assert not view.histories.kl_divergence  # run histories are the primary group's
+    b = group_of(snap, "B")
+    assert b.group_id == "B" and b.last_update.kl_divergence == 0.5
+    assert series(snap, "ppo_update.kl_divergence", "A")  # each group has its own series
+    assert not series(snap, "ppo_update.kl_divergence", "B")  # none sent for B here
     assert group_label(snap, "B") == "group B (2/3)"
     assert group_label(snap, "gone") == "group A (1/3)"  # a vanished group falls back
 
@@ -234,16 +235,11 @@ def test_env_row_keys_with_groups() -> None:
 
 
 # -- fitting text -----------------------------------------------------------------------------
-def _tamiyo(cv: float | None = 0.42) -> spb.TamiyoState:
-    t = spb.TamiyoState(
-        ppo_data_received=True,
-        total_layers=12,
-        gradient_quality=spb.GradientQuality(
-            clip_fraction_positive=0.10, clip_fraction_negative=0.05
-        ),
-    )
+def _tamiyo(cv: float | None = 0.42) -> spb.PolicyGroup:
+    t = spb.PolicyGroup(last_update=tpb.PPOUpdatePayload(
+        total_layers=12, clip_fraction_positive=0.10, clip_fraction_negative=0.05))
     if cv is not None:
-        t.gradient_quality.gradient_cv = cv
+        t.last_measured.gradient_cv = cv
     return t
 
 
@@ -278,21 +274,30 @@ def test_ppo_details_and_batch_averages() -> None:
     from tui_client.renderables.ppo import details_text
 
     snap = sample_snapshot(n_envs=2)
-    text = details_text(snap.tamiyo, 60)
+    group = snap.tamiyo.groups[0]
+    text = details_text(group, 60)
     assert _lines_fit(text, 60)
     for item in (
-        "ratio 0.80–1.30",
-        "V μ1.50 σ0.40 [0.20,3.10]",
+        "ratio min 0.80",
+        "ratio max 1.30",
+        "V μ 1.50",
+        "V σ 0.40",
+        "V max 3.10",
         "pre-clip GN 1.300",
         "lr 0.0003",
-        "epoch 4 batch 4",
-        "85 ms/update",
+        "epoch 4",
+        "batch 4",
+        "update 85 ms",
     ):
         assert item in text.plain, item
     assert "early stop" not in text.plain  # absent: not "early stop ep 0"
-    snap.tamiyo.early_stop_epoch = 2
-    assert "early stop ep 2" in details_text(snap.tamiyo).plain
-    assert "0.00" not in details_text(spb.TamiyoState()).plain
+    assert "CUDA peak" not in text.plain  # sampled but never measured here
+    group.last_update.early_stop_epoch = 2
+    group.last_measured.cuda_memory_peak_gb = 5.25
+    group.last_update.ClearField("cuda_memory_allocated_gb")  # this update did not sample
+    plain = details_text(group).plain
+    assert "early stop ep 2" in plain and "CUDA peak 5.25 GB" in plain  # last measured
+    assert "0.00" not in details_text(spb.PolicyGroup()).plain
     sub = lifecycle_text(snap)
     assert sub.startswith("batch avg acc 0.57 (rolling 0.55) · reward +0.300")
     assert lifecycle_text(spb.SanctumSnapshot()) == "germinated 0 · fossilized 0 · pruned 0"

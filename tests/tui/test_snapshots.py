@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from textual.pilot import Pilot
 
-from tests.tui.sample import NOW, sample_snapshot
+from testkit.snapshots import NOW, sample_snapshot
 from tui_client.app import EsperTui
 
 
 async def _feed(pilot: Pilot[None]) -> None:
-    pilot.app.apply_snapshot(sample_snapshot())  # type: ignore[attr-defined]
+    pilot.app.apply_snapshot(sample_snapshot())  # type: ignore[attr-defined]  # an EsperTui
     await pilot.pause()
 
 
 async def _feed_groups(pilot: Pilot[None]) -> None:
-    pilot.app.apply_snapshot(sample_snapshot(n_groups=2))  # type: ignore[attr-defined]
+    pilot.app.apply_snapshot(sample_snapshot(n_groups=2))  # type: ignore[attr-defined]  # EsperTui
     await pilot.pause()
 
 

@@ -1,1 +1,1 @@
-"""Pure drawing functions over `esper.sanctum.v1` messages: testable without an App."""
+"""Pure drawing functions over `esper.sanctum.v2` messages: testable without an App."""

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.derived import memory_usage_percent
 from tui_client.renderables.fmt import num, opt, pct
+from tui_client.renderables.groups import group_of
 from tui_client.renderables.health import Verdict, evaluate
 
 STATUS_LABEL = {
@@ -20,8 +21,8 @@ STATUS_LABEL = {
 
 
 def compile_enabled(snapshot: spb.SanctumSnapshot) -> bool:
-    """Compile is on when the run config or the trainer's infrastructure report says so."""
-    return snapshot.run_config.compile_enabled or snapshot.tamiyo.infrastructure.compile_enabled
+    """Compile is on when the run config says so."""
+    return snapshot.run.config.compile_enabled
 
 
 def banner_title(snapshot: spb.SanctumSnapshot | None) -> str:
@@ -40,35 +41,39 @@ def memory_style(percent: float) -> str:
     return "dim"
 
 
-def memory_text(snapshot: spb.SanctumSnapshot) -> Text | None:
-    """ "[Mem:53%]" (allocated/reserved CUDA memory); None when not measured, and hidden
-    at 0 % (nothing reserved, or nothing allocated): no badge rather than "[Mem:0%]"."""
-    percent = memory_usage_percent(snapshot.tamiyo.infrastructure)
+def memory_text(group: spb.PolicyGroup) -> Text | None:
+    """ "[Mem:53%]" (allocated/reserved CUDA memory, last measured); None when not measured,
+    and hidden at 0 % (nothing reserved, or nothing allocated): no badge rather than
+    "[Mem:0%]"."""
+    percent = memory_usage_percent(group.last_measured)
     if percent is None or percent <= 0:
         return None
     return Text(f"[Mem:{num(percent, '.0f')}%]", style=memory_style(percent))
 
 
-def throughput_text(snapshot: spb.SanctumSnapshot | None) -> str:
-    """ "812 fps · 4.9 ms/step" (rollout env steps/s, wall ms per lockstep step) once a PPO
-    update arrived, "—" for a value it did not measure; "" before that."""
-    if snapshot is None or not snapshot.tamiyo.ppo_data_received:
+def throughput_text(group: spb.PolicyGroup | None) -> str:
+    """ "812 fps · 4.9 ms/step" (rollout env steps/s, wall ms per lockstep step) of the
+    group's latest PPO update, "—" for a value it did not measure; "" before any update."""
+    if group is None or not group.HasField("last_update"):
         return ""
-    infra = snapshot.tamiyo.infrastructure
-    fps, step = num(opt(infra, "fps"), ",.0f"), num(opt(infra, "step_time_ms"), ".1f")
+    update = group.last_update
+    fps, step = num(opt(update, "fps"), ",.0f"), num(opt(update, "step_time_ms"), ".1f")
     return f"{fps} fps · {step} ms/step"
 
 
-def banner_text(snapshot: spb.SanctumSnapshot | None, verdict: Verdict | None = None) -> Text:
-    """One-line banner: status label, update count, key metrics, reasons, memory percent."""
+def banner_text(snapshot: spb.SanctumSnapshot | None, group: spb.PolicyGroup | None = None,
+                verdict: Verdict | None = None) -> Text:
+    """One-line banner of `group` (the primary by default): status label, update count, key
+    metrics, reasons, memory percent."""
     if snapshot is None:
         return Text("waiting for a snapshot…", style="dim")
-    verdict = verdict or evaluate(snapshot)
+    group = group if group is not None else group_of(snapshot, None)
+    verdict = verdict or evaluate(snapshot, group)
     label, style = STATUS_LABEL[verdict.status]
-    t = snapshot.tamiyo
     out = Text.assemble((label, style), "  ")
-    if t.ppo_data_received:
-        out.append(f"Upd {t.updates}  ")
+    if group.HasField("last_update"):
+        t = group.last_update
+        out.append(f"Upd {group.updates}  ")
         out.append(f"KL {num(t.kl_divergence, '.4f')}  ")
         out.append(f"Clip {pct(t.clip_fraction)}  ")
         out.append(f"EV {num(t.explained_variance, '.2f')}  ")
@@ -77,7 +82,7 @@ def banner_text(snapshot: spb.SanctumSnapshot | None, verdict: Verdict | None = 
     if verdict.reasons:
         out.append("  ")
         out.append(" · ".join(verdict.reasons[:3]), style=style.replace("bold ", ""))
-    mem = memory_text(snapshot)
+    mem = memory_text(group)
     if mem is not None:
         out.append("  ")
         out.append_text(mem)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from tui_client.renderables.fmt import DASH, clip, num, opt, pack, pct
 from tui_client.renderables.heads import head_name
@@ -108,21 +108,20 @@ def decisions_text(
     return out
 
 
-def group_decisions(
-    snapshot: spb.SanctumSnapshot | None, tamiyo: spb.TamiyoState | None
-) -> list[tpb.DecisionCard]:
-    """The recent decisions of `tamiyo`'s policy group, oldest first, ending with its last
-    one: the server sends each card once (a group's last decision only in its TamiyoState;
-    an older server also repeated it in the feed, so it is not added twice). When the server
-    does not say which group decided, the feed is not filtered. A/B groups reuse env ids,
-    so a mixed feed would mislead."""
-    recent = list(snapshot.recent_decisions) if snapshot is not None else []
-    if tamiyo is None:
+def group_feed(snapshot: spb.SanctumSnapshot | None, group: spb.PolicyGroup | None
+               ) -> list[tpb.DecisionCard]:
+    """The recent decisions of `group`, oldest first, ending with its last one: the server
+    sends each card once (a group's last decision only in its PolicyGroup; an older server
+    also repeated it in the feed, so it is not added twice). When the server does not say
+    which group decided, the feed is not filtered. A/B groups reuse env ids, so a mixed feed
+    would mislead."""
+    recent = list(snapshot.decisions.recent) if snapshot is not None else []
+    if group is None:
         return recent
-    if any(card.group_id for card in recent) or tamiyo.last_decision.group_id:
-        recent = [card for card in recent if card.group_id == tamiyo.group_id]
-    if tamiyo.HasField("last_decision") and (not recent or recent[-1] != tamiyo.last_decision):
-        recent.append(tamiyo.last_decision)
+    if any(card.group_id for card in recent) or group.last_decision.group_id:
+        recent = [card for card in recent if card.group_id == group.group_id]
+    if group.HasField("last_decision") and (not recent or recent[-1] != group.last_decision):
+        recent.append(group.last_decision)
     return recent
 
 
@@ -137,3 +136,10 @@ def env_decisions(
     group's feed (`group_decisions`): newest as a card, then the feed."""
     mine = [card for card in recent if card.env_id == env_id and card.group_id == group_id]
     return decisions_text(mine[-1] if mine else None, mine, width, limit)
+
+
+def group_decisions(snapshot: spb.SanctumSnapshot | None, group: spb.PolicyGroup,
+                    width: int = 60) -> Text:
+    """The decisions panel: `group`'s last decision as a card, then its feed (`group_feed`)."""
+    last = group.last_decision if group.HasField("last_decision") else None
+    return decisions_text(last, group_feed(snapshot, group), width)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from tui_client.renderables.fmt import clip, num, pack
 
 #: SnapshotTrim field paths as the panel names them.
 TRIMMED_NAMES = {
-    "envs": "envs", "event_log": "log lines", "recent_decisions": "decisions",
-    "delivery.producers": "producers", "other_groups": "groups",
-    "last_decision": "last decisions", "tamiyo.heads": "heads", "vitals": "vitals",
-    "all": "everything else",
+    "envs.envs": "envs", "event_log.entries": "log lines", "decisions.recent": "decisions",
+    "delivery.producers": "producers", "histories.series": "series",
+    "tamiyo.groups": "groups", "tamiyo.groups.last_decision": "last decisions",
+    "tamiyo.groups.last_update.heads": "heads", "vitals": "vitals", "all": "everything else",
 }
 
 
@@ -34,7 +34,7 @@ def trimmed_text(snapshot: spb.SanctumSnapshot | None, width: int | None = None)
                 f"({size_text(trim.full_bytes)}): not shown", style="yellow")
     items = [head]
     for f in trim.fields[:12]:
-        name = TRIMMED_NAMES.get(f.field) or clip(f.field, 40).replace("run_config.", "config ")
+        name = TRIMMED_NAMES.get(f.field) or clip(f.field, 40).replace("run.config.", "config ")
         items.append(Text(f"{f.omitted:,} {name}", style="yellow"))
     return pack(items, width, indent=2)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from tui_client.renderables.fmt import DASH, clip, num
+from tui_client.renderables.fmt import DASH, clip, num, opt
 
 STAGE_STYLE: dict[int, str] = {
     tpb.SEED_STAGE_DORMANT: "dim",
@@ -31,8 +31,8 @@ def stage_name(stage: int) -> str:
 
 def slot_ids(snapshot: spb.SanctumSnapshot) -> list[str]:
     """Slots declared in the RunConfig, plus any a seed reported that the config did not list."""
-    declared = list(snapshot.run_config.slot_ids)
-    seen = sorted({s for env in snapshot.envs for s in env.seeds} - set(declared))
+    declared = list(snapshot.run.config.slot_ids)
+    seen = sorted({s for env in snapshot.envs.envs for s in env.seeds} - set(declared))
     return declared + seen
 
 
@@ -64,13 +64,16 @@ def slot_label(slot_id: str) -> Text:
 
 
 def env_row(env: spb.EnvState, slots: list[str]) -> list[Text | str]:
-    """One DataTable row: env id (group-prefixed in A/B runs), accuracy, best, reward,
-    then one seed cell per slot. Text cells: DataTable reads a str cell as markup."""
+    """One DataTable row: env id (group-prefixed in A/B runs), accuracy, best, reward
+    ("—" before the env's first epoch), then one seed cell per slot. Text cells: DataTable
+    reads a str cell as markup."""
+    known = env.HasField("last_epoch")
+    last = env.last_epoch
     return [
         Text(clip(row_key(env.group_id, env.env_id), 32)),
-        num(env.accuracy, ".3g") if env.epoch or env.accuracy else DASH,
-        num(env.best_accuracy, ".3g") if env.epoch or env.best_accuracy else DASH,
-        num(env.reward, "+.3f") if env.epoch or env.reward else DASH,
+        num(last.val_accuracy, ".3g") if known else DASH,
+        num(env.best_accuracy, ".3g") if known else DASH,
+        num(last.reward, "+.3f") if known else DASH,
         *(seed_cell(env.seeds.get(slot)) for slot in slots),
     ]
 
@@ -80,12 +83,13 @@ def lifecycle_text(snapshot: spb.SanctumSnapshot) -> str:
     counts."""
     lc = snapshot.lifecycle
     counts = f"germinated {lc.germinated} · fossilized {lc.fossilized} · pruned {lc.pruned}"
-    if not snapshot.current_batch and not snapshot.histories.avg_reward:
+    if not snapshot.run.HasField("last_batch"):
         return counts
+    b = snapshot.run.last_batch
+    envs = num(opt(snapshot.envs, "mean_reward"), "+.3f")
     batch = (
-        f"batch avg acc {num(snapshot.batch_avg_accuracy, '.3g')} "
-        f"(rolling {num(snapshot.batch_rolling_accuracy, '.3g')}) · "
-        f"reward {num(snapshot.batch_avg_reward, '+.3f')} "
-        f"(envs {num(snapshot.aggregate_mean_reward, '+.3f')})"
+        f"batch avg acc {num(b.avg_accuracy, '.3g')} "
+        f"(rolling {num(b.rolling_accuracy, '.3g')}) · "
+        f"reward {num(b.avg_reward, '+.3f')} (envs {envs})"
     )
     return f"{batch} · {counts}"

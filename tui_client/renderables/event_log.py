@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.events import type_name
 from tui_client.renderables.fmt import clip, clock
@@ -38,7 +38,7 @@ def entry_text(entry: spb.EventLogEntry) -> Text:
 
 def log_text(snapshot: spb.SanctumSnapshot | None, limit: int = 200) -> Text:
     """The newest `limit` entries, oldest first (newest at the bottom)."""
-    if snapshot is None or not snapshot.event_log:
+    if snapshot is None or not snapshot.event_log.entries:
         return Text("no events yet", style="dim")
-    entries = list(snapshot.event_log)[-limit:]
+    entries = list(snapshot.event_log.entries)[-limit:]
     return Text("\n").join(entry_text(e) for e in entries)

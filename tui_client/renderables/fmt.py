@@ -10,13 +10,14 @@ from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from rich.text import Text
 
-DASH = "—"
+from esper_common.presentation import DASH, num
+
+__all__ = ["DASH", "TEXT_LIMIT", "bar", "clip", "clock", "compact_int", "enum_name", "num",
+           "opt", "pack", "pct", "sparkline", "ts_seconds"]
+
 #: Longest piece of server-sent text (ids, names, reasons) shown in one place; longer
 #: text ends in "…". A snapshot may carry strings of any length.
 TEXT_LIMIT = 80
-#: From this magnitude on, fixed-point output is unreadable and unbounded (1e308 has 309
-#: digits): numbers switch to exponent form.
-FIXED_LIMIT = 1e15
 #: Valid google.protobuf.Timestamp range (0001-01-01 .. 9999-12-31), and nanos bound.
 TS_MIN_SECONDS, TS_MAX_SECONDS = -62_135_596_800, 253_402_300_799
 NANOS = 1_000_000_000
@@ -27,20 +28,6 @@ _UNPRINTABLE = dict.fromkeys(
      *range(0x2066, 0x206A)],
     "\ufffd",
 )
-
-
-def num(value: float | None, spec: str = ".3f") -> str:
-    """Format a number; None (not measured) becomes "—", NaN/inf are shown as such, and
-    huge magnitudes use exponent form (a fixed-point spec would print hundreds of digits)."""
-    if value is None:
-        return DASH
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("+inf" if value > 0 else "-inf")
-    scale = 100 if spec.endswith("%") else 1
-    if abs(value) * scale >= FIXED_LIMIT:
-        sign = "+" if spec.startswith("+") else ""
-        return format(value * scale, f"{sign}.3g") + ("%" if scale == 100 else "")
-    return format(value, spec)
 
 
 def clip(text: str, limit: int = TEXT_LIMIT) -> str:

@@ -1,36 +1,40 @@
-"""A/B policy groups: which TamiyoState the banner, heads and PPO panels show.
+"""A/B policy groups: which PolicyGroup the banner, heads, PPO and decisions panels show.
 
-The snapshot's `tamiyo` is the primary group and `other_groups` the rest. Panels read
-`snapshot.tamiyo`, so showing another group means handing them a small view snapshot
-whose `tamiyo` is that group (run-level histories belong to the primary group only).
+`snapshot.tamiyo.groups` lists every group, the primary (first seen) first. The app keeps
+the chosen group as an id (None = the primary); panels look it up in each new snapshot.
 """
 
 from __future__ import annotations
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from tui_client.renderables.fmt import clip
 
 
-def groups(snapshot: spb.SanctumSnapshot | None) -> list[spb.TamiyoState]:
+def groups(snapshot: spb.SanctumSnapshot | None) -> list[spb.PolicyGroup]:
     """Every policy group, primary first."""
-    if snapshot is None:
-        return []
-    return [snapshot.tamiyo, *snapshot.other_groups]
+    return list(snapshot.tamiyo.groups) if snapshot is not None else []
 
 
-def group_name(tamiyo: spb.TamiyoState) -> str:
+def group_name(group: spb.PolicyGroup) -> str:
     """The group id (clipped for display), or "default" for the unnamed group."""
-    return clip(tamiyo.group_id, 24) or "default"
+    return clip(group.group_id, 24) or "default"
 
 
 def group_index(snapshot: spb.SanctumSnapshot | None, group_id: str | None) -> int:
     """Position of `group_id` among the groups; the primary (0) when absent or gone."""
     if group_id is None:
         return 0
-    for i, tamiyo in enumerate(groups(snapshot)):
-        if tamiyo.group_id == group_id:
+    for i, group in enumerate(groups(snapshot)):
+        if group.group_id == group_id:
             return i
     return 0
+
+
+def group_of(snapshot: spb.SanctumSnapshot | None, group_id: str | None) -> spb.PolicyGroup:
+    """The chosen group (the primary when `group_id` is None or gone); an empty group
+    before any arrived."""
+    all_groups = groups(snapshot)
+    return all_groups[group_index(snapshot, group_id)] if all_groups else spb.PolicyGroup()
 
 
 def group_label(snapshot: spb.SanctumSnapshot | None, group_id: str | None) -> str:
@@ -42,16 +46,10 @@ def group_label(snapshot: spb.SanctumSnapshot | None, group_id: str | None) -> s
     return f"group {group_name(all_groups[i])} ({i + 1}/{len(all_groups)})"
 
 
-def group_view(snapshot: spb.SanctumSnapshot, group_id: str | None) -> spb.SanctumSnapshot:
-    """`snapshot` itself for the primary group; otherwise a view whose `tamiyo` is the
-    chosen group (config copied, histories left empty: they are the primary's)."""
-    i = group_index(snapshot, group_id)
-    if i == 0:
-        return snapshot
-    view = spb.SanctumSnapshot(run_id=snapshot.run_id, task_name=snapshot.task_name)
-    view.run_config.CopyFrom(snapshot.run_config)
-    view.tamiyo.CopyFrom(snapshot.other_groups[i - 1])
-    return view
+def titled(title: str, snapshot: spb.SanctumSnapshot | None, group_id: str | None) -> str:
+    """ "HEADS · group B (2/2)" with several groups, else "HEADS"."""
+    label = group_label(snapshot, group_id)
+    return f"{title} · {label}" if label else title
 
 
 def next_group(snapshot: spb.SanctumSnapshot | None, group_id: str | None) -> str | None:
@@ -61,3 +59,15 @@ def next_group(snapshot: spb.SanctumSnapshot | None, group_id: str | None) -> st
         return None
     i = (group_index(snapshot, group_id) + 1) % len(all_groups)
     return None if i == 0 else all_groups[i].group_id
+
+
+def series(snapshot: spb.SanctumSnapshot | None, metric: str, group_id: str = "",
+           env_id: int | None = None) -> list[float]:
+    """Values of the series `metric` of one group (and env), newest last; [] when absent."""
+    if snapshot is None:
+        return []
+    for s in snapshot.histories.series:
+        if s.metric == metric and s.group_id == group_id and (
+                s.env_id == env_id if env_id is not None else not s.HasField("env_id")):
+            return list(s.values)
+    return []

@@ -6,7 +6,7 @@ import math
 
 from rich.text import Text
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from tui_client.renderables.fmt import DASH, clip, compact_int, enum_name, num, opt, pct
 
@@ -63,13 +63,14 @@ def completion_text(snapshot: spb.SanctumSnapshot) -> Text | None:
 
     A run that ended before finishing an episode has no final numbers: they show "—".
     """
-    if snapshot.status not in COMPLETION_STYLE:
+    status = snapshot.run.status
+    if status not in COMPLETION_STYLE:
         return None
-    c = snapshot.completion
-    label, style = COMPLETION_STYLE[snapshot.status]
+    c = snapshot.run.completion
+    label, style = COMPLETION_STYLE[status]
     out = Text(label, style=style)
     reason = clip(c.status.strip())
-    if snapshot.status != spb.RUN_STATUS_COMPLETED and reason:
+    if status != spb.RUN_STATUS_COMPLETED and reason:
         out.append(f": {reason}", style=style.replace("bold ", ""))
     finished = c.total_episodes > 0
     out.append("  final acc ", style="dim")
@@ -129,22 +130,22 @@ def header_text(
         out.append("\n")
         out.append_text(problem or Text("waiting for a run…", style="dim"))
         return out
-    task = clip(snapshot.task_name or snapshot.run_config.task) or DASH
-    out.append(f"{task}", style="bold")
+    run = snapshot.run
+    out.append(f"{clip(run.config.task) or DASH}", style="bold")
     out.append(f" · run {clip(snapshot.run_id)}  ")
-    done, total = snapshot.episodes_completed, snapshot.batch_total_episodes
+    done, total = run.last_batch.episodes_completed, run.last_batch.total_episodes
     if total:
         out.append(f"ep {done}/{total} ({pct(done / total)})  ")
     else:
         out.append(f"ep {done}/{DASH}  ")
-    out.append(f"batch {snapshot.current_batch}  ")
-    eps = opt(snapshot, "episodes_per_second")
+    out.append(f"batch {run.last_batch.batch_idx}  ")
+    eps = opt(run, "episodes_per_second")
     out.append(f"{num(eps, '.2f')} ep/s  ")
     out.append_text(badge(liveness_key, age))
     if snapshot.HasField("trimmed"):
         out.append("  ✂ partial snapshot (see DELIVERY)", style="yellow")
     out.append("\n")
-    out.append_text(config_text(snapshot.run_config))
+    out.append_text(config_text(run.config))
     for line in (completion_text(snapshot), problem):
         if line is not None:
             out.append("\n")

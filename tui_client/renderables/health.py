@@ -1,5 +1,8 @@
 """Health rules for Tamiyo: one place that classifies metrics as ok / warning / critical.
 
+They read a policy group's latest PPO update (`last_update`) and its last measured sampled
+values (`last_measured`: gradient CV, CUDA memory).
+
 Rules (checked in this order; the worst level wins, every tripped rule is listed):
 
 * ``warmup``: no PPO update has arrived yet, or fewer than ``WARMUP_UPDATES`` updates.
@@ -18,10 +21,11 @@ Rules (checked in this order; the worst level wins, every tripped rule is listed
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.derived import gradient_cv_status, memory_usage_percent
 from tui_client.renderables.fmt import num, pct
@@ -54,10 +58,10 @@ def head_max_entropy(run_config: tpb.RunConfig) -> dict[int, float]:
     return {h.head: math.log(h.n_actions) for h in run_config.heads if h.n_actions >= 2}
 
 
-def normalised_entropies(tamiyo: spb.TamiyoState, run_config: tpb.RunConfig) -> list[float]:
+def normalised_entropies(update: tpb.PPOUpdatePayload, run_config: tpb.RunConfig) -> list[float]:
     """Per-head entropy / ln(n_actions) for heads whose size is known."""
     maxima = head_max_entropy(run_config)
-    return [m.entropy / maxima[m.head] for m in tamiyo.heads if m.head in maxima]
+    return [m.entropy / maxima[m.head] for m in update.heads if m.head in maxima]
 
 
 def kl_level(kl: float) -> Level:
@@ -78,11 +82,32 @@ def ev_level(ev: float) -> Level:
     return "warning" if ev < EV_WARNING else "ok"
 
 
-def evaluate(snapshot: spb.SanctumSnapshot) -> Verdict:
-    """Classify the primary group's controller health (see module docstring)."""
-    t = snapshot.tamiyo
-    if not t.ppo_data_received:
+def grad_level(grad_norm: float) -> Level:
+    return "critical" if grad_norm > 100 else ("warning" if grad_norm > 10 else "ok")
+
+
+#: Gauge colour rules by PPOUpdatePayload field; other fields are ok while finite.
+GAUGE_LEVELS: dict[str, Callable[[float], Level]] = {
+    "kl_divergence": kl_level,
+    "clip_fraction": clip_level,
+    "explained_variance": ev_level,
+    "grad_norm": grad_level,
+}
+
+
+def gauge_level(field: str, value: float) -> Level:
+    """The colour rule of a PPO gauge: non-finite is critical, then the field's rule."""
+    if not math.isfinite(value):
+        return "critical"
+    rule = GAUGE_LEVELS.get(field)
+    return rule(value) if rule is not None else "ok"
+
+
+def evaluate(snapshot: spb.SanctumSnapshot, group: spb.PolicyGroup) -> Verdict:
+    """Classify one policy group's controller health (see module docstring)."""
+    if not group.HasField("last_update"):
         return Verdict("warmup", ["waiting for the first PPO update"])
+    t = group.last_update
     critical: list[str] = []
     warning: list[str] = []
     for name in ("policy_loss", "value_loss", "kl_divergence", "grad_norm", "entropy"):
@@ -105,23 +130,23 @@ def evaluate(snapshot: spb.SanctumSnapshot) -> Verdict:
             critical.append(f"{label} {text}")
         elif level == "warning":
             warning.append(f"{label} {text}")
-    gq = t.gradient_quality
-    if gq.HasField("gradient_cv") and gradient_cv_status(gq.gradient_cv) == "BAD":
-        warning.append(f"gradient CV {num(gq.gradient_cv, '.2f')}")
+    measured = group.last_measured
+    if measured.HasField("gradient_cv") and gradient_cv_status(measured.gradient_cv) == "BAD":
+        warning.append(f"gradient CV {num(measured.gradient_cv, '.2f')}")
     if t.dead_layers > 0:
         warning.append(f"{t.dead_layers} dead layers")
     if ev_level(t.explained_variance) == "warning":
         warning.append(f"explained variance {num(t.explained_variance, '.2f')}")
-    ents = normalised_entropies(t, snapshot.run_config)
+    ents = normalised_entropies(t, snapshot.run.config)
     if ents and sum(ents) / len(ents) < ENTROPY_COLLAPSE:
         warning.append("entropy collapse")
-    mem = memory_usage_percent(t.infrastructure)
+    mem = memory_usage_percent(measured)
     if mem is not None and mem > MEMORY_WARNING_PCT:
         warning.append(f"memory {num(mem, '.0f')}%")
     if critical:
         return Verdict("critical", critical + warning)
-    if t.updates < WARMUP_UPDATES:
-        return Verdict("warmup", [f"warmup: {t.updates}/{WARMUP_UPDATES} PPO updates"])
+    if group.updates < WARMUP_UPDATES:
+        return Verdict("warmup", [f"warmup: {group.updates}/{WARMUP_UPDATES} PPO updates"])
     if warning:
         return Verdict("warning", warning)
     return Verdict("ok", [])

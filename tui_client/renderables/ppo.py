@@ -1,16 +1,20 @@
-"""PPO health panel (seed plan 004, Task 6.3): gauges, directional clip, sparklines."""
+"""PPO health panel (seed Task 6.3): gauges with sparklines, directional clip, the update's
+other numbers. Which fields, how they are labelled, formatted and scaled, and which have a
+sparkline all come from the presentation table (`esper_common.presentation`)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 from rich.text import Text
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_common.presentation import Show, details, gauges, metric
 from tui_client.renderables.fmt import bar, num, pack, pct, sparkline
-from tui_client.renderables.health import Level, clip_level, ev_level, kl_level
+from tui_client.renderables.groups import group_of, series
+from tui_client.renderables.health import gauge_level
 
 LEVEL_STYLE = {"ok": "green", "warning": "yellow", "critical": "bold red"}
 GAUGE_WIDTH = 10
@@ -18,110 +22,74 @@ LABEL_WIDTH = 12
 #: Label, gauge, value and directional clip suffix; sparklines take what is left.
 FIXED_WIDTH = LABEL_WIDTH + GAUGE_WIDTH + 10 + 12 + 2
 
-
-def _finite(level: Callable[[float], Level]) -> Callable[[float], Level]:
-    return lambda v: "critical" if not math.isfinite(v) else level(v)
-
-
-def _always_ok(v: float) -> Level:
-    return "ok"
+_GAUGES = gauges(tpb.PPOUpdatePayload)
+_DETAILS = details(tpb.PPOUpdatePayload)
 
 
-def _grad_level(v: float) -> Level:
-    return "critical" if v > 100 else ("warning" if v > 10 else "ok")
-
-
-@dataclass(frozen=True)
-class Gauge:
-    """One gauge row: label, TamiyoState field, history field, full-scale range, rule."""
-
-    label: str
-    field: str
-    lo: float
-    hi: float
-    level: Callable[[float], Level]
-    spec: str = ".4f"
-
-
-GAUGES: Sequence[Gauge] = (
-    Gauge("Policy loss", "policy_loss", -0.2, 0.2, _finite(_always_ok)),
-    Gauge("Value loss", "value_loss", 0.0, 2.0, _finite(_always_ok)),
-    Gauge("Entropy", "entropy", 0.0, 3.0, _finite(_always_ok)),
-    Gauge("KL", "kl_divergence", 0.0, 0.1, kl_level),
-    Gauge("Expl. var", "explained_variance", -1.0, 1.0, ev_level, ".3f"),
-    Gauge("Grad norm", "grad_norm", 0.0, 10.0, _finite(_grad_level), ".3f"),
-    Gauge("Clip frac", "clip_fraction", 0.0, 0.5, clip_level, ".3f"),
-)
-
-
-def directional_clip(tamiyo: spb.TamiyoState) -> str:
+def directional_clip(update: tpb.PPOUpdatePayload) -> str:
     """ " (↑10% ↓5%)" when either directional clip fraction is > 0, else ""."""
-    gq = tamiyo.gradient_quality
-    if gq.clip_fraction_positive > 0 or gq.clip_fraction_negative > 0:
-        return f" (↑{pct(gq.clip_fraction_positive)} ↓{pct(gq.clip_fraction_negative)})"
+    if update.clip_fraction_positive > 0 or update.clip_fraction_negative > 0:
+        return f" (↑{pct(update.clip_fraction_positive)} ↓{pct(update.clip_fraction_negative)})"
     return ""
 
 
-def gauge_row(
-    g: Gauge, value: float | None, history: Sequence[float], suffix: str = "", spark: int = 16
-) -> Text:
-    """`Label  ████░░░░  0.0123{suffix}  ▁▂▅▇` coloured by the gauge's rule; "—" when unknown."""
+def gauge_row(name: str, g: Show, value: float | None, history: Sequence[float],
+              suffix: str = "", spark: int = 16) -> Text:
+    """`Label  ████░░░░  0.0123{suffix}  ▁▂▅▇` coloured by the field's rule; "—" when
+    unknown. No sparkline column for a field that is not plotted."""
     out = Text(f"{g.label:<{LABEL_WIDTH}}")
     if value is None:
         out.append("░" * GAUGE_WIDTH, style="dim")
         out.append(f" {num(None):>9}")
     else:
+        assert g.lo is not None and g.hi is not None  # a gauge has a range
         frac = (value - g.lo) / (g.hi - g.lo) if math.isfinite(value) else 1.0
-        style = LEVEL_STYLE[g.level(value)]
+        style = LEVEL_STYLE[gauge_level(name, value)]
         out.append(bar(frac, GAUGE_WIDTH), style=style)
         out.append(f" {num(value, g.spec):>9}", style=style)
         out.append(suffix, style="dim")
-    if spark > 0:
+    if spark > 0 and g.plot:
         out.append(" " * max(1, FIXED_WIDTH - len(out)))
         out.append(sparkline(list(history), spark), style="blue")
     return out
 
 
-def details_text(tamiyo: spb.TamiyoState, width: int | None = None) -> Text:
-    """The update's other numbers, wrapped as wholes: ratio range, value and advantage
-    statistics, pre-clip grad norm, lr, entropy coef, inner epoch / batch, update time,
-    early stop ("—" until the first update)."""
-    if not tamiyo.ppo_data_received:
+def details_text(group: spb.PolicyGroup, width: int | None = None) -> Text:
+    """The update's other numbers as `label value` items, wrapped as wholes; optional
+    fields only when present (sampled ones at their last measured value). "—" before the
+    first update."""
+    if not group.HasField("last_update"):
         return Text("ratio —  value —  adv —  lr —", style="dim")
-    t = tamiyo
-    skipped = [Text(f"non-finite {what} ×{n} (skipped)", style="bold red")
-               for what, n in (("loss", t.nonfinite_loss_count),
-                               ("grads", t.nonfinite_grad_count)) if n]
-    early = f"early stop ep {t.early_stop_epoch}" if t.HasField("early_stop_epoch") else ""
-    items = [
-        f"ratio {num(t.ratio_min, '.2f')}–{num(t.ratio_max, '.2f')}",
-        f"V μ{num(t.value_mean, '.2f')} σ{num(t.value_std, '.2f')} "
-        f"[{num(t.value_min, '.2f')},{num(t.value_max, '.2f')}]",
-        f"adv μ{num(t.advantage_mean, '+.2f')} σ{num(t.advantage_std, '.2f')}",
-        f"pre-clip GN {num(t.pre_clip_grad_norm, '.3f')}",
-        f"lr {t.lr:g}",
-        f"ent_coef {t.entropy_coef:g}",
-        f"epoch {t.inner_epoch} batch {t.batch}",
-        f"{num(t.update_time_ms, '.0f')} ms/update",
-        early,
-    ]
-    return pack([*skipped, *(Text(i, style="dim") for i in items if i)], width, indent=0)
+    update = group.last_update
+    items = [Text(f"non-finite {what} ×{n} (skipped)", style="bold red")
+             for what, n in (("loss", update.nonfinite_loss_count),
+                             ("grads", update.nonfinite_grad_count)) if n]
+    for name, d in _DETAILS.items():
+        source = group.last_measured if d.sampled else update
+        field = source.DESCRIPTOR.fields_by_name[name]
+        if field.has_presence and not source.HasField(name):
+            continue
+        items.append(Text(f"{d.label} {d.text(getattr(source, name))}", style="dim"))
+    return pack(items, width, indent=0)
 
 
-def ppo_text(snapshot: spb.SanctumSnapshot | None, width: int = 64) -> Text:
-    """All gauges; the clip gauge is followed by the directional breakdown. Sparklines use
-    the width left over (none below a few cells). Then the update's other numbers."""
+def ppo_text(snapshot: spb.SanctumSnapshot | None, group: spb.PolicyGroup | None = None,
+             width: int = 64) -> Text:
+    """Every gauge of the presentation table; the clip gauge is followed by the directional
+    breakdown. Sparklines use the width left over (none below a few cells). Then the
+    update's other numbers."""
     spark = width - FIXED_WIDTH if width - FIXED_WIDTH >= 4 else 0
-    tamiyo = snapshot.tamiyo if snapshot else spb.TamiyoState()
-    hist = snapshot.histories if snapshot else spb.Histories()
-    known = tamiyo.ppo_data_received
+    group = group if group is not None else group_of(snapshot, None)
+    known = group.HasField("last_update")
+    update = group.last_update
     out = Text()
-    for i, g in enumerate(GAUGES):
+    for i, (name, g) in enumerate(_GAUGES.items()):
         if i:
             out.append("\n")
-        value = getattr(tamiyo, g.field) if known else None
-        suffix = directional_clip(tamiyo) if g.field == "clip_fraction" and known else ""
-        out.append_text(gauge_row(g, value, getattr(hist, g.field), suffix, spark))
+        value = getattr(update, name) if known else None
+        suffix = directional_clip(update) if name == "clip_fraction" and known else ""
+        history = series(snapshot, metric(tpb.PPOUpdatePayload, name), group.group_id)
+        out.append_text(gauge_row(name, g, value, history, suffix, spark))
     out.append("\n")
-    out.append_text(details_text(tamiyo, width if width > 0 else None))
+    out.append_text(details_text(group, width if width > 0 else None))
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from tui_client.renderables.fmt import DASH, num, opt, pack
 

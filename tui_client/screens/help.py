@@ -77,5 +77,5 @@ class HelpScreen(ModalScreen[None]):
             yield Static(table, id="help-keys")
             yield Static(badges, id="help-badges")
 
-    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
+    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]  # no result
         self.dismiss(result)

@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.derived import status_name
 from tui_client.renderables.fmt import DASH, clip, enum_name
 

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import events
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.reactive import reactive
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
-from esper.telemetry.v1 import telemetry_pb2 as tpb
-from tui_client.renderables.decisions import decisions_text, group_decisions
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from tui_client.renderables.decisions import group_decisions
+from tui_client.renderables.groups import titled
+from tui_client.widgets.bound import SnapshotView
+
+
+class DecisionCards(SnapshotView):
+    """The cards themselves, at the panel's width (bound to the panel's state)."""
+
+    DEFAULT_CSS = "DecisionCards { height: auto; }"
+
+    def draw(self) -> Text:
+        return group_decisions(self.snapshot, self.group, max(20, self.content_size.width))
 
 
 class DecisionsPanel(VerticalScroll, can_focus=True):
@@ -18,34 +27,20 @@ class DecisionsPanel(VerticalScroll, can_focus=True):
     reward), then the shown group's recent decisions, newest first; scrolls when it
     overflows."""
 
-    _tamiyo: spb.TamiyoState | None = None
-    _recent: tuple[tpb.DecisionCard, ...] = ()
+    #: The newest snapshot the app applied, and the group shown (bound to the app's).
+    snapshot: reactive[spb.SanctumSnapshot | None] = reactive(
+        None, always_update=True, repaint=False)
+    group_id: reactive[str | None] = reactive(None, repaint=False)
 
     def compose(self) -> ComposeResult:
-        # Held, not queried: a snapshot applied while the app shuts down (its children
-        # already removed) must not raise.
-        self._text = Static(decisions_text(None, []), id="decisions-text")
-        yield self._text
+        yield DecisionCards(id="decisions-text").data_bind(
+            DecisionsPanel.snapshot, DecisionsPanel.group_id)
 
     def on_mount(self) -> None:
         self.border_title = "DECISIONS"
 
-    def show(
-        self, tamiyo: spb.TamiyoState | None, snapshot: spb.SanctumSnapshot | None, group: str = ""
-    ) -> None:
-        """Draw the last decision of `tamiyo` (the group shown) and that group's part of the
-        snapshot's feed (A/B groups reuse env ids, so a mixed feed would mislead)."""
-        self._tamiyo = tamiyo
-        self._recent = tuple(group_decisions(snapshot, tamiyo))
-        self.border_title = Text(f"DECISIONS · {group}" if group else "DECISIONS")
-        self._draw()
+    def watch_snapshot(self) -> None:
+        self.border_title = Text(titled("DECISIONS", self.snapshot, self.group_id))
 
-    def _draw(self) -> None:
-        tamiyo = self._tamiyo
-        has_last = tamiyo is not None and tamiyo.HasField("last_decision")
-        last = tamiyo.last_decision if has_last else None  # type: ignore[union-attr]
-        width = max(20, self.scrollable_content_region.width)
-        self._text.update(decisions_text(last, self._recent, width))
-
-    def on_resize(self, _: events.Resize) -> None:
-        self._draw()
+    def watch_group_id(self) -> None:
+        self.watch_snapshot()

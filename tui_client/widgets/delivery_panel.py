@@ -4,36 +4,37 @@ the trainer host's vitals."""
 from __future__ import annotations
 
 from rich.text import Text
-from textual import events
-from textual.widgets import Static
+from textual.reactive import reactive
+from textual.widget import Widget
 
 from tui_client.renderables.delivery import delivery_text, trimmed_text
 from tui_client.renderables.vitals import vitals_text
 from tui_client.state import View
 
 
-class DeliveryPanel(Static, can_focus=True):
+class DeliveryPanel(Widget, can_focus=True):
     """What reached the run, how old the view is, and how the trainer's host is doing.
-    Items wrap as wholes to the panel's width (redrawn when it is resized)."""
+    Items wrap as wholes to the panel's width. Bound to the app's `view` (ages change
+    between snapshots)."""
 
-    _view: View | None = None
+    #: Snapshot plus connection state and clock (None before the app made one).
+    view: reactive[View | None] = reactive(None, layout=True, always_update=True)
 
     def on_mount(self) -> None:
         self.border_title = "DELIVERY · HOST"
 
-    def show(self, view: View) -> None:
-        self._view = view
+    def render(self) -> Text:
+        view = self.view
         width = self.content_size.width or None
+        snapshot = view.snapshot if view is not None else None
         out = Text()
-        trimmed = trimmed_text(view.snapshot, width)
+        trimmed = trimmed_text(snapshot, width)
         if trimmed is not None:
             out.append_text(trimmed)
             out.append("\n")
-        out.append_text(vitals_text(view.snapshot, width))
+        out.append_text(vitals_text(snapshot, width))
         out.append("\n")
-        out.append_text(delivery_text(view.snapshot, view.view_age, view.event_age, width))
-        self.update(out)
-
-    def on_resize(self, _: events.Resize) -> None:
-        if self._view is not None:
-            self.show(self._view)
+        view_age = view.view_age if view is not None else None
+        event_age = view.event_age if view is not None else None
+        out.append_text(delivery_text(snapshot, view_age, event_age, width))
+        return out

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from rich.cells import cell_len
 from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.reactive import reactive
 from textual.widgets import DataTable
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from tui_client.renderables.envs import (
     env_row,
     lifecycle_text,
@@ -31,20 +33,27 @@ class EnvTable(DataTable):
     widths, which is rare (widths only grow while the layout holds).
     """
 
-    def on_mount(self) -> None:
-        self.border_title = "ENVS"
-        self.cursor_type = "row"
-        self.zebra_stripes = True
-        self._layout: tuple[tuple[str, ...], tuple[int, ...]] = ((), ())
+    #: The newest snapshot the app applied (bound to the app's); each one updates the cells
+    #: that changed (no repaint of the whole table).
+    snapshot: reactive[spb.SanctumSnapshot | None] = reactive(
+        None, always_update=True, repaint=False)
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=True)
+        self._layout: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         self._cells: dict[tuple[str, str | None], Text | str] = {}
         self._widths: dict[str, int] = {}
 
-    def show(self, snapshot: spb.SanctumSnapshot | None) -> None:
+    def on_mount(self) -> None:
+        self.border_title = "ENVS"
+
+    def watch_snapshot(self, snapshot: spb.SanctumSnapshot | None) -> None:
+        """Update the cells that changed; rebuild when the envs or slots changed."""
         if snapshot is None:
             return
         self.border_subtitle = Text(lifecycle_text(snapshot))
         slots = slot_ids(snapshot)[:MAX_SLOT_COLUMNS]
-        envs = sorted(snapshot.envs, key=lambda e: (e.group_id, e.env_id))
+        envs = sorted(snapshot.envs.envs, key=lambda e: (e.group_id, e.env_id))
         layout = (tuple(slots), tuple(row_key(e.group_id, e.env_id) for e in envs))
         names = (*FIXED_COLUMNS, *slots)
         rows = {row_key(e.group_id, e.env_id): env_row(e, slots) for e in envs}
@@ -93,7 +102,7 @@ class EnvTable(DataTable):
         """(group_id, env_id) of the row under the cursor, if any."""
         if not self.row_count:
             return None
-        key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key
+        key = self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key
         return parse_row_key(key.value) if key.value is not None else None
 
     def selected_env_id(self) -> int | None:

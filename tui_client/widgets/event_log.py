@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.reactive import reactive
+from textual.widget import Widget
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from tui_client.renderables.event_log import log_text
+
+
+class LogLines(Widget):
+    """The log's lines (bound to the panel's snapshot)."""
+
+    DEFAULT_CSS = "LogLines { height: auto; }"
+
+    snapshot: reactive[spb.SanctumSnapshot | None] = reactive(
+        None, layout=True, always_update=True)
+
+    def render(self) -> Text:
+        return log_text(self.snapshot)
 
 
 class EventLog(VerticalScroll, can_focus=True):
     """Follows the newest entry unless the user scrolled up (Textual's anchor: it holds
     across layout passes, so a first large update still ends at the bottom)."""
 
+    #: The newest snapshot the app applied (bound to the app's; the lines inside redraw).
+    snapshot: reactive[spb.SanctumSnapshot | None] = reactive(
+        None, always_update=True, repaint=False)
+
     def compose(self) -> ComposeResult:
-        self._text = Static(log_text(None), id="event-log-text")  # held: see DecisionsPanel
-        yield self._text
+        yield LogLines(id="event-log-text").data_bind(EventLog.snapshot)
 
     def on_mount(self) -> None:
         self.border_title = "EVENTS"
         self.anchor()
-
-    def show(self, snapshot: spb.SanctumSnapshot | None) -> None:
-        self._text.update(log_text(snapshot))

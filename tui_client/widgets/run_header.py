@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from textual.widgets import Static
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
 
 from tui_client.renderables.header import header_text
 from tui_client.state import View
 
 
-class RunHeader(Static):
-    """Top two lines of the dashboard."""
+class RunHeader(Widget):
+    """Top lines of the dashboard; bound to the app's `view` (it ages between snapshots)."""
 
-    def show(self, view: View) -> None:
-        self.update(header_text(view.snapshot, view.liveness, view.event_age, view.target,
-                                view.detail))
-        self.set_class(view.liveness == "disconnected", "-disconnected")
+    #: Snapshot plus connection state and clock (None before the app made one).
+    view: reactive[View | None] = reactive(None, layout=True, always_update=True)
+
+    def watch_view(self, view: View | None) -> None:
+        self.set_class(view is not None and view.liveness == "disconnected", "-disconnected")
+
+    def render(self) -> Text:
+        view = self.view
+        if view is None:
+            return Text()
+        return header_text(view.snapshot, view.liveness, view.event_age, view.target,
+                           view.detail)

@@ -3,30 +3,41 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.reactive import reactive
 
-from esper.sanctum.v1 import sanctum_pb2 as spb
 from tui_client.renderables.banner import banner_text, banner_title, throughput_text
+from tui_client.renderables.groups import titled
 from tui_client.renderables.health import Verdict, evaluate
+from tui_client.widgets.bound import SnapshotPanel
 
 STATUS_CLASSES = ("status-ok", "status-warning", "status-critical", "status-warmup")
 
 
-class StatusBanner(Static):
+class StatusBanner(SnapshotPanel):
     """One bordered line; its CSS class (status-*) colours the border by overall status.
     With several policy groups the title also names the group shown (`g` cycles); the
     subtitle shows the rollout throughput."""
+
+    #: Health of the group shown (None before the first snapshot); drives the CSS class.
+    verdict: reactive[Verdict | None] = reactive(None)
 
     def on_mount(self) -> None:
         self.border_title = Text(banner_title(None))
         self.add_class("status-warmup")
 
-    def show(self, snapshot: spb.SanctumSnapshot | None, group: str = "") -> Verdict | None:
-        verdict = evaluate(snapshot) if snapshot is not None else None
+    def compute_verdict(self) -> Verdict | None:
+        return evaluate(self.snapshot, self.group) if self.snapshot is not None else None
+
+    def watch_verdict(self, verdict: Verdict | None) -> None:
         self.remove_class(*STATUS_CLASSES)
         self.add_class(f"status-{verdict.status if verdict else 'warmup'}")
-        title = banner_title(snapshot)
-        self.border_title = Text(f"{title} · {group}" if group else title)
-        self.border_subtitle = Text(throughput_text(snapshot))
-        self.update(banner_text(snapshot, verdict))
-        return verdict
+
+    def watch_snapshot(self) -> None:
+        self.border_title = Text(titled(banner_title(self.snapshot), self.snapshot, self.group_id))
+        self.border_subtitle = Text(throughput_text(self.group))
+
+    def watch_group_id(self) -> None:
+        self.watch_snapshot()
+
+    def draw(self) -> Text:
+        return banner_text(self.snapshot, self.group, self.verdict)

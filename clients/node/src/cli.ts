@@ -49,9 +49,10 @@ async function watch(client: SanctumClient, opts: Options, interrupt: AbortSigna
         console.log(summaryLine(snap));
         printed += 1;
         if (opts.count !== undefined && printed >= opts.count) break;
-        if (isFinished(snap.status)) {
+        const status = snap.run?.status ?? 0;
+        if (isFinished(status)) {
           // Only heartbeats follow a run that ended: waiting for more would hang forever.
-          const how = formatStatus(snap.status, snap.completion?.status ?? "");
+          const how = formatStatus(status, snap.run?.completion?.status ?? "");
           console.error(`run ${snap.runId} has ended (${how}): no more snapshots will come`);
           finished = true;
           break;

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { SanctumService } from "./gen/esper/sanctum/v1/sanctum_pb.js";
+import { SanctumService } from "./gen/esper/sanctum/v2/sanctum_pb.js";
 import { baseUrl } from "./args.js";
 
 export type SanctumClient = Client<typeof SanctumService>;

@@ -5,43 +5,56 @@ import { create } from "@bufbuild/protobuf";
 import { clip, fixed, formatMem, heartbeatLine, isFinished, memoryUsagePercent, runLine, summaryLine } from "./format.js";
 import {
   HeartbeatSchema,
-  InfrastructureSchema,
   Liveness,
+  PolicyGroupSchema,
+  RunSectionSchema,
   RunStatus,
   RunSummarySchema,
   SanctumSnapshotSchema,
   SnapshotTrimSchema,
-  TamiyoStateSchema,
+  TamiyoSectionSchema,
   TrimmedFieldSchema,
-} from "./gen/esper/sanctum/v1/sanctum_pb.js";
-import { ActionHead, HeadMetricsSchema } from "./gen/esper/telemetry/v1/telemetry_pb.js";
+} from "./gen/esper/sanctum/v2/sanctum_pb.js";
+import {
+  ActionHead,
+  BatchEpochCompletedPayloadSchema,
+  HeadMetricsSchema,
+  PPOUpdatePayloadSchema,
+} from "./gen/esper/telemetry/v1/telemetry_pb.js";
 
 test("memory percent is allocated/reserved when both are measured", () => {
-  const infra = create(InfrastructureSchema, { cudaMemoryAllocatedGb: 4.2, cudaMemoryReservedGb: 8.0 });
-  assert.ok(Math.abs(memoryUsagePercent(infra)! - 52.5) < 1e-9);
-  assert.match(formatMem(infra), /^Mem:5[23]%$/);
+  const measured = create(PPOUpdatePayloadSchema, { cudaMemoryAllocatedGb: 4.2, cudaMemoryReservedGb: 8.0 });
+  assert.ok(Math.abs(memoryUsagePercent(measured)! - 52.5) < 1e-9);
+  assert.match(formatMem(measured), /^Mem:5[23]%$/);
 });
 
 test("unmeasured memory is absent, never 0%", () => {
-  assert.equal(formatMem(create(InfrastructureSchema, {})), "Mem:—");
-  assert.equal(formatMem(create(InfrastructureSchema, { cudaMemoryAllocatedGb: 1 })), "Mem:—");
+  assert.equal(formatMem(create(PPOUpdatePayloadSchema, {})), "Mem:—");
+  assert.equal(formatMem(create(PPOUpdatePayloadSchema, { cudaMemoryAllocatedGb: 1 })), "Mem:—");
   assert.equal(formatMem(undefined), "Mem:—");
   // A measured zero reservation is a measurement (as in esper_common.derived).
-  assert.equal(formatMem(create(InfrastructureSchema, { cudaMemoryAllocatedGb: 0, cudaMemoryReservedGb: 0 })), "Mem:0%");
+  assert.equal(formatMem(create(PPOUpdatePayloadSchema, { cudaMemoryAllocatedGb: 0, cudaMemoryReservedGb: 0 })), "Mem:0%");
 });
 
 test("summary line carries run, batch, loss, per-head entropy and memory", () => {
-  const tamiyo = create(TamiyoStateSchema, {
-    ppoDataReceived: true,
-    policyLoss: -0.01234,
-    heads: [
-      create(HeadMetricsSchema, { head: ActionHead.OP, entropy: 1.234 }),
-      create(HeadMetricsSchema, { head: ActionHead.ALPHA_CURVE, entropy: 0.5 }),
-    ],
-    infrastructure: create(InfrastructureSchema, { cudaMemoryAllocatedGb: 1, cudaMemoryReservedGb: 4 }),
+  const group = create(PolicyGroupSchema, {
+    lastUpdate: create(PPOUpdatePayloadSchema, {
+      policyLoss: -0.01234,
+      heads: [
+        create(HeadMetricsSchema, { head: ActionHead.OP, entropy: 1.234 }),
+        create(HeadMetricsSchema, { head: ActionHead.ALPHA_CURVE, entropy: 0.5 }),
+      ],
+    }),
+    lastMeasured: create(PPOUpdatePayloadSchema, { cudaMemoryAllocatedGb: 1, cudaMemoryReservedGb: 4 }),
   });
   const snap = create(SanctumSnapshotSchema, {
-    runId: "r1", version: 7n, currentBatch: 12n, tamiyo, liveness: Liveness.LIVE,
+    runId: "r1",
+    version: 7n,
+    run: create(RunSectionSchema, {
+      liveness: Liveness.LIVE,
+      lastBatch: create(BatchEpochCompletedPayloadSchema, { batchIdx: 12n }),
+    }),
+    tamiyo: create(TamiyoSectionSchema, { groups: [group] }),
   });
   assert.equal(summaryLine(snap), "run=r1 v=7 batch=12 policy_loss=-0.0123 op=1.23 alpha_curve=0.50 Mem:25% LIVE");
 });
@@ -65,7 +78,10 @@ test("a run that ended early says so, with the reason, and is not completed", ()
     liveness: Liveness.STALE, episodesCompleted: 192n, totalEpisodes: 5000n, nEnvs: 4, eventsApplied: 9n,
   });
   assert.equal(runLine(run), "r1\tstopped (interrupted)\tSTALE\ttask=cifar10\tenvs=4\tepisodes=192/5000\tevents=9");
-  const done = create(SanctumSnapshotSchema, { runId: "r1", version: 3n, status: RunStatus.FAILED, liveness: Liveness.STALE });
+  const done = create(SanctumSnapshotSchema, {
+    runId: "r1", version: 3n,
+    run: create(RunSectionSchema, { status: RunStatus.FAILED, liveness: Liveness.STALE }),
+  });
   assert.equal(summaryLine(done), "run=r1 v=3 batch=0 policy_loss=— heads=— Mem:— FAILED");
   assert.equal(isFinished(RunStatus.RUNNING), false);
   assert.equal(isFinished(RunStatus.COMPLETED), true);
@@ -74,17 +90,22 @@ test("a run that ended early says so, with the reason, and is not completed", ()
 test("no value a snapshot can hold breaks a line: dashes, named non-finites, clipped text", () => {
   const huge = "x".repeat(1_000_000);
   const U64_MAX = 2n ** 64n - 1n;
-  const tamiyo = create(TamiyoStateSchema, {
-    ppoDataReceived: true,
-    policyLoss: Number.NaN,
-    heads: [
-      create(HeadMetricsSchema, { head: 9999 as ActionHead, entropy: Number.POSITIVE_INFINITY }),
-      create(HeadMetricsSchema, { head: ActionHead.OP, entropy: 1e308 }),
-    ],
-    infrastructure: create(InfrastructureSchema, { cudaMemoryAllocatedGb: 1e308, cudaMemoryReservedGb: 5e-324 }),
+  const group = create(PolicyGroupSchema, {
+    lastUpdate: create(PPOUpdatePayloadSchema, {
+      policyLoss: Number.NaN,
+      heads: [
+        create(HeadMetricsSchema, { head: 9999 as ActionHead, entropy: Number.POSITIVE_INFINITY }),
+        create(HeadMetricsSchema, { head: ActionHead.OP, entropy: 1e308 }),
+      ],
+    }),
+    lastMeasured: create(PPOUpdatePayloadSchema, { cudaMemoryAllocatedGb: 1e308, cudaMemoryReservedGb: 5e-324 }),
   });
   const snap = create(SanctumSnapshotSchema, {
-    runId: "\u001b[2J\u0007" + huge, version: U64_MAX, currentBatch: U64_MAX, tamiyo, liveness: 99 as Liveness,
+    runId: "\u001b[2J\u0007" + huge, version: U64_MAX,
+    run: create(RunSectionSchema, {
+      liveness: 99 as Liveness, lastBatch: create(BatchEpochCompletedPayloadSchema, { batchIdx: U64_MAX }),
+    }),
+    tamiyo: create(TamiyoSectionSchema, { groups: [group] }),
   });
   const line = summaryLine(snap);
   assert.ok(line.length < 300, `line of ${line.length} chars`);
@@ -93,7 +114,11 @@ test("no value a snapshot can hold breaks a line: dashes, named non-finites, cli
   assert.match(line, / \?9999=\+inf op=1\.00e\+308 Mem:\+inf% \?99$/);
   // Absent sub-messages: nothing measured, nothing thrown.
   assert.equal(summaryLine(create(SanctumSnapshotSchema, {})), "run=— v=0 batch=0 policy_loss=— heads=— Mem:— —");
-  const bare = create(SanctumSnapshotSchema, { tamiyo: create(TamiyoStateSchema, { ppoDataReceived: true }) });
+  const bare = create(SanctumSnapshotSchema, {
+    tamiyo: create(TamiyoSectionSchema, {
+      groups: [create(PolicyGroupSchema, { lastUpdate: create(PPOUpdatePayloadSchema, {}) })],
+    }),
+  });
   assert.equal(summaryLine(bare), "run=— v=0 batch=0 policy_loss=0.0000 heads=— Mem:— —");
 });
 
@@ -118,9 +143,9 @@ test("a trimmed snapshot says what it left out", () => {
     runId: "big", version: 3n,
     trimmed: create(SnapshotTrimSchema, {
       budgetBytes: 1048576n, fullBytes: 9000000n,
-      fields: [create(TrimmedFieldSchema, { field: "envs", omitted: 6497n }),
-        create(TrimmedFieldSchema, { field: "event_log", omitted: 200n })],
+      fields: [create(TrimmedFieldSchema, { field: "envs.envs", omitted: 6497n }),
+        create(TrimmedFieldSchema, { field: "event_log.entries", omitted: 200n })],
     }),
   });
-  assert.equal(summaryLine(snap), "run=big v=3 batch=0 policy_loss=— heads=— Mem:— — trimmed=envs:6497,event_log:200");
+  assert.equal(summaryLine(snap), "run=big v=3 batch=0 policy_loss=— heads=— Mem:— — trimmed=envs.envs:6497,event_log.entries:200");
 });

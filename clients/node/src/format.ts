@@ -1,7 +1,8 @@
 // Text rendering of snapshots and run lists. Pure functions over the generated messages
 // (one schema: no mirror types), so they are easy to test and to reuse.
-import type { Heartbeat, Infrastructure, RunSummary, SanctumSnapshot, TamiyoState } from "./gen/esper/sanctum/v1/sanctum_pb.js";
-import { LivenessSchema, RunStatus, RunStatusSchema } from "./gen/esper/sanctum/v1/sanctum_pb.js";
+import type { Heartbeat, RunSummary, SanctumSnapshot } from "./gen/esper/sanctum/v2/sanctum_pb.js";
+import { LivenessSchema, RunStatus, RunStatusSchema } from "./gen/esper/sanctum/v2/sanctum_pb.js";
+import type { PPOUpdatePayload } from "./gen/esper/telemetry/v1/telemetry_pb.js";
 import { ActionHeadSchema } from "./gen/esper/telemetry/v1/telemetry_pb.js";
 import type { DescEnum } from "@bufbuild/protobuf";
 
@@ -41,26 +42,27 @@ export function shortName(schema: DescEnum, value: number): string {
 }
 
 /**
- * CUDA memory in use, allocated / reserved × 100, as in esper_common.derived.
+ * CUDA memory in use, allocated / reserved × 100, as in esper_common.derived, from a policy
+ * group's last measured values (PolicyGroup.lastMeasured).
  * undefined when either field is absent (a CPU run); 0 when reserved ≤ 0.
  */
-export function memoryUsagePercent(infra: Infrastructure | undefined): number | undefined {
-  const allocated = infra?.cudaMemoryAllocatedGb;
-  const reserved = infra?.cudaMemoryReservedGb;
+export function memoryUsagePercent(measured: PPOUpdatePayload | undefined): number | undefined {
+  const allocated = measured?.cudaMemoryAllocatedGb;
+  const reserved = measured?.cudaMemoryReservedGb;
   if (allocated === undefined || reserved === undefined) return undefined;
   if (reserved <= 0) return 0;
   return (allocated / reserved) * 100;
 }
 
-export function formatMem(infra: Infrastructure | undefined): string {
-  const pct = memoryUsagePercent(infra);
+export function formatMem(measured: PPOUpdatePayload | undefined): string {
+  const pct = memoryUsagePercent(measured);
   return pct === undefined ? `Mem:${ABSENT}` : `Mem:${fixed(pct, 0)}%`;
 }
 
-/** Per-head entropy, in the order the trainer reported the heads: "op=1.23 slot=0.98 ...". */
-export function formatHeads(tamiyo: TamiyoState | undefined): string {
-  if (!tamiyo || tamiyo.heads.length === 0) return `heads=${ABSENT}`;
-  return tamiyo.heads.map((h) => `${shortName(ActionHeadSchema, h.head)}=${fixed(h.entropy, 2)}`).join(" ");
+/** Per-head entropy of a PPO update, in the order the trainer reported the heads: "op=1.23 slot=0.98 ...". */
+export function formatHeads(update: PPOUpdatePayload | undefined): string {
+  if (!update || update.heads.length === 0) return `heads=${ABSENT}`;
+  return update.heads.map((h) => `${shortName(ActionHeadSchema, h.head)}=${fixed(h.entropy, 2)}`).join(" ");
 }
 
 /** LIVE / SLOW / STALE; "—" when the server did not say. */
@@ -88,23 +90,25 @@ export function formatTrimmed(s: SanctumSnapshot): string | undefined {
 }
 
 /**
- * One line per snapshot: run id, batch, policy loss, per-head entropy, Mem:%, LIVE / SLOW /
- * STALE, or COMPLETED / STOPPED / FAILED once the run ended (its silence is then expected),
- * and what was left out when the snapshot was over the server's size budget.
+ * One line per snapshot: run id, batch, the primary group's policy loss, per-head entropy and
+ * Mem:%, LIVE / SLOW / STALE, or COMPLETED / STOPPED / FAILED once the run ended (its silence
+ * is then expected), and what was left out when the snapshot was over the server's size
+ * budget.
  */
 export function summaryLine(s: SanctumSnapshot): string {
-  const t = s.tamiyo;
-  const ppo = t?.ppoDataReceived === true;
-  const loss = ppo ? fixed(t!.policyLoss, 4) : ABSENT;
+  const group = s.tamiyo?.groups[0];
+  const update = group?.lastUpdate;
+  const loss = update ? fixed(update.policyLoss, 4) : ABSENT;
+  const status = s.run?.status ?? 0;
   const trimmed = formatTrimmed(s);
   return [
     `run=${clip(s.runId) || ABSENT}`,
     `v=${s.version}`,
-    `batch=${s.currentBatch}`,
+    `batch=${s.run?.lastBatch?.batchIdx ?? 0n}`,
     `policy_loss=${loss}`,
-    ppo ? formatHeads(t) : `heads=${ABSENT}`,
-    formatMem(t?.infrastructure),
-    isFinished(s.status) ? shortName(RunStatusSchema, s.status).toUpperCase() : formatLiveness(s.liveness),
+    formatHeads(update),
+    formatMem(group?.lastMeasured),
+    isFinished(status) ? shortName(RunStatusSchema, status).toUpperCase() : formatLiveness(s.run?.liveness ?? 0),
     ...(trimmed ? [trimmed] : []),
   ].join(" ");
 }

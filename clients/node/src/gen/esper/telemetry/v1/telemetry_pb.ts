@@ -1310,7 +1310,6 @@ export const TrainingCompletedPayloadSchema: GenMessage<TrainingCompletedPayload
   messageDesc(file_esper_telemetry_v1_telemetry, 23);
 
 /**
- * Host vitals sampled on the trainer side. GPU fields are absent without a GPU.
  * Scalars a training script logs at one step (`run.log({"loss": 0.31}, step=1200)`): a
  * value per name; group and env, when they apply, are the envelope's. Sanctum keeps per run
  * the latest value and a bounded history of each name, for at most 256 names (values of
@@ -1362,6 +1361,8 @@ export const MetricSchema: GenMessage<Metric> = /*@__PURE__*/
   messageDesc(file_esper_telemetry_v1_telemetry, 25);
 
 /**
+ * Host vitals sampled on the trainer side. GPU fields are absent without a GPU.
+ *
  * @generated from message esper.telemetry.v1.SystemVitalsPayload
  */
 export type SystemVitalsPayload = Message<"esper.telemetry.v1.SystemVitalsPayload"> & {

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from esper.sanctum.v1 import sanctum_pb2 as esper_dot_sanctum_dot_v1_dot_sanctum__pb2
+from esper.sanctum.v2 import sanctum_pb2 as esper_dot_sanctum_dot_v2_dot_sanctum__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in esper/sanctum/v1/sanctum_pb2_grpc.py depends on'
+        + ' but the generated code in esper/sanctum/v2/sanctum_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -35,29 +35,29 @@ class SanctumServiceStub:
             channel: A grpc.Channel.
         """
         self.Ingest = channel.stream_unary(
-                '/esper.sanctum.v1.SanctumService/Ingest',
-                request_serializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.IngestRequest.SerializeToString,
-                response_deserializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.IngestResponse.FromString,
+                '/esper.sanctum.v2.SanctumService/Ingest',
+                request_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestRequest.SerializeToString,
+                response_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestResponse.FromString,
                 _registered_method=True)
         self.GetResumeCursor = channel.unary_unary(
-                '/esper.sanctum.v1.SanctumService/GetResumeCursor',
-                request_serializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.GetResumeCursorRequest.SerializeToString,
-                response_deserializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.GetResumeCursorResponse.FromString,
+                '/esper.sanctum.v2.SanctumService/GetResumeCursor',
+                request_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.GetResumeCursorRequest.SerializeToString,
+                response_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.GetResumeCursorResponse.FromString,
                 _registered_method=True)
         self.WatchSnapshots = channel.unary_stream(
-                '/esper.sanctum.v1.SanctumService/WatchSnapshots',
-                request_serializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.WatchSnapshotsRequest.SerializeToString,
-                response_deserializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.WatchSnapshotsResponse.FromString,
+                '/esper.sanctum.v2.SanctumService/WatchSnapshots',
+                request_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.WatchSnapshotsRequest.SerializeToString,
+                response_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.WatchSnapshotsResponse.FromString,
                 _registered_method=True)
         self.GetSnapshot = channel.unary_unary(
-                '/esper.sanctum.v1.SanctumService/GetSnapshot',
-                request_serializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.GetSnapshotRequest.SerializeToString,
-                response_deserializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.GetSnapshotResponse.FromString,
+                '/esper.sanctum.v2.SanctumService/GetSnapshot',
+                request_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.GetSnapshotRequest.SerializeToString,
+                response_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.GetSnapshotResponse.FromString,
                 _registered_method=True)
         self.ListRuns = channel.unary_unary(
-                '/esper.sanctum.v1.SanctumService/ListRuns',
-                request_serializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.ListRunsRequest.SerializeToString,
-                response_deserializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.ListRunsResponse.FromString,
+                '/esper.sanctum.v2.SanctumService/ListRuns',
+                request_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ListRunsResponse.FromString,
                 _registered_method=True)
 
 
@@ -106,34 +106,34 @@ def add_SanctumServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Ingest': grpc.stream_unary_rpc_method_handler(
                     servicer.Ingest,
-                    request_deserializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.IngestRequest.FromString,
-                    response_serializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.IngestResponse.SerializeToString,
+                    request_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestRequest.FromString,
+                    response_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestResponse.SerializeToString,
             ),
             'GetResumeCursor': grpc.unary_unary_rpc_method_handler(
                     servicer.GetResumeCursor,
-                    request_deserializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.GetResumeCursorRequest.FromString,
-                    response_serializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.GetResumeCursorResponse.SerializeToString,
+                    request_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.GetResumeCursorRequest.FromString,
+                    response_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.GetResumeCursorResponse.SerializeToString,
             ),
             'WatchSnapshots': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchSnapshots,
-                    request_deserializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.WatchSnapshotsRequest.FromString,
-                    response_serializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.WatchSnapshotsResponse.SerializeToString,
+                    request_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.WatchSnapshotsRequest.FromString,
+                    response_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.WatchSnapshotsResponse.SerializeToString,
             ),
             'GetSnapshot': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSnapshot,
-                    request_deserializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.GetSnapshotRequest.FromString,
-                    response_serializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.GetSnapshotResponse.SerializeToString,
+                    request_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.GetSnapshotRequest.FromString,
+                    response_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.GetSnapshotResponse.SerializeToString,
             ),
             'ListRuns': grpc.unary_unary_rpc_method_handler(
                     servicer.ListRuns,
-                    request_deserializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.ListRunsRequest.FromString,
-                    response_serializer=esper_dot_sanctum_dot_v1_dot_sanctum__pb2.ListRunsResponse.SerializeToString,
+                    request_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ListRunsRequest.FromString,
+                    response_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ListRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
-            'esper.sanctum.v1.SanctumService', rpc_method_handlers)
+            'esper.sanctum.v2.SanctumService', rpc_method_handlers)
     server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('esper.sanctum.v1.SanctumService', rpc_method_handlers)
+    server.add_registered_method_handlers('esper.sanctum.v2.SanctumService', rpc_method_handlers)
 
 
  # This class is part of an EXPERIMENTAL API.
@@ -154,9 +154,9 @@ class SanctumService:
         return grpc.experimental.stream_unary(
             request_iterator,
             target,
-            '/esper.sanctum.v1.SanctumService/Ingest',
-            esper_dot_sanctum_dot_v1_dot_sanctum__pb2.IngestRequest.SerializeToString,
-            esper_dot_sanctum_dot_v1_dot_sanctum__pb2.IngestResponse.FromString,
+            '/esper.sanctum.v2.SanctumService/Ingest',
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestRequest.SerializeToString,
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -181,9 +181,9 @@ class SanctumService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/esper.sanctum.v1.SanctumService/GetResumeCursor',
-            esper_dot_sanctum_dot_v1_dot_sanctum__pb2.GetResumeCursorRequest.SerializeToString,
-            esper_dot_sanctum_dot_v1_dot_sanctum__pb2.GetResumeCursorResponse.FromString,
+            '/esper.sanctum.v2.SanctumService/GetResumeCursor',
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.GetResumeCursorRequest.SerializeToString,
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.GetResumeCursorResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -208,9 +208,9 @@ class SanctumService:
         return grpc.experimental.unary_stream(
             request,
             target,
-            '/esper.sanctum.v1.SanctumService/WatchSnapshots',
-            esper_dot_sanctum_dot_v1_dot_sanctum__pb2.WatchSnapshotsRequest.SerializeToString,
-            esper_dot_sanctum_dot_v1_dot_sanctum__pb2.WatchSnapshotsResponse.FromString,
+            '/esper.sanctum.v2.SanctumService/WatchSnapshots',
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.WatchSnapshotsRequest.SerializeToString,
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.WatchSnapshotsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -235,9 +235,9 @@ class SanctumService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/esper.sanctum.v1.SanctumService/GetSnapshot',
-            esper_dot_sanctum_dot_v1_dot_sanctum__pb2.GetSnapshotRequest.SerializeToString,
-            esper_dot_sanctum_dot_v1_dot_sanctum__pb2.GetSnapshotResponse.FromString,
+            '/esper.sanctum.v2.SanctumService/GetSnapshot',
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.GetSnapshotRequest.SerializeToString,
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.GetSnapshotResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -262,9 +262,9 @@ class SanctumService:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/esper.sanctum.v1.SanctumService/ListRuns',
-            esper_dot_sanctum_dot_v1_dot_sanctum__pb2.ListRunsRequest.SerializeToString,
-            esper_dot_sanctum_dot_v1_dot_sanctum__pb2.ListRunsResponse.FromString,
+            '/esper.sanctum.v2.SanctumService/ListRuns',
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ListRunsRequest.SerializeToString,
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ListRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,
