@@ -22,7 +22,7 @@ Record = dict[str, Any]
 def records(path: Path = FIXTURE) -> list[Record]:
     """Every line of a JSONL file (plain or gzip) as a dict, in order."""
     opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
-    with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8") as f:  # type: ignore[operator]  # opener is open or gzip.open, typed as a union
         return [json.loads(line) for line in f if line.strip()]
 
 

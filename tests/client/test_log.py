@@ -21,7 +21,7 @@ def test_the_limits_are_the_contracts() -> None:
 
 
 def _tracks(server: ThreadedSanctum, run_id: str) -> RunAggregator:
-    run = server.server.aggregator.get(run_id)  # type: ignore[union-attr]
+    run = server.server.aggregator.get(run_id)  # type: ignore[union-attr]  # the run exists once its events were applied
     assert run is not None
     return run
 

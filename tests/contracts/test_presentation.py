@@ -13,7 +13,7 @@ from esper_common.presentation import PRESENTATION, Hidden, Show, numeric_fields
 #: Embedded telemetry messages that are not metrics: the run's declared configuration,
 #: drawn as a whole by the run header.
 CONFIGURATION = {"esper.telemetry.v1.RunConfig", "esper.telemetry.v1.EntropyAnneal",
-                 "esper.telemetry.v1.HeadSpec"}
+                 "esper.telemetry.v1.HeadSpec", "esper.telemetry.v1.Hyperparameter"}
 
 
 def _embedded(desc: Descriptor, seen: set[str]) -> set[str]:

@@ -30,7 +30,7 @@ def test_a_plain_pytorch_loop_streams_with_log(sanctum: ThreadedSanctum) -> None
     assert ("lr", "0.03") in [(h.name, h.value) for h in snap.run.config.hyperparameters]
     assert list(snap.run.config.tags) == ["example", "spiral"]
     assert snap.delivery.events_applied == 1 + 200 + 1
-    tracks = sanctum.server.aggregator.get("spiral").metrics.tracks  # type: ignore[union-attr]
+    tracks = sanctum.server.aggregator.get("spiral").metrics.tracks  # type: ignore[union-attr]  # the example has streamed this run
     loss, accuracy = tracks[("", None, "loss")], tracks[("", None, "accuracy")]
     assert loss.step == accuracy.step == 199
     assert loss.value < 0.5 * loss.history[0] and accuracy.value > 0.8  # it learned
