@@ -83,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--address-file", type=Path, metavar="FILE",
                    help="once serving, write the bound HOST:PORT to FILE (for supervisors "
                         "that bind port 0, like `esper up`)")
+    s.add_argument("--checkpoint-every", type=int, default=100_000, metavar="N",
+                   help="write an aggregator checkpoint into the store every N events, so a "
+                        "restart replays only what follows it (default 100000; 0: off)")
+    s.add_argument("--checkpoint-interval", type=float, default=600.0, metavar="S",
+                   help="also checkpoint every S seconds when events arrived (default 600; "
+                        "0: off)")
+    s.add_argument("--checkpoint-keep", type=int, default=2, metavar="K",
+                   help="checkpoints kept in the store, newest first (default 2)")
     s.add_argument("-v", "--verbose", action="store_true", help="same as --log-level info")
     logs.add_flags(s)
 
@@ -165,7 +173,8 @@ def run_serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
         insecure_listen_all=args.insecure_listen_all, max_hz=args.max_hz,
         stall_timeout=args.stall_timeout, metrics_port=args.metrics_port,
-        metrics_host=args.metrics_host)
+        metrics_host=args.metrics_host, checkpoint_every_events=args.checkpoint_every,
+        checkpoint_every_s=args.checkpoint_interval, checkpoint_keep=args.checkpoint_keep)
     try:
         config.check()
     except ConfigError as exc:
@@ -174,6 +183,10 @@ def run_serve(args: argparse.Namespace) -> int:
         _warn(warning)
 
     def ready(server: SanctumServer) -> None:
+        restored = server.pipeline.restored_events if server.pipeline else None
+        if restored:
+            print(f"esper-sanctum: restored a checkpoint of {restored} events from {store}",
+                  file=sys.stderr)
         if server.replayed:
             print(f"esper-sanctum: replayed {server.replayed} events from {store}",
                   file=sys.stderr)

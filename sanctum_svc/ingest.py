@@ -122,6 +122,10 @@ class IngestPipeline:
         #: (replayed, restored or live): what a checkpoint taken now covers.
         self.through_batch = 0
         self.events_held = 0
+        #: Called after each applied batch (periodic checkpoints).
+        self.after_apply: Callable[[], None] | None = None
+        #: The events the checkpoint restored on replay (None: none was).
+        self.restored_events: int | None = None
 
     def _applied_stats(self, run_id: str):  # noqa: ANN202
         run = self.aggregator.get(run_id)
@@ -272,6 +276,8 @@ class IngestPipeline:
         if not p.future.done():
             p.future.set_result(p.plan.result)  # type: ignore[arg-type]
         self.on_change()
+        if self.after_apply is not None:
+            self.after_apply()
 
     def _write_failed(self, job: CommitJob) -> None:
         """Forget everything planned on top of the applied state (once per failure)."""
@@ -395,6 +401,7 @@ class IngestPipeline:
                             store.path, rowid, exc)
                 continue
             self.through_batch, self.events_held = through, events
+            self.restored_events = events
             log.info("restored checkpoint %d (%d events, through batch %d)",
                      rowid, events, through)
             return through

@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sanctum_svc import reclaim
 from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.auth import BearerAuthInterceptor
+from sanctum_svc.checkpointing import CheckpointPolicy, CheckpointScheduler
 from sanctum_svc.config import MAX_RECEIVE_BYTES, MIN_PING_INTERVAL_MS, ServerConfig
 from sanctum_svc.fanout import Fanout
 from sanctum_svc.ingest import IngestPipeline
@@ -97,6 +98,7 @@ class SanctumServer:
         self.replayed = 0
         self._server: grpc.aio.Server | None = None
         self._astore: AsyncStore | None = None
+        self.checkpoints: CheckpointScheduler | None = None
         self.health = BoundedHealthServicer(config.max_health_watches)
         self.fanout: Fanout | None = None
         self.pipeline: IngestPipeline | None = None
@@ -156,6 +158,7 @@ class SanctumServer:
             await self.stop(0)
             error = corrupt_error(self.store.path, str(exc))
             raise StartupError(f"{error}. {error.hint}.") from exc
+        self._start_checkpoints()
         if self.store.corrupt:
             self.metrics.store_corrupt.set(sum(self.store.corrupt.values()))
             log.error("store %s: %s skipped on replay (checksum mismatch: damaged, not "
@@ -165,6 +168,17 @@ class SanctumServer:
         self.servicer.ready = True
         self.fanout.start()
         await self._set_health(SERVING)
+
+    def _start_checkpoints(self) -> None:
+        cfg, pipe = self.config, self.pipeline
+        policy = CheckpointPolicy(cfg.checkpoint_every_events, cfg.checkpoint_every_s,
+                                  cfg.checkpoint_keep)
+        if self.store.in_memory or not policy.enabled or pipe is None or self._astore is None:
+            return
+        sched = self.checkpoints = CheckpointScheduler(pipe, self.store, self._astore, policy)
+        sched.mark_restored(pipe.restored_events or 0)
+        pipe.after_apply = sched.after_apply
+        sched.after_apply()  # a store replayed in full gets its first checkpoint now
 
     def _bind(self, server: grpc.aio.Server) -> int:
         cfg = self.config
@@ -189,6 +203,9 @@ class SanctumServer:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        if self.checkpoints is not None:
+            await self.checkpoints.close()
+            self.checkpoints = None
         if self._astore is not None:
             await self._astore.close()
             self._astore = None

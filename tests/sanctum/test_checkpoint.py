@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,34 @@ def test_store_check_verifies_checkpoints(tmp_path: Path) -> None:
     assert "2 checkpoints" not in report.text()
     assert report.problems == ["checkpoints row 2: checksum mismatch"]
     assert "1 checkpoints, the newest after batch" in report.text()
+
+
+def test_a_live_server_checkpoints_and_restarts_from_the_last_one(tmp_path: Path) -> None:
+    """Every N events a checkpoint is written (older ones pruned); a restart restores the
+    newest and replays only the batches after it, serving the same state."""
+    from testkit.servers import ThreadedSanctum
+    from testkit.snapshots import comparable
+
+    path = str(tmp_path / "live.sqlite")
+    events = sorted(_events(), key=lambda e: e.run_id != "run-ab")  # both runs in the first 150
+    settings = {"checkpoint_every_events": 60, "checkpoint_every_s": 0.0,
+                "checkpoint_keep": 2}
+    with ThreadedSanctum(store=path, **settings) as s:
+        s.ingest(events[:150], batch_size=10)
+        assert s.server is not None and s.server.checkpoints is not None
+        assert s.in_loop(lambda: s.server.checkpoints.written) >= 2
+        before = [comparable(s.snapshot(r)) for r in ("run-1", "run-ab")]
+    # The stop wrote one more, covering all 150; two are kept.
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*), max(events) FROM checkpoints").fetchone() == (2, 150)
+    with ThreadedSanctum(store=path, **settings) as s:
+        assert s.server is not None and s.server.pipeline is not None
+        assert s.server.pipeline.restored_events == 150 and s.server.replayed == 0
+        assert [comparable(s.snapshot(r)) for r in ("run-1", "run-ab")] == before
+        s.ingest(events, batch_size=10)  # the first 150 are duplicates, the rest new
+        assert s.snapshot("run-ab").delivery.events_duplicate == sum(
+            1 for e in events[:150] if e.run_id == "run-ab")
+    with ThreadedSanctum(store=path, checkpoint_every_events=0, checkpoint_every_s=0.0) as s:
+        assert s.server is not None and s.server.pipeline is not None
+        assert s.server.replayed == len(events) - s.server.pipeline.restored_events
+        assert s.server.pipeline.events_held == len(events)

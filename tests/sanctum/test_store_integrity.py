@@ -21,8 +21,12 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60)
 
 
+#: Replay is what these tests damage: no checkpoint holds the state instead.
+NO_CHECKPOINTS = {"checkpoint_every_events": 0, "checkpoint_every_s": 0.0}
+
+
 def _filled(path: Path) -> list:
-    with ThreadedSanctum(store=str(path)) as s:
+    with ThreadedSanctum(store=str(path), **NO_CHECKPOINTS) as s:
         s.ingest(build_run_events("run-1", n_batches=3), batch_size=16)
         return [comparable(s.snapshot("run-1"))]
 
