@@ -187,20 +187,26 @@ class Checkpointer:
         #: run id -> (version captured, the run's field bytes in the checkpoint)
         self._cache: dict[str, tuple[int, bytes]] = {}
 
-    def capture(self, pipeline: IngestPipeline, through_batch: int, events: int) -> bytes:
-        """The framed checkpoint of `pipeline`'s applied state after batch `through_batch`."""
+    def capture(self, pipeline: IngestPipeline, through_batch: int, events: int,
+                exclude: frozenset[str] = frozenset()) -> bytes:
+        """The framed checkpoint of `pipeline`'s applied state after batch `through_batch`,
+        without the runs in `exclude` (being deleted)."""
         head = cpb.AggregatorCheckpoint(through_batch=through_batch, events=events)
         planned = pipeline.planned
         rings = planned.digest_rings()
         for (run_id, producer_id), seq in pipeline.applied_cursors().items():
-            head.producers.add(run_id=run_id, producer_id=producer_id, cursor=seq,
-                               digest_ring=rings.get((run_id, producer_id), ()))
+            if run_id not in exclude:
+                head.producers.add(run_id=run_id, producer_id=producer_id, cursor=seq,
+                                   digest_ring=rings.get((run_id, producer_id), ()))
         for run_id, groups in planned.reserved_groups().items():
-            head.planned_groups.add(run_id=run_id, group_ids=sorted(groups))
-        head.planned_runs.extend(sorted(planned.reserved_runs()))
+            if run_id not in exclude:
+                head.planned_groups.add(run_id=run_id, group_ids=sorted(groups))
+        head.planned_runs.extend(sorted(planned.reserved_runs() - exclude))
         parts = [head.SerializeToString()]
         cache = self._cache
         for run in pipeline.aggregator.runs():
+            if run.run_id in exclude:
+                continue
             cached = cache.get(run.run_id)
             if cached is None or cached[0] != run.version:
                 cached = cache[run.run_id] = (run.version, _field_bytes(

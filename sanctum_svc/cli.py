@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "0: off)")
     s.add_argument("--checkpoint-keep", type=int, default=2, metavar="K",
                    help="checkpoints kept in the store, newest first (default 2)")
+    s.add_argument("--retain-days", type=float, metavar="D",
+                   help="delete finished runs (completed, stopped, failed) whose last event "
+                        "is older than D days, at start and hourly (default: keep)")
+    s.add_argument("--retain-runs", type=int, metavar="N",
+                   help="keep only the newest N finished runs (live runs are never "
+                        "deleted; default: keep all)")
     s.add_argument("-v", "--verbose", action="store_true", help="same as --log-level info")
     logs.add_flags(s)
 
@@ -174,7 +180,8 @@ def run_serve(args: argparse.Namespace) -> int:
         insecure_listen_all=args.insecure_listen_all, max_hz=args.max_hz,
         stall_timeout=args.stall_timeout, metrics_port=args.metrics_port,
         metrics_host=args.metrics_host, checkpoint_every_events=args.checkpoint_every,
-        checkpoint_every_s=args.checkpoint_interval, checkpoint_keep=args.checkpoint_keep)
+        checkpoint_every_s=args.checkpoint_interval, checkpoint_keep=args.checkpoint_keep,
+        retain_days=args.retain_days, retain_runs=args.retain_runs)
     try:
         config.check()
     except ConfigError as exc:

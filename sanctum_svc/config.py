@@ -119,6 +119,10 @@ class ServerConfig:
     checkpoint_every_events: int = 100_000
     checkpoint_every_s: float = 600.0
     checkpoint_keep: int = 2
+    #: Retention of finished runs (sanctum_svc.run_admin): delete those whose last event is
+    #: older than this many days / all but the newest this many. None: keep.
+    retain_days: float | None = None
+    retain_runs: int | None = None
 
     @property
     def host(self) -> str:
@@ -157,6 +161,10 @@ class ServerConfig:
         if self.checkpoint_every_events < 0 or self.checkpoint_every_s < 0:
             raise ConfigError("--checkpoint-every and --checkpoint-interval must be >= 0 "
                               "(0 turns that trigger off)")
+        if self.retain_days is not None and self.retain_days <= 0:
+            raise ConfigError("--retain-days must be > 0 (omit it to keep runs forever)")
+        if self.retain_runs is not None and self.retain_runs < 0:
+            raise ConfigError("--retain-runs must be >= 0")
         if self.checkpoint_keep < 1:
             raise ConfigError("--checkpoint-keep must be >= 1")
         if self.read_token and not self.token:

@@ -156,6 +156,21 @@ class IngestPipeline:
         """Last applied seq of every producer (what a checkpoint keeps)."""
         return self._cursors
 
+    def busy(self, run_id: str) -> bool:
+        """Whether a live Ingest stream is writing `run_id`."""
+        return any(r == run_id for r, _ in self._fences)
+
+    def forget_run(self, run_id: str) -> int:
+        """Drop a deleted run's state and bookkeeping; the events it held."""
+        run = self.aggregator.get(run_id)
+        held = run.events_applied if run is not None else 0
+        self.aggregator.remove(run_id)
+        self.planned.forget_run(run_id)
+        self._cursors = {k: v for k, v in self._cursors.items() if k[0] != run_id}
+        self._pending_config.pop(run_id, None)
+        self.events_held = max(0, self.events_held - held)
+        return held
+
     def restore_bookkeeping(self, cursors: dict[Key, int], rings: dict[Key, list[int]],
                             groups: dict[str, set[str]], runs: set[str]) -> None:
         """Take a checkpoint's cursors and planning state (sanctum_svc.checkpoint)."""
@@ -352,12 +367,16 @@ class IngestPipeline:
         """Rebuild state from the store (synchronously, before serving): from its newest
         intact checkpoint, then the batches after it (all of them without one). Returns the
         events replayed. Stored batches were accepted: caps are not applied to them again."""
-        after = self._restore_checkpoint(store) if use_checkpoints else None
+        restored = self._restore_checkpoint(store) if use_checkpoints else None
+        after = restored[0] if restored is not None else None
+        store.recover_index(restored[1] if restored is not None else None)
         total = store.count(after)
         done = 0
         parse = tpb.TelemetryEvent.FromString
         for chunk in store.replay_legacy() if after is None else ():
             events = [parse(data) for _, data in chunk]
+            store.index_replayed([(0, at, [ev]) for (at, _), ev in zip(chunk, events,
+                                                                       strict=True)])
             digests = [content_digest(data) for _, data in chunk]
             plan = self._replan(events, (), lambda d=digests: d)
             indices = range(len(events)) if plan.accepted is None else plan.accepted
@@ -367,8 +386,9 @@ class IngestPipeline:
                 progress(done, total)
         parse_batch = tpb.EventBatch.FromString
         for chunk in store.replay(after=after or 0):
-            for received_at, data in chunk:
-                batch = parse_batch(data)
+            parsed = [(rowid, at, parse_batch(data), data) for at, data, rowid in chunk]
+            store.index_replayed([(rowid, at, b.events) for rowid, at, b, _ in parsed])
+            for _, received_at, batch, data in parsed:
                 events = list(batch.events)
                 self._apply(events, self._replan(events, batch.drops,
                                                  lambda d=data: event_digests(d)), received_at)
@@ -391,9 +411,10 @@ class IngestPipeline:
         self.planned.reset(self._cursors, keep_digests=True)
         return done
 
-    def _restore_checkpoint(self, store: EventStore) -> int | None:
-        """Restore the newest checkpoint that is intact; the batch it covers (None: none)."""
-        for rowid, through, events, data in store.checkpoints():
+    def _restore_checkpoint(self, store: EventStore) -> tuple[int, dict[int, int]] | None:
+        """Restore the newest checkpoint that is intact: the batch it covers and the series
+        index's counts then (None: none)."""
+        for rowid, through, events, data, counts in store.checkpoints():
             try:
                 checkpoint.restore(self, data)
             except checkpoint.CheckpointError as exc:
@@ -404,7 +425,7 @@ class IngestPipeline:
             self.restored_events = events
             log.info("restored checkpoint %d (%d events, through batch %d)",
                      rowid, events, through)
-            return through
+            return through, counts
         return None
 
     def _replan(self, events: list[tpb.TelemetryEvent], drops: Sequence[tpb.ProducerDrops],

@@ -30,6 +30,7 @@ from sanctum_svc.metrics import Metrics
 from sanctum_svc.observe import ObservingInterceptor
 from sanctum_svc.reflection import HEALTH, enable_reflection
 from sanctum_svc.retired import RetiredServiceHandler
+from sanctum_svc.run_admin import RetentionPolicy, RunAdmin
 from sanctum_svc.servicer import SERVICE_NAME, SanctumServicer
 from sanctum_svc.store import RECOVER_HINT, EventStore, StoreError, corrupt_error
 from sanctum_svc.store_thread import AsyncStore
@@ -99,6 +100,7 @@ class SanctumServer:
         self._server: grpc.aio.Server | None = None
         self._astore: AsyncStore | None = None
         self.checkpoints: CheckpointScheduler | None = None
+        self.admin: RunAdmin | None = None
         self.health = BoundedHealthServicer(config.max_health_watches)
         self.fanout: Fanout | None = None
         self.pipeline: IngestPipeline | None = None
@@ -124,8 +126,10 @@ class SanctumServer:
         self.fanout = Fanout(self.aggregator, cfg, self.metrics)
         self.pipeline = IngestPipeline(self.aggregator, self._astore, self.metrics,
                                        on_change=self.fanout.notify, limits=cfg.limits)
+        self.admin = RunAdmin(self.pipeline, self.store, lambda: self.checkpoints,
+                              self.fanout.notify)
         self.servicer = SanctumServicer(self.aggregator, self.pipeline, self.fanout,
-                                        cfg.refusal_delay_s)
+                                        cfg.refusal_delay_s, self.admin)
 
         reclaim.tune_malloc()  # large freed buffers go back to the OS (sanctum_svc.reclaim)
         interceptors: list[grpc.aio.ServerInterceptor] = [ObservingInterceptor(self.metrics.rpc)]
@@ -159,6 +163,12 @@ class SanctumServer:
             error = corrupt_error(self.store.path, str(exc))
             raise StartupError(f"{error}. {error.hint}.") from exc
         self._start_checkpoints()
+        retention = RetentionPolicy(cfg.retain_days, cfg.retain_runs)
+        if retention.enabled:
+            removed = await self.admin.apply_retention(retention)
+            if removed:
+                log.info("retention deleted %d finished run(s)", removed)
+            self.admin.start_retention(retention)
         if self.store.corrupt:
             self.metrics.store_corrupt.set(sum(self.store.corrupt.values()))
             log.error("store %s: %s skipped on replay (checksum mismatch: damaged, not "
@@ -203,6 +213,8 @@ class SanctumServer:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        if self.admin is not None:
+            await self.admin.close()
         if self.checkpoints is not None:
             await self.checkpoints.close()
             self.checkpoints = None

@@ -27,8 +27,14 @@ import hashlib
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from google.protobuf.message import DecodeError
+
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from sanctum_svc import series_index
+from sanctum_svc.store_runs import RunRows
 
 #: The format this code writes (PRAGMA user_version).
 SCHEMA_VERSION = 4
@@ -73,6 +79,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     events INTEGER NOT NULL,
     created_at REAL NOT NULL,
     data BLOB NOT NULL,  -- framed esper.sanctum.v2.AggregatorCheckpoint
+    -- Points per series of the index through through_batch (int64 pairs: id, count).
+    series_counts BLOB NOT NULL,
     digest BLOB NOT NULL
 )
 """
@@ -125,7 +133,7 @@ def corrupt_error(path: str, what: str) -> StoreError:
                       hint=RECOVER_HINT.format(path=path))
 
 
-class EventStore:
+class EventStore(RunRows):
     """Synchronous store; use from one thread (AsyncStore does that)."""
 
     def __init__(self, path: str) -> None:
@@ -133,6 +141,8 @@ class EventStore:
         self._db: sqlite3.Connection | None = None
         #: Whether the store still holds a pre-version `events` table (replayed first).
         self.legacy_events = False
+        #: Every series' points (sanctum_svc.series_index), written with the batches.
+        self.index = series_index.SeriesIndex()
         #: Rows skipped on replay because their checksum did not match, per table.
         self.corrupt: dict[str, int] = {}
         self.corrupt_rows: list[str] = []
@@ -158,6 +168,7 @@ class EventStore:
             if problems != ["ok"]:
                 raise corrupt_error(self.path, "; ".join(problems)[:300])
             self._migrate(db)
+            self.index.load(db)
         except sqlite3.DatabaseError as exc:
             db.close()
             if isinstance(exc, sqlite3.OperationalError):
@@ -218,6 +229,7 @@ class EventStore:
                     _script(db, CHECKSUMS)
                     _fill_digests(db)
                 _script(db, CHECKPOINTS)
+                _script(db, series_index.SCHEMA)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 db.execute("COMMIT")
             except BaseException:
@@ -248,8 +260,10 @@ class EventStore:
             drops += d
             delivery.update(stats)
         db = self.db
+        index = self.index
         try:
             db.execute("BEGIN IMMEDIATE")
+            index.begin()
             ids: list[int | None] = [None] * len(writes)
             if batches:
                 db.executemany(
@@ -263,6 +277,8 @@ class EventStore:
                     row += len(b)
                     if b:
                         ids[i] = row
+                for rowid, stored in enumerate(batches, last - len(batches) + 1):
+                    index.add_batch(db, rowid, stored[0], _events_of(stored[6]))
             if drops:
                 latest: dict[tuple[str, str], int] = {}
                 for r, p, total in drops:
@@ -284,6 +300,7 @@ class EventStore:
         except BaseException as exc:  # whatever failed, the transaction must not linger
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            index.rollback()
             if isinstance(exc, sqlite3.OperationalError):
                 raise StoreError(f"cannot write to store {self.path}: {exc}") from exc
             if isinstance(exc, sqlite3.DatabaseError):
@@ -316,9 +333,10 @@ class EventStore:
             last = rows[-1][0]
             yield [(r[1], r[2]) for r in rows]
 
-    def replay(self, chunk: int = 200, after: int = 0) -> Iterator[list[tuple[float, bytes]]]:
+    def replay(self, chunk: int = 200, after: int = 0
+               ) -> Iterator[list[tuple[float, bytes, int]]]:
         """Stored batches after row `after` in insertion order, `chunk` at a time:
-        (received_at, EventBatch bytes). Rows whose checksum does not match are skipped and
+        (received_at, EventBatch bytes, row id). Rows whose checksum does not match are skipped and
         counted in `corrupt`."""
         last = after
         while True:
@@ -332,7 +350,7 @@ class EventStore:
             good = []
             for r in rows:
                 if r[8] == row_digest(*r[1:8]):
-                    good.append((r[1], r[7]))
+                    good.append((r[1], r[7], r[0]))
                 else:
                     self._corrupt("batches", r[0])
             yield good
@@ -344,38 +362,6 @@ class EventStore:
     def last_batch(self) -> int:
         """The id of the newest `batches` row (0: none)."""
         return int(self.db.execute("SELECT coalesce(max(id), 0) FROM batches").fetchone()[0])
-
-    def write_checkpoint(self, through_batch: int, events: int, data: bytes,
-                         created_at: float, keep: int = 2) -> None:
-        """Store a checkpoint and prune all but the newest `keep`, in one transaction."""
-        db = self.db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT INTO checkpoints (through_batch, events, created_at, data, "
-                       "digest) VALUES (?, ?, ?, ?, ?)",
-                       (through_batch, events, created_at, data,
-                        row_digest(through_batch, events, created_at, data)))
-            db.execute("DELETE FROM checkpoints WHERE id NOT IN (SELECT id FROM checkpoints "
-                       "ORDER BY id DESC LIMIT ?)", (max(1, keep),))
-            db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise StoreError(f"cannot write a checkpoint to store {self.path}: {exc}") from exc
-
-    def checkpoints(self) -> Iterator[tuple[int, int, int, bytes]]:
-        """Intact checkpoints, newest first: (id, through_batch, events, data). Rows whose
-        checksum does not match are skipped and counted in `corrupt`."""
-        ids = [r[0] for r in self.db.execute("SELECT id FROM checkpoints ORDER BY id DESC")]
-        for rowid in ids:
-            row = self.db.execute("SELECT through_batch, events, created_at, data, digest "
-                                  "FROM checkpoints WHERE id = ?", (rowid,)).fetchone()
-            if row is None:
-                continue
-            if row[4] == row_digest(*row[:4]):
-                yield rowid, row[0], row[1], row[3]
-            else:
-                self._corrupt("checkpoints", rowid)
 
     def drops(self) -> list[DropRow]:
         out: list[DropRow] = []
@@ -415,6 +401,15 @@ class EventStore:
             finally:
                 self._db.close()
                 self._db = None
+
+
+def _events_of(blob: bytes) -> Sequence[tpb.TelemetryEvent]:
+    """The events of a stored batch, for the series index (ingest stores only batches that
+    parse; anything else has no points)."""
+    try:
+        return tpb.EventBatch.FromString(blob).events
+    except DecodeError:
+        return ()
 
 
 def _script(db: sqlite3.Connection, script: str) -> None:

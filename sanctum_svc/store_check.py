@@ -128,10 +128,10 @@ def _check_checkpoints(db: sqlite3.Connection, report: Report) -> None:
 
     good = 0
     newest: tuple[int, int] | None = None
-    for rowid, through, events, created, data, digest in db.execute(
-            "SELECT id, through_batch, events, created_at, data, digest FROM checkpoints "
-            "ORDER BY id"):
-        if digest != row_digest(through, events, created, data):
+    for rowid, through, events, created, data, counts, digest in db.execute(
+            "SELECT id, through_batch, events, created_at, data, series_counts, digest "
+            "FROM checkpoints ORDER BY id"):
+        if digest != row_digest(through, events, created, data, counts):
             report.problems.append(f"checkpoints row {rowid}: checksum mismatch")
             continue
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,9 @@ def test_a_live_server_checkpoints_and_restarts_from_the_last_one(tmp_path: Path
     with ThreadedSanctum(store=path, **settings) as s:
         s.ingest(events[:150], batch_size=10)
         assert s.server is not None and s.server.checkpoints is not None
+        deadline = time.monotonic() + 10  # the last write may still be on its way
+        while s.in_loop(lambda: s.server.checkpoints.written) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert s.in_loop(lambda: s.server.checkpoints.written) >= 2
         before = [comparable(s.snapshot(r)) for r in ("run-1", "run-ab")]
     # The stop wrote one more, covering all 150; two are kept.

@@ -94,7 +94,7 @@ def test_replay_order_and_chunks(tmp_path: Path) -> None:
     rows = [(float(i), 1, "r", "p", i, i, bytes([i % 256])) for i in range(1, 5001)]
     store.commit(rows[:10], [], [])
     store.commit_many([(rows[10:2000], [], []), (rows[2000:], [], [])])
-    got = [t for chunk in store.replay(chunk=700) for t, _ in chunk]
+    got = [t for chunk in store.replay(chunk=700) for t, _, _ in chunk]
     assert got == [float(i) for i in range(1, 5001)]
     assert store.count() == 5000
     store.close()

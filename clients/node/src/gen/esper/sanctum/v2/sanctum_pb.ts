@@ -12,6 +12,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
 import type { BatchEpochCompletedPayload, DecisionCard, EpochCompletedPayload, EventBatch, EventType, PPOUpdatePayload, RunConfig, SeedTelemetry, Severity, SystemVitalsPayload, TrainingCompletedPayload } from "../../telemetry/v1/telemetry_pb.js";
 import { file_esper_telemetry_v1_telemetry } from "../../telemetry/v1/telemetry_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
@@ -22,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file esper/sanctum/v2/sanctum.proto.
  */
 export const file_esper_sanctum_v2_sanctum: GenFile = /*@__PURE__*/
-  fileDesc("Ch5lc3Blci9zYW5jdHVtL3YyL3NhbmN0dW0ucHJvdG8SEGVzcGVyLnNhbmN0dW0udjIiPgoNSW5nZXN0UmVxdWVzdBItCgViYXRjaBgBIAEoCzIeLmVzcGVyLnRlbGVtZXRyeS52MS5FdmVudEJhdGNoIrsBCg5Jbmdlc3RSZXNwb25zZRIPCgdiYXRjaGVzGAEgASgEEhcKD2V2ZW50c19yZWNlaXZlZBgCIAEoBBIWCg5ldmVudHNfYXBwbGllZBgDIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAQgASgEEjEKB2N1cnNvcnMYBSADKAsyIC5lc3Blci5zYW5jdHVtLnYyLlByb2R1Y2VyQ3Vyc29yEhoKEmV2ZW50c19jb25mbGljdGluZxgGIAEoBCJHCg5Qcm9kdWNlckN1cnNvchIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkSEAoIbGFzdF9zZXEYAyABKAQiPQoWR2V0UmVzdW1lQ3Vyc29yUmVxdWVzdBIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkiTAoXR2V0UmVzdW1lQ3Vyc29yUmVzcG9uc2USMQoHY3Vyc29ycxgBIAMoCzIgLmVzcGVyLnNhbmN0dW0udjIuUHJvZHVjZXJDdXJzb3IiNwoVV2F0Y2hTbmFwc2hvdHNSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIOCgZtYXhfaHoYAiABKAEinQEKCUhlYXJ0YmVhdBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmVyc2lvbhgCIAEoBBIsCghsaXZlbmVzcxgDIAEoDjIaLmVzcGVyLnNhbmN0dW0udjIuTGl2ZW5lc3MSIAoYc2Vjb25kc19zaW5jZV9sYXN0X2V2ZW50GAQgASgBIokBChZXYXRjaFNuYXBzaG90c1Jlc3BvbnNlEjUKCHNuYXBzaG90GAEgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5TYW5jdHVtU25hcHNob3RIABIwCgloZWFydGJlYXQYAiABKAsyGy5lc3Blci5zYW5jdHVtLnYyLkhlYXJ0YmVhdEgAQgYKBGtpbmQiJAoSR2V0U25hcHNob3RSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSJKChNHZXRTbmFwc2hvdFJlc3BvbnNlEjMKCHNuYXBzaG90GAEgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5TYW5jdHVtU25hcHNob3QiOAoPTGlzdFJ1bnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJItUCCgpSdW5TdW1tYXJ5Eg4KBnJ1bl9pZBgBIAEoCRIMCgR0YXNrGAIgASgJEiwKCGxpdmVuZXNzGAMgASgOMhouZXNwZXIuc2FuY3R1bS52Mi5MaXZlbmVzcxIzCg9sYXN0X2V2ZW50X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEmVwaXNvZGVzX2NvbXBsZXRlZBgFIAEoBBIWCg50b3RhbF9lcGlzb2RlcxgGIAEoBBIOCgZuX2VudnMYByABKA0SEQoJZ3JvdXBfaWRzGAggAygJEisKBnN0YXR1cxgJIAEoDjIbLmVzcGVyLnNhbmN0dW0udjIuUnVuU3RhdHVzEhYKDmV2ZW50c19hcHBsaWVkGAogASgEEhUKDXN0YXR1c19yZWFzb24YCyABKAkSEwoLZ3JvdXBfY291bnQYDCABKA0iawoQTGlzdFJ1bnNSZXNwb25zZRIqCgRydW5zGAEgAygLMhwuZXNwZXIuc2FuY3R1bS52Mi5SdW5TdW1tYXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgNIuAECg9TYW5jdHVtU25hcHNob3QSDgoGcnVuX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAQSMAoMZ2VuZXJhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgNydW4YBCABKAsyHC5lc3Blci5zYW5jdHVtLnYyLlJ1blNlY3Rpb24SLwoGdGFtaXlvGAUgASgLMh8uZXNwZXIuc2FuY3R1bS52Mi5UYW1peW9TZWN0aW9uEioKBGVudnMYBiABKAsyHC5lc3Blci5zYW5jdHVtLnYyLkVudlNlY3Rpb24SMwoJaGlzdG9yaWVzGAcgASgLMiAuZXNwZXIuc2FuY3R1bS52Mi5IaXN0b3J5U2VjdGlvbhI0CglldmVudF9sb2cYCCABKAsyIS5lc3Blci5zYW5jdHVtLnYyLkV2ZW50TG9nU2VjdGlvbhI0CglkZWNpc2lvbnMYCSABKAsyIS5lc3Blci5zYW5jdHVtLnYyLkRlY2lzaW9uU2VjdGlvbhIxCghkZWxpdmVyeRgKIAEoCzIfLmVzcGVyLnNhbmN0dW0udjIuRGVsaXZlcnlTdGF0cxI3CgZ2aXRhbHMYCyABKAsyJy5lc3Blci50ZWxlbWV0cnkudjEuU3lzdGVtVml0YWxzUGF5bG9hZBI0CglsaWZlY3ljbGUYDCABKAsyIS5lc3Blci5zYW5jdHVtLnYyLkxpZmVjeWNsZUNvdW50cxIvCgd0cmltbWVkGA0gASgLMh4uZXNwZXIuc2FuY3R1bS52Mi5TbmFwc2hvdFRyaW0iaAoMU25hcHNob3RUcmltEhQKDGJ1ZGdldF9ieXRlcxgBIAEoBBISCgpmdWxsX2J5dGVzGAIgASgEEi4KBmZpZWxkcxgDIAMoCzIeLmVzcGVyLnNhbmN0dW0udjIuVHJpbW1lZEZpZWxkIi4KDFRyaW1tZWRGaWVsZBINCgVmaWVsZBgBIAEoCRIPCgdvbWl0dGVkGAIgASgEIt0DCgpSdW5TZWN0aW9uEi0KBmNvbmZpZxgBIAEoCzIdLmVzcGVyLnRlbGVtZXRyeS52MS5SdW5Db25maWcSKwoGc3RhdHVzGAIgASgOMhsuZXNwZXIuc2FuY3R1bS52Mi5SdW5TdGF0dXMSLgoKc3RhcnRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbGFzdF9ldmVudF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghsaXZlbmVzcxgFIAEoDjIaLmVzcGVyLnNhbmN0dW0udjIuTGl2ZW5lc3MSIAoYc2Vjb25kc19zaW5jZV9sYXN0X2V2ZW50GAYgASgBEkIKCmxhc3RfYmF0Y2gYByABKAsyLi5lc3Blci50ZWxlbWV0cnkudjEuQmF0Y2hFcG9jaENvbXBsZXRlZFBheWxvYWQSIAoTZXBpc29kZXNfcGVyX3NlY29uZBgIIAEoAUgAiAEBEkAKCmNvbXBsZXRpb24YCSABKAsyLC5lc3Blci50ZWxlbWV0cnkudjEuVHJhaW5pbmdDb21wbGV0ZWRQYXlsb2FkQhYKFF9lcGlzb2Rlc19wZXJfc2Vjb25kIj4KDVRhbWl5b1NlY3Rpb24SLQoGZ3JvdXBzGAEgAygLMh0uZXNwZXIuc2FuY3R1bS52Mi5Qb2xpY3lHcm91cCLhAQoLUG9saWN5R3JvdXASEAoIZ3JvdXBfaWQYASABKAkSDwoHdXBkYXRlcxgCIAEoBBI5CgtsYXN0X3VwZGF0ZRgDIAEoCzIkLmVzcGVyLnRlbGVtZXRyeS52MS5QUE9VcGRhdGVQYXlsb2FkEjsKDWxhc3RfbWVhc3VyZWQYBCABKAsyJC5lc3Blci50ZWxlbWV0cnkudjEuUFBPVXBkYXRlUGF5bG9hZBI3Cg1sYXN0X2RlY2lzaW9uGAUgASgLMiAuZXNwZXIudGVsZW1ldHJ5LnYxLkRlY2lzaW9uQ2FyZCJgCgpFbnZTZWN0aW9uEigKBGVudnMYASADKAsyGi5lc3Blci5zYW5jdHVtLnYyLkVudlN0YXRlEhgKC21lYW5fcmV3YXJkGAIgASgBSACIAQFCDgoMX21lYW5fcmV3YXJkIsQCCghFbnZTdGF0ZRIOCgZlbnZfaWQYASABKA0SEAoIZ3JvdXBfaWQYAiABKAkSPQoKbGFzdF9lcG9jaBgDIAEoCzIpLmVzcGVyLnRlbGVtZXRyeS52MS5FcG9jaENvbXBsZXRlZFBheWxvYWQSDQoFZXBvY2gYBCABKA0SDwoHZXBpc29kZRgFIAEoBBIVCg1iZXN0X2FjY3VyYWN5GAYgASgBEhkKEWN1bXVsYXRpdmVfcmV3YXJkGAcgASgBEjQKBXNlZWRzGAggAygLMiUuZXNwZXIuc2FuY3R1bS52Mi5FbnZTdGF0ZS5TZWVkc0VudHJ5Gk8KClNlZWRzRW50cnkSCwoDa2V5GAEgASgJEjAKBXZhbHVlGAIgASgLMiEuZXNwZXIudGVsZW1ldHJ5LnYxLlNlZWRUZWxlbWV0cnk6AjgBIjsKDkhpc3RvcnlTZWN0aW9uEikKBnNlcmllcxgBIAMoCzIZLmVzcGVyLnNhbmN0dW0udjIuSGlzdG9yeSJbCgdIaXN0b3J5Eg4KBm1ldHJpYxgBIAEoCRIQCghncm91cF9pZBgCIAEoCRITCgZlbnZfaWQYAyABKA1IAIgBARIOCgZ2YWx1ZXMYBCADKAJCCQoHX2Vudl9pZCJDCg9FdmVudExvZ1NlY3Rpb24SMAoHZW50cmllcxgBIAMoCzIfLmVzcGVyLnNhbmN0dW0udjIuRXZlbnRMb2dFbnRyeSLkAQoNRXZlbnRMb2dFbnRyeRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKCmV2ZW50X3R5cGUYAiABKA4yHS5lc3Blci50ZWxlbWV0cnkudjEuRXZlbnRUeXBlEi4KCHNldmVyaXR5GAMgASgOMhwuZXNwZXIudGVsZW1ldHJ5LnYxLlNldmVyaXR5EhMKBmVudl9pZBgEIAEoDUgAiAEBEhAKCGdyb3VwX2lkGAUgASgJEg8KB21lc3NhZ2UYBiABKAlCCQoHX2Vudl9pZCJDCg9EZWNpc2lvblNlY3Rpb24SMAoGcmVjZW50GAEgAygLMiAuZXNwZXIudGVsZW1ldHJ5LnYxLkRlY2lzaW9uQ2FyZCJJCg9MaWZlY3ljbGVDb3VudHMSEgoKZ2VybWluYXRlZBgBIAEoBBISCgpmb3NzaWxpemVkGAIgASgEEg4KBnBydW5lZBgDIAEoBCKyAQoQUHJvZHVjZXJEZWxpdmVyeRITCgtwcm9kdWNlcl9pZBgBIAEoCRIQCghsYXN0X3NlcRgCIAEoBBIWCg5ldmVudHNfYXBwbGllZBgDIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAQgASgEEhIKCmdhcF9ldmVudHMYBSABKAQSFQoNZHJvcHBlZF90b3RhbBgGIAEoBBIaChJldmVudHNfY29uZmxpY3RpbmcYByABKAQi9AEKDURlbGl2ZXJ5U3RhdHMSFwoPZXZlbnRzX3JlY2VpdmVkGAEgASgEEhYKDmV2ZW50c19hcHBsaWVkGAIgASgEEhgKEGV2ZW50c19kdXBsaWNhdGUYAyABKAQSFwoPZXZlbnRzX3JlamVjdGVkGAQgASgEEhIKCmdhcF9ldmVudHMYBSABKAQSGAoQcHJvZHVjZXJfZHJvcHBlZBgGIAEoBBI1Cglwcm9kdWNlcnMYByADKAsyIi5lc3Blci5zYW5jdHVtLnYyLlByb2R1Y2VyRGVsaXZlcnkSGgoSZXZlbnRzX2NvbmZsaWN0aW5nGAggASgEKl4KCExpdmVuZXNzEhgKFExJVkVORVNTX1VOU1BFQ0lGSUVEEAASEQoNTElWRU5FU1NfTElWRRABEhEKDUxJVkVORVNTX1NMT1cQAhISCg5MSVZFTkVTU19TVEFMRRADKogBCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElJVTl9TVEFUVVNfUlVOTklORxABEhgKFFJVTl9TVEFUVVNfQ09NUExFVEVEEAISFgoSUlVOX1NUQVRVU19TVE9QUEVEEAMSFQoRUlVOX1NUQVRVU19GQUlMRUQQBDLdAwoOU2FuY3R1bVNlcnZpY2USTQoGSW5nZXN0Eh8uZXNwZXIuc2FuY3R1bS52Mi5Jbmdlc3RSZXF1ZXN0GiAuZXNwZXIuc2FuY3R1bS52Mi5Jbmdlc3RSZXNwb25zZSgBEmYKD0dldFJlc3VtZUN1cnNvchIoLmVzcGVyLnNhbmN0dW0udjIuR2V0UmVzdW1lQ3Vyc29yUmVxdWVzdBopLmVzcGVyLnNhbmN0dW0udjIuR2V0UmVzdW1lQ3Vyc29yUmVzcG9uc2USZQoOV2F0Y2hTbmFwc2hvdHMSJy5lc3Blci5zYW5jdHVtLnYyLldhdGNoU25hcHNob3RzUmVxdWVzdBooLmVzcGVyLnNhbmN0dW0udjIuV2F0Y2hTbmFwc2hvdHNSZXNwb25zZTABEloKC0dldFNuYXBzaG90EiQuZXNwZXIuc2FuY3R1bS52Mi5HZXRTbmFwc2hvdFJlcXVlc3QaJS5lc3Blci5zYW5jdHVtLnYyLkdldFNuYXBzaG90UmVzcG9uc2USUQoITGlzdFJ1bnMSIS5lc3Blci5zYW5jdHVtLnYyLkxpc3RSdW5zUmVxdWVzdBoiLmVzcGVyLnNhbmN0dW0udjIuTGlzdFJ1bnNSZXNwb25zZWIGcHJvdG8z", [file_esper_telemetry_v1_telemetry, file_google_protobuf_timestamp]);
+  fileDesc("Ch5lc3Blci9zYW5jdHVtL3YyL3NhbmN0dW0ucHJvdG8SEGVzcGVyLnNhbmN0dW0udjIiPgoNSW5nZXN0UmVxdWVzdBItCgViYXRjaBgBIAEoCzIeLmVzcGVyLnRlbGVtZXRyeS52MS5FdmVudEJhdGNoIrsBCg5Jbmdlc3RSZXNwb25zZRIPCgdiYXRjaGVzGAEgASgEEhcKD2V2ZW50c19yZWNlaXZlZBgCIAEoBBIWCg5ldmVudHNfYXBwbGllZBgDIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAQgASgEEjEKB2N1cnNvcnMYBSADKAsyIC5lc3Blci5zYW5jdHVtLnYyLlByb2R1Y2VyQ3Vyc29yEhoKEmV2ZW50c19jb25mbGljdGluZxgGIAEoBCJHCg5Qcm9kdWNlckN1cnNvchIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkSEAoIbGFzdF9zZXEYAyABKAQiPQoWR2V0UmVzdW1lQ3Vyc29yUmVxdWVzdBIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkiTAoXR2V0UmVzdW1lQ3Vyc29yUmVzcG9uc2USMQoHY3Vyc29ycxgBIAMoCzIgLmVzcGVyLnNhbmN0dW0udjIuUHJvZHVjZXJDdXJzb3IiNwoVV2F0Y2hTbmFwc2hvdHNSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIOCgZtYXhfaHoYAiABKAEinQEKCUhlYXJ0YmVhdBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmVyc2lvbhgCIAEoBBIsCghsaXZlbmVzcxgDIAEoDjIaLmVzcGVyLnNhbmN0dW0udjIuTGl2ZW5lc3MSIAoYc2Vjb25kc19zaW5jZV9sYXN0X2V2ZW50GAQgASgBIokBChZXYXRjaFNuYXBzaG90c1Jlc3BvbnNlEjUKCHNuYXBzaG90GAEgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5TYW5jdHVtU25hcHNob3RIABIwCgloZWFydGJlYXQYAiABKAsyGy5lc3Blci5zYW5jdHVtLnYyLkhlYXJ0YmVhdEgAQgYKBGtpbmQiJAoSR2V0U25hcHNob3RSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSJKChNHZXRTbmFwc2hvdFJlc3BvbnNlEjMKCHNuYXBzaG90GAEgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5TYW5jdHVtU25hcHNob3QidwoPTGlzdFJ1bnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEg4KBmZpbHRlchgDIAEoCRItCghzdGF0dXNlcxgEIAMoDjIbLmVzcGVyLnNhbmN0dW0udjIuUnVuU3RhdHVzIuEDCgpSdW5TdW1tYXJ5Eg4KBnJ1bl9pZBgBIAEoCRIMCgR0YXNrGAIgASgJEiwKCGxpdmVuZXNzGAMgASgOMhouZXNwZXIuc2FuY3R1bS52Mi5MaXZlbmVzcxIzCg9sYXN0X2V2ZW50X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEmVwaXNvZGVzX2NvbXBsZXRlZBgFIAEoBBIWCg50b3RhbF9lcGlzb2RlcxgGIAEoBBIOCgZuX2VudnMYByABKA0SEQoJZ3JvdXBfaWRzGAggAygJEisKBnN0YXR1cxgJIAEoDjIbLmVzcGVyLnNhbmN0dW0udjIuUnVuU3RhdHVzEhYKDmV2ZW50c19hcHBsaWVkGAogASgEEhUKDXN0YXR1c19yZWFzb24YCyABKAkSEwoLZ3JvdXBfY291bnQYDCABKA0SHQoQcm9sbGluZ19hY2N1cmFjeRgNIAEoAUgAiAEBEhcKCmF2Z19yZXdhcmQYDiABKAFIAYgBARIuCgpzdGFydGVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEITChFfcm9sbGluZ19hY2N1cmFjeUINCgtfYXZnX3Jld2FyZCJrChBMaXN0UnVuc1Jlc3BvbnNlEioKBHJ1bnMYASADKAsyHC5lc3Blci5zYW5jdHVtLnYyLlJ1blN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKA0i4AQKD1NhbmN0dW1TbmFwc2hvdBIOCgZydW5faWQYASABKAkSDwoHdmVyc2lvbhgCIAEoBBIwCgxnZW5lcmF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKA3J1bhgEIAEoCzIcLmVzcGVyLnNhbmN0dW0udjIuUnVuU2VjdGlvbhIvCgZ0YW1peW8YBSABKAsyHy5lc3Blci5zYW5jdHVtLnYyLlRhbWl5b1NlY3Rpb24SKgoEZW52cxgGIAEoCzIcLmVzcGVyLnNhbmN0dW0udjIuRW52U2VjdGlvbhIzCgloaXN0b3JpZXMYByABKAsyIC5lc3Blci5zYW5jdHVtLnYyLkhpc3RvcnlTZWN0aW9uEjQKCWV2ZW50X2xvZxgIIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuRXZlbnRMb2dTZWN0aW9uEjQKCWRlY2lzaW9ucxgJIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuRGVjaXNpb25TZWN0aW9uEjEKCGRlbGl2ZXJ5GAogASgLMh8uZXNwZXIuc2FuY3R1bS52Mi5EZWxpdmVyeVN0YXRzEjcKBnZpdGFscxgLIAEoCzInLmVzcGVyLnRlbGVtZXRyeS52MS5TeXN0ZW1WaXRhbHNQYXlsb2FkEjQKCWxpZmVjeWNsZRgMIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuTGlmZWN5Y2xlQ291bnRzEi8KB3RyaW1tZWQYDSABKAsyHi5lc3Blci5zYW5jdHVtLnYyLlNuYXBzaG90VHJpbSJoCgxTbmFwc2hvdFRyaW0SFAoMYnVkZ2V0X2J5dGVzGAEgASgEEhIKCmZ1bGxfYnl0ZXMYAiABKAQSLgoGZmllbGRzGAMgAygLMh4uZXNwZXIuc2FuY3R1bS52Mi5UcmltbWVkRmllbGQiLgoMVHJpbW1lZEZpZWxkEg0KBWZpZWxkGAEgASgJEg8KB29taXR0ZWQYAiABKAQi3QMKClJ1blNlY3Rpb24SLQoGY29uZmlnGAEgASgLMh0uZXNwZXIudGVsZW1ldHJ5LnYxLlJ1bkNvbmZpZxIrCgZzdGF0dXMYAiABKA4yGy5lc3Blci5zYW5jdHVtLnYyLlJ1blN0YXR1cxIuCgpzdGFydGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X2V2ZW50X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGxpdmVuZXNzGAUgASgOMhouZXNwZXIuc2FuY3R1bS52Mi5MaXZlbmVzcxIgChhzZWNvbmRzX3NpbmNlX2xhc3RfZXZlbnQYBiABKAESQgoKbGFzdF9iYXRjaBgHIAEoCzIuLmVzcGVyLnRlbGVtZXRyeS52MS5CYXRjaEVwb2NoQ29tcGxldGVkUGF5bG9hZBIgChNlcGlzb2Rlc19wZXJfc2Vjb25kGAggASgBSACIAQESQAoKY29tcGxldGlvbhgJIAEoCzIsLmVzcGVyLnRlbGVtZXRyeS52MS5UcmFpbmluZ0NvbXBsZXRlZFBheWxvYWRCFgoUX2VwaXNvZGVzX3Blcl9zZWNvbmQiPgoNVGFtaXlvU2VjdGlvbhItCgZncm91cHMYASADKAsyHS5lc3Blci5zYW5jdHVtLnYyLlBvbGljeUdyb3VwIuEBCgtQb2xpY3lHcm91cBIQCghncm91cF9pZBgBIAEoCRIPCgd1cGRhdGVzGAIgASgEEjkKC2xhc3RfdXBkYXRlGAMgASgLMiQuZXNwZXIudGVsZW1ldHJ5LnYxLlBQT1VwZGF0ZVBheWxvYWQSOwoNbGFzdF9tZWFzdXJlZBgEIAEoCzIkLmVzcGVyLnRlbGVtZXRyeS52MS5QUE9VcGRhdGVQYXlsb2FkEjcKDWxhc3RfZGVjaXNpb24YBSABKAsyIC5lc3Blci50ZWxlbWV0cnkudjEuRGVjaXNpb25DYXJkImAKCkVudlNlY3Rpb24SKAoEZW52cxgBIAMoCzIaLmVzcGVyLnNhbmN0dW0udjIuRW52U3RhdGUSGAoLbWVhbl9yZXdhcmQYAiABKAFIAIgBAUIOCgxfbWVhbl9yZXdhcmQixAIKCEVudlN0YXRlEg4KBmVudl9pZBgBIAEoDRIQCghncm91cF9pZBgCIAEoCRI9CgpsYXN0X2Vwb2NoGAMgASgLMikuZXNwZXIudGVsZW1ldHJ5LnYxLkVwb2NoQ29tcGxldGVkUGF5bG9hZBINCgVlcG9jaBgEIAEoDRIPCgdlcGlzb2RlGAUgASgEEhUKDWJlc3RfYWNjdXJhY3kYBiABKAESGQoRY3VtdWxhdGl2ZV9yZXdhcmQYByABKAESNAoFc2VlZHMYCCADKAsyJS5lc3Blci5zYW5jdHVtLnYyLkVudlN0YXRlLlNlZWRzRW50cnkaTwoKU2VlZHNFbnRyeRILCgNrZXkYASABKAkSMAoFdmFsdWUYAiABKAsyIS5lc3Blci50ZWxlbWV0cnkudjEuU2VlZFRlbGVtZXRyeToCOAEiOwoOSGlzdG9yeVNlY3Rpb24SKQoGc2VyaWVzGAEgAygLMhkuZXNwZXIuc2FuY3R1bS52Mi5IaXN0b3J5IlsKB0hpc3RvcnkSDgoGbWV0cmljGAEgASgJEhAKCGdyb3VwX2lkGAIgASgJEhMKBmVudl9pZBgDIAEoDUgAiAEBEg4KBnZhbHVlcxgEIAMoAkIJCgdfZW52X2lkIkMKD0V2ZW50TG9nU2VjdGlvbhIwCgdlbnRyaWVzGAEgAygLMh8uZXNwZXIuc2FuY3R1bS52Mi5FdmVudExvZ0VudHJ5IuQBCg1FdmVudExvZ0VudHJ5Ei0KCXRpbWVzdGFtcBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoKZXZlbnRfdHlwZRgCIAEoDjIdLmVzcGVyLnRlbGVtZXRyeS52MS5FdmVudFR5cGUSLgoIc2V2ZXJpdHkYAyABKA4yHC5lc3Blci50ZWxlbWV0cnkudjEuU2V2ZXJpdHkSEwoGZW52X2lkGAQgASgNSACIAQESEAoIZ3JvdXBfaWQYBSABKAkSDwoHbWVzc2FnZRgGIAEoCUIJCgdfZW52X2lkIkMKD0RlY2lzaW9uU2VjdGlvbhIwCgZyZWNlbnQYASADKAsyIC5lc3Blci50ZWxlbWV0cnkudjEuRGVjaXNpb25DYXJkIkkKD0xpZmVjeWNsZUNvdW50cxISCgpnZXJtaW5hdGVkGAEgASgEEhIKCmZvc3NpbGl6ZWQYAiABKAQSDgoGcHJ1bmVkGAMgASgEIrIBChBQcm9kdWNlckRlbGl2ZXJ5EhMKC3Byb2R1Y2VyX2lkGAEgASgJEhAKCGxhc3Rfc2VxGAIgASgEEhYKDmV2ZW50c19hcHBsaWVkGAMgASgEEhgKEGV2ZW50c19kdXBsaWNhdGUYBCABKAQSEgoKZ2FwX2V2ZW50cxgFIAEoBBIVCg1kcm9wcGVkX3RvdGFsGAYgASgEEhoKEmV2ZW50c19jb25mbGljdGluZxgHIAEoBCL0AQoNRGVsaXZlcnlTdGF0cxIXCg9ldmVudHNfcmVjZWl2ZWQYASABKAQSFgoOZXZlbnRzX2FwcGxpZWQYAiABKAQSGAoQZXZlbnRzX2R1cGxpY2F0ZRgDIAEoBBIXCg9ldmVudHNfcmVqZWN0ZWQYBCABKAQSEgoKZ2FwX2V2ZW50cxgFIAEoBBIYChBwcm9kdWNlcl9kcm9wcGVkGAYgASgEEjUKCXByb2R1Y2VycxgHIAMoCzIiLmVzcGVyLnNhbmN0dW0udjIuUHJvZHVjZXJEZWxpdmVyeRIaChJldmVudHNfY29uZmxpY3RpbmcYCCABKAQiXwoJU2VyaWVzS2V5EhYKBG5hbWUYASABKAlCCLpIBXIDKIACEhoKCGdyb3VwX2lkGAIgASgJQgi6SAVyAyiAAhITCgZlbnZfaWQYAyABKA1IAIgBAUIJCgdfZW52X2lkInYKDlNlcmllc1NlbGVjdG9yEhYKBG5hbWUYASABKAlCCLpIBXIDKIACEh8KCGdyb3VwX2lkGAIgASgJQgi6SAVyAyiAAkgAiAEBEhMKBmVudl9pZBgDIAEoDUgBiAEBQgsKCV9ncm91cF9pZEIJCgdfZW52X2lkIpMCCg1TZXJpZXNSZXF1ZXN0EhgKBnJ1bl9pZBgBIAEoCUIIukgFcgMogAISMAoGc2VyaWVzGAIgAygLMiAuZXNwZXIuc2FuY3R1bS52Mi5TZXJpZXNTZWxlY3RvchIWCglzdGVwX2Zyb20YAyABKARIAIgBARIUCgdzdGVwX3RvGAQgASgESAGIAQESLQoJdGltZV9mcm9tGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgd0aW1lX3RvGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgptYXhfcG9pbnRzGAcgASgNQgwKCl9zdGVwX2Zyb21CCgoIX3N0ZXBfdG8iqAEKClNlcmllc0RhdGESKAoDa2V5GAEgASgLMhsuZXNwZXIuc2FuY3R1bS52Mi5TZXJpZXNLZXkSFAoMdG90YWxfcG9pbnRzGAIgASgEEhcKD3BvaW50c19pbl9yYW5nZRgDIAEoBBITCgtkb3duc2FtcGxlZBgEIAEoCBINCgVzdGVwcxgFIAMoBBINCgV0aW1lcxgGIAMoARIOCgZ2YWx1ZXMYByADKAEiVgoPU2VyaWVzUmVhZFN0YXRzEhMKC2Jsb2Nrc19yZWFkGAEgASgEEhYKDnBvaW50c19kZWNvZGVkGAIgASgEEhYKDmRhbWFnZWRfYmxvY2tzGAMgASgEIoABCg5TZXJpZXNSZXNwb25zZRIOCgZydW5faWQYASABKAkSLAoGc2VyaWVzGAIgAygLMhwuZXNwZXIuc2FuY3R1bS52Mi5TZXJpZXNEYXRhEjAKBXN0YXRzGAMgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5TZXJpZXNSZWFkU3RhdHMiKQoNRXhwb3J0UmVxdWVzdBIYCgZydW5faWQYASABKAlCCLpIBXIDKIACIqoBCg5FeHBvcnRSZXNwb25zZRIvCgdzdW1tYXJ5GAEgASgLMhwuZXNwZXIuc2FuY3R1bS52Mi5SdW5TdW1tYXJ5SAASLwoGY29uZmlnGAIgASgLMh0uZXNwZXIudGVsZW1ldHJ5LnYxLlJ1bkNvbmZpZ0gAEi4KBnNlcmllcxgDIAEoCzIcLmVzcGVyLnNhbmN0dW0udjIuU2VyaWVzRGF0YUgAQgYKBHBhcnQiLAoQRGVsZXRlUnVuUmVxdWVzdBIYCgZydW5faWQYASABKAlCCLpIBXIDKIACIisKEURlbGV0ZVJ1blJlc3BvbnNlEhYKDmV2ZW50c19kZWxldGVkGAEgASgEKl4KCExpdmVuZXNzEhgKFExJVkVORVNTX1VOU1BFQ0lGSUVEEAASEQoNTElWRU5FU1NfTElWRRABEhEKDUxJVkVORVNTX1NMT1cQAhISCg5MSVZFTkVTU19TVEFMRRADKogBCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElJVTl9TVEFUVVNfUlVOTklORxABEhgKFFJVTl9TVEFUVVNfQ09NUExFVEVEEAISFgoSUlVOX1NUQVRVU19TVE9QUEVEEAMSFQoRUlVOX1NUQVRVU19GQUlMRUQQBDLPBQoOU2FuY3R1bVNlcnZpY2USTQoGSW5nZXN0Eh8uZXNwZXIuc2FuY3R1bS52Mi5Jbmdlc3RSZXF1ZXN0GiAuZXNwZXIuc2FuY3R1bS52Mi5Jbmdlc3RSZXNwb25zZSgBEmYKD0dldFJlc3VtZUN1cnNvchIoLmVzcGVyLnNhbmN0dW0udjIuR2V0UmVzdW1lQ3Vyc29yUmVxdWVzdBopLmVzcGVyLnNhbmN0dW0udjIuR2V0UmVzdW1lQ3Vyc29yUmVzcG9uc2USZQoOV2F0Y2hTbmFwc2hvdHMSJy5lc3Blci5zYW5jdHVtLnYyLldhdGNoU25hcHNob3RzUmVxdWVzdBooLmVzcGVyLnNhbmN0dW0udjIuV2F0Y2hTbmFwc2hvdHNSZXNwb25zZTABEloKC0dldFNuYXBzaG90EiQuZXNwZXIuc2FuY3R1bS52Mi5HZXRTbmFwc2hvdFJlcXVlc3QaJS5lc3Blci5zYW5jdHVtLnYyLkdldFNuYXBzaG90UmVzcG9uc2USUQoITGlzdFJ1bnMSIS5lc3Blci5zYW5jdHVtLnYyLkxpc3RSdW5zUmVxdWVzdBoiLmVzcGVyLnNhbmN0dW0udjIuTGlzdFJ1bnNSZXNwb25zZRJLCgZTZXJpZXMSHy5lc3Blci5zYW5jdHVtLnYyLlNlcmllc1JlcXVlc3QaIC5lc3Blci5zYW5jdHVtLnYyLlNlcmllc1Jlc3BvbnNlEk0KBkV4cG9ydBIfLmVzcGVyLnNhbmN0dW0udjIuRXhwb3J0UmVxdWVzdBogLmVzcGVyLnNhbmN0dW0udjIuRXhwb3J0UmVzcG9uc2UwARJUCglEZWxldGVSdW4SIi5lc3Blci5zYW5jdHVtLnYyLkRlbGV0ZVJ1blJlcXVlc3QaIy5lc3Blci5zYW5jdHVtLnYyLkRlbGV0ZVJ1blJlc3BvbnNlYgZwcm90bzM", [file_buf_validate_validate, file_esper_telemetry_v1_telemetry, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message esper.sanctum.v2.IngestRequest
@@ -306,6 +307,21 @@ export type ListRunsRequest = Message<"esper.sanctum.v2.ListRunsRequest"> & {
    * @generated from field: string page_token = 2;
    */
   pageToken: string;
+
+  /**
+   * Only runs whose id, task or one of whose tags contains this text (case-insensitive);
+   * empty = every run. At most 256 bytes.
+   *
+   * @generated from field: string filter = 3;
+   */
+  filter: string;
+
+  /**
+   * Only runs in one of these statuses; empty = any status.
+   *
+   * @generated from field: repeated esper.sanctum.v2.RunStatus statuses = 4;
+   */
+  statuses: RunStatus[];
 };
 
 /**
@@ -383,6 +399,23 @@ export type RunSummary = Message<"esper.sanctum.v2.RunSummary"> & {
    * @generated from field: uint32 group_count = 12;
    */
   groupCount: number;
+
+  /**
+   * Key figures of the last batch (absent before the first one).
+   *
+   * @generated from field: optional double rolling_accuracy = 13;
+   */
+  rollingAccuracy?: number | undefined;
+
+  /**
+   * @generated from field: optional double avg_reward = 14;
+   */
+  avgReward?: number | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_at = 15;
+   */
+  startedAt?: Timestamp | undefined;
 };
 
 /**
@@ -1091,6 +1124,327 @@ export const DeliveryStatsSchema: GenMessage<DeliveryStats> = /*@__PURE__*/
   messageDesc(file_esper_sanctum_v2_sanctum, 28);
 
 /**
+ * One series of a run: a metric ("ppo_update.kl_divergence", "ppo_update.heads.OP.entropy",
+ * "batch_epoch_completed.env_accuracies", "epoch_completed.val_accuracy"), of a policy
+ * group and, for per-env series, an env.
+ *
+ * @generated from message esper.sanctum.v2.SeriesKey
+ */
+export type SeriesKey = Message<"esper.sanctum.v2.SeriesKey"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string group_id = 2;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: optional uint32 env_id = 3;
+   */
+  envId?: number | undefined;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.SeriesKey.
+ * Use `create(SeriesKeySchema)` to create a new message.
+ */
+export const SeriesKeySchema: GenMessage<SeriesKey> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 29);
+
+/**
+ * Which series: a name (a trailing "*" matches every name with that prefix), the group
+ * (absent: every group) and the env (absent: every env, and series of no env).
+ *
+ * @generated from message esper.sanctum.v2.SeriesSelector
+ */
+export type SeriesSelector = Message<"esper.sanctum.v2.SeriesSelector"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: optional string group_id = 2;
+   */
+  groupId?: string | undefined;
+
+  /**
+   * @generated from field: optional uint32 env_id = 3;
+   */
+  envId?: number | undefined;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.SeriesSelector.
+ * Use `create(SeriesSelectorSchema)` to create a new message.
+ */
+export const SeriesSelectorSchema: GenMessage<SeriesSelector> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 30);
+
+/**
+ * @generated from message esper.sanctum.v2.SeriesRequest
+ */
+export type SeriesRequest = Message<"esper.sanctum.v2.SeriesRequest"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * Empty: list the run's series (keys and point counts, no points). At most 64
+   * selectors, and at most 256 series may match them.
+   *
+   * @generated from field: repeated esper.sanctum.v2.SeriesSelector series = 2;
+   */
+  series: SeriesSelector[];
+
+  /**
+   * Steps are each series' own point numbers, from 0. Inclusive bounds; absent = open.
+   *
+   * @generated from field: optional uint64 step_from = 3;
+   */
+  stepFrom?: bigint | undefined;
+
+  /**
+   * @generated from field: optional uint64 step_to = 4;
+   */
+  stepTo?: bigint | undefined;
+
+  /**
+   * Time bounds (the producer's event time), inclusive; absent = open.
+   *
+   * @generated from field: google.protobuf.Timestamp time_from = 5;
+   */
+  timeFrom?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time_to = 6;
+   */
+  timeTo?: Timestamp | undefined;
+
+  /**
+   * At most this many points per series (0 = 1000; at most 20,000): all points when they
+   * fit, else the min and the max of max_points/2 buckets of consecutive steps.
+   *
+   * @generated from field: uint32 max_points = 7;
+   */
+  maxPoints: number;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.SeriesRequest.
+ * Use `create(SeriesRequestSchema)` to create a new message.
+ */
+export const SeriesRequestSchema: GenMessage<SeriesRequest> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 31);
+
+/**
+ * @generated from message esper.sanctum.v2.SeriesData
+ */
+export type SeriesData = Message<"esper.sanctum.v2.SeriesData"> & {
+  /**
+   * @generated from field: esper.sanctum.v2.SeriesKey key = 1;
+   */
+  key?: SeriesKey | undefined;
+
+  /**
+   * Points the series holds, and those in the requested range.
+   *
+   * @generated from field: uint64 total_points = 2;
+   */
+  totalPoints: bigint;
+
+  /**
+   * @generated from field: uint64 points_in_range = 3;
+   */
+  pointsInRange: bigint;
+
+  /**
+   * Whether the points were downsampled (points_in_range > max_points).
+   *
+   * @generated from field: bool downsampled = 4;
+   */
+  downsampled: boolean;
+
+  /**
+   * The points, in step order: step, time (unix seconds), value.
+   *
+   * @generated from field: repeated uint64 steps = 5;
+   */
+  steps: bigint[];
+
+  /**
+   * @generated from field: repeated double times = 6;
+   */
+  times: number[];
+
+  /**
+   * @generated from field: repeated double values = 7;
+   */
+  values: number[];
+};
+
+/**
+ * Describes the message esper.sanctum.v2.SeriesData.
+ * Use `create(SeriesDataSchema)` to create a new message.
+ */
+export const SeriesDataSchema: GenMessage<SeriesData> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 32);
+
+/**
+ * What answering read from the index (to check that it reads the index economically).
+ *
+ * @generated from message esper.sanctum.v2.SeriesReadStats
+ */
+export type SeriesReadStats = Message<"esper.sanctum.v2.SeriesReadStats"> & {
+  /**
+   * @generated from field: uint64 blocks_read = 1;
+   */
+  blocksRead: bigint;
+
+  /**
+   * @generated from field: uint64 points_decoded = 2;
+   */
+  pointsDecoded: bigint;
+
+  /**
+   * Blocks skipped because their checksum did not match.
+   *
+   * @generated from field: uint64 damaged_blocks = 3;
+   */
+  damagedBlocks: bigint;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.SeriesReadStats.
+ * Use `create(SeriesReadStatsSchema)` to create a new message.
+ */
+export const SeriesReadStatsSchema: GenMessage<SeriesReadStats> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 33);
+
+/**
+ * @generated from message esper.sanctum.v2.SeriesResponse
+ */
+export type SeriesResponse = Message<"esper.sanctum.v2.SeriesResponse"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * @generated from field: repeated esper.sanctum.v2.SeriesData series = 2;
+   */
+  series: SeriesData[];
+
+  /**
+   * @generated from field: esper.sanctum.v2.SeriesReadStats stats = 3;
+   */
+  stats?: SeriesReadStats | undefined;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.SeriesResponse.
+ * Use `create(SeriesResponseSchema)` to create a new message.
+ */
+export const SeriesResponseSchema: GenMessage<SeriesResponse> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 34);
+
+/**
+ * @generated from message esper.sanctum.v2.ExportRequest
+ */
+export type ExportRequest = Message<"esper.sanctum.v2.ExportRequest"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.ExportRequest.
+ * Use `create(ExportRequestSchema)` to create a new message.
+ */
+export const ExportRequestSchema: GenMessage<ExportRequest> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 35);
+
+/**
+ * @generated from message esper.sanctum.v2.ExportResponse
+ */
+export type ExportResponse = Message<"esper.sanctum.v2.ExportResponse"> & {
+  /**
+   * @generated from oneof esper.sanctum.v2.ExportResponse.part
+   */
+  part: {
+    /**
+     * First: the run as ListRuns describes it, and its config.
+     *
+     * @generated from field: esper.sanctum.v2.RunSummary summary = 1;
+     */
+    value: RunSummary;
+    case: "summary";
+  } | {
+    /**
+     * @generated from field: esper.telemetry.v1.RunConfig config = 2;
+     */
+    value: RunConfig;
+    case: "config";
+  } | {
+    /**
+     * Then every series; one series may span several chunks (in step order).
+     *
+     * @generated from field: esper.sanctum.v2.SeriesData series = 3;
+     */
+    value: SeriesData;
+    case: "series";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message esper.sanctum.v2.ExportResponse.
+ * Use `create(ExportResponseSchema)` to create a new message.
+ */
+export const ExportResponseSchema: GenMessage<ExportResponse> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 36);
+
+/**
+ * @generated from message esper.sanctum.v2.DeleteRunRequest
+ */
+export type DeleteRunRequest = Message<"esper.sanctum.v2.DeleteRunRequest"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.DeleteRunRequest.
+ * Use `create(DeleteRunRequestSchema)` to create a new message.
+ */
+export const DeleteRunRequestSchema: GenMessage<DeleteRunRequest> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 37);
+
+/**
+ * @generated from message esper.sanctum.v2.DeleteRunResponse
+ */
+export type DeleteRunResponse = Message<"esper.sanctum.v2.DeleteRunResponse"> & {
+  /**
+   * Events that were stored for the run and are now deleted.
+   *
+   * @generated from field: uint64 events_deleted = 1;
+   */
+  eventsDeleted: bigint;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.DeleteRunResponse.
+ * Use `create(DeleteRunResponseSchema)` to create a new message.
+ */
+export const DeleteRunResponseSchema: GenMessage<DeleteRunResponse> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 38);
+
+/**
  * LIVE < 2 s since the last event, SLOW < 5 s, else STALE.
  *
  * @generated from enum esper.sanctum.v2.Liveness
@@ -1222,6 +1576,42 @@ export const SanctumService: GenService<{
     methodKind: "unary";
     input: typeof ListRunsRequestSchema;
     output: typeof ListRunsResponseSchema;
+  },
+  /**
+   * Named series of a run (or, with none named, the list of its series) over a step or
+   * time range, downsampled on the server to at most max_points per series by keeping the
+   * min and the max of each bucket (every peak survives). Read from the series index in
+   * the store (blocks with per-block min/max), not by replaying events: bounded in memory
+   * and time for long runs, and served for finished runs after a restart.
+   *
+   * @generated from rpc esper.sanctum.v2.SanctumService.Series
+   */
+  series: {
+    methodKind: "unary";
+    input: typeof SeriesRequestSchema;
+    output: typeof SeriesResponseSchema;
+  },
+  /**
+   * A run at full resolution for export (esper-sanctum export): the run's config first,
+   * then every series in chunks of at most 65,536 points.
+   *
+   * @generated from rpc esper.sanctum.v2.SanctumService.Export
+   */
+  export: {
+    methodKind: "server_streaming";
+    input: typeof ExportRequestSchema;
+    output: typeof ExportResponseSchema;
+  },
+  /**
+   * Delete a run: its stored events, its series index and its state. Needs the full
+   * token (a read token is refused with PERMISSION_DENIED).
+   *
+   * @generated from rpc esper.sanctum.v2.SanctumService.DeleteRun
+   */
+  deleteRun: {
+    methodKind: "unary";
+    input: typeof DeleteRunRequestSchema;
+    output: typeof DeleteRunResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_esper_sanctum_v2_sanctum, 0);
