@@ -110,6 +110,7 @@ class SeriesIndex:
         self.load(db)
         if counts is None:
             db.execute("DELETE FROM series_blocks")
+            self.tails = {}
             return
         for series_id in self.ids.values():
             n = counts.get(series_id, 0)
