@@ -257,6 +257,11 @@ class RunAggregator:
         )
         if run.status in (spb.RUN_STATUS_STOPPED, spb.RUN_STATUS_FAILED):
             out.status_reason = run.completion.status
+        if run.HasField("last_batch"):
+            out.rolling_accuracy = run.last_batch.rolling_accuracy
+            out.avg_reward = run.last_batch.avg_reward
+        if run.HasField("started_at"):
+            out.started_at.CopyFrom(run.started_at)
         if self.last_event_time is not None:
             out.liveness = liveness_for_age(max(0.0, now - self.last_event_time))
             set_time(out.last_event_time, self.last_event_time)
