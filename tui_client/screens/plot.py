@@ -71,7 +71,7 @@ class PlotScreen(Screen[None]):
 
     def __init__(self, run_id: str, fetch: Fetch, metric: str = DEFAULT_METRIC,
                  group_id: str = "",
-                 pick_run: Callable[[Callable[[str | None], None]], None] | None = None
+                 pick_run: Callable[[Callable[[str | None], None]], object] | None = None
                  ) -> None:
         super().__init__()
         self.run_id = run_id
