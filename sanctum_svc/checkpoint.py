@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from esper.sanctum.v2 import checkpoint_pb2 as cpb
 from sanctum_svc.aggregator import Aggregator, RunAggregator
 from sanctum_svc.envtrack import METRICS as ENV_METRICS
+from sanctum_svc.metric_tracks import MetricTrack
 
 if TYPE_CHECKING:
     from sanctum_svc.ingest import IngestPipeline
@@ -41,7 +42,8 @@ _HEADER = struct.Struct(">4sH16s")
 #: checkpoint never silently loses state that a replay would rebuild.
 RUN_FIELDS = frozenset({
     "version", "delivery", "last_event_time", "events_applied", "state", "envs",
-    "last_decision", "decisions", "batch_marks", "series", "last_ppo", "last_vitals"})
+    "last_decision", "decisions", "batch_marks", "series", "last_ppo", "last_vitals",
+    "metrics"})
 RUN_DERIVED = frozenset({
     "run_id", "snapshot_budget", "on_event", "history_len", "event_log_len", "config",
     "groups", "_env_order", "_card_sizes"})
@@ -115,6 +117,14 @@ def capture_run(run: RunAggregator) -> cpb.CheckpointRun:
         out.last_updates.add(group_id=group_id).update.CopyFrom(update)
     if run.last_vitals is not None:
         out.last_vitals.CopyFrom(run.last_vitals)
+    for (group_id, metric_env, name), mt in run.metrics.tracks.items():
+        m = out.metric_tracks.add(group_id=group_id, name=name, value=mt.value,
+                                  history=mt.history)
+        if metric_env is not None:
+            m.env_id = metric_env
+        if mt.step is not None:
+            m.step = mt.step
+    out.metrics_refused = run.metrics.refused
     return out
 
 
@@ -154,6 +164,13 @@ def restore_run(msg: cpb.CheckpointRun, run: RunAggregator) -> None:
     run.series = {(s.metric, s.group_id): deque(s.values, maxlen=n) for s in msg.series}
     run.last_ppo = {u.group_id: u.update for u in msg.last_updates}
     run.last_vitals = msg.last_vitals if msg.HasField("last_vitals") else None
+    tracks = run.metrics.tracks
+    tracks.clear()
+    for m in msg.metric_tracks:
+        key = (m.group_id, m.env_id if m.HasField("env_id") else None, m.name)
+        tracks[key] = MetricTrack(m.value, m.step if m.HasField("step") else None,
+                                  deque(m.history, maxlen=run.metrics.history_len))
+    run.metrics.refused = msg.metrics_refused
 
 
 # -- the whole aggregator and ingest state -----------------------------------------------------

@@ -1,12 +1,13 @@
 """Which values of an event are points of which series (the series index's input).
 
 A series is (run, name, group, env): "ppo_update.kl_divergence" of group "A",
-"epoch_completed.val_accuracy" of env 3, "ppo_update.heads.OP.entropy". Extracted are:
-every numeric scalar of a PPO update (a field with presence only when it was sent: unknown
-is not zero) and each head's entropy and gradient norm; every numeric scalar of a batch
-(BATCH_EPOCH_COMPLETED) and its per-env accuracies and rewards (env = list index); the
-plotted fields of each env's EPOCH_COMPLETED. A point's time is the producer's timestamp,
-else the receive time.
+"epoch_completed.val_accuracy" of env 3, "ppo_update.heads.OP.entropy", "metrics.loss".
+Extracted are: every numeric scalar of a PPO update (a field with presence only when it was
+sent: unknown is not zero) and each head's entropy and gradient norm; every numeric scalar of a
+batch (BATCH_EPOCH_COMPLETED) and its per-env accuracies and rewards (env = list index); the
+plotted fields of each env's EPOCH_COMPLETED; the producer's own scalars (METRICS events,
+the SDK's run.log()) as "metrics.<name>" of their group and env. A point's time is the
+producer's timestamp, else the receive time.
 """
 
 from __future__ import annotations
@@ -98,10 +99,18 @@ def _epoch(event: tpb.TelemetryEvent) -> Iterator[Point]:
         yield name, event.group_id, event.env_id, float(value)
 
 
+def _metrics(event: tpb.TelemetryEvent) -> Iterator[Point]:
+    env = event.env_id if event.HasField("env_id") else NO_ENV
+    group_id = event.group_id
+    for m in event.metrics.metrics:
+        yield f"metrics.{m.name}", group_id, env, m.value
+
+
 EXTRACTORS: dict[int, Callable[[tpb.TelemetryEvent], Iterator[Point]]] = {
     tpb.EVENT_TYPE_PPO_UPDATE_COMPLETED: _ppo,
     tpb.EVENT_TYPE_BATCH_EPOCH_COMPLETED: _batch,
     tpb.EVENT_TYPE_EPOCH_COMPLETED: _epoch,
+    tpb.EVENT_TYPE_METRICS: _metrics,
 }
 
 

@@ -25,6 +25,9 @@ from sanctum_svc.series_extract import EXTRACTORS, event_time
 
 #: Points per block (a full block is 8 KiB of values and times).
 BLOCK = 512
+#: Series per run at most: points of further series are not indexed (counted in
+#: `refused_points`), so a producer inventing names cannot grow the index without bound.
+MAX_SERIES_PER_RUN = 8192
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -92,6 +95,8 @@ class SeriesIndex:
         #: it, and the series created in it.
         self._journal: dict[int, Tail] = {}
         self._created: list[SeriesKey] = []
+        #: Points not indexed because their run already had MAX_SERIES_PER_RUN series.
+        self.refused_points = 0
 
     # -- start ---------------------------------------------------------------------------
     def load(self, db: sqlite3.Connection) -> None:
@@ -152,15 +157,20 @@ class SeriesIndex:
             run_id = event.run_id
             for name, group_id, env_id, value in extract(event):
                 tail = self._tail(db, (run_id, name, group_id, env_id))
+                if tail is None:
+                    self.refused_points += 1
+                    continue
                 tail.times.append(t)
                 tail.values.append(value)
                 tail.batches.append(batch_row)
                 if len(tail.times) >= BLOCK:
                     self._flush(db, tail, len(tail.times))
 
-    def _tail(self, db: sqlite3.Connection, key: SeriesKey) -> Tail:
+    def _tail(self, db: sqlite3.Connection, key: SeriesKey) -> Tail | None:
         series_id = self.ids.get(key)
         if series_id is None:
+            if len(self.runs.get(key[0], ())) >= MAX_SERIES_PER_RUN:
+                return None
             series_id = self.ids[key] = self._next_id
             self.runs.setdefault(key[0], set()).add(key)
             self._next_id += 1

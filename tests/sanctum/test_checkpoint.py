@@ -64,6 +64,8 @@ def _state(pipe: IngestPipeline) -> tuple[object, ...]:
     return ([r.snapshot(NOW) for r in agg.runs()], [r.summary(NOW) for r in agg.runs()],
             dict(pipe.applied_cursors()), agg.latest_run_id(),
             {k: list(v) for k, v in pipe.planned.digest_rings().items()},
+            [({k: (t.value, t.step, list(t.history)) for k, t in r.metrics.tracks.items()},
+              r.metrics.refused) for r in agg.runs()],
             pipe.planned.reserved_groups(), pipe.planned.reserved_runs())
 
 

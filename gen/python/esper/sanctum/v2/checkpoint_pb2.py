@@ -26,7 +26,7 @@ from esper.sanctum.v2 import sanctum_pb2 as esper_dot_sanctum_dot_v2_dot_sanctum
 from esper.telemetry.v1 import telemetry_pb2 as esper_dot_telemetry_dot_v1_dot_telemetry__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!esper/sanctum/v2/checkpoint.proto\x12\x10\x65sper.sanctum.v2\x1a\x1e\x65sper/sanctum/v2/sanctum.proto\x1a\"esper/telemetry/v1/telemetry.proto\"\x9b\x05\n\rCheckpointRun\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x12\n\nhas_config\x18\x03 \x01(\x08\x12\x31\n\x08\x64\x65livery\x18\x04 \x01(\x0b\x32\x1f.esper.sanctum.v2.DeliveryStats\x12\x1c\n\x0flast_event_time\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\x0e\x65vents_applied\x18\x06 \x01(\x04\x12\x30\n\x05state\x18\x07 \x01(\x0b\x32!.esper.sanctum.v2.SanctumSnapshot\x12-\n\x04\x65nvs\x18\x08 \x03(\x0b\x32\x1f.esper.sanctum.v2.CheckpointEnv\x12\x33\n\tdecisions\x18\t \x03(\x0b\x32 .esper.telemetry.v1.DecisionCard\x12@\n\x0elast_decisions\x18\n \x03(\x0b\x32(.esper.sanctum.v2.CheckpointLastDecision\x12:\n\x0b\x62\x61tch_marks\x18\x0b \x03(\x0b\x32%.esper.sanctum.v2.CheckpointBatchMark\x12\x32\n\x06series\x18\x0c \x03(\x0b\x32\".esper.sanctum.v2.CheckpointSeries\x12=\n\x0clast_updates\x18\r \x03(\x0b\x32\'.esper.sanctum.v2.CheckpointGroupUpdate\x12\x41\n\x0blast_vitals\x18\x0e \x01(\x0b\x32\'.esper.telemetry.v1.SystemVitalsPayloadH\x01\x88\x01\x01\x42\x12\n\x10_last_event_timeB\x0e\n\x0c_last_vitals\"\xf6\x03\n\rCheckpointEnv\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x0e\n\x06\x65nv_id\x18\x02 \x01(\r\x12;\n\nlast_epoch\x18\x03 \x01(\x0b\x32\".esper.telemetry.v1.TelemetryEventH\x00\x88\x01\x01\x12\x15\n\rbest_accuracy\x18\x04 \x01(\x01\x12\x19\n\x11\x63umulative_reward\x18\x05 \x01(\x01\x12\x39\n\x05seeds\x18\x06 \x03(\x0b\x32*.esper.sanctum.v2.CheckpointEnv.SeedsEntry\x12M\n\x0f\x63ounterfactuals\x18\x07 \x03(\x0b\x32\x34.esper.sanctum.v2.CheckpointEnv.CounterfactualsEntry\x12\x32\n\x06series\x18\x08 \x03(\x0b\x32\".esper.sanctum.v2.CheckpointSeries\x1aO\n\nSeedsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.esper.telemetry.v1.SeedTelemetry:\x02\x38\x01\x1a\x36\n\x14\x43ounterfactualsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\r\n\x0b_last_epoch\"\x80\x01\n\x16\x43heckpointLastDecision\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x16\n\x0crecent_index\x18\x02 \x01(\rH\x00\x12\x34\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0b\x32 .esper.telemetry.v1.DecisionCardH\x00\x42\x06\n\x04\x63\x61rd\"F\n\x13\x43heckpointBatchMark\x12\x13\n\x0breceived_at\x18\x01 \x01(\x01\x12\x1a\n\x12\x65pisodes_completed\x18\x02 \x01(\x04\"D\n\x10\x43heckpointSeries\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x10\n\x08group_id\x18\x02 \x01(\t\x12\x0e\n\x06values\x18\x03 \x03(\x01\"_\n\x15\x43heckpointGroupUpdate\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x34\n\x06update\x18\x02 \x01(\x0b\x32$.esper.telemetry.v1.PPOUpdatePayload\"^\n\x12\x43heckpointProducer\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0bproducer_id\x18\x02 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\x04\x12\x13\n\x0b\x64igest_ring\x18\x04 \x03(\x04\"5\n\x10\x43heckpointGroups\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tgroup_ids\x18\x02 \x03(\t\"\xf7\x01\n\x14\x41ggregatorCheckpoint\x12\x15\n\rthrough_batch\x18\x01 \x01(\x03\x12\x0e\n\x06\x65vents\x18\x02 \x01(\x04\x12-\n\x04runs\x18\x03 \x03(\x0b\x32\x1f.esper.sanctum.v2.CheckpointRun\x12\x37\n\tproducers\x18\x04 \x03(\x0b\x32$.esper.sanctum.v2.CheckpointProducer\x12:\n\x0eplanned_groups\x18\x05 \x03(\x0b\x32\".esper.sanctum.v2.CheckpointGroups\x12\x14\n\x0cplanned_runs\x18\x06 \x03(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!esper/sanctum/v2/checkpoint.proto\x12\x10\x65sper.sanctum.v2\x1a\x1e\x65sper/sanctum/v2/sanctum.proto\x1a\"esper/telemetry/v1/telemetry.proto\"\xf4\x05\n\rCheckpointRun\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x04\x12\x12\n\nhas_config\x18\x03 \x01(\x08\x12\x31\n\x08\x64\x65livery\x18\x04 \x01(\x0b\x32\x1f.esper.sanctum.v2.DeliveryStats\x12\x1c\n\x0flast_event_time\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\x0e\x65vents_applied\x18\x06 \x01(\x04\x12\x30\n\x05state\x18\x07 \x01(\x0b\x32!.esper.sanctum.v2.SanctumSnapshot\x12-\n\x04\x65nvs\x18\x08 \x03(\x0b\x32\x1f.esper.sanctum.v2.CheckpointEnv\x12\x33\n\tdecisions\x18\t \x03(\x0b\x32 .esper.telemetry.v1.DecisionCard\x12@\n\x0elast_decisions\x18\n \x03(\x0b\x32(.esper.sanctum.v2.CheckpointLastDecision\x12:\n\x0b\x62\x61tch_marks\x18\x0b \x03(\x0b\x32%.esper.sanctum.v2.CheckpointBatchMark\x12\x32\n\x06series\x18\x0c \x03(\x0b\x32\".esper.sanctum.v2.CheckpointSeries\x12=\n\x0clast_updates\x18\r \x03(\x0b\x32\'.esper.sanctum.v2.CheckpointGroupUpdate\x12\x41\n\x0blast_vitals\x18\x0e \x01(\x0b\x32\'.esper.telemetry.v1.SystemVitalsPayloadH\x01\x88\x01\x01\x12>\n\rmetric_tracks\x18\x0f \x03(\x0b\x32\'.esper.sanctum.v2.CheckpointMetricTrack\x12\x17\n\x0fmetrics_refused\x18\x10 \x01(\x04\x42\x12\n\x10_last_event_timeB\x0e\n\x0c_last_vitals\"\x93\x01\n\x15\x43heckpointMetricTrack\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x13\n\x06\x65nv_id\x18\x02 \x01(\rH\x00\x88\x01\x01\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\r\n\x05value\x18\x04 \x01(\x01\x12\x11\n\x04step\x18\x05 \x01(\x04H\x01\x88\x01\x01\x12\x0f\n\x07history\x18\x06 \x03(\x01\x42\t\n\x07_env_idB\x07\n\x05_step\"\xf6\x03\n\rCheckpointEnv\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x0e\n\x06\x65nv_id\x18\x02 \x01(\r\x12;\n\nlast_epoch\x18\x03 \x01(\x0b\x32\".esper.telemetry.v1.TelemetryEventH\x00\x88\x01\x01\x12\x15\n\rbest_accuracy\x18\x04 \x01(\x01\x12\x19\n\x11\x63umulative_reward\x18\x05 \x01(\x01\x12\x39\n\x05seeds\x18\x06 \x03(\x0b\x32*.esper.sanctum.v2.CheckpointEnv.SeedsEntry\x12M\n\x0f\x63ounterfactuals\x18\x07 \x03(\x0b\x32\x34.esper.sanctum.v2.CheckpointEnv.CounterfactualsEntry\x12\x32\n\x06series\x18\x08 \x03(\x0b\x32\".esper.sanctum.v2.CheckpointSeries\x1aO\n\nSeedsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x30\n\x05value\x18\x02 \x01(\x0b\x32!.esper.telemetry.v1.SeedTelemetry:\x02\x38\x01\x1a\x36\n\x14\x43ounterfactualsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\r\n\x0b_last_epoch\"\x80\x01\n\x16\x43heckpointLastDecision\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x16\n\x0crecent_index\x18\x02 \x01(\rH\x00\x12\x34\n\x08\x64\x65\x63ision\x18\x03 \x01(\x0b\x32 .esper.telemetry.v1.DecisionCardH\x00\x42\x06\n\x04\x63\x61rd\"F\n\x13\x43heckpointBatchMark\x12\x13\n\x0breceived_at\x18\x01 \x01(\x01\x12\x1a\n\x12\x65pisodes_completed\x18\x02 \x01(\x04\"D\n\x10\x43heckpointSeries\x12\x0e\n\x06metric\x18\x01 \x01(\t\x12\x10\n\x08group_id\x18\x02 \x01(\t\x12\x0e\n\x06values\x18\x03 \x03(\x01\"_\n\x15\x43heckpointGroupUpdate\x12\x10\n\x08group_id\x18\x01 \x01(\t\x12\x34\n\x06update\x18\x02 \x01(\x0b\x32$.esper.telemetry.v1.PPOUpdatePayload\"^\n\x12\x43heckpointProducer\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x13\n\x0bproducer_id\x18\x02 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\x04\x12\x13\n\x0b\x64igest_ring\x18\x04 \x03(\x04\"5\n\x10\x43heckpointGroups\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tgroup_ids\x18\x02 \x03(\t\"\xf7\x01\n\x14\x41ggregatorCheckpoint\x12\x15\n\rthrough_batch\x18\x01 \x01(\x03\x12\x0e\n\x06\x65vents\x18\x02 \x01(\x04\x12-\n\x04runs\x18\x03 \x03(\x0b\x32\x1f.esper.sanctum.v2.CheckpointRun\x12\x37\n\tproducers\x18\x04 \x03(\x0b\x32$.esper.sanctum.v2.CheckpointProducer\x12:\n\x0eplanned_groups\x18\x05 \x03(\x0b\x32\".esper.sanctum.v2.CheckpointGroups\x12\x14\n\x0cplanned_runs\x18\x06 \x03(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,25 +38,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CHECKPOINTENV_COUNTERFACTUALSENTRY']._loaded_options = None
   _globals['_CHECKPOINTENV_COUNTERFACTUALSENTRY']._serialized_options = b'8\001'
   _globals['_CHECKPOINTRUN']._serialized_start=124
-  _globals['_CHECKPOINTRUN']._serialized_end=791
-  _globals['_CHECKPOINTENV']._serialized_start=794
-  _globals['_CHECKPOINTENV']._serialized_end=1296
-  _globals['_CHECKPOINTENV_SEEDSENTRY']._serialized_start=1146
-  _globals['_CHECKPOINTENV_SEEDSENTRY']._serialized_end=1225
-  _globals['_CHECKPOINTENV_COUNTERFACTUALSENTRY']._serialized_start=1227
-  _globals['_CHECKPOINTENV_COUNTERFACTUALSENTRY']._serialized_end=1281
-  _globals['_CHECKPOINTLASTDECISION']._serialized_start=1299
-  _globals['_CHECKPOINTLASTDECISION']._serialized_end=1427
-  _globals['_CHECKPOINTBATCHMARK']._serialized_start=1429
-  _globals['_CHECKPOINTBATCHMARK']._serialized_end=1499
-  _globals['_CHECKPOINTSERIES']._serialized_start=1501
-  _globals['_CHECKPOINTSERIES']._serialized_end=1569
-  _globals['_CHECKPOINTGROUPUPDATE']._serialized_start=1571
-  _globals['_CHECKPOINTGROUPUPDATE']._serialized_end=1666
-  _globals['_CHECKPOINTPRODUCER']._serialized_start=1668
-  _globals['_CHECKPOINTPRODUCER']._serialized_end=1762
-  _globals['_CHECKPOINTGROUPS']._serialized_start=1764
-  _globals['_CHECKPOINTGROUPS']._serialized_end=1817
-  _globals['_AGGREGATORCHECKPOINT']._serialized_start=1820
-  _globals['_AGGREGATORCHECKPOINT']._serialized_end=2067
+  _globals['_CHECKPOINTRUN']._serialized_end=880
+  _globals['_CHECKPOINTMETRICTRACK']._serialized_start=883
+  _globals['_CHECKPOINTMETRICTRACK']._serialized_end=1030
+  _globals['_CHECKPOINTENV']._serialized_start=1033
+  _globals['_CHECKPOINTENV']._serialized_end=1535
+  _globals['_CHECKPOINTENV_SEEDSENTRY']._serialized_start=1385
+  _globals['_CHECKPOINTENV_SEEDSENTRY']._serialized_end=1464
+  _globals['_CHECKPOINTENV_COUNTERFACTUALSENTRY']._serialized_start=1466
+  _globals['_CHECKPOINTENV_COUNTERFACTUALSENTRY']._serialized_end=1520
+  _globals['_CHECKPOINTLASTDECISION']._serialized_start=1538
+  _globals['_CHECKPOINTLASTDECISION']._serialized_end=1666
+  _globals['_CHECKPOINTBATCHMARK']._serialized_start=1668
+  _globals['_CHECKPOINTBATCHMARK']._serialized_end=1738
+  _globals['_CHECKPOINTSERIES']._serialized_start=1740
+  _globals['_CHECKPOINTSERIES']._serialized_end=1808
+  _globals['_CHECKPOINTGROUPUPDATE']._serialized_start=1810
+  _globals['_CHECKPOINTGROUPUPDATE']._serialized_end=1905
+  _globals['_CHECKPOINTPRODUCER']._serialized_start=1907
+  _globals['_CHECKPOINTPRODUCER']._serialized_end=2001
+  _globals['_CHECKPOINTGROUPS']._serialized_start=2003
+  _globals['_CHECKPOINTGROUPS']._serialized_end=2056
+  _globals['_AGGREGATORCHECKPOINT']._serialized_start=2059
+  _globals['_AGGREGATORCHECKPOINT']._serialized_end=2306
 # @@protoc_insertion_point(module_scope)

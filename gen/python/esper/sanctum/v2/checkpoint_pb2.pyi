@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class CheckpointRun(_message.Message):
-    __slots__ = ("run_id", "version", "has_config", "delivery", "last_event_time", "events_applied", "state", "envs", "decisions", "last_decisions", "batch_marks", "series", "last_updates", "last_vitals")
+    __slots__ = ("run_id", "version", "has_config", "delivery", "last_event_time", "events_applied", "state", "envs", "decisions", "last_decisions", "batch_marks", "series", "last_updates", "last_vitals", "metric_tracks", "metrics_refused")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     HAS_CONFIG_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,8 @@ class CheckpointRun(_message.Message):
     SERIES_FIELD_NUMBER: _ClassVar[int]
     LAST_UPDATES_FIELD_NUMBER: _ClassVar[int]
     LAST_VITALS_FIELD_NUMBER: _ClassVar[int]
+    METRIC_TRACKS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_REFUSED_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     version: int
     has_config: bool
@@ -38,7 +40,25 @@ class CheckpointRun(_message.Message):
     series: _containers.RepeatedCompositeFieldContainer[CheckpointSeries]
     last_updates: _containers.RepeatedCompositeFieldContainer[CheckpointGroupUpdate]
     last_vitals: _telemetry_pb2.SystemVitalsPayload
-    def __init__(self, run_id: _Optional[str] = ..., version: _Optional[int] = ..., has_config: _Optional[bool] = ..., delivery: _Optional[_Union[_sanctum_pb2.DeliveryStats, _Mapping]] = ..., last_event_time: _Optional[float] = ..., events_applied: _Optional[int] = ..., state: _Optional[_Union[_sanctum_pb2.SanctumSnapshot, _Mapping]] = ..., envs: _Optional[_Iterable[_Union[CheckpointEnv, _Mapping]]] = ..., decisions: _Optional[_Iterable[_Union[_telemetry_pb2.DecisionCard, _Mapping]]] = ..., last_decisions: _Optional[_Iterable[_Union[CheckpointLastDecision, _Mapping]]] = ..., batch_marks: _Optional[_Iterable[_Union[CheckpointBatchMark, _Mapping]]] = ..., series: _Optional[_Iterable[_Union[CheckpointSeries, _Mapping]]] = ..., last_updates: _Optional[_Iterable[_Union[CheckpointGroupUpdate, _Mapping]]] = ..., last_vitals: _Optional[_Union[_telemetry_pb2.SystemVitalsPayload, _Mapping]] = ...) -> None: ...
+    metric_tracks: _containers.RepeatedCompositeFieldContainer[CheckpointMetricTrack]
+    metrics_refused: int
+    def __init__(self, run_id: _Optional[str] = ..., version: _Optional[int] = ..., has_config: _Optional[bool] = ..., delivery: _Optional[_Union[_sanctum_pb2.DeliveryStats, _Mapping]] = ..., last_event_time: _Optional[float] = ..., events_applied: _Optional[int] = ..., state: _Optional[_Union[_sanctum_pb2.SanctumSnapshot, _Mapping]] = ..., envs: _Optional[_Iterable[_Union[CheckpointEnv, _Mapping]]] = ..., decisions: _Optional[_Iterable[_Union[_telemetry_pb2.DecisionCard, _Mapping]]] = ..., last_decisions: _Optional[_Iterable[_Union[CheckpointLastDecision, _Mapping]]] = ..., batch_marks: _Optional[_Iterable[_Union[CheckpointBatchMark, _Mapping]]] = ..., series: _Optional[_Iterable[_Union[CheckpointSeries, _Mapping]]] = ..., last_updates: _Optional[_Iterable[_Union[CheckpointGroupUpdate, _Mapping]]] = ..., last_vitals: _Optional[_Union[_telemetry_pb2.SystemVitalsPayload, _Mapping]] = ..., metric_tracks: _Optional[_Iterable[_Union[CheckpointMetricTrack, _Mapping]]] = ..., metrics_refused: _Optional[int] = ...) -> None: ...
+
+class CheckpointMetricTrack(_message.Message):
+    __slots__ = ("group_id", "env_id", "name", "value", "step", "history")
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    ENV_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    group_id: str
+    env_id: int
+    name: str
+    value: float
+    step: int
+    history: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, group_id: _Optional[str] = ..., env_id: _Optional[int] = ..., name: _Optional[str] = ..., value: _Optional[float] = ..., step: _Optional[int] = ..., history: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class CheckpointEnv(_message.Message):
     __slots__ = ("group_id", "env_id", "last_epoch", "best_accuracy", "cumulative_reward", "seeds", "counterfactuals", "series")

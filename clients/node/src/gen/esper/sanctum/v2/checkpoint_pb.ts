@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file esper/sanctum/v2/checkpoint.proto.
  */
 export const file_esper_sanctum_v2_checkpoint: GenFile = /*@__PURE__*/
-  fileDesc("CiFlc3Blci9zYW5jdHVtL3YyL2NoZWNrcG9pbnQucHJvdG8SEGVzcGVyLnNhbmN0dW0udjIimwUKDUNoZWNrcG9pbnRSdW4SDgoGcnVuX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAQSEgoKaGFzX2NvbmZpZxgDIAEoCBIxCghkZWxpdmVyeRgEIAEoCzIfLmVzcGVyLnNhbmN0dW0udjIuRGVsaXZlcnlTdGF0cxIcCg9sYXN0X2V2ZW50X3RpbWUYBSABKAFIAIgBARIWCg5ldmVudHNfYXBwbGllZBgGIAEoBBIwCgVzdGF0ZRgHIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuU2FuY3R1bVNuYXBzaG90Ei0KBGVudnMYCCADKAsyHy5lc3Blci5zYW5jdHVtLnYyLkNoZWNrcG9pbnRFbnYSMwoJZGVjaXNpb25zGAkgAygLMiAuZXNwZXIudGVsZW1ldHJ5LnYxLkRlY2lzaW9uQ2FyZBJACg5sYXN0X2RlY2lzaW9ucxgKIAMoCzIoLmVzcGVyLnNhbmN0dW0udjIuQ2hlY2twb2ludExhc3REZWNpc2lvbhI6CgtiYXRjaF9tYXJrcxgLIAMoCzIlLmVzcGVyLnNhbmN0dW0udjIuQ2hlY2twb2ludEJhdGNoTWFyaxIyCgZzZXJpZXMYDCADKAsyIi5lc3Blci5zYW5jdHVtLnYyLkNoZWNrcG9pbnRTZXJpZXMSPQoMbGFzdF91cGRhdGVzGA0gAygLMicuZXNwZXIuc2FuY3R1bS52Mi5DaGVja3BvaW50R3JvdXBVcGRhdGUSQQoLbGFzdF92aXRhbHMYDiABKAsyJy5lc3Blci50ZWxlbWV0cnkudjEuU3lzdGVtVml0YWxzUGF5bG9hZEgBiAEBQhIKEF9sYXN0X2V2ZW50X3RpbWVCDgoMX2xhc3Rfdml0YWxzIvYDCg1DaGVja3BvaW50RW52EhAKCGdyb3VwX2lkGAEgASgJEg4KBmVudl9pZBgCIAEoDRI7CgpsYXN0X2Vwb2NoGAMgASgLMiIuZXNwZXIudGVsZW1ldHJ5LnYxLlRlbGVtZXRyeUV2ZW50SACIAQESFQoNYmVzdF9hY2N1cmFjeRgEIAEoARIZChFjdW11bGF0aXZlX3Jld2FyZBgFIAEoARI5CgVzZWVkcxgGIAMoCzIqLmVzcGVyLnNhbmN0dW0udjIuQ2hlY2twb2ludEVudi5TZWVkc0VudHJ5Ek0KD2NvdW50ZXJmYWN0dWFscxgHIAMoCzI0LmVzcGVyLnNhbmN0dW0udjIuQ2hlY2twb2ludEVudi5Db3VudGVyZmFjdHVhbHNFbnRyeRIyCgZzZXJpZXMYCCADKAsyIi5lc3Blci5zYW5jdHVtLnYyLkNoZWNrcG9pbnRTZXJpZXMaTwoKU2VlZHNFbnRyeRILCgNrZXkYASABKAkSMAoFdmFsdWUYAiABKAsyIS5lc3Blci50ZWxlbWV0cnkudjEuU2VlZFRlbGVtZXRyeToCOAEaNgoUQ291bnRlcmZhY3R1YWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4AUINCgtfbGFzdF9lcG9jaCKAAQoWQ2hlY2twb2ludExhc3REZWNpc2lvbhIQCghncm91cF9pZBgBIAEoCRIWCgxyZWNlbnRfaW5kZXgYAiABKA1IABI0CghkZWNpc2lvbhgDIAEoCzIgLmVzcGVyLnRlbGVtZXRyeS52MS5EZWNpc2lvbkNhcmRIAEIGCgRjYXJkIkYKE0NoZWNrcG9pbnRCYXRjaE1hcmsSEwoLcmVjZWl2ZWRfYXQYASABKAESGgoSZXBpc29kZXNfY29tcGxldGVkGAIgASgEIkQKEENoZWNrcG9pbnRTZXJpZXMSDgoGbWV0cmljGAEgASgJEhAKCGdyb3VwX2lkGAIgASgJEg4KBnZhbHVlcxgDIAMoASJfChVDaGVja3BvaW50R3JvdXBVcGRhdGUSEAoIZ3JvdXBfaWQYASABKAkSNAoGdXBkYXRlGAIgASgLMiQuZXNwZXIudGVsZW1ldHJ5LnYxLlBQT1VwZGF0ZVBheWxvYWQiXgoSQ2hlY2twb2ludFByb2R1Y2VyEg4KBnJ1bl9pZBgBIAEoCRITCgtwcm9kdWNlcl9pZBgCIAEoCRIOCgZjdXJzb3IYAyABKAQSEwoLZGlnZXN0X3JpbmcYBCADKAQiNQoQQ2hlY2twb2ludEdyb3VwcxIOCgZydW5faWQYASABKAkSEQoJZ3JvdXBfaWRzGAIgAygJIvcBChRBZ2dyZWdhdG9yQ2hlY2twb2ludBIVCg10aHJvdWdoX2JhdGNoGAEgASgDEg4KBmV2ZW50cxgCIAEoBBItCgRydW5zGAMgAygLMh8uZXNwZXIuc2FuY3R1bS52Mi5DaGVja3BvaW50UnVuEjcKCXByb2R1Y2VycxgEIAMoCzIkLmVzcGVyLnNhbmN0dW0udjIuQ2hlY2twb2ludFByb2R1Y2VyEjoKDnBsYW5uZWRfZ3JvdXBzGAUgAygLMiIuZXNwZXIuc2FuY3R1bS52Mi5DaGVja3BvaW50R3JvdXBzEhQKDHBsYW5uZWRfcnVucxgGIAMoCWIGcHJvdG8z", [file_esper_sanctum_v2_sanctum, file_esper_telemetry_v1_telemetry]);
+  fileDesc("CiFlc3Blci9zYW5jdHVtL3YyL2NoZWNrcG9pbnQucHJvdG8SEGVzcGVyLnNhbmN0dW0udjIi9AUKDUNoZWNrcG9pbnRSdW4SDgoGcnVuX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAQSEgoKaGFzX2NvbmZpZxgDIAEoCBIxCghkZWxpdmVyeRgEIAEoCzIfLmVzcGVyLnNhbmN0dW0udjIuRGVsaXZlcnlTdGF0cxIcCg9sYXN0X2V2ZW50X3RpbWUYBSABKAFIAIgBARIWCg5ldmVudHNfYXBwbGllZBgGIAEoBBIwCgVzdGF0ZRgHIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuU2FuY3R1bVNuYXBzaG90Ei0KBGVudnMYCCADKAsyHy5lc3Blci5zYW5jdHVtLnYyLkNoZWNrcG9pbnRFbnYSMwoJZGVjaXNpb25zGAkgAygLMiAuZXNwZXIudGVsZW1ldHJ5LnYxLkRlY2lzaW9uQ2FyZBJACg5sYXN0X2RlY2lzaW9ucxgKIAMoCzIoLmVzcGVyLnNhbmN0dW0udjIuQ2hlY2twb2ludExhc3REZWNpc2lvbhI6CgtiYXRjaF9tYXJrcxgLIAMoCzIlLmVzcGVyLnNhbmN0dW0udjIuQ2hlY2twb2ludEJhdGNoTWFyaxIyCgZzZXJpZXMYDCADKAsyIi5lc3Blci5zYW5jdHVtLnYyLkNoZWNrcG9pbnRTZXJpZXMSPQoMbGFzdF91cGRhdGVzGA0gAygLMicuZXNwZXIuc2FuY3R1bS52Mi5DaGVja3BvaW50R3JvdXBVcGRhdGUSQQoLbGFzdF92aXRhbHMYDiABKAsyJy5lc3Blci50ZWxlbWV0cnkudjEuU3lzdGVtVml0YWxzUGF5bG9hZEgBiAEBEj4KDW1ldHJpY190cmFja3MYDyADKAsyJy5lc3Blci5zYW5jdHVtLnYyLkNoZWNrcG9pbnRNZXRyaWNUcmFjaxIXCg9tZXRyaWNzX3JlZnVzZWQYECABKARCEgoQX2xhc3RfZXZlbnRfdGltZUIOCgxfbGFzdF92aXRhbHMikwEKFUNoZWNrcG9pbnRNZXRyaWNUcmFjaxIQCghncm91cF9pZBgBIAEoCRITCgZlbnZfaWQYAiABKA1IAIgBARIMCgRuYW1lGAMgASgJEg0KBXZhbHVlGAQgASgBEhEKBHN0ZXAYBSABKARIAYgBARIPCgdoaXN0b3J5GAYgAygBQgkKB19lbnZfaWRCBwoFX3N0ZXAi9gMKDUNoZWNrcG9pbnRFbnYSEAoIZ3JvdXBfaWQYASABKAkSDgoGZW52X2lkGAIgASgNEjsKCmxhc3RfZXBvY2gYAyABKAsyIi5lc3Blci50ZWxlbWV0cnkudjEuVGVsZW1ldHJ5RXZlbnRIAIgBARIVCg1iZXN0X2FjY3VyYWN5GAQgASgBEhkKEWN1bXVsYXRpdmVfcmV3YXJkGAUgASgBEjkKBXNlZWRzGAYgAygLMiouZXNwZXIuc2FuY3R1bS52Mi5DaGVja3BvaW50RW52LlNlZWRzRW50cnkSTQoPY291bnRlcmZhY3R1YWxzGAcgAygLMjQuZXNwZXIuc2FuY3R1bS52Mi5DaGVja3BvaW50RW52LkNvdW50ZXJmYWN0dWFsc0VudHJ5EjIKBnNlcmllcxgIIAMoCzIiLmVzcGVyLnNhbmN0dW0udjIuQ2hlY2twb2ludFNlcmllcxpPCgpTZWVkc0VudHJ5EgsKA2tleRgBIAEoCRIwCgV2YWx1ZRgCIAEoCzIhLmVzcGVyLnRlbGVtZXRyeS52MS5TZWVkVGVsZW1ldHJ5OgI4ARo2ChRDb3VudGVyZmFjdHVhbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBQg0KC19sYXN0X2Vwb2NoIoABChZDaGVja3BvaW50TGFzdERlY2lzaW9uEhAKCGdyb3VwX2lkGAEgASgJEhYKDHJlY2VudF9pbmRleBgCIAEoDUgAEjQKCGRlY2lzaW9uGAMgASgLMiAuZXNwZXIudGVsZW1ldHJ5LnYxLkRlY2lzaW9uQ2FyZEgAQgYKBGNhcmQiRgoTQ2hlY2twb2ludEJhdGNoTWFyaxITCgtyZWNlaXZlZF9hdBgBIAEoARIaChJlcGlzb2Rlc19jb21wbGV0ZWQYAiABKAQiRAoQQ2hlY2twb2ludFNlcmllcxIOCgZtZXRyaWMYASABKAkSEAoIZ3JvdXBfaWQYAiABKAkSDgoGdmFsdWVzGAMgAygBIl8KFUNoZWNrcG9pbnRHcm91cFVwZGF0ZRIQCghncm91cF9pZBgBIAEoCRI0CgZ1cGRhdGUYAiABKAsyJC5lc3Blci50ZWxlbWV0cnkudjEuUFBPVXBkYXRlUGF5bG9hZCJeChJDaGVja3BvaW50UHJvZHVjZXISDgoGcnVuX2lkGAEgASgJEhMKC3Byb2R1Y2VyX2lkGAIgASgJEg4KBmN1cnNvchgDIAEoBBITCgtkaWdlc3RfcmluZxgEIAMoBCI1ChBDaGVja3BvaW50R3JvdXBzEg4KBnJ1bl9pZBgBIAEoCRIRCglncm91cF9pZHMYAiADKAki9wEKFEFnZ3JlZ2F0b3JDaGVja3BvaW50EhUKDXRocm91Z2hfYmF0Y2gYASABKAMSDgoGZXZlbnRzGAIgASgEEi0KBHJ1bnMYAyADKAsyHy5lc3Blci5zYW5jdHVtLnYyLkNoZWNrcG9pbnRSdW4SNwoJcHJvZHVjZXJzGAQgAygLMiQuZXNwZXIuc2FuY3R1bS52Mi5DaGVja3BvaW50UHJvZHVjZXISOgoOcGxhbm5lZF9ncm91cHMYBSADKAsyIi5lc3Blci5zYW5jdHVtLnYyLkNoZWNrcG9pbnRHcm91cHMSFAoMcGxhbm5lZF9ydW5zGAYgAygJYgZwcm90bzM", [file_esper_sanctum_v2_sanctum, file_esper_telemetry_v1_telemetry]);
 
 /**
  * Everything held for one run (a RunAggregator), in the order it was built.
@@ -104,6 +104,18 @@ export type CheckpointRun = Message<"esper.sanctum.v2.CheckpointRun"> & {
    * @generated from field: optional esper.telemetry.v1.SystemVitalsPayload last_vitals = 14;
    */
   lastVitals?: SystemVitalsPayload | undefined;
+
+  /**
+   * The producer's own scalars (METRICS events), in first-seen order.
+   *
+   * @generated from field: repeated esper.sanctum.v2.CheckpointMetricTrack metric_tracks = 15;
+   */
+  metricTracks: CheckpointMetricTrack[];
+
+  /**
+   * @generated from field: uint64 metrics_refused = 16;
+   */
+  metricsRefused: bigint;
 };
 
 /**
@@ -112,6 +124,48 @@ export type CheckpointRun = Message<"esper.sanctum.v2.CheckpointRun"> & {
  */
 export const CheckpointRunSchema: GenMessage<CheckpointRun> = /*@__PURE__*/
   messageDesc(file_esper_sanctum_v2_checkpoint, 0);
+
+/**
+ * @generated from message esper.sanctum.v2.CheckpointMetricTrack
+ */
+export type CheckpointMetricTrack = Message<"esper.sanctum.v2.CheckpointMetricTrack"> & {
+  /**
+   * @generated from field: string group_id = 1;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: optional uint32 env_id = 2;
+   */
+  envId?: number | undefined;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * @generated from field: double value = 4;
+   */
+  value: number;
+
+  /**
+   * @generated from field: optional uint64 step = 5;
+   */
+  step?: bigint | undefined;
+
+  /**
+   * @generated from field: repeated double history = 6;
+   */
+  history: number[];
+};
+
+/**
+ * Describes the message esper.sanctum.v2.CheckpointMetricTrack.
+ * Use `create(CheckpointMetricTrackSchema)` to create a new message.
+ */
+export const CheckpointMetricTrackSchema: GenMessage<CheckpointMetricTrack> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_checkpoint, 1);
 
 /**
  * @generated from message esper.sanctum.v2.CheckpointEnv
@@ -163,7 +217,7 @@ export type CheckpointEnv = Message<"esper.sanctum.v2.CheckpointEnv"> & {
  * Use `create(CheckpointEnvSchema)` to create a new message.
  */
 export const CheckpointEnvSchema: GenMessage<CheckpointEnv> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_checkpoint, 1);
+  messageDesc(file_esper_sanctum_v2_checkpoint, 2);
 
 /**
  * A group's latest decision: the index of the same card in `decisions` when it is one of
@@ -200,7 +254,7 @@ export type CheckpointLastDecision = Message<"esper.sanctum.v2.CheckpointLastDec
  * Use `create(CheckpointLastDecisionSchema)` to create a new message.
  */
 export const CheckpointLastDecisionSchema: GenMessage<CheckpointLastDecision> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_checkpoint, 2);
+  messageDesc(file_esper_sanctum_v2_checkpoint, 3);
 
 /**
  * @generated from message esper.sanctum.v2.CheckpointBatchMark
@@ -222,7 +276,7 @@ export type CheckpointBatchMark = Message<"esper.sanctum.v2.CheckpointBatchMark"
  * Use `create(CheckpointBatchMarkSchema)` to create a new message.
  */
 export const CheckpointBatchMarkSchema: GenMessage<CheckpointBatchMark> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_checkpoint, 3);
+  messageDesc(file_esper_sanctum_v2_checkpoint, 4);
 
 /**
  * @generated from message esper.sanctum.v2.CheckpointSeries
@@ -249,7 +303,7 @@ export type CheckpointSeries = Message<"esper.sanctum.v2.CheckpointSeries"> & {
  * Use `create(CheckpointSeriesSchema)` to create a new message.
  */
 export const CheckpointSeriesSchema: GenMessage<CheckpointSeries> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_checkpoint, 4);
+  messageDesc(file_esper_sanctum_v2_checkpoint, 5);
 
 /**
  * @generated from message esper.sanctum.v2.CheckpointGroupUpdate
@@ -271,7 +325,7 @@ export type CheckpointGroupUpdate = Message<"esper.sanctum.v2.CheckpointGroupUpd
  * Use `create(CheckpointGroupUpdateSchema)` to create a new message.
  */
 export const CheckpointGroupUpdateSchema: GenMessage<CheckpointGroupUpdate> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_checkpoint, 5);
+  messageDesc(file_esper_sanctum_v2_checkpoint, 6);
 
 /**
  * Ingest bookkeeping of one producer: its last applied seq and the content digests of its
@@ -308,7 +362,7 @@ export type CheckpointProducer = Message<"esper.sanctum.v2.CheckpointProducer"> 
  * Use `create(CheckpointProducerSchema)` to create a new message.
  */
 export const CheckpointProducerSchema: GenMessage<CheckpointProducer> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_checkpoint, 6);
+  messageDesc(file_esper_sanctum_v2_checkpoint, 7);
 
 /**
  * @generated from message esper.sanctum.v2.CheckpointGroups
@@ -330,7 +384,7 @@ export type CheckpointGroups = Message<"esper.sanctum.v2.CheckpointGroups"> & {
  * Use `create(CheckpointGroupsSchema)` to create a new message.
  */
 export const CheckpointGroupsSchema: GenMessage<CheckpointGroups> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_checkpoint, 7);
+  messageDesc(file_esper_sanctum_v2_checkpoint, 8);
 
 /**
  * The whole aggregator and ingest state after the store's batch `through_batch`.
@@ -382,5 +436,5 @@ export type AggregatorCheckpoint = Message<"esper.sanctum.v2.AggregatorCheckpoin
  * Use `create(AggregatorCheckpointSchema)` to create a new message.
  */
 export const AggregatorCheckpointSchema: GenMessage<AggregatorCheckpoint> = /*@__PURE__*/
-  messageDesc(file_esper_sanctum_v2_checkpoint, 8);
+  messageDesc(file_esper_sanctum_v2_checkpoint, 9);
 
