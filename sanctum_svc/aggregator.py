@@ -27,6 +27,8 @@ from sanctum_svc.handlers import HANDLERS
 from sanctum_svc.handlers.common import RECENT_DECISIONS, event_time, set_time
 from sanctum_svc.metric_tracks import MetricTracks
 
+#: Tags listed per run in a RunSummary.
+SUMMARY_TAGS = 16
 #: Batches over which episodes/s is measured.
 EPISODE_RATE_WINDOW = 5
 #: While assembling envs, one in this many is measured to estimate their total size.
@@ -265,6 +267,7 @@ class RunAggregator:
             out.avg_reward = run.last_batch.avg_reward
         if run.HasField("started_at"):
             out.started_at.CopyFrom(run.started_at)
+        out.tags.extend(run.config.tags[:SUMMARY_TAGS])
         if self.last_event_time is not None:
             out.liveness = liveness_for_age(max(0.0, now - self.last_event_time))
             set_time(out.last_event_time, self.last_event_time)

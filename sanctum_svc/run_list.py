@@ -64,12 +64,6 @@ def page_size(request: spb.ListRunsRequest) -> int:
 MAX_FILTER_BYTES = 256
 
 
-def run_tags(run: RunAggregator) -> list[str]:
-    """The run's tags (RunConfig.tags, when this contract has them)."""
-    config = run.state.run.config
-    return list(getattr(config, "tags", ()))
-
-
 def matcher(request: spb.ListRunsRequest):  # noqa: ANN201 - a predicate on runs
     """A predicate selecting the runs `request` filters for (PageError when malformed)."""
     text = request.filter
@@ -83,7 +77,8 @@ def matcher(request: spb.ListRunsRequest):  # noqa: ANN201 - a predicate on runs
             return False
         if not needle:
             return True
-        hay = (run.run_id, run.state.run.config.task, *run_tags(run))
+        config = run.state.run.config
+        hay = (run.run_id, config.task, *config.tags)
         return any(needle in h.casefold() for h in hay)
 
     return wanted

@@ -30,7 +30,9 @@ def _ids(reply: spb.ListRunsResponse) -> list[str]:
 def test_list_runs_filters_by_name_and_status_and_pages() -> None:
     with ThreadedSanctum() as s:
         for name in ("alpha-1", "alpha-2", "beta-1"):
-            s.ingest(build_run_events(name, completed=name != "alpha-2"))
+            events = build_run_events(name, completed=name != "alpha-2")
+            events[0].training_started.config.tags.extend([f"tag-{name}", "lr-sweep"])
+            s.ingest(events)
         assert sorted(_ids(_runs(s, filter="ALPHA"))) == ["alpha-1", "alpha-2"]
         assert _runs(s, filter="alpha").total_size == 2
         assert _ids(_runs(s, filter="alpha", statuses=[spb.RUN_STATUS_RUNNING])) == ["alpha-2"]
@@ -38,6 +40,9 @@ def test_list_runs_filters_by_name_and_status_and_pages() -> None:
             "alpha-1", "beta-1"]
         assert sorted(_ids(_runs(s, filter="cifar"))) == ["alpha-1", "alpha-2", "beta-1"]
         assert _ids(_runs(s, filter="gamma")) == []
+        assert _ids(_runs(s, filter="TAG-BETA")) == ["beta-1"]
+        assert len(_runs(s, filter="sweep").runs) == 3
+        assert list(_runs(s, filter="beta").runs[0].tags) == ["tag-beta-1", "lr-sweep"]
         first = _runs(s, filter="-1", page_size=1)
         second = _runs(s, filter="-1", page_size=1, page_token=first.next_page_token)
         assert sorted(_ids(first) + _ids(second)) == ["alpha-1", "beta-1"]

@@ -39,9 +39,10 @@ def run_label(run: spb.RunSummary) -> Text:
     total = run.total_episodes or DASH
     acc = num(run.rolling_accuracy if run.HasField("rolling_accuracy") else None)
     reward = num(run.avg_reward if run.HasField("avg_reward") else None, ".2f")
+    tags = "  #" + " #".join(clip(t, 24) for t in run.tags[:3]) if run.tags else ""
     return Text(f"{clip(run.run_id)}  {clip(run.task, 40) or DASH}  "
                 f"ep {run.episodes_completed}/{total}  acc {acc}  reward {reward}  "
-                f"{live}  {status}")
+                f"{live}  {status}{tags}")
 
 
 def parse_query(text: str) -> tuple[str, list[int]]:
@@ -124,7 +125,7 @@ class RunPickerScreen(ModalScreen[str | None]):
         else:  # no server to ask: filter what was listed
             folded = needle.casefold()
             runs = [r for r in self._all if (not statuses or r.status in statuses)
-                    and (folded in r.run_id.casefold() or folded in r.task.casefold())]
+                    and any(folded in h.casefold() for h in (r.run_id, r.task, *r.tags))]
             total = len(runs)
         self._runs = runs
         options = self.query_one(OptionList)
