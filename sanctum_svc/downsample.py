@@ -62,8 +62,9 @@ def downsample(segments: Iterable[Segment], s0: int, s1: int, total: int, max_po
     for seg in segments:
         a, b = max(s0, seg.first) - seg.first, min(s1, seg.first + seg.n - 1) - seg.first
         whole = a == 0 and b == seg.n - 1
-        if whole and seg.arrays is None and seg.n <= per - bucket.n:
-            # The whole block fits in this bucket: its summary is enough.
+        if whole and seg.arrays is None and seg.n <= per:
+            # A block no bigger than a bucket goes into it whole, by its summary (a bucket
+            # then holds per..2*per-1 points: never more buckets than max_points/2).
             lo = (seg.first + seg.imin, seg.tmin, seg.vmin)
             hi = (seg.first + seg.imax, seg.tmax, seg.vmax)
             bucket.take(seg.n, lo, hi)

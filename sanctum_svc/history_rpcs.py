@@ -16,6 +16,7 @@ from esper_common import logs
 from sanctum_svc import series_query
 from sanctum_svc.ingest import IngestPipeline
 from sanctum_svc.run_admin import RunAdmin, RunBusy
+from sanctum_svc.series_index import DamagedBlock
 from sanctum_svc.store import StoreError
 
 
@@ -42,6 +43,9 @@ class HistoryRpcs:
         await self._known(request.run_id, context)
         try:
             return await self.pipeline.store.call(series_query.query, self._store, request)
+        except DamagedBlock as exc:
+            await context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
+            raise
         except series_query.QueryError as exc:
             from sanctum_svc.servicer import bad_request_status
             from sanctum_svc.validate import Violation
@@ -65,7 +69,11 @@ class HistoryRpcs:
         for key, n in keys:
             first = 0
             while first < n:
-                chunk = await call(series_query.export_chunk, self._store, key, first)
+                try:
+                    chunk = await call(series_query.export_chunk, self._store, key, first)
+                except DamagedBlock as exc:
+                    await context.abort(grpc.StatusCode.DATA_LOSS, str(exc))
+                    raise
                 if not chunk.steps:
                     break
                 first = chunk.steps[-1] + 1

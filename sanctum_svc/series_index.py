@@ -15,6 +15,7 @@ Only the store thread touches this object (EventStore calls it inside its transa
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from array import array
 from collections.abc import Iterable, Iterator
@@ -51,7 +52,8 @@ CREATE TABLE IF NOT EXISTS series_blocks (
     imax INTEGER NOT NULL,
     tmax REAL NOT NULL,
     data BLOB NOT NULL,  -- n float64 times, then n float64 values (little-endian)
-    digest BLOB NOT NULL,
+    data_digest BLOB NOT NULL,  -- BLAKE2b-128 of data (checked when the block is decoded)
+    digest BLOB NOT NULL,  -- of the other columns but data (checked on every read)
     PRIMARY KEY (series_id, first_step)
 ) WITHOUT ROWID
 """
@@ -206,10 +208,11 @@ class SeriesIndex:
         imin, imax = values.index(vmin), values.index(vmax)
         data = pack(times, values)
         cols = (series_id, first, len(values), times[0], times[-1], vmin, imin, times[imin],
-                vmax, imax, times[imax], data)
+                vmax, imax, times[imax], data_digest(data))
         db.execute("INSERT OR REPLACE INTO series_blocks (series_id, first_step, n, t_first, "
-                   "t_last, vmin, imin, tmin, vmax, imax, tmax, data, digest) VALUES "
-                   "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*cols, row_digest(*cols)))
+                   "t_last, vmin, imin, tmin, vmax, imax, tmax, data_digest, digest, data) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (*cols, row_digest(*cols), data))
 
     def flush_through(self, db: sqlite3.Connection, batch_row: int) -> dict[int, int]:
         """Write every tail's points of batches <= batch_row (a checkpoint covering them is
@@ -248,8 +251,8 @@ class SeriesIndex:
                  stats: dict[str, int]) -> Iterator[Segment]:
         """The blocks (then the tail) holding steps s0..s1 (inclusive), in step order."""
         rows = db.execute(
-            "SELECT first_step, n, t_first, t_last, vmin, imin, tmin, vmax, imax, tmax, data, "
-            "digest FROM series_blocks WHERE series_id = ? AND first_step <= ? AND "
+            "SELECT first_step, n, t_first, t_last, vmin, imin, tmin, vmax, imax, tmax, "
+            "data_digest, digest FROM series_blocks WHERE series_id = ? AND first_step <= ? AND "
             "first_step + n > ? ORDER BY first_step", (series_id, s1, s0))
         from sanctum_svc.store import row_digest
 
@@ -258,7 +261,8 @@ class SeriesIndex:
             if row[11] != row_digest(series_id, *row[:11]):
                 stats["damaged"] = stats.get("damaged", 0) + 1
                 continue
-            yield Segment(*row[:11])
+            yield Segment(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+                          row[8], row[9], data_digest=row[10], source=(db, series_id))
         tail = self.tails.get(series_id)
         if tail is not None and tail.times and tail.first_step + len(tail.times) > s0 \
                 and tail.first_step <= s1:
@@ -279,7 +283,9 @@ class Segment:
     vmax: float
     imax: int
     tmax: float
-    data: bytes | None = None
+    data_digest: bytes | None = None
+    #: Where to read the block's data from when it is decoded: (db, series id).
+    source: tuple[sqlite3.Connection, int] | None = None
     arrays: tuple[array[float], array[float]] | None = None
 
     @classmethod
@@ -287,11 +293,26 @@ class Segment:
         vmin, vmax = min(values), max(values)
         imin, imax = values.index(vmin), values.index(vmax)
         return cls(first, len(values), times[0], times[-1], vmin, imin, times[imin], vmax,
-                   imax, times[imax], None, (times, values))
+                   imax, times[imax], arrays=(times, values))
 
     def decoded(self, stats: dict[str, int]) -> tuple[array[float], array[float]]:
         if self.arrays is None:
-            assert self.data is not None
-            self.arrays = unpack(self.data, self.n)
+            assert self.source is not None
+            db, series_id = self.source
+            row = db.execute("SELECT data FROM series_blocks WHERE series_id = ? AND "
+                             "first_step = ?", (series_id, self.first)).fetchone()
+            if row is None or data_digest(row[0]) != self.data_digest:
+                raise DamagedBlock(f"series {series_id}: the block at step {self.first} is "
+                                   "damaged (checksum mismatch); `esper-sanctum store check` "
+                                   "lists it")
+            self.arrays = unpack(row[0], self.n)
             stats["decoded"] = stats.get("decoded", 0) + self.n
         return self.arrays
+
+
+class DamagedBlock(Exception):
+    """A block's data does not match its checksum."""
+
+
+def data_digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
