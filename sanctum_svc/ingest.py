@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc import checkpoint
 from sanctum_svc.aggregator import Aggregator, RunAggregator
 from sanctum_svc.config import Limits
 from sanctum_svc.metrics import Metrics
@@ -364,69 +363,11 @@ class IngestPipeline:
     # -- replay ---------------------------------------------------------------------------
     def replay(self, store: EventStore, progress: Callable[[int, int], None] | None = None,
                use_checkpoints: bool = True) -> int:
-        """Rebuild state from the store (synchronously, before serving): from its newest
-        intact checkpoint, then the batches after it (all of them without one). Returns the
-        events replayed. Stored batches were accepted: caps are not applied to them again."""
-        restored = self._restore_checkpoint(store) if use_checkpoints else None
-        after = restored[0] if restored is not None else None
-        store.recover_index(restored[1] if restored is not None else None)
-        total = store.count(after)
-        done = 0
-        parse = tpb.TelemetryEvent.FromString
-        for chunk in store.replay_legacy() if after is None else ():
-            events = [parse(data) for _, data in chunk]
-            store.index_replayed([(0, at, [ev]) for (at, _), ev in zip(chunk, events,
-                                                                       strict=True)])
-            digests = [content_digest(data) for _, data in chunk]
-            plan = self._replan(events, (), lambda d=digests: d)
-            indices = range(len(events)) if plan.accepted is None else plan.accepted
-            self._apply(events, plan, [chunk[i][0] for i in indices])
-            done += len(chunk)
-            if progress is not None:
-                progress(done, total)
-        parse_batch = tpb.EventBatch.FromString
-        for chunk in store.replay(after=after or 0):
-            parsed = [(rowid, at, parse_batch(data), data) for at, data, rowid in chunk]
-            store.index_replayed([(rowid, at, b.events) for rowid, at, b, _ in parsed])
-            for _, received_at, batch, data in parsed:
-                events = list(batch.events)
-                self._apply(events, self._replan(events, batch.drops,
-                                                 lambda d=data: event_digests(d)), received_at)
-                done += len(events)
-            if progress is not None:
-                progress(done, total)
-        self.through_batch = store.last_batch()
-        self.events_held += done
-        drops = [tpb.ProducerDrops(run_id=r, producer_id=p, dropped_total=t)
-                 for r, p, t in store.drops()]
-        if drops:
-            self._apply([], self._replan([], drops, None), 0.0)
-        # Counters only the live path knows (received, duplicate, rejected) were persisted
-        # with every batch: restore them verbatim.
-        for run_id, data in store.deliveries().items():
-            run = self.aggregator.get_or_create(run_id)
-            if run.delivery.SerializeToString() != data:  # a change only if it is one
-                run.delivery.ParseFromString(data)
-                run.touch()
-        self.planned.reset(self._cursors, keep_digests=True)
-        return done
+        """Rebuild state from the store before serving (sanctum_svc.replay). Returns the
+        events replayed."""
+        from sanctum_svc.replay import replay_store
 
-    def _restore_checkpoint(self, store: EventStore) -> tuple[int, dict[int, int]] | None:
-        """Restore the newest checkpoint that is intact: the batch it covers and the series
-        index's counts then (None: none)."""
-        for rowid, through, events, data, counts in store.checkpoints():
-            try:
-                checkpoint.restore(self, data)
-            except checkpoint.CheckpointError as exc:
-                log.warning("store %s: checkpoint %d not used (%s); trying an older one",
-                            store.path, rowid, exc)
-                continue
-            self.through_batch, self.events_held = through, events
-            self.restored_events = events
-            log.info("restored checkpoint %d (%d events, through batch %d)",
-                     rowid, events, through)
-            return through, counts
-        return None
+        return replay_store(self, store, progress, use_checkpoints)
 
     def _replan(self, events: list[tpb.TelemetryEvent], drops: Sequence[tpb.ProducerDrops],
                 digests: Callable[[], list[int]] | None) -> Plan:
