@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "0: off)")
     s.add_argument("--checkpoint-keep", type=int, default=2, metavar="K",
                    help="checkpoints kept in the store, newest first (default 2)")
+    s.add_argument("--replay-all", action="store_true",
+                   help="ignore checkpoints on start: rebuild everything from the stored "
+                        "events, reading and verifying every one (slow on a big store)")
     s.add_argument("--retain-days", type=float, metavar="D",
                    help="delete finished runs (completed, stopped, failed) whose last event "
                         "is older than D days, at start and hourly (default: keep)")
@@ -191,7 +194,8 @@ def run_serve(args: argparse.Namespace) -> int:
         stall_timeout=args.stall_timeout, metrics_port=args.metrics_port,
         metrics_host=args.metrics_host, checkpoint_every_events=args.checkpoint_every,
         checkpoint_every_s=args.checkpoint_interval, checkpoint_keep=args.checkpoint_keep,
-        retain_days=args.retain_days, retain_runs=args.retain_runs)
+        retain_days=args.retain_days, retain_runs=args.retain_runs,
+        replay_all=args.replay_all)
     try:
         config.check()
     except ConfigError as exc:

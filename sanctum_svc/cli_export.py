@@ -24,10 +24,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "series.parquet, series.csv or a TensorBoard event file "
                     "(tensorboard --logdir DIR).")
     e.add_argument("run", help="the run id (esper-tui's run picker or ListRuns lists them)")
-    e.add_argument("--format", choices=FORMATS, default="parquet",
+    # Keyed export_format in config files / ESPER_EXPORT_FORMAT: `import --format` takes
+    # other values, and a shared ESPER_FORMAT would break one of them.
+    e.add_argument("--export-format", "--format", dest="format", choices=FORMATS,
+                   default="parquet",
                    help="parquet (typed columns; default), csv, or tensorboard")
-    e.add_argument("--out", type=Path, required=True, metavar="DIR",
-                   help="directory to write into (created if missing)")
+    e.add_argument("--out", type=Path, metavar="DIR",
+                   help="directory to write into, created if missing (required)")
     e.add_argument("--server", default="127.0.0.1:50051", metavar="HOST:PORT",
                    help="sanctum address (default 127.0.0.1:50051)")
     e.add_argument("--token", help="bearer token (the read token is enough)")
@@ -42,6 +45,10 @@ def _progress(report: ExportReport) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    if args.out is None:
+        print("esper-sanctum: error: export needs --out DIR (the directory to write into)",
+              file=sys.stderr)
+        return 2
     cfg = ChannelConfig(args.server, token=args.token or None, tls_ca=args.tls_ca)
     try:
         with sync_channel(cfg) as channel:

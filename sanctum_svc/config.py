@@ -119,6 +119,9 @@ class ServerConfig:
     checkpoint_every_events: int = 100_000
     checkpoint_every_s: float = 600.0
     checkpoint_keep: int = 2
+    #: Ignore checkpoints on start: rebuild everything from the stored events (slow; reads
+    #: and verifies every stored batch).
+    replay_all: bool = False
     #: Retention of finished runs (sanctum_svc.run_admin): delete those whose last event is
     #: older than this many days / all but the newest this many. None: keep.
     retain_days: float | None = None

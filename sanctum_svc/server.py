@@ -157,7 +157,7 @@ class SanctumServer:
 
         try:
             self.replayed = await self._astore.call(self.pipeline.replay, self.store,
-                                                    self.replay_progress)
+                                                    self.replay_progress, not cfg.replay_all)
         except sqlite3.DatabaseError as exc:  # damage quick_check did not see
             await self.stop(0)
             error = corrupt_error(self.store.path, str(exc))
