@@ -28,6 +28,8 @@ from sanctum_svc.handlers.common import RECENT_DECISIONS, event_time, set_time
 from sanctum_svc.health.evaluate import EdgeListener, RunHealth
 from sanctum_svc.metric_tracks import MetricTracks
 
+#: Tags listed per run in a RunSummary.
+SUMMARY_TAGS = 16
 #: Batches over which episodes/s is measured.
 EPISODE_RATE_WINDOW = 5
 #: While assembling envs, one in this many is measured to estimate their total size.
@@ -271,6 +273,12 @@ class RunAggregator:
         )
         if run.status in (spb.RUN_STATUS_STOPPED, spb.RUN_STATUS_FAILED):
             out.status_reason = run.completion.status
+        if run.HasField("last_batch"):
+            out.rolling_accuracy = run.last_batch.rolling_accuracy
+            out.avg_reward = run.last_batch.avg_reward
+        if run.HasField("started_at"):
+            out.started_at.CopyFrom(run.started_at)
+        out.tags.extend(run.config.tags[:SUMMARY_TAGS])
         if self.last_event_time is not None:
             out.liveness = liveness_for_age(max(0.0, now - self.last_event_time))
             set_time(out.last_event_time, self.last_event_time)
@@ -293,6 +301,7 @@ class Aggregator:
         self._runs: dict[str, RunAggregator] = {}
         #: Creation order of each run (the tie-break of latest_run_id).
         self._created: dict[str, int] = {}
+        self._next_created = 0
         self._history_len = history_len
         self._event_log_len = event_log_len
         self._snapshot_budget = snapshot_budget
@@ -307,7 +316,8 @@ class Aggregator:
                 run_id, history_len=self._history_len, event_log_len=self._event_log_len,
                 snapshot_budget=self._snapshot_budget, on_event=self._on_event,
                 on_finding=self._finding)
-            self._created[run_id] = len(self._runs)
+            self._created[run_id] = self._next_created
+            self._next_created += 1
             self._runs[run_id] = run
             self._on_event(run)
         return run
@@ -329,6 +339,25 @@ class Aggregator:
     @property
     def snapshot_budget(self) -> int:
         return self._snapshot_budget
+
+    def remove(self, run_id: str) -> bool:
+        """Forget a run (deleted or retired); whether it was held."""
+        run = self._runs.pop(run_id, None)
+        if run is None:
+            return False
+        del self._created[run_id]
+        self._latest_key = None
+        return True
+
+    def clear(self) -> None:
+        """Forget every run (a restore that failed half-way)."""
+        self._runs.clear()
+        self._created.clear()
+        self.rescan_latest()
+
+    def rescan_latest(self) -> None:
+        """Choose the latest run again on the next ask (after state was put in directly)."""
+        self._latest, self._latest_key = None, None
 
     def _key(self, run: RunAggregator) -> tuple[float, int]:
         t = run.last_event_time

@@ -21,8 +21,8 @@ SERVICE = f"/{CURRENT_SERVICE}/"
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 #: Reflection checks the token itself: it describes health to anyone (sanctum_svc.reflection).
 REFLECTION_METHOD = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
-#: Methods a read-only token may call (everything but ingest, incl. reflection).
-WRITE_METHODS = frozenset({SERVICE + "Ingest"})
+#: Methods a read-only token may not call (it may call everything else, incl. reflection).
+WRITE_METHODS = frozenset({SERVICE + "Ingest", SERVICE + "DeleteRun"})
 
 
 def bearer(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:
@@ -51,7 +51,8 @@ def decide(method: str, token: str | None, full: str | None,
     if _same(token, read):
         if method in WRITE_METHODS:
             return (grpc.StatusCode.PERMISSION_DENIED,
-                    "the read-only token may not ingest; use the ingest token")
+                    f"the read-only token may not call {method.rsplit('/', 1)[-1]}; use "
+                    "the full token (--token)")
         return None
     if token is None:
         return (grpc.StatusCode.UNAUTHENTICATED,

@@ -4,6 +4,7 @@
     esper-sanctum ingest run.events --server 127.0.0.1:50051
     esper-sanctum store check ~/.local/share/esper/sanctum.sqlite
     esper-sanctum import telemetry.jsonl.gz --server 127.0.0.1:50051
+    esper-sanctum export RUN --format parquet --out exports/RUN
 
 `serve` is the default when no subcommand is given. User errors print one clear line and
 exit with status 2; there are no tracebacks for them.
@@ -29,6 +30,7 @@ from esper_common import logs, settings
 from esper_common.channel import ChannelConfig, SanctumError, sync_channel
 from esper_common.diagnose import describe
 from esper_common.eventfile import EventFileError, Truncated, read_batches, read_version
+from sanctum_svc import cli_export
 from sanctum_svc.config import DEFAULT_HZ, HZ_CAP, MAX_EVENTS_PER_BATCH, ConfigError, ServerConfig
 from sanctum_svc.import_cli import add_import_parser, run_import
 from sanctum_svc.server import SanctumServer, StartupError, serve
@@ -36,7 +38,7 @@ from sanctum_svc.store_check import check_store
 from sanctum_svc.tls import start_warnings
 
 LISTEN_LINE = "esper-sanctum listening on"
-COMMANDS = ("serve", "ingest", "store", "import")
+COMMANDS = ("serve", "ingest", "store", "import", "export")
 
 
 def default_store() -> Path:
@@ -51,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Esper Sanctum: aggregates live telemetry of morphogenetic RL runs, "
                     "persists it and streams snapshots to dashboards over gRPC. "
                     "`serve` is the default command.")
-    sub = parser.add_subparsers(dest="command", metavar="{serve,ingest,store,import}")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,ingest,store,import,export}")
 
     s = sub.add_parser("serve", help="run the service (default)",
                        description="Run the sanctum gRPC service until SIGTERM/SIGINT.")
@@ -88,6 +90,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--address-file", type=Path, metavar="FILE",
                    help="once serving, write the bound HOST:PORT to FILE (for supervisors "
                         "that bind port 0, like `esper up`)")
+    s.add_argument("--checkpoint-every", type=int, default=100_000, metavar="N",
+                   help="write an aggregator checkpoint into the store every N events, so a "
+                        "restart replays only what follows it (default 100000; 0: off)")
+    s.add_argument("--checkpoint-interval", type=float, default=600.0, metavar="S",
+                   help="also checkpoint every S seconds when events arrived (default 600; "
+                        "0: off)")
+    s.add_argument("--checkpoint-keep", type=int, default=2, metavar="K",
+                   help="checkpoints kept in the store, newest first (default 2)")
+    s.add_argument("--replay-all", action="store_true",
+                   help="ignore checkpoints on start: rebuild everything from the stored "
+                        "events, reading and verifying every one (slow on a big store)")
+    s.add_argument("--retain-days", type=float, metavar="D",
+                   help="delete finished runs (completed, stopped, failed) whose last event "
+                        "is older than D days, at start and hourly (default: keep)")
+    s.add_argument("--retain-runs", type=int, metavar="N",
+                   help="keep only the newest N finished runs (live runs are never "
+                        "deleted; default: keep all)")
     s.add_argument("-v", "--verbose", action="store_true", help="same as --log-level info")
     logs.add_flags(s)
 
@@ -111,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "0 when nothing is damaged, 1 otherwise. Safe while a server runs.")
     chk.add_argument("path", help="the store file (what serve --store was given)")
     add_import_parser(sub)
+    cli_export.add_parser(sub)
     return parser
 
 
@@ -123,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_ingest(args)
     if args.command == "import":
         return run_import(args)
+    if args.command == "export":
+        return cli_export.run_export(args)
     if args.command == "store":
         report = check_store(args.path)
         print(report.text())
@@ -173,7 +195,11 @@ def run_serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
         insecure_listen_all=args.insecure_listen_all, max_hz=args.max_hz,
         stall_timeout=args.stall_timeout, metrics_port=args.metrics_port,
-        metrics_host=args.metrics_host, alert_webhook=args.alert_webhook)
+        metrics_host=args.metrics_host, alert_webhook=args.alert_webhook,
+        checkpoint_every_events=args.checkpoint_every,
+        checkpoint_every_s=args.checkpoint_interval, checkpoint_keep=args.checkpoint_keep,
+        retain_days=args.retain_days, retain_runs=args.retain_runs,
+        replay_all=args.replay_all)
     try:
         config.check()
     except ConfigError as exc:
@@ -182,6 +208,10 @@ def run_serve(args: argparse.Namespace) -> int:
         _warn(warning)
 
     def ready(server: SanctumServer) -> None:
+        restored = server.pipeline.restored_events if server.pipeline else None
+        if restored:
+            print(f"esper-sanctum: restored a checkpoint of {restored} events from {store}",
+                  file=sys.stderr)
         if server.replayed:
             print(f"esper-sanctum: replayed {server.replayed} events from {store}",
                   file=sys.stderr)

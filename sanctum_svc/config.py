@@ -116,6 +116,18 @@ class ServerConfig:
     #: the others; a producer that sent one bad batch loses nothing.
     refusal_delay_s: float = 0.05
     extra_options: list[tuple[str, int]] = field(default_factory=list)
+    #: Aggregator checkpoints in the store (sanctum_svc.checkpointing): every N events or
+    #: S seconds with new events (0 turns a trigger off), keeping the newest K.
+    checkpoint_every_events: int = 100_000
+    checkpoint_every_s: float = 600.0
+    checkpoint_keep: int = 2
+    #: Ignore checkpoints on start: rebuild everything from the stored events (slow; reads
+    #: and verifies every stored batch).
+    replay_all: bool = False
+    #: Retention of finished runs (sanctum_svc.run_admin): delete those whose last event is
+    #: older than this many days / all but the newest this many. None: keep.
+    retain_days: float | None = None
+    retain_runs: int | None = None
 
     @property
     def host(self) -> str:
@@ -155,6 +167,15 @@ class ServerConfig:
         if not self.store:
             raise ConfigError("--store is empty: give a file path for the event store, or "
                               "':memory:' to keep nothing across restarts")
+        if self.checkpoint_every_events < 0 or self.checkpoint_every_s < 0:
+            raise ConfigError("--checkpoint-every and --checkpoint-interval must be >= 0 "
+                              "(0 turns that trigger off)")
+        if self.retain_days is not None and self.retain_days <= 0:
+            raise ConfigError("--retain-days must be > 0 (omit it to keep runs forever)")
+        if self.retain_runs is not None and self.retain_runs < 0:
+            raise ConfigError("--retain-runs must be >= 0")
+        if self.checkpoint_keep < 1:
+            raise ConfigError("--checkpoint-keep must be >= 1")
         if self.read_token and not self.token:
             raise ConfigError("--read-token needs --token too (the token that may ingest)")
         if self.token is not None and not self.token.strip():

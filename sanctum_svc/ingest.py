@@ -30,7 +30,14 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.aggregator import Aggregator, RunAggregator
 from sanctum_svc.config import Limits
 from sanctum_svc.metrics import Metrics
-from sanctum_svc.planner import BatchResult, Key, Plan, PlannedState, PlanRefused
+from sanctum_svc.planner import (
+    BatchResult,
+    Key,
+    Plan,
+    PlannedState,
+    PlanRefused,
+    content_digest,
+)
 from sanctum_svc.store import BatchRow, EventStore, StoreError
 from sanctum_svc.store_thread import AsyncStore, CommitJob
 from sanctum_svc.validate import (
@@ -85,7 +92,7 @@ class _Pending:
 
 def event_digests(batch_bytes: bytes) -> list[int]:
     """A digest per event of a serialized EventBatch (equal bytes, equal digest)."""
-    return list(map(hash, split_events(batch_bytes)))
+    return list(map(content_digest, split_events(batch_bytes)))
 
 
 class IngestPipeline:
@@ -110,6 +117,14 @@ class IngestPipeline:
         #: Producer -> the stream (owner token) writing it, and the reverse.
         self._fences: dict[Key, object] = {}
         self._owned: dict[object, set[Key]] = {}
+        #: The newest `batches` row whose events are applied, and the events applied so far
+        #: (replayed, restored or live): what a checkpoint taken now covers.
+        self.through_batch = 0
+        self.events_held = 0
+        #: Called after each applied batch (periodic checkpoints).
+        self.after_apply: Callable[[], None] | None = None
+        #: The events the checkpoint restored on replay (None: none was).
+        self.restored_events: int | None = None
 
     def _applied_stats(self, run_id: str):  # noqa: ANN202
         run = self.aggregator.get(run_id)
@@ -135,6 +150,31 @@ class IngestPipeline:
 
     def cursors(self, run_id: str) -> list[tuple[str, int]]:
         return sorted((p, s) for (r, p), s in self._cursors.items() if r == run_id)
+
+    def applied_cursors(self) -> dict[Key, int]:
+        """Last applied seq of every producer (what a checkpoint keeps)."""
+        return self._cursors
+
+    def busy(self, run_id: str) -> bool:
+        """Whether a live Ingest stream is writing `run_id`."""
+        return any(r == run_id for r, _ in self._fences)
+
+    def forget_run(self, run_id: str) -> int:
+        """Drop a deleted run's state and bookkeeping; the events it held."""
+        run = self.aggregator.get(run_id)
+        held = run.events_applied if run is not None else 0
+        self.aggregator.remove(run_id)
+        self.planned.forget_run(run_id)
+        self._cursors = {k: v for k, v in self._cursors.items() if k[0] != run_id}
+        self._pending_config.pop(run_id, None)
+        self.events_held = max(0, self.events_held - held)
+        return held
+
+    def restore_bookkeeping(self, cursors: dict[Key, int], rings: dict[Key, list[int]],
+                            groups: dict[str, set[str]], runs: set[str]) -> None:
+        """Take a checkpoint's cursors and planning state (sanctum_svc.checkpoint)."""
+        self._cursors = dict(cursors)
+        self.planned.restore(cursors, rings, groups, runs)
 
     # -- live ingest ----------------------------------------------------------------------
     async def ingest(self, batch: tpb.EventBatch, received_at: float | None = None,
@@ -240,6 +280,9 @@ class IngestPipeline:
                 p.future.set_exception(error)
             return
         self._apply(p.events, p.plan, p.received_at)
+        if job.last_row is not None:
+            self.through_batch = job.last_row
+            self.events_held += p.plan.result.applied
         for run_id, cfg in p.plan.declares.items():
             if self._pending_config.get(run_id) is cfg:
                 del self._pending_config[run_id]
@@ -247,6 +290,8 @@ class IngestPipeline:
         if not p.future.done():
             p.future.set_result(p.plan.result)  # type: ignore[arg-type]
         self.on_change()
+        if self.after_apply is not None:
+            self.after_apply()
 
     def _write_failed(self, job: CommitJob) -> None:
         """Forget everything planned on top of the applied state (once per failure)."""
@@ -316,45 +361,13 @@ class IngestPipeline:
             run.touch()
 
     # -- replay ---------------------------------------------------------------------------
-    def replay(self, store: EventStore, progress: Callable[[int, int], None] | None = None
-               ) -> int:
-        """Rebuild state from the store (synchronously, before serving). Returns events.
+    def replay(self, store: EventStore, progress: Callable[[int, int], None] | None = None,
+               use_checkpoints: bool = True) -> int:
+        """Rebuild state from the store before serving (sanctum_svc.replay). Returns the
+        events replayed."""
+        from sanctum_svc.replay import replay_store
 
-        Stored batches were accepted: caps are not applied to them again."""
-        total = store.count()
-        done = 0
-        parse = tpb.TelemetryEvent.FromString
-        for chunk in store.replay_legacy():
-            events = [parse(data) for _, data in chunk]
-            digests = [hash(data) for _, data in chunk]
-            plan = self._replan(events, (), lambda d=digests: d)
-            indices = range(len(events)) if plan.accepted is None else plan.accepted
-            self._apply(events, plan, [chunk[i][0] for i in indices])
-            done += len(chunk)
-            if progress is not None:
-                progress(done, total)
-        parse_batch = tpb.EventBatch.FromString
-        for chunk in store.replay():
-            for received_at, data in chunk:
-                batch = parse_batch(data)
-                events = list(batch.events)
-                self._apply(events, self._replan(events, batch.drops,
-                                                 lambda d=data: event_digests(d)), received_at)
-                done += len(events)
-            if progress is not None:
-                progress(done, total)
-        drops = [tpb.ProducerDrops(run_id=r, producer_id=p, dropped_total=t)
-                 for r, p, t in store.drops()]
-        if drops:
-            self._apply([], self._replan([], drops, None), 0.0)
-        # Counters only the live path knows (received, duplicate, rejected) were persisted
-        # with every batch: restore them verbatim.
-        for run_id, data in store.deliveries().items():
-            run = self.aggregator.get_or_create(run_id)
-            run.delivery.ParseFromString(data)
-            run.touch()
-        self.planned.reset(self._cursors, keep_digests=True)
-        return done
+        return replay_store(self, store, progress, use_checkpoints)
 
     def _replan(self, events: list[tpb.TelemetryEvent], drops: Sequence[tpb.ProducerDrops],
                 digests: Callable[[], list[int]] | None) -> Plan:

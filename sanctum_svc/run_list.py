@@ -60,12 +60,40 @@ def page_size(request: spb.ListRunsRequest) -> int:
     return min(request.page_size or LIST_RUNS_DEFAULT_PAGE, LIST_RUNS_MAX_PAGE)
 
 
+#: Longest ListRunsRequest.filter.
+MAX_FILTER_BYTES = 256
+
+
+def matcher(request: spb.ListRunsRequest):  # noqa: ANN201 - a predicate on runs
+    """A predicate selecting the runs `request` filters for (PageError when malformed)."""
+    text = request.filter
+    if len(text.encode()) > MAX_FILTER_BYTES:
+        raise PageError("filter", f"filter is at most {MAX_FILTER_BYTES} bytes")
+    needle = text.casefold()
+    statuses = set(request.statuses)
+
+    def wanted(run: RunAggregator) -> bool:
+        if statuses and run.state.run.status not in statuses:
+            return False
+        if not needle:
+            return True
+        config = run.state.run.config
+        hay = (run.run_id, config.task, *config.tags)
+        return any(needle in h.casefold() for h in hay)
+
+    return wanted
+
+
 def list_runs(aggregator: Aggregator, request: spb.ListRunsRequest, now: float,
               budget: int) -> spb.ListRunsResponse:
-    """One page of runs after `request.page_token`; PageError for a bad request."""
+    """One page of runs after `request.page_token` among those the filter selects;
+    PageError for a bad request. total_size counts the selected runs."""
     limit = page_size(request)
     after = decode_token(request.page_token) if request.page_token else None
     runs = aggregator.runs()
+    if request.filter or request.statuses:
+        wanted = matcher(request)
+        runs = [r for r in runs if wanted(r)]
     candidates = runs if after is None else [r for r in runs if sort_key(r) > after]
     chosen = heapq.nsmallest(limit, candidates, key=sort_key)
     reply = spb.ListRunsResponse(total_size=len(runs))

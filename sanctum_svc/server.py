@@ -22,6 +22,7 @@ from sanctum_svc import reclaim
 from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.alerts import AlertWebhook
 from sanctum_svc.auth import BearerAuthInterceptor
+from sanctum_svc.checkpointing import CheckpointPolicy, CheckpointScheduler
 from sanctum_svc.config import MAX_RECEIVE_BYTES, MIN_PING_INTERVAL_MS, ServerConfig
 from sanctum_svc.fanout import Fanout
 from sanctum_svc.ingest import IngestPipeline
@@ -30,6 +31,7 @@ from sanctum_svc.metrics import Metrics
 from sanctum_svc.observe import ObservingInterceptor
 from sanctum_svc.reflection import HEALTH, enable_reflection
 from sanctum_svc.retired import RetiredServiceHandler
+from sanctum_svc.run_admin import RetentionPolicy, RunAdmin
 from sanctum_svc.servicer import SERVICE_NAME, SanctumServicer
 from sanctum_svc.store import RECOVER_HINT, EventStore, StoreError, corrupt_error
 from sanctum_svc.store_thread import AsyncStore
@@ -100,6 +102,8 @@ class SanctumServer:
         self.replayed = 0
         self._server: grpc.aio.Server | None = None
         self._astore: AsyncStore | None = None
+        self.checkpoints: CheckpointScheduler | None = None
+        self.admin: RunAdmin | None = None
         self.health = BoundedHealthServicer(config.max_health_watches)
         self.fanout: Fanout | None = None
         self.pipeline: IngestPipeline | None = None
@@ -125,8 +129,10 @@ class SanctumServer:
         self.fanout = Fanout(self.aggregator, cfg, self.metrics)
         self.pipeline = IngestPipeline(self.aggregator, self._astore, self.metrics,
                                        on_change=self.fanout.notify, limits=cfg.limits)
+        self.admin = RunAdmin(self.pipeline, self.store, lambda: self.checkpoints,
+                              self.fanout.notify)
         self.servicer = SanctumServicer(self.aggregator, self.pipeline, self.fanout,
-                                        cfg.refusal_delay_s)
+                                        cfg.refusal_delay_s, self.admin)
 
         reclaim.tune_malloc()  # large freed buffers go back to the OS (sanctum_svc.reclaim)
         interceptors: list[grpc.aio.ServerInterceptor] = [ObservingInterceptor(self.metrics.rpc)]
@@ -154,11 +160,18 @@ class SanctumServer:
 
         try:
             self.replayed = await self._astore.call(self.pipeline.replay, self.store,
-                                                    self.replay_progress)
+                                                    self.replay_progress, not cfg.replay_all)
         except sqlite3.DatabaseError as exc:  # damage quick_check did not see
             await self.stop(0)
             error = corrupt_error(self.store.path, str(exc))
             raise StartupError(f"{error}. {error.hint}.") from exc
+        self._start_checkpoints()
+        retention = RetentionPolicy(cfg.retain_days, cfg.retain_runs)
+        if retention.enabled:
+            removed = await self.admin.apply_retention(retention)
+            if removed:
+                log.info("retention deleted %d finished run(s)", removed)
+            self.admin.start_retention(retention)
         if self.store.corrupt:
             self.metrics.store_corrupt.set(sum(self.store.corrupt.values()))
             log.error("store %s: %s skipped on replay (checksum mismatch: damaged, not "
@@ -172,6 +185,17 @@ class SanctumServer:
         self.servicer.ready = True
         self.fanout.start()
         await self._set_health(SERVING)
+
+    def _start_checkpoints(self) -> None:
+        cfg, pipe = self.config, self.pipeline
+        policy = CheckpointPolicy(cfg.checkpoint_every_events, cfg.checkpoint_every_s,
+                                  cfg.checkpoint_keep)
+        if self.store.in_memory or not policy.enabled or pipe is None or self._astore is None:
+            return
+        sched = self.checkpoints = CheckpointScheduler(pipe, self.store, self._astore, policy)
+        sched.mark_restored(pipe.restored_events or 0)
+        pipe.after_apply = sched.after_apply
+        sched.after_apply()  # a store replayed in full gets its first checkpoint now
 
     def _bind(self, server: grpc.aio.Server) -> int:
         cfg = self.config
@@ -200,6 +224,11 @@ class SanctumServer:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        if self.admin is not None:
+            await self.admin.close()
+        if self.checkpoints is not None:
+            await self.checkpoints.close()
+            self.checkpoints = None
         if self._astore is not None:
             await self._astore.close()
             self._astore = None

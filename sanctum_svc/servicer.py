@@ -24,8 +24,10 @@ from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common import logs
 from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.fanout import Fanout
+from sanctum_svc.history_rpcs import HistoryRpcs
 from sanctum_svc.ingest import BatchResult, IngestPipeline, InvalidBatch, ProducerBusy
 from sanctum_svc.retired import CURRENT_SERVICE
+from sanctum_svc.run_admin import RunAdmin
 from sanctum_svc.run_list import PageError, list_runs
 from sanctum_svc.store import StoreError
 from sanctum_svc.validate import Violation, clip
@@ -139,11 +141,13 @@ def _checked_unary(handler: Callable[[Any, grpc.aio.ServicerContext], Awaitable[
 
 
 class SanctumServicer:
-    """The five RPCs over an Aggregator, an IngestPipeline and a Fanout."""
+    """The RPCs over an Aggregator, an IngestPipeline and a Fanout; the history ones
+    (Series, Export, DeleteRun) are in sanctum_svc.history_rpcs."""
 
     def __init__(self, aggregator: Aggregator, pipeline: IngestPipeline, fanout: Fanout,
-                 refusal_delay_s: float = 0.0) -> None:
+                 refusal_delay_s: float = 0.0, admin: RunAdmin | None = None) -> None:
         self.aggregator = aggregator
+        self.history = HistoryRpcs(pipeline, admin)
         self.refusal_delay_s = refusal_delay_s
         self.pipeline = pipeline
         self.fanout = fanout
@@ -293,6 +297,22 @@ class SanctumServicer:
                 str(exc), [Violation("max_hz", str(exc))]))
         await self.fanout.watch(request, context)
 
+    def _ready(self, handler: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+               ) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
+        async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await self._require_ready(context)
+            return await handler(request, context)
+
+        return wrapper
+
+    async def _export(self, request: Any, context: grpc.aio.ServicerContext
+                      ) -> AsyncIterator[spb.ExportResponse]:
+        if isinstance(request, Undecodable):
+            await context.abort_with_status(request.status())
+        await self._require_ready(context)
+        async for chunk in self.history.export(request, context):
+            yield chunk
+
     def generic_handler(self) -> grpc.GenericRpcHandler:
         """All five methods; WatchSnapshots sends pre-serialized bytes as they are."""
         handlers = {
@@ -314,6 +334,17 @@ class SanctumServicer:
             "ListRuns": grpc.unary_unary_rpc_method_handler(
                 _checked_unary(self.ListRuns), request_deserializer=_lenient(spb.ListRunsRequest),
                 response_serializer=spb.ListRunsResponse.SerializeToString),
+            "Series": grpc.unary_unary_rpc_method_handler(
+                _checked_unary(self._ready(self.history.series)),
+                request_deserializer=_lenient(spb.SeriesRequest),
+                response_serializer=spb.SeriesResponse.SerializeToString),
+            "Export": grpc.unary_stream_rpc_method_handler(
+                self._export, request_deserializer=_lenient(spb.ExportRequest),
+                response_serializer=spb.ExportResponse.SerializeToString),
+            "DeleteRun": grpc.unary_unary_rpc_method_handler(
+                _checked_unary(self._ready(self.history.delete_run)),
+                request_deserializer=_lenient(spb.DeleteRunRequest),
+                response_serializer=spb.DeleteRunResponse.SerializeToString),
         }
         return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
 

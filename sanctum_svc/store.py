@@ -27,11 +27,17 @@ import hashlib
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from google.protobuf.message import DecodeError
+
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from sanctum_svc import series_index
+from sanctum_svc.store_runs import RunRows
+
 #: The format this code writes (PRAGMA user_version).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -62,6 +68,21 @@ CHECKSUMS = """
 ALTER TABLE batches ADD COLUMN digest BLOB;
 ALTER TABLE drops ADD COLUMN digest BLOB;
 ALTER TABLE delivery ADD COLUMN digest BLOB
+"""
+
+#: Version 4: aggregator checkpoints (sanctum_svc.checkpoint): the state after batch
+#: `through_batch`, so a restart replays only the batches after it.
+CHECKPOINTS = """
+CREATE TABLE IF NOT EXISTS checkpoints (
+    id INTEGER PRIMARY KEY,
+    through_batch INTEGER NOT NULL,
+    events INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    data BLOB NOT NULL,  -- framed esper.sanctum.v2.AggregatorCheckpoint
+    -- Points per series of the index through through_batch (int64 pairs: id, count).
+    series_counts BLOB NOT NULL,
+    digest BLOB NOT NULL
+)
 """
 
 #: The pre-version layout's tables (user_version 0): one `events` row per event.
@@ -112,7 +133,7 @@ def corrupt_error(path: str, what: str) -> StoreError:
                       hint=RECOVER_HINT.format(path=path))
 
 
-class EventStore:
+class EventStore(RunRows):
     """Synchronous store; use from one thread (AsyncStore does that)."""
 
     def __init__(self, path: str) -> None:
@@ -120,6 +141,8 @@ class EventStore:
         self._db: sqlite3.Connection | None = None
         #: Whether the store still holds a pre-version `events` table (replayed first).
         self.legacy_events = False
+        #: Every series' points (sanctum_svc.series_index), written with the batches.
+        self.index = series_index.SeriesIndex()
         #: Rows skipped on replay because their checksum did not match, per table.
         self.corrupt: dict[str, int] = {}
         self.corrupt_rows: list[str] = []
@@ -145,6 +168,7 @@ class EventStore:
             if problems != ["ok"]:
                 raise corrupt_error(self.path, "; ".join(problems)[:300])
             self._migrate(db)
+            self.index.load(db)
         except sqlite3.DatabaseError as exc:
             db.close()
             if isinstance(exc, sqlite3.OperationalError):
@@ -201,8 +225,11 @@ class EventStore:
             try:
                 if version < 2:
                     _script(db, SCHEMA)
-                _script(db, CHECKSUMS)
-                _fill_digests(db)
+                if version < 3:
+                    _script(db, CHECKSUMS)
+                    _fill_digests(db)
+                _script(db, CHECKPOINTS)
+                _script(db, series_index.SCHEMA)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 db.execute("COMMIT")
             except BaseException:
@@ -216,13 +243,15 @@ class EventStore:
         return self._db
 
     def commit(self, batches: list[BatchRow], drops: list[DropRow],
-               delivery: list[DeliveryRow]) -> None:
-        """Write one accepted batch atomically; on failure nothing of it is stored."""
-        self.commit_many([(batches, drops, delivery)])
+               delivery: list[DeliveryRow]) -> int | None:
+        """Write one accepted batch atomically; on failure nothing of it is stored. Returns
+        the id of its last `batches` row (None: it had none)."""
+        return self.commit_many([(batches, drops, delivery)])[0]
 
     def commit_many(self, writes: list[tuple[list[BatchRow], list[DropRow],
-                                             list[DeliveryRow]]]) -> None:
-        """Write several batches in ONE transaction (all or none of them)."""
+                                             list[DeliveryRow]]]) -> list[int | None]:
+        """Write several batches in ONE transaction (all or none of them). Returns, per
+        write, the id of its last `batches` row (None when it had none)."""
         batches: list[BatchRow] = []
         drops: list[DropRow] = []
         delivery: dict[str, bytes] = {}  # only each run's latest stats matter
@@ -231,13 +260,25 @@ class EventStore:
             drops += d
             delivery.update(stats)
         db = self.db
+        index = self.index
         try:
             db.execute("BEGIN IMMEDIATE")
+            index.begin()
+            ids: list[int | None] = [None] * len(writes)
             if batches:
                 db.executemany(
                     "INSERT INTO batches (received_at, n_events, run_id, producer_id, "
                     "first_seq, last_seq, batch, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [(*b, row_digest(*b)) for b in batches])
+                # One writer, INTEGER PRIMARY KEY: the rows got consecutive ids.
+                last = int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+                row = last - len(batches)
+                for i, (b, _, _) in enumerate(writes):
+                    row += len(b)
+                    if b:
+                        ids[i] = row
+                for rowid, stored in enumerate(batches, last - len(batches) + 1):
+                    index.add_batch(db, rowid, stored[0], _events_of(stored[6]))
             if drops:
                 latest: dict[tuple[str, str], int] = {}
                 for r, p, total in drops:
@@ -255,9 +296,11 @@ class EventStore:
                                "VALUES (?, ?, ?)",
                                [(r, st, row_digest(r, st)) for r, st in delivery.items()])
             db.execute("COMMIT")
+            return ids
         except BaseException as exc:  # whatever failed, the transaction must not linger
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            index.rollback()
             if isinstance(exc, sqlite3.OperationalError):
                 raise StoreError(f"cannot write to store {self.path}: {exc}") from exc
             if isinstance(exc, sqlite3.DatabaseError):
@@ -268,10 +311,11 @@ class EventStore:
                     from exc
             raise
 
-    def count(self) -> int:
-        """Stored (accepted) events."""
-        n = int(self.db.execute("SELECT coalesce(sum(n_events), 0) FROM batches").fetchone()[0])
-        if self.legacy_events:
+    def count(self, after: int | None = None) -> int:
+        """Stored (accepted) events; of the batches after row `after` when given."""
+        n = int(self.db.execute("SELECT coalesce(sum(n_events), 0) FROM batches WHERE id > ?",
+                                (after or 0,)).fetchone()[0])
+        if self.legacy_events and after is None:
             n += int(self.db.execute("SELECT count(*) FROM events").fetchone()[0])
         return n
 
@@ -289,10 +333,12 @@ class EventStore:
             last = rows[-1][0]
             yield [(r[1], r[2]) for r in rows]
 
-    def replay(self, chunk: int = 200) -> Iterator[list[tuple[float, bytes]]]:
-        """Stored batches in insertion order, `chunk` at a time: (received_at, EventBatch
-        bytes). Rows whose checksum does not match are skipped and counted in `corrupt`."""
-        last = 0
+    def replay(self, chunk: int = 200, after: int = 0
+               ) -> Iterator[list[tuple[float, bytes, int]]]:
+        """Stored batches after row `after` in insertion order, `chunk` at a time:
+        (received_at, EventBatch bytes, row id). Rows whose checksum does not match are skipped and
+        counted in `corrupt`."""
+        last = after
         while True:
             rows = self.db.execute(
                 "SELECT id, received_at, n_events, run_id, producer_id, first_seq, last_seq, "
@@ -304,7 +350,7 @@ class EventStore:
             good = []
             for r in rows:
                 if r[8] == row_digest(*r[1:8]):
-                    good.append((r[1], r[7]))
+                    good.append((r[1], r[7], r[0]))
                 else:
                     self._corrupt("batches", r[0])
             yield good
@@ -312,6 +358,10 @@ class EventStore:
     def _corrupt(self, table: str, rowid: object) -> None:
         self.corrupt[table] = self.corrupt.get(table, 0) + 1
         self.corrupt_rows.append(f"{table} row {rowid}")
+
+    def last_batch(self) -> int:
+        """The id of the newest `batches` row (0: none)."""
+        return int(self.db.execute("SELECT coalesce(max(id), 0) FROM batches").fetchone()[0])
 
     def drops(self) -> list[DropRow]:
         out: list[DropRow] = []
@@ -351,6 +401,15 @@ class EventStore:
             finally:
                 self._db.close()
                 self._db = None
+
+
+def _events_of(blob: bytes) -> Sequence[tpb.TelemetryEvent]:
+    """The events of a stored batch, for the series index (ingest stores only batches that
+    parse; anything else has no points)."""
+    try:
+        return tpb.EventBatch.FromString(blob).events
+    except DecodeError:
+        return ()
 
 
 def _script(db: sqlite3.Connection, script: str) -> None:

@@ -348,3 +348,30 @@ def realistic_run(
         training_completed=tpb.TrainingCompletedPayload(total_episodes=done, status="completed"),
     ))  # fmt: skip
     return events
+
+
+def synthetic_ppo_run(n_updates: int, *, run_id: str = "long", producer_id: str = "trainer-0",
+                      planted: dict[int, float] | None = None, seed: int = 7
+                      ) -> list[tpb.TelemetryEvent]:
+    """TRAINING_STARTED then `n_updates` PPO updates, fast (one template copied): the
+    KL divergence is noise around 0.01 except at the update indices in `planted` (0-based),
+    which get the given values. For series and store tests and benchmarks."""
+    rng = random.Random(seed)
+    p = Producer(run_id, producer_id)
+    p.started()
+    template = p.ppo(cuda_memory_allocated_gb=None)
+    p.events.pop()
+    planted = planted or {}
+    out = p.events
+    base = int(BASE_TIME) * 10**9
+    for i in range(n_updates):
+        ev = tpb.TelemetryEvent()
+        ev.CopyFrom(template)
+        ev.seq = i + 2
+        ev.timestamp.FromNanoseconds(base + (i + 2) * 10_000_000)
+        u = ev.ppo_update
+        u.update_index = i + 1
+        u.kl_divergence = planted.get(i, 0.01 + rng.random() * 0.002)
+        u.policy_loss = -0.02 + rng.random() * 0.01
+        out.append(ev)
+    return out

@@ -29,7 +29,7 @@ from esper_common.channel import SanctumError
 from esper_common.diagnose import describe
 from tui_client.commands import EsperCommands
 from tui_client.config import TuiOptions
-from tui_client.connection import list_runs, watch
+from tui_client.connection import list_runs, series, watch
 from tui_client.messages import ConnectionChanged, HeartbeatReceived, RunsListed, SnapshotReceived
 from tui_client.panels import COMPACT_CLASSES, PANELS
 from tui_client.renderables.envs import parse_row_key, row_key
@@ -37,7 +37,8 @@ from tui_client.renderables.fmt import clip
 from tui_client.renderables.groups import group_label, group_name, groups, next_group
 from tui_client.screens.env_detail import EnvDetailScreen
 from tui_client.screens.help import HelpScreen, key_rows
-from tui_client.screens.run_picker import RunPickerScreen
+from tui_client.screens.plot import PlotScreen
+from tui_client.screens.run_picker import RunPickerScreen, Search
 from tui_client.state import ConnState, Freshness, View
 from tui_client.widgets.decisions_panel import DecisionsPanel
 from tui_client.widgets.delivery_panel import DeliveryPanel
@@ -73,6 +74,7 @@ class EsperTui(App[None]):
         Binding("k", "env_cursor(-1)", "Prev env", id="env_prev"),
         Binding("enter", "env_detail", "Env detail", id="env_detail"),
         Binding("r", "pick_run", "Runs", id="pick_run"),
+        Binding("p", "plot", "Plot", id="plot"),
         Binding("g", "cycle_group", "Next group", id="cycle_group"),
         Binding("ctrl+r", "reconnect", "Reconnect", id="reconnect", show=False),
         *_env_bindings(),
@@ -192,7 +194,8 @@ class EsperTui(App[None]):
         self._refresh_live()
 
     def on_runs_listed(self, message: RunsListed) -> None:
-        self.push_screen(RunPickerScreen(message.runs, message.total), self._run_chosen)
+        self.push_screen(RunPickerScreen(message.runs, message.total, self._search_runs()),
+                         self._run_chosen)
 
     def _run_chosen(self, run_id: str | None) -> None:
         """Picker result: watch the chosen run; on cancel keep the current one, or (first
@@ -379,7 +382,49 @@ class EsperTui(App[None]):
         if not listed.runs:
             self.notify("The server has no runs yet.")
             return
-        self.push_screen(RunPickerScreen(list(listed.runs), listed.total_size), self._run_chosen)
+        self.push_screen(RunPickerScreen(list(listed.runs), listed.total_size,
+                                         self._search_runs()), self._run_chosen)
+
+    def _search_runs(self) -> Search | None:
+        """The run picker's server-side search (None without a server)."""
+        if self.options is None:
+            return None
+        channel = self.options.channel()
+
+        async def search(text: str, statuses: list[int]) -> spb.ListRunsResponse:
+            return await list_runs(channel, filter_text=text, statuses=statuses)
+
+        return search
+
+    def action_plot(self) -> None:
+        """The plot screen of the watched run (tui_client.screens.plot)."""
+        run_id = self.snapshot.run_id if self.snapshot is not None else self.run_id
+        if self.options is None or not run_id:
+            self.notify("Nothing to plot yet: no run is being watched.")
+            return
+        channel = self.options.channel()
+
+        async def fetch(request: spb.SeriesRequest) -> spb.SeriesResponse:
+            return await series(channel, request)
+
+        shown = groups(self.snapshot)
+        group_id = self.group_id if self.group_id is not None else (
+            shown[0].group_id if shown else "")
+        self.push_screen(PlotScreen(run_id, fetch, group_id=group_id,
+                                    pick_run=self._pick_overlay))
+
+    @work(exclusive=False, group="runs", exit_on_error=False)
+    async def _pick_overlay(self, chosen: Callable[[str | None], None]) -> None:
+        """A run picker whose choice goes to `chosen` (the plot screen's overlay)."""
+        assert self.options is not None
+        try:
+            reply = await list_runs(self.options.channel())
+        except SanctumError as exc:
+            self.notify(f"Cannot list runs: {clip(str(exc), 300)}", severity="error",
+                        markup=False)
+            return
+        self.push_screen(RunPickerScreen(list(reply.runs), reply.total_size,
+                                         self._search_runs()), chosen)
 
     def action_interrupt(self) -> None:
         """Ctrl-C: quit with status 130 like an interrupted command (`esper up` reads it)."""

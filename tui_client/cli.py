@@ -14,7 +14,8 @@ from tui_client.config import DEFAULT_SERVER, MAX_UI_HZ, TuiOptions
 
 EPILOG = """\
 keys: q or ctrl+c quit · ? help · tab next panel · j/k next/prev env · 1-9 focus env #N ·
-enter env detail · r switch run · g next policy group (A/B runs) · ctrl+r reconnect now ·
+enter env detail · r switch run (/ searches) · p plot any metric over the whole run ·
+g next policy group (A/B runs) · ctrl+r reconnect now ·
 ctrl+p command palette
 
 examples:

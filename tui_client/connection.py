@@ -63,15 +63,30 @@ class Subscription:
 PICKER_RUNS = 200
 
 
-async def list_runs(cfg: ChannelConfig, timeout: float = 5.0) -> spb.ListRunsResponse:
-    """The server's PICKER_RUNS most recently active runs (and how many it holds); raises
-    SanctumError (never a raw transport error)."""
+async def list_runs(cfg: ChannelConfig, timeout: float = 5.0, filter_text: str = "",
+                    statuses: list[int] | None = None) -> spb.ListRunsResponse:
+    """The server's PICKER_RUNS most recently active runs matching the filter (and how many
+    match); raises SanctumError (never a raw transport error)."""
     try:
         async with aio_channel(cfg) as channel:
             stub = sanctum_pb2_grpc.SanctumServiceStub(channel)
             reply: spb.ListRunsResponse = await stub.ListRuns(
-                spb.ListRunsRequest(page_size=PICKER_RUNS), metadata=cfg.metadata(),
-                timeout=timeout)
+                spb.ListRunsRequest(page_size=PICKER_RUNS, filter=filter_text,
+                                    statuses=[spb.RunStatus.Name(s) for s in statuses or ()]),
+                metadata=cfg.metadata(), timeout=timeout)
+            return reply
+    except grpc.RpcError as err:
+        raise SanctumError.from_rpc_error(err) from None
+
+
+async def series(cfg: ChannelConfig, request: spb.SeriesRequest, timeout: float = 10.0
+                 ) -> spb.SeriesResponse:
+    """A Series query; raises SanctumError."""
+    try:
+        async with aio_channel(cfg) as channel:
+            stub = sanctum_pb2_grpc.SanctumServiceStub(channel)
+            reply: spb.SeriesResponse = await stub.Series(request, metadata=cfg.metadata(),
+                                                          timeout=timeout)
             return reply
     except grpc.RpcError as err:
         raise SanctumError.from_rpc_error(err) from None

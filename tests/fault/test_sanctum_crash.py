@@ -150,6 +150,6 @@ def test_kill9_during_a_real_training_run(tmp_path: Path) -> None:
     assert dropped == 0, err
     assert final.delivery.gap_events == 0 and cursor == emitted
     assert final.run.status == spb.RUN_STATUS_COMPLETED
-    with ThreadedSanctum(store=str(store)) as rebuilt:
+    with ThreadedSanctum(store=str(store), replay_all=True) as rebuilt:  # events alone
         assert rebuilt.server is not None and rebuilt.server.replayed == emitted
         assert same_state(rebuilt.snapshot(run_id)) == same_state(final)

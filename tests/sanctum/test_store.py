@@ -33,7 +33,10 @@ def test_restart_serves_same_snapshots(tmp_path: Path, make_events) -> None:
         before = {r: server.snapshot(r) for r in ("run-a", "run-b")}
         cursors = server.cursor("run-a")
     with ThreadedSanctum(store=store) as server:
-        assert server.server is not None and server.server.replayed == len(a) + len(b)
+        srv = server.server
+        assert srv is not None and srv.pipeline is not None
+        # The clean stop left a checkpoint of everything: nothing is left to replay.
+        assert srv.pipeline.restored_events == len(a) + len(b) and srv.replayed == 0
         for run_id, snap in before.items():
             after = server.snapshot(run_id)
             assert comparable(after) == comparable(snap), run_id
@@ -91,7 +94,7 @@ def test_replay_order_and_chunks(tmp_path: Path) -> None:
     rows = [(float(i), 1, "r", "p", i, i, bytes([i % 256])) for i in range(1, 5001)]
     store.commit(rows[:10], [], [])
     store.commit_many([(rows[10:2000], [], []), (rows[2000:], [], [])])
-    got = [t for chunk in store.replay(chunk=700) for t, _ in chunk]
+    got = [t for chunk in store.replay(chunk=700) for t, _, _ in chunk]
     assert got == [float(i) for i in range(1, 5001)]
     assert store.count() == 5000
     store.close()
@@ -130,7 +133,17 @@ def test_store_from_before_format_versions_replays_then_grows(tmp_path: Path,
         reply = server.ingest(events[10:])  # resent overlap: duplicates, then new events
         assert (reply.events_duplicate, reply.events_applied) == (10, len(events) - 20)
         before = server.snapshot("old")
-    with ThreadedSanctum(store=str(path)) as server:  # old rows first, then new batches
+    with ThreadedSanctum(store=str(path)) as server:  # from the checkpoint the stop wrote
+        assert server.server is not None and server.server.replayed == 0
+        assert comparable(server.snapshot("old")) == comparable(before)
+    with ThreadedSanctum(store=str(path), checkpoint_every_events=0, checkpoint_every_s=0.0
+                         ) as server:  # replayed whole: old rows first, then new batches
+        assert server.server is not None and server.server.pipeline is not None
+        assert server.server.pipeline.restored_events == len(events)
+    with sqlite3.connect(path) as db:
+        db.execute("DELETE FROM checkpoints")
+    with ThreadedSanctum(store=str(path), checkpoint_every_events=0, checkpoint_every_s=0.0
+                         ) as server:
         assert server.server is not None and server.server.replayed == len(events)
         assert comparable(server.snapshot("old")) == comparable(before)
         assert server.cursor("old") == {"trainer-0": len(events)}

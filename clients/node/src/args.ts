@@ -2,7 +2,7 @@
 // bad input ends with a usage message, never a stack trace.
 import { parseArgs } from "node:util";
 
-export type Command = "list" | "watch";
+export type Command = "list" | "watch" | "series";
 
 export interface Options {
   command: Command;
@@ -16,11 +16,16 @@ export interface Options {
   /** Seconds to wait for the server's first answer. */
   timeoutS: number;
   heartbeats: boolean;
+  /** series: the metric ("ppo_update.kl_divergence"), points wanted, group and env. */
+  metric: string;
+  points: number;
+  group?: string;
+  env?: number;
 }
 
 export class UsageError extends Error {}
 
-export const USAGE = `usage: esper-sanctum-node --server HOST:PORT [options] [list|watch]
+export const USAGE = `usage: esper-sanctum-node --server HOST:PORT [options] [list|watch|series RUN METRIC]
 
 Lists sanctum runs, or prints one summary line per live snapshot of a run:
   run id, batch, policy loss, per-head entropy, CUDA memory (Mem:NN% or Mem:— when not measured).
@@ -28,6 +33,10 @@ Lists sanctum runs, or prints one summary line per live snapshot of a run:
 commands:
   watch              subscribe to WatchSnapshots (default)
   list               print the runs sanctum knows (ListRuns)
+  series RUN METRIC  print a metric of a run over the whole run (Series RPC), downsampled by
+                     the server to --points (min and max per bucket: peaks survive), one
+                     "step time value" line per point; METRIC as "ppo_update.kl_divergence"
+                     ("prefix*" for several); \`series RUN\` lists the run's series
 
 options:
   --server HOST:PORT sanctum address (required; e.g. localhost:50051)
@@ -37,6 +46,9 @@ options:
   --count N          exit after N snapshots (default: run until Ctrl-C)
   --timeout S        seconds to wait for the server's first answer (default: 10)
   --heartbeats       also print heartbeats (they never count towards --count)
+  --points N         series: at most N points per series (default 1000)
+  --group G          series: only policy group G (default: every group)
+  --env E            series: only env E (default: every env)
   -h, --help         show this help`;
 
 function positiveInt(name: string, raw: string | undefined): number | undefined {
@@ -61,6 +73,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         count: { type: "string" },
         timeout: { type: "string" },
         heartbeats: { type: "boolean", default: false },
+        points: { type: "string" },
+        group: { type: "string" },
+        env: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     });
@@ -69,10 +84,18 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   }
   const { values, positionals } = parsed;
   if (values.help) return null;
-  if (positionals.length > 1) throw new UsageError(`one command expected, got: ${positionals.join(" ")}`);
   const command = (positionals[0] ?? "watch") as Command;
-  if (command !== "list" && command !== "watch") {
-    throw new UsageError(`unknown command '${positionals[0]}' (expected list or watch)`);
+  if (command !== "list" && command !== "watch" && command !== "series") {
+    throw new UsageError(`unknown command '${positionals[0]}' (expected list, watch or series)`);
+  }
+  const most = command === "series" ? 3 : 1;
+  if (positionals.length > most) throw new UsageError(`too many arguments: ${positionals.join(" ")}`);
+  if (command === "series" && positionals.length < 2) {
+    throw new UsageError("series needs a run id: series RUN METRIC");
+  }
+  const envId = values.env === undefined ? undefined : Number(values.env);
+  if (envId !== undefined && (!Number.isInteger(envId) || envId < 0)) {
+    throw new UsageError(`--env must be an env id (0, 1, ...), got '${values.env}'`);
   }
   if (!values.server) throw new UsageError("--server HOST:PORT is required");
   const timeoutS = values.timeout === undefined ? 10 : Number(values.timeout);
@@ -84,10 +107,14 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     server: values.server,
     token: values.token ?? (env.ESPER_TOKEN || undefined),
     tlsCa: values["tls-ca"],
-    run: values.run ?? "",
+    run: command === "series" ? positionals[1] : (values.run ?? ""),
     count: positiveInt("--count", values.count),
     timeoutS,
     heartbeats: values.heartbeats ?? false,
+    metric: command === "series" ? (positionals[2] ?? "") : "",
+    points: positiveInt("--points", values.points) ?? 1000,
+    group: values.group,
+    env: envId,
   };
 }
 

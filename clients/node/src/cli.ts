@@ -4,7 +4,16 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseOptions, UsageError, USAGE, type Options } from "./args.js";
 import { connect, type SanctumClient } from "./client.js";
-import { clip, formatStatus, isFinished, heartbeatLine, runLine, summaryLine } from "./format.js";
+import {
+  clip,
+  formatStatus,
+  heartbeatLine,
+  isFinished,
+  runLine,
+  seriesLine,
+  seriesName,
+  summaryLine,
+} from "./format.js";
 
 const PROG = "esper-sanctum-node";
 const EXIT_RPC = 1;
@@ -26,6 +35,31 @@ async function list(client: SanctumClient, opts: Options): Promise<void> {
     pageToken = res.nextPageToken;
   } while (pageToken !== "");
   if (printed === 0) console.error("no runs yet");
+}
+
+/** A metric of a run over the whole run, downsampled by the server; no metric: the list. */
+async function series(client: SanctumClient, opts: Options): Promise<void> {
+  const call = { timeoutMs: opts.timeoutS * 1000 };
+  if (!opts.metric) {
+    const res = await client.series({ runId: opts.run }, call);
+    for (const s of res.series) console.log(`${seriesName(s.key)}\t${s.totalPoints} points`);
+    if (res.series.length === 0) console.error(`run ${opts.run} has no series yet`);
+    return;
+  }
+  const res = await client.series(
+    {
+      runId: opts.run,
+      series: [{ name: opts.metric, groupId: opts.group, envId: opts.env }],
+      maxPoints: opts.points,
+    },
+    call,
+  );
+  if (res.series.length === 0) throw new UsageError(`run ${opts.run} has no series '${opts.metric}' (\`series ${opts.run}\` lists them)`);
+  for (const s of res.series) {
+    const how = s.downsampled ? `, downsampled from ${s.pointsInRange} (min/max per bucket)` : "";
+    console.log(`# ${opts.run} ${seriesName(s.key)}: ${s.values.length} of ${s.totalPoints} points${how}`);
+    for (let i = 0; i < s.values.length; i++) console.log(seriesLine(s.steps[i], s.times[i], s.values[i]));
+  }
 }
 
 async function watch(client: SanctumClient, opts: Options, interrupt: AbortSignal): Promise<void> {
@@ -116,6 +150,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const client = connect(opts);
     if (opts.command === "list") await list(client, opts);
+    else if (opts.command === "series") await series(client, opts);
     else await watch(client, opts, interrupt.signal);
     return 0;
   } catch (err) {

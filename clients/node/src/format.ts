@@ -151,3 +151,18 @@ export function runLine(r: RunSummary): string {
 export function heartbeatLine(hb: Heartbeat): string {
   return `heartbeat v=${hb.version} ${formatLiveness(hb.liveness)} last_event=${fixed(hb.secondsSinceLastEvent, 1)}s`;
 }
+
+/** "ppo_update.kl_divergence group=A env=3" (group and env only when the series has them). */
+export function seriesName(key: { name: string; groupId: string; envId?: number } | undefined): string {
+  if (key === undefined) return "?";
+  let out = clip(key.name, 200);
+  if (key.groupId) out += ` group=${clip(key.groupId, 100)}`;
+  if (key.envId !== undefined) out += ` env=${key.envId}`;
+  return out;
+}
+
+/** One point: step, ISO time, value (NaN and infinities spelled out). */
+export function seriesLine(step: bigint, time: number, value: number): string {
+  const when = Number.isFinite(time) ? new Date(time * 1000).toISOString() : "—";
+  return `${step}\t${when}\t${value}`;
+}

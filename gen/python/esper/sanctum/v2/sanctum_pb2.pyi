@@ -1,5 +1,6 @@
 import datetime
 
+from buf.validate import validate_pb2 as _validate_pb2
 from esper.telemetry.v1 import telemetry_pb2 as _telemetry_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -135,15 +136,19 @@ class GetSnapshotResponse(_message.Message):
     def __init__(self, snapshot: _Optional[_Union[SanctumSnapshot, _Mapping]] = ...) -> None: ...
 
 class ListRunsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "filter", "statuses")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    filter: str
+    statuses: _containers.RepeatedScalarFieldContainer[RunStatus]
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., filter: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[RunStatus, str]]] = ...) -> None: ...
 
 class RunSummary(_message.Message):
-    __slots__ = ("run_id", "task", "liveness", "last_event_time", "episodes_completed", "total_episodes", "n_envs", "group_ids", "status", "events_applied", "status_reason", "group_count")
+    __slots__ = ("run_id", "task", "liveness", "last_event_time", "episodes_completed", "total_episodes", "n_envs", "group_ids", "status", "events_applied", "status_reason", "group_count", "rolling_accuracy", "avg_reward", "started_at", "tags")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     LIVENESS_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +161,10 @@ class RunSummary(_message.Message):
     EVENTS_APPLIED_FIELD_NUMBER: _ClassVar[int]
     STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
     GROUP_COUNT_FIELD_NUMBER: _ClassVar[int]
+    ROLLING_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    AVG_REWARD_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     task: str
     liveness: Liveness
@@ -168,7 +177,11 @@ class RunSummary(_message.Message):
     events_applied: int
     status_reason: str
     group_count: int
-    def __init__(self, run_id: _Optional[str] = ..., task: _Optional[str] = ..., liveness: _Optional[_Union[Liveness, str]] = ..., last_event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., episodes_completed: _Optional[int] = ..., total_episodes: _Optional[int] = ..., n_envs: _Optional[int] = ..., group_ids: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., events_applied: _Optional[int] = ..., status_reason: _Optional[str] = ..., group_count: _Optional[int] = ...) -> None: ...
+    rolling_accuracy: float
+    avg_reward: float
+    started_at: _timestamp_pb2.Timestamp
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, run_id: _Optional[str] = ..., task: _Optional[str] = ..., liveness: _Optional[_Union[Liveness, str]] = ..., last_event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., episodes_completed: _Optional[int] = ..., total_episodes: _Optional[int] = ..., n_envs: _Optional[int] = ..., group_ids: _Optional[_Iterable[str]] = ..., status: _Optional[_Union[RunStatus, str]] = ..., events_applied: _Optional[int] = ..., status_reason: _Optional[str] = ..., group_count: _Optional[int] = ..., rolling_accuracy: _Optional[float] = ..., avg_reward: _Optional[float] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
     __slots__ = ("runs", "next_page_token", "total_size")
@@ -450,3 +463,107 @@ class HealthSection(_message.Message):
     bands: _containers.RepeatedCompositeFieldContainer[MetricBand]
     evaluated_updates: int
     def __init__(self, status: _Optional[_Union[HealthStatus, str]] = ..., findings: _Optional[_Iterable[_Union[HealthFinding, _Mapping]]] = ..., bands: _Optional[_Iterable[_Union[MetricBand, _Mapping]]] = ..., evaluated_updates: _Optional[int] = ...) -> None: ...
+
+class SeriesKey(_message.Message):
+    __slots__ = ("name", "group_id", "env_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    ENV_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    group_id: str
+    env_id: int
+    def __init__(self, name: _Optional[str] = ..., group_id: _Optional[str] = ..., env_id: _Optional[int] = ...) -> None: ...
+
+class SeriesSelector(_message.Message):
+    __slots__ = ("name", "group_id", "env_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    ENV_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    group_id: str
+    env_id: int
+    def __init__(self, name: _Optional[str] = ..., group_id: _Optional[str] = ..., env_id: _Optional[int] = ...) -> None: ...
+
+class SeriesRequest(_message.Message):
+    __slots__ = ("run_id", "series", "step_from", "step_to", "time_from", "time_to", "max_points")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    STEP_FROM_FIELD_NUMBER: _ClassVar[int]
+    STEP_TO_FIELD_NUMBER: _ClassVar[int]
+    TIME_FROM_FIELD_NUMBER: _ClassVar[int]
+    TIME_TO_FIELD_NUMBER: _ClassVar[int]
+    MAX_POINTS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    series: _containers.RepeatedCompositeFieldContainer[SeriesSelector]
+    step_from: int
+    step_to: int
+    time_from: _timestamp_pb2.Timestamp
+    time_to: _timestamp_pb2.Timestamp
+    max_points: int
+    def __init__(self, run_id: _Optional[str] = ..., series: _Optional[_Iterable[_Union[SeriesSelector, _Mapping]]] = ..., step_from: _Optional[int] = ..., step_to: _Optional[int] = ..., time_from: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., time_to: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_points: _Optional[int] = ...) -> None: ...
+
+class SeriesData(_message.Message):
+    __slots__ = ("key", "total_points", "points_in_range", "downsampled", "steps", "times", "values")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_POINTS_FIELD_NUMBER: _ClassVar[int]
+    POINTS_IN_RANGE_FIELD_NUMBER: _ClassVar[int]
+    DOWNSAMPLED_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    TIMES_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    key: SeriesKey
+    total_points: int
+    points_in_range: int
+    downsampled: bool
+    steps: _containers.RepeatedScalarFieldContainer[int]
+    times: _containers.RepeatedScalarFieldContainer[float]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, key: _Optional[_Union[SeriesKey, _Mapping]] = ..., total_points: _Optional[int] = ..., points_in_range: _Optional[int] = ..., downsampled: _Optional[bool] = ..., steps: _Optional[_Iterable[int]] = ..., times: _Optional[_Iterable[float]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class SeriesReadStats(_message.Message):
+    __slots__ = ("blocks_read", "points_decoded", "damaged_blocks")
+    BLOCKS_READ_FIELD_NUMBER: _ClassVar[int]
+    POINTS_DECODED_FIELD_NUMBER: _ClassVar[int]
+    DAMAGED_BLOCKS_FIELD_NUMBER: _ClassVar[int]
+    blocks_read: int
+    points_decoded: int
+    damaged_blocks: int
+    def __init__(self, blocks_read: _Optional[int] = ..., points_decoded: _Optional[int] = ..., damaged_blocks: _Optional[int] = ...) -> None: ...
+
+class SeriesResponse(_message.Message):
+    __slots__ = ("run_id", "series", "stats")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    series: _containers.RepeatedCompositeFieldContainer[SeriesData]
+    stats: SeriesReadStats
+    def __init__(self, run_id: _Optional[str] = ..., series: _Optional[_Iterable[_Union[SeriesData, _Mapping]]] = ..., stats: _Optional[_Union[SeriesReadStats, _Mapping]] = ...) -> None: ...
+
+class ExportRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class ExportResponse(_message.Message):
+    __slots__ = ("summary", "config", "series")
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    summary: RunSummary
+    config: _telemetry_pb2.RunConfig
+    series: SeriesData
+    def __init__(self, summary: _Optional[_Union[RunSummary, _Mapping]] = ..., config: _Optional[_Union[_telemetry_pb2.RunConfig, _Mapping]] = ..., series: _Optional[_Union[SeriesData, _Mapping]] = ...) -> None: ...
+
+class DeleteRunRequest(_message.Message):
+    __slots__ = ("run_id",)
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class DeleteRunResponse(_message.Message):
+    __slots__ = ("events_deleted",)
+    EVENTS_DELETED_FIELD_NUMBER: _ClassVar[int]
+    events_deleted: int
+    def __init__(self, events_deleted: _Optional[int] = ...) -> None: ...

@@ -59,6 +59,21 @@ class SanctumServiceStub:
                 request_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ListRunsRequest.SerializeToString,
                 response_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ListRunsResponse.FromString,
                 _registered_method=True)
+        self.Series = channel.unary_unary(
+                '/esper.sanctum.v2.SanctumService/Series',
+                request_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.SeriesRequest.SerializeToString,
+                response_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.SeriesResponse.FromString,
+                _registered_method=True)
+        self.Export = channel.unary_stream(
+                '/esper.sanctum.v2.SanctumService/Export',
+                request_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ExportRequest.SerializeToString,
+                response_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ExportResponse.FromString,
+                _registered_method=True)
+        self.DeleteRun = channel.unary_unary(
+                '/esper.sanctum.v2.SanctumService/DeleteRun',
+                request_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.DeleteRunRequest.SerializeToString,
+                response_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.DeleteRunResponse.FromString,
+                _registered_method=True)
 
 
 class SanctumServiceServicer:
@@ -101,6 +116,33 @@ class SanctumServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Series(self, request, context):
+        """Named series of a run (or, with none named, the list of its series) over a step or
+        time range, downsampled on the server to at most max_points per series by keeping the
+        min and the max of each bucket (every peak survives). Read from the series index in
+        the store (blocks with per-block min/max), not by replaying events: bounded in memory
+        and time for long runs, and served for finished runs after a restart.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Export(self, request, context):
+        """A run at full resolution for export (esper-sanctum export): the run's config first,
+        then every series in chunks of at most 65,536 points.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRun(self, request, context):
+        """Delete a run: its stored events, its series index and its state. Needs the full
+        token (a read token is refused with PERMISSION_DENIED).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SanctumServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +170,21 @@ def add_SanctumServiceServicer_to_server(servicer, server):
                     servicer.ListRuns,
                     request_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ListRunsRequest.FromString,
                     response_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ListRunsResponse.SerializeToString,
+            ),
+            'Series': grpc.unary_unary_rpc_method_handler(
+                    servicer.Series,
+                    request_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.SeriesRequest.FromString,
+                    response_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.SeriesResponse.SerializeToString,
+            ),
+            'Export': grpc.unary_stream_rpc_method_handler(
+                    servicer.Export,
+                    request_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ExportRequest.FromString,
+                    response_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ExportResponse.SerializeToString,
+            ),
+            'DeleteRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRun,
+                    request_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.DeleteRunRequest.FromString,
+                    response_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.DeleteRunResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -265,6 +322,87 @@ class SanctumService:
             '/esper.sanctum.v2.SanctumService/ListRuns',
             esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ListRunsRequest.SerializeToString,
             esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ListRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Series(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/esper.sanctum.v2.SanctumService/Series',
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.SeriesRequest.SerializeToString,
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.SeriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Export(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/esper.sanctum.v2.SanctumService/Export',
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ExportRequest.SerializeToString,
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.ExportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/esper.sanctum.v2.SanctumService/DeleteRun',
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.DeleteRunRequest.SerializeToString,
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.DeleteRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -12,6 +12,7 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "../../../buf/validate/validate_pb.js";
 import type { ActionHead, BatchEpochCompletedPayload, DecisionCard, EpochCompletedPayload, EventBatch, EventType, PPOUpdatePayload, RunConfig, SeedTelemetry, Severity, SystemVitalsPayload, TrainingCompletedPayload } from "../../telemetry/v1/telemetry_pb.js";
 import { file_esper_telemetry_v1_telemetry } from "../../telemetry/v1/telemetry_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
@@ -22,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file esper/sanctum/v2/sanctum.proto.
  */
 export const file_esper_sanctum_v2_sanctum: GenFile = /*@__PURE__*/
-  fileDesc("Ch5lc3Blci9zYW5jdHVtL3YyL3NhbmN0dW0ucHJvdG8SEGVzcGVyLnNhbmN0dW0udjIiPgoNSW5nZXN0UmVxdWVzdBItCgViYXRjaBgBIAEoCzIeLmVzcGVyLnRlbGVtZXRyeS52MS5FdmVudEJhdGNoIrsBCg5Jbmdlc3RSZXNwb25zZRIPCgdiYXRjaGVzGAEgASgEEhcKD2V2ZW50c19yZWNlaXZlZBgCIAEoBBIWCg5ldmVudHNfYXBwbGllZBgDIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAQgASgEEjEKB2N1cnNvcnMYBSADKAsyIC5lc3Blci5zYW5jdHVtLnYyLlByb2R1Y2VyQ3Vyc29yEhoKEmV2ZW50c19jb25mbGljdGluZxgGIAEoBCJHCg5Qcm9kdWNlckN1cnNvchIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkSEAoIbGFzdF9zZXEYAyABKAQiPQoWR2V0UmVzdW1lQ3Vyc29yUmVxdWVzdBIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkiTAoXR2V0UmVzdW1lQ3Vyc29yUmVzcG9uc2USMQoHY3Vyc29ycxgBIAMoCzIgLmVzcGVyLnNhbmN0dW0udjIuUHJvZHVjZXJDdXJzb3IiNwoVV2F0Y2hTbmFwc2hvdHNSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIOCgZtYXhfaHoYAiABKAEinQEKCUhlYXJ0YmVhdBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmVyc2lvbhgCIAEoBBIsCghsaXZlbmVzcxgDIAEoDjIaLmVzcGVyLnNhbmN0dW0udjIuTGl2ZW5lc3MSIAoYc2Vjb25kc19zaW5jZV9sYXN0X2V2ZW50GAQgASgBIokBChZXYXRjaFNuYXBzaG90c1Jlc3BvbnNlEjUKCHNuYXBzaG90GAEgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5TYW5jdHVtU25hcHNob3RIABIwCgloZWFydGJlYXQYAiABKAsyGy5lc3Blci5zYW5jdHVtLnYyLkhlYXJ0YmVhdEgAQgYKBGtpbmQiJAoSR2V0U25hcHNob3RSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSJKChNHZXRTbmFwc2hvdFJlc3BvbnNlEjMKCHNuYXBzaG90GAEgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5TYW5jdHVtU25hcHNob3QiOAoPTGlzdFJ1bnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJItUCCgpSdW5TdW1tYXJ5Eg4KBnJ1bl9pZBgBIAEoCRIMCgR0YXNrGAIgASgJEiwKCGxpdmVuZXNzGAMgASgOMhouZXNwZXIuc2FuY3R1bS52Mi5MaXZlbmVzcxIzCg9sYXN0X2V2ZW50X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEmVwaXNvZGVzX2NvbXBsZXRlZBgFIAEoBBIWCg50b3RhbF9lcGlzb2RlcxgGIAEoBBIOCgZuX2VudnMYByABKA0SEQoJZ3JvdXBfaWRzGAggAygJEisKBnN0YXR1cxgJIAEoDjIbLmVzcGVyLnNhbmN0dW0udjIuUnVuU3RhdHVzEhYKDmV2ZW50c19hcHBsaWVkGAogASgEEhUKDXN0YXR1c19yZWFzb24YCyABKAkSEwoLZ3JvdXBfY291bnQYDCABKA0iawoQTGlzdFJ1bnNSZXNwb25zZRIqCgRydW5zGAEgAygLMhwuZXNwZXIuc2FuY3R1bS52Mi5SdW5TdW1tYXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgNIpEFCg9TYW5jdHVtU25hcHNob3QSDgoGcnVuX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAQSMAoMZ2VuZXJhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgNydW4YBCABKAsyHC5lc3Blci5zYW5jdHVtLnYyLlJ1blNlY3Rpb24SLwoGdGFtaXlvGAUgASgLMh8uZXNwZXIuc2FuY3R1bS52Mi5UYW1peW9TZWN0aW9uEioKBGVudnMYBiABKAsyHC5lc3Blci5zYW5jdHVtLnYyLkVudlNlY3Rpb24SMwoJaGlzdG9yaWVzGAcgASgLMiAuZXNwZXIuc2FuY3R1bS52Mi5IaXN0b3J5U2VjdGlvbhI0CglldmVudF9sb2cYCCABKAsyIS5lc3Blci5zYW5jdHVtLnYyLkV2ZW50TG9nU2VjdGlvbhI0CglkZWNpc2lvbnMYCSABKAsyIS5lc3Blci5zYW5jdHVtLnYyLkRlY2lzaW9uU2VjdGlvbhIxCghkZWxpdmVyeRgKIAEoCzIfLmVzcGVyLnNhbmN0dW0udjIuRGVsaXZlcnlTdGF0cxI3CgZ2aXRhbHMYCyABKAsyJy5lc3Blci50ZWxlbWV0cnkudjEuU3lzdGVtVml0YWxzUGF5bG9hZBI0CglsaWZlY3ljbGUYDCABKAsyIS5lc3Blci5zYW5jdHVtLnYyLkxpZmVjeWNsZUNvdW50cxIvCgd0cmltbWVkGA0gASgLMh4uZXNwZXIuc2FuY3R1bS52Mi5TbmFwc2hvdFRyaW0SLwoGaGVhbHRoGA4gASgLMh8uZXNwZXIuc2FuY3R1bS52Mi5IZWFsdGhTZWN0aW9uImgKDFNuYXBzaG90VHJpbRIUCgxidWRnZXRfYnl0ZXMYASABKAQSEgoKZnVsbF9ieXRlcxgCIAEoBBIuCgZmaWVsZHMYAyADKAsyHi5lc3Blci5zYW5jdHVtLnYyLlRyaW1tZWRGaWVsZCIuCgxUcmltbWVkRmllbGQSDQoFZmllbGQYASABKAkSDwoHb21pdHRlZBgCIAEoBCLdAwoKUnVuU2VjdGlvbhItCgZjb25maWcYASABKAsyHS5lc3Blci50ZWxlbWV0cnkudjEuUnVuQ29uZmlnEisKBnN0YXR1cxgCIAEoDjIbLmVzcGVyLnNhbmN0dW0udjIuUnVuU3RhdHVzEi4KCnN0YXJ0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD2xhc3RfZXZlbnRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIbGl2ZW5lc3MYBSABKA4yGi5lc3Blci5zYW5jdHVtLnYyLkxpdmVuZXNzEiAKGHNlY29uZHNfc2luY2VfbGFzdF9ldmVudBgGIAEoARJCCgpsYXN0X2JhdGNoGAcgASgLMi4uZXNwZXIudGVsZW1ldHJ5LnYxLkJhdGNoRXBvY2hDb21wbGV0ZWRQYXlsb2FkEiAKE2VwaXNvZGVzX3Blcl9zZWNvbmQYCCABKAFIAIgBARJACgpjb21wbGV0aW9uGAkgASgLMiwuZXNwZXIudGVsZW1ldHJ5LnYxLlRyYWluaW5nQ29tcGxldGVkUGF5bG9hZEIWChRfZXBpc29kZXNfcGVyX3NlY29uZCI+Cg1UYW1peW9TZWN0aW9uEi0KBmdyb3VwcxgBIAMoCzIdLmVzcGVyLnNhbmN0dW0udjIuUG9saWN5R3JvdXAi4QEKC1BvbGljeUdyb3VwEhAKCGdyb3VwX2lkGAEgASgJEg8KB3VwZGF0ZXMYAiABKAQSOQoLbGFzdF91cGRhdGUYAyABKAsyJC5lc3Blci50ZWxlbWV0cnkudjEuUFBPVXBkYXRlUGF5bG9hZBI7Cg1sYXN0X21lYXN1cmVkGAQgASgLMiQuZXNwZXIudGVsZW1ldHJ5LnYxLlBQT1VwZGF0ZVBheWxvYWQSNwoNbGFzdF9kZWNpc2lvbhgFIAEoCzIgLmVzcGVyLnRlbGVtZXRyeS52MS5EZWNpc2lvbkNhcmQiYAoKRW52U2VjdGlvbhIoCgRlbnZzGAEgAygLMhouZXNwZXIuc2FuY3R1bS52Mi5FbnZTdGF0ZRIYCgttZWFuX3Jld2FyZBgCIAEoAUgAiAEBQg4KDF9tZWFuX3Jld2FyZCLEAgoIRW52U3RhdGUSDgoGZW52X2lkGAEgASgNEhAKCGdyb3VwX2lkGAIgASgJEj0KCmxhc3RfZXBvY2gYAyABKAsyKS5lc3Blci50ZWxlbWV0cnkudjEuRXBvY2hDb21wbGV0ZWRQYXlsb2FkEg0KBWVwb2NoGAQgASgNEg8KB2VwaXNvZGUYBSABKAQSFQoNYmVzdF9hY2N1cmFjeRgGIAEoARIZChFjdW11bGF0aXZlX3Jld2FyZBgHIAEoARI0CgVzZWVkcxgIIAMoCzIlLmVzcGVyLnNhbmN0dW0udjIuRW52U3RhdGUuU2VlZHNFbnRyeRpPCgpTZWVkc0VudHJ5EgsKA2tleRgBIAEoCRIwCgV2YWx1ZRgCIAEoCzIhLmVzcGVyLnRlbGVtZXRyeS52MS5TZWVkVGVsZW1ldHJ5OgI4ASI7Cg5IaXN0b3J5U2VjdGlvbhIpCgZzZXJpZXMYASADKAsyGS5lc3Blci5zYW5jdHVtLnYyLkhpc3RvcnkiWwoHSGlzdG9yeRIOCgZtZXRyaWMYASABKAkSEAoIZ3JvdXBfaWQYAiABKAkSEwoGZW52X2lkGAMgASgNSACIAQESDgoGdmFsdWVzGAQgAygCQgkKB19lbnZfaWQiQwoPRXZlbnRMb2dTZWN0aW9uEjAKB2VudHJpZXMYASADKAsyHy5lc3Blci5zYW5jdHVtLnYyLkV2ZW50TG9nRW50cnki5AEKDUV2ZW50TG9nRW50cnkSLQoJdGltZXN0YW1wGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIxCgpldmVudF90eXBlGAIgASgOMh0uZXNwZXIudGVsZW1ldHJ5LnYxLkV2ZW50VHlwZRIuCghzZXZlcml0eRgDIAEoDjIcLmVzcGVyLnRlbGVtZXRyeS52MS5TZXZlcml0eRITCgZlbnZfaWQYBCABKA1IAIgBARIQCghncm91cF9pZBgFIAEoCRIPCgdtZXNzYWdlGAYgASgJQgkKB19lbnZfaWQiQwoPRGVjaXNpb25TZWN0aW9uEjAKBnJlY2VudBgBIAMoCzIgLmVzcGVyLnRlbGVtZXRyeS52MS5EZWNpc2lvbkNhcmQiSQoPTGlmZWN5Y2xlQ291bnRzEhIKCmdlcm1pbmF0ZWQYASABKAQSEgoKZm9zc2lsaXplZBgCIAEoBBIOCgZwcnVuZWQYAyABKAQisgEKEFByb2R1Y2VyRGVsaXZlcnkSEwoLcHJvZHVjZXJfaWQYASABKAkSEAoIbGFzdF9zZXEYAiABKAQSFgoOZXZlbnRzX2FwcGxpZWQYAyABKAQSGAoQZXZlbnRzX2R1cGxpY2F0ZRgEIAEoBBISCgpnYXBfZXZlbnRzGAUgASgEEhUKDWRyb3BwZWRfdG90YWwYBiABKAQSGgoSZXZlbnRzX2NvbmZsaWN0aW5nGAcgASgEIvQBCg1EZWxpdmVyeVN0YXRzEhcKD2V2ZW50c19yZWNlaXZlZBgBIAEoBBIWCg5ldmVudHNfYXBwbGllZBgCIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAMgASgEEhcKD2V2ZW50c19yZWplY3RlZBgEIAEoBBISCgpnYXBfZXZlbnRzGAUgASgEEhgKEHByb2R1Y2VyX2Ryb3BwZWQYBiABKAQSNQoJcHJvZHVjZXJzGAcgAygLMiIuZXNwZXIuc2FuY3R1bS52Mi5Qcm9kdWNlckRlbGl2ZXJ5EhoKEmV2ZW50c19jb25mbGljdGluZxgIIAEoBCK3AgoNSGVhbHRoRmluZGluZxIPCgdydWxlX2lkGAEgASgJEi4KCHNldmVyaXR5GAIgASgOMhwuZXNwZXIudGVsZW1ldHJ5LnYxLlNldmVyaXR5EhAKCG9ic2VydmVkGAMgASgBEhEKCXRocmVzaG9sZBgEIAEoARIpCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMc2luY2VfdXBkYXRlGAYgASgEEg8KB21lc3NhZ2UYByABKAkSEAoIZ3JvdXBfaWQYCCABKAkSEwoGZW52X2lkGAkgASgNSACIAQESLAoEaGVhZBgKIAEoDjIeLmVzcGVyLnRlbGVtZXRyeS52MS5BY3Rpb25IZWFkEg4KBm1ldHJpYxgLIAEoCUIJCgdfZW52X2lkImwKCk1ldHJpY0JhbmQSEAoIZ3JvdXBfaWQYASABKAkSDgoGbWV0cmljGAIgASgJEgwKBGJhbmQYAyABKAkSLgoIc2V2ZXJpdHkYBCABKA4yHC5lc3Blci50ZWxlbWV0cnkudjEuU2V2ZXJpdHkiugEKDUhlYWx0aFNlY3Rpb24SLgoGc3RhdHVzGAEgASgOMh4uZXNwZXIuc2FuY3R1bS52Mi5IZWFsdGhTdGF0dXMSMQoIZmluZGluZ3MYAiADKAsyHy5lc3Blci5zYW5jdHVtLnYyLkhlYWx0aEZpbmRpbmcSKwoFYmFuZHMYAyADKAsyHC5lc3Blci5zYW5jdHVtLnYyLk1ldHJpY0JhbmQSGQoRZXZhbHVhdGVkX3VwZGF0ZXMYBCABKAQqXgoITGl2ZW5lc3MSGAoUTElWRU5FU1NfVU5TUEVDSUZJRUQQABIRCg1MSVZFTkVTU19MSVZFEAESEQoNTElWRU5FU1NfU0xPVxACEhIKDkxJVkVORVNTX1NUQUxFEAMqiAEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSUlVOX1NUQVRVU19SVU5OSU5HEAESGAoUUlVOX1NUQVRVU19DT01QTEVURUQQAhIWChJSVU5fU1RBVFVTX1NUT1BQRUQQAxIVChFSVU5fU1RBVFVTX0ZBSUxFRBAEKpQBCgxIZWFsdGhTdGF0dXMSHQoZSEVBTFRIX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFEhFQUxUSF9TVEFUVVNfV0FSTVVQEAESFAoQSEVBTFRIX1NUQVRVU19PSxACEhkKFUhFQUxUSF9TVEFUVVNfV0FSTklORxADEhoKFkhFQUxUSF9TVEFUVVNfQ1JJVElDQUwQBDLdAwoOU2FuY3R1bVNlcnZpY2USTQoGSW5nZXN0Eh8uZXNwZXIuc2FuY3R1bS52Mi5Jbmdlc3RSZXF1ZXN0GiAuZXNwZXIuc2FuY3R1bS52Mi5Jbmdlc3RSZXNwb25zZSgBEmYKD0dldFJlc3VtZUN1cnNvchIoLmVzcGVyLnNhbmN0dW0udjIuR2V0UmVzdW1lQ3Vyc29yUmVxdWVzdBopLmVzcGVyLnNhbmN0dW0udjIuR2V0UmVzdW1lQ3Vyc29yUmVzcG9uc2USZQoOV2F0Y2hTbmFwc2hvdHMSJy5lc3Blci5zYW5jdHVtLnYyLldhdGNoU25hcHNob3RzUmVxdWVzdBooLmVzcGVyLnNhbmN0dW0udjIuV2F0Y2hTbmFwc2hvdHNSZXNwb25zZTABEloKC0dldFNuYXBzaG90EiQuZXNwZXIuc2FuY3R1bS52Mi5HZXRTbmFwc2hvdFJlcXVlc3QaJS5lc3Blci5zYW5jdHVtLnYyLkdldFNuYXBzaG90UmVzcG9uc2USUQoITGlzdFJ1bnMSIS5lc3Blci5zYW5jdHVtLnYyLkxpc3RSdW5zUmVxdWVzdBoiLmVzcGVyLnNhbmN0dW0udjIuTGlzdFJ1bnNSZXNwb25zZWIGcHJvdG8z", [file_esper_telemetry_v1_telemetry, file_google_protobuf_timestamp]);
+  fileDesc("Ch5lc3Blci9zYW5jdHVtL3YyL3NhbmN0dW0ucHJvdG8SEGVzcGVyLnNhbmN0dW0udjIiPgoNSW5nZXN0UmVxdWVzdBItCgViYXRjaBgBIAEoCzIeLmVzcGVyLnRlbGVtZXRyeS52MS5FdmVudEJhdGNoIrsBCg5Jbmdlc3RSZXNwb25zZRIPCgdiYXRjaGVzGAEgASgEEhcKD2V2ZW50c19yZWNlaXZlZBgCIAEoBBIWCg5ldmVudHNfYXBwbGllZBgDIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAQgASgEEjEKB2N1cnNvcnMYBSADKAsyIC5lc3Blci5zYW5jdHVtLnYyLlByb2R1Y2VyQ3Vyc29yEhoKEmV2ZW50c19jb25mbGljdGluZxgGIAEoBCJHCg5Qcm9kdWNlckN1cnNvchIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkSEAoIbGFzdF9zZXEYAyABKAQiPQoWR2V0UmVzdW1lQ3Vyc29yUmVxdWVzdBIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkiTAoXR2V0UmVzdW1lQ3Vyc29yUmVzcG9uc2USMQoHY3Vyc29ycxgBIAMoCzIgLmVzcGVyLnNhbmN0dW0udjIuUHJvZHVjZXJDdXJzb3IiNwoVV2F0Y2hTbmFwc2hvdHNSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIOCgZtYXhfaHoYAiABKAEinQEKCUhlYXJ0YmVhdBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmVyc2lvbhgCIAEoBBIsCghsaXZlbmVzcxgDIAEoDjIaLmVzcGVyLnNhbmN0dW0udjIuTGl2ZW5lc3MSIAoYc2Vjb25kc19zaW5jZV9sYXN0X2V2ZW50GAQgASgBIokBChZXYXRjaFNuYXBzaG90c1Jlc3BvbnNlEjUKCHNuYXBzaG90GAEgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5TYW5jdHVtU25hcHNob3RIABIwCgloZWFydGJlYXQYAiABKAsyGy5lc3Blci5zYW5jdHVtLnYyLkhlYXJ0YmVhdEgAQgYKBGtpbmQiJAoSR2V0U25hcHNob3RSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSJKChNHZXRTbmFwc2hvdFJlc3BvbnNlEjMKCHNuYXBzaG90GAEgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5TYW5jdHVtU25hcHNob3QidwoPTGlzdFJ1bnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEg4KBmZpbHRlchgDIAEoCRItCghzdGF0dXNlcxgEIAMoDjIbLmVzcGVyLnNhbmN0dW0udjIuUnVuU3RhdHVzIu8DCgpSdW5TdW1tYXJ5Eg4KBnJ1bl9pZBgBIAEoCRIMCgR0YXNrGAIgASgJEiwKCGxpdmVuZXNzGAMgASgOMhouZXNwZXIuc2FuY3R1bS52Mi5MaXZlbmVzcxIzCg9sYXN0X2V2ZW50X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEmVwaXNvZGVzX2NvbXBsZXRlZBgFIAEoBBIWCg50b3RhbF9lcGlzb2RlcxgGIAEoBBIOCgZuX2VudnMYByABKA0SEQoJZ3JvdXBfaWRzGAggAygJEisKBnN0YXR1cxgJIAEoDjIbLmVzcGVyLnNhbmN0dW0udjIuUnVuU3RhdHVzEhYKDmV2ZW50c19hcHBsaWVkGAogASgEEhUKDXN0YXR1c19yZWFzb24YCyABKAkSEwoLZ3JvdXBfY291bnQYDCABKA0SHQoQcm9sbGluZ19hY2N1cmFjeRgNIAEoAUgAiAEBEhcKCmF2Z19yZXdhcmQYDiABKAFIAYgBARIuCgpzdGFydGVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgR0YWdzGBAgAygJQhMKEV9yb2xsaW5nX2FjY3VyYWN5Qg0KC19hdmdfcmV3YXJkImsKEExpc3RSdW5zUmVzcG9uc2USKgoEcnVucxgBIAMoCzIcLmVzcGVyLnNhbmN0dW0udjIuUnVuU3VtbWFyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoDSKRBQoPU2FuY3R1bVNuYXBzaG90Eg4KBnJ1bl9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgEEjAKDGdlbmVyYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoDcnVuGAQgASgLMhwuZXNwZXIuc2FuY3R1bS52Mi5SdW5TZWN0aW9uEi8KBnRhbWl5bxgFIAEoCzIfLmVzcGVyLnNhbmN0dW0udjIuVGFtaXlvU2VjdGlvbhIqCgRlbnZzGAYgASgLMhwuZXNwZXIuc2FuY3R1bS52Mi5FbnZTZWN0aW9uEjMKCWhpc3RvcmllcxgHIAEoCzIgLmVzcGVyLnNhbmN0dW0udjIuSGlzdG9yeVNlY3Rpb24SNAoJZXZlbnRfbG9nGAggASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5FdmVudExvZ1NlY3Rpb24SNAoJZGVjaXNpb25zGAkgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5EZWNpc2lvblNlY3Rpb24SMQoIZGVsaXZlcnkYCiABKAsyHy5lc3Blci5zYW5jdHVtLnYyLkRlbGl2ZXJ5U3RhdHMSNwoGdml0YWxzGAsgASgLMicuZXNwZXIudGVsZW1ldHJ5LnYxLlN5c3RlbVZpdGFsc1BheWxvYWQSNAoJbGlmZWN5Y2xlGAwgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5MaWZlY3ljbGVDb3VudHMSLwoHdHJpbW1lZBgNIAEoCzIeLmVzcGVyLnNhbmN0dW0udjIuU25hcHNob3RUcmltEi8KBmhlYWx0aBgOIAEoCzIfLmVzcGVyLnNhbmN0dW0udjIuSGVhbHRoU2VjdGlvbiJoCgxTbmFwc2hvdFRyaW0SFAoMYnVkZ2V0X2J5dGVzGAEgASgEEhIKCmZ1bGxfYnl0ZXMYAiABKAQSLgoGZmllbGRzGAMgAygLMh4uZXNwZXIuc2FuY3R1bS52Mi5UcmltbWVkRmllbGQiLgoMVHJpbW1lZEZpZWxkEg0KBWZpZWxkGAEgASgJEg8KB29taXR0ZWQYAiABKAQi3QMKClJ1blNlY3Rpb24SLQoGY29uZmlnGAEgASgLMh0uZXNwZXIudGVsZW1ldHJ5LnYxLlJ1bkNvbmZpZxIrCgZzdGF0dXMYAiABKA4yGy5lc3Blci5zYW5jdHVtLnYyLlJ1blN0YXR1cxIuCgpzdGFydGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X2V2ZW50X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGxpdmVuZXNzGAUgASgOMhouZXNwZXIuc2FuY3R1bS52Mi5MaXZlbmVzcxIgChhzZWNvbmRzX3NpbmNlX2xhc3RfZXZlbnQYBiABKAESQgoKbGFzdF9iYXRjaBgHIAEoCzIuLmVzcGVyLnRlbGVtZXRyeS52MS5CYXRjaEVwb2NoQ29tcGxldGVkUGF5bG9hZBIgChNlcGlzb2Rlc19wZXJfc2Vjb25kGAggASgBSACIAQESQAoKY29tcGxldGlvbhgJIAEoCzIsLmVzcGVyLnRlbGVtZXRyeS52MS5UcmFpbmluZ0NvbXBsZXRlZFBheWxvYWRCFgoUX2VwaXNvZGVzX3Blcl9zZWNvbmQiPgoNVGFtaXlvU2VjdGlvbhItCgZncm91cHMYASADKAsyHS5lc3Blci5zYW5jdHVtLnYyLlBvbGljeUdyb3VwIuEBCgtQb2xpY3lHcm91cBIQCghncm91cF9pZBgBIAEoCRIPCgd1cGRhdGVzGAIgASgEEjkKC2xhc3RfdXBkYXRlGAMgASgLMiQuZXNwZXIudGVsZW1ldHJ5LnYxLlBQT1VwZGF0ZVBheWxvYWQSOwoNbGFzdF9tZWFzdXJlZBgEIAEoCzIkLmVzcGVyLnRlbGVtZXRyeS52MS5QUE9VcGRhdGVQYXlsb2FkEjcKDWxhc3RfZGVjaXNpb24YBSABKAsyIC5lc3Blci50ZWxlbWV0cnkudjEuRGVjaXNpb25DYXJkImAKCkVudlNlY3Rpb24SKAoEZW52cxgBIAMoCzIaLmVzcGVyLnNhbmN0dW0udjIuRW52U3RhdGUSGAoLbWVhbl9yZXdhcmQYAiABKAFIAIgBAUIOCgxfbWVhbl9yZXdhcmQixAIKCEVudlN0YXRlEg4KBmVudl9pZBgBIAEoDRIQCghncm91cF9pZBgCIAEoCRI9CgpsYXN0X2Vwb2NoGAMgASgLMikuZXNwZXIudGVsZW1ldHJ5LnYxLkVwb2NoQ29tcGxldGVkUGF5bG9hZBINCgVlcG9jaBgEIAEoDRIPCgdlcGlzb2RlGAUgASgEEhUKDWJlc3RfYWNjdXJhY3kYBiABKAESGQoRY3VtdWxhdGl2ZV9yZXdhcmQYByABKAESNAoFc2VlZHMYCCADKAsyJS5lc3Blci5zYW5jdHVtLnYyLkVudlN0YXRlLlNlZWRzRW50cnkaTwoKU2VlZHNFbnRyeRILCgNrZXkYASABKAkSMAoFdmFsdWUYAiABKAsyIS5lc3Blci50ZWxlbWV0cnkudjEuU2VlZFRlbGVtZXRyeToCOAEiOwoOSGlzdG9yeVNlY3Rpb24SKQoGc2VyaWVzGAEgAygLMhkuZXNwZXIuc2FuY3R1bS52Mi5IaXN0b3J5IlsKB0hpc3RvcnkSDgoGbWV0cmljGAEgASgJEhAKCGdyb3VwX2lkGAIgASgJEhMKBmVudl9pZBgDIAEoDUgAiAEBEg4KBnZhbHVlcxgEIAMoAkIJCgdfZW52X2lkIkMKD0V2ZW50TG9nU2VjdGlvbhIwCgdlbnRyaWVzGAEgAygLMh8uZXNwZXIuc2FuY3R1bS52Mi5FdmVudExvZ0VudHJ5IuQBCg1FdmVudExvZ0VudHJ5Ei0KCXRpbWVzdGFtcBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoKZXZlbnRfdHlwZRgCIAEoDjIdLmVzcGVyLnRlbGVtZXRyeS52MS5FdmVudFR5cGUSLgoIc2V2ZXJpdHkYAyABKA4yHC5lc3Blci50ZWxlbWV0cnkudjEuU2V2ZXJpdHkSEwoGZW52X2lkGAQgASgNSACIAQESEAoIZ3JvdXBfaWQYBSABKAkSDwoHbWVzc2FnZRgGIAEoCUIJCgdfZW52X2lkIkMKD0RlY2lzaW9uU2VjdGlvbhIwCgZyZWNlbnQYASADKAsyIC5lc3Blci50ZWxlbWV0cnkudjEuRGVjaXNpb25DYXJkIkkKD0xpZmVjeWNsZUNvdW50cxISCgpnZXJtaW5hdGVkGAEgASgEEhIKCmZvc3NpbGl6ZWQYAiABKAQSDgoGcHJ1bmVkGAMgASgEIrIBChBQcm9kdWNlckRlbGl2ZXJ5EhMKC3Byb2R1Y2VyX2lkGAEgASgJEhAKCGxhc3Rfc2VxGAIgASgEEhYKDmV2ZW50c19hcHBsaWVkGAMgASgEEhgKEGV2ZW50c19kdXBsaWNhdGUYBCABKAQSEgoKZ2FwX2V2ZW50cxgFIAEoBBIVCg1kcm9wcGVkX3RvdGFsGAYgASgEEhoKEmV2ZW50c19jb25mbGljdGluZxgHIAEoBCL0AQoNRGVsaXZlcnlTdGF0cxIXCg9ldmVudHNfcmVjZWl2ZWQYASABKAQSFgoOZXZlbnRzX2FwcGxpZWQYAiABKAQSGAoQZXZlbnRzX2R1cGxpY2F0ZRgDIAEoBBIXCg9ldmVudHNfcmVqZWN0ZWQYBCABKAQSEgoKZ2FwX2V2ZW50cxgFIAEoBBIYChBwcm9kdWNlcl9kcm9wcGVkGAYgASgEEjUKCXByb2R1Y2VycxgHIAMoCzIiLmVzcGVyLnNhbmN0dW0udjIuUHJvZHVjZXJEZWxpdmVyeRIaChJldmVudHNfY29uZmxpY3RpbmcYCCABKAQitwIKDUhlYWx0aEZpbmRpbmcSDwoHcnVsZV9pZBgBIAEoCRIuCghzZXZlcml0eRgCIAEoDjIcLmVzcGVyLnRlbGVtZXRyeS52MS5TZXZlcml0eRIQCghvYnNlcnZlZBgDIAEoARIRCgl0aHJlc2hvbGQYBCABKAESKQoFc2luY2UYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHNpbmNlX3VwZGF0ZRgGIAEoBBIPCgdtZXNzYWdlGAcgASgJEhAKCGdyb3VwX2lkGAggASgJEhMKBmVudl9pZBgJIAEoDUgAiAEBEiwKBGhlYWQYCiABKA4yHi5lc3Blci50ZWxlbWV0cnkudjEuQWN0aW9uSGVhZBIOCgZtZXRyaWMYCyABKAlCCQoHX2Vudl9pZCJsCgpNZXRyaWNCYW5kEhAKCGdyb3VwX2lkGAEgASgJEg4KBm1ldHJpYxgCIAEoCRIMCgRiYW5kGAMgASgJEi4KCHNldmVyaXR5GAQgASgOMhwuZXNwZXIudGVsZW1ldHJ5LnYxLlNldmVyaXR5IroBCg1IZWFsdGhTZWN0aW9uEi4KBnN0YXR1cxgBIAEoDjIeLmVzcGVyLnNhbmN0dW0udjIuSGVhbHRoU3RhdHVzEjEKCGZpbmRpbmdzGAIgAygLMh8uZXNwZXIuc2FuY3R1bS52Mi5IZWFsdGhGaW5kaW5nEisKBWJhbmRzGAMgAygLMhwuZXNwZXIuc2FuY3R1bS52Mi5NZXRyaWNCYW5kEhkKEWV2YWx1YXRlZF91cGRhdGVzGAQgASgEIl8KCVNlcmllc0tleRIWCgRuYW1lGAEgASgJQgi6SAVyAyiAAhIaCghncm91cF9pZBgCIAEoCUIIukgFcgMogAISEwoGZW52X2lkGAMgASgNSACIAQFCCQoHX2Vudl9pZCJ2Cg5TZXJpZXNTZWxlY3RvchIWCgRuYW1lGAEgASgJQgi6SAVyAyiAAhIfCghncm91cF9pZBgCIAEoCUIIukgFcgMogAJIAIgBARITCgZlbnZfaWQYAyABKA1IAYgBAUILCglfZ3JvdXBfaWRCCQoHX2Vudl9pZCKTAgoNU2VyaWVzUmVxdWVzdBIYCgZydW5faWQYASABKAlCCLpIBXIDKIACEjAKBnNlcmllcxgCIAMoCzIgLmVzcGVyLnNhbmN0dW0udjIuU2VyaWVzU2VsZWN0b3ISFgoJc3RlcF9mcm9tGAMgASgESACIAQESFAoHc3RlcF90bxgEIAEoBEgBiAEBEi0KCXRpbWVfZnJvbRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHdGltZV90bxgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKbWF4X3BvaW50cxgHIAEoDUIMCgpfc3RlcF9mcm9tQgoKCF9zdGVwX3RvIqgBCgpTZXJpZXNEYXRhEigKA2tleRgBIAEoCzIbLmVzcGVyLnNhbmN0dW0udjIuU2VyaWVzS2V5EhQKDHRvdGFsX3BvaW50cxgCIAEoBBIXCg9wb2ludHNfaW5fcmFuZ2UYAyABKAQSEwoLZG93bnNhbXBsZWQYBCABKAgSDQoFc3RlcHMYBSADKAQSDQoFdGltZXMYBiADKAESDgoGdmFsdWVzGAcgAygBIlYKD1Nlcmllc1JlYWRTdGF0cxITCgtibG9ja3NfcmVhZBgBIAEoBBIWCg5wb2ludHNfZGVjb2RlZBgCIAEoBBIWCg5kYW1hZ2VkX2Jsb2NrcxgDIAEoBCKAAQoOU2VyaWVzUmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEiwKBnNlcmllcxgCIAMoCzIcLmVzcGVyLnNhbmN0dW0udjIuU2VyaWVzRGF0YRIwCgVzdGF0cxgDIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuU2VyaWVzUmVhZFN0YXRzIikKDUV4cG9ydFJlcXVlc3QSGAoGcnVuX2lkGAEgASgJQgi6SAVyAyiAAiKqAQoORXhwb3J0UmVzcG9uc2USLwoHc3VtbWFyeRgBIAEoCzIcLmVzcGVyLnNhbmN0dW0udjIuUnVuU3VtbWFyeUgAEi8KBmNvbmZpZxgCIAEoCzIdLmVzcGVyLnRlbGVtZXRyeS52MS5SdW5Db25maWdIABIuCgZzZXJpZXMYAyABKAsyHC5lc3Blci5zYW5jdHVtLnYyLlNlcmllc0RhdGFIAEIGCgRwYXJ0IiwKEERlbGV0ZVJ1blJlcXVlc3QSGAoGcnVuX2lkGAEgASgJQgi6SAVyAyiAAiIrChFEZWxldGVSdW5SZXNwb25zZRIWCg5ldmVudHNfZGVsZXRlZBgBIAEoBCpeCghMaXZlbmVzcxIYChRMSVZFTkVTU19VTlNQRUNJRklFRBAAEhEKDUxJVkVORVNTX0xJVkUQARIRCg1MSVZFTkVTU19TTE9XEAISEgoOTElWRU5FU1NfU1RBTEUQAyqIAQoJUnVuU3RhdHVzEhoKFlJVTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIWChJSVU5fU1RBVFVTX1JVTk5JTkcQARIYChRSVU5fU1RBVFVTX0NPTVBMRVRFRBACEhYKElJVTl9TVEFUVVNfU1RPUFBFRBADEhUKEVJVTl9TVEFUVVNfRkFJTEVEEAQqlAEKDEhlYWx0aFN0YXR1cxIdChlIRUFMVEhfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGAoUSEVBTFRIX1NUQVRVU19XQVJNVVAQARIUChBIRUFMVEhfU1RBVFVTX09LEAISGQoVSEVBTFRIX1NUQVRVU19XQVJOSU5HEAMSGgoWSEVBTFRIX1NUQVRVU19DUklUSUNBTBAEMs8FCg5TYW5jdHVtU2VydmljZRJNCgZJbmdlc3QSHy5lc3Blci5zYW5jdHVtLnYyLkluZ2VzdFJlcXVlc3QaIC5lc3Blci5zYW5jdHVtLnYyLkluZ2VzdFJlc3BvbnNlKAESZgoPR2V0UmVzdW1lQ3Vyc29yEiguZXNwZXIuc2FuY3R1bS52Mi5HZXRSZXN1bWVDdXJzb3JSZXF1ZXN0GikuZXNwZXIuc2FuY3R1bS52Mi5HZXRSZXN1bWVDdXJzb3JSZXNwb25zZRJlCg5XYXRjaFNuYXBzaG90cxInLmVzcGVyLnNhbmN0dW0udjIuV2F0Y2hTbmFwc2hvdHNSZXF1ZXN0GiguZXNwZXIuc2FuY3R1bS52Mi5XYXRjaFNuYXBzaG90c1Jlc3BvbnNlMAESWgoLR2V0U25hcHNob3QSJC5lc3Blci5zYW5jdHVtLnYyLkdldFNuYXBzaG90UmVxdWVzdBolLmVzcGVyLnNhbmN0dW0udjIuR2V0U25hcHNob3RSZXNwb25zZRJRCghMaXN0UnVucxIhLmVzcGVyLnNhbmN0dW0udjIuTGlzdFJ1bnNSZXF1ZXN0GiIuZXNwZXIuc2FuY3R1bS52Mi5MaXN0UnVuc1Jlc3BvbnNlEksKBlNlcmllcxIfLmVzcGVyLnNhbmN0dW0udjIuU2VyaWVzUmVxdWVzdBogLmVzcGVyLnNhbmN0dW0udjIuU2VyaWVzUmVzcG9uc2USTQoGRXhwb3J0Eh8uZXNwZXIuc2FuY3R1bS52Mi5FeHBvcnRSZXF1ZXN0GiAuZXNwZXIuc2FuY3R1bS52Mi5FeHBvcnRSZXNwb25zZTABElQKCURlbGV0ZVJ1bhIiLmVzcGVyLnNhbmN0dW0udjIuRGVsZXRlUnVuUmVxdWVzdBojLmVzcGVyLnNhbmN0dW0udjIuRGVsZXRlUnVuUmVzcG9uc2ViBnByb3RvMw", [file_buf_validate_validate, file_esper_telemetry_v1_telemetry, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message esper.sanctum.v2.IngestRequest
@@ -306,6 +307,21 @@ export type ListRunsRequest = Message<"esper.sanctum.v2.ListRunsRequest"> & {
    * @generated from field: string page_token = 2;
    */
   pageToken: string;
+
+  /**
+   * Only runs whose id, task or one of whose tags contains this text (case-insensitive);
+   * empty = every run. At most 256 bytes.
+   *
+   * @generated from field: string filter = 3;
+   */
+  filter: string;
+
+  /**
+   * Only runs in one of these statuses; empty = any status.
+   *
+   * @generated from field: repeated esper.sanctum.v2.RunStatus statuses = 4;
+   */
+  statuses: RunStatus[];
 };
 
 /**
@@ -383,6 +399,30 @@ export type RunSummary = Message<"esper.sanctum.v2.RunSummary"> & {
    * @generated from field: uint32 group_count = 12;
    */
   groupCount: number;
+
+  /**
+   * Key figures of the last batch (absent before the first one).
+   *
+   * @generated from field: optional double rolling_accuracy = 13;
+   */
+  rollingAccuracy?: number | undefined;
+
+  /**
+   * @generated from field: optional double avg_reward = 14;
+   */
+  avgReward?: number | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_at = 15;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * The run's tags (RunConfig.tags), at most the first 16.
+   *
+   * @generated from field: repeated string tags = 16;
+   */
+  tags: string[];
 };
 
 /**
@@ -1249,6 +1289,327 @@ export const HealthSectionSchema: GenMessage<HealthSection> = /*@__PURE__*/
   messageDesc(file_esper_sanctum_v2_sanctum, 31);
 
 /**
+ * One series of a run: a metric ("ppo_update.kl_divergence", "ppo_update.heads.OP.entropy",
+ * "batch_epoch_completed.env_accuracies", "epoch_completed.val_accuracy"), of a policy
+ * group and, for per-env series, an env.
+ *
+ * @generated from message esper.sanctum.v2.SeriesKey
+ */
+export type SeriesKey = Message<"esper.sanctum.v2.SeriesKey"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: string group_id = 2;
+   */
+  groupId: string;
+
+  /**
+   * @generated from field: optional uint32 env_id = 3;
+   */
+  envId?: number | undefined;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.SeriesKey.
+ * Use `create(SeriesKeySchema)` to create a new message.
+ */
+export const SeriesKeySchema: GenMessage<SeriesKey> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 32);
+
+/**
+ * Which series: a name (a trailing "*" matches every name with that prefix), the group
+ * (absent: every group) and the env (absent: every env, and series of no env).
+ *
+ * @generated from message esper.sanctum.v2.SeriesSelector
+ */
+export type SeriesSelector = Message<"esper.sanctum.v2.SeriesSelector"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: optional string group_id = 2;
+   */
+  groupId?: string | undefined;
+
+  /**
+   * @generated from field: optional uint32 env_id = 3;
+   */
+  envId?: number | undefined;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.SeriesSelector.
+ * Use `create(SeriesSelectorSchema)` to create a new message.
+ */
+export const SeriesSelectorSchema: GenMessage<SeriesSelector> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 33);
+
+/**
+ * @generated from message esper.sanctum.v2.SeriesRequest
+ */
+export type SeriesRequest = Message<"esper.sanctum.v2.SeriesRequest"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * Empty: list the run's series (keys and point counts, no points). At most 64
+   * selectors, and at most 256 series may match them.
+   *
+   * @generated from field: repeated esper.sanctum.v2.SeriesSelector series = 2;
+   */
+  series: SeriesSelector[];
+
+  /**
+   * Steps are each series' own point numbers, from 0. Inclusive bounds; absent = open.
+   *
+   * @generated from field: optional uint64 step_from = 3;
+   */
+  stepFrom?: bigint | undefined;
+
+  /**
+   * @generated from field: optional uint64 step_to = 4;
+   */
+  stepTo?: bigint | undefined;
+
+  /**
+   * Time bounds (the producer's event time), inclusive; absent = open.
+   *
+   * @generated from field: google.protobuf.Timestamp time_from = 5;
+   */
+  timeFrom?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time_to = 6;
+   */
+  timeTo?: Timestamp | undefined;
+
+  /**
+   * At most this many points per series (0 = 1000; at most 20,000): all points when they
+   * fit, else the min and the max of max_points/2 buckets of consecutive steps.
+   *
+   * @generated from field: uint32 max_points = 7;
+   */
+  maxPoints: number;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.SeriesRequest.
+ * Use `create(SeriesRequestSchema)` to create a new message.
+ */
+export const SeriesRequestSchema: GenMessage<SeriesRequest> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 34);
+
+/**
+ * @generated from message esper.sanctum.v2.SeriesData
+ */
+export type SeriesData = Message<"esper.sanctum.v2.SeriesData"> & {
+  /**
+   * @generated from field: esper.sanctum.v2.SeriesKey key = 1;
+   */
+  key?: SeriesKey | undefined;
+
+  /**
+   * Points the series holds, and those in the requested range.
+   *
+   * @generated from field: uint64 total_points = 2;
+   */
+  totalPoints: bigint;
+
+  /**
+   * @generated from field: uint64 points_in_range = 3;
+   */
+  pointsInRange: bigint;
+
+  /**
+   * Whether the points were downsampled (points_in_range > max_points).
+   *
+   * @generated from field: bool downsampled = 4;
+   */
+  downsampled: boolean;
+
+  /**
+   * The points, in step order: step, time (unix seconds), value.
+   *
+   * @generated from field: repeated uint64 steps = 5;
+   */
+  steps: bigint[];
+
+  /**
+   * @generated from field: repeated double times = 6;
+   */
+  times: number[];
+
+  /**
+   * @generated from field: repeated double values = 7;
+   */
+  values: number[];
+};
+
+/**
+ * Describes the message esper.sanctum.v2.SeriesData.
+ * Use `create(SeriesDataSchema)` to create a new message.
+ */
+export const SeriesDataSchema: GenMessage<SeriesData> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 35);
+
+/**
+ * What answering read from the index (to check that it reads the index economically).
+ *
+ * @generated from message esper.sanctum.v2.SeriesReadStats
+ */
+export type SeriesReadStats = Message<"esper.sanctum.v2.SeriesReadStats"> & {
+  /**
+   * @generated from field: uint64 blocks_read = 1;
+   */
+  blocksRead: bigint;
+
+  /**
+   * @generated from field: uint64 points_decoded = 2;
+   */
+  pointsDecoded: bigint;
+
+  /**
+   * Blocks skipped because their checksum did not match.
+   *
+   * @generated from field: uint64 damaged_blocks = 3;
+   */
+  damagedBlocks: bigint;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.SeriesReadStats.
+ * Use `create(SeriesReadStatsSchema)` to create a new message.
+ */
+export const SeriesReadStatsSchema: GenMessage<SeriesReadStats> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 36);
+
+/**
+ * @generated from message esper.sanctum.v2.SeriesResponse
+ */
+export type SeriesResponse = Message<"esper.sanctum.v2.SeriesResponse"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * @generated from field: repeated esper.sanctum.v2.SeriesData series = 2;
+   */
+  series: SeriesData[];
+
+  /**
+   * @generated from field: esper.sanctum.v2.SeriesReadStats stats = 3;
+   */
+  stats?: SeriesReadStats | undefined;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.SeriesResponse.
+ * Use `create(SeriesResponseSchema)` to create a new message.
+ */
+export const SeriesResponseSchema: GenMessage<SeriesResponse> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 37);
+
+/**
+ * @generated from message esper.sanctum.v2.ExportRequest
+ */
+export type ExportRequest = Message<"esper.sanctum.v2.ExportRequest"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.ExportRequest.
+ * Use `create(ExportRequestSchema)` to create a new message.
+ */
+export const ExportRequestSchema: GenMessage<ExportRequest> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 38);
+
+/**
+ * @generated from message esper.sanctum.v2.ExportResponse
+ */
+export type ExportResponse = Message<"esper.sanctum.v2.ExportResponse"> & {
+  /**
+   * @generated from oneof esper.sanctum.v2.ExportResponse.part
+   */
+  part: {
+    /**
+     * First: the run as ListRuns describes it, and its config.
+     *
+     * @generated from field: esper.sanctum.v2.RunSummary summary = 1;
+     */
+    value: RunSummary;
+    case: "summary";
+  } | {
+    /**
+     * @generated from field: esper.telemetry.v1.RunConfig config = 2;
+     */
+    value: RunConfig;
+    case: "config";
+  } | {
+    /**
+     * Then every series; one series may span several chunks (in step order).
+     *
+     * @generated from field: esper.sanctum.v2.SeriesData series = 3;
+     */
+    value: SeriesData;
+    case: "series";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message esper.sanctum.v2.ExportResponse.
+ * Use `create(ExportResponseSchema)` to create a new message.
+ */
+export const ExportResponseSchema: GenMessage<ExportResponse> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 39);
+
+/**
+ * @generated from message esper.sanctum.v2.DeleteRunRequest
+ */
+export type DeleteRunRequest = Message<"esper.sanctum.v2.DeleteRunRequest"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.DeleteRunRequest.
+ * Use `create(DeleteRunRequestSchema)` to create a new message.
+ */
+export const DeleteRunRequestSchema: GenMessage<DeleteRunRequest> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 40);
+
+/**
+ * @generated from message esper.sanctum.v2.DeleteRunResponse
+ */
+export type DeleteRunResponse = Message<"esper.sanctum.v2.DeleteRunResponse"> & {
+  /**
+   * Events that were stored for the run and are now deleted.
+   *
+   * @generated from field: uint64 events_deleted = 1;
+   */
+  eventsDeleted: bigint;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.DeleteRunResponse.
+ * Use `create(DeleteRunResponseSchema)` to create a new message.
+ */
+export const DeleteRunResponseSchema: GenMessage<DeleteRunResponse> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 41);
+
+/**
  * LIVE < 2 s since the last event, SLOW < 5 s, else STALE.
  *
  * @generated from enum esper.sanctum.v2.Liveness
@@ -1420,6 +1781,42 @@ export const SanctumService: GenService<{
     methodKind: "unary";
     input: typeof ListRunsRequestSchema;
     output: typeof ListRunsResponseSchema;
+  },
+  /**
+   * Named series of a run (or, with none named, the list of its series) over a step or
+   * time range, downsampled on the server to at most max_points per series by keeping the
+   * min and the max of each bucket (every peak survives). Read from the series index in
+   * the store (blocks with per-block min/max), not by replaying events: bounded in memory
+   * and time for long runs, and served for finished runs after a restart.
+   *
+   * @generated from rpc esper.sanctum.v2.SanctumService.Series
+   */
+  series: {
+    methodKind: "unary";
+    input: typeof SeriesRequestSchema;
+    output: typeof SeriesResponseSchema;
+  },
+  /**
+   * A run at full resolution for export (esper-sanctum export): the run's config first,
+   * then every series in chunks of at most 65,536 points.
+   *
+   * @generated from rpc esper.sanctum.v2.SanctumService.Export
+   */
+  export: {
+    methodKind: "server_streaming";
+    input: typeof ExportRequestSchema;
+    output: typeof ExportResponseSchema;
+  },
+  /**
+   * Delete a run: its stored events, its series index and its state. Needs the full
+   * token (a read token is refused with PERMISSION_DENIED).
+   *
+   * @generated from rpc esper.sanctum.v2.SanctumService.DeleteRun
+   */
+  deleteRun: {
+    methodKind: "unary";
+    input: typeof DeleteRunRequestSchema;
+    output: typeof DeleteRunResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_esper_sanctum_v2_sanctum, 0);
