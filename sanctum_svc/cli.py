@@ -83,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--address-file", type=Path, metavar="FILE",
                    help="once serving, write the bound HOST:PORT to FILE (for supervisors "
                         "that bind port 0, like `esper up`)")
+    s.add_argument("--cluster", metavar="NATS_URLS",
+                   help="cluster mode: follow the replicated log on these NATS JetStream "
+                        "servers (nats://a:4222,b:4222,c:4222) instead of a --store; any "
+                        "replica accepts Ingest and serves every run (README, \"Cluster "
+                        "mode\"; needs the `cluster` extra)")
+    s.add_argument("--cluster-replicas", type=int, default=3, metavar="N",
+                   help="copies JetStream keeps of every batch (default 3: one NATS "
+                        "server may fail; 1 for a single NATS server)")
     s.add_argument("-v", "--verbose", action="store_true", help="same as --log-level info")
     logs.add_flags(s)
 
@@ -145,10 +153,32 @@ def _stripped(token: str | None, flag: str) -> str | None:
     return token.strip()
 
 
+def _cluster_servers(spec: str, store: str | None, replicas: int) -> tuple[str, ...]:
+    """--cluster's NATS URLs; ValueError with the user's fix when the flags cannot work."""
+    try:
+        from sanctum_svc.cluster.log import parse_servers
+    except ImportError:
+        raise ValueError("--cluster needs the NATS client: pip install 'esper-sanctum[cluster]'"
+                         ) from None
+    if store is not None:
+        raise ValueError("--cluster and --store exclude each other: in cluster mode the "
+                         "replicated log on the NATS servers is the store")
+    if not 1 <= replicas <= 5:
+        raise ValueError(f"--cluster-replicas must be 1..5 (JetStream's limit), got {replicas}")
+    return parse_servers(spec)
+
+
 def run_serve(args: argparse.Namespace) -> int:
     level = "info" if args.verbose and args.log_level == "warning" else args.log_level
     logs.configure(level, args.log_format, service="sanctum")
     store = args.store
+    cluster: tuple[str, ...] = ()
+    if args.cluster is not None:
+        try:
+            cluster = _cluster_servers(args.cluster, store, args.cluster_replicas)
+        except ValueError as exc:
+            return _fail(str(exc))
+        store = ":memory:"
     if store is not None and not store.strip():
         return _fail("--store is empty: give a file path for the event store, or ':memory:' "
                      "to keep nothing across restarts")
@@ -165,7 +195,8 @@ def run_serve(args: argparse.Namespace) -> int:
         tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
         insecure_listen_all=args.insecure_listen_all, max_hz=args.max_hz,
         stall_timeout=args.stall_timeout, metrics_port=args.metrics_port,
-        metrics_host=args.metrics_host)
+        metrics_host=args.metrics_host, cluster=cluster,
+        cluster_replicas=args.cluster_replicas)
     try:
         config.check()
     except ConfigError as exc:
@@ -174,7 +205,10 @@ def run_serve(args: argparse.Namespace) -> int:
         _warn(warning)
 
     def ready(server: SanctumServer) -> None:
-        if server.replayed:
+        if cluster:
+            print(f"esper-sanctum: following the cluster log at {','.join(cluster)} "
+                  f"(caught up to message {server.replayed})", file=sys.stderr)
+        elif server.replayed:
             print(f"esper-sanctum: replayed {server.replayed} events from {store}",
                   file=sys.stderr)
         if server.store.corrupt:
@@ -185,7 +219,8 @@ def run_serve(args: argparse.Namespace) -> int:
         if server.metrics_port is not None:
             print(f"esper-sanctum: metrics on http://{config.metrics_host}:{server.metrics_port}"
                   "/metrics", file=sys.stderr)
-        print(f"{LISTEN_LINE} {server.address} (store: {store})", flush=True)
+        where = f"cluster: {','.join(cluster)}" if cluster else f"store: {store}"
+        print(f"{LISTEN_LINE} {server.address} ({where})", flush=True)
 
     def bound(server: SanctumServer) -> None:
         if args.address_file is not None:

@@ -113,6 +113,10 @@ class ServerConfig:
     #: sending refused batch after batch is slowed to a trickle, the loop stays free for
     #: the others; a producer that sent one bad batch loses nothing.
     refusal_delay_s: float = 0.05
+    #: NATS servers of the cluster (cluster mode: the replicated log replaces --store).
+    cluster: tuple[str, ...] = ()
+    #: JetStream copies of every accepted batch (cluster mode).
+    cluster_replicas: int = 3
     extra_options: list[tuple[str, int]] = field(default_factory=list)
 
     @property

@@ -14,6 +14,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -32,6 +33,9 @@ from sanctum_svc.retired import RetiredServiceHandler
 from sanctum_svc.servicer import SERVICE_NAME, SanctumServicer
 from sanctum_svc.store import RECOVER_HINT, EventStore, StoreError, corrupt_error
 from sanctum_svc.store_thread import AsyncStore
+
+if TYPE_CHECKING:  # the `cluster` extra (nats-py) is imported only in cluster mode
+    from sanctum_svc.cluster.node import ClusterNode
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +105,8 @@ class SanctumServer:
         self.fanout: Fanout | None = None
         self.pipeline: IngestPipeline | None = None
         self.servicer: SanctumServicer | None = None
+        #: Cluster mode only (config.cluster): the replicated log this replica follows.
+        self.cluster: ClusterNode | None = None
 
     @property
     def address(self) -> str:
@@ -162,9 +168,27 @@ class SanctumServer:
                       "served): %s. %s", self.store.path, _corrupt_summary(self.store.corrupt),
                       ", ".join(self.store.corrupt_rows[:10]),
                       RECOVER_HINT.format(path=self.store.path))
+        if cfg.cluster:
+            await self._join_cluster()
         self.servicer.ready = True
         self.fanout.start()
         await self._set_health(SERVING)
+
+    async def _join_cluster(self) -> None:
+        """Follow the replicated log: catch up, then take Ingest through it."""
+        from sanctum_svc.cluster.log import ClusterError, LogConfig
+        from sanctum_svc.cluster.node import ClusterNode
+
+        assert self.pipeline is not None and self.servicer is not None
+        node = ClusterNode(LogConfig(self.config.cluster, self.config.cluster_replicas),
+                           self.pipeline)
+        try:
+            self.replayed = await node.start()
+        except ClusterError as exc:
+            await self.stop(0)
+            raise StartupError(str(exc)) from None
+        self.cluster = node
+        self.servicer.pipeline = node.pipeline
 
     def _bind(self, server: grpc.aio.Server) -> int:
         cfg = self.config
@@ -189,6 +213,9 @@ class SanctumServer:
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+        if self.cluster is not None:
+            await self.cluster.close()
+            self.cluster = None
         if self._astore is not None:
             await self._astore.close()
             self._astore = None

