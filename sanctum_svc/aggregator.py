@@ -276,6 +276,7 @@ class Aggregator:
         self._runs: dict[str, RunAggregator] = {}
         #: Creation order of each run (the tie-break of latest_run_id).
         self._created: dict[str, int] = {}
+        self._next_created = 0
         self._history_len = history_len
         self._event_log_len = event_log_len
         self._snapshot_budget = snapshot_budget
@@ -289,7 +290,8 @@ class Aggregator:
             run = RunAggregator(
                 run_id, history_len=self._history_len, event_log_len=self._event_log_len,
                 snapshot_budget=self._snapshot_budget, on_event=self._on_event)
-            self._created[run_id] = len(self._runs)
+            self._created[run_id] = self._next_created
+            self._next_created += 1
             self._runs[run_id] = run
             self._on_event(run)
         return run
@@ -306,6 +308,25 @@ class Aggregator:
     @property
     def snapshot_budget(self) -> int:
         return self._snapshot_budget
+
+    def remove(self, run_id: str) -> bool:
+        """Forget a run (deleted or retired); whether it was held."""
+        run = self._runs.pop(run_id, None)
+        if run is None:
+            return False
+        del self._created[run_id]
+        self._latest_key = None
+        return True
+
+    def clear(self) -> None:
+        """Forget every run (a restore that failed half-way)."""
+        self._runs.clear()
+        self._created.clear()
+        self.rescan_latest()
+
+    def rescan_latest(self) -> None:
+        """Choose the latest run again on the next ask (after state was put in directly)."""
+        self._latest, self._latest_key = None, None
 
     def _key(self, run: RunAggregator) -> tuple[float, int]:
         t = run.last_event_time

@@ -27,10 +27,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from sanctum_svc import checkpoint
 from sanctum_svc.aggregator import Aggregator, RunAggregator
 from sanctum_svc.config import Limits
 from sanctum_svc.metrics import Metrics
-from sanctum_svc.planner import BatchResult, Key, Plan, PlannedState, PlanRefused
+from sanctum_svc.planner import (
+    BatchResult,
+    Key,
+    Plan,
+    PlannedState,
+    PlanRefused,
+    content_digest,
+)
 from sanctum_svc.store import BatchRow, EventStore, StoreError
 from sanctum_svc.store_thread import AsyncStore, CommitJob
 from sanctum_svc.validate import (
@@ -86,7 +94,7 @@ class _Pending:
 
 def event_digests(batch_bytes: bytes) -> list[int]:
     """A digest per event of a serialized EventBatch (equal bytes, equal digest)."""
-    return list(map(hash, split_events(batch_bytes)))
+    return list(map(content_digest, split_events(batch_bytes)))
 
 
 class IngestPipeline:
@@ -111,6 +119,10 @@ class IngestPipeline:
         #: Producer -> the stream (owner token) writing it, and the reverse.
         self._fences: dict[Key, object] = {}
         self._owned: dict[object, set[Key]] = {}
+        #: The newest `batches` row whose events are applied, and the events applied so far
+        #: (replayed, restored or live): what a checkpoint taken now covers.
+        self.through_batch = 0
+        self.events_held = 0
 
     def _applied_stats(self, run_id: str):  # noqa: ANN202
         run = self.aggregator.get(run_id)
@@ -136,6 +148,16 @@ class IngestPipeline:
 
     def cursors(self, run_id: str) -> list[tuple[str, int]]:
         return sorted((p, s) for (r, p), s in self._cursors.items() if r == run_id)
+
+    def applied_cursors(self) -> dict[Key, int]:
+        """Last applied seq of every producer (what a checkpoint keeps)."""
+        return self._cursors
+
+    def restore_bookkeeping(self, cursors: dict[Key, int], rings: dict[Key, list[int]],
+                            groups: dict[str, set[str]], runs: set[str]) -> None:
+        """Take a checkpoint's cursors and planning state (sanctum_svc.checkpoint)."""
+        self._cursors = dict(cursors)
+        self.planned.restore(cursors, rings, groups, runs)
 
     # -- live ingest ----------------------------------------------------------------------
     async def ingest(self, batch: tpb.EventBatch, received_at: float | None = None,
@@ -251,6 +273,9 @@ class IngestPipeline:
                 p.future.set_exception(error)
             return
         self._apply(p.events, p.plan, p.received_at)
+        if job.last_row is not None:
+            self.through_batch = job.last_row
+            self.events_held += p.plan.result.applied
         for run_id, cfg in p.plan.declares.items():
             if self._pending_config.get(run_id) is cfg:
                 del self._pending_config[run_id]
@@ -327,17 +352,18 @@ class IngestPipeline:
             run.touch()
 
     # -- replay ---------------------------------------------------------------------------
-    def replay(self, store: EventStore, progress: Callable[[int, int], None] | None = None
-               ) -> int:
-        """Rebuild state from the store (synchronously, before serving). Returns events.
-
-        Stored batches were accepted: caps are not applied to them again."""
-        total = store.count()
+    def replay(self, store: EventStore, progress: Callable[[int, int], None] | None = None,
+               use_checkpoints: bool = True) -> int:
+        """Rebuild state from the store (synchronously, before serving): from its newest
+        intact checkpoint, then the batches after it (all of them without one). Returns the
+        events replayed. Stored batches were accepted: caps are not applied to them again."""
+        after = self._restore_checkpoint(store) if use_checkpoints else None
+        total = store.count(after)
         done = 0
         parse = tpb.TelemetryEvent.FromString
-        for chunk in store.replay_legacy():
+        for chunk in store.replay_legacy() if after is None else ():
             events = [parse(data) for _, data in chunk]
-            digests = [hash(data) for _, data in chunk]
+            digests = [content_digest(data) for _, data in chunk]
             plan = self._replan(events, (), lambda d=digests: d)
             indices = range(len(events)) if plan.accepted is None else plan.accepted
             self._apply(events, plan, [chunk[i][0] for i in indices])
@@ -345,7 +371,7 @@ class IngestPipeline:
             if progress is not None:
                 progress(done, total)
         parse_batch = tpb.EventBatch.FromString
-        for chunk in store.replay():
+        for chunk in store.replay(after=after or 0):
             for received_at, data in chunk:
                 batch = parse_batch(data)
                 events = list(batch.events)
@@ -354,6 +380,8 @@ class IngestPipeline:
                 done += len(events)
             if progress is not None:
                 progress(done, total)
+        self.through_batch = store.last_batch()
+        self.events_held += done
         drops = [tpb.ProducerDrops(run_id=r, producer_id=p, dropped_total=t)
                  for r, p, t in store.drops()]
         if drops:
@@ -362,8 +390,9 @@ class IngestPipeline:
         # with every batch: restore them verbatim.
         for run_id, data in store.deliveries().items():
             run = self.aggregator.get_or_create(run_id)
-            run.delivery.ParseFromString(data)
-            run.touch()
+            if run.delivery.SerializeToString() != data:  # a change only if it is one
+                run.delivery.ParseFromString(data)
+                run.touch()
         self.planned.reset(self._cursors, keep_digests=True)
         return done
 
@@ -381,6 +410,21 @@ class IngestPipeline:
     async def caught_up(self) -> None:
         """Read-your-writes before a cursor is reported: here every acknowledged batch is
         already applied (cluster mode waits for the replicated log instead)."""
+
+    def _restore_checkpoint(self, store: EventStore) -> int | None:
+        """Restore the newest checkpoint that is intact; the batch it covers (None: none)."""
+        for rowid, through, events, data in store.checkpoints():
+            try:
+                checkpoint.restore(self, data)
+            except checkpoint.CheckpointError as exc:
+                log.warning("store %s: checkpoint %d not used (%s); trying an older one",
+                            store.path, rowid, exc)
+                continue
+            self.through_batch, self.events_held = through, events
+            log.info("restored checkpoint %d (%d events, through batch %d)",
+                     rowid, events, through)
+            return through
+        return None
 
     def _replan(self, events: list[tpb.TelemetryEvent], drops: Sequence[tpb.ProducerDrops],
                 digests: Callable[[], list[int]] | None) -> Plan:

@@ -12,6 +12,7 @@ state. The applied state (snapshots, GetResumeCursor) only moves in ingest's com
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -26,6 +27,12 @@ Key = tuple[str, str]
 #: Seqs per producer whose content digest is kept: a resend of one of them with other
 #: content is a conflict; an older duplicate is only a duplicate.
 DIGEST_WINDOW = 128
+
+
+def content_digest(data: bytes) -> int:
+    """A digest of one event's bytes that is the same in every process (CRC-32 and the
+    length: a checkpoint carries producers' recent digests across a restart)."""
+    return zlib.crc32(data) | len(data) << 32
 
 
 class PlanRefused(Exception):
@@ -390,6 +397,34 @@ class PlannedState:
             stats.events_rejected = min(self.counter_max, stats.events_rejected + n)
             out[run_id] = stats.SerializeToString()
         return out
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def digest_rings(self) -> dict[Key, list[int]]:
+        return self._digests
+
+    def reserved_groups(self) -> dict[str, set[str]]:
+        return self._groups
+
+    def reserved_runs(self) -> set[str]:
+        return self._runs
+
+    def restore(self, cursors: dict[Key, int], rings: dict[Key, list[int]],
+                groups: dict[str, set[str]], runs: set[str]) -> None:
+        """Take the bookkeeping of a checkpoint (before the batches after it are replayed)."""
+        self.reset(cursors)
+        self._digests = {k: v for k, v in rings.items() if len(v) == DIGEST_WINDOW + 1}
+        self._groups = groups
+        self._runs = runs
+
+    def forget_run(self, run_id: str) -> None:
+        """Drop what is held for a deleted run."""
+        self._stats.pop(run_id, None)
+        self._index.pop(run_id, None)
+        self._groups.pop(run_id, None)
+        self._runs.discard(run_id)
+        for key in [k for k in self._digests if k[0] == run_id]:
+            del self._digests[key]
+        self.cursors = {k: v for k, v in self.cursors.items() if k[0] != run_id}
 
     def reset(self, applied_cursors: dict[Key, int], keep_digests: bool = False) -> None:
         """Forget what was planned on top of the applied state (a write failed; or replay

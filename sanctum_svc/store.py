@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 #: The format this code writes (PRAGMA user_version).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -62,6 +62,19 @@ CHECKSUMS = """
 ALTER TABLE batches ADD COLUMN digest BLOB;
 ALTER TABLE drops ADD COLUMN digest BLOB;
 ALTER TABLE delivery ADD COLUMN digest BLOB
+"""
+
+#: Version 4: aggregator checkpoints (sanctum_svc.checkpoint): the state after batch
+#: `through_batch`, so a restart replays only the batches after it.
+CHECKPOINTS = """
+CREATE TABLE IF NOT EXISTS checkpoints (
+    id INTEGER PRIMARY KEY,
+    through_batch INTEGER NOT NULL,
+    events INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    data BLOB NOT NULL,  -- framed esper.sanctum.v2.AggregatorCheckpoint
+    digest BLOB NOT NULL
+)
 """
 
 #: The pre-version layout's tables (user_version 0): one `events` row per event.
@@ -201,8 +214,10 @@ class EventStore:
             try:
                 if version < 2:
                     _script(db, SCHEMA)
-                _script(db, CHECKSUMS)
-                _fill_digests(db)
+                if version < 3:
+                    _script(db, CHECKSUMS)
+                    _fill_digests(db)
+                _script(db, CHECKPOINTS)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 db.execute("COMMIT")
             except BaseException:
@@ -216,13 +231,15 @@ class EventStore:
         return self._db
 
     def commit(self, batches: list[BatchRow], drops: list[DropRow],
-               delivery: list[DeliveryRow]) -> None:
-        """Write one accepted batch atomically; on failure nothing of it is stored."""
-        self.commit_many([(batches, drops, delivery)])
+               delivery: list[DeliveryRow]) -> int | None:
+        """Write one accepted batch atomically; on failure nothing of it is stored. Returns
+        the id of its last `batches` row (None: it had none)."""
+        return self.commit_many([(batches, drops, delivery)])[0]
 
     def commit_many(self, writes: list[tuple[list[BatchRow], list[DropRow],
-                                             list[DeliveryRow]]]) -> None:
-        """Write several batches in ONE transaction (all or none of them)."""
+                                             list[DeliveryRow]]]) -> list[int | None]:
+        """Write several batches in ONE transaction (all or none of them). Returns, per
+        write, the id of its last `batches` row (None when it had none)."""
         batches: list[BatchRow] = []
         drops: list[DropRow] = []
         delivery: dict[str, bytes] = {}  # only each run's latest stats matter
@@ -233,11 +250,19 @@ class EventStore:
         db = self.db
         try:
             db.execute("BEGIN IMMEDIATE")
+            ids: list[int | None] = [None] * len(writes)
             if batches:
                 db.executemany(
                     "INSERT INTO batches (received_at, n_events, run_id, producer_id, "
                     "first_seq, last_seq, batch, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     [(*b, row_digest(*b)) for b in batches])
+                # One writer, INTEGER PRIMARY KEY: the rows got consecutive ids.
+                last = int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+                row = last - len(batches)
+                for i, (b, _, _) in enumerate(writes):
+                    row += len(b)
+                    if b:
+                        ids[i] = row
             if drops:
                 latest: dict[tuple[str, str], int] = {}
                 for r, p, total in drops:
@@ -255,6 +280,7 @@ class EventStore:
                                "VALUES (?, ?, ?)",
                                [(r, st, row_digest(r, st)) for r, st in delivery.items()])
             db.execute("COMMIT")
+            return ids
         except BaseException as exc:  # whatever failed, the transaction must not linger
             if db.in_transaction:
                 db.execute("ROLLBACK")
@@ -268,10 +294,11 @@ class EventStore:
                     from exc
             raise
 
-    def count(self) -> int:
-        """Stored (accepted) events."""
-        n = int(self.db.execute("SELECT coalesce(sum(n_events), 0) FROM batches").fetchone()[0])
-        if self.legacy_events:
+    def count(self, after: int | None = None) -> int:
+        """Stored (accepted) events; of the batches after row `after` when given."""
+        n = int(self.db.execute("SELECT coalesce(sum(n_events), 0) FROM batches WHERE id > ?",
+                                (after or 0,)).fetchone()[0])
+        if self.legacy_events and after is None:
             n += int(self.db.execute("SELECT count(*) FROM events").fetchone()[0])
         return n
 
@@ -289,10 +316,11 @@ class EventStore:
             last = rows[-1][0]
             yield [(r[1], r[2]) for r in rows]
 
-    def replay(self, chunk: int = 200) -> Iterator[list[tuple[float, bytes]]]:
-        """Stored batches in insertion order, `chunk` at a time: (received_at, EventBatch
-        bytes). Rows whose checksum does not match are skipped and counted in `corrupt`."""
-        last = 0
+    def replay(self, chunk: int = 200, after: int = 0) -> Iterator[list[tuple[float, bytes]]]:
+        """Stored batches after row `after` in insertion order, `chunk` at a time:
+        (received_at, EventBatch bytes). Rows whose checksum does not match are skipped and
+        counted in `corrupt`."""
+        last = after
         while True:
             rows = self.db.execute(
                 "SELECT id, received_at, n_events, run_id, producer_id, first_seq, last_seq, "
@@ -312,6 +340,42 @@ class EventStore:
     def _corrupt(self, table: str, rowid: object) -> None:
         self.corrupt[table] = self.corrupt.get(table, 0) + 1
         self.corrupt_rows.append(f"{table} row {rowid}")
+
+    def last_batch(self) -> int:
+        """The id of the newest `batches` row (0: none)."""
+        return int(self.db.execute("SELECT coalesce(max(id), 0) FROM batches").fetchone()[0])
+
+    def write_checkpoint(self, through_batch: int, events: int, data: bytes,
+                         created_at: float, keep: int = 2) -> None:
+        """Store a checkpoint and prune all but the newest `keep`, in one transaction."""
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT INTO checkpoints (through_batch, events, created_at, data, "
+                       "digest) VALUES (?, ?, ?, ?, ?)",
+                       (through_batch, events, created_at, data,
+                        row_digest(through_batch, events, created_at, data)))
+            db.execute("DELETE FROM checkpoints WHERE id NOT IN (SELECT id FROM checkpoints "
+                       "ORDER BY id DESC LIMIT ?)", (max(1, keep),))
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise StoreError(f"cannot write a checkpoint to store {self.path}: {exc}") from exc
+
+    def checkpoints(self) -> Iterator[tuple[int, int, int, bytes]]:
+        """Intact checkpoints, newest first: (id, through_batch, events, data). Rows whose
+        checksum does not match are skipped and counted in `corrupt`."""
+        ids = [r[0] for r in self.db.execute("SELECT id FROM checkpoints ORDER BY id DESC")]
+        for rowid in ids:
+            row = self.db.execute("SELECT through_batch, events, created_at, data, digest "
+                                  "FROM checkpoints WHERE id = ?", (rowid,)).fetchone()
+            if row is None:
+                continue
+            if row[4] == row_digest(*row[:4]):
+                yield rowid, row[0], row[1], row[3]
+            else:
+                self._corrupt("checkpoints", rowid)
 
     def drops(self) -> list[DropRow]:
         out: list[DropRow] = []

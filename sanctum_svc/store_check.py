@@ -118,6 +118,32 @@ def _check(db: sqlite3.Connection, report: Report) -> None:
             if row[-1] != row_digest(*row[1:-1]):
                 report.problems.append(f"{table} row {row[0]}: checksum mismatch")
     report.lines.append(f"{batches} batches, {events} events, {len(runs)} runs")
+    if "checkpoints" in tables:
+        _check_checkpoints(db, report)
+
+
+def _check_checkpoints(db: sqlite3.Connection, report: Report) -> None:
+    """Each checkpoint's row checksum and its own framing (magic, version, checksum)."""
+    from sanctum_svc.checkpoint import CheckpointError, decode
+
+    good = 0
+    newest: tuple[int, int] | None = None
+    for rowid, through, events, created, data, digest in db.execute(
+            "SELECT id, through_batch, events, created_at, data, digest FROM checkpoints "
+            "ORDER BY id"):
+        if digest != row_digest(through, events, created, data):
+            report.problems.append(f"checkpoints row {rowid}: checksum mismatch")
+            continue
+        try:
+            decode(data)
+        except CheckpointError as exc:
+            report.problems.append(f"checkpoints row {rowid}: {exc}")
+            continue
+        good += 1
+        newest = (through, events)
+    if newest is not None:
+        report.lines.append(f"{good} checkpoints, the newest after batch {newest[0]} "
+                            f"({newest[1]} events)")
 
 
 def st_size(path: str) -> str:

@@ -37,6 +37,8 @@ class CommitJob:
     epoch: int
     on_done: Callable[[CommitJob, StoreError | None], None]
     context: Any = field(default=None)
+    #: Once written: the id of the batch's last `batches` row (None: it wrote none).
+    last_row: int | None = None
 
 
 @dataclass(eq=False)
@@ -152,7 +154,9 @@ class AsyncStore:
         if not jobs:
             return None
         try:
-            self.store.commit_many([(j.batches, j.drops, j.delivery) for j in jobs])
+            ids = self.store.commit_many([(j.batches, j.drops, j.delivery) for j in jobs])
+            for job, row in zip(jobs, ids, strict=True):
+                job.last_row = row
         except Exception as exc:  # never leave a waiter hanging
             return exc if isinstance(exc, StoreError) else StoreError(
                 f"cannot write to store {self.store.path}: {exc}", transient=False)

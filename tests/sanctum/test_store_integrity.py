@@ -27,10 +27,10 @@ def _filled(path: Path) -> list:
         return [comparable(s.snapshot("run-1"))]
 
 
-def test_format_is_3_with_a_checksum_per_row(tmp_path: Path) -> None:
+def test_format_4_has_a_checksum_per_row(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     _filled(path)
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
     with sqlite3.connect(path) as db:
         rows = db.execute("SELECT received_at, n_events, run_id, producer_id, first_seq, "
                           "last_seq, batch, digest FROM batches").fetchall()
@@ -76,7 +76,7 @@ def test_a_format_2_store_is_migrated_and_checksummed(tmp_path: Path) -> None:
         assert snap.delivery.events_applied == len(events)
         assert snap.delivery.producer_dropped == 3
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("SELECT count(*) FROM batches WHERE digest IS NULL").fetchone()[0] == 0
     assert check_store(str(path)).ok
 
