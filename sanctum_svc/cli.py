@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cluster-replicas", type=int, default=3, metavar="N",
                    help="copies JetStream keeps of every batch (default 3: one NATS "
                         "server may fail; 1 for a single NATS server)")
+    s.add_argument("--cluster-checkpoint-every", type=int, default=10_000, metavar="N",
+                   help="write an aggregator checkpoint to the cluster every N batches "
+                        "(default 10000): a starting replica restores the newest one and "
+                        "applies only the batches after it")
     s.add_argument("-v", "--verbose", action="store_true", help="same as --log-level info")
     logs.add_flags(s)
 
@@ -196,7 +200,8 @@ def run_serve(args: argparse.Namespace) -> int:
         insecure_listen_all=args.insecure_listen_all, max_hz=args.max_hz,
         stall_timeout=args.stall_timeout, metrics_port=args.metrics_port,
         metrics_host=args.metrics_host, cluster=cluster,
-        cluster_replicas=args.cluster_replicas)
+        cluster_replicas=args.cluster_replicas,
+        cluster_checkpoint_every=max(1, args.cluster_checkpoint_every))
     try:
         config.check()
     except ConfigError as exc:
@@ -205,9 +210,10 @@ def run_serve(args: argparse.Namespace) -> int:
         _warn(warning)
 
     def ready(server: SanctumServer) -> None:
-        if cluster:
-            print(f"esper-sanctum: following the cluster log at {','.join(cluster)} "
-                  f"(caught up to message {server.replayed})", file=sys.stderr)
+        if server.cluster is not None:
+            print(f"esper-sanctum: following the cluster log at {','.join(cluster)}: "
+                  f"checkpoint at message {server.cluster.restored_from}, caught up to "
+                  f"message {server.replayed}", file=sys.stderr, flush=True)
         elif server.replayed:
             print(f"esper-sanctum: replayed {server.replayed} events from {store}",
                   file=sys.stderr)

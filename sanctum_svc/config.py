@@ -117,6 +117,8 @@ class ServerConfig:
     cluster: tuple[str, ...] = ()
     #: JetStream copies of every accepted batch (cluster mode).
     cluster_replicas: int = 3
+    #: An aggregator checkpoint in the cluster per this many stream messages.
+    cluster_checkpoint_every: int = 10_000
     extra_options: list[tuple[str, int]] = field(default_factory=list)
 
     @property

@@ -404,6 +404,7 @@ class IngestPipeline:
         events = list(batch.events)
         plan = self._replan(events, batch.drops, lambda: event_digests(data))
         self._apply(events, plan, received_at)
+        self.events_held += plan.result.applied
         self.on_change()
         return plan.result
 

@@ -180,7 +180,9 @@ class SanctumServer:
         from sanctum_svc.cluster.node import ClusterNode
 
         assert self.pipeline is not None and self.servicer is not None
-        node = ClusterNode(LogConfig(self.config.cluster, self.config.cluster_replicas),
+        cfg = self.config
+        node = ClusterNode(LogConfig(cfg.cluster, cfg.cluster_replicas,
+                                     checkpoint_every=cfg.cluster_checkpoint_every),
                            self.pipeline)
         try:
             self.replayed = await node.start()

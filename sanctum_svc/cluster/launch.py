@@ -16,6 +16,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: Largest message the NATS servers accept (sanctum's batches go up to 4 MiB).
+MAX_PAYLOAD = 8 * 1024 * 1024
+
 
 class LaunchError(Exception):
     """A NATS server could not be started; the message says why."""
@@ -52,11 +55,23 @@ class NatsServer:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.client_port}"
 
+    def config(self, routes: list[str]) -> str:
+        """nats-server configuration: JetStream, routes, and a max_payload above sanctum's
+        largest batch (the 1 MiB default would refuse some accepted batches)."""
+        return "\n".join([
+            f"server_name: {self.name}",
+            f"listen: 127.0.0.1:{self.client_port}",
+            f"max_payload: {MAX_PAYLOAD}",
+            f'jetstream {{ store_dir: "{self.store_dir}" }}',
+            f"cluster {{ name: esper, listen: 127.0.0.1:{self.route_port}, "
+            f"routes: [{', '.join(routes)}] }}",
+            ""])
+
     def command(self, routes: list[str]) -> list[str]:
-        return [nats_server_binary(), "-n", self.name, "-a", "127.0.0.1",
-                "-p", str(self.client_port), "-js", "-sd", str(self.store_dir),
-                "--cluster_name", "esper", "--cluster", f"nats://127.0.0.1:{self.route_port}",
-                "--routes", ",".join(routes)]
+        conf = self.store_dir.with_suffix(".conf")
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(self.config(routes))
+        return [nats_server_binary(), "-c", str(conf)]
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

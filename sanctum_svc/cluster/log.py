@@ -21,11 +21,14 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from sanctum_svc.config import MAX_RECEIVE_BYTES
 
 log = logging.getLogger(__name__)
 
 STREAM = "ESPER_EVENTS"
 SUBJECT_PREFIX = "esper.events"
+#: Room for headers and the IngestRequest framing around a largest batch.
+PAYLOAD_MARGIN = 64 * 1024
 #: JetStream de-duplicates equal Nats-Msg-Ids published within this window.
 DUPLICATE_WINDOW_S = 120.0
 
@@ -46,6 +49,8 @@ class LogConfig:
     #: CHECKPOINT_EVERY messages, so the stream only needs to outlive a checkpoint.
     max_bytes: int = 8 * 1024**3
     max_age_s: float = 7 * 24 * 3600.0
+    #: A checkpoint of the aggregator per this many stream messages (batches).
+    checkpoint_every: int = 10_000
     #: Subjects the stream spans (esper.events.<p>): runs hash onto partitions.
     partitions: int = 1
     connect_timeout_s: float = 2.0
@@ -103,6 +108,13 @@ class EventLog:
         except Exception as exc:  # nats raises several unrelated types for "unreachable"
             raise ClusterError(f"cannot reach the NATS cluster at {', '.join(cfg.servers)} "
                                f"({exc or type(exc).__name__}); is it running?") from None
+        if self.nc.max_payload < MAX_RECEIVE_BYTES + PAYLOAD_MARGIN:
+            limit = self.nc.max_payload
+            await self.close()
+            raise ClusterError(
+                f"the NATS servers accept messages up to {limit} bytes (max_payload) but "
+                f"sanctum accepts batches up to {MAX_RECEIVE_BYTES}: set `max_payload: 8MB` "
+                "in every nats-server configuration (esper cluster up does)")
         self.js = self.nc.jetstream(timeout=cfg.publish_timeout_s)
         await self._ensure_stream()
 

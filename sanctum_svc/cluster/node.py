@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from sanctum_svc.cluster.checkpoints import Checkpoints
 from sanctum_svc.cluster.log import ClusterError, EventLog, LogConfig
 from sanctum_svc.cluster.pipeline import ClusterPipeline
 from sanctum_svc.cluster.replica import Replica
@@ -24,15 +25,30 @@ class ClusterNode:
 
     def __init__(self, config: LogConfig, local: IngestPipeline) -> None:
         self.events = EventLog(config)
-        self.replica = Replica(self.events, local)
+        self.checkpoints = Checkpoints(self.events, local, config.checkpoint_every)
+        self.replica = Replica(self.events, local, self.checkpoints.applied)
         self.pipeline = ClusterPipeline(local, self.events, self.replica)
+        #: The stream sequence of the checkpoint this replica started from (0: none).
+        self.restored_from = 0
 
     async def start(self) -> int:
-        """Connect, apply the stream up to its current end; returns messages applied."""
+        """Connect, restore the newest checkpoint, apply the stream after it up to the
+        stream's current end; returns the last message applied."""
         await self.events.connect()
+        try:
+            await self.checkpoints.open()
+            self.restored_from = await self.checkpoints.restore()
+        except ClusterError:
+            await self.close()
+            raise
+        except Exception as exc:  # the object store is unreachable: catch up from the start
+            log.warning("cluster checkpoints unavailable (%s); applying the whole stream",
+                        exc or type(exc).__name__)
+        self.replica.applied = self.restored_from
         self.replica.start()
         target = await self.events.last_seq()
-        log.info("cluster: catching up to stream message %d", target)
+        log.info("cluster: restored checkpoint at message %d, catching up to message %d",
+                 self.restored_from, target)
         try:
             await self.replica.wait_applied(target, CATCH_UP_TIMEOUT_S)
         except ClusterError:
@@ -42,4 +58,5 @@ class ClusterNode:
 
     async def close(self) -> None:
         await self.replica.close()
+        await self.checkpoints.close()
         await self.events.close()

@@ -103,7 +103,5 @@ def test_kill_replica_then_nats_server_loses_nothing(nats_cluster: NatsCluster,
     seen_b = {key(s): content(s) for _, s in viewer_b.seen}
     common = [(key(s), content(s)) for _, s in viewer_a.seen if key(s) in seen_b]
     assert common, "the viewers on A and B never saw the same events"
-    print(f"n={n} stats={stats} seen_a={len(viewer_a.seen)} seen_b={len(viewer_b.seen)} "
-          f"common={len(common)} after={len(after)}")
     for k, snap in common:
         assert snap == seen_b[k], f"A and B differ at {k}"
