@@ -100,6 +100,8 @@ class NatsCluster:
     base: Path
     size: int = 3
     servers: list[NatsServer] = field(default_factory=list)
+    #: First client port (the others follow, routes from +1000); 0: free ports.
+    first_port: int = 0
 
     @property
     def urls(self) -> list[str]:
@@ -108,8 +110,16 @@ class NatsCluster:
     def start(self, timeout: float = 20.0) -> NatsCluster:
         self.base.mkdir(parents=True, exist_ok=True)
         if not self.servers:
-            self.servers = [NatsServer(f"nats-{i}", free_port(), free_port(),
-                                       self.base / f"nats-{i}") for i in range(self.size)]
+            ports = ([(self.first_port + i, self.first_port + 1000 + i)
+                      for i in range(self.size)] if self.first_port
+                     else [(free_port(), free_port()) for _ in range(self.size)])
+            self.servers = [NatsServer(f"nats-{i}", client, route, self.base / f"nats-{i}")
+                            for i, (client, route) in enumerate(ports)]
+            for s in self.servers:
+                for port in (s.client_port, s.route_port):
+                    if _listening(port):
+                        raise LaunchError(f"port {port} is in use (another NATS server or "
+                                          "esper cluster up?); pick other ports")
         routes = [f"nats://127.0.0.1:{s.route_port}" for s in self.servers]
         for s in self.servers:
             s.log_path = self.base / f"{s.name}.log"

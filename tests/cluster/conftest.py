@@ -13,12 +13,16 @@ from sanctum_svc.cluster.launch import LaunchError, NatsCluster, nats_server_bin
 
 
 @pytest.fixture
-def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+def nats_binary() -> str:
     try:
-        nats_server_binary()
+        return nats_server_binary()
     except LaunchError as exc:
         if os.environ.get("CI"):
             raise
         pytest.skip(str(exc))
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path, nats_binary: str) -> Iterator[NatsCluster]:
     with NatsCluster(tmp_path / "nats") as cluster:
         yield cluster
