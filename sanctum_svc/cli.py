@@ -164,7 +164,7 @@ def _cluster_servers(spec: str, store: str | None, replicas: int) -> tuple[str, 
     except ImportError:
         raise ValueError("--cluster needs the NATS client: pip install 'esper-sanctum[cluster]'"
                          ) from None
-    if store is not None:
+    if store not in (None, ":memory:"):
         raise ValueError("--cluster and --store exclude each other: in cluster mode the "
                          "replicated log on the NATS servers is the store")
     if not 1 <= replicas <= 5:

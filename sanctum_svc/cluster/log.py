@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 STREAM = "ESPER_EVENTS"
 SUBJECT_PREFIX = "esper.events"
+#: Seconds a starting replica waits for its first connection to the cluster.
+STARTUP_WAIT_S = 15.0
 #: Room for headers and the IngestRequest framing around a largest batch.
 PAYLOAD_MARGIN = 64 * 1024
 #: JetStream de-duplicates equal Nats-Msg-Ids published within this window.
@@ -100,14 +102,17 @@ class EventLog:
         """Connect (reconnecting forever afterwards) and create or update the stream."""
         cfg = self.config
         try:
-            self.nc = await nats.connect(
+            # Retries forever once connected; the first connection gets STARTUP_WAIT_S.
+            self.nc = await asyncio.wait_for(nats.connect(
                 servers=list(cfg.servers), connect_timeout=cfg.connect_timeout_s,
                 max_reconnect_attempts=-1, reconnect_time_wait=0.2, allow_reconnect=True,
                 ping_interval=2, max_outstanding_pings=2,
-                error_cb=_quiet, disconnected_cb=_disconnected, reconnected_cb=_reconnected)
+                error_cb=_quiet, disconnected_cb=_disconnected, reconnected_cb=_reconnected),
+                STARTUP_WAIT_S)
         except Exception as exc:  # nats raises several unrelated types for "unreachable"
+            why = str(exc) or type(exc).__name__
             raise ClusterError(f"cannot reach the NATS cluster at {', '.join(cfg.servers)} "
-                               f"({exc or type(exc).__name__}); is it running?") from None
+                               f"within {STARTUP_WAIT_S:g} s ({why}); is it running?") from None
         if self.nc.max_payload < MAX_RECEIVE_BYTES + PAYLOAD_MARGIN:
             limit = self.nc.max_payload
             await self.close()
