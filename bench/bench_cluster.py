@@ -24,10 +24,10 @@ import grpc
 from bench import Row, register, row
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
+from esper_client import TelemetryClient, TelemetryConfig
 from sanctum_svc.cluster.launch import NatsCluster
 from testkit import SanctumProcess, batches, build_run_events
 from testkit.cluster import ClusterReplica
-from trainer_svc.telemetry import TelemetryClient, TelemetryConfig
 
 
 def _ingest(address: str, run_id: str, n_batches: int) -> tuple[int, float]:

@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
+from esper_client.sinks import GrpcSink, SinkError
 from esper_common.channel import ChannelConfig, Failover, split_targets
 from testkit import ThreadedSanctum, free_port
 from tests.cluster.test_failover import RUN, known_run
-from trainer_svc.telemetry.sinks import GrpcSink, SinkError
 from tui_client.connection import Backoff, Subscription, watch
 from tui_client.messages import SnapshotReceived
 

@@ -15,12 +15,12 @@ import pytest
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client import TelemetryClient, TelemetryConfig
 from sanctum_svc.cluster.launch import NatsCluster
 from testkit import ThreadedSanctum
 from testkit.cluster import ClusterReplica, Viewer, content
 from testkit.events import realistic_run
 from tests.fault.helpers import same_state
-from trainer_svc.telemetry import TelemetryClient, TelemetryConfig
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
