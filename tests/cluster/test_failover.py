@@ -6,6 +6,10 @@ saw the run continue, and viewers on A and B saw the same content for the same e
 
 from __future__ import annotations
 
+import contextlib
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -35,10 +39,10 @@ def known_run(seed: int) -> list[tpb.TelemetryEvent]:
     return events
 
 
-def snapshot_at(address: str) -> spb.SanctumSnapshot:
+def snapshot_at(address: str, run_id: str = RUN) -> spb.SanctumSnapshot:
     with grpc.insecure_channel(address) as ch:
         stub = sanctum_pb2_grpc.SanctumServiceStub(ch)
-        return stub.GetSnapshot(spb.GetSnapshotRequest(run_id=RUN), timeout=15).snapshot
+        return stub.GetSnapshot(spb.GetSnapshotRequest(run_id=run_id), timeout=15).snapshot
 
 
 def key(snapshot: spb.SanctumSnapshot) -> tuple[int, int, int]:
@@ -105,3 +109,54 @@ def test_kill_replica_then_nats_server_loses_nothing(nats_cluster: NatsCluster,
     assert common, "the viewers on A and B never saw the same events"
     for k, snap in common:
         assert snap == seen_b[k], f"A and B differ at {k}"
+
+
+def test_real_training_run_survives_replica_and_nats_kills(nats_cluster: NatsCluster,
+                                                           tmp_path: Path) -> None:
+    """esper-trainer streams a real run with both replicas as --sanctum; A is killed -9
+    once the run is under way, then a NATS server. Nothing is lost (emitted == acked ==
+    applied == cursor, no gaps), the run completes on B, and a replica started afterwards
+    (checkpoint + stream) holds the same state as B."""
+    a, b = ClusterReplica(nats_cluster.urls), ClusterReplica(nats_cluster.urls)
+    a.start(30)
+    b.start(30)
+    run_id = "train-cluster"
+    err_path = tmp_path / "trainer.err"
+    with err_path.open("w") as err_file:
+        trainer = subprocess.Popen(
+            [sys.executable, "-m", "trainer_svc", "--sanctum", f"{a.address},{b.address}",
+             "--episodes", "32", "--envs", "2", "--seed", "5", "--run-id", run_id, "--quiet",
+             "--spool-dir", str(tmp_path / "spool")],
+            stdout=subprocess.DEVNULL, stderr=err_file, text=True)
+    late = ClusterReplica(nats_cluster.urls[1:])
+    try:
+        deadline = time.monotonic() + 60
+        applied = 0
+        while time.monotonic() < deadline and trainer.poll() is None and applied < 100:
+            with contextlib.suppress(grpc.RpcError):
+                applied = snapshot_at(b.address, run_id).delivery.events_applied
+            time.sleep(0.05)
+        assert trainer.poll() is None and applied >= 100, err_path.read_text()
+        a.kill()
+        time.sleep(0.5)
+        nats_cluster.servers[0].kill()
+        trainer.wait(120)
+        err = err_path.read_text()
+        assert trainer.returncode == 0, err
+        final = snapshot_at(b.address, run_id)
+        late.start(30)
+        rebuilt = snapshot_at(late.address, run_id)
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()
+            trainer.wait(10)
+        for r in (a, b, late):
+            r.kill()
+    m = re.search(r"telemetry: emitted (\d+), acked (\d+), resent (\d+), dropped (\d+), "
+                  r"reconnects (\d+)", err)
+    assert m, err
+    emitted, acked, _resent, dropped, reconnects = map(int, m.groups())
+    assert emitted == acked == final.delivery.events_applied and dropped == 0, err
+    assert reconnects >= 1, err
+    assert final.delivery.gap_events == 0 and final.run.status == spb.RUN_STATUS_COMPLETED
+    assert content(rebuilt) == content(final)
