@@ -123,6 +123,9 @@ class IngestPipeline:
         #: (replayed, restored or live): what a checkpoint taken now covers.
         self.through_batch = 0
         self.events_held = 0
+        #: Count refused events in the runs' delivery stats. Cluster mode turns it off: a
+        #: refusal is seen by one replica only and would make replicas' states differ.
+        self.count_rejected = True
 
     def _applied_stats(self, run_id: str):  # noqa: ANN202
         run = self.aggregator.get(run_id)
@@ -236,7 +239,8 @@ class IngestPipeline:
                                         events=events, limits=self.limits)
         if violations:
             self.metrics.rejected(len(events))
-            raise InvalidBatch(violations, self._count_rejected(cols[1]))
+            accounted = self._count_rejected(cols[1]) if self.count_rejected else None
+            raise InvalidBatch(violations, accounted)
         return events, cols, plan, data
 
     def _fence(self, keys: set[Key], owner: object) -> None:

@@ -30,6 +30,7 @@ class ClusterPipeline:
 
     def __init__(self, local: IngestPipeline, events: EventLog, replica: Replica) -> None:
         self.local = local
+        local.count_rejected = False  # see IngestPipeline.count_rejected
         self.events = events
         self.replica = replica
         self._epoch = 0
