@@ -22,6 +22,7 @@ from pathlib import Path
 import grpc
 
 from bench import Row, register, row
+from bench.bench_sanctum import _requests, _stream
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper_client import TelemetryClient, TelemetryConfig
@@ -30,29 +31,17 @@ from testkit import SanctumProcess, batches, build_run_events
 from testkit.cluster import ClusterReplica
 
 
-def _ingest(address: str, run_id: str, n_batches: int) -> tuple[int, float]:
-    requests = list(batches(build_run_events(run_id, n_batches=n_batches), 64))
-    n = sum(len(r.batch.events) for r in requests)
-    with grpc.insecure_channel(address) as ch:
-        stub = sanctum_pb2_grpc.SanctumServiceStub(ch)
-        started = time.perf_counter()
-        reply = stub.Ingest(iter(requests), timeout=600)
-        elapsed = time.perf_counter() - started
-    assert reply.events_applied == n, (reply.events_applied, n)
-    return n, elapsed
-
-
 def _parallel(jobs: Sequence[tuple[str, str]], n_batches: int) -> float:
     """Events/s of several producers at once, each (address, run) its own stream."""
-    results: list[tuple[int, float]] = []
+    work = [(a, _requests(r, n_batches)) for a, r in jobs]
     started = time.perf_counter()
-    threads = [threading.Thread(target=lambda a=a, r=r: results.append(_ingest(a, r, n_batches)))
-               for a, r in jobs]
+    threads = [threading.Thread(target=_stream, args=job) for job in work]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return sum(n for n, _ in results) / (time.perf_counter() - started)
+    events = sum(len(r.batch.events) for _, requests in work for r in requests)
+    return events / (time.perf_counter() - started)
 
 
 def _replicas(nats: NatsCluster, n: int) -> list[ClusterReplica]:
