@@ -38,10 +38,10 @@ class NoOp(Emitters):
     def log(self, metrics: Any, step: int | None = None, **kw: Any) -> None:
         pass
 
-    def epoch_completed(self, **kw: Any) -> None:  # type: ignore[override]
+    def epoch_completed(self, **kw: Any) -> None:
         pass
 
-    def ppo_update_completed(self, **kw: Any) -> None:  # type: ignore[override]
+    def ppo_update_completed(self, **kw: Any) -> None:
         pass
 
 

@@ -23,7 +23,7 @@ are real (`help(run.ppo_update_completed)`) and they cannot drift from the contr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -75,7 +75,7 @@ def _field_lines(f: FieldDescriptor, var: str) -> list[str]:
     name = f.name
     if f.message_type is not None and f.message_type.GetOptions().map_entry:
         return [f"    p.{name}.update({var})"]
-    if f.type == _F.TYPE_MESSAGE:
+    if f.type == _F.TYPE_MESSAGE and f.message_type is not None:
         cls = f"_M[{f.message_type.full_name!r}]"
         if f.is_repeated:
             return [f"    _add_subs(p.{name}, {var})"]
@@ -131,7 +131,8 @@ def _doc(event_type: int, payload_name: str, desc: Descriptor) -> str:
 def generate() -> dict[str, Callable[..., None]]:
     """Emitter name -> function(self, **fields), for every event type of the contract."""
     oneof = tpb.TelemetryEvent.DESCRIPTOR.oneofs_by_name["payload"]
-    payloads = {f.name: f.message_type for f in oneof.fields}
+    payloads: dict[str, Descriptor] = {f.name: cast(Descriptor, f.message_type)
+                                       for f in oneof.fields}
     messages: dict[str, type[Message]] = {}
 
     def collect(d: Descriptor) -> None:

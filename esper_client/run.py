@@ -91,7 +91,7 @@ class Run(Emitters):
                 log.warning("esper_client: metric %.60r not logged: %s (further refusals "
                             "are counted in stats()['refused_names'])", name, why)
             return False
-        self._metric_names.add(name)
+        self._metric_names.add(str(name))
         return True
 
     def start(self) -> Run:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 
 ET = tpb.EventType
@@ -60,7 +62,7 @@ ESSENTIAL_TYPES: frozenset[int] = frozenset(
 def make_event(event_type: tpb.EventType, *, severity: tpb.Severity = tpb.SEVERITY_INFO,
                env_id: int | None = None, epoch: int | None = None,
                episode: int | None = None, batch: int | None = None,
-               **fields: object) -> tpb.TelemetryEvent:
+               **fields: Any) -> tpb.TelemetryEvent:
     """A TelemetryEvent of `event_type`; the optional envelope fields are set only when
     given (absent = not about one env / epoch / episode / batch). `fields`: the payload and
     any other envelope field (group_id, ...)."""

@@ -167,7 +167,7 @@ class Importer:
                 probe.CopyFrom(event)
                 probe.run_id, probe.producer_id, probe.seq = run_id, PRODUCER_ID, k + 1
             violations = validate_batch(batch, self._declared.get)
-            bad = {}
+            bad: dict[int, str] = {}
             for v in violations:
                 m = _EVENT_INDEX.match(v.field)
                 if m:

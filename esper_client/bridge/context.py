@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client.bridge.values import U32_MAX, Values
@@ -40,7 +40,7 @@ class SlotMemo:
     name the blueprint and stage only sometimes, the contract always."""
 
     blueprint_id: str = ""
-    stage: int = tpb.SEED_STAGE_UNSPECIFIED
+    stage: tpb.SeedStage = tpb.SEED_STAGE_UNSPECIFIED
     seed_id: str = ""
     params: int = 0
 
@@ -114,8 +114,8 @@ class Ctx:
         self.run.check_slot(slot)
         return self.v.clip("slot_id", slot)
 
-    def event(self, event_type: int, *, env_id: int | None = None, epoch: int | None = None,
-              episode: int | None = None, batch: int | None = None,
+    def event(self, event_type: tpb.EventType, *, env_id: int | None = None,
+              epoch: int | None = None, episode: int | None = None, batch: int | None = None,
               **payload: object) -> tpb.TelemetryEvent:
         """The envelope of the mapped event: time, severity and group from the record."""
         ev = make_event(event_type, severity=severity(self.record.get("severity")),
@@ -128,7 +128,7 @@ class Ctx:
 Mapping = Callable[[Ctx], tpb.TelemetryEvent]
 
 
-def severity(value: object) -> int:
+def severity(value: object) -> tpb.Severity:
     """The original's severity word as a Severity (INFO when unknown)."""
     if isinstance(value, str):
         return _SEVERITY.get(value.lower(), tpb.SEVERITY_INFO)
@@ -151,11 +151,11 @@ def stamp(ev: tpb.TelemetryEvent, value: object) -> None:
     ev.timestamp.nanos = when.microsecond * 1000
 
 
-def stage(value: object) -> int:
+def stage(value: object) -> tpb.SeedStage:
     """A stage name of the original ("BLENDING") as a SeedStage; UNSPECIFIED when unknown."""
     if isinstance(value, str):
         try:
-            return tpb.SeedStage.Value("SEED_STAGE_" + value.upper())
+            return cast(tpb.SeedStage, tpb.SeedStage.Value("SEED_STAGE_" + value.upper()))
         except ValueError:
             return tpb.SEED_STAGE_UNSPECIFIED
     return tpb.SEED_STAGE_UNSPECIFIED

@@ -10,6 +10,8 @@ head is marked `forced` and `valid_mask` stays 0 (not recorded).
 
 from __future__ import annotations
 
+from typing import cast
+
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client.bridge.context import Ctx
 from esper_client.bridge.registry import maps
@@ -19,7 +21,7 @@ AH = tpb.ActionHead
 
 #: (head, its value key in the record, its key prefix in head_telemetry), in the
 #: controller's sampling order.
-HEADS: tuple[tuple[int, str, str], ...] = (
+HEADS: tuple[tuple[tpb.ActionHead, str, str], ...] = (
     (AH.ACTION_HEAD_OP, "action_name", "op"),
     (AH.ACTION_HEAD_SLOT, "slot_id", "slot"),
     (AH.ACTION_HEAD_BLUEPRINT, "blueprint_id", "blueprint"),
@@ -34,11 +36,11 @@ _MASK_KEY = {AH.ACTION_HEAD_ALPHA_CURVE: "alpha_curve_masked"}
 WAIT = "WAIT"
 
 
-def op_value(name: object) -> int:
+def op_value(name: object) -> tpb.LifecycleOp:
     """The original's op name as a LifecycleOp; UNSPECIFIED when unknown."""
     if isinstance(name, str):
         try:
-            return tpb.LifecycleOp.Value("LIFECYCLE_OP_" + name.upper())
+            return cast(tpb.LifecycleOp, tpb.LifecycleOp.Value("LIFECYCLE_OP_" + name.upper()))
         except ValueError:
             pass
     return tpb.LIFECYCLE_OP_UNSPECIFIED

@@ -39,7 +39,7 @@ class JsonlFile:
         self._raw: IO[bytes] = open(self.path, "rb")  # noqa: SIM115 (closed in close())
         self.compressed = self._raw.read(2) == _GZIP_MAGIC
         self._raw.seek(0)
-        self._text: IO[bytes] = (gzip.GzipFile(fileobj=self._raw, mode="rb")
+        self._text: IO[bytes] | gzip.GzipFile = (gzip.GzipFile(fileobj=self._raw, mode="rb")
                                  if self.compressed else self._raw)
 
     @property

@@ -64,13 +64,14 @@ def run_import(path: Path, address: str, *extra: str,
 
 def state(snap: spb.SanctumSnapshot) -> dict[str, object]:
     """What a mapping determines in a snapshot, without times, versions and producers."""
-    envs = sorted((e.group_id, e.env_id, round(e.accuracy, 9), round(e.reward, 9), e.epoch,
-                   round(e.cumulative_reward, 6), len(e.seeds)) for e in snap.envs)
+    envs = sorted((e.group_id, e.env_id, round(e.last_epoch.val_accuracy, 9),
+                   round(e.last_epoch.reward, 9), e.epoch, round(e.cumulative_reward, 6),
+                   len(e.seeds)) for e in snap.envs.envs)
     return {
         "envs": envs, "lifecycle": snap.lifecycle.SerializeToString(),
-        "updates": snap.tamiyo.updates, "policy_loss": snap.tamiyo.policy_loss,
-        "decisions": [c.SerializeToString() for c in snap.recent_decisions],
-        "last": snap.tamiyo.last_decision.SerializeToString(),
-        "applied": snap.delivery.events_applied, "config": snap.run_config.SerializeToString(),
-        "log": [(e.event_type, e.message) for e in snap.event_log],
+        "groups": [(g.group_id, g.updates, g.last_update.policy_loss,
+                    g.last_decision.SerializeToString()) for g in snap.tamiyo.groups],
+        "decisions": [c.SerializeToString() for c in snap.decisions.recent],
+        "applied": snap.delivery.events_applied, "config": snap.run.config.SerializeToString(),
+        "log": [(e.event_type, e.message) for e in snap.event_log.entries],
     }

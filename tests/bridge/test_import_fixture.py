@@ -18,6 +18,7 @@ from sanctum_svc.importer import ImportResult
 from testkit import ThreadedSanctum
 from tests.bridge.original import FIXTURE, Record, counts, of, records, run_import
 from tests.certs import make_cert
+from tui_client.renderables.groups import series
 
 pytestmark = pytest.mark.slow
 F32 = 1e-6  # histories are float32
@@ -48,7 +49,7 @@ def test_run_config_is_the_training_started_record(imported, recs) -> None:
     server, _, run_id = imported
     start = of(recs, "TRAINING_STARTED")[0]["data"]
     assert start["episode_id"] in run_id
-    cfg = server.snapshot(run_id).run_config
+    cfg = server.snapshot(run_id).run.config
     assert cfg.task == start["task"] and cfg.n_envs == start["n_envs"]
     assert list(cfg.slot_ids) == start["slot_ids"]
     assert (cfg.seed, cfg.n_episodes, cfg.max_epochs) == (
@@ -89,29 +90,32 @@ def test_envs_carry_accuracy_loss_and_the_decision_reward(imported, recs) -> Non
     server, _, run_id = imported
     snap = server.snapshot(run_id)
     n_envs = of(recs, "TRAINING_STARTED")[0]["data"]["n_envs"]
-    envs = {e.env_id: e for e in snap.envs}
+    envs = {e.env_id: e for e in snap.envs.envs}
     assert sorted(envs) == list(range(n_envs))
     for env_id, env in envs.items():
         epochs = of(recs, "EPOCH_COMPLETED", env_id=env_id)
         decisions = of(recs, "ANALYTICS_SNAPSHOT[kind=last_action]", env_id=env_id)
-        assert env.accuracy == approx(epochs[-1]["data"]["val_accuracy"] / 100)
+        last = env.last_epoch
+        assert last.val_accuracy == approx(epochs[-1]["data"]["val_accuracy"] / 100)
         assert env.best_accuracy == approx(max(r["data"]["val_accuracy"] for r in epochs) / 100)
-        assert env.val_loss == approx(epochs[-1]["data"]["val_loss"])
+        assert last.val_loss == approx(epochs[-1]["data"]["val_loss"])
         assert env.epoch == epochs[-1]["data"]["inner_epoch"]
         # the epoch's reward is the one of the decision taken on it
-        assert env.reward == approx(decisions[-1]["data"]["total_reward"])
-        tail = [r["data"]["total_reward"] for r in decisions][-len(env.reward_history):]
-        assert list(env.reward_history) == pytest.approx(tail, rel=F32, abs=F32)
+        assert last.reward == approx(decisions[-1]["data"]["total_reward"])
+        history = series(snap, "epoch_completed.reward", env.group_id, env_id)
+        tail = [r["data"]["total_reward"] for r in decisions][-len(history):]
+        assert history and history == pytest.approx(tail, rel=F32, abs=F32)
 
 
 def test_batch_barrier(imported, recs) -> None:
     server, _, run_id = imported
     snap = server.snapshot(run_id)
     last = of(recs, "BATCH_EPOCH_COMPLETED")[-1]["data"]
-    assert snap.batch_avg_accuracy == approx(last["avg_accuracy"] / 100)
-    assert snap.batch_rolling_accuracy == approx(last["rolling_accuracy"] / 100)
-    assert snap.batch_avg_reward == approx(last["avg_reward"])
-    assert (snap.current_batch, snap.episodes_completed, snap.batch_total_episodes) == (
+    batch = snap.run.last_batch
+    assert batch.avg_accuracy == approx(last["avg_accuracy"] / 100)
+    assert batch.rolling_accuracy == approx(last["rolling_accuracy"] / 100)
+    assert batch.avg_reward == approx(last["avg_reward"])
+    assert (batch.batch_idx, batch.episodes_completed, batch.total_episodes) == (
         last["batch_idx"], last["episodes_completed"], last["total_episodes"])
 
 
@@ -120,28 +124,28 @@ def test_ppo_update_heads_gradient_quality_and_infrastructure(imported, recs) ->
     snap = server.snapshot(run_id)
     updates = of(recs, "PPO_UPDATE_COMPLETED")
     last = updates[-1]["data"]
-    t = snap.tamiyo
-    assert t.ppo_data_received and t.updates == len(updates)
+    group = snap.tamiyo.groups[0]
+    assert group.HasField("last_update") and group.updates == len(updates)
+    t = group.last_update
     for name in ("policy_loss", "value_loss", "entropy", "kl_divergence", "clip_fraction",
                  "explained_variance", "grad_norm", "pre_clip_grad_norm", "lr",
                  "entropy_coef", "ratio_max", "advantage_std"):
         assert getattr(t, name) == approx(last[name]), name
     assert t.dead_layers == last["dead_layers"]
     assert t.total_layers == len(last["layer_gradient_health"])
-    gq = t.gradient_quality
-    assert gq.gradient_cv == approx(last["gradient_cv"])
-    assert gq.clip_fraction_positive == approx(last["clip_fraction_positive"])
-    assert gq.clip_fraction_negative == approx(last["clip_fraction_negative"])
+    assert t.gradient_cv == approx(last["gradient_cv"])
+    assert t.clip_fraction_positive == approx(last["clip_fraction_positive"])
+    assert t.clip_fraction_negative == approx(last["clip_fraction_negative"])
     heads = {tpb.ActionHead.Name(h.head).removeprefix("ACTION_HEAD_").lower(): h
              for h in t.heads}
     assert len(heads) == 8
     for name, h in heads.items():
         assert h.entropy == approx(last[f"head_{name}_entropy"]), name
         assert h.grad_norm == approx(last[f"head_{name}_grad_norm"]), name
-    assert list(snap.histories.policy_loss) == pytest.approx(
+    assert series(snap, "ppo_update.policy_loss", group.group_id) == pytest.approx(
         [u["data"]["policy_loss"] for u in updates], rel=F32)
     if last["cuda_memory_reserved_gb"] == 0:  # a CPU run: memory not measured, not 0 GB
-        assert not t.infrastructure.HasField("cuda_memory_allocated_gb")
+        assert not t.HasField("cuda_memory_allocated_gb")
 
 
 def _check_card(card: tpb.DecisionCard, rec: Record) -> None:
@@ -170,8 +174,8 @@ def test_decision_cards_are_the_last_actions(imported, recs) -> None:
     server, _, run_id = imported
     snap = server.snapshot(run_id)
     actions = of(recs, "ANALYTICS_SNAPSHOT[kind=last_action]")
-    _check_card(snap.tamiyo.last_decision, actions[-1])
-    recent = list(snap.recent_decisions)
+    _check_card(snap.tamiyo.groups[0].last_decision, actions[-1])
+    recent = list(snap.decisions.recent)
     assert recent
     for card, rec in zip(recent, actions[-1 - len(recent):-1], strict=True):
         _check_card(card, rec)
@@ -179,7 +183,7 @@ def test_decision_cards_are_the_last_actions(imported, recs) -> None:
 
 def test_detector_events_reach_the_event_log(imported, recs) -> None:
     server, _, run_id = imported
-    log = [e.message for e in server.snapshot(run_id).event_log]
+    log = [e.message for e in server.snapshot(run_id).event_log.entries]
     collapses = of(recs, "VALUE_COLLAPSE_DETECTED")
     assert collapses
     for rec in collapses:

@@ -79,20 +79,21 @@ def test_two_appended_runs_are_two_runs(imported) -> None:
     assert sorted(r.run_id for r in runs) == ["ab_test-aaaa1111", "second-run-cccc3333"]
     assert "runs: ab_test-aaaa1111, second-run-cccc3333" in out
     second = server.snapshot("second-run-cccc3333")
-    assert second.run_config.n_envs == 2
-    assert [(e.env_id, round(e.accuracy, 6)) for e in second.envs] == [(1, 0.42)]
+    assert second.run.config.n_envs == 2
+    assert [(e.env_id, round(e.last_epoch.val_accuracy, 6)) for e in second.envs.envs] == [
+        (1, 0.42)]
 
 
 def test_ab_groups_share_their_run(imported) -> None:
     server, _, _ = imported
     snap = server.snapshot("ab_test-aaaa1111")
-    groups = [snap.tamiyo.group_id, *(g.group_id for g in snap.other_groups)]
+    groups = [g.group_id for g in snap.tamiyo.groups]
     assert sorted(groups) == ["A", "B"]
-    envs = {(e.group_id, e.env_id): e for e in snap.envs}
+    envs = {(e.group_id, e.env_id): e for e in snap.envs.envs}
     assert sorted(envs) == [("A", 0), ("B", 0)]
-    assert envs["B", 0].accuracy == pytest.approx(0.55)
-    assert envs["B", 0].reward == pytest.approx(0.25)  # paired from B's own decision
-    b = next(g for g in [snap.tamiyo, *snap.other_groups] if g.group_id == "B")
+    assert envs["B", 0].last_epoch.val_accuracy == pytest.approx(0.55)
+    assert envs["B", 0].last_epoch.reward == pytest.approx(0.25)  # paired from B's own decision
+    b = next(g for g in snap.tamiyo.groups if g.group_id == "B")
     assert b.last_decision.group_id == "B" and b.last_decision.reward == pytest.approx(0.25)
     assert envs["B", 0].seeds  # the germinated seed with its rng_seed past int64
 
@@ -126,7 +127,7 @@ def test_values_sanctum_refuses_are_left_out_or_clamped(imported) -> None:
     assert "left out 1 non-finite PPO_UPDATE_COMPLETED.grad_norm" in out
     assert "left out 1 non-finite TRAINING_STARTED.seed" in out  # 2^64-5 is no int64 seed
     assert "clamped or cut 1 SEED_FOSSILIZED.epochs_total" in out
-    assert not server.snapshot("second-run-cccc3333").run_config.HasField("seed")
+    assert not server.snapshot("second-run-cccc3333").run.config.HasField("seed")
     snap = server.snapshot("ab_test-aaaa1111")
-    assert snap.tamiyo.ppo_data_received and snap.lifecycle.fossilized == 1
-    assert any("4294967295 epochs" in e.message for e in snap.event_log)
+    assert snap.tamiyo.groups[0].HasField("last_update") and snap.lifecycle.fossilized == 1
+    assert any("4294967295 epochs" in e.message for e in snap.event_log.entries)

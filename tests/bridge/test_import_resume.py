@@ -60,5 +60,5 @@ def test_a_file_imported_while_written_then_complete(reference, tmp_path: Path) 
         assert snap.delivery.events_applied == expected["applied"] > early
         assert snap.delivery.events_duplicate == 0
         got = state(snap)
-        for key in ("lifecycle", "updates", "decisions", "last", "config"):
+        for key in ("lifecycle", "groups", "decisions", "config"):
             assert got[key] == expected[key], key

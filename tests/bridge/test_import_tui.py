@@ -27,7 +27,7 @@ async def test_the_tui_shows_an_imported_run() -> None:
         app = EsperTui(TuiOptions(server=server.address, max_hz=10.0,
                                   backoff=Backoff(initial=0.1, factor=2.0, maximum=0.4)))
         async with app.run_test(size=(160, 50)) as pilot:
-            await wait_for(pilot, lambda: app.latest is not None and app.latest.envs,
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.envs.envs,
                            what="the imported run's snapshot")
             await wait_for(pilot, lambda: start["task"] in screen_text(app), what="the task")
             text = screen_text(app)

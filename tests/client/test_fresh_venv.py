@@ -81,10 +81,10 @@ def test_the_sdk_imports_and_streams_without_torch_textual_psutil(fresh: Path) -
         assert done.returncode == 0, done.stderr[-3000:]
         assert "streamed 7" in done.stdout  # start, 5 epochs, completion
         snap = server.snapshot("fresh-venv")
-        assert snap.status == spb.RUN_STATUS_COMPLETED
-        assert [(h.name, h.value) for h in snap.run_config.hyperparameters] == [("lr", "0.001")]
-        assert list(snap.run_config.tags) == ["fresh"]
-        assert snap.envs[0].accuracy == pytest.approx(0.4)
+        assert snap.run.status == spb.RUN_STATUS_COMPLETED
+        assert [(h.name, h.value) for h in snap.run.config.hyperparameters] == [("lr", "0.001")]
+        assert list(snap.run.config.tags) == ["fresh"]
+        assert snap.envs.envs[0].last_epoch.val_accuracy == pytest.approx(0.4)
 
 
 BESIDE = """
@@ -134,4 +134,4 @@ def test_the_sdk_beside_the_original_system(fresh: Path, tmp_path: Path, first: 
             capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         assert "both import" in done.stdout
-        assert server.snapshot("beside").run_config.task == "t"
+        assert server.snapshot("beside").run.config.task == "t"

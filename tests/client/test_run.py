@@ -21,13 +21,13 @@ def test_a_run_declares_its_config_and_tags_and_says_it_completed(sanctum) -> No
                            tags=["baseline", "v2"]) as run:
         run.epoch_completed(val_accuracy=0.5, val_loss=1.25, env_id=0, epoch=1)
     snap = sanctum.snapshot("cfg")
-    cfg = snap.run_config
+    cfg = snap.run.config
     assert [(h.name, h.value) for h in cfg.hyperparameters] == [
         ("lr", "0.0003"), ("batch_size", "64"), ("optimizer", "adamw"), ("seed", "7"),
         ("task", "mnist")]
     assert list(cfg.tags) == ["baseline", "v2"]
     assert (cfg.lr, cfg.seed, cfg.task) == (3e-4, 7, "mnist")  # keys naming RunConfig fields
-    assert snap.status == spb.RUN_STATUS_COMPLETED
+    assert snap.run.status == spb.RUN_STATUS_COMPLETED
     assert run.stats()["acked"] == 3
 
 
@@ -41,7 +41,7 @@ def test_leaving_the_block_on_an_exception_says_why(sanctum, raised, status, rea
         run.epoch_completed(val_accuracy=0.5, env_id=0, epoch=1)
         raise raised
     snap = sanctum.snapshot("ended")
-    assert snap.status == status and snap.completion.status == reason
+    assert snap.run.status == status and snap.run.completion.status == reason
 
 
 SCRIPT = """
@@ -59,7 +59,7 @@ def test_events_are_flushed_at_interpreter_exit(sanctum) -> None:
     assert done.returncode == 0, done.stderr
     snap = sanctum.snapshot("exit-flush")
     assert snap.delivery.events_applied == 201
-    assert snap.status == spb.RUN_STATUS_RUNNING  # it did not say it ended
+    assert snap.run.status == spb.RUN_STATUS_RUNNING  # it did not say it ended
 
 
 def test_no_sanctum_does_not_stop_training(tmp_path: Path) -> None:

@@ -26,9 +26,9 @@ def test_a_plain_pytorch_loop_streams_with_log(sanctum: ThreadedSanctum) -> None
                 "--steps", "200")
     assert done.returncode == 0, done.stderr
     snap = sanctum.snapshot("spiral")
-    assert snap.status == spb.RUN_STATUS_COMPLETED
-    assert ("lr", "0.03") in [(h.name, h.value) for h in snap.run_config.hyperparameters]
-    assert list(snap.run_config.tags) == ["example", "spiral"]
+    assert snap.run.status == spb.RUN_STATUS_COMPLETED
+    assert ("lr", "0.03") in [(h.name, h.value) for h in snap.run.config.hyperparameters]
+    assert list(snap.run.config.tags) == ["example", "spiral"]
     assert snap.delivery.events_applied == 1 + 200 + 1
     tracks = sanctum.server.aggregator.get("spiral").metrics.tracks  # type: ignore[union-attr]
     loss, accuracy = tracks[("", None, "loss")], tracks[("", None, "accuracy")]
