@@ -18,6 +18,7 @@ from typing import Any
 
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import api
+from prometheus_client import Counter, Gauge
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.cluster.log import STREAM, SUBJECT_PREFIX, ClusterError, EventLog
@@ -48,6 +49,14 @@ class Replica:
         self._stop = False
         #: Messages the stream no longer held when this replica needed them (retention).
         self.skipped = 0
+        r = pipeline.metrics.registry
+        self._m_applied = Gauge("sanctum_cluster_applied_seq",
+                                "Last stream message applied by this replica", registry=r)
+        self._m_restarts = Counter("sanctum_cluster_consumer_restarts",
+                                   "Stream consumers re-created after an error", registry=r)
+        self._m_skipped = Counter("sanctum_cluster_skipped_messages",
+                                  "Stream messages gone (retention) before this replica "
+                                  "applied them", registry=r)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="cluster-replica")
@@ -104,6 +113,7 @@ class Replica:
             except Exception as exc:  # a server went away: start again after `applied`
                 log.info("cluster consumer restarting after message %d: %s", self.applied,
                          exc or type(exc).__name__)
+                self._m_restarts.inc()
                 await asyncio.sleep(0.2)
             finally:
                 if sub is not None:
@@ -127,6 +137,7 @@ class Replica:
             return  # a restarted consumer may repeat what was in flight
         if seq != self.applied + 1:
             self.skipped += seq - self.applied - 1
+            self._m_skipped.inc(seq - self.applied - 1)
             log.error("stream messages %d..%d are gone (retention) and were not applied "
                       "here: this replica's state misses them", self.applied + 1, seq - 1)
         data = bytes(msg.data)
@@ -138,6 +149,7 @@ class Replica:
             log.exception("stream message %d could not be applied", seq)
             result = None
         self.applied = seq
+        self._m_applied.set(seq)
         if result is not None:
             self._results[seq] = result
             if len(self._results) > 4096:  # results nobody waits for (other replicas' ingest)

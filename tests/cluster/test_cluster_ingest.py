@@ -10,15 +10,19 @@ import pytest
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
 from sanctum_svc.cluster.launch import NatsCluster
+from testkit import free_port
 from testkit.cluster import ClusterReplica, content
 from testkit.servers import batches
 from tests.cluster.test_failover import RUN, known_run
+from tests.fault.helpers import scrape
 
 pytestmark = pytest.mark.slow
 
 
 def test_refusals_and_resends_keep_replicas_equal(nats_cluster: NatsCluster) -> None:
-    a, b = ClusterReplica(nats_cluster.urls), ClusterReplica(nats_cluster.urls)
+    metrics_port = free_port()
+    a = ClusterReplica(nats_cluster.urls)
+    b = ClusterReplica(nats_cluster.urls, extra_args=["--metrics-port", str(metrics_port)])
     a.start(30)
     b.start(30)
     events = known_run(9)
@@ -44,6 +48,9 @@ def test_refusals_and_resends_keep_replicas_equal(nats_cluster: NatsCluster) -> 
             sa.GetResumeCursor(spb.GetResumeCursorRequest(run_id=RUN), timeout=10)  # caught up
             snap_a = sa.GetSnapshot(spb.GetSnapshotRequest(run_id=RUN), timeout=10).snapshot
             snap_b = sb.GetSnapshot(spb.GetSnapshotRequest(run_id=RUN), timeout=10).snapshot
+            sb.GetResumeCursor(spb.GetResumeCursorRequest(run_id=RUN), timeout=10)
+        # One stream message per accepted batch; the refused one and the resends added none.
+        assert scrape(metrics_port, "sanctum_cluster_applied_seq") == len(requests)
     finally:
         a.kill()
         b.kill()
