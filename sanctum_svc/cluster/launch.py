@@ -120,14 +120,25 @@ class NatsCluster:
                     if _listening(port):
                         raise LaunchError(f"port {port} is in use (another NATS server or "
                                           "esper cluster up?); pick other ports")
-        routes = [f"nats://127.0.0.1:{s.route_port}" for s in self.servers]
         for s in self.servers:
-            s.log_path = self.base / f"{s.name}.log"
-            with s.log_path.open("ab") as out:
-                s.proc = subprocess.Popen(s.command(routes), stdout=out,
-                                          stderr=subprocess.STDOUT)
+            self._launch(s)
+        self._wait(self.servers, timeout)
+        return self
+
+    def restart(self, server: NatsServer, timeout: float = 20.0) -> None:
+        """Start a stopped (killed) server again with its storage."""
+        self._launch(server)
+        self._wait([server], timeout)
+
+    def _launch(self, s: NatsServer) -> None:
+        routes = [f"nats://127.0.0.1:{x.route_port}" for x in self.servers]
+        s.log_path = self.base / f"{s.name}.log"
+        with s.log_path.open("ab") as out:
+            s.proc = subprocess.Popen(s.command(routes), stdout=out, stderr=subprocess.STDOUT)
+
+    def _wait(self, servers: list[NatsServer], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        for s in self.servers:
+        for s in servers:
             while not _listening(s.client_port):
                 if not s.alive():
                     raise LaunchError(f"{s.name} exited: {self.log_tail(s)}")
@@ -135,7 +146,6 @@ class NatsCluster:
                     raise LaunchError(f"{s.name} did not listen on {s.client_port}: "
                                       f"{self.log_tail(s)}")
                 time.sleep(0.05)
-        return self
 
     def log_tail(self, s: NatsServer) -> str:
         if s.log_path is None or not s.log_path.exists():

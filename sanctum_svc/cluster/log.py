@@ -29,6 +29,8 @@ STREAM = "ESPER_EVENTS"
 SUBJECT_PREFIX = "esper.events"
 #: Seconds a starting replica waits for its first connection to the cluster.
 STARTUP_WAIT_S = 15.0
+#: Seconds a publish is retried (same message id) through a NATS server failure.
+PUBLISH_RETRY_S = 10.0
 #: Room for headers and the IngestRequest framing around a largest batch.
 PAYLOAD_MARGIN = 64 * 1024
 #: JetStream de-duplicates equal Nats-Msg-Ids published within this window.
@@ -56,7 +58,7 @@ class LogConfig:
     #: Subjects the stream spans (esper.events.<p>): runs hash onto partitions.
     partitions: int = 1
     connect_timeout_s: float = 2.0
-    publish_timeout_s: float = 5.0
+    publish_timeout_s: float = 2.0
 
 
 def parse_servers(spec: str) -> tuple[str, ...]:
@@ -151,17 +153,32 @@ class EventLog:
     def subject(self, run_id: str) -> str:
         return f"{SUBJECT_PREFIX}.{partition(run_id, self.config.partitions)}"
 
-    async def publish(self, batch: tpb.EventBatch, data: bytes) -> api.PubAck:
-        """Store `data` in the stream; returns once JetStream acknowledged it (R copies)."""
+    async def publish(self, batch: tpb.EventBatch, data: bytes) -> tuple[api.PubAck, bool]:
+        """Store `data` in the stream; returns once JetStream acknowledged it (R copies),
+        with whether an earlier attempt failed (then a `duplicate` ack may be our own).
+
+        A NATS server dying or a stream leader election makes a publish fail for a few
+        seconds: it is retried with the same Nats-Msg-Id (so never stored twice) for up to
+        PUBLISH_RETRY_S before the producer is told to resend."""
         assert self.js is not None
         run_id = batch.events[0].run_id if batch.events else (
             batch.drops[0].run_id if batch.drops else "")
-        try:
-            return await self.js.publish(self.subject(run_id), data, stream=STREAM,
-                                         headers={"Nats-Msg-Id": message_id(batch, data)})
-        except Exception as exc:
-            why = exc or type(exc).__name__
-            raise ClusterError(f"JetStream did not acknowledge the batch ({why})") from None
+        headers = {"Nats-Msg-Id": message_id(batch, data)}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + PUBLISH_RETRY_S
+        retried = False
+        while True:
+            try:
+                ack = await self.js.publish(self.subject(run_id), data, stream=STREAM,
+                                            headers=dict(headers))
+                return ack, retried
+            except Exception as exc:
+                retried = True
+                if loop.time() > deadline:
+                    why = exc or type(exc).__name__
+                    raise ClusterError(f"JetStream did not acknowledge the batch ({why})"
+                                       ) from None
+                await asyncio.sleep(0.2)
 
     async def last_seq(self) -> int:
         """The stream's last sequence: everything JetStream acknowledged so far."""

@@ -18,9 +18,10 @@ from sanctum_svc.cluster.log import ClusterError, EventLog
 from sanctum_svc.cluster.replica import Replica
 from sanctum_svc.ingest import IngestPipeline
 from sanctum_svc.metrics import Metrics
-from sanctum_svc.planner import BatchResult
+from sanctum_svc.planner import BatchResult, Plan
 from sanctum_svc.store import StoreError
 
+_TRAINING_STARTED = tpb.EVENT_TYPE_TRAINING_STARTED
 #: Seconds an acknowledged batch may take to come back through the local consumer.
 APPLY_TIMEOUT_S = 20.0
 
@@ -66,24 +67,34 @@ class ClusterPipeline:
                ) -> asyncio.Future[BatchResult]:
         """Validate now (InvalidBatch, ProducerBusy as the local pipeline raises them);
         the future resolves once the batch is in JetStream and applied here."""
-        events, _cols, plan, data = self.local.check(batch, raw)
+        local = self.local
+        events, cols, plan, data = local.check(batch, raw)
         if owner is not None:
-            self.local._fence(plan.result.keys, owner)
+            local._fence(plan.result.keys, owner)
+        if _TRAINING_STARTED in cols[0]:  # later batches of the stream see the declaration
+            local._note_declarations(events, cols[0], plan)
         started = time.perf_counter()
-        return asyncio.ensure_future(self._publish(batch, data(), len(events), started))
+        return asyncio.ensure_future(self._publish(batch, data(), plan, started))
 
-    async def _publish(self, batch: tpb.EventBatch, data: bytes, n: int,
+    async def _publish(self, batch: tpb.EventBatch, data: bytes, plan: Plan,
                        started: float) -> BatchResult:
+        n = len(batch.events)
         try:
-            ack = await self.events.publish(batch, data)
+            ack, retried = await self.events.publish(batch, data)
             await self.replica.wait_applied(ack.seq, APPLY_TIMEOUT_S)
         except ClusterError as exc:
             self._epoch += 1
             raise StoreError(str(exc), transient=True) from None
+        finally:
+            pending = self.local._pending_config
+            for run_id, cfg in plan.declares.items():
+                if pending.get(run_id) is cfg:  # applied now, or never published
+                    del pending[run_id]
         self.published += 1
         result = self.replica.result(ack.seq)
-        if ack.duplicate or result is None:
-            # Stored before (a resend after a fail-over): nothing new was applied.
+        if (ack.duplicate and not retried) or result is None:
+            # Stored before (a resend after a fail-over): nothing new was applied. After a
+            # failed attempt a duplicate ack may be that attempt's: its result is ours.
             result = BatchResult(received=n, duplicate=n, keys={
                 (ev.run_id, ev.producer_id) for ev in batch.events})
         self.metrics.batch(result, time.perf_counter() - started)

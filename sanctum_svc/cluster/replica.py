@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 FETCH_BATCH = 256
 #: Seconds a pull waits for new messages before asking again.
 FETCH_WAIT_S = 0.5
+#: Idle pulls between checks that the consumer still exists.
+PROBE_EVERY = 10
 
 
 class Replica:
@@ -101,11 +103,15 @@ class Replica:
             sub = None
             try:
                 sub = await self._subscribe()
+                idle = 0
                 while not self._stop:
                     try:
                         msgs = await sub.fetch(FETCH_BATCH, timeout=FETCH_WAIT_S)
                     except NatsTimeout:
+                        idle += 1
+                        await self._check_stalled(sub, idle)
                         continue
+                    idle = 0
                     for msg in msgs:
                         self._apply(msg)
             except asyncio.CancelledError:
@@ -119,6 +125,15 @@ class Replica:
                 if sub is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(sub.unsubscribe(), 1)
+
+    async def _check_stalled(self, sub: Any, idle: int) -> None:
+        """Raise (so the consumer is re-created) when it delivers nothing although a stream
+        message is awaited, or when it is gone (its server died): probed every PROBE_EVERY
+        idle fetches, so a replica nobody writes through still notices."""
+        if self._waiters and self._waiters[0][0] > self.applied and idle >= 2:
+            raise ClusterError(f"message {self._waiters[0][0]} exists but was not delivered")
+        if idle % PROBE_EVERY == 0:
+            await sub.consumer_info()  # raises when the consumer no longer exists
 
     async def _subscribe(self) -> Any:
         js = self.events.js
