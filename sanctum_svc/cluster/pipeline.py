@@ -36,6 +36,10 @@ class ClusterPipeline:
         self.replica = replica
         self._epoch = 0
         self.published = 0
+        #: Per Ingest stream (owner), the publish of its latest batch: True once stored.
+        #: A stream's batches are published strictly one after the other, in order: were
+        #: batch N+1 stored before N, N would be applied as a duplicate of the newer seqs.
+        self._last: dict[object, asyncio.Future[bool]] = {}
 
     @property
     def metrics(self) -> Metrics:
@@ -54,6 +58,7 @@ class ClusterPipeline:
 
     def release(self, owner: object) -> None:
         self.local.release(owner)
+        self._last.pop(owner, None)
 
     async def caught_up(self) -> None:
         """Everything JetStream acknowledged (from any replica) is applied here."""
@@ -74,18 +79,29 @@ class ClusterPipeline:
         if _TRAINING_STARTED in cols[0]:  # later batches of the stream see the declaration
             local._note_declarations(events, cols[0], plan)
         started = time.perf_counter()
-        return asyncio.ensure_future(self._publish(batch, data(), plan, started))
+        previous = self._last.get(owner) if owner is not None else None
+        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if owner is not None:
+            self._last[owner] = stored
+        return asyncio.ensure_future(
+            self._publish(batch, data(), plan, started, previous, stored))
 
     async def _publish(self, batch: tpb.EventBatch, data: bytes, plan: Plan,
-                       started: float) -> BatchResult:
+                       started: float, previous: asyncio.Future[bool] | None,
+                       stored: asyncio.Future[bool]) -> BatchResult:
         n = len(batch.events)
         try:
+            if previous is not None and not await asyncio.shield(previous):
+                raise ClusterError("an earlier batch of this stream was not stored")
             ack, retried = await self.events.publish(batch, data)
+            stored.set_result(True)
             await self.replica.wait_applied(ack.seq, APPLY_TIMEOUT_S)
         except ClusterError as exc:
             self._epoch += 1
             raise StoreError(str(exc), transient=True) from None
         finally:
+            if not stored.done():  # failed or cancelled: later batches must not follow
+                stored.set_result(False)
             pending = self.local._pending_config
             for run_id, cfg in plan.declares.items():
                 if pending.get(run_id) is cfg:  # applied now, or never published
