@@ -36,7 +36,7 @@ async def test_a_slow_first_publish_does_not_reorder_the_stream(
                 await asyncio.sleep(0.5)
             return await publish(batch, data)
 
-        log.publish = first_one_slow  # type: ignore[method-assign]
+        log.publish = first_one_slow  # type: ignore[method-assign]  # the injected fault
         events = known_run(17)
         requests = list(batches(events, size=16))
         async with grpc.aio.insecure_channel(server.address) as channel:
