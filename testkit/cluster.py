@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
 import grpc
@@ -54,8 +55,6 @@ class Viewer:
         return self
 
     def _run(self) -> None:
-        import time
-
         while not self._stop.is_set():
             try:
                 self._channel = grpc.insecure_channel(self.address)
