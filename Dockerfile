@@ -22,11 +22,13 @@ COPY tui_client ./tui_client
 RUN pip wheel --no-cache-dir --disable-pip-version-check --no-deps -w /wheels .
 
 FROM ${PYTHON_IMAGE} AS sanctum-venv
+# cluster: also the NATS client for `serve --cluster` (compose.cluster.yaml).
+ARG SANCTUM_EXTRAS=server
 COPY --from=wheel /wheels /wheels
 COPY constraints.txt /constraints.txt
 RUN python -m venv --without-pip /opt/venv \
  && pip install --no-cache-dir --disable-pip-version-check --python /opt/venv/bin/python \
-      -c /constraints.txt "$(ls /wheels/*.whl)[server]"
+      -c /constraints.txt "$(ls /wheels/*.whl)[${SANCTUM_EXTRAS}]"
 
 FROM ${PYTHON_IMAGE} AS tui-venv
 ARG TUI_EXTRAS=web

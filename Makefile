@@ -24,7 +24,7 @@ PYTEST_ARGS ?=
 # Debian's chromium drives the browser-view test (tests/e2e/test_browser_view.py).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: setup proto lint test run down lock browser bench bench-quick clean
+.PHONY: setup proto lint test run down lock browser bench bench-quick clean cluster
 
 setup: $(STAMP)
 ifneq ($(TORCH_ENFORCE),)
@@ -56,6 +56,10 @@ test: setup browser
 
 run: setup
 	$(VENV)/bin/esper up
+
+# A local cluster (3 NATS JetStream servers, 2 sanctum replicas) until Ctrl-C.
+cluster: setup
+	$(VENV)/bin/esper cluster up
 
 down:
 	@if [ -x $(VENV)/bin/esper ]; then $(VENV)/bin/esper down; fi

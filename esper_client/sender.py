@@ -279,6 +279,8 @@ class Sender:
             self.stats.reconnects += 1
             log.info("telemetry: delivering to sanctum again after %d failed attempts",
                      self._failures)
+            if isinstance(self._sink, GrpcSink):
+                self._sink.succeeded()
             self._logged.discard("outage")
         self._failures = 0
         self._connected_once = True
@@ -301,9 +303,11 @@ class Sender:
             self._failures += 1
             self._need_cursor = True
             assert self._sink is not None
-            self._sink.reset()
+            other_replica = self._sink.reset()
             cfg = self.cfg
             base = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** (self._failures - 1))
+            if other_replica:  # fail over to the next sanctum replica without waiting
+                base = 0.0
             self._next_attempt = time.monotonic() + base * (0.5 + random.random() / 2)
             problem = tls_problem(str(err), ChannelConfig(
                 cfg.target or "", tls_ca=Path(cfg.tls_ca) if cfg.tls_ca else None))

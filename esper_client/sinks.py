@@ -16,7 +16,7 @@ import grpc
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_client.wire import encode_ingest_request
-from esper_common.channel import ChannelConfig, sync_channel
+from esper_common.channel import ChannelConfig, Failover, sync_channel
 from esper_common.eventfile import EventFileError, open_append, write_batch_bytes
 
 ErrorKind = Literal["transient", "rejected", "auth"]
@@ -40,7 +40,7 @@ class SinkError(Exception):
 class Sink(Protocol):
     def send(self, batches: list[bytes], timeout: float) -> spb.IngestResponse | None: ...
     def cursor(self, run_id: str, producer_id: str, timeout: float) -> int | None: ...
-    def reset(self) -> None: ...
+    def reset(self) -> bool: ...
     def close(self) -> None: ...
 
 
@@ -93,10 +93,17 @@ class GrpcSink:
         self._cfg = ChannelConfig(target, token, Path(tls_ca) if tls_ca else None)
         self._metadata = self._cfg.metadata()
         self._channel: grpc.Channel | None = None
+        #: `target` may list several replicas (a:50051,b:50051): reset() moves on.
+        self._replicas = Failover(self._cfg)
+
+    @property
+    def address(self) -> str:
+        """The replica this sink sends to now."""
+        return self._replicas.current.target
 
     def _open(self) -> grpc.Channel:
         if self._channel is None:
-            self._channel = sync_channel(self._cfg)
+            self._channel = sync_channel(self._replicas.current)
             self._ingest = self._channel.stream_unary(
                 _INGEST, request_serializer=None,
                 response_deserializer=spb.IngestResponse.FromString,
@@ -130,8 +137,14 @@ class GrpcSink:
                 return cur.last_seq
         return 0
 
-    def reset(self) -> None:
+    def reset(self) -> bool:
+        """Drop the channel after a transport failure and move to the next replica; True
+        when that one is still untried this round (retry it at once, no backoff)."""
         self.close()
+        return self._replicas.size > 1 and not self._replicas.failed()
+
+    def succeeded(self) -> None:
+        self._replicas.succeeded()
 
     def close(self) -> None:
         if self._channel is not None:
@@ -162,8 +175,8 @@ class FileSink:
     def cursor(self, run_id: str, producer_id: str, timeout: float) -> int | None:
         return None  # a file has no cursor: everything written is delivered
 
-    def reset(self) -> None:
-        pass
+    def reset(self) -> bool:
+        return False
 
     def close(self) -> None:
         if self._fh is not None:

@@ -1,12 +1,16 @@
-"""Client channels to sanctum: one place for TLS, bearer tokens and keepalive options.
+"""Client channels to sanctum: one place for TLS, bearer tokens, keepalive options and
+fail-over between replicas.
 
 Every client (trainer sender, TUI, scripts) builds its channel here so they agree with
-the server's keepalive policy and never leak raw transport errors to users.
+the server's keepalive policy and never leak raw transport errors to users. A target may
+name several sanctum replicas, `a:50051,b:50051` (cluster mode): a channel goes to one of
+them, and `Failover` moves a client to the next after a transport failure. One DNS name
+with several records needs nothing of this: gRPC's resolver already tries each address.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import grpc
@@ -43,6 +47,14 @@ class SanctumError(Exception):
         return cls(code or grpc.StatusCode.UNKNOWN, detail or "")
 
 
+def split_targets(target: str) -> list[str]:
+    """'a:50051, b:50051' -> ['a:50051', 'b:50051']; ValueError when no address is left."""
+    out = [t.strip() for t in target.split(",") if t.strip()]
+    if not out:
+        raise ValueError(f"no sanctum address in {target!r} (want HOST:PORT[,HOST:PORT...])")
+    return out
+
+
 @dataclass(frozen=True)
 class ChannelConfig:
     """Where sanctum is and how to authenticate to it."""
@@ -51,6 +63,16 @@ class ChannelConfig:
     token: str | None = None
     tls_ca: Path | None = None
     subscriber: bool = False
+
+    @property
+    def targets(self) -> list[str]:
+        """Every replica address this config names (one unless it lists several)."""
+        return split_targets(self.target)
+
+    def at(self, index: int) -> ChannelConfig:
+        """This config pointed at its `index`-th address only (modulo their number)."""
+        targets = self.targets
+        return replace(self, target=targets[index % len(targets)])
 
     def options(self) -> list[tuple[str, int]]:
         opts = [
@@ -73,17 +95,51 @@ class ChannelConfig:
         return grpc.ssl_channel_credentials(root_certificates=Path(self.tls_ca).read_bytes())
 
 
+class Failover:
+    """Which replica a client talks to: `current`, then `failed()` after a transport error.
+
+    Clients resume from the server's cursor (producers) or its next snapshot (viewers), so
+    moving to another replica loses nothing. `failed()` returns True once every address was
+    tried since the last success: the caller backs off then, not between replicas.
+    """
+
+    def __init__(self, config: ChannelConfig) -> None:
+        self.config = config
+        self.size = len(config.targets)
+        self.index = 0
+        self._tried = 0
+
+    @property
+    def current(self) -> ChannelConfig:
+        return self.config.at(self.index)
+
+    def failed(self) -> bool:
+        """Move to the next address; True when a whole round has failed."""
+        self.index = (self.index + 1) % self.size
+        self._tried += 1
+        if self._tried >= self.size:
+            self._tried = 0
+            return True
+        return False
+
+    def succeeded(self) -> None:
+        self._tried = 0
+
+
 def aio_channel(cfg: ChannelConfig) -> grpc.aio.Channel:
-    """An asyncio channel (TUI, async clients)."""
+    """An asyncio channel (TUI, async clients) to the first address of `cfg`."""
+    target = cfg.targets[0]
     creds = cfg.credentials()
     if creds is None:
-        return grpc.aio.insecure_channel(cfg.target, options=cfg.options())
-    return grpc.aio.secure_channel(cfg.target, creds, options=cfg.options())
+        return grpc.aio.insecure_channel(target, options=cfg.options())
+    return grpc.aio.secure_channel(target, creds, options=cfg.options())
 
 
 def sync_channel(cfg: ChannelConfig) -> grpc.Channel:
-    """A blocking channel (trainer's background sender thread, scripts)."""
+    """A blocking channel (trainer's background sender thread, scripts) to the first
+    address of `cfg`."""
+    target = cfg.targets[0]
     creds = cfg.credentials()
     if creds is None:
-        return grpc.insecure_channel(cfg.target, options=cfg.options())
-    return grpc.secure_channel(cfg.target, creds, options=cfg.options())
+        return grpc.insecure_channel(target, options=cfg.options())
+    return grpc.secure_channel(target, creds, options=cfg.options())

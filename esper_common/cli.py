@@ -54,6 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--data-dir", type=Path, default=None,
                    help=f"the data directory given to esper up (default {default_data_dir()})")
 
+    cl = sub.add_parser("cluster", help="run a local sanctum cluster (NATS JetStream)")
+    clsub = cl.add_subparsers(dest="cluster_command", required=True, metavar="COMMAND")
+    clup = clsub.add_parser(
+        "up", help="3 NATS servers and 2 sanctum replicas here, until Ctrl-C",
+        description="Start 3 NATS JetStream servers (cluster routes, R=3) and sanctum "
+                    "replicas following them (esper-sanctum serve --cluster), print the "
+                    "addresses to give esper-trainer --sanctum and esper-tui --server, and "
+                    "stop everything on Ctrl-C. Needs the cluster extra.")
+    from esper_common.clusterflags import add_cluster_up_flags
+
+    add_cluster_up_flags(clup, default_data_dir() / "cluster")
+
     c = sub.add_parser("config", help="show the effective configuration")
     csub = c.add_subparsers(dest="config_command", required=True, metavar="COMMAND")
     show = csub.add_parser(
@@ -82,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     from esper_common.extras import require
+
+    if ns.command == "cluster":
+        require("esper cluster up", ("cluster",))
+        from sanctum_svc.cluster.up import up as cluster_up
+
+        return cluster_up(ns)
     from esper_common.up import up
 
     require("esper up", ("server", "trainer", "tui"))

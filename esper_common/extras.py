@@ -22,6 +22,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "web": ("textual_serve",),
     "trainer": ("torch", "psutil", "grpc_status"),
     "gpu": ("pynvml",),
+    "cluster": ("nats", "grpc_health", "prometheus_client"),
 }
 
 

@@ -107,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--retain-runs", type=int, metavar="N",
                    help="keep only the newest N finished runs (live runs are never "
                         "deleted; default: keep all)")
+    s.add_argument("--cluster", metavar="NATS_URLS",
+                   help="cluster mode: follow the replicated log on these NATS JetStream "
+                        "servers (nats://a:4222,b:4222,c:4222) instead of a --store; any "
+                        "replica accepts Ingest and serves every run (README, \"Cluster "
+                        "mode\"; needs the `cluster` extra)")
+    s.add_argument("--cluster-replicas", type=int, default=3, metavar="N",
+                   help="copies JetStream keeps of every batch (default 3: one NATS "
+                        "server may fail; 1 for a single NATS server)")
+    s.add_argument("--cluster-checkpoint-every", type=int, default=10_000, metavar="N",
+                   help="write an aggregator checkpoint to the cluster every N batches "
+                        "(default 10000): a starting replica restores the newest one and "
+                        "applies only the batches after it")
     s.add_argument("-v", "--verbose", action="store_true", help="same as --log-level info")
     logs.add_flags(s)
 
@@ -175,10 +187,32 @@ def _stripped(token: str | None, flag: str) -> str | None:
     return token.strip()
 
 
+def _cluster_servers(spec: str, store: str | None, replicas: int) -> tuple[str, ...]:
+    """--cluster's NATS URLs; ValueError with the user's fix when the flags cannot work."""
+    try:
+        from sanctum_svc.cluster.log import parse_servers
+    except ImportError:
+        raise ValueError("--cluster needs the NATS client: pip install 'esper-sanctum[cluster]'"
+                         ) from None
+    if store not in (None, ":memory:"):
+        raise ValueError("--cluster and --store exclude each other: in cluster mode the "
+                         "replicated log on the NATS servers is the store")
+    if not 1 <= replicas <= 5:
+        raise ValueError(f"--cluster-replicas must be 1..5 (JetStream's limit), got {replicas}")
+    return parse_servers(spec)
+
+
 def run_serve(args: argparse.Namespace) -> int:
     level = "info" if args.verbose and args.log_level == "warning" else args.log_level
     logs.configure(level, args.log_format, service="sanctum")
     store = args.store
+    cluster: tuple[str, ...] = ()
+    if args.cluster is not None:
+        try:
+            cluster = _cluster_servers(args.cluster, store, args.cluster_replicas)
+        except ValueError as exc:
+            return _fail(str(exc))
+        store = ":memory:"
     if store is not None and not store.strip():
         return _fail("--store is empty: give a file path for the event store, or ':memory:' "
                      "to keep nothing across restarts")
@@ -199,7 +233,9 @@ def run_serve(args: argparse.Namespace) -> int:
         checkpoint_every_events=args.checkpoint_every,
         checkpoint_every_s=args.checkpoint_interval, checkpoint_keep=args.checkpoint_keep,
         retain_days=args.retain_days, retain_runs=args.retain_runs,
-        replay_all=args.replay_all)
+        replay_all=args.replay_all, cluster=cluster,
+        cluster_replicas=args.cluster_replicas,
+        cluster_checkpoint_every=max(1, args.cluster_checkpoint_every))
     try:
         config.check()
     except ConfigError as exc:
@@ -209,10 +245,14 @@ def run_serve(args: argparse.Namespace) -> int:
 
     def ready(server: SanctumServer) -> None:
         restored = server.pipeline.restored_events if server.pipeline else None
-        if restored:
+        if server.cluster is not None:
+            print(f"esper-sanctum: following the cluster log at {','.join(cluster)}: "
+                  f"checkpoint at message {server.cluster.restored_from}, caught up to "
+                  f"message {server.replayed}", file=sys.stderr, flush=True)
+        elif restored:
             print(f"esper-sanctum: restored a checkpoint of {restored} events from {store}",
                   file=sys.stderr)
-        if server.replayed:
+        if server.cluster is None and server.replayed:
             print(f"esper-sanctum: replayed {server.replayed} events from {store}",
                   file=sys.stderr)
         if server.store.corrupt:
@@ -223,7 +263,8 @@ def run_serve(args: argparse.Namespace) -> int:
         if server.metrics_port is not None:
             print(f"esper-sanctum: metrics on http://{config.metrics_host}:{server.metrics_port}"
                   "/metrics", file=sys.stderr)
-        print(f"{LISTEN_LINE} {server.address} (store: {store})", flush=True)
+        where = f"cluster: {','.join(cluster)}" if cluster else f"store: {store}"
+        print(f"{LISTEN_LINE} {server.address} ({where})", flush=True)
 
     def bound(server: SanctumServer) -> None:
         if args.address_file is not None:

@@ -115,6 +115,12 @@ class ServerConfig:
     #: sending refused batch after batch is slowed to a trickle, the loop stays free for
     #: the others; a producer that sent one bad batch loses nothing.
     refusal_delay_s: float = 0.05
+    #: NATS servers of the cluster (cluster mode: the replicated log replaces --store).
+    cluster: tuple[str, ...] = ()
+    #: JetStream copies of every accepted batch (cluster mode).
+    cluster_replicas: int = 3
+    #: An aggregator checkpoint in the cluster per this many stream messages.
+    cluster_checkpoint_every: int = 10_000
     extra_options: list[tuple[str, int]] = field(default_factory=list)
     #: Aggregator checkpoints in the store (sanctum_svc.checkpointing): every N events or
     #: S seconds with new events (0 turns a trigger off), keeping the newest K.

@@ -26,6 +26,8 @@ class HistoryRpcs:
     def __init__(self, pipeline: IngestPipeline, admin: RunAdmin | None) -> None:
         self.pipeline = pipeline
         self.admin = admin
+        #: Why these RPCs cannot be answered here (cluster mode), or None.
+        self.unavailable: str | None = None
 
     @property
     def _store(self):  # noqa: ANN202 - the EventStore behind the pipeline's AsyncStore
@@ -33,6 +35,8 @@ class HistoryRpcs:
 
     async def _known(self, run_id: str, context: grpc.aio.ServicerContext) -> None:
         logs.bind(run_id=run_id or None)
+        if self.unavailable is not None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, self.unavailable)
         if not run_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "run_id is required")
         if self.pipeline.aggregator.get(run_id) is None:

@@ -41,6 +41,7 @@ from sanctum_svc.planner import (
 from sanctum_svc.store import BatchRow, EventStore, StoreError
 from sanctum_svc.store_thread import AsyncStore, CommitJob
 from sanctum_svc.validate import (
+    Columns,
     Violation,
     check_batch_size,
     envelope_columns,
@@ -125,6 +126,9 @@ class IngestPipeline:
         self.after_apply: Callable[[], None] | None = None
         #: The events the checkpoint restored on replay (None: none was).
         self.restored_events: int | None = None
+        #: Count refused events in the runs' delivery stats. Cluster mode turns it off: a
+        #: refusal is seen by one replica only and would make replicas' states differ.
+        self.count_rejected = True
 
     def _applied_stats(self, run_id: str):  # noqa: ANN202
         run = self.aggregator.get(run_id)
@@ -200,31 +204,7 @@ class IngestPipeline:
         is when it holds none and every event is new, the re-serialized batch otherwise.
         """
         started = time.perf_counter()
-        batch.DiscardUnknownFields()
-        events = list(batch.events)
-        cols = envelope_columns(events)
-        stored: list[bytes] = []
-
-        def data() -> bytes:  # what is stored: as received unless unknown fields were dropped
-            if not stored:
-                same = raw is not None and batch.ByteSize() == len(raw)
-                stored.append(raw if same and raw is not None else batch.SerializeToString())
-            return stored[0]
-
-        # Planning first: it is pure and refuses a flood (caps) before the costlier rules.
-        violations = check_batch_size(batch)
-        if not violations:
-            try:
-                plan = self.planned.plan(events, batch.drops, cols,
-                                         lambda: event_digests(data()), self.limits)
-            except PlanRefused as exc:
-                violations = exc.violations
-        if not violations:
-            violations = validate_batch(batch, self.declared, columns=cols, raw=raw,
-                                        events=events, limits=self.limits)
-        if violations:
-            self.metrics.rejected(len(events))
-            raise InvalidBatch(violations, self._count_rejected(cols[1]))
+        events, cols, plan, data = self.check(batch, raw)
         if owner is not None:
             self._fence(plan.result.keys, owner)
         now = time.time() if received_at is None else received_at
@@ -245,6 +225,41 @@ class IngestPipeline:
                                     self._epoch, self._committed,
                                     _Pending(events, plan, now, future, started)))
         return future
+
+    def check(self, batch: tpb.EventBatch, raw: bytes | None = None
+              ) -> tuple[list[tpb.TelemetryEvent], Columns, Plan, Callable[[], bytes]]:
+        """Validate and plan `batch` against the planned state without reserving anything.
+
+        Returns its events, envelope columns, plan and a function giving the bytes to store
+        (as received unless unknown fields were dropped). Raises InvalidBatch.
+        """
+        batch.DiscardUnknownFields()
+        events = list(batch.events)
+        cols = envelope_columns(events)
+        stored: list[bytes] = []
+
+        def data() -> bytes:
+            if not stored:
+                same = raw is not None and batch.ByteSize() == len(raw)
+                stored.append(raw if same and raw is not None else batch.SerializeToString())
+            return stored[0]
+
+        # Planning first: it is pure and refuses a flood (caps) before the costlier rules.
+        violations = check_batch_size(batch)
+        if not violations:
+            try:
+                plan = self.planned.plan(events, batch.drops, cols,
+                                         lambda: event_digests(data()), self.limits)
+            except PlanRefused as exc:
+                violations = exc.violations
+        if not violations:
+            violations = validate_batch(batch, self.declared, columns=cols, raw=raw,
+                                        events=events, limits=self.limits)
+        if violations:
+            self.metrics.rejected(len(events))
+            accounted = self._count_rejected(cols[1]) if self.count_rejected else None
+            raise InvalidBatch(violations, accounted)
+        return events, cols, plan, data
 
     def _fence(self, keys: set[Key], owner: object) -> None:
         fences = self._fences
@@ -368,6 +383,22 @@ class IngestPipeline:
         from sanctum_svc.replay import replay_store
 
         return replay_store(self, store, progress, use_checkpoints)
+
+    def apply_logged(self, batch: tpb.EventBatch, data: bytes, received_at: float
+                     ) -> BatchResult:
+        """Apply one batch read back from a replicated log (cluster mode) through the
+        replay path: every replica applies the same messages in the same order with the
+        same timestamps, so every replica holds the same state."""
+        events = list(batch.events)
+        plan = self._replan(events, batch.drops, lambda: event_digests(data))
+        self._apply(events, plan, received_at)
+        self.events_held += plan.result.applied
+        self.on_change()
+        return plan.result
+
+    async def caught_up(self) -> None:
+        """Read-your-writes before a cursor is reported: here every acknowledged batch is
+        already applied (cluster mode waits for the replicated log instead)."""
 
     def _replan(self, events: list[tpb.TelemetryEvent], drops: Sequence[tpb.ProducerDrops],
                 digests: Callable[[], list[int]] | None) -> Plan:

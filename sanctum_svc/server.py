@@ -14,6 +14,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -35,6 +36,9 @@ from sanctum_svc.run_admin import RetentionPolicy, RunAdmin
 from sanctum_svc.servicer import SERVICE_NAME, SanctumServicer
 from sanctum_svc.store import RECOVER_HINT, EventStore, StoreError, corrupt_error
 from sanctum_svc.store_thread import AsyncStore
+
+if TYPE_CHECKING:  # the `cluster` extra (nats-py) is imported only in cluster mode
+    from sanctum_svc.cluster.node import ClusterNode
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +112,8 @@ class SanctumServer:
         self.fanout: Fanout | None = None
         self.pipeline: IngestPipeline | None = None
         self.servicer: SanctumServicer | None = None
+        #: Cluster mode only (config.cluster): the replicated log this replica follows.
+        self.cluster: ClusterNode | None = None
 
     @property
     def address(self) -> str:
@@ -182,6 +188,8 @@ class SanctumServer:
             self.alerts = AlertWebhook(cfg.alert_webhook, self.metrics, self.aggregator)
             self.aggregator.on_finding = self.alerts.offer
             self.alerts.start()
+        if cfg.cluster:
+            await self._join_cluster()
         self.servicer.ready = True
         self.fanout.start()
         await self._set_health(SERVING)
@@ -196,6 +204,28 @@ class SanctumServer:
         sched.mark_restored(pipe.restored_events or 0)
         pipe.after_apply = sched.after_apply
         sched.after_apply()  # a store replayed in full gets its first checkpoint now
+
+    async def _join_cluster(self) -> None:
+        """Follow the replicated log: catch up, then take Ingest through it."""
+        from sanctum_svc.cluster.log import ClusterError, LogConfig
+        from sanctum_svc.cluster.node import ClusterNode
+
+        assert self.pipeline is not None and self.servicer is not None
+        cfg = self.config
+        node = ClusterNode(LogConfig(cfg.cluster, cfg.cluster_replicas,
+                                     checkpoint_every=cfg.cluster_checkpoint_every),
+                           self.pipeline)
+        try:
+            self.replayed = await node.start()
+        except ClusterError as exc:
+            await self.stop(0)
+            raise StartupError(str(exc)) from None
+        self.cluster = node
+        self.servicer.pipeline = node.pipeline
+        self.servicer.history.unavailable = (
+            "Series, Export and DeleteRun are not served in cluster mode yet: replicas apply "
+            "the replicated log in memory and keep no series index; use a single-process "
+            "sanctum (--store) for a run's whole history")
 
     def _bind(self, server: grpc.aio.Server) -> int:
         cfg = self.config
@@ -229,6 +259,9 @@ class SanctumServer:
         if self.checkpoints is not None:
             await self.checkpoints.close()
             self.checkpoints = None
+        if self.cluster is not None:
+            await self.cluster.close()
+            self.cluster = None
         if self._astore is not None:
             await self._astore.close()
             self._astore = None

@@ -11,7 +11,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf import any_pb2
@@ -31,6 +31,9 @@ from sanctum_svc.run_admin import RunAdmin
 from sanctum_svc.run_list import PageError, list_runs
 from sanctum_svc.store import StoreError
 from sanctum_svc.validate import Violation, clip
+
+if TYPE_CHECKING:  # cluster mode needs the `cluster` extra (nats-py); imported lazily
+    from sanctum_svc.cluster.pipeline import ClusterPipeline
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +147,12 @@ class SanctumServicer:
     """The RPCs over an Aggregator, an IngestPipeline and a Fanout; the history ones
     (Series, Export, DeleteRun) are in sanctum_svc.history_rpcs."""
 
-    def __init__(self, aggregator: Aggregator, pipeline: IngestPipeline, fanout: Fanout,
-                 refusal_delay_s: float = 0.0, admin: RunAdmin | None = None) -> None:
+    def __init__(self, aggregator: Aggregator, pipeline: IngestPipeline | ClusterPipeline,
+                 fanout: Fanout, refusal_delay_s: float = 0.0,
+                 admin: RunAdmin | None = None) -> None:
         self.aggregator = aggregator
-        self.history = HistoryRpcs(pipeline, admin)
+        self.history = HistoryRpcs(
+            pipeline if isinstance(pipeline, IngestPipeline) else pipeline.local, admin)
         self.refusal_delay_s = refusal_delay_s
         self.pipeline = pipeline
         self.fanout = fanout
@@ -254,6 +259,12 @@ class SanctumServicer:
         if not request.run_id:
             await context.abort_with_status(bad_request_status(
                 "run_id is required", [Violation("run_id", "run_id is required")]))
+        try:
+            await self.pipeline.caught_up()
+        except StoreError as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                f"sanctum cannot read the replicated log right now ({exc}); "
+                                "retry shortly or ask another replica")
         reply = spb.GetResumeCursorResponse()
         if request.producer_id:
             reply.cursors.add(run_id=request.run_id, producer_id=request.producer_id,

@@ -47,8 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="esper-trainer", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     out = p.add_argument_group("telemetry")
-    out.add_argument("--sanctum", metavar="HOST:PORT",
-                     help="stream telemetry to this esper-sanctum (omit: write an event file)")
+    out.add_argument("--sanctum", metavar="HOST:PORT[,HOST:PORT...]",
+                     help="stream telemetry to this esper-sanctum (omit: write an event "
+                          "file); several replicas of a cluster, comma-separated, are "
+                          "tried in turn when one fails")
     out.add_argument("--token", help="bearer token for sanctum")
     out.add_argument("--tls-ca", metavar="FILE",
                      help="CA certificate (PEM) to verify sanctum's TLS")

@@ -36,8 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--server",
         default=DEFAULT_SERVER,
-        metavar="HOST:PORT",
-        help=f"sanctum gRPC address (default {DEFAULT_SERVER})",
+        metavar="HOST:PORT[,HOST:PORT...]",
+        help=f"sanctum gRPC address (default {DEFAULT_SERVER}); several replicas of a "
+             "cluster, comma-separated, are tried in turn when one fails",
     )
     p.add_argument(
         "--run",

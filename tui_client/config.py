@@ -28,8 +28,8 @@ class TuiOptions:
     def __post_init__(self) -> None:
         if not 0 < self.max_hz <= 60:
             raise ValueError(f"max_hz must be in (0, 60], got {self.max_hz}")
-        if not self.server or ":" not in self.server:
-            raise ValueError(f"server must be HOST:PORT, got {self.server!r}")
+        if not self.server or not all(":" in t for t in self.server.split(",")):
+            raise ValueError(f"server must be HOST:PORT[,HOST:PORT...], got {self.server!r}")
 
     @property
     def ui_hz(self) -> float:

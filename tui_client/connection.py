@@ -15,7 +15,7 @@ from textual.message import Message
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
-from esper_common.channel import ChannelConfig, SanctumError, aio_channel
+from esper_common.channel import ChannelConfig, Failover, SanctumError, aio_channel
 from esper_common.diagnose import tls_problem
 from tui_client.messages import (
     ConnectionChanged,
@@ -94,11 +94,14 @@ async def series(cfg: ChannelConfig, request: spb.SeriesRequest, timeout: float 
 
 async def watch(sub: Subscription, post: Callable[[Message], object]) -> None:
     """Stream snapshots forever, reconnecting with backoff; returns on a fatal error,
-    or after posting `RunsListed` when no run was chosen and the server has several."""
+    or after posting `RunsListed` when no run was chosen and the server has several.
+    With several addresses (`--server a:50051,b:50051`) a failure moves to the next
+    replica at once; the backoff applies once all of them failed."""
     attempt = 0
+    replicas = Failover(sub.channel)
     while True:
         try:
-            async with aio_channel(sub.channel) as channel:
+            async with aio_channel(replicas.current) as channel:
                 stub = sanctum_pb2_grpc.SanctumServiceStub(channel)
                 md = sub.channel.metadata()
                 if not sub.run_id and sub.ask_when_several:
@@ -115,6 +118,7 @@ async def watch(sub: Subscription, post: Callable[[Message], object]) -> None:
                 async for resp in stub.WatchSnapshots(request, metadata=md):
                     if not connected:
                         connected, attempt = True, 0
+                        replicas.succeeded()
                         post(ConnectionChanged("connected"))
                     if resp.HasField("snapshot"):
                         post(SnapshotReceived(resp.snapshot))
@@ -127,6 +131,12 @@ async def watch(sub: Subscription, post: Callable[[Message], object]) -> None:
                 post(ConnectionChanged("error", f"{FATAL_CODES[error.code]}: {error.detail}"))
                 return
             detail = _describe(error, sub.channel)
+        if replicas.size > 1:
+            detail = f"{replicas.current.target}: {detail}"
+            if not replicas.failed():
+                post(ConnectionChanged("disconnected", f"{detail}; trying "
+                                       f"{replicas.current.target}", retry_in=0.0))
+                continue
         delay = sub.backoff.delay(attempt)
         attempt += 1
         post(ConnectionChanged("disconnected", detail, retry_in=delay))

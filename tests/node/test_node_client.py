@@ -196,3 +196,20 @@ def test_bad_usage_exits_2_without_a_trace(built: Path, args: list[str], message
     assert done.returncode == 2
     assert message in done.stderr
     assert "    at " not in done.stderr  # no JavaScript stack trace
+
+
+def test_several_servers_fail_over_to_the_one_that_answers(
+    built: Path, sanctum: ThreadedSanctum, make_events: EventMaker
+) -> None:
+    sanctum.ingest(make_events("run-failover", n_batches=2))
+    dead = f"127.0.0.1:{closed_port()}"
+    servers = f"{dead},{sanctum.address}"
+    listed = node(built, "--server", servers, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith("run-failover\t")
+    assert f"trying {sanctum.address}" in listed.stderr
+    watched = node(built, "--server", servers, "--run", "run-failover", "--count", "1")
+    assert watched.returncode == 0, watched.stderr
+    assert LINE.match(watched.stdout.strip())
+    both_dead = node(built, "--server", f"{dead},127.0.0.1:{closed_port()}", "list")
+    assert both_dead.returncode == 1 and "cannot reach sanctum" in both_dead.stderr

@@ -6,7 +6,7 @@ export type Command = "list" | "watch" | "series";
 
 export interface Options {
   command: Command;
-  /** HOST:PORT, or a full http(s):// URL. */
+  /** HOST:PORT or a full http(s):// URL; several replicas comma-separated (fail-over). */
   server: string;
   token?: string;
   tlsCa?: string;
@@ -25,7 +25,7 @@ export interface Options {
 
 export class UsageError extends Error {}
 
-export const USAGE = `usage: esper-sanctum-node --server HOST:PORT [options] [list|watch|series RUN METRIC]
+export const USAGE = `usage: esper-sanctum-node --server HOST:PORT[,HOST:PORT...] [options] [list|watch|series RUN METRIC]
 
 Lists sanctum runs, or prints one summary line per live snapshot of a run:
   run id, batch, policy loss, per-head entropy, CUDA memory (Mem:NN% or Mem:— when not measured).
@@ -39,7 +39,8 @@ commands:
                      ("prefix*" for several); \`series RUN\` lists the run's series
 
 options:
-  --server HOST:PORT sanctum address (required; e.g. localhost:50051)
+  --server HOST:PORT sanctum address (required; e.g. localhost:50051); several
+                     replicas of a cluster, comma-separated, are tried in turn
   --token T          bearer token (default: $ESPER_TOKEN)
   --tls-ca PATH      connect over TLS, trusting this CA certificate (PEM)
   --run ID           run to watch (default: the most recently active run)

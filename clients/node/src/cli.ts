@@ -4,6 +4,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseOptions, UsageError, USAGE, type Options } from "./args.js";
 import { connect, type SanctumClient } from "./client.js";
+import { Failover } from "./failover.js";
 import {
   clip,
   formatStatus,
@@ -62,7 +63,8 @@ async function series(client: SanctumClient, opts: Options): Promise<void> {
   }
 }
 
-async function watch(client: SanctumClient, opts: Options, interrupt: AbortSignal): Promise<void> {
+async function watch(client: SanctumClient, opts: Options, interrupt: AbortSignal,
+                     state: { printed: number } = { printed: 0 }): Promise<void> {
   const ctrl = new AbortController();
   const stop = () => ctrl.abort();
   interrupt.addEventListener("abort", stop);
@@ -72,7 +74,7 @@ async function watch(client: SanctumClient, opts: Options, interrupt: AbortSigna
     timedOut = true;
     ctrl.abort();
   }, opts.timeoutS * 1000);
-  let printed = 0;
+  let printed = state.printed;
   let finished = false;
   try {
     const stream = client.watchSnapshots({ runId: opts.run }, { signal: ctrl.signal });
@@ -82,6 +84,7 @@ async function watch(client: SanctumClient, opts: Options, interrupt: AbortSigna
         const snap = msg.kind.value;
         console.log(summaryLine(snap));
         printed += 1;
+        state.printed = printed;
         if (opts.count !== undefined && printed >= opts.count) break;
         const status = snap.run?.status ?? 0;
         if (isFinished(status)) {
@@ -105,6 +108,31 @@ async function watch(client: SanctumClient, opts: Options, interrupt: AbortSigna
   }
   if (opts.count !== undefined && printed < opts.count && !interrupt.aborted && !finished) {
     throw new TimeoutError(`the server ended the stream after ${printed} of ${opts.count} snapshots`);
+  }
+}
+
+/** Transport failures: another replica may answer. */
+function retryable(err: unknown): boolean {
+  return (err instanceof ConnectError && err.code === Code.Unavailable) || err instanceof TimeoutError;
+}
+
+/** Run the command against the first replica of --server that answers; a watch whose
+ * replica fails moves on to the next and goes on (snapshots are whole: nothing to resume). */
+async function withFailover(opts: Options, interrupt: AbortSignal): Promise<void> {
+  const replicas = new Failover(opts.server);
+  const state = { printed: 0 };
+  for (;;) {
+    const one = { ...opts, server: replicas.current };
+    try {
+      const client = connect(one);
+      if (opts.command === "list") await list(client, one);
+      else if (opts.command === "series") await series(client, one);
+      else await watch(client, one, interrupt, state);
+      return;
+    } catch (err) {
+      if (interrupt.aborted || replicas.servers.length === 1 || !retryable(err) || replicas.failed()) throw err;
+      console.error(`${PROG}: ${describeError(err, one.server)}; trying ${replicas.current}`);
+    }
   }
 }
 
@@ -148,10 +176,7 @@ export async function main(argv: string[]): Promise<number> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    const client = connect(opts);
-    if (opts.command === "list") await list(client, opts);
-    else if (opts.command === "series") await series(client, opts);
-    else await watch(client, opts, interrupt.signal);
+    await withFailover(opts, interrupt.signal);
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {
