@@ -24,8 +24,8 @@ from typing import Any
 
 from bench import Row, adapt, register
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client import TelemetryClient, TelemetryConfig
 from testkit import ThreadedSanctum, build_run_events
-from trainer_svc.telemetry import TelemetryClient, TelemetryConfig
 
 GOAL_P99_US = 20.0
 
@@ -115,7 +115,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 @register("trainer_emit")
 def bench_emit(quick: bool) -> list[Row]:
     # The outage case logs (by design) that sanctum is unreachable; keep the table readable.
-    logging.getLogger("trainer_svc.telemetry").setLevel(logging.CRITICAL)
+    logging.getLogger("esper_client").setLevel(logging.CRITICAL)
     rows = run(quick)
     for r in rows:
         if r["goal"] is not None:

@@ -30,11 +30,11 @@ from typing import Any
 import torch
 
 from bench import Row, adapt, register
+from esper_client import NullTelemetry, TelemetryClient, TelemetryConfig
 from testkit import SanctumProcess
 from trainer_svc import emit as emit_module
 from trainer_svc.config import TrainerConfig
 from trainer_svc.evaluate import mean_episode_reward
-from trainer_svc.telemetry import NullTelemetry, TelemetryClient, TelemetryConfig
 from trainer_svc.train import Trainer
 
 OVERHEAD_GOAL_PCT = 2.0

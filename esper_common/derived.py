@@ -32,11 +32,15 @@ def memory_usage_percent(measured: telemetry_pb2.PPOUpdatePayload) -> float | No
 
 def valid_actions(choice: telemetry_pb2.HeadChoice) -> int | None:
     """How many of the head's actions were valid at that decision (the popcount of its
-    valid_mask); None when the head did not matter for the op (no mask recorded). 1 means
-    the choice was forced: the original system's `<head>_masked` flag."""
+    valid_mask; 1 for a head only marked `forced`); None when the head did not matter for
+    the op or its producer recorded no mask (a chosen action was valid, so an empty mask
+    means "not recorded"). 1 means the choice was forced: the original system's
+    `<head>_masked` flag."""
     if not choice.relevant:
         return None
-    return bin(choice.valid_mask).count("1")
+    if choice.valid_mask:
+        return bin(choice.valid_mask).count("1")
+    return 1 if choice.forced else None
 
 
 def gradient_cv_status(cv: float) -> CvStatus:

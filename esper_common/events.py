@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 
 ET = tpb.EventType
@@ -32,7 +34,13 @@ PAYLOAD_FOR_TYPE: dict[int, str] = {
     ET.EVENT_TYPE_CHECKPOINT_LOADED: "checkpoint_loaded",
     ET.EVENT_TYPE_TRAINING_COMPLETED: "training_completed",
     ET.EVENT_TYPE_SYSTEM_VITALS: "system_vitals",
+    ET.EVENT_TYPE_METRICS: "metrics",
 }
+
+#: The run's own scalars (METRICS): distinct names a run may have (sanctum keeps no more,
+#: the SDK refuses more), and the longest name (the contract's rule on Metric.name).
+MAX_METRIC_NAMES = 256
+MAX_METRIC_NAME_CHARS = 128
 
 #: Lifecycle and run events a producer must never drop; the rest may be thinned.
 ESSENTIAL_TYPES: frozenset[int] = frozenset(
@@ -49,6 +57,25 @@ ESSENTIAL_TYPES: frozenset[int] = frozenset(
         ET.EVENT_TYPE_CHECKPOINT_LOADED,
     }
 )
+
+
+def make_event(event_type: tpb.EventType, *, severity: tpb.Severity = tpb.SEVERITY_INFO,
+               env_id: int | None = None, epoch: int | None = None,
+               episode: int | None = None, batch: int | None = None,
+               **fields: Any) -> tpb.TelemetryEvent:
+    """A TelemetryEvent of `event_type`; the optional envelope fields are set only when
+    given (absent = not about one env / epoch / episode / batch). `fields`: the payload and
+    any other envelope field (group_id, ...)."""
+    ev = tpb.TelemetryEvent(event_type=event_type, severity=severity, **fields)
+    if env_id is not None:
+        ev.env_id = env_id
+    if epoch is not None:
+        ev.epoch = epoch
+    if episode is not None:
+        ev.episode = episode
+    if batch is not None:
+        ev.batch = batch
+    return ev
 
 
 def payload_matches(event: tpb.TelemetryEvent) -> bool:

@@ -25,6 +25,7 @@ from sanctum_svc.config import SNAPSHOT_BUDGET_BYTES, SUMMARY_GROUP_IDS
 from sanctum_svc.envtrack import EnvTrack
 from sanctum_svc.handlers import HANDLERS
 from sanctum_svc.handlers.common import RECENT_DECISIONS, event_time, set_time
+from sanctum_svc.metric_tracks import MetricTracks
 
 #: Batches over which episodes/s is measured.
 EPISODE_RATE_WINDOW = 5
@@ -71,6 +72,8 @@ class RunAggregator:
         self.last_ppo: dict[str, tpb.PPOUpdatePayload] = {}
         #: Latest SYSTEM_VITALS payload (copied into snapshots whole).
         self.last_vitals: tpb.SystemVitalsPayload | None = None
+        #: The producer's own scalars (METRICS events), bounded per run.
+        self.metrics = MetricTracks(history_len)
 
     # -- applying events ---------------------------------------------------------------
     def apply(self, event: tpb.TelemetryEvent, received_at: float) -> None:

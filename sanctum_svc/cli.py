@@ -3,6 +3,7 @@
     esper-sanctum serve --listen 127.0.0.1:50051 --store ~/.local/share/esper/sanctum.sqlite
     esper-sanctum ingest run.events --server 127.0.0.1:50051
     esper-sanctum store check ~/.local/share/esper/sanctum.sqlite
+    esper-sanctum import telemetry.jsonl.gz --server 127.0.0.1:50051
 
 `serve` is the default when no subcommand is given. User errors print one clear line and
 exit with status 2; there are no tracebacks for them.
@@ -29,12 +30,13 @@ from esper_common.channel import ChannelConfig, SanctumError, sync_channel
 from esper_common.diagnose import describe
 from esper_common.eventfile import EventFileError, Truncated, read_batches, read_version
 from sanctum_svc.config import DEFAULT_HZ, HZ_CAP, MAX_EVENTS_PER_BATCH, ConfigError, ServerConfig
+from sanctum_svc.import_cli import add_import_parser, run_import
 from sanctum_svc.server import SanctumServer, StartupError, serve
 from sanctum_svc.store_check import check_store
 from sanctum_svc.tls import start_warnings
 
 LISTEN_LINE = "esper-sanctum listening on"
-COMMANDS = ("serve", "ingest", "store")
+COMMANDS = ("serve", "ingest", "store", "import")
 
 
 def default_store() -> Path:
@@ -49,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Esper Sanctum: aggregates live telemetry of morphogenetic RL runs, "
                     "persists it and streams snapshots to dashboards over gRPC. "
                     "`serve` is the default command.")
-    sub = parser.add_subparsers(dest="command", metavar="{serve,ingest,store}")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,ingest,store,import}")
 
     s = sub.add_parser("serve", help="run the service (default)",
                        description="Run the sanctum gRPC service until SIGTERM/SIGINT.")
@@ -105,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "format version, every row's checksum, every batch parses. Exit status "
                     "0 when nothing is damaged, 1 otherwise. Safe while a server runs.")
     chk.add_argument("path", help="the store file (what serve --store was given)")
+    add_import_parser(sub)
     return parser
 
 
@@ -115,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     args = settings.parse_args(build_parser(), argv, "sanctum")
     if args.command == "ingest":
         return run_ingest(args)
+    if args.command == "import":
+        return run_import(args)
     if args.command == "store":
         report = check_store(args.path)
         print(report.text())

@@ -40,12 +40,15 @@ def generate(out: Path) -> None:
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
-    for pkg in {out / Path(p).parent for p in protos} | {out / "esper"}:
+    # The top-level packages stay namespace packages (no __init__.py): the original system
+    # installs a regular package named `esper`, and a second esper/__init__.py would
+    # overwrite its own or hide it (esper_client/contract.py joins the two).
+    for pkg in {out / Path(p).parent for p in protos}:
         d = pkg
-        while d != out:
+        while d.parent != out:
             (d / "__init__.py").write_text(HEADER)
-            d = d.parent
-    (out / "esper" / "py.typed").write_text("")
+            top, d = d, d.parent
+        (top / "py.typed").write_text("")  # PEP 561: in the namespace's packages
 
 
 def differences(a: Path, b: Path) -> list[str]:

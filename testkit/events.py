@@ -320,6 +320,11 @@ def realistic_run(
             tpb.EVENT_TYPE_SYSTEM_VITALS,
             system_vitals=tpb.SystemVitalsPayload(cpu_percent=rng.uniform(0, 100), ram_used_gb=3),
         ))  # fmt: skip
+        events.append(f.make(
+            tpb.EVENT_TYPE_METRICS,
+            metrics=tpb.MetricsPayload(step=b, metrics=[tpb.Metric(name="loss",
+                                                                    value=rng.random())]),
+        ))  # fmt: skip
         if b % 2 == 0:  # alerts cycle through their types
             events.append(f.make(
                 ([tpb.EVENT_TYPE_RATIO_EXPLOSION_DETECTED,

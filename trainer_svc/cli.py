@@ -99,7 +99,7 @@ def config_from_args(ns: argparse.Namespace) -> TrainerConfig:
 def make_telemetry(ns: argparse.Namespace, run_id: str, info: DistInfo
                    ) -> tuple[Any, str | None]:
     """(client, event file path or None) for the chosen telemetry mode."""
-    from trainer_svc.telemetry import NullTelemetry, TelemetryClient, TelemetryConfig
+    from esper_client import NullTelemetry, TelemetryClient, TelemetryConfig
 
     if ns.no_telemetry:
         return NullTelemetry(), None
@@ -232,5 +232,5 @@ def _run(ns: argparse.Namespace) -> int:
               file=sys.stderr)
     if stats.get("dropped"):
         print(f"esper-trainer: telemetry dropped {stats['dropped']} events "
-              "(see the drop policy in trainer_svc/telemetry)", file=sys.stderr)
+              "(see the drop policy in esper_client/policy.py)", file=sys.stderr)
     return 130 if result.status == "interrupted" else 0

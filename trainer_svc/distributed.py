@@ -9,16 +9,13 @@ the others); each rank has its own producer id and its own block of env ids
 from __future__ import annotations
 
 import os
-import secrets
-import socket
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-#: Random per process start (see DistInfo.producer_id).
-_START_TOKEN = secrets.token_hex(3)
+from esper_client.ids import default_producer_id
 
 RUN_ID_MAX_BYTES = 255
 
@@ -38,9 +35,7 @@ class DistInfo:
         """A producer id unique per rank AND per process start: '<host>-rank<r>-<hex>' (or
         '<host>-<pid>-<hex>' alone). A job restarted with the same run id gets new ids, so
         its seqs (from 1 again) are not taken for duplicates of the first start's."""
-        host = socket.gethostname()
-        who = f"rank{self.rank}" if self.enabled else str(os.getpid())
-        return f"{host}-{who}-{_START_TOKEN}"
+        return default_producer_id(f"rank{self.rank}" if self.enabled else None)
 
 
 def init_from_env(device: torch.device) -> DistInfo:

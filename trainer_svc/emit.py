@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_common.events import make_event
 from trainer_svc.actions import HEADS, OPS, SLOT_IDS
 from trainer_svc.blueprints import BLUEPRINT_IDS
 from trainer_svc.config import TrainerConfig
@@ -28,21 +29,6 @@ DECIDED_STAGES = frozenset(COOLDOWN) | {tpb.SEED_STAGE_FOSSILIZED}
 RATIO_EXPLOSION = 5.0
 RATIO_COLLAPSE = 0.1
 VALUE_COLLAPSE_STD = 1e-4
-
-
-def _event(event_type: tpb.EventType, *, severity: tpb.Severity = SEV.SEVERITY_INFO,
-           env_id: int | None = None, epoch: int | None = None, episode: int | None = None,
-           batch: int | None = None, **payload: Any) -> tpb.TelemetryEvent:
-    ev = tpb.TelemetryEvent(event_type=event_type, severity=severity, **payload)
-    if env_id is not None:
-        ev.env_id = env_id
-    if epoch is not None:
-        ev.epoch = epoch
-    if episode is not None:
-        ev.episode = episode
-    if batch is not None:
-        ev.batch = batch
-    return ev
 
 
 def run_config(cfg: TrainerConfig, *, n_envs_total: int, world_size: int, host_params: int,
@@ -66,8 +52,8 @@ def run_config(cfg: TrainerConfig, *, n_envs_total: int, world_size: int, host_p
 
 
 def training_started(config: tpb.RunConfig, rank: int) -> tpb.TelemetryEvent:
-    return _event(ET.EVENT_TYPE_TRAINING_STARTED,
-                  training_started=tpb.TrainingStartedPayload(config=config, rank=rank))
+    return make_event(ET.EVENT_TYPE_TRAINING_STARTED,
+                      training_started=tpb.TrainingStartedPayload(config=config, rank=rank))
 
 
 def seed_telemetry(env: MorphoEnv, slot: Slot) -> tpb.SeedTelemetry:
@@ -87,7 +73,7 @@ def seed_telemetry(env: MorphoEnv, slot: Slot) -> tpb.SeedTelemetry:
 def epoch_completed(env: MorphoEnv, res: StepResult, *, episode: int, batch: int
                     ) -> tpb.TelemetryEvent:
     """One env's host epoch, with typed telemetry for every slot."""
-    return _event(
+    return make_event(
         ET.EVENT_TYPE_EPOCH_COMPLETED, env_id=env.env_id, epoch=env.epoch, episode=episode,
         batch=batch,
         epoch_completed=tpb.EpochCompletedPayload(
@@ -104,35 +90,35 @@ def lifecycle(rec: LifecycleRecord, *, env_id: int, epoch: int, episode: int, ba
     FOSSILIZED / PRUNED."""
     env: dict[str, Any] = dict(env_id=env_id, epoch=epoch, episode=episode, batch=batch)
     if rec.kind == "germinated":
-        return _event(ET.EVENT_TYPE_SEED_GERMINATED, **env,
-                      seed_germinated=tpb.SeedGerminatedPayload(
-                          slot_id=rec.slot_id, blueprint_id=rec.blueprint_id,
-                          seed_id=rec.seed_id, params=rec.params))
+        return make_event(ET.EVENT_TYPE_SEED_GERMINATED, **env,
+                          seed_germinated=tpb.SeedGerminatedPayload(
+                              slot_id=rec.slot_id, blueprint_id=rec.blueprint_id,
+                              seed_id=rec.seed_id, params=rec.params))
     if rec.kind == "stage_changed":
-        return _event(ET.EVENT_TYPE_SEED_STAGE_CHANGED, **env,
-                      seed_stage_changed=tpb.SeedStageChangedPayload(
-                          slot_id=rec.slot_id, from_stage=rec.from_stage,
-                          to_stage=rec.to_stage, blueprint_id=rec.blueprint_id,
-                          alpha=rec.alpha))
+        return make_event(ET.EVENT_TYPE_SEED_STAGE_CHANGED, **env,
+                          seed_stage_changed=tpb.SeedStageChangedPayload(
+                              slot_id=rec.slot_id, from_stage=rec.from_stage,
+                              to_stage=rec.to_stage, blueprint_id=rec.blueprint_id,
+                              alpha=rec.alpha))
     if rec.kind == "gate":
-        return _event(ET.EVENT_TYPE_SEED_GATE_EVALUATED, **env,
-                      severity=SEV.SEVERITY_INFO if rec.passed else SEV.SEVERITY_DEBUG,
-                      seed_gate_evaluated=tpb.SeedGateEvaluatedPayload(
-                          slot_id=rec.slot_id, gate=rec.gate, passed=rec.passed,
-                          target_stage=rec.to_stage, reason=rec.reason))
+        return make_event(ET.EVENT_TYPE_SEED_GATE_EVALUATED, **env,
+                          severity=SEV.SEVERITY_INFO if rec.passed else SEV.SEVERITY_DEBUG,
+                          seed_gate_evaluated=tpb.SeedGateEvaluatedPayload(
+                              slot_id=rec.slot_id, gate=rec.gate, passed=rec.passed,
+                              target_stage=rec.to_stage, reason=rec.reason))
     if rec.kind == "fossilized":
-        return _event(ET.EVENT_TYPE_SEED_FOSSILIZED, **env,
-                      seed_fossilized=tpb.SeedFossilizedPayload(
-                          slot_id=rec.slot_id, blueprint_id=rec.blueprint_id,
-                          params_added=rec.params, improvement=rec.improvement,
-                          epochs_total=rec.epochs_total, counterfactual=rec.counterfactual))
+        return make_event(ET.EVENT_TYPE_SEED_FOSSILIZED, **env,
+                          seed_fossilized=tpb.SeedFossilizedPayload(
+                              slot_id=rec.slot_id, blueprint_id=rec.blueprint_id,
+                              params_added=rec.params, improvement=rec.improvement,
+                              epochs_total=rec.epochs_total, counterfactual=rec.counterfactual))
     if rec.kind == "pruned":
-        return _event(ET.EVENT_TYPE_SEED_PRUNED, **env, severity=SEV.SEVERITY_WARNING,
-                      seed_pruned=tpb.SeedPrunedPayload(
-                          slot_id=rec.slot_id, blueprint_id=rec.blueprint_id,
-                          reason=rec.reason, improvement=rec.improvement,
-                          epochs_total=rec.epochs_total, from_stage=rec.from_stage,
-                          counterfactual=rec.counterfactual))
+        return make_event(ET.EVENT_TYPE_SEED_PRUNED, **env, severity=SEV.SEVERITY_WARNING,
+                          seed_pruned=tpb.SeedPrunedPayload(
+                              slot_id=rec.slot_id, blueprint_id=rec.blueprint_id,
+                              reason=rec.reason, improvement=rec.improvement,
+                              epochs_total=rec.epochs_total, from_stage=rec.from_stage,
+                              counterfactual=rec.counterfactual))
     raise ValueError(f"unknown lifecycle record kind {rec.kind!r}")
 
 
@@ -141,7 +127,7 @@ def batch_epoch_completed(*, batch_idx: int, total_episodes: int, episodes_compl
                           rolling_accuracy: float) -> tpb.TelemetryEvent:
     """The commit barrier ending a batch of episodes (rewards are episode totals)."""
     n = max(1, len(env_accuracies))
-    return _event(
+    return make_event(
         ET.EVENT_TYPE_BATCH_EPOCH_COMPLETED, batch=batch_idx,
         batch_epoch_completed=tpb.BatchEpochCompletedPayload(
             avg_accuracy=sum(env_accuracies) / n, avg_reward=sum(env_rewards) / n,
@@ -155,7 +141,8 @@ def ppo_update(result: UpdateResult, *, update_index: int, batch_idx: int
                ) -> tpb.TelemetryEvent:
     """PPO_UPDATE_COMPLETED: the update's payload as computed, numbered `update_index`."""
     result.payload.update_index = update_index
-    return _event(ET.EVENT_TYPE_PPO_UPDATE_COMPLETED, batch=batch_idx, ppo_update=result.payload)
+    return make_event(ET.EVENT_TYPE_PPO_UPDATE_COMPLETED, batch=batch_idx,
+                      ppo_update=result.payload)
 
 
 def anomalies(result: UpdateResult, *, batch_idx: int) -> list[tpb.TelemetryEvent]:
@@ -164,9 +151,9 @@ def anomalies(result: UpdateResult, *, batch_idx: int) -> list[tpb.TelemetryEven
     st = result.payload
 
     def add(event_type: tpb.EventType, detail: str, value: float, threshold: float) -> None:
-        out.append(_event(event_type, severity=SEV.SEVERITY_WARNING, batch=batch_idx,
-                          anomaly=tpb.AnomalyPayload(detail=detail, value=value,
-                                                     threshold=threshold)))
+        out.append(make_event(event_type, severity=SEV.SEVERITY_WARNING, batch=batch_idx,
+                              anomaly=tpb.AnomalyPayload(detail=detail, value=value,
+                                                         threshold=threshold)))
 
     for count, what in ((st.nonfinite_loss_count, "loss"),
                         (st.nonfinite_grad_count, "gradients")):
@@ -191,9 +178,9 @@ def anomalies(result: UpdateResult, *, batch_idx: int) -> list[tpb.TelemetryEven
 
 def trend(event_type: tpb.EventType, *, metric: str, slope: float, window: int, current: float,
           batch_idx: int) -> tpb.TelemetryEvent:
-    return _event(event_type, batch=batch_idx,
-                  trend=tpb.TrendPayload(metric=metric, slope=slope, window=window,
-                                         current=current))
+    return make_event(event_type, batch=batch_idx,
+                      trend=tpb.TrendPayload(metric=metric, slope=slope, window=window,
+                                             current=current))
 
 
 def decision_card(*, env: MorphoEnv, action_row: list[int], probs: list[list[float]],
@@ -226,39 +213,39 @@ def decision_card(*, env: MorphoEnv, action_row: list[int], probs: list[list[flo
 
 def analytics_snapshot(card: tpb.DecisionCard, *, episode: int, batch: int
                        ) -> tpb.TelemetryEvent:
-    return _event(ET.EVENT_TYPE_ANALYTICS_SNAPSHOT, env_id=card.env_id, epoch=card.epoch,
-                  episode=episode, batch=batch,
-                  analytics_snapshot=tpb.AnalyticsSnapshotPayload(decision=card))
+    return make_event(ET.EVENT_TYPE_ANALYTICS_SNAPSHOT, env_id=card.env_id, epoch=card.epoch,
+                      episode=episode, batch=batch,
+                      analytics_snapshot=tpb.AnalyticsSnapshotPayload(decision=card))
 
 
 def episode_outcome(env: MorphoEnv, *, episode: int, batch: int) -> tpb.TelemetryEvent:
-    return _event(ET.EVENT_TYPE_EPISODE_OUTCOME, env_id=env.env_id, epoch=env.epoch,
-                  episode=episode, batch=batch,
-                  episode_outcome=tpb.EpisodeOutcomePayload(
-                      final_accuracy=env.accuracy, total_reward=env.total_reward,
-                      params_added=env.params_in_use(), seeds_fossilized=env.fossilized,
-                      seeds_pruned=env.pruned))
+    return make_event(ET.EVENT_TYPE_EPISODE_OUTCOME, env_id=env.env_id, epoch=env.epoch,
+                      episode=episode, batch=batch,
+                      episode_outcome=tpb.EpisodeOutcomePayload(
+                          final_accuracy=env.accuracy, total_reward=env.total_reward,
+                          params_added=env.params_in_use(), seeds_fossilized=env.fossilized,
+                          seeds_pruned=env.pruned))
 
 
 def checkpoint_loaded(path: str, episode: int) -> tpb.TelemetryEvent:
-    return _event(ET.EVENT_TYPE_CHECKPOINT_LOADED,
-                  checkpoint_loaded=tpb.CheckpointLoadedPayload(path=path, episode=episode))
+    return make_event(ET.EVENT_TYPE_CHECKPOINT_LOADED,
+                      checkpoint_loaded=tpb.CheckpointLoadedPayload(path=path, episode=episode))
 
 
 def system_vitals(payload: tpb.SystemVitalsPayload) -> tpb.TelemetryEvent:
-    return _event(ET.EVENT_TYPE_SYSTEM_VITALS, system_vitals=payload)
+    return make_event(ET.EVENT_TYPE_SYSTEM_VITALS, system_vitals=payload)
 
 
 def memory_warning(payload: tpb.MemoryWarningPayload) -> tpb.TelemetryEvent:
-    return _event(ET.EVENT_TYPE_MEMORY_WARNING, severity=SEV.SEVERITY_WARNING,
-                  memory_warning=payload)
+    return make_event(ET.EVENT_TYPE_MEMORY_WARNING, severity=SEV.SEVERITY_WARNING,
+                      memory_warning=payload)
 
 
 def training_completed(*, total_episodes: int, final_accuracy: float, final_avg_reward: float,
                        wall_time_s: float, status: str) -> tpb.TelemetryEvent:
     sev = SEV.SEVERITY_INFO if status == "completed" else SEV.SEVERITY_WARNING
-    return _event(ET.EVENT_TYPE_TRAINING_COMPLETED, severity=sev,
-                  training_completed=tpb.TrainingCompletedPayload(
-                      total_episodes=total_episodes, final_accuracy=final_accuracy,
-                      final_avg_reward=final_avg_reward, wall_time_s=wall_time_s,
-                      status=status))
+    return make_event(ET.EVENT_TYPE_TRAINING_COMPLETED, severity=sev,
+                      training_completed=tpb.TrainingCompletedPayload(
+                          total_episodes=total_episodes, final_accuracy=final_accuracy,
+                          final_avg_reward=final_avg_reward, wall_time_s=wall_time_s,
+                          status=status))

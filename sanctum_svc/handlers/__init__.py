@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from sanctum_svc.handlers import alerts, decisions, envs, ppo, run, seeds  # noqa: F401
+from sanctum_svc.handlers import (  # noqa: F401
+    alerts,
+    decisions,
+    envs,
+    metrics,
+    ppo,
+    run,
+    seeds,
+)
 from sanctum_svc.handlers.registry import HANDLERS, Handler, handles
 
 __all__ = ["HANDLERS", "Handler", "handles"]

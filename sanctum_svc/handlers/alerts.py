@@ -26,11 +26,10 @@ def anomaly(run: RunAggregator, event: tpb.TelemetryEvent, received_at: float) -
     title = type_name(event.event_type).removesuffix("_DETECTED").replace("_", " ").lower()
     detail = f": {p.detail}" if p.detail else ""
     layers = f" [{', '.join(p.layers[:4])}{', …' if len(p.layers) > 4 else ''}]" if p.layers else ""
-    entry = run.log(
-        event,
-        received_at,
-        f"{title.capitalize()}{detail} (value {p.value:.4g}, threshold {p.threshold:.4g}){layers}",
-    )
+    # Both 0: a producer that does not record them (a detector fires past its threshold).
+    measured = f" (value {p.value:.4g}, threshold {p.threshold:.4g})" if p.value or p.threshold \
+        else ""
+    entry = run.log(event, received_at, f"{title.capitalize()}{detail}{measured}{layers}")
     if entry.severity == tpb.SEVERITY_UNSPECIFIED:
         entry.severity = tpb.SEVERITY_WARNING
 

@@ -204,6 +204,9 @@ def test_valid_actions_of_a_decision_head() -> None:
     assert derived.valid_actions(tpb.HeadChoice(relevant=True, valid_mask=0b1011)) == 3
     assert derived.valid_actions(tpb.HeadChoice(relevant=True, valid_mask=0b100)) == 1  # forced
     assert derived.valid_actions(tpb.HeadChoice(valid_mask=0)) is None  # head not used
+    # a producer that knows only whether the head was forced (the original's <head>_masked)
+    assert derived.valid_actions(tpb.HeadChoice(relevant=True, forced=True)) == 1
+    assert derived.valid_actions(tpb.HeadChoice(relevant=True)) is None  # mask not recorded
 
 
 def test_measured_sometimes_fields_have_presence() -> None:

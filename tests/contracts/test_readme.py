@@ -155,7 +155,8 @@ def test_readme_walkthrough(tmp_path: Path, default_sanctum: ThreadedSanctum) ->
     home.mkdir()
     venv = Path(sys.executable).parent.parent
     for name, target in ((".venv", venv), ("scripts", ROOT / "scripts"),
-                         ("clients", ROOT / "clients")):
+                         ("clients", ROOT / "clients"), ("tests", ROOT / "tests"),
+                         ("examples", ROOT / "examples")):
         (work / name).symlink_to(target)
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ESPER_", "XDG_", "VIRTUAL_ENV"))}

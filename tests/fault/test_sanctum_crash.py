@@ -20,10 +20,10 @@ import pytest
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client import TelemetryClient, TelemetryConfig
 from testkit import SanctumProcess, ThreadedSanctum
 from testkit.events import realistic_run
 from tests.fault.helpers import same_state
-from trainer_svc.telemetry import TelemetryClient, TelemetryConfig
 
 pytestmark = pytest.mark.fault
 

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client import NullTelemetry, TelemetryClient, TelemetryConfig
 from esper_common.events import payload_matches
 from sanctum_svc.validate import validate_batch
 from tests.trainer.conftest import ListSink, tiny_config
 from trainer_svc import ppo as ppo_module
 from trainer_svc.actions import HEADS, OPS, RELEVANT, SLOT_IDS
-from trainer_svc.telemetry import NullTelemetry, TelemetryClient, TelemetryConfig
 from trainer_svc.train import Trainer
 
 ET = tpb.EventType

@@ -38,6 +38,7 @@ class EventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_TYPE_CHECKPOINT_LOADED: _ClassVar[EventType]
     EVENT_TYPE_TRAINING_COMPLETED: _ClassVar[EventType]
     EVENT_TYPE_SYSTEM_VITALS: _ClassVar[EventType]
+    EVENT_TYPE_METRICS: _ClassVar[EventType]
 
 class Severity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -115,6 +116,7 @@ EVENT_TYPE_EPISODE_OUTCOME: EventType
 EVENT_TYPE_CHECKPOINT_LOADED: EventType
 EVENT_TYPE_TRAINING_COMPLETED: EventType
 EVENT_TYPE_SYSTEM_VITALS: EventType
+EVENT_TYPE_METRICS: EventType
 SEVERITY_UNSPECIFIED: Severity
 SEVERITY_DEBUG: Severity
 SEVERITY_INFO: Severity
@@ -174,7 +176,7 @@ class HeadSpec(_message.Message):
     def __init__(self, head: _Optional[_Union[ActionHead, str]] = ..., n_actions: _Optional[int] = ...) -> None: ...
 
 class RunConfig(_message.Message):
-    __slots__ = ("seed", "n_episodes", "lr", "clip_ratio", "entropy_coef", "param_budget", "resume_path", "entropy_anneal", "n_envs", "max_epochs", "task", "host_params", "slot_ids", "policy_device", "env_devices", "reward_mode", "compile_enabled", "compile_backend", "compile_mode", "heads", "blueprints", "ppo_epochs", "n_minibatches", "gamma", "gae_lambda", "world_size", "fault_injections")
+    __slots__ = ("seed", "n_episodes", "lr", "clip_ratio", "entropy_coef", "param_budget", "resume_path", "entropy_anneal", "n_envs", "max_epochs", "task", "host_params", "slot_ids", "policy_device", "env_devices", "reward_mode", "compile_enabled", "compile_backend", "compile_mode", "heads", "blueprints", "ppo_epochs", "n_minibatches", "gamma", "gae_lambda", "world_size", "fault_injections", "hyperparameters", "tags")
     SEED_FIELD_NUMBER: _ClassVar[int]
     N_EPISODES_FIELD_NUMBER: _ClassVar[int]
     LR_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +204,8 @@ class RunConfig(_message.Message):
     GAE_LAMBDA_FIELD_NUMBER: _ClassVar[int]
     WORLD_SIZE_FIELD_NUMBER: _ClassVar[int]
     FAULT_INJECTIONS_FIELD_NUMBER: _ClassVar[int]
+    HYPERPARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
     seed: int
     n_episodes: int
     lr: float
@@ -229,7 +233,17 @@ class RunConfig(_message.Message):
     gae_lambda: float
     world_size: int
     fault_injections: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, seed: _Optional[int] = ..., n_episodes: _Optional[int] = ..., lr: _Optional[float] = ..., clip_ratio: _Optional[float] = ..., entropy_coef: _Optional[float] = ..., param_budget: _Optional[int] = ..., resume_path: _Optional[str] = ..., entropy_anneal: _Optional[_Union[EntropyAnneal, _Mapping]] = ..., n_envs: _Optional[int] = ..., max_epochs: _Optional[int] = ..., task: _Optional[str] = ..., host_params: _Optional[int] = ..., slot_ids: _Optional[_Iterable[str]] = ..., policy_device: _Optional[str] = ..., env_devices: _Optional[_Iterable[str]] = ..., reward_mode: _Optional[str] = ..., compile_enabled: _Optional[bool] = ..., compile_backend: _Optional[str] = ..., compile_mode: _Optional[str] = ..., heads: _Optional[_Iterable[_Union[HeadSpec, _Mapping]]] = ..., blueprints: _Optional[_Iterable[str]] = ..., ppo_epochs: _Optional[int] = ..., n_minibatches: _Optional[int] = ..., gamma: _Optional[float] = ..., gae_lambda: _Optional[float] = ..., world_size: _Optional[int] = ..., fault_injections: _Optional[_Iterable[str]] = ...) -> None: ...
+    hyperparameters: _containers.RepeatedCompositeFieldContainer[Hyperparameter]
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, seed: _Optional[int] = ..., n_episodes: _Optional[int] = ..., lr: _Optional[float] = ..., clip_ratio: _Optional[float] = ..., entropy_coef: _Optional[float] = ..., param_budget: _Optional[int] = ..., resume_path: _Optional[str] = ..., entropy_anneal: _Optional[_Union[EntropyAnneal, _Mapping]] = ..., n_envs: _Optional[int] = ..., max_epochs: _Optional[int] = ..., task: _Optional[str] = ..., host_params: _Optional[int] = ..., slot_ids: _Optional[_Iterable[str]] = ..., policy_device: _Optional[str] = ..., env_devices: _Optional[_Iterable[str]] = ..., reward_mode: _Optional[str] = ..., compile_enabled: _Optional[bool] = ..., compile_backend: _Optional[str] = ..., compile_mode: _Optional[str] = ..., heads: _Optional[_Iterable[_Union[HeadSpec, _Mapping]]] = ..., blueprints: _Optional[_Iterable[str]] = ..., ppo_epochs: _Optional[int] = ..., n_minibatches: _Optional[int] = ..., gamma: _Optional[float] = ..., gae_lambda: _Optional[float] = ..., world_size: _Optional[int] = ..., fault_injections: _Optional[_Iterable[str]] = ..., hyperparameters: _Optional[_Iterable[_Union[Hyperparameter, _Mapping]]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Hyperparameter(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class TrainingStartedPayload(_message.Message):
     __slots__ = ("config", "rank")
@@ -502,20 +516,22 @@ class TrendPayload(_message.Message):
     def __init__(self, metric: _Optional[str] = ..., slope: _Optional[float] = ..., window: _Optional[int] = ..., current: _Optional[float] = ...) -> None: ...
 
 class HeadChoice(_message.Message):
-    __slots__ = ("head", "action", "probability", "entropy", "relevant", "valid_mask")
+    __slots__ = ("head", "action", "probability", "entropy", "relevant", "valid_mask", "forced")
     HEAD_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
     PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     ENTROPY_FIELD_NUMBER: _ClassVar[int]
     RELEVANT_FIELD_NUMBER: _ClassVar[int]
     VALID_MASK_FIELD_NUMBER: _ClassVar[int]
+    FORCED_FIELD_NUMBER: _ClassVar[int]
     head: ActionHead
     action: str
     probability: float
     entropy: float
     relevant: bool
     valid_mask: int
-    def __init__(self, head: _Optional[_Union[ActionHead, str]] = ..., action: _Optional[str] = ..., probability: _Optional[float] = ..., entropy: _Optional[float] = ..., relevant: _Optional[bool] = ..., valid_mask: _Optional[int] = ...) -> None: ...
+    forced: bool
+    def __init__(self, head: _Optional[_Union[ActionHead, str]] = ..., action: _Optional[str] = ..., probability: _Optional[float] = ..., entropy: _Optional[float] = ..., relevant: _Optional[bool] = ..., valid_mask: _Optional[int] = ..., forced: _Optional[bool] = ...) -> None: ...
 
 class DecisionCard(_message.Message):
     __slots__ = ("env_id", "op", "slot_id", "blueprint_id", "heads", "value_estimate", "reward", "epoch", "masked_actions", "group_id")
@@ -583,6 +599,22 @@ class TrainingCompletedPayload(_message.Message):
     status: str
     def __init__(self, total_episodes: _Optional[int] = ..., final_accuracy: _Optional[float] = ..., final_avg_reward: _Optional[float] = ..., wall_time_s: _Optional[float] = ..., status: _Optional[str] = ...) -> None: ...
 
+class MetricsPayload(_message.Message):
+    __slots__ = ("step", "metrics")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    metrics: _containers.RepeatedCompositeFieldContainer[Metric]
+    def __init__(self, step: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[Metric, _Mapping]]] = ...) -> None: ...
+
+class Metric(_message.Message):
+    __slots__ = ("name", "value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: float
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+
 class SystemVitalsPayload(_message.Message):
     __slots__ = ("cpu_percent", "ram_used_gb", "ram_total_gb", "process_rss_gb", "gpu_memory_used_gb", "gpu_memory_total_gb", "gpu_utilization")
     CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
@@ -602,7 +634,7 @@ class SystemVitalsPayload(_message.Message):
     def __init__(self, cpu_percent: _Optional[float] = ..., ram_used_gb: _Optional[float] = ..., ram_total_gb: _Optional[float] = ..., process_rss_gb: _Optional[float] = ..., gpu_memory_used_gb: _Optional[float] = ..., gpu_memory_total_gb: _Optional[float] = ..., gpu_utilization: _Optional[float] = ...) -> None: ...
 
 class TelemetryEvent(_message.Message):
-    __slots__ = ("run_id", "producer_id", "seq", "timestamp", "event_type", "severity", "env_id", "group_id", "epoch", "episode", "batch", "training_started", "epoch_completed", "batch_epoch_completed", "ppo_update", "seed_germinated", "seed_stage_changed", "seed_gate_evaluated", "seed_fossilized", "seed_pruned", "anomaly", "memory_warning", "trend", "analytics_snapshot", "episode_outcome", "checkpoint_loaded", "training_completed", "system_vitals")
+    __slots__ = ("run_id", "producer_id", "seq", "timestamp", "event_type", "severity", "env_id", "group_id", "epoch", "episode", "batch", "training_started", "epoch_completed", "batch_epoch_completed", "ppo_update", "seed_germinated", "seed_stage_changed", "seed_gate_evaluated", "seed_fossilized", "seed_pruned", "anomaly", "memory_warning", "trend", "analytics_snapshot", "episode_outcome", "checkpoint_loaded", "training_completed", "system_vitals", "metrics")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     PRODUCER_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -631,6 +663,7 @@ class TelemetryEvent(_message.Message):
     CHECKPOINT_LOADED_FIELD_NUMBER: _ClassVar[int]
     TRAINING_COMPLETED_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_VITALS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     producer_id: str
     seq: int
@@ -659,7 +692,8 @@ class TelemetryEvent(_message.Message):
     checkpoint_loaded: CheckpointLoadedPayload
     training_completed: TrainingCompletedPayload
     system_vitals: SystemVitalsPayload
-    def __init__(self, run_id: _Optional[str] = ..., producer_id: _Optional[str] = ..., seq: _Optional[int] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_type: _Optional[_Union[EventType, str]] = ..., severity: _Optional[_Union[Severity, str]] = ..., env_id: _Optional[int] = ..., group_id: _Optional[str] = ..., epoch: _Optional[int] = ..., episode: _Optional[int] = ..., batch: _Optional[int] = ..., training_started: _Optional[_Union[TrainingStartedPayload, _Mapping]] = ..., epoch_completed: _Optional[_Union[EpochCompletedPayload, _Mapping]] = ..., batch_epoch_completed: _Optional[_Union[BatchEpochCompletedPayload, _Mapping]] = ..., ppo_update: _Optional[_Union[PPOUpdatePayload, _Mapping]] = ..., seed_germinated: _Optional[_Union[SeedGerminatedPayload, _Mapping]] = ..., seed_stage_changed: _Optional[_Union[SeedStageChangedPayload, _Mapping]] = ..., seed_gate_evaluated: _Optional[_Union[SeedGateEvaluatedPayload, _Mapping]] = ..., seed_fossilized: _Optional[_Union[SeedFossilizedPayload, _Mapping]] = ..., seed_pruned: _Optional[_Union[SeedPrunedPayload, _Mapping]] = ..., anomaly: _Optional[_Union[AnomalyPayload, _Mapping]] = ..., memory_warning: _Optional[_Union[MemoryWarningPayload, _Mapping]] = ..., trend: _Optional[_Union[TrendPayload, _Mapping]] = ..., analytics_snapshot: _Optional[_Union[AnalyticsSnapshotPayload, _Mapping]] = ..., episode_outcome: _Optional[_Union[EpisodeOutcomePayload, _Mapping]] = ..., checkpoint_loaded: _Optional[_Union[CheckpointLoadedPayload, _Mapping]] = ..., training_completed: _Optional[_Union[TrainingCompletedPayload, _Mapping]] = ..., system_vitals: _Optional[_Union[SystemVitalsPayload, _Mapping]] = ...) -> None: ...
+    metrics: MetricsPayload
+    def __init__(self, run_id: _Optional[str] = ..., producer_id: _Optional[str] = ..., seq: _Optional[int] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_type: _Optional[_Union[EventType, str]] = ..., severity: _Optional[_Union[Severity, str]] = ..., env_id: _Optional[int] = ..., group_id: _Optional[str] = ..., epoch: _Optional[int] = ..., episode: _Optional[int] = ..., batch: _Optional[int] = ..., training_started: _Optional[_Union[TrainingStartedPayload, _Mapping]] = ..., epoch_completed: _Optional[_Union[EpochCompletedPayload, _Mapping]] = ..., batch_epoch_completed: _Optional[_Union[BatchEpochCompletedPayload, _Mapping]] = ..., ppo_update: _Optional[_Union[PPOUpdatePayload, _Mapping]] = ..., seed_germinated: _Optional[_Union[SeedGerminatedPayload, _Mapping]] = ..., seed_stage_changed: _Optional[_Union[SeedStageChangedPayload, _Mapping]] = ..., seed_gate_evaluated: _Optional[_Union[SeedGateEvaluatedPayload, _Mapping]] = ..., seed_fossilized: _Optional[_Union[SeedFossilizedPayload, _Mapping]] = ..., seed_pruned: _Optional[_Union[SeedPrunedPayload, _Mapping]] = ..., anomaly: _Optional[_Union[AnomalyPayload, _Mapping]] = ..., memory_warning: _Optional[_Union[MemoryWarningPayload, _Mapping]] = ..., trend: _Optional[_Union[TrendPayload, _Mapping]] = ..., analytics_snapshot: _Optional[_Union[AnalyticsSnapshotPayload, _Mapping]] = ..., episode_outcome: _Optional[_Union[EpisodeOutcomePayload, _Mapping]] = ..., checkpoint_loaded: _Optional[_Union[CheckpointLoadedPayload, _Mapping]] = ..., training_completed: _Optional[_Union[TrainingCompletedPayload, _Mapping]] = ..., system_vitals: _Optional[_Union[SystemVitalsPayload, _Mapping]] = ..., metrics: _Optional[_Union[MetricsPayload, _Mapping]] = ...) -> None: ...
 
 class ProducerDrops(_message.Message):
     __slots__ = ("run_id", "producer_id", "dropped_total")

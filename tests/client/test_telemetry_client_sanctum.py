@@ -16,6 +16,7 @@ import pytest
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client import TelemetryClient, TelemetryConfig
 from esper_common.eventfile import read_batches
 from esper_common.events import ESSENTIAL_TYPES
 from testkit import (
@@ -25,7 +26,6 @@ from testkit import (
     comparable,
     free_port,
 )
-from trainer_svc.telemetry import TelemetryClient, TelemetryConfig
 
 FAST_RETRY = {"backoff_initial_s": 0.05, "backoff_max_s": 0.3, "rpc_timeout_s": 5.0}
 

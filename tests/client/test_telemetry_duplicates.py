@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from testkit import ThreadedSanctum
-from tests.trainer.test_telemetry_client_sanctum import client_for, run_events
+from tests.client.test_telemetry_client_sanctum import client_for, run_events
 from trainer_svc.distributed import DistInfo
 
 
@@ -27,7 +27,7 @@ def test_a_second_process_reusing_a_producer_id_is_told_loudly(
             first.emit(ev)
     assert first.stats()["duplicate"] == 0
     applied = sanctum.snapshot("dup").delivery.events_applied
-    caplog.set_level(logging.WARNING, logger="trainer_svc")
+    caplog.set_level(logging.WARNING, logger="esper_client")
     second = client_for(sanctum.address, "dup", tmp_path / "b")  # same producer id
     second.start()
     for ev in run_events("dup", n_batches=1):

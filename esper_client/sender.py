@@ -21,16 +21,17 @@ from pathlib import Path
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client.buffer import OutBuffer
+from esper_client.config import TelemetryConfig
+from esper_client.deferred import Deferred
+from esper_client.policy import DropPolicy
+from esper_client.sinks import FileSink, GrpcSink, Sink, SinkError
+from esper_client.spool import Item, Spool
+from esper_client.wire import encode_batch
 from esper_common.channel import ChannelConfig
 from esper_common.diagnose import tls_problem
-from trainer_svc.telemetry.buffer import OutBuffer
-from trainer_svc.telemetry.config import TelemetryConfig
-from trainer_svc.telemetry.policy import DropPolicy
-from trainer_svc.telemetry.sinks import FileSink, GrpcSink, Sink, SinkError
-from trainer_svc.telemetry.spool import Item, Spool
-from trainer_svc.telemetry.wire import encode_batch
 
-log = logging.getLogger("trainer_svc.telemetry")
+log = logging.getLogger("esper_client")
 _MAX_DRAIN = 100_000
 
 
@@ -60,7 +61,7 @@ class Sender:
     """Owns the outbox and the sink; `run()` is the thread body."""
 
     def __init__(
-        self, cfg: TelemetryConfig, ingress: deque[tuple[tpb.TelemetryEvent, int]],
+        self, cfg: TelemetryConfig, ingress: deque[tuple[tpb.TelemetryEvent, int] | Deferred],
         wake: threading.Event,
         ingress_dropped: Callable[[], int],
     ) -> None:
@@ -138,9 +139,18 @@ class Sender:
         run_id, producer_id = self.cfg.run_id, self.cfg.producer_id
         for _ in range(_MAX_DRAIN):
             try:
-                event, emitted_ns = ingress.popleft()
+                item = ingress.popleft()
             except IndexError:
                 return
+            if isinstance(item, Deferred):
+                emitted_ns = item.emitted_ns
+                try:
+                    event = item.event()
+                except Exception as exc:  # a typed emitter or log() given an unusable value
+                    self._reject_locally(f"cannot build event seq={item.seq}: {exc!r}")
+                    continue
+            else:
+                event, emitted_ns = item
             try:
                 if not event.run_id:
                     event.run_id = run_id

@@ -12,11 +12,11 @@ import logging
 from collections import deque
 from itertools import islice
 
+from esper_client.policy import DropPolicy
+from esper_client.spool import Item, Spool
 from esper_common.events import ESSENTIAL_TYPES
-from trainer_svc.telemetry.policy import DropPolicy
-from trainer_svc.telemetry.spool import Item, Spool
 
-log = logging.getLogger("trainer_svc.telemetry")
+log = logging.getLogger("esper_client")
 
 
 class OutBuffer:

@@ -15,9 +15,9 @@ from typing import BinaryIO, Literal, Protocol
 import grpc
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper_client.wire import encode_ingest_request
 from esper_common.channel import ChannelConfig, sync_channel
 from esper_common.eventfile import EventFileError, open_append, write_batch_bytes
-from trainer_svc.telemetry.wire import encode_ingest_request
 
 ErrorKind = Literal["transient", "rejected", "auth"]
 _INGEST = "/esper.sanctum.v2.SanctumService/Ingest"
@@ -44,17 +44,24 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+#: Trailing metadata carrying the google.rpc.Status of a failed call (what grpcio-status reads;
+#: parsed here so that the client extra needs googleapis-common-protos only).
+_STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
 def _bad_event_indexes(err: grpc.RpcError) -> tuple[int, ...]:
     """Event indexes named by the google.rpc.BadRequest detail of an INVALID_ARGUMENT."""
     try:
-        from google.rpc import error_details_pb2
-        from grpc_status import rpc_status
+        from google.rpc import error_details_pb2, status_pb2
 
-        status = rpc_status.from_call(err)
+        status = status_pb2.Status()
+        for key, value in err.trailing_metadata() or ():
+            if key == _STATUS_DETAILS_KEY:
+                status.ParseFromString(value)
     except Exception:  # no detail, or not a call: fall back to dropping the batch
         return ()
     found: set[int] = set()
-    for detail in status.details if status else ():
+    for detail in status.details:
         bad = error_details_pb2.BadRequest()
         if detail.Unpack(bad):
             for violation in bad.field_violations:

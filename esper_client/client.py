@@ -25,11 +25,12 @@ from collections import deque
 from typing import Any
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client.config import TelemetryConfig
+from esper_client.deferred import Deferred
+from esper_client.sender import Sender
 from esper_common.events import ESSENTIAL_TYPES, PAYLOAD_FOR_TYPE
-from trainer_svc.telemetry.config import TelemetryConfig
-from trainer_svc.telemetry.sender import Sender
 
-log = logging.getLogger("trainer_svc.telemetry")
+log = logging.getLogger("esper_client")
 _CLIENTS: weakref.WeakSet[TelemetryClient] = weakref.WeakSet()
 _fork_warned = False
 
@@ -43,7 +44,8 @@ class TelemetryClient:
         self.cfg = cfg
         self._run_id = cfg.run_id
         self._producer_id = cfg.producer_id
-        self._ingress: deque[tuple[tpb.TelemetryEvent, int]] = deque()
+        #: (event, emit time in ns) tuples, or Deferred events (which carry their time).
+        self._ingress: deque[tuple[tpb.TelemetryEvent, int] | Deferred] = deque()
         self._ingress_max = cfg.ingress_max_events
         self._wake = threading.Event()
         self._wake_at = cfg.batch_max_events * cfg.max_batches_per_call
@@ -154,6 +156,28 @@ class TelemetryClient:
             if "invalid" not in self._warned:
                 self._warn_once("invalid", f"telemetry: invalid event discarded ({exc!r}); "
                                 "further ones are counted in stats()['invalid']")
+
+    def emit_deferred(self, item: Deferred) -> None:
+        """Queue an event the sender thread builds (`item.build()`): the caller pays for a
+        sequence number and an append only (the typed emitters and log() use this). What
+        the item holds must not change after the call. Never blocks; an event that cannot
+        be built is counted in stats()['rejected'] and logged once."""
+        if not self._accepting:
+            self._late += 1
+            return
+        item.emitted_ns = time.time_ns()
+        with self._lock:
+            self._seq += 1
+            item.seq = self._seq
+            self._emitted += 1
+            ingress = self._ingress
+            n = len(ingress)
+            if n >= self._ingress_max and item.event_type not in ESSENTIAL_TYPES:
+                self._ingress_dropped += 1
+                return
+            ingress.append(item)
+            if n + 1 == self._wake_at:
+                self._wake.set()
 
     def stats(self) -> dict[str, int]:
         """Delivery counters: emitted, sent, acked, spooled, dropped, reconnects, ..."""

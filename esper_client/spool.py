@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client.wire import encode_batch
 from esper_common.eventfile import HEADER, RECORD, read_record, write_batch_bytes
-from trainer_svc.telemetry.wire import encode_batch
 
 #: One buffered event: (seq, event_type, serialized TelemetryEvent).
 Item = tuple[int, tpb.EventType, bytes]

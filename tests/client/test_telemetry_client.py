@@ -16,13 +16,13 @@ import pytest
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client import NullTelemetry, TelemetryClient, TelemetryConfig
+from esper_client.buffer import OutBuffer
+from esper_client.policy import DropPolicy
+from esper_client.spool import Spool
+from esper_client.wire import encode_batch, encode_ingest_request, varint
 from esper_common.eventfile import read_batches
 from esper_common.events import ESSENTIAL_TYPES
-from trainer_svc.telemetry import NullTelemetry, TelemetryClient, TelemetryConfig
-from trainer_svc.telemetry.buffer import OutBuffer
-from trainer_svc.telemetry.policy import DropPolicy
-from trainer_svc.telemetry.spool import Spool
-from trainer_svc.telemetry.wire import encode_batch, encode_ingest_request, varint
 
 ET = tpb.EventType
 REPO = Path(__file__).resolve().parents[2]
@@ -310,7 +310,7 @@ def test_forked_child_gets_an_inert_client(tmp_path: Path) -> None:
 SCRIPT = textwrap.dedent("""
     import os, signal, sys, time
     from esper.telemetry.v1 import telemetry_pb2 as tpb
-    from trainer_svc.telemetry import TelemetryClient, TelemetryConfig, install_signal_flush
+    from esper_client import TelemetryClient, TelemetryConfig, install_signal_flush
     path, mode = sys.argv[1], sys.argv[2]
     client = TelemetryClient(TelemetryConfig(None, run_id="r", producer_id="p", file_path=path,
                                              flush_interval_s=5.0))
