@@ -25,7 +25,7 @@ def register(name: str) -> Callable[[BenchFn], BenchFn]:
     return deco
 
 
-def row(name: str, value: float, unit: str, reference: str = "", goal: str = "",
+def row(name: str, value: float | str, unit: str, reference: str = "", goal: str = "",
         passed: bool | None = None) -> Row:
     return {"name": name, "value": value, "unit": unit, "reference": reference, "goal": goal,
             "passed": passed}

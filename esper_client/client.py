@@ -149,7 +149,9 @@ class TelemetryClient:
                     self._ingress_dropped += 1
                     return
                 ingress.append((event, now))
-                if n + 1 == self._wake_at:
+                sender = self._sender
+                if n + 1 == self._wake_at or sender.idle:
+                    sender.idle = False  # one wake per idle spell
                     self._wake.set()
         except Exception as exc:
             self._invalid += 1
@@ -176,7 +178,9 @@ class TelemetryClient:
                 self._ingress_dropped += 1
                 return
             ingress.append(item)
-            if n + 1 == self._wake_at:
+            sender = self._sender
+            if n + 1 == self._wake_at or sender.idle:
+                sender.idle = False  # one wake per idle spell
                 self._wake.set()
 
     def stats(self) -> dict[str, int]:

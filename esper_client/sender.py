@@ -86,6 +86,10 @@ class Sender:
         self._startup_cursor = 0
         self._drops_reported = 0
         self._logged: set[str] = set()
+        #: True while the sender waits with nothing to send: emit() then wakes it (set and
+        #: read under the GIL; a stale read costs at most one flush_interval_s).
+        self.idle = False
+        self._last_send = -1.0
 
     # -- control ------------------------------------------------------------------------
     def request_close(self, deadline: float) -> None:
@@ -115,8 +119,7 @@ class Sender:
     def _loop(self) -> None:
         while True:
             if self._deadline is None:
-                self._wake.wait(self.cfg.flush_interval_s)
-                self._wake.clear()
+                self._wait_for_work()
             self._drain()
             if time.monotonic() >= self._next_attempt:
                 self._pump()
@@ -131,6 +134,23 @@ class Sender:
             if wait > 0:
                 self._wake.wait(wait)
                 self._wake.clear()
+
+    def _wait_for_work(self) -> None:
+        """Adaptive flush (see TelemetryConfig.send_gap_s): coalesce for what is left of the
+        gap since the last send, then sleep until emit() wakes an idle sender (or the tick)."""
+        now = time.monotonic()
+        gap_left = self._last_send + self.cfg.send_gap_s - now
+        if gap_left > 0:
+            time.sleep(gap_left)
+        if now < self._next_attempt:  # backing off: emits must not wake us one by one
+            self._wake.wait(min(self.cfg.flush_interval_s, self._next_attempt - now))
+            self._wake.clear()
+            return
+        self.idle = True  # before looking: an emit() after this line wakes us
+        if not self._ingress and not len(self.buffer):
+            self._wake.wait(self.cfg.flush_interval_s)
+        self.idle = False
+        self._wake.clear()
 
     # -- moving events ------------------------------------------------------------------
     def _drain(self) -> None:
@@ -195,6 +215,7 @@ class Sender:
                 batches = [encode_batch((), drops)]
             resent = self._count_attempt(items)
             self._check_startup_cursor(items)
+            self._last_send = time.monotonic()
             try:
                 reply = self._sink.send(batches, self._timeout())
             except SinkError as err:
@@ -204,6 +225,9 @@ class Sender:
             if reply is not None:
                 self._on_reply(reply, resent)
             self._drain()
+            if (len(self.buffer) < per_call and self._deadline is None
+                    and time.monotonic() - self._last_send < self.cfg.send_gap_s):
+                return  # not a backlog: coalesce until the gap is over (_wait_for_work)
 
     def _chunk(self, items: list[Item]) -> list[list[Item]]:
         """Split into batches bounded by event count and serialized bytes."""

@@ -1,9 +1,12 @@
 """Snapshot fan-out: every subscriber pulls the LATEST snapshot when it is due.
 
-There is no per-subscriber queue. Each subscriber's stream loop, when it may send again
-(1/max_hz after its last send), takes the run's current version; a version's
-WatchSnapshotsResponse is built and serialized once and the bytes are shared by all
-subscribers (the handler is registered with an identity serializer). A subscriber whose
+There is no per-subscriber queue. Each subscriber's stream loop sends on the leading edge:
+a change reaching a subscriber idle for longer than its interval (1/hz) goes out at once;
+changes within the interval are coalesced into one send when it ends. It takes the run's
+current version, never a stale one: when the shared build is behind, it waits (< 1/max_hz)
+for the next build instead of sending the old bytes and the new a whole interval later. A
+version's WatchSnapshotsResponse is built and serialized once and the bytes are shared by
+all subscribers (the handler is registered with an identity serializer). A subscriber whose
 transport is slow simply blocks in its own write and, when it resumes, takes whatever is
 latest then: memory per subscriber is one reference to shared bytes, and ingest never waits
 on subscribers. A write blocked longer than `stall_timeout` gets the stream cancelled by a
@@ -95,6 +98,13 @@ class Fanout:
         self.metrics.snapshot_build.observe(time.perf_counter() - started)
         self._cache[run.run_id] = _Cached(version, data, liveness, time.monotonic())
         return version, data
+
+    def _rebuild_in(self, run_id: str) -> float:
+        """Seconds until the run's shared snapshot may be rebuilt (see snapshot_bytes)."""
+        cached = self._cache.get(run_id)
+        if cached is None:
+            return 0.0
+        return max(0.001, cached.built_at + 1.0 / self.config.max_hz - time.monotonic())
 
     def heartbeat_bytes(self, run: RunAggregator | None) -> bytes:
         hb = spb.Heartbeat()
@@ -211,6 +221,12 @@ class Fanout:
             run = self._resolve(run_id)
             if run is not None and sent != (run.run_id, run.version):
                 version, data = self.snapshot_bytes(run)
+                if version != run.version and sent is not None and sent[0] == run.run_id:
+                    # The shared build is behind the run (built < 1/max_hz ago): wait for
+                    # the next build instead of sending what is stale and then sleeping a
+                    # whole interval with the newer state unsent.
+                    await asyncio.sleep(self._rebuild_in(run.run_id))
+                    continue
                 yield data
                 sent = (run.run_id, version)
                 last_send = loop.time()

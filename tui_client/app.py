@@ -13,6 +13,7 @@ that act on a panel (j/k, 1–9) bring it forward.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Tab, Tabs
 
@@ -28,7 +30,7 @@ from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.channel import SanctumError
 from esper_common.diagnose import describe
 from tui_client.commands import EsperCommands
-from tui_client.config import TuiOptions
+from tui_client.config import MAX_UI_HZ, TuiOptions
 from tui_client.connection import list_runs, series, watch
 from tui_client.messages import ConnectionChanged, HeartbeatReceived, RunsListed, SnapshotReceived
 from tui_client.panels import COMPACT_CLASSES, PANELS
@@ -108,6 +110,10 @@ class EsperTui(App[None]):
         self._outage_notified = False
         self._watching = False
         self.applied_versions = 0
+        #: On-arrival redraws, at most ui_hz a second (see _apply_soon).
+        self._min_gap = 1.0 / (options.ui_hz if options else MAX_UI_HZ)
+        self._last_apply = -math.inf
+        self._apply_timer: Timer | None = None
         self.current_panel = "envs"
 
     # -- layout ---------------------------------------------------------------------------
@@ -137,8 +143,6 @@ class EsperTui(App[None]):
         self.main_screen = self.screen
         self.watch(self.main_screen, "focused", self._focused_changed, init=False)
         self._refresh_live()
-        ui_hz = self.options.ui_hz if self.options else 10.0
-        self.set_interval(1.0 / ui_hz, self._apply_pending, name="apply")
         self.set_interval(1.0, self._refresh_live, name="liveness")
         self.env_table.focus()
         if self.options is not None:
@@ -169,6 +173,22 @@ class EsperTui(App[None]):
         age = snap.run.seconds_since_last_event if snap.run.HasField("last_event_time") else None
         self._fresh = Freshness(age, self.clock())
         self._pending = snap  # latest wins: older unapplied snapshots are dropped
+        self._apply_soon()
+
+    def _apply_soon(self) -> None:
+        """Redraw on arrival when the last redraw is at least 1/ui_hz old; otherwise once
+        that much time has passed (snapshots arriving meanwhile are coalesced)."""
+        if self._apply_timer is not None:
+            return
+        wait = self._last_apply + self._min_gap - time.monotonic()
+        if wait <= 0:
+            self._apply_pending()
+        else:
+            self._apply_timer = self.set_timer(wait, self._apply_due, name="apply")
+
+    def _apply_due(self) -> None:
+        self._apply_timer = None
+        self._apply_pending()
 
     def on_heartbeat_received(self, message: HeartbeatReceived) -> None:
         self._fresh = Freshness(message.heartbeat.seconds_since_last_event, self.clock())
@@ -213,18 +233,19 @@ class EsperTui(App[None]):
 
     # -- drawing --------------------------------------------------------------------------
     def apply_snapshot(self, snapshot: spb.SanctumSnapshot) -> None:
-        """Show `snapshot` now (what the timer does with the newest received one)."""
-        self.on_snapshot_received(SnapshotReceived(snapshot))
+        """Show `snapshot` now, whenever the last redraw was (tests and benchmarks)."""
         if self.conn == "connecting":
             self.conn = "connected"
+        self.on_snapshot_received(SnapshotReceived(snapshot))
         self._apply_pending()
 
     def _apply_pending(self) -> None:
-        """Timer, at the display rate: apply the newest received snapshot, if any (older
-        ones were dropped when it arrived)."""
+        """Apply the newest received snapshot, if any (older ones were dropped when it
+        arrived)."""
         snapshot, self._pending = self._pending, None
         if snapshot is None:
             return
+        self._last_apply = time.monotonic()
         self.snapshot = snapshot
         self.applied_versions += 1
         self._refresh_live()

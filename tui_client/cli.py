@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from esper_common import settings
-from tui_client.config import DEFAULT_SERVER, MAX_UI_HZ, TuiOptions
+from tui_client.config import DEFAULT_SERVER, DEFAULT_TUI_HZ, MAX_UI_HZ, TuiOptions
 
 EPILOG = """\
 keys: q or ctrl+c quit · ? help · tab next panel · j/k next/prev env · 1-9 focus env #N ·
@@ -61,10 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-hz",
         type=float,
-        default=4.0,
+        default=DEFAULT_TUI_HZ,
         metavar="N",
-        help=f"snapshots per second to ask for (default 4); the screen redraws at most "
-        f"min(N, {MAX_UI_HZ:g}) times per second, newest snapshot wins",
+        help=f"snapshots per second to ask for (default {DEFAULT_TUI_HZ:g}); the screen "
+        f"redraws as each arrives, at most min(N, {MAX_UI_HZ:g}) times per second (newest "
+        "snapshot wins); lower it on a very slow link",
     )
     p.add_argument(
         "--serve",

@@ -202,3 +202,31 @@ def test_snapshot_built_at_most_max_hz_per_run_for_many_subscribers(make_events)
         finally:
             for w in watchers:
                 w.close()
+
+
+def test_due_subscriber_waits_for_the_next_build_not_a_whole_interval(make_events) -> None:
+    """A subscriber due while the shared build is behind the run gets the newer state once
+    the build may be redone (< 1/max_hz), not the stale bytes now and the new one a whole
+    interval (here 4 s) later."""
+    events = make_events("lead", n_batches=3)
+    with ThreadedSanctum(max_hz=1.0) as server:
+        server.ingest(events[:1])
+        with Watcher(server, "lead", max_hz=0.25) as slow:
+            assert slow.wait_count(1)
+            t0 = slow.messages[0][0]
+            time.sleep(max(0.0, t0 + 2.0 - time.monotonic()))  # liveness stays LIVE
+            server.ingest(events[1:2])  # slow is asleep until t0 + 4 s
+            time.sleep(max(0.0, t0 + 3.4 - time.monotonic()))
+            with Watcher(server, "lead", max_hz=1.0) as other:  # builds at ~t0 + 3.4
+                assert other.wait_count(1)
+                time.sleep(max(0.0, t0 + 3.6 - time.monotonic()))
+                sent_at = time.monotonic()
+                server.ingest(events[2:3])  # newer than the build slow finds due at t0 + 4
+                got = slow.wait_for(lambda s: s.delivery.events_applied >= 3, timeout=8)
+                assert got is not None
+                arrived = next(t for t, m in slow.messages if m.HasField("snapshot")
+                               and m.snapshot.delivery.events_applied >= 3)
+    # Stale-then-interval would deliver at t0 + 8 s, 4.4 s after the send.
+    assert arrived - sent_at < 2.0, arrived - sent_at
+    assert [m.snapshot.delivery.events_applied for _, m in slow.messages
+            if m.HasField("snapshot")][:2] == [1, 3]

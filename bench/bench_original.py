@@ -1,0 +1,138 @@
+"""Side by side with the original system, on its own batch mix and its own recorded run.
+
+Interleaved rounds, each measuring in turn:
+- raw transport: a do-nothing gRPC server (bench_sanctum.NullSanctum), the mix in batches
+  of 64 on one Ingest stream (the producer client's default batching);
+- ours: a live sanctum (SQLite store in a temp dir) ingesting the same requests;
+- the original's in-process aggregator (`SanctumAggregator.process_event`) on the records
+  of `original-small.jsonl.gz`, in its own interpreter (bench/original_inprocess.py), when
+  the original's source is given: ESPER_ORIGINAL_PYTHONPATH=/path/esper-lite/src[:deps];
+- ours on the same recorded run, mapped by esper_client.bridge (when present) and ingested.
+
+    ESPER_ORIGINAL_PYTHONPATH=... python -m bench [--quick] original
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import Row, register, row
+from bench.bench_sanctum import NullSanctum, _stream
+from esper.sanctum.v2 import sanctum_pb2 as spb
+from testkit import ThreadedSanctum, batches
+from testkit.original_mix import BATCH_EVENTS, original_mix
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE_NAME = "original-small.jsonl.gz"
+
+
+def fixture_path() -> Path | None:
+    """The original's recorded run: ESPER_FIXTURES, else a shared/fixtures above the tree."""
+    given = os.environ.get("ESPER_FIXTURES")
+    candidates = [Path(given)] if given else []
+    candidates += [p / "shared" / "fixtures" for p in ROOT.parents]
+    for folder in candidates:
+        if (folder / FIXTURE_NAME).is_file():
+            return folder / FIXTURE_NAME
+    return None
+
+
+def original_rates(fixture: Path, rounds: int) -> dict[str, Any] | str:
+    """The original's process_event rate on its fixture, or why it could not run here."""
+    path = os.environ.get("ESPER_ORIGINAL_PYTHONPATH")
+    if not path:
+        return "set ESPER_ORIGINAL_PYTHONPATH to the original's src (and numpy)"
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("original_inprocess.py")), str(fixture),
+         str(rounds)], env={**os.environ, "PYTHONPATH": path}, capture_output=True, text=True,
+        timeout=600, cwd=tempfile.gettempdir(), check=False)
+    if proc.returncode != 0:
+        return f"original did not run: {proc.stderr.strip().splitlines()[-1:]}"
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def fixture_requests(fixture: Path) -> list[spb.IngestRequest] | str:
+    """The fixture's records mapped to our contract by the bridge, batched like the client."""
+    try:
+        jsonl = importlib.import_module("esper_client.bridge.jsonl")
+        mapper_mod = importlib.import_module("esper_client.bridge.mapper")
+    except ImportError:
+        return "needs esper_client.bridge (branch issue-12)"
+    mapper, events = mapper_mod.Mapper(), []
+    source = jsonl.JsonlFile(fixture)
+    try:
+        for line in source:
+            if line.record is not None:
+                events += [ev for _, ev in mapper.feed(line.record)]
+    finally:
+        source.close()
+    events += [ev for _, ev in mapper.close()]
+    return list(batches(events, 64))
+
+
+def _ours(requests: list[spb.IngestRequest], store: str) -> float:
+    with ThreadedSanctum(store=store) as server:
+        return _stream(server.address, requests)
+
+
+@register("original")
+def bench_original(quick: bool) -> list[Row]:
+    rounds = 2 if quick else 5
+    n_batches = 1 if quick else 3
+    raw, ours, ratios = [], [], []
+    fixture = fixture_path()
+    replay = fixture_requests(fixture) if fixture is not None else "fixture not found"
+    replayed: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp, NullSanctum() as null:
+        for r in range(rounds):
+            requests = list(batches(original_mix(f"mix-{r}", n_batches=n_batches), 64))
+            raw.append(_stream(f"127.0.0.1:{null.port}", requests))
+            requests = list(batches(original_mix(f"mix-{r}", n_batches=n_batches), 64))
+            ours.append(_ours(requests, str(Path(tmp) / f"mix-{r}.sqlite")))
+            ratios.append(ours[-1] / raw[-1])
+            if not isinstance(replay, str):
+                replayed.append(_ours(replay, str(Path(tmp) / f"fixture-{r}.sqlite")))
+    orig = original_rates(fixture, rounds) if fixture is not None else "fixture not found"
+    raw_rate, our_rate, ratio = (statistics.median(raw), statistics.median(ours),
+                                 statistics.median(ratios))
+    mix = f"{BATCH_EVENTS:,}-event 12-env mix"
+    rows = [
+        row(f"raw gRPC transport, {mix}", raw_rate, "events/s", "reference", ""),
+        row(f"sanctum ingest, {mix}", our_rate, "events/s", f"{raw_rate:,.0f}/s raw", ""),
+        row("sanctum ingest / raw transport (mix)", ratio * 100, "%",
+            f"rounds {min(ratios) * 100:.0f}-{max(ratios) * 100:.0f}%", ">= 60%",
+            ratio >= 0.6),
+    ]
+    if isinstance(orig, str):
+        rows.append(row("original in-process process_event (fixture)", "n/a", "", orig, ""))
+    else:
+        rows.append(row("original in-process process_event (fixture)",
+                        statistics.median(orig["rates"]), "events/s",
+                        f"{orig['events']:,} records ({orig['skipped']} unreadable)",
+                        "reference"))
+    if isinstance(replay, str):
+        rows.append(row("sanctum ingest, original fixture replay", "n/a", "", replay, ""))
+    else:
+        n = sum(len(r.batch.events) for r in replay)
+        rep = statistics.median(replayed)
+        rows.append(row("sanctum ingest, original fixture replay", rep, "events/s",
+                        f"{n:,} events via bridge", ""))
+        if not isinstance(orig, str):
+            # The original's time for its records, as a rate over our mapped events.
+            base = statistics.median(orig["rates"]) * n / orig["events"]
+            rows.append(row("fixture replay / original in-process (same records)",
+                            rep / base, "x", f"{base:,.0f} records/s", ">= 3x", rep >= 3 * base))
+    if not isinstance(orig, str):
+        rows.append(row("sanctum ingest (mix) / original in-process", our_rate / statistics.median(
+            orig["rates"]), "x", "original on its fixture", ">= 3x",
+            our_rate >= 3 * statistics.median(orig["rates"])))
+    return rows
