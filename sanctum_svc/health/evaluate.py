@@ -173,7 +173,7 @@ class RunHealth:
             name = tpb.ActionHead.Name(t.head).removeprefix("ACTION_HEAD_").lower() \
                 if t.head else ""
             out.findings.append(self.finding(t, name))
-        for group_id, band in self.bands.items():
+        for group_id, band in sorted(self.bands.items()):
             sev = next(s for _, b, s in GRADIENT_CV_BANDS if b == band)
             out.bands.add(group_id=group_id, metric="ppo_update.gradient_cv", band=band,
                           severity=SEVERITY.get(sev, tpb.SEVERITY_INFO))
