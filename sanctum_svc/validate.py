@@ -29,6 +29,7 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.events import PAYLOAD_FOR_TYPE, type_name
 from sanctum_svc import rules, rules_fast
 from sanctum_svc.config import MAX_EVENTS_PER_BATCH, MAX_REPEATED, Limits
+from sanctum_svc.validate_bulk import bulk_ok
 
 #: Stop collecting after this many violations: the first few are what a user needs.
 MAX_VIOLATIONS = 20
@@ -53,6 +54,8 @@ _KIND = {**dict.fromkeys(_SINGLE_SLOT, _ONE_SLOT), "epoch_completed": _SEEDS,
 assert set(_KIND) == _SHAPED
 _BY_TYPE = {t: (name, _PAYLOAD_PLANS[name].fast, _KIND.get(name, 0))
             for t, name in PAYLOAD_FOR_TYPE.items()}
+_BULK_BY_TYPE = {t: (name, _PAYLOAD_PLANS[name], _KIND.get(name, 0))
+                 for t, name in PAYLOAD_FOR_TYPE.items()}
 _SLOT_ID = attrgetter("slot_id")
 assert not (_EVENT_PLAN.doubles or _EVENT_PLAN.rep_subs or _EVENT_PLAN.subs), \
     "fast_ok checks the envelope column-wise: it has no doubles or sub-messages of its own"
@@ -274,6 +277,11 @@ def fast_ok(batch: tpb.EventBatch, declared: DeclaredShape, columns: Columns | N
     one_run = bool(run_ids) and run_ids.count(run_ids[0]) == len(run_ids)
     shapes: dict[str, Shape] = {}
     shape = shape_of(declared(run_ids[0]), limits) if one_run else None
+    if shape is not None:
+        bulk = bulk_ok(events, types, _BULK_BY_TYPE, _PER_ENV, shape,
+                       (_ONE_SLOT, _SEEDS, _DECISION))
+        if bulk is not None:
+            return bulk
     for ev, t, run_id in zip(events, types, run_ids, strict=True):
         entry = by_type.get(t)
         if entry is None:

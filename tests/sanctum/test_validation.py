@@ -344,6 +344,49 @@ def test_fast_path_defers_every_bad_case_to_the_rules(make_events, name: str, mu
     assert validate.validate_batch(tpb.EventBatch(events=bad), lambda r: None)
 
 
+@pytest.mark.parametrize("name,mutate", CASES, ids=[c[0] for c in CASES])
+def test_bulk_path_defers_every_bad_case_to_the_rules(make_events, name: str, mutate  # noqa: ANN001
+                                                       ) -> None:
+    """The same cases on a batch of a run declared earlier: no TRAINING_STARTED inside, so
+    validate_bulk checks it a column at a time (not event by event)."""
+    events = make_events("v", n_batches=3)
+    cfg = events[0].training_started.config
+    bad = [tpb.TelemetryEvent() for _ in events]
+    for b, e in zip(bad, events, strict=True):
+        b.CopyFrom(e)
+    index, _field = mutate(bad)
+    if index == 0:
+        pytest.skip("the case breaks the declaration itself (the per-event path's job)")
+    assert _fast(events[1:], lambda r: cfg), "valid batches take the fast path"
+    assert not _fast(bad[1:], lambda r: cfg)
+    assert validate.validate_batch(tpb.EventBatch(events=bad[1:]), lambda r: cfg)
+
+
+def test_bulk_path_finds_one_bad_head_among_thousands() -> None:
+    """The original's 12-env mix: one NaN in the last head of one card, one undeclared slot
+    in one epoch's seeds, one env past n_envs: each alone turns the batch away."""
+    from testkit.original_mix import original_mix
+
+    events = original_mix("mix")
+    cfg = events[0].training_started.config
+    body = events[1:1025]
+    assert _fast(body, lambda r: cfg)
+    cards = [i for i, e in enumerate(body) if e.HasField("analytics_snapshot")]
+    seeded = [i for i, e in enumerate(body) if e.HasField("epoch_completed")
+              and e.epoch_completed.seeds]
+    for mutate in (
+            lambda b: setattr(b[cards[-1]].analytics_snapshot.decision.heads[7], "entropy",
+                              math.nan),
+            lambda b: setattr(b[seeded[3]].epoch_completed.seeds[0], "slot_id", "r9c9"),
+            lambda b: setattr(b[cards[5]].analytics_snapshot.decision, "env_id", 12)):
+        bad = [tpb.TelemetryEvent() for _ in body]
+        for b, e in zip(bad, body, strict=True):
+            b.CopyFrom(e)
+        mutate(bad)
+        assert not _fast(bad, lambda r: cfg)
+        assert validate.validate_batch(tpb.EventBatch(events=bad), lambda r: cfg)
+
+
 def test_fast_path_checks_shape_declared_earlier_and_in_batch(make_events) -> None:
     events = make_events(n_envs=2)
     assert _fast(events[1:], lambda r: run_config(n_envs=2))
