@@ -67,15 +67,21 @@ def fixture_requests(fixture: Path) -> list[spb.IngestRequest] | str:
         mapper_mod = importlib.import_module("esper_client.bridge.mapper")
     except ImportError:
         return "needs esper_client.bridge (branch issue-12)"
-    mapper, events = mapper_mod.Mapper(), []
+    mapper, mapped = mapper_mod.Mapper(), []
     source = jsonl.JsonlFile(fixture)
     try:
-        for line in source:
+        for line in source.lines():
             if line.record is not None:
-                events += [ev for _, ev in mapper.feed(line.record)]
+                mapped += mapper.feed(line.record)
     finally:
         source.close()
-    events += [ev for _, ev in mapper.close()]
+    mapped += mapper.close()
+    seqs: dict[str, int] = {}
+    events = []
+    for run_id, ev in mapped:  # as the importer stamps them: one producer, seq per run
+        seqs[run_id] = seqs.get(run_id, 0) + 1
+        ev.run_id, ev.producer_id, ev.seq = run_id, "bench-fixture", seqs[run_id]
+        events.append(ev)
     return list(batches(events, 64))
 
 
