@@ -199,6 +199,7 @@ class RunAggregator:
         for (metric, group_id), values in self.series.items():
             if values:
                 series.series.add(metric=metric, group_id=group_id).values.extend(values)
+        self.metrics.section(snap)
         unbuilt = self._fill_envs(snap, omitted)
         run = snap.run
         if self.last_event_time is not None:

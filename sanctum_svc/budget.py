@@ -132,6 +132,23 @@ def _vitals(snap: spb.SanctumSnapshot, over: int) -> int:
     return int(had)
 
 
+def _metric_history(snap: spb.SanctumSnapshot, over: int) -> int:
+    """Halve every user metric's history (oldest values first) until `over` bytes are
+    freed or none is left; the latest value and step stay. Returns values removed."""
+    metrics = snap.metrics.metrics
+    before = snap.metrics.ByteSize()
+    removed = 0
+    while before - snap.metrics.ByteSize() < over:
+        longest = max((len(m.history) for m in metrics), default=0)
+        if not longest:
+            break
+        for m in metrics:
+            n = (len(m.history) + 1) // 2
+            del m.history[:n]
+            removed += n
+    return removed
+
+
 #: (field path, cutter) in the order parts are given up; a cutter frees at least `over`
 #: bytes from its part if it can and returns how many elements it removed. Between the
 #: first three and the rest, any single env, group or decision card over the budget's
@@ -141,6 +158,7 @@ TRIM_ORDER: tuple[tuple[str, Callable[[Any, int], int]], ...] = (
     _repeated("decisions.recent", lambda s: s.decisions, "recent", True),
     _repeated("delivery.producers", lambda s: s.delivery, "producers", False),
     _repeated("histories.series", lambda s: s.histories, "series", False),
+    ("metrics.metrics.history", _metric_history),
     _repeated("envs.envs", lambda s: s.envs, "envs", False),
     ("tamiyo.groups", _other_groups),
     ("tamiyo.groups.last_decision", _last_decisions),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.events import MAX_METRIC_NAMES
 
@@ -54,3 +55,17 @@ class MetricTracks:
             track.value = m.value
             track.step = step
             track.history.append(m.value)
+
+    def section(self, snap: spb.SanctumSnapshot) -> None:
+        """Fill `snap.metrics` (left absent when the run logged no metric)."""
+        if not self.tracks and not self.refused:
+            return
+        out = snap.metrics
+        out.refused = self.refused
+        for (group, env, name), track in self.tracks.items():
+            metric = out.metrics.add(name=name, group_id=group, value=track.value)
+            if env is not None:
+                metric.env_id = env
+            if track.step is not None:
+                metric.step = track.step
+            metric.history.extend(track.history)

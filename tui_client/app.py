@@ -47,6 +47,7 @@ from tui_client.widgets.delivery_panel import DeliveryPanel
 from tui_client.widgets.env_table import EnvTable
 from tui_client.widgets.event_log import EventLog
 from tui_client.widgets.heads_panel import HeadsPanel
+from tui_client.widgets.metrics_panel import MetricsPanel
 from tui_client.widgets.ppo_health import PpoHealth
 from tui_client.widgets.run_header import RunHeader
 from tui_client.widgets.status_banner import StatusBanner
@@ -134,6 +135,7 @@ class EsperTui(App[None]):
                 yield EventLog(id="events", classes="panel").data_bind(EsperTui.snapshot)
                 yield DecisionsPanel(id="decisions", classes="panel").data_bind(*state)
                 yield DeliveryPanel(id="delivery", classes="panel").data_bind(EsperTui.view)
+                yield MetricsPanel(id="metrics", classes="panel -none").data_bind(*state)
         yield Footer()
 
     def on_mount(self) -> None:

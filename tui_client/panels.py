@@ -9,6 +9,7 @@ PANELS: tuple[tuple[str, str], ...] = (
     ("decisions", "Decisions"),
     ("events", "Events"),
     ("delivery", "Delivery"),
+    ("metrics", "Metrics"),
 )
 #: Screen classes (from the app's breakpoints) under which panels show one at a time:
 #: narrower than 100 columns or shorter than 36 rows.

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import esper_client
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.derived import memory_usage_percent
 from testkit import ThreadedSanctum
@@ -118,6 +119,15 @@ def test_cpu_run_shows_memory_as_not_measured(
     m = LINE.match(done.stdout.strip())
     assert m and m["run"] == "run-cpu"
     assert m["mem"] == "—"
+
+
+def test_watch_prints_the_runs_own_metrics(built: Path, sanctum: ThreadedSanctum) -> None:
+    with esper_client.init(server=sanctum.address, run_id="run-sdk") as run:
+        for step in range(3):
+            run.log({"loss": 0.5 / (step + 1), "lr": 3e-4}, step=step)
+    done = node(built, "--server", sanctum.address, "--run", "run-sdk", "--count", "1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith(" metrics=loss=0.1667,lr=0.0003"), done.stdout
 
 
 @pytest.mark.parametrize("count", [["--count", "5"], []], ids=["count-5", "no-count"])

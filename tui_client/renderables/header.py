@@ -8,7 +8,7 @@ from rich.text import Text
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from tui_client.renderables.fmt import DASH, clip, compact_int, enum_name, num, opt, pct
+from tui_client.renderables.fmt import DASH, TEXT_LIMIT, clip, compact_int, enum_name, num, opt, pct
 
 BADGES = {
     "LIVE": ("● LIVE", "bold green"),
@@ -107,6 +107,15 @@ def config_text(cfg: tpb.RunConfig) -> Text:
     return out
 
 
+def hyperparameters_text(cfg: tpb.RunConfig, limit: int = TEXT_LIMIT) -> Text | None:
+    """ "hp batch=64 gamma=0.99 …": the run's free-form hyperparameters on one line of at
+    most `limit` characters (values clipped to 16); None when it declared none."""
+    if not cfg.hyperparameters:
+        return None
+    line = " ".join(f"{h.name}={clip(h.value, 16)}" for h in cfg.hyperparameters)
+    return Text(clip(f"hp {line}", limit), style="dim")
+
+
 def problem_text(liveness_key: str, detail: str) -> Text | None:
     """ "disconnected: TLS: … not valid for the name '127.0.0.1' …" while the connection is
     down, so the reason stays on screen after the notification fades."""
@@ -146,7 +155,7 @@ def header_text(
         out.append("  ✂ partial snapshot (see DELIVERY)", style="yellow")
     out.append("\n")
     out.append_text(config_text(run.config))
-    for line in (completion_text(snapshot), problem):
+    for line in (hyperparameters_text(run.config), completion_text(snapshot), problem):
         if line is not None:
             out.append("\n")
             out.append_text(line)

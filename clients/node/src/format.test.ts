@@ -2,11 +2,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { clip, fixed, formatHealth, formatMem, heartbeatLine, isFinished, memoryUsagePercent, runLine, summaryLine } from "./format.js";
+import { clip, fixed, formatHealth, formatMem, formatMetrics, METRICS_SHOWN, heartbeatLine, isFinished, memoryUsagePercent, runLine, summaryLine } from "./format.js";
 import {
   HealthFindingSchema,
   HealthSectionSchema,
   HealthStatus,
+  MetricsSectionSchema,
+  UserMetricSchema,
   HeartbeatSchema,
   Liveness,
   PolicyGroupSchema,
@@ -176,4 +178,28 @@ test("a trimmed snapshot says what it left out", () => {
     }),
   });
   assert.equal(summaryLine(snap), "run=big v=3 batch=0 policy_loss=— health=— heads=— Mem:— — trimmed=envs.envs:6497,event_log.entries:200");
+});
+
+test("the run's own metrics print as name=value, unknown is absent", () => {
+  const snap = create(SanctumSnapshotSchema, {
+    runId: "sdk", version: 2n,
+    metrics: create(MetricsSectionSchema, {
+      metrics: [create(UserMetricSchema, { name: "loss", value: 0.125, step: 420n, history: [1, 0.5, 0.125] }),
+        create(UserMetricSchema, { name: "eval\nacc", groupId: "B", envId: 3, value: 123456.789 }),
+        create(UserMetricSchema, { name: "nan", value: Number.NaN })],
+      refused: 2n,
+    }),
+  });
+  assert.equal(formatMetrics(snap), "metrics=loss=0.125,eval\ufffdacc@B/env3=123500,nan=NaN refused=2");
+  assert.equal(summaryLine(snap),
+    "run=sdk v=2 batch=0 policy_loss=— health=— heads=— Mem:— — metrics=loss=0.125,eval\ufffdacc@B/env3=123500,nan=NaN refused=2");
+  // None logged: no field at all (not "metrics=0").
+  assert.equal(formatMetrics(create(SanctumSnapshotSchema, {})), undefined);
+  const many = create(SanctumSnapshotSchema, {
+    metrics: create(MetricsSectionSchema, {
+      metrics: Array.from({ length: 256 }, (_, k) => create(UserMetricSchema, { name: "m".repeat(500) + k, value: k })),
+    }),
+  });
+  const line = formatMetrics(many)!;
+  assert.ok(line.endsWith(`,+${256 - METRICS_SHOWN} more`) && line.length < 1000, line.slice(-40));
 });

@@ -107,12 +107,40 @@ export function formatTrimmed(s: SanctumSnapshot): string | undefined {
   return `trimmed=${parts.join(",") || ABSENT}`;
 }
 
+/** At most this many user metrics on a summary line; the rest are counted ("+3 more"). */
+export const METRICS_SHOWN = 12;
+
+/** A user metric's value in 4 significant digits ("0.125", "1.235e+21"); NaN and ±inf named. */
+export function significant(value: number): string {
+  if (!Number.isFinite(value)) return fixed(value, 0);
+  return String(Number(value.toPrecision(4)));
+}
+
+/**
+ * The run's own metrics (`run.log()`), "metrics=loss=0.125,eval_acc@B/env3=0.875" in the order
+ * they were first logged, with "+N more" and "refused=N" (names over the server's cap) when
+ * there are; undefined when the run logged none.
+ */
+export function formatMetrics(s: SanctumSnapshot): string | undefined {
+  const section = s.metrics;
+  if (!section || (section.metrics.length === 0 && section.refused === 0n)) return undefined;
+  const parts = section.metrics.slice(0, METRICS_SHOWN).map((m) => {
+    let where = clip(m.groupId, 40);
+    if (m.envId !== undefined) where = where ? `${where}/env${m.envId}` : `env${m.envId}`;
+    return `${clip(m.name, 40)}${where ? `@${where}` : ""}=${significant(m.value)}`;
+  });
+  const more = section.metrics.length - METRICS_SHOWN;
+  if (more > 0) parts.push(`+${more} more`);
+  const refused = section.refused > 0n ? ` refused=${section.refused}` : "";
+  return `metrics=${parts.join(",") || ABSENT}${refused}`;
+}
+
 /**
  * One line per snapshot: run id, batch, the primary group's policy loss, sanctum's health
  * verdict (formatHealth), per-head entropy and
  * Mem:%, LIVE / SLOW / STALE, or COMPLETED / STOPPED / FAILED once the run ended (its silence
- * is then expected), and what was left out when the snapshot was over the server's size
- * budget.
+ * is then expected), the run's own metrics (formatMetrics), and what was left out when the
+ * snapshot was over the server's size budget.
  */
 export function summaryLine(s: SanctumSnapshot): string {
   const group = s.tamiyo?.groups[0];
@@ -120,6 +148,7 @@ export function summaryLine(s: SanctumSnapshot): string {
   const loss = update ? fixed(update.policyLoss, 4) : ABSENT;
   const status = s.run?.status ?? 0;
   const trimmed = formatTrimmed(s);
+  const metrics = formatMetrics(s);
   return [
     `run=${clip(s.runId) || ABSENT}`,
     `v=${s.version}`,
@@ -129,6 +158,7 @@ export function summaryLine(s: SanctumSnapshot): string {
     formatHeads(update),
     formatMem(group?.lastMeasured),
     isFinished(status) ? shortName(RunStatusSchema, status).toUpperCase() : formatLiveness(s.run?.liveness ?? 0),
+    ...(metrics ? [metrics] : []),
     ...(trimmed ? [trimmed] : []),
   ].join(" ");
 }

@@ -194,7 +194,7 @@ class ListRunsResponse(_message.Message):
     def __init__(self, runs: _Optional[_Iterable[_Union[RunSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class SanctumSnapshot(_message.Message):
-    __slots__ = ("run_id", "version", "generated_at", "run", "tamiyo", "envs", "histories", "event_log", "decisions", "delivery", "vitals", "lifecycle", "trimmed", "health")
+    __slots__ = ("run_id", "version", "generated_at", "run", "tamiyo", "envs", "histories", "event_log", "decisions", "delivery", "vitals", "lifecycle", "trimmed", "health", "metrics")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     GENERATED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -209,6 +209,7 @@ class SanctumSnapshot(_message.Message):
     LIFECYCLE_FIELD_NUMBER: _ClassVar[int]
     TRIMMED_FIELD_NUMBER: _ClassVar[int]
     HEALTH_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     version: int
     generated_at: _timestamp_pb2.Timestamp
@@ -223,7 +224,8 @@ class SanctumSnapshot(_message.Message):
     lifecycle: LifecycleCounts
     trimmed: SnapshotTrim
     health: HealthSection
-    def __init__(self, run_id: _Optional[str] = ..., version: _Optional[int] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run: _Optional[_Union[RunSection, _Mapping]] = ..., tamiyo: _Optional[_Union[TamiyoSection, _Mapping]] = ..., envs: _Optional[_Union[EnvSection, _Mapping]] = ..., histories: _Optional[_Union[HistorySection, _Mapping]] = ..., event_log: _Optional[_Union[EventLogSection, _Mapping]] = ..., decisions: _Optional[_Union[DecisionSection, _Mapping]] = ..., delivery: _Optional[_Union[DeliveryStats, _Mapping]] = ..., vitals: _Optional[_Union[_telemetry_pb2.SystemVitalsPayload, _Mapping]] = ..., lifecycle: _Optional[_Union[LifecycleCounts, _Mapping]] = ..., trimmed: _Optional[_Union[SnapshotTrim, _Mapping]] = ..., health: _Optional[_Union[HealthSection, _Mapping]] = ...) -> None: ...
+    metrics: MetricsSection
+    def __init__(self, run_id: _Optional[str] = ..., version: _Optional[int] = ..., generated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run: _Optional[_Union[RunSection, _Mapping]] = ..., tamiyo: _Optional[_Union[TamiyoSection, _Mapping]] = ..., envs: _Optional[_Union[EnvSection, _Mapping]] = ..., histories: _Optional[_Union[HistorySection, _Mapping]] = ..., event_log: _Optional[_Union[EventLogSection, _Mapping]] = ..., decisions: _Optional[_Union[DecisionSection, _Mapping]] = ..., delivery: _Optional[_Union[DeliveryStats, _Mapping]] = ..., vitals: _Optional[_Union[_telemetry_pb2.SystemVitalsPayload, _Mapping]] = ..., lifecycle: _Optional[_Union[LifecycleCounts, _Mapping]] = ..., trimmed: _Optional[_Union[SnapshotTrim, _Mapping]] = ..., health: _Optional[_Union[HealthSection, _Mapping]] = ..., metrics: _Optional[_Union[MetricsSection, _Mapping]] = ...) -> None: ...
 
 class SnapshotTrim(_message.Message):
     __slots__ = ("budget_bytes", "full_bytes", "fields")
@@ -567,3 +569,27 @@ class DeleteRunResponse(_message.Message):
     EVENTS_DELETED_FIELD_NUMBER: _ClassVar[int]
     events_deleted: int
     def __init__(self, events_deleted: _Optional[int] = ...) -> None: ...
+
+class UserMetric(_message.Message):
+    __slots__ = ("name", "group_id", "env_id", "value", "step", "history")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    ENV_ID_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    group_id: str
+    env_id: int
+    value: float
+    step: int
+    history: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, name: _Optional[str] = ..., group_id: _Optional[str] = ..., env_id: _Optional[int] = ..., value: _Optional[float] = ..., step: _Optional[int] = ..., history: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class MetricsSection(_message.Message):
+    __slots__ = ("metrics", "refused")
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    metrics: _containers.RepeatedCompositeFieldContainer[UserMetric]
+    refused: int
+    def __init__(self, metrics: _Optional[_Iterable[_Union[UserMetric, _Mapping]]] = ..., refused: _Optional[int] = ...) -> None: ...
