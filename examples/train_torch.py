@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=3e-2)
     args = parser.parse_args(argv)
 
+    torch.manual_seed(0)  # the model's initial weights: the same run every time
     g = torch.Generator().manual_seed(0)
     x, y = spiral(2048, g)
     model = nn.Sequential(nn.Linear(2, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(),
