@@ -13,9 +13,11 @@ flush. Goal (issue 15): p99 <= 50 ms at 32 subscribers.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +73,10 @@ class Trainer:
         self._thread.join(10)
 
 
-def _round(tmp: str, name: str, seconds: float, **cfg: Any) -> tuple[list[float], float]:
-    """(latencies in s, Ingest calls/s) of one client configuration."""
+@contextlib.contextmanager
+def streaming_client(tmp: str, name: str, **cfg: Any
+                     ) -> Iterator[tuple[SanctumProcess, TelemetryClient]]:
+    """A sanctum process and a started client whose first event is acknowledged."""
     with SanctumProcess(str(Path(tmp) / f"{name}.sqlite")) as server:
         client = TelemetryClient(TelemetryConfig(
             target=server.address, run_id=name, producer_id="trainer-0",
@@ -83,18 +87,24 @@ def _round(tmp: str, name: str, seconds: float, **cfg: Any) -> tuple[list[float]
             deadline = time.monotonic() + 30
             while client.stats()["acked"] < 1 and time.monotonic() < deadline:
                 time.sleep(0.01)
-            with SubscriberProcess(server.address, name, N_SUBS, HZ) as subs, \
-                    Trainer(client) as trainer:
-                time.sleep(0.5)  # settle
-                first, calls0 = len(trainer.marks), client._sender.stats.calls
-                time.sleep(seconds)
-                last, calls = len(trainer.marks), client._sender.stats.calls - calls0
-                time.sleep(0.5)  # the last marked events reach everyone
-                arrivals = subs.stop()
-            lat, _, missing = latencies(arrivals, trainer.marks[first:last], HZ)
-            assert missing == 0 or missing < len(lat) // 100, (missing, len(lat))
+            yield server, client
         finally:
             client.close(30)
+
+
+def _round(tmp: str, name: str, seconds: float, **cfg: Any) -> tuple[list[float], float]:
+    """(latencies in s, Ingest calls/s) of one client configuration."""
+    with streaming_client(tmp, name, **cfg) as (server, client), \
+            SubscriberProcess(server.address, name, N_SUBS, HZ) as subs, \
+            Trainer(client) as trainer:
+        time.sleep(0.5)  # settle
+        first, calls0 = len(trainer.marks), client._sender.stats.calls
+        time.sleep(seconds)
+        last, calls = len(trainer.marks), client._sender.stats.calls - calls0
+        time.sleep(0.5)  # the last marked events reach everyone
+        arrivals = subs.stop()
+    lat, _, missing = latencies(arrivals, trainer.marks[first:last], HZ)
+    assert missing == 0 or missing < len(lat) // 100, (missing, len(lat))
     return lat, calls / seconds
 
 

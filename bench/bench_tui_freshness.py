@@ -21,10 +21,8 @@ from typing import Any
 
 import tui_client.app
 from bench import Row, percentile, register, row
-from bench.bench_freshness import Trainer, _event
+from bench.bench_freshness import Trainer, streaming_client
 from bench.live import latencies
-from esper_client import TelemetryClient, TelemetryConfig
-from testkit import SanctumProcess
 from tui_client.app import EsperTui
 from tui_client.config import TuiOptions
 
@@ -63,18 +61,10 @@ async def _watch(address: str, run_id: str, max_hz: float, trainer: Trainer,
 
 
 def _round(tmp: str, name: str, seconds: float, max_hz: float, **cfg: Any) -> list[float]:
-    with SanctumProcess(str(Path(tmp) / f"{name}.sqlite")) as server:
-        client = TelemetryClient(TelemetryConfig(
-            target=server.address, run_id=name, producer_id="trainer-0",
-            spool_dir=str(Path(tmp) / "spool"), **cfg))
-        client.start()
-        try:
-            client.emit(_event(0))
-            trainer = Trainer(client)
-            repaints, first, last = asyncio.run(
-                _watch(server.address, name, max_hz, trainer, seconds))
-        finally:
-            client.close(30)
+    with streaming_client(tmp, name, **cfg) as (server, client):
+        trainer = Trainer(client)
+        repaints, first, last = asyncio.run(
+            _watch(server.address, name, max_hz, trainer, seconds))
     lat, _, _ = latencies([repaints], trainer.marks[first:last], max_hz)
     return lat
 
