@@ -21,6 +21,9 @@ TORCH_PIP_ARGS ?=
 TORCH_ENFORCE := $(filter command environment,$(firstword $(origin TORCH_SPEC)) $(firstword $(origin TORCH_INDEX_URL)))
 export TORCH_INDEX_URL
 PYTEST_ARGS ?=
+# Test workers (pytest-xdist): most tests wait on servers and subprocesses, so two workers
+# halve the wall time even on a 2-core machine. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 # Debian's chromium drives the browser-view test (tests/e2e/test_browser_view.py).
 CHROMIUM ?= /usr/bin/chromium
 
@@ -52,7 +55,7 @@ lint: setup
 	BUF=$(VENV)/bin/buf scripts/check_breaking.sh
 
 test: setup browser
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 run: setup
 	$(VENV)/bin/esper up
