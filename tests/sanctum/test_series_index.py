@@ -60,3 +60,43 @@ def test_rollback_restores_tails_even_after_a_block_was_written(tmp_path: Path) 
                  for sid, t in index.tails.items()}
         assert after == before
     store.close()
+
+
+def test_a_group_commit_that_fails_keeps_only_the_written_batches_points(tmp_path: Path
+                                                                          ) -> None:
+    """Batches written together with a culprit: the series index keeps the points of those
+    written before it, none of the culprit's or of the refused batches after it."""
+    import asyncio
+
+    from sanctum_svc.store import StoreError
+    from sanctum_svc.store_thread import AsyncStore, CommitJob
+
+    store = EventStore(str(tmp_path / "s.sqlite"))
+    store.open()
+    first = _points(0, 10, 100) + _points(1, 10, 100) + _points(2, 10, 100)
+    store.commit([(0.5, 30, "r", "p", 101, 130, tpb.EventBatch(events=first).SerializeToString())],
+                 [], [])  # the series exist before the group: their tails are cut back
+    jobs = []
+    for env, seq in ((0, 1), (1, 1 << 63), (2, 1)):  # 1 << 63: SQLite cannot hold it
+        events = _points(env, 40, 0)
+        blob = tpb.EventBatch(events=events).SerializeToString()
+        jobs.append(([(1.0, 40, "r", f"p{env}", seq, seq, blob)], events))
+
+    async def run() -> list[StoreError | None]:
+        astore = AsyncStore(store)
+        loop = asyncio.get_running_loop()
+        await astore.call(lambda: None)
+        done = []
+        for rows, events in jobs:
+            fut: asyncio.Future[StoreError | None] = loop.create_future()
+            done.append(fut)
+            astore.submit(CommitJob(rows, [], [], 0, lambda job, err, f=fut: f.set_result(err),
+                                    events=events))
+        out = [await f for f in done]
+        await astore.close()
+        return out
+
+    errors = asyncio.run(run())
+    assert errors[0] is None and errors[1] is not None and errors[2] is not None
+    counts = {key[3]: n for key, n in store.index.series_of("r")}
+    assert counts == {0: 50, 1: 10, 2: 10}
