@@ -221,9 +221,11 @@ class IngestPipeline:
                 self._note_declarations(events, cols[0], plan)
         self.planned.reserve(plan, events)
         future: asyncio.Future[BatchResult] = asyncio.get_running_loop().create_future()
+        stored = events if plan.accepted is None else [events[i] for i in plan.accepted]
         self.store.submit(CommitJob(rows, plan.drops, list(plan.delivery.items()),
                                     self._epoch, self._committed,
-                                    _Pending(events, plan, now, future, started)))
+                                    _Pending(events, plan, now, future, started),
+                                    events=stored if rows else None))
         return future
 
     def check(self, batch: tpb.EventBatch, raw: bytes | None = None

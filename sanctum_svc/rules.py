@@ -188,6 +188,10 @@ class Plan:
     double_names: tuple[str, ...] = ()
     rep_doubles: tuple[Getter, ...] = ()
     ints: tuple[tuple[Getter, int, int], ...] = ()
+    #: The field names of `ints`, `strs` and `enums`, in the same order.
+    int_names: tuple[str, ...] = ()
+    str_names: tuple[str, ...] = ()
+    enum_names: tuple[str, ...] = ()
     strs: tuple[tuple[Getter, int, int, int], ...] = ()
     enums: tuple[tuple[Getter, frozenset[int] | None, frozenset[int]], ...] = ()
     times: tuple[tuple[Getter, Bound, Bound], ...] = ()

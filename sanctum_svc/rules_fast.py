@@ -68,6 +68,9 @@ class _Fast:
         plan.double_names = tuple(self.doubles)
         plan.rep_doubles = tuple(g(p) for p in self.rep_doubles)
         plan.ints = tuple((g(p), lo, hi) for p, lo, hi in self.ints)
+        plan.int_names = tuple(p for p, _, _ in self.ints)
+        plan.str_names = tuple(p for p, _, _, _ in self.strs)
+        plan.enum_names = tuple(p for p, _, _ in self.enums)
         plan.strs = tuple((g(p), a, b, c) for p, a, b, c in self.strs)
         plan.enums = tuple((g(p), a, b) for p, a, b in self.enums)
         plan.times = tuple((g(p), a, b) for p, a, b in self.times)
@@ -143,26 +146,66 @@ def fast_sum(plan: Plan, msg: Message) -> float:
     return plan.fast(msg)
 
 
-def columns_ok(plan: Plan, msgs: Sequence[Message]) -> bool:
+def columns_ok(plan: Plan, msgs: Sequence[Message], times: bool = True,
+               given: dict[str, Sequence[Any]] | None = None) -> bool:
     """The checks (not the doubles) of `plan` on many messages at once, a column at a time:
-    for the envelope fields of a batch's events."""
-    for get, lo, hi in plan.ints:
-        values = list(map(get, msgs))
+    for the envelope fields of a batch's events. `given`: columns already read (field name
+    -> values of msgs); `times=False` leaves the timestamps out (rules_wire checked them)."""
+    given = given or {}
+    for (get, lo, hi), name in zip(plan.ints, plan.int_names, strict=True):
+        values = given.get(name) or list(map(get, msgs))
         if values and (min(values) < lo or max(values) > hi):
             return False
-    for get, mn, mx, mb in plan.strs:
-        values = set(map(get, msgs))
+    for (get, mn, mx, mb), name in zip(plan.strs, plan.str_names, strict=True):
+        values = set(given.get(name) or map(get, msgs))
         if values and not all(_str_ok(v, mn, mx, mb) for v in values):
             return False
-    for get, defined, not_in in plan.enums:
-        values = set(map(get, msgs))
+    for (get, defined, not_in), name in zip(plan.enums, plan.enum_names, strict=True):
+        values = set(given.get(name) or map(get, msgs))
         if values & not_in or (defined is not None and not values <= defined):
             return False
-    for get, lo, hi in plan.times:
+    for get, lo, hi in plan.times if times else ():
         stamps = list(map(get, msgs))
         if stamps and not _times_ok(stamps, lo, hi):
             return False
     return all(len(get(m)) <= limit for get, limit in plan.rep_counts for m in msgs)
+
+
+def checked(plan: Plan) -> bool:
+    """Whether `plan` or a plan below it has a rule other than `finite` and timestamp
+    ranges (what `bulk_checks` runs)."""
+    known = _CHECKED.get(id(plan))
+    if known is None:
+        _CHECKED[id(plan)] = False  # a recursive type: decided by its other fields
+        known = bool(plan.ints or plan.strs or plan.enums or plan.rep_counts or plan.oneofs
+                     or any(checked(sub) for _, sub in (*plan.subs, *plan.rep_subs)))
+        _CHECKED[id(plan)] = known
+    return known
+
+
+_CHECKED: dict[int, bool] = {}
+
+
+def bulk_checks(plan: Plan, msgs: Sequence[Message]) -> bool:
+    """`bulk_sum` without the doubles and timestamps (sanctum_svc.rules_wire checked those
+    on the bytes): whether every other rule certainly holds, visiting only sub-messages
+    that have such rules."""
+    if not msgs or not checked(plan):
+        return True
+    if not columns_ok(plan, msgs, times=False):
+        return False
+    for rep, sub in plan.rep_subs:
+        if checked(sub) and not bulk_checks(sub, list(chain.from_iterable(map(rep, msgs)))):
+            return False
+    for get, sub in plan.subs:
+        if checked(sub) and not bulk_checks(sub, list(map(get, msgs))):
+            return False
+    for name, plans in plan.oneofs:
+        for m in msgs:
+            which = m.WhichOneof(name)
+            if which is None or not bulk_checks(plans[which], [getattr(m, which)]):
+                return False
+    return True
 
 
 def _str_ok(v: str, mn: int, mx: int, mb: int) -> bool:

@@ -12,7 +12,7 @@ producer's timestamp, else the receive time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from operator import attrgetter
 
 from google.protobuf.message import Message
@@ -25,6 +25,8 @@ NO_ENV = -1
 
 #: (name, group_id, env_id, value) of one point.
 Point = tuple[str, str, int, float]
+#: (run_id, name, group_id, env_id) of one series.
+SeriesKey = tuple[str, str, str, int]
 
 
 def _scalars(message: type[Message]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -57,6 +59,9 @@ _batch_scalars = _scalar_extractor(tpb.BatchEpochCompletedPayload)
 _EPOCH_PLOTTED = plotted(tpb.EpochCompletedPayload)
 _EPOCH_NAMES = tuple(metric(tpb.EpochCompletedPayload, n) for n in _EPOCH_PLOTTED)
 _epoch_values = attrgetter(*_EPOCH_PLOTTED)
+_EPOCH_GETTERS = tuple(map(attrgetter, _EPOCH_PLOTTED))
+_EPOCH_PAYLOAD = attrgetter("epoch_completed")
+_EPOCH = tpb.EVENT_TYPE_EPOCH_COMPLETED
 _ENV_ACC = metric(tpb.BatchEpochCompletedPayload, "env_accuracies")
 _ENV_REWARD = metric(tpb.BatchEpochCompletedPayload, "env_rewards")
 _HEAD_PREFIX = metric(tpb.PPOUpdatePayload, "heads")
@@ -112,6 +117,42 @@ EXTRACTORS: dict[int, Callable[[tpb.TelemetryEvent], Iterator[Point]]] = {
     tpb.EVENT_TYPE_EPOCH_COMPLETED: _epoch,
     tpb.EVENT_TYPE_METRICS: _metrics,
 }
+
+
+def points_of(events: Iterable[tpb.TelemetryEvent], received_at: float
+              ) -> dict[SeriesKey, tuple[list[float], list[float]]]:
+    """The points of `events` per series (run, name, group, env): times and values in event
+    order. EPOCH_COMPLETED, most of a run's events, is read a column at a time per env."""
+    out: dict[SeriesKey, tuple[list[float], list[float]]] = {}
+    epochs: dict[tuple[str, str, int], list[tpb.TelemetryEvent]] = {}
+    for event in events:
+        t = event.event_type
+        if t == _EPOCH:
+            if event.HasField("env_id"):
+                key = (event.run_id, event.group_id, event.env_id)
+                same = epochs.get(key)
+                if same is None:
+                    epochs[key] = [event]
+                else:
+                    same.append(event)
+            continue
+        extract = EXTRACTORS.get(t)
+        if extract is None:
+            continue
+        at = event_time(event, received_at)
+        run_id = event.run_id
+        for name, group_id, env_id, value in extract(event):
+            series = out.get((run_id, name, group_id, env_id))
+            if series is None:
+                series = out[(run_id, name, group_id, env_id)] = ([], [])
+            series[0].append(at)
+            series[1].append(value)
+    for (run_id, group_id, env_id), same in epochs.items():
+        times = [event_time(e, received_at) for e in same]
+        payloads = list(map(_EPOCH_PAYLOAD, same))
+        for name, get in zip(_EPOCH_NAMES, _EPOCH_GETTERS, strict=True):
+            out[(run_id, name, group_id, env_id)] = (times, list(map(float, map(get, payloads))))
+    return out
 
 
 def event_time(event: tpb.TelemetryEvent, received_at: float) -> float:

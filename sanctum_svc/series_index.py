@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.series_extract import EXTRACTORS, event_time
+from sanctum_svc.series_extract import SeriesKey, points_of
 
 #: Points per block (a full block is 8 KiB of values and times).
 BLOCK = 512
@@ -58,7 +58,6 @@ CREATE TABLE IF NOT EXISTS series_blocks (
 ) WITHOUT ROWID
 """
 
-SeriesKey = tuple[str, str, str, int]  # run_id, name, group_id, env_id
 
 
 @dataclass
@@ -93,9 +92,9 @@ class SeriesIndex:
         self.runs: dict[str, set[SeriesKey]] = {}
         self.tails: dict[int, Tail] = {}
         self._next_id = 1
-        #: Rollback journal of the open transaction: each touched tail as it was before
-        #: it, and the series created in it.
-        self._journal: dict[int, Tail] = {}
+        #: Rollback journal of the open transaction: each touched tail's length before it
+        #: (a copy once the transaction flushed part of it), and the series created in it.
+        self._journal: dict[int, Tail | int] = {}
         self._created: list[SeriesKey] = []
         #: Points not indexed because their run already had MAX_SERIES_PER_RUN series.
         self.refused_points = 0
@@ -141,7 +140,12 @@ class SeriesIndex:
 
     def rollback(self) -> None:
         """The transaction failed: forget what it added."""
-        self.tails.update(self._journal)
+        for series_id, before in self._journal.items():
+            if isinstance(before, Tail):
+                self.tails[series_id] = before
+            else:  # only appended to: cut back to the length it had
+                tail = self.tails[series_id]
+                del tail.times[before:], tail.values[before:], tail.batches[before:]
         for key in self._created:
             series_id = self.ids.pop(key)
             self.runs.get(key[0], set()).discard(key)
@@ -151,22 +155,16 @@ class SeriesIndex:
     def add_batch(self, db: sqlite3.Connection, batch_row: int, received_at: float,
                   events: Iterable[tpb.TelemetryEvent]) -> None:
         """Add the points of one stored batch; write the blocks it fills."""
-        for event in events:
-            extract = EXTRACTORS.get(event.event_type)
-            if extract is None:
+        for key, (times, values) in points_of(events, received_at).items():
+            tail = self._tail(db, key)
+            if tail is None:
+                self.refused_points += len(values)
                 continue
-            t = event_time(event, received_at)
-            run_id = event.run_id
-            for name, group_id, env_id, value in extract(event):
-                tail = self._tail(db, (run_id, name, group_id, env_id))
-                if tail is None:
-                    self.refused_points += 1
-                    continue
-                tail.times.append(t)
-                tail.values.append(value)
-                tail.batches.append(batch_row)
-                if len(tail.times) >= BLOCK:
-                    self._flush(db, tail, len(tail.times))
+            tail.times += times
+            tail.values += values
+            tail.batches += [batch_row] * len(values)
+            while len(tail.times) >= BLOCK:
+                self._flush(db, tail, BLOCK)
 
     def _tail(self, db: sqlite3.Connection, key: SeriesKey) -> Tail | None:
         series_id = self.ids.get(key)
@@ -182,19 +180,18 @@ class SeriesIndex:
         tail = self.tails.get(series_id)
         if tail is None:
             tail = self.tails[series_id] = Tail(series_id, 0)
-        self._touch(tail)
+        if series_id not in self._journal:
+            self._journal[series_id] = len(tail.times)
         return tail
-
-    def _touch(self, tail: Tail) -> None:
-        """Journal the tail as it is before this transaction first changes it."""
-        if tail.series_id not in self._journal:
-            self._journal[tail.series_id] = Tail(tail.series_id, tail.first_step,
-                                                 list(tail.times), list(tail.values),
-                                                 list(tail.batches))
 
     def _flush(self, db: sqlite3.Connection, tail: Tail, k: int) -> None:
         """Write the tail's first k points as a block."""
-        self._touch(tail)
+        before = self._journal.get(tail.series_id)
+        if not isinstance(before, Tail):  # the tail as the transaction found it
+            n = len(tail.times) if before is None else before
+            self._journal[tail.series_id] = Tail(tail.series_id, tail.first_step,
+                                                 tail.times[:n], tail.values[:n],
+                                                 tail.batches[:n])
         self._write_block(db, tail.series_id, tail.first_step, tail.times[:k],
                           tail.values[:k])
         tail.first_step += k

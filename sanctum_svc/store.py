@@ -249,16 +249,22 @@ class EventStore(RunRows):
         return self.commit_many([(batches, drops, delivery)])[0]
 
     def commit_many(self, writes: list[tuple[list[BatchRow], list[DropRow],
-                                             list[DeliveryRow]]]) -> list[int | None]:
+                                             list[DeliveryRow]]],
+                    parsed: Sequence[Sequence[tpb.TelemetryEvent] | None] = ()
+                    ) -> list[int | None]:
         """Write several batches in ONE transaction (all or none of them). Returns, per
-        write, the id of its last `batches` row (None when it had none)."""
+        write, the id of its last `batches` row (None when it had none). `parsed`: per
+        write of one row, its events already parsed (None: the series index parses them)."""
         batches: list[BatchRow] = []
         drops: list[DropRow] = []
         delivery: dict[str, bytes] = {}  # only each run's latest stats matter
-        for b, d, stats in writes:
+        row_events: list[Sequence[tpb.TelemetryEvent] | None] = []
+        for k, (b, d, stats) in enumerate(writes):
             batches += b
             drops += d
             delivery.update(stats)
+            given = parsed[k] if k < len(parsed) and len(b) == 1 else None
+            row_events += [given] if given is not None else [None] * len(b)
         db = self.db
         index = self.index
         try:
@@ -277,8 +283,11 @@ class EventStore(RunRows):
                     row += len(b)
                     if b:
                         ids[i] = row
-                for rowid, stored in enumerate(batches, last - len(batches) + 1):
-                    index.add_batch(db, rowid, stored[0], _events_of(stored[6]))
+                for rowid, stored, events in zip(
+                        range(last - len(batches) + 1, last + 1), batches, row_events,
+                        strict=True):
+                    index.add_batch(db, rowid, stored[0],
+                                    _events_of(stored[6]) if events is None else events)
             if drops:
                 latest: dict[tuple[str, str], int] = {}
                 for r, p, total in drops:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -37,6 +37,8 @@ class CommitJob:
     epoch: int
     on_done: Callable[[CommitJob, StoreError | None], None]
     context: Any = field(default=None)
+    #: The events of its one `batches` row, parsed (the series index reads them).
+    events: Sequence[Any] | None = None
     #: Once written: the id of the batch's last `batches` row (None: it wrote none).
     last_row: int | None = None
 
@@ -154,7 +156,8 @@ class AsyncStore:
         if not jobs:
             return None
         try:
-            ids = self.store.commit_many([(j.batches, j.drops, j.delivery) for j in jobs])
+            ids = self.store.commit_many([(j.batches, j.drops, j.delivery) for j in jobs],
+                                         [j.events for j in jobs])
             for job, row in zip(jobs, ids, strict=True):
                 job.last_row = row
         except Exception as exc:  # never leave a waiter hanging

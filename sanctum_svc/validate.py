@@ -29,6 +29,7 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.events import PAYLOAD_FOR_TYPE, type_name
 from sanctum_svc import rules, rules_fast
 from sanctum_svc.config import MAX_EVENTS_PER_BATCH, MAX_REPEATED, Limits
+from sanctum_svc.rules_wire import WireCheck
 from sanctum_svc.validate_bulk import bulk_ok
 
 #: Stop collecting after this many violations: the first few are what a user needs.
@@ -60,6 +61,7 @@ _SLOT_ID = attrgetter("slot_id")
 assert not (_EVENT_PLAN.doubles or _EVENT_PLAN.rep_subs or _EVENT_PLAN.subs), \
     "fast_ok checks the envelope column-wise: it has no doubles or sub-messages of its own"
 _TRAINING_STARTED = tpb.EVENT_TYPE_TRAINING_STARTED
+_WIRE = WireCheck(tpb.TelemetryEvent.DESCRIPTOR)
 
 
 @dataclass(frozen=True)
@@ -267,9 +269,16 @@ def fast_ok(batch: tpb.EventBatch, declared: DeclaredShape, columns: Columns | N
     if drops and (len(drops) > MAX_REPEATED
                   or not rules_fast.columns_ok(_DROP_PLAN, drops)):
         return False
-    if not _sizes_within(events, raw):
+    parts = _parts(raw)
+    if not _sizes_within(events, raw, parts):
         return False
-    if not rules_fast.columns_ok(_EVENT_PLAN, events):
+    # Doubles and timestamps on the bytes (rules_wire); False there only means "the rules
+    # below check them too", never "invalid".
+    wire = parts is not None and _WIRE.ok(parts)
+    given = {"event_type": types, "run_id": run_ids}
+    if columns is not None:
+        given.update(producer_id=columns[2], seq=columns[3])
+    if not rules_fast.columns_ok(_EVENT_PLAN, events, times=not wire, given=given):
         return False
     by_type = _BY_TYPE
     per_env = _PER_ENV
@@ -279,7 +288,7 @@ def fast_ok(batch: tpb.EventBatch, declared: DeclaredShape, columns: Columns | N
     shape = shape_of(declared(run_ids[0]), limits) if one_run else None
     if shape is not None:
         bulk = bulk_ok(events, types, _BULK_BY_TYPE, _PER_ENV, shape,
-                       (_ONE_SLOT, _SEEDS, _DECISION))
+                       (_ONE_SLOT, _SEEDS, _DECISION), wire)
         if bulk is not None:
             return bulk
     for ev, t, run_id in zip(events, types, run_ids, strict=True):
@@ -323,17 +332,25 @@ def fast_ok(batch: tpb.EventBatch, declared: DeclaredShape, columns: Columns | N
     return math.isfinite(total)
 
 
-def _sizes_within(events: Sequence[tpb.TelemetryEvent], raw: bytes | None) -> bool:
-    """Every event serializes to at most rules.SIZE_IMPLIED bytes."""
+def _parts(raw: bytes | None) -> Sequence[bytes] | None:
+    """Each event's bytes of a batch received as `raw` (None: not received as bytes)."""
+    if raw is None:
+        return None
+    try:
+        return split_events(raw)
+    except DecodeError:
+        return None
+
+
+def _sizes_within(events: Sequence[tpb.TelemetryEvent], raw: bytes | None,
+                  parts: Sequence[bytes] | None) -> bool:
+    """Every event serializes to at most rules.SIZE_IMPLIED bytes (`parts`: each event's
+    bytes of `raw`, the batch as received)."""
     limit = rules.SIZE_IMPLIED
     if raw is not None:
         if len(raw) <= limit:
             return True
-        try:
-            sizes = split_events(raw)
-        except DecodeError:
-            return False
-        return not sizes or max(map(len, sizes)) <= limit
+        return parts is not None and (not parts or max(map(len, parts)) <= limit)
     return all(ev.ByteSize() <= limit for ev in events)
 
 

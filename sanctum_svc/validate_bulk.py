@@ -28,11 +28,12 @@ _WHICH = methodcaller("WhichOneof", "payload")
 
 def bulk_ok(events: Sequence[tpb.TelemetryEvent], types: list[int],
             by_type: dict[int, tuple[str, Plan, int]], per_env: frozenset[str],
-            shape: tuple[int, frozenset[str] | None, object], kinds: tuple[int, int, int]
-            ) -> bool | None:
+            shape: tuple[int, frozenset[str] | None, object], kinds: tuple[int, int, int],
+            wire: bool = False) -> bool | None:
     """True: every event of the batch (one run, its `shape`) passes every rule; False: some
     rule may fail; None: the batch declares a shape (TRAINING_STARTED), which changes the
-    rules for the events after it, so the caller checks it event by event."""
+    rules for the events after it, so the caller checks it event by event. `wire`: the
+    doubles and timestamps are already checked (sanctum_svc.rules_wire)."""
     n_envs, slots, _ = shape
     one_slot, seeds_kind, decision_kind = kinds
     groups: dict[int, list[int]] = {}
@@ -53,7 +54,10 @@ def bulk_ok(events: Sequence[tpb.TelemetryEvent], types: list[int],
         if any(names[i] != name for i in idx):
             return False
         payloads = list(map(attrgetter(name), group))
-        total += rules_fast.bulk_sum(plan, payloads)
+        if not wire:
+            total += rules_fast.bulk_sum(plan, payloads)
+        elif not rules_fast.bulk_checks(plan, payloads):
+            return False
         if name in per_env and not all(map(_HAS_ENV, group)):
             return False
         if max(map(_ENV_ID, group)) >= n_envs:  # unset env_id reads 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from sanctum_svc.envtrack import plotted_values
+from sanctum_svc.envtrack import PLOTTED, plotted_values
 from sanctum_svc.handlers.registry import handles
 
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 #: A DORMANT (or unspecified) slot holds no seed, so it carries no blueprint.
 _DORMANT = tpb.SEED_STAGE_DORMANT
+_PLOTS_ACCURACY_REWARD = PLOTTED == ("val_accuracy", "reward")
 
 
 @handles(tpb.EVENT_TYPE_EPOCH_COMPLETED)
@@ -38,8 +39,13 @@ def epoch_completed(run: RunAggregator, event: tpb.TelemetryEvent, received_at: 
     if accuracy > track.best_accuracy:
         track.best_accuracy = accuracy
     track.cumulative_reward += reward
-    for series, value in zip(track.series, plotted_values(p), strict=True):
-        series.append(value)
+    if _PLOTS_ACCURACY_REWARD:  # the values just read: no second read of the payload
+        accuracies, rewards = track.series
+        accuracies.append(accuracy)
+        rewards.append(reward)
+    else:
+        for series, value in zip(track.series, plotted_values(p), strict=True):
+            series.append(value)
     payload_seeds = p.seeds
     if not payload_seeds:
         return

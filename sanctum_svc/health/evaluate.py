@@ -30,6 +30,9 @@ from sanctum_svc.health.track import Track
 SEVERITY = {1: tpb.SEVERITY_WARNING, 2: tpb.SEVERITY_CRITICAL}
 #: Bit of LIFECYCLE_OP_GERMINATE in the op head's valid_mask (op index i is enum value i+1).
 GERMINATE_BIT = 1 << (tpb.LIFECYCLE_OP_GERMINATE - 1)
+_OP = tpb.ACTION_HEAD_OP
+#: Decisions noted before they are counted (bounds what they keep referenced).
+UNREAD_MAX = 1024
 
 #: Called with (run_id, finding, rising) on every edge (the alert webhook listens here).
 EdgeListener = Callable[[str, spb.HealthFinding, bool], None]
@@ -62,20 +65,46 @@ class RunHealth:
         self.tracks: dict[tuple[str, str, int], Track] = {}
         self.groups: dict[str, GroupState] = {}
         self.evaluated = 0
-        self.blocked_decisions = 0
+        self._blocked = 0
+        #: Decisions not yet counted into `blocked_decisions` (read back from the newest).
+        self._unread: list[tpb.DecisionCard] = []
         self.stall = Track(BY_ID["stall"], "")
         self.bands: dict[str, str] = {}
 
     # -- inputs ---------------------------------------------------------------------------
     def on_decision(self, card: tpb.DecisionCard) -> None:
-        """Count decisions in a row whose germinate action was masked out."""
-        for choice in card.heads:
-            if choice.head == tpb.ACTION_HEAD_OP and choice.relevant:
-                if choice.valid_mask & GERMINATE_BIT:
-                    self.blocked_decisions = 0
-                else:
-                    self.blocked_decisions += 1
-                return
+        """Note a decision for `blocked_decisions`. Only the decisions since the last one
+        that could germinate count, so they are read when the count is, newest first,
+        not one by one as they arrive (most are never looked at)."""
+        unread = self._unread
+        unread.append(card)
+        if len(unread) >= UNREAD_MAX:
+            self._count_unread()
+
+    @property
+    def blocked_decisions(self) -> int:
+        """Decisions in a row (the latest ones) whose germinate action was masked out."""
+        if self._unread:
+            self._count_unread()
+        return self._blocked
+
+    @blocked_decisions.setter
+    def blocked_decisions(self, value: int) -> None:
+        self._unread = []
+        self._blocked = value
+
+    def _count_unread(self) -> None:
+        blocked = 0
+        for card in reversed(self._unread):
+            for choice in card.heads:  # the op head decides (irrelevant: not counted)
+                if choice.head == _OP and choice.relevant:
+                    if choice.valid_mask & GERMINATE_BIT:
+                        self._unread, self._blocked = [], blocked
+                        return
+                    blocked += 1
+                    break
+        self._unread = []
+        self._blocked += blocked
 
     def on_update(self, group_id: str, p: tpb.PPOUpdatePayload, config: tpb.RunConfig | None,
                   state: spb.SanctumSnapshot, vitals: tpb.SystemVitalsPayload | None,
