@@ -286,7 +286,10 @@ class Fanout:
                     await asyncio.sleep(self._rebuild_in(run.run_id))
                     continue
                 if incremental and same_run and sent is not None:
-                    yield self.update_bytes(run.run_id, cached, sent[2])
+                    data = self.update_bytes(run.run_id, cached, sent[2])
+                    if data is not cached.data:
+                        self.metrics.deltas.inc()
+                    yield data
                 else:
                     yield cached.data
                 sent = (run.run_id, cached.version, cached.build)
