@@ -22,18 +22,15 @@ class DeltaMismatch(ValueError):
     """The delta does not apply to the held snapshot: resubscribe for a full one."""
 
 
-def _is_map(fd: FieldDescriptor) -> bool:
-    return fd.message_type is not None and fd.message_type.GetOptions().map_entry
-
-
 def copy_field(dst: Message, fd: FieldDescriptor, value: Any) -> None:
     """Replace field `fd` of `dst` with `value` whole (a message copied over, a repeated
     field or map replaced, not merged)."""
+    entry = fd.message_type
     if fd.is_repeated:  # maps included
         dst.ClearField(fd.name)
         target = getattr(dst, fd.name)
-        if _is_map(fd):
-            if fd.message_type.fields_by_name["value"].message_type is not None:
+        if entry is not None and entry.GetOptions().map_entry:
+            if entry.fields_by_name["value"].message_type is not None:
                 for key, item in value.items():
                     target[key].CopyFrom(item)
             else:
