@@ -9,7 +9,10 @@ snapshots, then with deltas (interleaved rounds). Rows: update age p99 (from the
 carrying an event to the first update the viewer holds with it: it includes the 100 ms
 slot and the link's 50 ms), updates/s delivered, and bytes per update on the wire (the
 veth's transmitted bytes: TCP/IP, HTTP/2 and gRPC framing included). Needs root and
-iproute2 (`ip`, `tc`); the rows say why when it cannot run.
+iproute2 (`ip`, `tc`); the rows say why when it cannot run. On a kernel without the netem
+qdisc (sch_netem; this machine's VM kernel lacks it) the link is shaped with `tbf rate
+1mbit` each way and the 50 ms each way is added by a user-space proxy in the viewer's
+namespace (bench/delay_proxy.py); the rows name the shaping used.
 
     python -m bench [--quick] tui_netem
 """
@@ -32,7 +35,9 @@ from testkit.original_mix import original_mix
 
 HZ = 10.0
 RATE = 500
-NETEM = ("rate", "1mbit", "delay", "50ms")
+NETEM = ("netem", "rate", "1mbit", "delay", "50ms")
+TBF = ("tbf", "rate", "1mbit", "burst", "32kbit", "latency", "400ms")
+DELAY_S = 0.05
 NS = f"esper-netem-{os.getpid()}"
 HOST_IF, NS_IF = f"enh{os.getpid() % 100000}", f"enn{os.getpid() % 100000}"
 HOST_IP, NS_IP = "10.203.0.1", "10.203.0.2"
@@ -52,7 +57,8 @@ def unavailable() -> str | None:
     return None
 
 
-def link_up() -> None:
+def link_up() -> str:
+    """The namespace and the shaped veth pair; which shaping was used ("netem" or "tbf")."""
     _run("ip", "netns", "add", NS)
     _run("ip", "link", "add", HOST_IF, "type", "veth", "peer", "name", NS_IF)
     _run("ip", "link", "set", NS_IF, "netns", NS)
@@ -61,8 +67,16 @@ def link_up() -> None:
     _run("ip", "link", "set", HOST_IF, "up")
     _run("ip", "-n", NS, "link", "set", NS_IF, "up")
     _run("ip", "-n", NS, "link", "set", "lo", "up")
-    _run("tc", "qdisc", "add", "dev", HOST_IF, "root", "netem", *NETEM)
-    _run("ip", "netns", "exec", NS, "tc", "qdisc", "add", "dev", NS_IF, "root", "netem", *NETEM)
+    kind = "netem"
+    try:
+        _run("tc", "qdisc", "add", "dev", HOST_IF, "root", *NETEM)
+    except subprocess.CalledProcessError:  # no sch_netem in this kernel
+        kind = "tbf"
+    shaping = NETEM if kind == "netem" else TBF
+    if kind == "tbf":
+        _run("tc", "qdisc", "add", "dev", HOST_IF, "root", *shaping)
+    _run("ip", "netns", "exec", NS, "tc", "qdisc", "add", "dev", NS_IF, "root", *shaping)
+    return kind
 
 
 def link_down() -> None:
@@ -74,10 +88,13 @@ def _tx_bytes() -> int:
     return int(Path(f"/sys/class/net/{HOST_IF}/statistics/tx_bytes").read_text())
 
 
-def netem_round(tmp: str, name: str, incremental: bool, seconds: float) -> dict[str, float]:
+def netem_round(tmp: str, name: str, incremental: bool, seconds: float, delay: float
+                ) -> dict[str, float]:
     """One viewer round behind the shaped link; figures over its last `seconds` - 2 s."""
     events = original_mix(name, n_batches=max(1, int(RATE * (seconds + 4) / 3830) + 1))
-    server = SanctumProcess(str(Path(tmp) / f"{name}.sqlite"))
+    # A private veth between two namespaces of this machine: no token needed.
+    server = SanctumProcess(str(Path(tmp) / f"{name}.sqlite"),
+                            extra_args=["--insecure-listen-all"])
     server.address = f"{HOST_IP}:{server.port}"
     with server:
         feeder = Feeder(server.address, name, chunk=RATE // 20, period_s=0.05, events=events)
@@ -85,7 +102,7 @@ def netem_round(tmp: str, name: str, incremental: bool, seconds: float) -> dict[
         viewer = subprocess.Popen(
             ["ip", "netns", "exec", NS, sys.executable, "-m", "bench.netem_client",
              server.address, name, str(seconds), str(HZ),
-             "incremental" if incremental else "full"],
+             "incremental" if incremental else "full", str(delay)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             cwd=Path(__file__).resolve().parents[1])
         feeder.start()
@@ -116,12 +133,16 @@ def bench_tui_netem(quick: bool) -> list[Row]:
     results: dict[bool, list[dict[str, float]]] = {False: [], True: []}
     link_down()
     try:
-        link_up()
+        kind = link_up()
+        delay = 0.0 if kind == "netem" else DELAY_S
+        if kind == "tbf":
+            where += " (tbf + 50 ms proxy each way: no sch_netem)"
         with tempfile.TemporaryDirectory() as tmp:
             for r in range(rounds):
                 for incremental in (False, True):
                     name = f"netem-{'delta' if incremental else 'full'}-{r}"
-                    results[incremental].append(netem_round(tmp, name, incremental, seconds))
+                    results[incremental].append(
+                        netem_round(tmp, name, incremental, seconds, delay))
     finally:
         link_down()
     full, delta = ({k: sum(x[k] for x in results[m]) / len(results[m]) for k in results[m][0]}
