@@ -4,8 +4,9 @@ A sanctum process runs in this (the host's) network namespace; the TUI's connect
 (bench/netem_client.py: tui_client.connection.watch, headless) runs in a second namespace
 joined by a veth pair whose both ends shape egress with `tc qdisc ... netem rate 1mbit
 delay 50ms` (100 ms round trip). The original's 12-env mix streams into sanctum at R ev/s
-over loopback (not through the link) while the viewer watches at 10 Hz, first with full
-snapshots, then with deltas (interleaved rounds). Rows: update age p99 (from the Ingest call
+over loopback (not through the link) while the viewer watches at 10 Hz with full snapshots
+(as before incremental snapshots), with deltas, and with deltas and gzip (the TUI's
+default), in interleaved rounds. Rows: update age p99 (from the Ingest call
 carrying an event to the first update the viewer holds with it: it includes the 100 ms
 slot and the link's 50 ms), updates/s delivered, and bytes per update on the wire (the
 veth's transmitted bytes: TCP/IP, HTTP/2 and gRPC framing included). Needs root and
@@ -35,6 +36,7 @@ from testkit.original_mix import original_mix
 
 HZ = 10.0
 RATE = 500
+GOAL_BYTES = 3000
 NETEM = ("netem", "rate", "1mbit", "delay", "50ms")
 TBF = ("tbf", "rate", "1mbit", "burst", "32kbit", "latency", "400ms")
 DELAY_S = 0.05
@@ -88,7 +90,10 @@ def _tx_bytes() -> int:
     return int(Path(f"/sys/class/net/{HOST_IF}/statistics/tx_bytes").read_text())
 
 
-def netem_round(tmp: str, name: str, incremental: bool, seconds: float, delay: float
+MODES = ("full", "delta", "delta+gzip")
+
+
+def netem_round(tmp: str, name: str, mode: str, seconds: float, delay: float
                 ) -> dict[str, float]:
     """One viewer round behind the shaped link; figures over its last `seconds` - 2 s."""
     events = original_mix(name, n_batches=max(1, int(RATE * (seconds + 4) / 3830) + 1))
@@ -102,7 +107,7 @@ def netem_round(tmp: str, name: str, incremental: bool, seconds: float, delay: f
         viewer = subprocess.Popen(
             ["ip", "netns", "exec", NS, sys.executable, "-m", "bench.netem_client",
              server.address, name, str(seconds), str(HZ),
-             "incremental" if incremental else "full", str(delay)],
+             mode, str(delay)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             cwd=Path(__file__).resolve().parents[1])
         feeder.start()
@@ -130,7 +135,7 @@ def bench_tui_netem(quick: bool) -> list[Row]:
     if why is not None:
         return [row(f"TUI over {where}", "not run", "", why, "", None)]
     seconds, rounds = (8.0, 1) if quick else (15.0, 2)
-    results: dict[bool, list[dict[str, float]]] = {False: [], True: []}
+    results: dict[str, list[dict[str, float]]] = {m: [] for m in MODES}
     link_down()
     try:
         kind = link_up()
@@ -139,20 +144,25 @@ def bench_tui_netem(quick: bool) -> list[Row]:
             where += " (tbf + 50 ms proxy each way: no sch_netem)"
         with tempfile.TemporaryDirectory() as tmp:
             for r in range(rounds):
-                for incremental in (False, True):
-                    name = f"netem-{'delta' if incremental else 'full'}-{r}"
-                    results[incremental].append(
-                        netem_round(tmp, name, incremental, seconds, delay))
+                for mode in MODES:
+                    name = f"netem-{mode.replace('+', '-')}-{r}"
+                    results[mode].append(netem_round(tmp, name, mode, seconds, delay))
     finally:
         link_down()
-    full, delta = ({k: sum(x[k] for x in results[m]) / len(results[m]) for k in results[m][0]}
-                   for m in (False, True))
-    return [
-        row(f"TUI update age p99, deltas, {where}", delta["p99"], "ms",
-            f"full {full['p99']:,.0f} ms (p50 {full['p50']:,.0f}; deltas p50 "
-            f"{delta['p50']:,.0f})", "stays live", None),
-        row(f"TUI updates/s, deltas, {where}", delta["rate"], "/s",
-            f"full {full['rate']:.2f}/s", f"{HZ:g}/s asked", None),
-        row(f"TUI wire bytes/update, deltas, {where}", delta["bytes"], "bytes",
-            f"full {full['bytes']:,.0f} bytes", "", None),
-    ]
+    avg = {m: {k: sum(x[k] for x in results[m]) / len(results[m]) for k in results[m][0]}
+           for m in MODES}
+    full = avg["full"]
+    rows = []
+    for mode in MODES[1:]:
+        got, gzip = avg[mode], mode.endswith("gzip")
+        rows += [
+            row(f"TUI update age p99, {mode}, {where}", got["p99"], "ms",
+                f"full {full['p99']:,.0f} ms (p50 {full['p50']:,.0f}; {mode} p50 "
+                f"{got['p50']:,.0f})", "stays live", None),
+            row(f"TUI updates/s, {mode}, {where}", got["rate"], "/s",
+                f"full {full['rate']:.2f}/s", f"{HZ:g}/s asked", None),
+            row(f"TUI wire bytes/update, {mode}, {where}", got["bytes"], "bytes",
+                f"full {full['bytes']:,.0f} bytes", f"<= {GOAL_BYTES:,}" if gzip else "",
+                got["bytes"] <= GOAL_BYTES if gzip else None),
+        ]
+    return rows

@@ -4,7 +4,7 @@ one JSON line: [monotonic arrival time, delivery.events_applied] per snapshot th
 would have been handed. With DELAY_S > 0 it connects through bench.delay_proxy (for
 kernels without sch_netem).
 
-    python -m bench.netem_client ADDRESS RUN_ID SECONDS HZ incremental|full [DELAY_S]
+    python -m bench.netem_client ADDRESS RUN_ID SECONDS HZ full|delta|delta+gzip [DELAY_S]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tui_client.connection import Subscription, watch
 from tui_client.messages import SnapshotReceived
 
 
-async def _main(address: str, run_id: str, seconds: float, hz: float, incremental: bool,
+async def _main(address: str, run_id: str, seconds: float, hz: float, mode: str,
                 delay: float) -> list[tuple[float, int]]:
     arrivals: list[tuple[float, int]] = []
     if delay > 0:
@@ -34,7 +34,8 @@ async def _main(address: str, run_id: str, seconds: float, hz: float, incrementa
             arrivals.append((time.monotonic(), msg.snapshot.delivery.events_applied))
 
     sub = Subscription(ChannelConfig(address), run_id=run_id, max_hz=hz,
-                       ask_when_several=False, incremental=incremental)
+                       ask_when_several=False, incremental=mode.startswith("delta"),
+                       compressed=mode.endswith("gzip"))
     task = asyncio.create_task(watch(sub, post))
     await asyncio.sleep(seconds)
     task.cancel()
@@ -46,6 +47,5 @@ async def _main(address: str, run_id: str, seconds: float, hz: float, incrementa
 if __name__ == "__main__":
     addr, run, secs, rate_hz, mode = sys.argv[1:6]
     delay_s = float(sys.argv[6]) if len(sys.argv) > 6 else 0.0
-    got = asyncio.run(_main(addr, run, float(secs), float(rate_hz), mode == "incremental",
-                            delay_s))
+    got = asyncio.run(_main(addr, run, float(secs), float(rate_hz), mode, delay_s))
     print(json.dumps(got))

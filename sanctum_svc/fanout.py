@@ -255,6 +255,8 @@ class Fanout:
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"sanctum already serves {self.config.max_subscribers} WatchSnapshots "
                 "subscribers (its limit); retry later")
+        if request.compressed:
+            context.set_compression(grpc.Compression.Gzip)
         sub = _Subscriber(asyncio.current_task(), peer=context.peer() or "")
         self._subscribers.add(sub)
         self.metrics.subscribers.inc()

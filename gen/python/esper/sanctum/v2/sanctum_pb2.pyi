@@ -96,14 +96,16 @@ class GetResumeCursorResponse(_message.Message):
     def __init__(self, cursors: _Optional[_Iterable[_Union[ProducerCursor, _Mapping]]] = ...) -> None: ...
 
 class WatchSnapshotsRequest(_message.Message):
-    __slots__ = ("run_id", "max_hz", "incremental")
+    __slots__ = ("run_id", "max_hz", "incremental", "compressed")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     MAX_HZ_FIELD_NUMBER: _ClassVar[int]
     INCREMENTAL_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSED_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     max_hz: float
     incremental: bool
-    def __init__(self, run_id: _Optional[str] = ..., max_hz: _Optional[float] = ..., incremental: _Optional[bool] = ...) -> None: ...
+    compressed: bool
+    def __init__(self, run_id: _Optional[str] = ..., max_hz: _Optional[float] = ..., incremental: _Optional[bool] = ..., compressed: _Optional[bool] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("server_time", "version", "liveness", "seconds_since_last_event")
