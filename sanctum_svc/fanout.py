@@ -124,6 +124,9 @@ class Fanout:
         data = spb.WatchSnapshotsResponse(snapshot=snap).SerializeToString()
         self.metrics.snapshot_build.observe(time.perf_counter() - started)
         self._builds += 1
+        previous = self._cache.get(run.run_id)
+        if previous is not None:
+            previous.deltas.clear()  # only the current build's deltas are sent again
         cached = _Cached(version, data, liveness, time.monotonic(), snap, self._builds)
         self._cache[run.run_id] = cached
         self._keep_base(run.run_id, cached)
