@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.delta import DeltaMismatch, apply_delta
 from sanctum_svc.aggregator import RunAggregator
+from sanctum_svc.config import SNAPSHOT_BUDGET_BYTES
 from sanctum_svc.delta import build_delta, float_overlap, overlap
 from testkit.original_mix import original_mix
 from tests.tui.hostile import messages, snapshots
@@ -119,12 +121,14 @@ def test_appends_send_only_the_new_items() -> None:
     assert not delta.set.HasField("event_log")
 
 
-def test_deltas_follow_the_original_mix_exactly() -> None:
+@pytest.mark.parametrize("budget", [SNAPSHOT_BUDGET_BYTES, 12_000])
+def test_deltas_follow_the_original_mix_exactly(budget: int) -> None:
     """Every snapshot the real aggregator builds over the original's 12-env mix (chunks of
     varying size, across a batch barrier) is rebuilt exactly from the previous one plus
-    its delta, and the deltas use the patches, not whole sections."""
+    its delta, and the deltas use the patches, not whole sections; also when the size
+    budget trims every snapshot (the delta carries the cuts and the trim record)."""
     events = original_mix("mix", n_batches=2)
-    agg = RunAggregator("mix")
+    agg = RunAggregator("mix", snapshot_budget=budget)
     rng = random.Random(15)
     held = prev = None
     used: set[str] = set()
@@ -143,3 +147,4 @@ def test_deltas_follow_the_original_mix_exactly() -> None:
             assert _wire(held) == _wire(snap)
         prev = snap
     assert {"run", "groups", "envs", "series", "event_log", "decisions"} <= used
+    assert held is not None and held.HasField("trimmed") == (budget < SNAPSHOT_BUDGET_BYTES)
