@@ -32,10 +32,10 @@ class Feeder:
     events sanctum holds once it is applied."""
 
     def __init__(self, address: str, run_id: str, chunk: int = 8, period_s: float = 0.05,
-                 n_envs: int = 4) -> None:
+                 n_envs: int = 4, events: list[Any] | None = None) -> None:
         self.address, self.run_id = address, run_id
         self.chunk, self.period_s = chunk, period_s
-        self.events = build_run_events(run_id, n_batches=2000, n_envs=n_envs)
+        self.events = events or build_run_events(run_id, n_batches=2000, n_envs=n_envs)
         self.accepted = 0  # events in completed Ingest calls
         self.marks: list[tuple[float, int]] = []  # (t sent, events_applied once applied)
         self._stop = threading.Event()
@@ -70,18 +70,32 @@ class Feeder:
         self._channel.close()
 
 
-def _child(address: str, run_id: str, n: int, max_hz: float, conn: Connection) -> None:
-    """Child process: n subscribers; 'ready' once each has a snapshot; arrivals on 'stop'."""
+def _child(address: str, run_id: str, n: int, max_hz: float, conn: Connection,
+           incremental: bool = False) -> None:
+    """Child process: n subscribers; 'ready' once each has a snapshot; (arrivals, bytes
+    received per subscriber) on 'stop'. Incremental subscribers read the delivery counts
+    from the delta (where it carries the delivery section whole when it changed) rather
+    than applying it: the cost measured is the server's and the wire's."""
     arrivals: list[Arrivals] = [[] for _ in range(n)]
+    received = [0] * n
 
     async def one(i: int, first: asyncio.Event) -> None:
         async with aio_channel(ChannelConfig(address, subscriber=True)) as ch:
             stub = sanctum_pb2_grpc.SanctumServiceStub(ch)
-            async for msg in stub.WatchSnapshots(
-                    spb.WatchSnapshotsRequest(run_id=run_id, max_hz=max_hz)):
-                if msg.HasField("snapshot"):
-                    arrivals[i].append((time.monotonic(), msg.snapshot.delivery.events_applied))
-                    first.set()
+            applied = 0
+            async for msg in stub.WatchSnapshots(spb.WatchSnapshotsRequest(
+                    run_id=run_id, max_hz=max_hz, incremental=incremental)):
+                kind = msg.WhichOneof("kind")
+                if kind == "snapshot":
+                    applied = msg.snapshot.delivery.events_applied
+                elif kind == "delta":
+                    if msg.delta.set.HasField("delivery"):
+                        applied = msg.delta.set.delivery.events_applied
+                else:
+                    continue
+                received[i] += msg.ByteSize()
+                arrivals[i].append((time.monotonic(), applied))
+                first.set()
 
     async def main() -> None:
         firsts = [asyncio.Event() for _ in range(n)]
@@ -94,7 +108,7 @@ def _child(address: str, run_id: str, n: int, max_hz: float, conn: Connection) -
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
                 await t
-        conn.send(arrivals)
+        conn.send((arrivals, received))
 
     try:
         asyncio.run(main())
@@ -105,12 +119,15 @@ def _child(address: str, run_id: str, n: int, max_hz: float, conn: Connection) -
 class SubscriberProcess:
     """n WatchSnapshots subscribers at max_hz in a spawned process; arrivals on stop()."""
 
-    def __init__(self, address: str, run_id: str, n: int, max_hz: float = 10.0) -> None:
+    def __init__(self, address: str, run_id: str, n: int, max_hz: float = 10.0,
+                 incremental: bool = False) -> None:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_child, args=(address, run_id, n, max_hz, child),
-                                 daemon=True)
+        self._proc = ctx.Process(target=_child, daemon=True,
+                                 args=(address, run_id, n, max_hz, child, incremental))
         self.arrivals: list[Arrivals] = []
+        #: Serialized bytes each subscriber received (snapshots and deltas, no heartbeats).
+        self.received: list[int] = []
 
     def __enter__(self) -> SubscriberProcess:
         self._proc.start()
@@ -129,7 +146,7 @@ class SubscriberProcess:
         msg: Any = self._conn.recv()
         if isinstance(msg, str):
             raise RuntimeError(f"subscriber process: {msg}")
-        self.arrivals = msg
+        self.arrivals, self.received = msg
         return self.arrivals
 
     def __exit__(self, *exc: object) -> None:

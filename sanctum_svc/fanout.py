@@ -11,6 +11,13 @@ transport is slow simply blocks in its own write and, when it resumes, takes wha
 latest then: memory per subscriber is one reference to shared bytes, and ingest never waits
 on subscribers. A write blocked longer than `stall_timeout` gets the stream cancelled by a
 watchdog. When nothing changed a Heartbeat is sent every `heartbeat_s`.
+
+A subscriber that asked for `incremental` gets, after its first full snapshot, a
+SnapshotDelta from the build it holds to the latest (sanctum_svc.delta). The last few
+builds of each run are kept (DELTA_BASES, at most DELTA_BASE_BYTES in all) and each delta
+is built and serialized once per (base build, new build) and shared like the full bytes;
+a subscriber whose base is no longer kept, or whose delta would not be smaller, gets the
+full snapshot.
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ import contextlib
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -30,9 +38,15 @@ from esper_common.derived import liveness_for_age
 from sanctum_svc import reclaim
 from sanctum_svc.aggregator import Aggregator, RunAggregator
 from sanctum_svc.config import ServerConfig
+from sanctum_svc.delta import build_delta
 from sanctum_svc.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+#: Builds of a run kept as bases for deltas (a subscriber at 1 Hz is up to max_hz builds
+#: behind), and the most bytes they may hold together (snapshots are up to the budget).
+DELTA_BASES = 32
+DELTA_BASE_BYTES = 4 << 20
 
 
 @dataclass
@@ -44,6 +58,11 @@ class _Cached:
     liveness: int = 0
     #: time.monotonic() when built: a run is rebuilt at most max_hz times a second.
     built_at: float = 0.0
+    #: The snapshot itself (a base for deltas) and a number unique to this build.
+    snap: spb.SanctumSnapshot | None = None
+    build: int = 0
+    #: Serialized response per base build: a delta, or `data` when that is no larger.
+    deltas: dict[int, bytes] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -62,6 +81,8 @@ class Fanout:
         self.config = config
         self.metrics = metrics
         self._cache: dict[str, _Cached] = {}
+        self._bases: dict[str, deque[_Cached]] = {}
+        self._builds = 0
         self._changed = asyncio.Event()
         self._stopping = False
         self._subscribers: set[_Subscriber] = set()
@@ -81,6 +102,11 @@ class Fanout:
 
     def snapshot_bytes(self, run: RunAggregator) -> tuple[int, bytes]:
         """The serialized WatchSnapshotsResponse for the run's current version (built once)."""
+        cached = self.current(run)
+        return cached.version, cached.data
+
+    def current(self, run: RunAggregator) -> _Cached:
+        """The run's shared build for its current version (built at most max_hz a second)."""
         now = time.time()
         liveness = 0
         if run.last_event_time is not None:
@@ -91,13 +117,46 @@ class Fanout:
                 or time.monotonic() - cached.built_at < 1.0 / self.config.max_hz):
             # Subscribers due at different moments share one build per 1/max_hz: the one
             # served the older version takes the newer one on its next turn.
-            return cached.version, cached.data
+            return cached
         started = time.perf_counter()
         version = run.version
-        data = spb.WatchSnapshotsResponse(snapshot=run.snapshot(now)).SerializeToString()
+        snap = run.snapshot(now)
+        data = spb.WatchSnapshotsResponse(snapshot=snap).SerializeToString()
         self.metrics.snapshot_build.observe(time.perf_counter() - started)
-        self._cache[run.run_id] = _Cached(version, data, liveness, time.monotonic())
-        return version, data
+        self._builds += 1
+        previous = self._cache.get(run.run_id)
+        if previous is not None:
+            previous.deltas.clear()  # only the current build's deltas are sent again
+        cached = _Cached(version, data, liveness, time.monotonic(), snap, self._builds)
+        self._cache[run.run_id] = cached
+        self._keep_base(run.run_id, cached)
+        return cached
+
+    def _keep_base(self, run_id: str, cached: _Cached) -> None:
+        bases = self._bases.setdefault(run_id, deque())
+        bases.append(cached)
+        held = sum(len(b.data) for b in bases)
+        while len(bases) > DELTA_BASES or (len(bases) > 1 and held > DELTA_BASE_BYTES):
+            held -= len(bases.popleft().data)
+        for gone in [r for r in self._bases if self.aggregator.get(r) is None]:
+            del self._bases[gone]
+            self._cache.pop(gone, None)
+
+    def update_bytes(self, run_id: str, cached: _Cached, base_build: int) -> bytes:
+        """What a subscriber holding build `base_build` of the run gets for `cached`: a
+        delta when its base is still kept and the delta is smaller, else the full bytes."""
+        data = cached.deltas.get(base_build)
+        if data is not None:
+            return data
+        base = next((b for b in self._bases.get(run_id, ()) if b.build == base_build), None)
+        data = cached.data
+        if base is not None and base.snap is not None and cached.snap is not None:
+            delta = build_delta(base.snap, cached.snap)
+            encoded = spb.WatchSnapshotsResponse(delta=delta).SerializeToString()
+            if len(encoded) < len(data):
+                data = encoded
+        cached.deltas[base_build] = data
+        return data
 
     def _rebuild_in(self, run_id: str) -> float:
         """Seconds until the run's shared snapshot may be rebuilt (see snapshot_bytes)."""
@@ -199,11 +258,13 @@ class Fanout:
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"sanctum already serves {self.config.max_subscribers} WatchSnapshots "
                 "subscribers (its limit); retry later")
+        if request.compressed:
+            context.set_compression(grpc.Compression.Gzip)
         sub = _Subscriber(asyncio.current_task(), peer=context.peer() or "")
         self._subscribers.add(sub)
         self.metrics.subscribers.inc()
         try:
-            async for data in self._stream(request.run_id, 1.0 / hz):
+            async for data in self._stream(request.run_id, 1.0 / hz, request.incremental):
                 sub.writing_since = time.monotonic()
                 await context.write(data)
                 sub.writing_since = None
@@ -211,24 +272,32 @@ class Fanout:
             self._subscribers.discard(sub)
             self.metrics.subscribers.dec()
 
-    async def _stream(self, run_id: str, interval: float) -> AsyncIterator[bytes]:
+    async def _stream(self, run_id: str, interval: float, incremental: bool = False
+                      ) -> AsyncIterator[bytes]:
         heartbeat = self.config.heartbeat_s
-        sent: tuple[str, int] | None = None
+        sent: tuple[str, int, int] | None = None  # (run, version, build) the client holds
         last_send = -math.inf
         loop = asyncio.get_running_loop()
         while not self._stopping:
             changed = self._wait_target()
             run = self._resolve(run_id)
-            if run is not None and sent != (run.run_id, run.version):
-                version, data = self.snapshot_bytes(run)
-                if version != run.version and sent is not None and sent[0] == run.run_id:
+            if run is not None and (sent is None or sent[:2] != (run.run_id, run.version)):
+                cached = self.current(run)
+                same_run = sent is not None and sent[0] == run.run_id
+                if cached.version != run.version and same_run:
                     # The shared build is behind the run (built < 1/max_hz ago): wait for
                     # the next build instead of sending what is stale and then sleeping a
                     # whole interval with the newer state unsent.
                     await asyncio.sleep(self._rebuild_in(run.run_id))
                     continue
-                yield data
-                sent = (run.run_id, version)
+                if incremental and same_run and sent is not None:
+                    data = self.update_bytes(run.run_id, cached, sent[2])
+                    if data is not cached.data:
+                        self.metrics.deltas.inc()
+                    yield data
+                else:
+                    yield cached.data
+                sent = (run.run_id, cached.version, cached.build)
                 last_send = loop.time()
                 await asyncio.sleep(interval)
                 continue

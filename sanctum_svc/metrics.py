@@ -67,6 +67,9 @@ class Metrics:
         self.refused_subscribers = Counter(
             "sanctum_subscribers_refused", "WatchSnapshots refused at the subscriber limit",
             registry=r)
+        self.deltas = Counter(
+            "sanctum_snapshot_deltas", "Updates sent as a SnapshotDelta (incremental "
+            "subscribers) instead of a full snapshot", registry=r)
         self.snapshot_build = Histogram(
             "sanctum_snapshot_build_seconds", "Time to build and serialize one snapshot",
             buckets=(1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1),

@@ -21,11 +21,12 @@ class Watcher:
         max_hz: float = 0.0,
         subscriber_options: bool = True,
         token: str | None = None,
+        incremental: bool = False,
     ) -> None:
         self.channel = server.channel(subscriber=subscriber_options, token=token)
         self.stub = server.stub(self.channel)
         self.call = self.stub.WatchSnapshots(
-            spb.WatchSnapshotsRequest(run_id=run_id, max_hz=max_hz),
+            spb.WatchSnapshotsRequest(run_id=run_id, max_hz=max_hz, incremental=incremental),
             metadata=server.channel_config(token=token).metadata(),
         )
         self.messages: list[tuple[float, spb.WatchSnapshotsResponse]] = []

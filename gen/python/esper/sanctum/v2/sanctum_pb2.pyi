@@ -96,12 +96,16 @@ class GetResumeCursorResponse(_message.Message):
     def __init__(self, cursors: _Optional[_Iterable[_Union[ProducerCursor, _Mapping]]] = ...) -> None: ...
 
 class WatchSnapshotsRequest(_message.Message):
-    __slots__ = ("run_id", "max_hz")
+    __slots__ = ("run_id", "max_hz", "incremental", "compressed")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     MAX_HZ_FIELD_NUMBER: _ClassVar[int]
+    INCREMENTAL_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSED_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     max_hz: float
-    def __init__(self, run_id: _Optional[str] = ..., max_hz: _Optional[float] = ...) -> None: ...
+    incremental: bool
+    compressed: bool
+    def __init__(self, run_id: _Optional[str] = ..., max_hz: _Optional[float] = ..., incremental: _Optional[bool] = ..., compressed: _Optional[bool] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
     __slots__ = ("server_time", "version", "liveness", "seconds_since_last_event")
@@ -116,12 +120,14 @@ class Heartbeat(_message.Message):
     def __init__(self, server_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., liveness: _Optional[_Union[Liveness, str]] = ..., seconds_since_last_event: _Optional[float] = ...) -> None: ...
 
 class WatchSnapshotsResponse(_message.Message):
-    __slots__ = ("snapshot", "heartbeat")
+    __slots__ = ("snapshot", "heartbeat", "delta")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
     snapshot: SanctumSnapshot
     heartbeat: Heartbeat
-    def __init__(self, snapshot: _Optional[_Union[SanctumSnapshot, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+    delta: SnapshotDelta
+    def __init__(self, snapshot: _Optional[_Union[SanctumSnapshot, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., delta: _Optional[_Union[SnapshotDelta, _Mapping]] = ...) -> None: ...
 
 class GetSnapshotRequest(_message.Message):
     __slots__ = ("run_id",)
@@ -593,3 +599,106 @@ class MetricsSection(_message.Message):
     metrics: _containers.RepeatedCompositeFieldContainer[UserMetric]
     refused: int
     def __init__(self, metrics: _Optional[_Iterable[_Union[UserMetric, _Mapping]]] = ..., refused: _Optional[int] = ...) -> None: ...
+
+class SnapshotDelta(_message.Message):
+    __slots__ = ("run_id", "base_version", "version", "full_bytes", "set", "cleared", "run", "groups", "series", "event_log", "decisions", "envs")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    BASE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    FULL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SET_FIELD_NUMBER: _ClassVar[int]
+    CLEARED_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    EVENT_LOG_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    ENVS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    base_version: int
+    version: int
+    full_bytes: int
+    set: SanctumSnapshot
+    cleared: _containers.RepeatedScalarFieldContainer[int]
+    run: RunPatch
+    groups: _containers.RepeatedCompositeFieldContainer[GroupPatch]
+    series: _containers.RepeatedCompositeFieldContainer[SeriesAppend]
+    event_log: EventLogAppend
+    decisions: DecisionAppend
+    envs: EnvsPatch
+    def __init__(self, run_id: _Optional[str] = ..., base_version: _Optional[int] = ..., version: _Optional[int] = ..., full_bytes: _Optional[int] = ..., set: _Optional[_Union[SanctumSnapshot, _Mapping]] = ..., cleared: _Optional[_Iterable[int]] = ..., run: _Optional[_Union[RunPatch, _Mapping]] = ..., groups: _Optional[_Iterable[_Union[GroupPatch, _Mapping]]] = ..., series: _Optional[_Iterable[_Union[SeriesAppend, _Mapping]]] = ..., event_log: _Optional[_Union[EventLogAppend, _Mapping]] = ..., decisions: _Optional[_Union[DecisionAppend, _Mapping]] = ..., envs: _Optional[_Union[EnvsPatch, _Mapping]] = ...) -> None: ...
+
+class RunPatch(_message.Message):
+    __slots__ = ("set", "cleared")
+    SET_FIELD_NUMBER: _ClassVar[int]
+    CLEARED_FIELD_NUMBER: _ClassVar[int]
+    set: RunSection
+    cleared: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, set: _Optional[_Union[RunSection, _Mapping]] = ..., cleared: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class GroupPatch(_message.Message):
+    __slots__ = ("index", "set", "cleared")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    SET_FIELD_NUMBER: _ClassVar[int]
+    CLEARED_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    set: PolicyGroup
+    cleared: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, index: _Optional[int] = ..., set: _Optional[_Union[PolicyGroup, _Mapping]] = ..., cleared: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class EnvsPatch(_message.Message):
+    __slots__ = ("set", "cleared", "envs")
+    SET_FIELD_NUMBER: _ClassVar[int]
+    CLEARED_FIELD_NUMBER: _ClassVar[int]
+    ENVS_FIELD_NUMBER: _ClassVar[int]
+    set: EnvSection
+    cleared: _containers.RepeatedScalarFieldContainer[int]
+    envs: _containers.RepeatedCompositeFieldContainer[EnvPatch]
+    def __init__(self, set: _Optional[_Union[EnvSection, _Mapping]] = ..., cleared: _Optional[_Iterable[int]] = ..., envs: _Optional[_Iterable[_Union[EnvPatch, _Mapping]]] = ...) -> None: ...
+
+class EnvPatch(_message.Message):
+    __slots__ = ("index", "set", "cleared", "seeds_set", "seeds_removed")
+    class SeedsSetEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _telemetry_pb2.SeedTelemetry
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_telemetry_pb2.SeedTelemetry, _Mapping]] = ...) -> None: ...
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    SET_FIELD_NUMBER: _ClassVar[int]
+    CLEARED_FIELD_NUMBER: _ClassVar[int]
+    SEEDS_SET_FIELD_NUMBER: _ClassVar[int]
+    SEEDS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    set: EnvState
+    cleared: _containers.RepeatedScalarFieldContainer[int]
+    seeds_set: _containers.MessageMap[str, _telemetry_pb2.SeedTelemetry]
+    seeds_removed: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, index: _Optional[int] = ..., set: _Optional[_Union[EnvState, _Mapping]] = ..., cleared: _Optional[_Iterable[int]] = ..., seeds_set: _Optional[_Mapping[str, _telemetry_pb2.SeedTelemetry]] = ..., seeds_removed: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SeriesAppend(_message.Message):
+    __slots__ = ("index", "dropped", "values")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    dropped: int
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, index: _Optional[int] = ..., dropped: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class EventLogAppend(_message.Message):
+    __slots__ = ("dropped", "entries")
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    dropped: int
+    entries: _containers.RepeatedCompositeFieldContainer[EventLogEntry]
+    def __init__(self, dropped: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[EventLogEntry, _Mapping]]] = ...) -> None: ...
+
+class DecisionAppend(_message.Message):
+    __slots__ = ("dropped", "recent")
+    DROPPED_FIELD_NUMBER: _ClassVar[int]
+    RECENT_FIELD_NUMBER: _ClassVar[int]
+    dropped: int
+    recent: _containers.RepeatedCompositeFieldContainer[_telemetry_pb2.DecisionCard]
+    def __init__(self, dropped: _Optional[int] = ..., recent: _Optional[_Iterable[_Union[_telemetry_pb2.DecisionCard, _Mapping]]] = ...) -> None: ...

@@ -23,7 +23,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file esper/sanctum/v2/sanctum.proto.
  */
 export const file_esper_sanctum_v2_sanctum: GenFile = /*@__PURE__*/
-  fileDesc("Ch5lc3Blci9zYW5jdHVtL3YyL3NhbmN0dW0ucHJvdG8SEGVzcGVyLnNhbmN0dW0udjIiPgoNSW5nZXN0UmVxdWVzdBItCgViYXRjaBgBIAEoCzIeLmVzcGVyLnRlbGVtZXRyeS52MS5FdmVudEJhdGNoIrsBCg5Jbmdlc3RSZXNwb25zZRIPCgdiYXRjaGVzGAEgASgEEhcKD2V2ZW50c19yZWNlaXZlZBgCIAEoBBIWCg5ldmVudHNfYXBwbGllZBgDIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAQgASgEEjEKB2N1cnNvcnMYBSADKAsyIC5lc3Blci5zYW5jdHVtLnYyLlByb2R1Y2VyQ3Vyc29yEhoKEmV2ZW50c19jb25mbGljdGluZxgGIAEoBCJHCg5Qcm9kdWNlckN1cnNvchIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkSEAoIbGFzdF9zZXEYAyABKAQiPQoWR2V0UmVzdW1lQ3Vyc29yUmVxdWVzdBIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkiTAoXR2V0UmVzdW1lQ3Vyc29yUmVzcG9uc2USMQoHY3Vyc29ycxgBIAMoCzIgLmVzcGVyLnNhbmN0dW0udjIuUHJvZHVjZXJDdXJzb3IiNwoVV2F0Y2hTbmFwc2hvdHNSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIOCgZtYXhfaHoYAiABKAEinQEKCUhlYXJ0YmVhdBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdmVyc2lvbhgCIAEoBBIsCghsaXZlbmVzcxgDIAEoDjIaLmVzcGVyLnNhbmN0dW0udjIuTGl2ZW5lc3MSIAoYc2Vjb25kc19zaW5jZV9sYXN0X2V2ZW50GAQgASgBIokBChZXYXRjaFNuYXBzaG90c1Jlc3BvbnNlEjUKCHNuYXBzaG90GAEgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5TYW5jdHVtU25hcHNob3RIABIwCgloZWFydGJlYXQYAiABKAsyGy5lc3Blci5zYW5jdHVtLnYyLkhlYXJ0YmVhdEgAQgYKBGtpbmQiJAoSR2V0U25hcHNob3RSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCSJKChNHZXRTbmFwc2hvdFJlc3BvbnNlEjMKCHNuYXBzaG90GAEgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5TYW5jdHVtU25hcHNob3QidwoPTGlzdFJ1bnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEg4KBmZpbHRlchgDIAEoCRItCghzdGF0dXNlcxgEIAMoDjIbLmVzcGVyLnNhbmN0dW0udjIuUnVuU3RhdHVzIu8DCgpSdW5TdW1tYXJ5Eg4KBnJ1bl9pZBgBIAEoCRIMCgR0YXNrGAIgASgJEiwKCGxpdmVuZXNzGAMgASgOMhouZXNwZXIuc2FuY3R1bS52Mi5MaXZlbmVzcxIzCg9sYXN0X2V2ZW50X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhoKEmVwaXNvZGVzX2NvbXBsZXRlZBgFIAEoBBIWCg50b3RhbF9lcGlzb2RlcxgGIAEoBBIOCgZuX2VudnMYByABKA0SEQoJZ3JvdXBfaWRzGAggAygJEisKBnN0YXR1cxgJIAEoDjIbLmVzcGVyLnNhbmN0dW0udjIuUnVuU3RhdHVzEhYKDmV2ZW50c19hcHBsaWVkGAogASgEEhUKDXN0YXR1c19yZWFzb24YCyABKAkSEwoLZ3JvdXBfY291bnQYDCABKA0SHQoQcm9sbGluZ19hY2N1cmFjeRgNIAEoAUgAiAEBEhcKCmF2Z19yZXdhcmQYDiABKAFIAYgBARIuCgpzdGFydGVkX2F0GA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgR0YWdzGBAgAygJQhMKEV9yb2xsaW5nX2FjY3VyYWN5Qg0KC19hdmdfcmV3YXJkImsKEExpc3RSdW5zUmVzcG9uc2USKgoEcnVucxgBIAMoCzIcLmVzcGVyLnNhbmN0dW0udjIuUnVuU3VtbWFyeRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoDSLEBQoPU2FuY3R1bVNuYXBzaG90Eg4KBnJ1bl9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgEEjAKDGdlbmVyYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoDcnVuGAQgASgLMhwuZXNwZXIuc2FuY3R1bS52Mi5SdW5TZWN0aW9uEi8KBnRhbWl5bxgFIAEoCzIfLmVzcGVyLnNhbmN0dW0udjIuVGFtaXlvU2VjdGlvbhIqCgRlbnZzGAYgASgLMhwuZXNwZXIuc2FuY3R1bS52Mi5FbnZTZWN0aW9uEjMKCWhpc3RvcmllcxgHIAEoCzIgLmVzcGVyLnNhbmN0dW0udjIuSGlzdG9yeVNlY3Rpb24SNAoJZXZlbnRfbG9nGAggASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5FdmVudExvZ1NlY3Rpb24SNAoJZGVjaXNpb25zGAkgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5EZWNpc2lvblNlY3Rpb24SMQoIZGVsaXZlcnkYCiABKAsyHy5lc3Blci5zYW5jdHVtLnYyLkRlbGl2ZXJ5U3RhdHMSNwoGdml0YWxzGAsgASgLMicuZXNwZXIudGVsZW1ldHJ5LnYxLlN5c3RlbVZpdGFsc1BheWxvYWQSNAoJbGlmZWN5Y2xlGAwgASgLMiEuZXNwZXIuc2FuY3R1bS52Mi5MaWZlY3ljbGVDb3VudHMSLwoHdHJpbW1lZBgNIAEoCzIeLmVzcGVyLnNhbmN0dW0udjIuU25hcHNob3RUcmltEi8KBmhlYWx0aBgOIAEoCzIfLmVzcGVyLnNhbmN0dW0udjIuSGVhbHRoU2VjdGlvbhIxCgdtZXRyaWNzGA8gASgLMiAuZXNwZXIuc2FuY3R1bS52Mi5NZXRyaWNzU2VjdGlvbiJoCgxTbmFwc2hvdFRyaW0SFAoMYnVkZ2V0X2J5dGVzGAEgASgEEhIKCmZ1bGxfYnl0ZXMYAiABKAQSLgoGZmllbGRzGAMgAygLMh4uZXNwZXIuc2FuY3R1bS52Mi5UcmltbWVkRmllbGQiLgoMVHJpbW1lZEZpZWxkEg0KBWZpZWxkGAEgASgJEg8KB29taXR0ZWQYAiABKAQi3QMKClJ1blNlY3Rpb24SLQoGY29uZmlnGAEgASgLMh0uZXNwZXIudGVsZW1ldHJ5LnYxLlJ1bkNvbmZpZxIrCgZzdGF0dXMYAiABKA4yGy5lc3Blci5zYW5jdHVtLnYyLlJ1blN0YXR1cxIuCgpzdGFydGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9sYXN0X2V2ZW50X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGxpdmVuZXNzGAUgASgOMhouZXNwZXIuc2FuY3R1bS52Mi5MaXZlbmVzcxIgChhzZWNvbmRzX3NpbmNlX2xhc3RfZXZlbnQYBiABKAESQgoKbGFzdF9iYXRjaBgHIAEoCzIuLmVzcGVyLnRlbGVtZXRyeS52MS5CYXRjaEVwb2NoQ29tcGxldGVkUGF5bG9hZBIgChNlcGlzb2Rlc19wZXJfc2Vjb25kGAggASgBSACIAQESQAoKY29tcGxldGlvbhgJIAEoCzIsLmVzcGVyLnRlbGVtZXRyeS52MS5UcmFpbmluZ0NvbXBsZXRlZFBheWxvYWRCFgoUX2VwaXNvZGVzX3Blcl9zZWNvbmQiPgoNVGFtaXlvU2VjdGlvbhItCgZncm91cHMYASADKAsyHS5lc3Blci5zYW5jdHVtLnYyLlBvbGljeUdyb3VwIuEBCgtQb2xpY3lHcm91cBIQCghncm91cF9pZBgBIAEoCRIPCgd1cGRhdGVzGAIgASgEEjkKC2xhc3RfdXBkYXRlGAMgASgLMiQuZXNwZXIudGVsZW1ldHJ5LnYxLlBQT1VwZGF0ZVBheWxvYWQSOwoNbGFzdF9tZWFzdXJlZBgEIAEoCzIkLmVzcGVyLnRlbGVtZXRyeS52MS5QUE9VcGRhdGVQYXlsb2FkEjcKDWxhc3RfZGVjaXNpb24YBSABKAsyIC5lc3Blci50ZWxlbWV0cnkudjEuRGVjaXNpb25DYXJkImAKCkVudlNlY3Rpb24SKAoEZW52cxgBIAMoCzIaLmVzcGVyLnNhbmN0dW0udjIuRW52U3RhdGUSGAoLbWVhbl9yZXdhcmQYAiABKAFIAIgBAUIOCgxfbWVhbl9yZXdhcmQixAIKCEVudlN0YXRlEg4KBmVudl9pZBgBIAEoDRIQCghncm91cF9pZBgCIAEoCRI9CgpsYXN0X2Vwb2NoGAMgASgLMikuZXNwZXIudGVsZW1ldHJ5LnYxLkVwb2NoQ29tcGxldGVkUGF5bG9hZBINCgVlcG9jaBgEIAEoDRIPCgdlcGlzb2RlGAUgASgEEhUKDWJlc3RfYWNjdXJhY3kYBiABKAESGQoRY3VtdWxhdGl2ZV9yZXdhcmQYByABKAESNAoFc2VlZHMYCCADKAsyJS5lc3Blci5zYW5jdHVtLnYyLkVudlN0YXRlLlNlZWRzRW50cnkaTwoKU2VlZHNFbnRyeRILCgNrZXkYASABKAkSMAoFdmFsdWUYAiABKAsyIS5lc3Blci50ZWxlbWV0cnkudjEuU2VlZFRlbGVtZXRyeToCOAEiOwoOSGlzdG9yeVNlY3Rpb24SKQoGc2VyaWVzGAEgAygLMhkuZXNwZXIuc2FuY3R1bS52Mi5IaXN0b3J5IlsKB0hpc3RvcnkSDgoGbWV0cmljGAEgASgJEhAKCGdyb3VwX2lkGAIgASgJEhMKBmVudl9pZBgDIAEoDUgAiAEBEg4KBnZhbHVlcxgEIAMoAkIJCgdfZW52X2lkIkMKD0V2ZW50TG9nU2VjdGlvbhIwCgdlbnRyaWVzGAEgAygLMh8uZXNwZXIuc2FuY3R1bS52Mi5FdmVudExvZ0VudHJ5IuQBCg1FdmVudExvZ0VudHJ5Ei0KCXRpbWVzdGFtcBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoKZXZlbnRfdHlwZRgCIAEoDjIdLmVzcGVyLnRlbGVtZXRyeS52MS5FdmVudFR5cGUSLgoIc2V2ZXJpdHkYAyABKA4yHC5lc3Blci50ZWxlbWV0cnkudjEuU2V2ZXJpdHkSEwoGZW52X2lkGAQgASgNSACIAQESEAoIZ3JvdXBfaWQYBSABKAkSDwoHbWVzc2FnZRgGIAEoCUIJCgdfZW52X2lkIkMKD0RlY2lzaW9uU2VjdGlvbhIwCgZyZWNlbnQYASADKAsyIC5lc3Blci50ZWxlbWV0cnkudjEuRGVjaXNpb25DYXJkIkkKD0xpZmVjeWNsZUNvdW50cxISCgpnZXJtaW5hdGVkGAEgASgEEhIKCmZvc3NpbGl6ZWQYAiABKAQSDgoGcHJ1bmVkGAMgASgEIrIBChBQcm9kdWNlckRlbGl2ZXJ5EhMKC3Byb2R1Y2VyX2lkGAEgASgJEhAKCGxhc3Rfc2VxGAIgASgEEhYKDmV2ZW50c19hcHBsaWVkGAMgASgEEhgKEGV2ZW50c19kdXBsaWNhdGUYBCABKAQSEgoKZ2FwX2V2ZW50cxgFIAEoBBIVCg1kcm9wcGVkX3RvdGFsGAYgASgEEhoKEmV2ZW50c19jb25mbGljdGluZxgHIAEoBCL0AQoNRGVsaXZlcnlTdGF0cxIXCg9ldmVudHNfcmVjZWl2ZWQYASABKAQSFgoOZXZlbnRzX2FwcGxpZWQYAiABKAQSGAoQZXZlbnRzX2R1cGxpY2F0ZRgDIAEoBBIXCg9ldmVudHNfcmVqZWN0ZWQYBCABKAQSEgoKZ2FwX2V2ZW50cxgFIAEoBBIYChBwcm9kdWNlcl9kcm9wcGVkGAYgASgEEjUKCXByb2R1Y2VycxgHIAMoCzIiLmVzcGVyLnNhbmN0dW0udjIuUHJvZHVjZXJEZWxpdmVyeRIaChJldmVudHNfY29uZmxpY3RpbmcYCCABKAQitwIKDUhlYWx0aEZpbmRpbmcSDwoHcnVsZV9pZBgBIAEoCRIuCghzZXZlcml0eRgCIAEoDjIcLmVzcGVyLnRlbGVtZXRyeS52MS5TZXZlcml0eRIQCghvYnNlcnZlZBgDIAEoARIRCgl0aHJlc2hvbGQYBCABKAESKQoFc2luY2UYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhQKDHNpbmNlX3VwZGF0ZRgGIAEoBBIPCgdtZXNzYWdlGAcgASgJEhAKCGdyb3VwX2lkGAggASgJEhMKBmVudl9pZBgJIAEoDUgAiAEBEiwKBGhlYWQYCiABKA4yHi5lc3Blci50ZWxlbWV0cnkudjEuQWN0aW9uSGVhZBIOCgZtZXRyaWMYCyABKAlCCQoHX2Vudl9pZCJsCgpNZXRyaWNCYW5kEhAKCGdyb3VwX2lkGAEgASgJEg4KBm1ldHJpYxgCIAEoCRIMCgRiYW5kGAMgASgJEi4KCHNldmVyaXR5GAQgASgOMhwuZXNwZXIudGVsZW1ldHJ5LnYxLlNldmVyaXR5IroBCg1IZWFsdGhTZWN0aW9uEi4KBnN0YXR1cxgBIAEoDjIeLmVzcGVyLnNhbmN0dW0udjIuSGVhbHRoU3RhdHVzEjEKCGZpbmRpbmdzGAIgAygLMh8uZXNwZXIuc2FuY3R1bS52Mi5IZWFsdGhGaW5kaW5nEisKBWJhbmRzGAMgAygLMhwuZXNwZXIuc2FuY3R1bS52Mi5NZXRyaWNCYW5kEhkKEWV2YWx1YXRlZF91cGRhdGVzGAQgASgEIl8KCVNlcmllc0tleRIWCgRuYW1lGAEgASgJQgi6SAVyAyiAAhIaCghncm91cF9pZBgCIAEoCUIIukgFcgMogAISEwoGZW52X2lkGAMgASgNSACIAQFCCQoHX2Vudl9pZCJ2Cg5TZXJpZXNTZWxlY3RvchIWCgRuYW1lGAEgASgJQgi6SAVyAyiAAhIfCghncm91cF9pZBgCIAEoCUIIukgFcgMogAJIAIgBARITCgZlbnZfaWQYAyABKA1IAYgBAUILCglfZ3JvdXBfaWRCCQoHX2Vudl9pZCKTAgoNU2VyaWVzUmVxdWVzdBIYCgZydW5faWQYASABKAlCCLpIBXIDKIACEjAKBnNlcmllcxgCIAMoCzIgLmVzcGVyLnNhbmN0dW0udjIuU2VyaWVzU2VsZWN0b3ISFgoJc3RlcF9mcm9tGAMgASgESACIAQESFAoHc3RlcF90bxgEIAEoBEgBiAEBEi0KCXRpbWVfZnJvbRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoHdGltZV90bxgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKbWF4X3BvaW50cxgHIAEoDUIMCgpfc3RlcF9mcm9tQgoKCF9zdGVwX3RvIqgBCgpTZXJpZXNEYXRhEigKA2tleRgBIAEoCzIbLmVzcGVyLnNhbmN0dW0udjIuU2VyaWVzS2V5EhQKDHRvdGFsX3BvaW50cxgCIAEoBBIXCg9wb2ludHNfaW5fcmFuZ2UYAyABKAQSEwoLZG93bnNhbXBsZWQYBCABKAgSDQoFc3RlcHMYBSADKAQSDQoFdGltZXMYBiADKAESDgoGdmFsdWVzGAcgAygBIlYKD1Nlcmllc1JlYWRTdGF0cxITCgtibG9ja3NfcmVhZBgBIAEoBBIWCg5wb2ludHNfZGVjb2RlZBgCIAEoBBIWCg5kYW1hZ2VkX2Jsb2NrcxgDIAEoBCKAAQoOU2VyaWVzUmVzcG9uc2USDgoGcnVuX2lkGAEgASgJEiwKBnNlcmllcxgCIAMoCzIcLmVzcGVyLnNhbmN0dW0udjIuU2VyaWVzRGF0YRIwCgVzdGF0cxgDIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuU2VyaWVzUmVhZFN0YXRzIikKDUV4cG9ydFJlcXVlc3QSGAoGcnVuX2lkGAEgASgJQgi6SAVyAyiAAiKqAQoORXhwb3J0UmVzcG9uc2USLwoHc3VtbWFyeRgBIAEoCzIcLmVzcGVyLnNhbmN0dW0udjIuUnVuU3VtbWFyeUgAEi8KBmNvbmZpZxgCIAEoCzIdLmVzcGVyLnRlbGVtZXRyeS52MS5SdW5Db25maWdIABIuCgZzZXJpZXMYAyABKAsyHC5lc3Blci5zYW5jdHVtLnYyLlNlcmllc0RhdGFIAEIGCgRwYXJ0IiwKEERlbGV0ZVJ1blJlcXVlc3QSGAoGcnVuX2lkGAEgASgJQgi6SAVyAyiAAiIrChFEZWxldGVSdW5SZXNwb25zZRIWCg5ldmVudHNfZGVsZXRlZBgBIAEoBCKIAQoKVXNlck1ldHJpYxIMCgRuYW1lGAEgASgJEhAKCGdyb3VwX2lkGAIgASgJEhMKBmVudl9pZBgDIAEoDUgAiAEBEg0KBXZhbHVlGAQgASgBEhEKBHN0ZXAYBSABKARIAYgBARIPCgdoaXN0b3J5GAYgAygBQgkKB19lbnZfaWRCBwoFX3N0ZXAiUAoOTWV0cmljc1NlY3Rpb24SLQoHbWV0cmljcxgBIAMoCzIcLmVzcGVyLnNhbmN0dW0udjIuVXNlck1ldHJpYxIPCgdyZWZ1c2VkGAIgASgEKl4KCExpdmVuZXNzEhgKFExJVkVORVNTX1VOU1BFQ0lGSUVEEAASEQoNTElWRU5FU1NfTElWRRABEhEKDUxJVkVORVNTX1NMT1cQAhISCg5MSVZFTkVTU19TVEFMRRADKogBCglSdW5TdGF0dXMSGgoWUlVOX1NUQVRVU19VTlNQRUNJRklFRBAAEhYKElJVTl9TVEFUVVNfUlVOTklORxABEhgKFFJVTl9TVEFUVVNfQ09NUExFVEVEEAISFgoSUlVOX1NUQVRVU19TVE9QUEVEEAMSFQoRUlVOX1NUQVRVU19GQUlMRUQQBCqUAQoMSGVhbHRoU3RhdHVzEh0KGUhFQUxUSF9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRIRUFMVEhfU1RBVFVTX1dBUk1VUBABEhQKEEhFQUxUSF9TVEFUVVNfT0sQAhIZChVIRUFMVEhfU1RBVFVTX1dBUk5JTkcQAxIaChZIRUFMVEhfU1RBVFVTX0NSSVRJQ0FMEAQyzwUKDlNhbmN0dW1TZXJ2aWNlEk0KBkluZ2VzdBIfLmVzcGVyLnNhbmN0dW0udjIuSW5nZXN0UmVxdWVzdBogLmVzcGVyLnNhbmN0dW0udjIuSW5nZXN0UmVzcG9uc2UoARJmCg9HZXRSZXN1bWVDdXJzb3ISKC5lc3Blci5zYW5jdHVtLnYyLkdldFJlc3VtZUN1cnNvclJlcXVlc3QaKS5lc3Blci5zYW5jdHVtLnYyLkdldFJlc3VtZUN1cnNvclJlc3BvbnNlEmUKDldhdGNoU25hcHNob3RzEicuZXNwZXIuc2FuY3R1bS52Mi5XYXRjaFNuYXBzaG90c1JlcXVlc3QaKC5lc3Blci5zYW5jdHVtLnYyLldhdGNoU25hcHNob3RzUmVzcG9uc2UwARJaCgtHZXRTbmFwc2hvdBIkLmVzcGVyLnNhbmN0dW0udjIuR2V0U25hcHNob3RSZXF1ZXN0GiUuZXNwZXIuc2FuY3R1bS52Mi5HZXRTbmFwc2hvdFJlc3BvbnNlElEKCExpc3RSdW5zEiEuZXNwZXIuc2FuY3R1bS52Mi5MaXN0UnVuc1JlcXVlc3QaIi5lc3Blci5zYW5jdHVtLnYyLkxpc3RSdW5zUmVzcG9uc2USSwoGU2VyaWVzEh8uZXNwZXIuc2FuY3R1bS52Mi5TZXJpZXNSZXF1ZXN0GiAuZXNwZXIuc2FuY3R1bS52Mi5TZXJpZXNSZXNwb25zZRJNCgZFeHBvcnQSHy5lc3Blci5zYW5jdHVtLnYyLkV4cG9ydFJlcXVlc3QaIC5lc3Blci5zYW5jdHVtLnYyLkV4cG9ydFJlc3BvbnNlMAESVAoJRGVsZXRlUnVuEiIuZXNwZXIuc2FuY3R1bS52Mi5EZWxldGVSdW5SZXF1ZXN0GiMuZXNwZXIuc2FuY3R1bS52Mi5EZWxldGVSdW5SZXNwb25zZWIGcHJvdG8z", [file_buf_validate_validate, file_esper_telemetry_v1_telemetry, file_google_protobuf_timestamp]);
+  fileDesc("Ch5lc3Blci9zYW5jdHVtL3YyL3NhbmN0dW0ucHJvdG8SEGVzcGVyLnNhbmN0dW0udjIiPgoNSW5nZXN0UmVxdWVzdBItCgViYXRjaBgBIAEoCzIeLmVzcGVyLnRlbGVtZXRyeS52MS5FdmVudEJhdGNoIrsBCg5Jbmdlc3RSZXNwb25zZRIPCgdiYXRjaGVzGAEgASgEEhcKD2V2ZW50c19yZWNlaXZlZBgCIAEoBBIWCg5ldmVudHNfYXBwbGllZBgDIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAQgASgEEjEKB2N1cnNvcnMYBSADKAsyIC5lc3Blci5zYW5jdHVtLnYyLlByb2R1Y2VyQ3Vyc29yEhoKEmV2ZW50c19jb25mbGljdGluZxgGIAEoBCJHCg5Qcm9kdWNlckN1cnNvchIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkSEAoIbGFzdF9zZXEYAyABKAQiPQoWR2V0UmVzdW1lQ3Vyc29yUmVxdWVzdBIOCgZydW5faWQYASABKAkSEwoLcHJvZHVjZXJfaWQYAiABKAkiTAoXR2V0UmVzdW1lQ3Vyc29yUmVzcG9uc2USMQoHY3Vyc29ycxgBIAMoCzIgLmVzcGVyLnNhbmN0dW0udjIuUHJvZHVjZXJDdXJzb3IiYAoVV2F0Y2hTbmFwc2hvdHNSZXF1ZXN0Eg4KBnJ1bl9pZBgBIAEoCRIOCgZtYXhfaHoYAiABKAESEwoLaW5jcmVtZW50YWwYAyABKAgSEgoKY29tcHJlc3NlZBgEIAEoCCKdAQoJSGVhcnRiZWF0Ei8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgd2ZXJzaW9uGAIgASgEEiwKCGxpdmVuZXNzGAMgASgOMhouZXNwZXIuc2FuY3R1bS52Mi5MaXZlbmVzcxIgChhzZWNvbmRzX3NpbmNlX2xhc3RfZXZlbnQYBCABKAEiuwEKFldhdGNoU25hcHNob3RzUmVzcG9uc2USNQoIc25hcHNob3QYASABKAsyIS5lc3Blci5zYW5jdHVtLnYyLlNhbmN0dW1TbmFwc2hvdEgAEjAKCWhlYXJ0YmVhdBgCIAEoCzIbLmVzcGVyLnNhbmN0dW0udjIuSGVhcnRiZWF0SAASMAoFZGVsdGEYAyABKAsyHy5lc3Blci5zYW5jdHVtLnYyLlNuYXBzaG90RGVsdGFIAEIGCgRraW5kIiQKEkdldFNuYXBzaG90UmVxdWVzdBIOCgZydW5faWQYASABKAkiSgoTR2V0U25hcHNob3RSZXNwb25zZRIzCghzbmFwc2hvdBgBIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuU2FuY3R1bVNuYXBzaG90IncKD0xpc3RSdW5zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIOCgZmaWx0ZXIYAyABKAkSLQoIc3RhdHVzZXMYBCADKA4yGy5lc3Blci5zYW5jdHVtLnYyLlJ1blN0YXR1cyLvAwoKUnVuU3VtbWFyeRIOCgZydW5faWQYASABKAkSDAoEdGFzaxgCIAEoCRIsCghsaXZlbmVzcxgDIAEoDjIaLmVzcGVyLnNhbmN0dW0udjIuTGl2ZW5lc3MSMwoPbGFzdF9ldmVudF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIaChJlcGlzb2Rlc19jb21wbGV0ZWQYBSABKAQSFgoOdG90YWxfZXBpc29kZXMYBiABKAQSDgoGbl9lbnZzGAcgASgNEhEKCWdyb3VwX2lkcxgIIAMoCRIrCgZzdGF0dXMYCSABKA4yGy5lc3Blci5zYW5jdHVtLnYyLlJ1blN0YXR1cxIWCg5ldmVudHNfYXBwbGllZBgKIAEoBBIVCg1zdGF0dXNfcmVhc29uGAsgASgJEhMKC2dyb3VwX2NvdW50GAwgASgNEh0KEHJvbGxpbmdfYWNjdXJhY3kYDSABKAFIAIgBARIXCgphdmdfcmV3YXJkGA4gASgBSAGIAQESLgoKc3RhcnRlZF9hdBgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEdGFncxgQIAMoCUITChFfcm9sbGluZ19hY2N1cmFjeUINCgtfYXZnX3Jld2FyZCJrChBMaXN0UnVuc1Jlc3BvbnNlEioKBHJ1bnMYASADKAsyHC5lc3Blci5zYW5jdHVtLnYyLlJ1blN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKA0ixAUKD1NhbmN0dW1TbmFwc2hvdBIOCgZydW5faWQYASABKAkSDwoHdmVyc2lvbhgCIAEoBBIwCgxnZW5lcmF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKA3J1bhgEIAEoCzIcLmVzcGVyLnNhbmN0dW0udjIuUnVuU2VjdGlvbhIvCgZ0YW1peW8YBSABKAsyHy5lc3Blci5zYW5jdHVtLnYyLlRhbWl5b1NlY3Rpb24SKgoEZW52cxgGIAEoCzIcLmVzcGVyLnNhbmN0dW0udjIuRW52U2VjdGlvbhIzCgloaXN0b3JpZXMYByABKAsyIC5lc3Blci5zYW5jdHVtLnYyLkhpc3RvcnlTZWN0aW9uEjQKCWV2ZW50X2xvZxgIIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuRXZlbnRMb2dTZWN0aW9uEjQKCWRlY2lzaW9ucxgJIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuRGVjaXNpb25TZWN0aW9uEjEKCGRlbGl2ZXJ5GAogASgLMh8uZXNwZXIuc2FuY3R1bS52Mi5EZWxpdmVyeVN0YXRzEjcKBnZpdGFscxgLIAEoCzInLmVzcGVyLnRlbGVtZXRyeS52MS5TeXN0ZW1WaXRhbHNQYXlsb2FkEjQKCWxpZmVjeWNsZRgMIAEoCzIhLmVzcGVyLnNhbmN0dW0udjIuTGlmZWN5Y2xlQ291bnRzEi8KB3RyaW1tZWQYDSABKAsyHi5lc3Blci5zYW5jdHVtLnYyLlNuYXBzaG90VHJpbRIvCgZoZWFsdGgYDiABKAsyHy5lc3Blci5zYW5jdHVtLnYyLkhlYWx0aFNlY3Rpb24SMQoHbWV0cmljcxgPIAEoCzIgLmVzcGVyLnNhbmN0dW0udjIuTWV0cmljc1NlY3Rpb24iaAoMU25hcHNob3RUcmltEhQKDGJ1ZGdldF9ieXRlcxgBIAEoBBISCgpmdWxsX2J5dGVzGAIgASgEEi4KBmZpZWxkcxgDIAMoCzIeLmVzcGVyLnNhbmN0dW0udjIuVHJpbW1lZEZpZWxkIi4KDFRyaW1tZWRGaWVsZBINCgVmaWVsZBgBIAEoCRIPCgdvbWl0dGVkGAIgASgEIt0DCgpSdW5TZWN0aW9uEi0KBmNvbmZpZxgBIAEoCzIdLmVzcGVyLnRlbGVtZXRyeS52MS5SdW5Db25maWcSKwoGc3RhdHVzGAIgASgOMhsuZXNwZXIuc2FuY3R1bS52Mi5SdW5TdGF0dXMSLgoKc3RhcnRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbGFzdF9ldmVudF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghsaXZlbmVzcxgFIAEoDjIaLmVzcGVyLnNhbmN0dW0udjIuTGl2ZW5lc3MSIAoYc2Vjb25kc19zaW5jZV9sYXN0X2V2ZW50GAYgASgBEkIKCmxhc3RfYmF0Y2gYByABKAsyLi5lc3Blci50ZWxlbWV0cnkudjEuQmF0Y2hFcG9jaENvbXBsZXRlZFBheWxvYWQSIAoTZXBpc29kZXNfcGVyX3NlY29uZBgIIAEoAUgAiAEBEkAKCmNvbXBsZXRpb24YCSABKAsyLC5lc3Blci50ZWxlbWV0cnkudjEuVHJhaW5pbmdDb21wbGV0ZWRQYXlsb2FkQhYKFF9lcGlzb2Rlc19wZXJfc2Vjb25kIj4KDVRhbWl5b1NlY3Rpb24SLQoGZ3JvdXBzGAEgAygLMh0uZXNwZXIuc2FuY3R1bS52Mi5Qb2xpY3lHcm91cCLhAQoLUG9saWN5R3JvdXASEAoIZ3JvdXBfaWQYASABKAkSDwoHdXBkYXRlcxgCIAEoBBI5CgtsYXN0X3VwZGF0ZRgDIAEoCzIkLmVzcGVyLnRlbGVtZXRyeS52MS5QUE9VcGRhdGVQYXlsb2FkEjsKDWxhc3RfbWVhc3VyZWQYBCABKAsyJC5lc3Blci50ZWxlbWV0cnkudjEuUFBPVXBkYXRlUGF5bG9hZBI3Cg1sYXN0X2RlY2lzaW9uGAUgASgLMiAuZXNwZXIudGVsZW1ldHJ5LnYxLkRlY2lzaW9uQ2FyZCJgCgpFbnZTZWN0aW9uEigKBGVudnMYASADKAsyGi5lc3Blci5zYW5jdHVtLnYyLkVudlN0YXRlEhgKC21lYW5fcmV3YXJkGAIgASgBSACIAQFCDgoMX21lYW5fcmV3YXJkIsQCCghFbnZTdGF0ZRIOCgZlbnZfaWQYASABKA0SEAoIZ3JvdXBfaWQYAiABKAkSPQoKbGFzdF9lcG9jaBgDIAEoCzIpLmVzcGVyLnRlbGVtZXRyeS52MS5FcG9jaENvbXBsZXRlZFBheWxvYWQSDQoFZXBvY2gYBCABKA0SDwoHZXBpc29kZRgFIAEoBBIVCg1iZXN0X2FjY3VyYWN5GAYgASgBEhkKEWN1bXVsYXRpdmVfcmV3YXJkGAcgASgBEjQKBXNlZWRzGAggAygLMiUuZXNwZXIuc2FuY3R1bS52Mi5FbnZTdGF0ZS5TZWVkc0VudHJ5Gk8KClNlZWRzRW50cnkSCwoDa2V5GAEgASgJEjAKBXZhbHVlGAIgASgLMiEuZXNwZXIudGVsZW1ldHJ5LnYxLlNlZWRUZWxlbWV0cnk6AjgBIjsKDkhpc3RvcnlTZWN0aW9uEikKBnNlcmllcxgBIAMoCzIZLmVzcGVyLnNhbmN0dW0udjIuSGlzdG9yeSJbCgdIaXN0b3J5Eg4KBm1ldHJpYxgBIAEoCRIQCghncm91cF9pZBgCIAEoCRITCgZlbnZfaWQYAyABKA1IAIgBARIOCgZ2YWx1ZXMYBCADKAJCCQoHX2Vudl9pZCJDCg9FdmVudExvZ1NlY3Rpb24SMAoHZW50cmllcxgBIAMoCzIfLmVzcGVyLnNhbmN0dW0udjIuRXZlbnRMb2dFbnRyeSLkAQoNRXZlbnRMb2dFbnRyeRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKCmV2ZW50X3R5cGUYAiABKA4yHS5lc3Blci50ZWxlbWV0cnkudjEuRXZlbnRUeXBlEi4KCHNldmVyaXR5GAMgASgOMhwuZXNwZXIudGVsZW1ldHJ5LnYxLlNldmVyaXR5EhMKBmVudl9pZBgEIAEoDUgAiAEBEhAKCGdyb3VwX2lkGAUgASgJEg8KB21lc3NhZ2UYBiABKAlCCQoHX2Vudl9pZCJDCg9EZWNpc2lvblNlY3Rpb24SMAoGcmVjZW50GAEgAygLMiAuZXNwZXIudGVsZW1ldHJ5LnYxLkRlY2lzaW9uQ2FyZCJJCg9MaWZlY3ljbGVDb3VudHMSEgoKZ2VybWluYXRlZBgBIAEoBBISCgpmb3NzaWxpemVkGAIgASgEEg4KBnBydW5lZBgDIAEoBCKyAQoQUHJvZHVjZXJEZWxpdmVyeRITCgtwcm9kdWNlcl9pZBgBIAEoCRIQCghsYXN0X3NlcRgCIAEoBBIWCg5ldmVudHNfYXBwbGllZBgDIAEoBBIYChBldmVudHNfZHVwbGljYXRlGAQgASgEEhIKCmdhcF9ldmVudHMYBSABKAQSFQoNZHJvcHBlZF90b3RhbBgGIAEoBBIaChJldmVudHNfY29uZmxpY3RpbmcYByABKAQi9AEKDURlbGl2ZXJ5U3RhdHMSFwoPZXZlbnRzX3JlY2VpdmVkGAEgASgEEhYKDmV2ZW50c19hcHBsaWVkGAIgASgEEhgKEGV2ZW50c19kdXBsaWNhdGUYAyABKAQSFwoPZXZlbnRzX3JlamVjdGVkGAQgASgEEhIKCmdhcF9ldmVudHMYBSABKAQSGAoQcHJvZHVjZXJfZHJvcHBlZBgGIAEoBBI1Cglwcm9kdWNlcnMYByADKAsyIi5lc3Blci5zYW5jdHVtLnYyLlByb2R1Y2VyRGVsaXZlcnkSGgoSZXZlbnRzX2NvbmZsaWN0aW5nGAggASgEIrcCCg1IZWFsdGhGaW5kaW5nEg8KB3J1bGVfaWQYASABKAkSLgoIc2V2ZXJpdHkYAiABKA4yHC5lc3Blci50ZWxlbWV0cnkudjEuU2V2ZXJpdHkSEAoIb2JzZXJ2ZWQYAyABKAESEQoJdGhyZXNob2xkGAQgASgBEikKBXNpbmNlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxzaW5jZV91cGRhdGUYBiABKAQSDwoHbWVzc2FnZRgHIAEoCRIQCghncm91cF9pZBgIIAEoCRITCgZlbnZfaWQYCSABKA1IAIgBARIsCgRoZWFkGAogASgOMh4uZXNwZXIudGVsZW1ldHJ5LnYxLkFjdGlvbkhlYWQSDgoGbWV0cmljGAsgASgJQgkKB19lbnZfaWQibAoKTWV0cmljQmFuZBIQCghncm91cF9pZBgBIAEoCRIOCgZtZXRyaWMYAiABKAkSDAoEYmFuZBgDIAEoCRIuCghzZXZlcml0eRgEIAEoDjIcLmVzcGVyLnRlbGVtZXRyeS52MS5TZXZlcml0eSK6AQoNSGVhbHRoU2VjdGlvbhIuCgZzdGF0dXMYASABKA4yHi5lc3Blci5zYW5jdHVtLnYyLkhlYWx0aFN0YXR1cxIxCghmaW5kaW5ncxgCIAMoCzIfLmVzcGVyLnNhbmN0dW0udjIuSGVhbHRoRmluZGluZxIrCgViYW5kcxgDIAMoCzIcLmVzcGVyLnNhbmN0dW0udjIuTWV0cmljQmFuZBIZChFldmFsdWF0ZWRfdXBkYXRlcxgEIAEoBCJfCglTZXJpZXNLZXkSFgoEbmFtZRgBIAEoCUIIukgFcgMogAISGgoIZ3JvdXBfaWQYAiABKAlCCLpIBXIDKIACEhMKBmVudl9pZBgDIAEoDUgAiAEBQgkKB19lbnZfaWQidgoOU2VyaWVzU2VsZWN0b3ISFgoEbmFtZRgBIAEoCUIIukgFcgMogAISHwoIZ3JvdXBfaWQYAiABKAlCCLpIBXIDKIACSACIAQESEwoGZW52X2lkGAMgASgNSAGIAQFCCwoJX2dyb3VwX2lkQgkKB19lbnZfaWQikwIKDVNlcmllc1JlcXVlc3QSGAoGcnVuX2lkGAEgASgJQgi6SAVyAyiAAhIwCgZzZXJpZXMYAiADKAsyIC5lc3Blci5zYW5jdHVtLnYyLlNlcmllc1NlbGVjdG9yEhYKCXN0ZXBfZnJvbRgDIAEoBEgAiAEBEhQKB3N0ZXBfdG8YBCABKARIAYgBARItCgl0aW1lX2Zyb20YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEisKB3RpbWVfdG8YBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCm1heF9wb2ludHMYByABKA1CDAoKX3N0ZXBfZnJvbUIKCghfc3RlcF90byKoAQoKU2VyaWVzRGF0YRIoCgNrZXkYASABKAsyGy5lc3Blci5zYW5jdHVtLnYyLlNlcmllc0tleRIUCgx0b3RhbF9wb2ludHMYAiABKAQSFwoPcG9pbnRzX2luX3JhbmdlGAMgASgEEhMKC2Rvd25zYW1wbGVkGAQgASgIEg0KBXN0ZXBzGAUgAygEEg0KBXRpbWVzGAYgAygBEg4KBnZhbHVlcxgHIAMoASJWCg9TZXJpZXNSZWFkU3RhdHMSEwoLYmxvY2tzX3JlYWQYASABKAQSFgoOcG9pbnRzX2RlY29kZWQYAiABKAQSFgoOZGFtYWdlZF9ibG9ja3MYAyABKAQigAEKDlNlcmllc1Jlc3BvbnNlEg4KBnJ1bl9pZBgBIAEoCRIsCgZzZXJpZXMYAiADKAsyHC5lc3Blci5zYW5jdHVtLnYyLlNlcmllc0RhdGESMAoFc3RhdHMYAyABKAsyIS5lc3Blci5zYW5jdHVtLnYyLlNlcmllc1JlYWRTdGF0cyIpCg1FeHBvcnRSZXF1ZXN0EhgKBnJ1bl9pZBgBIAEoCUIIukgFcgMogAIiqgEKDkV4cG9ydFJlc3BvbnNlEi8KB3N1bW1hcnkYASABKAsyHC5lc3Blci5zYW5jdHVtLnYyLlJ1blN1bW1hcnlIABIvCgZjb25maWcYAiABKAsyHS5lc3Blci50ZWxlbWV0cnkudjEuUnVuQ29uZmlnSAASLgoGc2VyaWVzGAMgASgLMhwuZXNwZXIuc2FuY3R1bS52Mi5TZXJpZXNEYXRhSABCBgoEcGFydCIsChBEZWxldGVSdW5SZXF1ZXN0EhgKBnJ1bl9pZBgBIAEoCUIIukgFcgMogAIiKwoRRGVsZXRlUnVuUmVzcG9uc2USFgoOZXZlbnRzX2RlbGV0ZWQYASABKAQiiAEKClVzZXJNZXRyaWMSDAoEbmFtZRgBIAEoCRIQCghncm91cF9pZBgCIAEoCRITCgZlbnZfaWQYAyABKA1IAIgBARINCgV2YWx1ZRgEIAEoARIRCgRzdGVwGAUgASgESAGIAQESDwoHaGlzdG9yeRgGIAMoAUIJCgdfZW52X2lkQgcKBV9zdGVwIlAKDk1ldHJpY3NTZWN0aW9uEi0KB21ldHJpY3MYASADKAsyHC5lc3Blci5zYW5jdHVtLnYyLlVzZXJNZXRyaWMSDwoHcmVmdXNlZBgCIAEoBCK3AwoNU25hcHNob3REZWx0YRIOCgZydW5faWQYASABKAkSFAoMYmFzZV92ZXJzaW9uGAIgASgEEg8KB3ZlcnNpb24YAyABKAQSEgoKZnVsbF9ieXRlcxgEIAEoBBIuCgNzZXQYBSABKAsyIS5lc3Blci5zYW5jdHVtLnYyLlNhbmN0dW1TbmFwc2hvdBIPCgdjbGVhcmVkGAYgAygNEicKA3J1bhgHIAEoCzIaLmVzcGVyLnNhbmN0dW0udjIuUnVuUGF0Y2gSLAoGZ3JvdXBzGAggAygLMhwuZXNwZXIuc2FuY3R1bS52Mi5Hcm91cFBhdGNoEi4KBnNlcmllcxgJIAMoCzIeLmVzcGVyLnNhbmN0dW0udjIuU2VyaWVzQXBwZW5kEjMKCWV2ZW50X2xvZxgKIAEoCzIgLmVzcGVyLnNhbmN0dW0udjIuRXZlbnRMb2dBcHBlbmQSMwoJZGVjaXNpb25zGAsgASgLMiAuZXNwZXIuc2FuY3R1bS52Mi5EZWNpc2lvbkFwcGVuZBIpCgRlbnZzGAwgASgLMhsuZXNwZXIuc2FuY3R1bS52Mi5FbnZzUGF0Y2giRgoIUnVuUGF0Y2gSKQoDc2V0GAEgASgLMhwuZXNwZXIuc2FuY3R1bS52Mi5SdW5TZWN0aW9uEg8KB2NsZWFyZWQYAiADKA0iWAoKR3JvdXBQYXRjaBINCgVpbmRleBgBIAEoDRIqCgNzZXQYAiABKAsyHS5lc3Blci5zYW5jdHVtLnYyLlBvbGljeUdyb3VwEg8KB2NsZWFyZWQYAyADKA0icQoJRW52c1BhdGNoEikKA3NldBgBIAEoCzIcLmVzcGVyLnNhbmN0dW0udjIuRW52U2VjdGlvbhIPCgdjbGVhcmVkGAIgAygNEigKBGVudnMYAyADKAsyGi5lc3Blci5zYW5jdHVtLnYyLkVudlBhdGNoIvsBCghFbnZQYXRjaBINCgVpbmRleBgBIAEoDRInCgNzZXQYAiABKAsyGi5lc3Blci5zYW5jdHVtLnYyLkVudlN0YXRlEg8KB2NsZWFyZWQYAyADKA0SOwoJc2VlZHNfc2V0GAQgAygLMiguZXNwZXIuc2FuY3R1bS52Mi5FbnZQYXRjaC5TZWVkc1NldEVudHJ5EhUKDXNlZWRzX3JlbW92ZWQYBSADKAkaUgoNU2VlZHNTZXRFbnRyeRILCgNrZXkYASABKAkSMAoFdmFsdWUYAiABKAsyIS5lc3Blci50ZWxlbWV0cnkudjEuU2VlZFRlbGVtZXRyeToCOAEiPgoMU2VyaWVzQXBwZW5kEg0KBWluZGV4GAEgASgNEg8KB2Ryb3BwZWQYAiABKA0SDgoGdmFsdWVzGAMgAygCIlMKDkV2ZW50TG9nQXBwZW5kEg8KB2Ryb3BwZWQYASABKA0SMAoHZW50cmllcxgCIAMoCzIfLmVzcGVyLnNhbmN0dW0udjIuRXZlbnRMb2dFbnRyeSJTCg5EZWNpc2lvbkFwcGVuZBIPCgdkcm9wcGVkGAEgASgNEjAKBnJlY2VudBgCIAMoCzIgLmVzcGVyLnRlbGVtZXRyeS52MS5EZWNpc2lvbkNhcmQqXgoITGl2ZW5lc3MSGAoUTElWRU5FU1NfVU5TUEVDSUZJRUQQABIRCg1MSVZFTkVTU19MSVZFEAESEQoNTElWRU5FU1NfU0xPVxACEhIKDkxJVkVORVNTX1NUQUxFEAMqiAEKCVJ1blN0YXR1cxIaChZSVU5fU1RBVFVTX1VOU1BFQ0lGSUVEEAASFgoSUlVOX1NUQVRVU19SVU5OSU5HEAESGAoUUlVOX1NUQVRVU19DT01QTEVURUQQAhIWChJSVU5fU1RBVFVTX1NUT1BQRUQQAxIVChFSVU5fU1RBVFVTX0ZBSUxFRBAEKpQBCgxIZWFsdGhTdGF0dXMSHQoZSEVBTFRIX1NUQVRVU19VTlNQRUNJRklFRBAAEhgKFEhFQUxUSF9TVEFUVVNfV0FSTVVQEAESFAoQSEVBTFRIX1NUQVRVU19PSxACEhkKFUhFQUxUSF9TVEFUVVNfV0FSTklORxADEhoKFkhFQUxUSF9TVEFUVVNfQ1JJVElDQUwQBDLPBQoOU2FuY3R1bVNlcnZpY2USTQoGSW5nZXN0Eh8uZXNwZXIuc2FuY3R1bS52Mi5Jbmdlc3RSZXF1ZXN0GiAuZXNwZXIuc2FuY3R1bS52Mi5Jbmdlc3RSZXNwb25zZSgBEmYKD0dldFJlc3VtZUN1cnNvchIoLmVzcGVyLnNhbmN0dW0udjIuR2V0UmVzdW1lQ3Vyc29yUmVxdWVzdBopLmVzcGVyLnNhbmN0dW0udjIuR2V0UmVzdW1lQ3Vyc29yUmVzcG9uc2USZQoOV2F0Y2hTbmFwc2hvdHMSJy5lc3Blci5zYW5jdHVtLnYyLldhdGNoU25hcHNob3RzUmVxdWVzdBooLmVzcGVyLnNhbmN0dW0udjIuV2F0Y2hTbmFwc2hvdHNSZXNwb25zZTABEloKC0dldFNuYXBzaG90EiQuZXNwZXIuc2FuY3R1bS52Mi5HZXRTbmFwc2hvdFJlcXVlc3QaJS5lc3Blci5zYW5jdHVtLnYyLkdldFNuYXBzaG90UmVzcG9uc2USUQoITGlzdFJ1bnMSIS5lc3Blci5zYW5jdHVtLnYyLkxpc3RSdW5zUmVxdWVzdBoiLmVzcGVyLnNhbmN0dW0udjIuTGlzdFJ1bnNSZXNwb25zZRJLCgZTZXJpZXMSHy5lc3Blci5zYW5jdHVtLnYyLlNlcmllc1JlcXVlc3QaIC5lc3Blci5zYW5jdHVtLnYyLlNlcmllc1Jlc3BvbnNlEk0KBkV4cG9ydBIfLmVzcGVyLnNhbmN0dW0udjIuRXhwb3J0UmVxdWVzdBogLmVzcGVyLnNhbmN0dW0udjIuRXhwb3J0UmVzcG9uc2UwARJUCglEZWxldGVSdW4SIi5lc3Blci5zYW5jdHVtLnYyLkRlbGV0ZVJ1blJlcXVlc3QaIy5lc3Blci5zYW5jdHVtLnYyLkRlbGV0ZVJ1blJlc3BvbnNlYgZwcm90bzM", [file_buf_validate_validate, file_esper_telemetry_v1_telemetry, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message esper.sanctum.v2.IngestRequest
@@ -178,6 +178,23 @@ export type WatchSnapshotsRequest = Message<"esper.sanctum.v2.WatchSnapshotsRequ
    * @generated from field: double max_hz = 2;
    */
   maxHz: number;
+
+  /**
+   * After the first full snapshot, send what changed as SnapshotDelta messages (see there)
+   * instead of whole snapshots. Unset (false): every update is a full snapshot.
+   *
+   * @generated from field: bool incremental = 3;
+   */
+  incremental: boolean;
+
+  /**
+   * Compress this stream's messages (gRPC message compression, gzip: every gRPC client
+   * decodes it without asking). For slow links; it costs the server CPU per message and
+   * subscriber, so leave it unset on fast ones.
+   *
+   * @generated from field: bool compressed = 4;
+   */
+  compressed: boolean;
 };
 
 /**
@@ -240,6 +257,14 @@ export type WatchSnapshotsResponse = Message<"esper.sanctum.v2.WatchSnapshotsRes
      */
     value: Heartbeat;
     case: "heartbeat";
+  } | {
+    /**
+     * Only on streams that asked for `incremental`, and only after a full snapshot.
+     *
+     * @generated from field: esper.sanctum.v2.SnapshotDelta delta = 3;
+     */
+    value: SnapshotDelta;
+    case: "delta";
   } | { case: undefined; value?: undefined };
 };
 
@@ -1689,6 +1714,313 @@ export type MetricsSection = Message<"esper.sanctum.v2.MetricsSection"> & {
  */
 export const MetricsSectionSchema: GenMessage<MetricsSection> = /*@__PURE__*/
   messageDesc(file_esper_sanctum_v2_sanctum, 43);
+
+/**
+ * How the snapshot a client holds (at `base_version`) becomes the server's snapshot at
+ * `version` (WatchSnapshotsRequest.incremental). A stream that asked for deltas still gets a
+ * full `snapshot` first, after a run switch, and whenever the server no longer holds the
+ * client's base or a delta would not be smaller than the snapshot; a full snapshot always
+ * replaces what the client holds.
+ *
+ * To apply one, on a copy of the held snapshot H:
+ *  0. If H.run_id != run_id or H.version != base_version, do not apply: resubscribe (the
+ *     first message of a new stream is a full snapshot).
+ *  1. `cleared`: clear these top-level fields of H (by field number).
+ *  2. `set`: for every field present in it (e.g. ListFields() in Python), replace H's
+ *     field with it whole: a message is copied over H's (not merged), a repeated field or
+ *     map replaces H's list or map. It always carries `version`.
+ *  3. `run`: the same two steps on H.run with run.cleared and run.set.
+ *  4. `groups`: the same two steps on H.tamiyo.groups[index] for each GroupPatch.
+ *  5. `series`: for each, in H.histories.series[index].values remove the first `dropped`
+ *     values, then append `values`.
+ *  6. `event_log`: remove the first `dropped` of H.event_log.entries, append `entries`;
+ *     `decisions`: the same on H.decisions.recent.
+ * A top-level section is in at most one of steps 1-6. The result must serialize to
+ * `full_bytes` bytes (map order does not change the size); if it does not, or an index or
+ * count is out of range, discard it and resubscribe. The result equals the snapshot the
+ * server would send in full at `version`, including its size budget cuts (`trimmed`).
+ *
+ * @generated from message esper.sanctum.v2.SnapshotDelta
+ */
+export type SnapshotDelta = Message<"esper.sanctum.v2.SnapshotDelta"> & {
+  /**
+   * @generated from field: string run_id = 1;
+   */
+  runId: string;
+
+  /**
+   * The version the client must hold, and the version the result has.
+   *
+   * @generated from field: uint64 base_version = 2;
+   */
+  baseVersion: bigint;
+
+  /**
+   * @generated from field: uint64 version = 3;
+   */
+  version: bigint;
+
+  /**
+   * Serialized size of the resulting snapshot: a cheap check that the apply was right.
+   *
+   * @generated from field: uint64 full_bytes = 4;
+   */
+  fullBytes: bigint;
+
+  /**
+   * Top-level fields replaced whole (only the changed ones are present; `version` always).
+   *
+   * @generated from field: esper.sanctum.v2.SanctumSnapshot set = 5;
+   */
+  set?: SanctumSnapshot | undefined;
+
+  /**
+   * Numbers of top-level SanctumSnapshot fields now absent (or zero).
+   *
+   * @generated from field: repeated uint32 cleared = 6;
+   */
+  cleared: number[];
+
+  /**
+   * Field-level change of `run` (its config is sent only when it changed).
+   *
+   * @generated from field: esper.sanctum.v2.RunPatch run = 7;
+   */
+  run?: RunPatch | undefined;
+
+  /**
+   * @generated from field: repeated esper.sanctum.v2.GroupPatch groups = 8;
+   */
+  groups: GroupPatch[];
+
+  /**
+   * @generated from field: repeated esper.sanctum.v2.SeriesAppend series = 9;
+   */
+  series: SeriesAppend[];
+
+  /**
+   * @generated from field: esper.sanctum.v2.EventLogAppend event_log = 10;
+   */
+  eventLog?: EventLogAppend | undefined;
+
+  /**
+   * @generated from field: esper.sanctum.v2.DecisionAppend decisions = 11;
+   */
+  decisions?: DecisionAppend | undefined;
+
+  /**
+   * @generated from field: esper.sanctum.v2.EnvsPatch envs = 12;
+   */
+  envs?: EnvsPatch | undefined;
+};
+
+/**
+ * Describes the message esper.sanctum.v2.SnapshotDelta.
+ * Use `create(SnapshotDeltaSchema)` to create a new message.
+ */
+export const SnapshotDeltaSchema: GenMessage<SnapshotDelta> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 44);
+
+/**
+ * Fields of RunSection replaced whole (`set`) or cleared (`cleared`, field numbers).
+ *
+ * @generated from message esper.sanctum.v2.RunPatch
+ */
+export type RunPatch = Message<"esper.sanctum.v2.RunPatch"> & {
+  /**
+   * @generated from field: esper.sanctum.v2.RunSection set = 1;
+   */
+  set?: RunSection | undefined;
+
+  /**
+   * @generated from field: repeated uint32 cleared = 2;
+   */
+  cleared: number[];
+};
+
+/**
+ * Describes the message esper.sanctum.v2.RunPatch.
+ * Use `create(RunPatchSchema)` to create a new message.
+ */
+export const RunPatchSchema: GenMessage<RunPatch> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 45);
+
+/**
+ * Fields of tamiyo.groups[index] replaced whole (`set`) or cleared (field numbers).
+ *
+ * @generated from message esper.sanctum.v2.GroupPatch
+ */
+export type GroupPatch = Message<"esper.sanctum.v2.GroupPatch"> & {
+  /**
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * @generated from field: esper.sanctum.v2.PolicyGroup set = 2;
+   */
+  set?: PolicyGroup | undefined;
+
+  /**
+   * @generated from field: repeated uint32 cleared = 3;
+   */
+  cleared: number[];
+};
+
+/**
+ * Describes the message esper.sanctum.v2.GroupPatch.
+ * Use `create(GroupPatchSchema)` to create a new message.
+ */
+export const GroupPatchSchema: GenMessage<GroupPatch> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 46);
+
+/**
+ * Fields of the env section (but its list) replaced or cleared, and changed envs by index.
+ *
+ * @generated from message esper.sanctum.v2.EnvsPatch
+ */
+export type EnvsPatch = Message<"esper.sanctum.v2.EnvsPatch"> & {
+  /**
+   * @generated from field: esper.sanctum.v2.EnvSection set = 1;
+   */
+  set?: EnvSection | undefined;
+
+  /**
+   * @generated from field: repeated uint32 cleared = 2;
+   */
+  cleared: number[];
+
+  /**
+   * @generated from field: repeated esper.sanctum.v2.EnvPatch envs = 3;
+   */
+  envs: EnvPatch[];
+};
+
+/**
+ * Describes the message esper.sanctum.v2.EnvsPatch.
+ * Use `create(EnvsPatchSchema)` to create a new message.
+ */
+export const EnvsPatchSchema: GenMessage<EnvsPatch> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 47);
+
+/**
+ * Fields of envs.envs[index] replaced whole (`set`) or cleared, then, when `set` has no
+ * seeds, the seeds map patched: `seeds_set` entries put (replacing the whole SeedTelemetry
+ * of their key) and `seeds_removed` keys removed. When `set` has seeds, they replace the
+ * whole map and the two are empty.
+ *
+ * @generated from message esper.sanctum.v2.EnvPatch
+ */
+export type EnvPatch = Message<"esper.sanctum.v2.EnvPatch"> & {
+  /**
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * @generated from field: esper.sanctum.v2.EnvState set = 2;
+   */
+  set?: EnvState | undefined;
+
+  /**
+   * @generated from field: repeated uint32 cleared = 3;
+   */
+  cleared: number[];
+
+  /**
+   * @generated from field: map<string, esper.telemetry.v1.SeedTelemetry> seeds_set = 4;
+   */
+  seedsSet: { [key: string]: SeedTelemetry };
+
+  /**
+   * @generated from field: repeated string seeds_removed = 5;
+   */
+  seedsRemoved: string[];
+};
+
+/**
+ * Describes the message esper.sanctum.v2.EnvPatch.
+ * Use `create(EnvPatchSchema)` to create a new message.
+ */
+export const EnvPatchSchema: GenMessage<EnvPatch> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 48);
+
+/**
+ * histories.series[index].values: drop the oldest `dropped`, then append `values`.
+ *
+ * @generated from message esper.sanctum.v2.SeriesAppend
+ */
+export type SeriesAppend = Message<"esper.sanctum.v2.SeriesAppend"> & {
+  /**
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * @generated from field: uint32 dropped = 2;
+   */
+  dropped: number;
+
+  /**
+   * @generated from field: repeated float values = 3;
+   */
+  values: number[];
+};
+
+/**
+ * Describes the message esper.sanctum.v2.SeriesAppend.
+ * Use `create(SeriesAppendSchema)` to create a new message.
+ */
+export const SeriesAppendSchema: GenMessage<SeriesAppend> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 49);
+
+/**
+ * event_log.entries: drop the oldest `dropped`, then append `entries`.
+ *
+ * @generated from message esper.sanctum.v2.EventLogAppend
+ */
+export type EventLogAppend = Message<"esper.sanctum.v2.EventLogAppend"> & {
+  /**
+   * @generated from field: uint32 dropped = 1;
+   */
+  dropped: number;
+
+  /**
+   * @generated from field: repeated esper.sanctum.v2.EventLogEntry entries = 2;
+   */
+  entries: EventLogEntry[];
+};
+
+/**
+ * Describes the message esper.sanctum.v2.EventLogAppend.
+ * Use `create(EventLogAppendSchema)` to create a new message.
+ */
+export const EventLogAppendSchema: GenMessage<EventLogAppend> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 50);
+
+/**
+ * decisions.recent: drop the oldest `dropped`, then append `recent`.
+ *
+ * @generated from message esper.sanctum.v2.DecisionAppend
+ */
+export type DecisionAppend = Message<"esper.sanctum.v2.DecisionAppend"> & {
+  /**
+   * @generated from field: uint32 dropped = 1;
+   */
+  dropped: number;
+
+  /**
+   * @generated from field: repeated esper.telemetry.v1.DecisionCard recent = 2;
+   */
+  recent: DecisionCard[];
+};
+
+/**
+ * Describes the message esper.sanctum.v2.DecisionAppend.
+ * Use `create(DecisionAppendSchema)` to create a new message.
+ */
+export const DecisionAppendSchema: GenMessage<DecisionAppend> = /*@__PURE__*/
+  messageDesc(file_esper_sanctum_v2_sanctum, 51);
 
 /**
  * LIVE < 2 s since the last event, SLOW < 5 s, else STALE.
