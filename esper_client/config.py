@@ -53,6 +53,12 @@ class TelemetryConfig:
     max_event_bytes: int = 512 * 1024
     #: Batches per Ingest stream; the stream then closes and its response acknowledges them.
     max_batches_per_call: int = 16
+    #: Send on one long-lived IngestStream (per-batch acks, no call per send); False, or a
+    #: sanctum that answers UNIMPLEMENTED, uses one Ingest call per send instead.
+    ingest_stream: bool = True
+    #: Batches sent on the IngestStream and not yet acknowledged, at most (sanctum works on
+    #: up to 8 of one stream at a time); their events stay buffered until acked.
+    max_unacked_batches: int = 8
     #: Adaptive flush: the first emit() to an idle sender wakes it and ships at once; what is
     #: emitted while an Ingest call is in flight goes in the next call, which starts no
     #: sooner than `send_gap_s` after the previous one started. The gap caps Ingest calls
@@ -95,6 +101,7 @@ class TelemetryConfig:
             raise ValueError(f"TelemetryConfig.tls_ca: cannot read {self.tls_ca!r}")
         for name in (
             "batch_max_events", "batch_max_bytes", "max_event_bytes", "max_batches_per_call",
+            "max_unacked_batches",
             "memory_buffer_events", "ingress_max_events", "spool_max_bytes",
             "spool_segment_bytes", "thin_keep_every",
         ):

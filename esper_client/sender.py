@@ -1,9 +1,11 @@
 """The background sender: drains emit()'s queue, batches, streams, acknowledges, resumes.
 
 Runs in its own thread (TelemetryClient.start) and is the only code that touches the gRPC
-channel. Each Ingest stream carries up to `max_batches_per_call` batches and is then closed;
-its successful response means sanctum validated and persisted every batch, so those events
-are acknowledged and forgotten. On a transport error the sender drops the channel, waits
+channel. It keeps one IngestStream open and writes batches to it without waiting, up to
+`max_unacked_batches` unacknowledged; each ack means sanctum validated and persisted that
+batch, so its events are then forgotten. Against a sanctum without IngestStream (it answers
+UNIMPLEMENTED) each send is an Ingest call of up to `max_batches_per_call` batches whose
+response acknowledges them all. On a transport error the sender drops the channel, waits
 (exponential backoff with jitter), asks GetResumeCursor and resends everything after the
 cursor; sanctum applies by (run, producer, seq), so resends are never applied twice.
 """
@@ -27,7 +29,8 @@ from esper_client.deferred import Deferred
 from esper_client.policy import DropPolicy
 from esper_client.sinks import FileSink, GrpcSink, Sink, SinkError
 from esper_client.spool import Item, Spool
-from esper_client.wire import encode_batch
+from esper_client.window import Window
+from esper_client.wire import encode_batch, encode_ingest_request
 from esper_common.channel import ChannelConfig
 from esper_common.diagnose import tls_problem
 
@@ -90,6 +93,9 @@ class Sender:
         #: read under the GIL; a stale read costs at most one flush_interval_s).
         self.idle = False
         self._last_send = -1.0
+        self._window = Window(cfg.max_unacked_batches)
+        #: Whether to send on IngestStream (off for an event file or an older sanctum).
+        self._streaming = cfg.ingest_stream and cfg.target is not None
 
     # -- control ------------------------------------------------------------------------
     def request_close(self, deadline: float) -> None:
@@ -122,7 +128,10 @@ class Sender:
                 self._wait_for_work()
             self._drain()
             if time.monotonic() >= self._next_attempt:
-                self._pump()
+                if self._streaming:
+                    self._pump_stream()
+                else:
+                    self._pump()
             deadline = self._deadline
             if deadline is None:
                 continue
@@ -131,6 +140,8 @@ class Sender:
             if idle or now >= deadline:
                 return
             wait = min(self._next_attempt, deadline) - now
+            if wait <= 0 and self._window.batches:  # acks wake us
+                wait = min(deadline - now, self.cfg.flush_interval_s)
             if wait > 0:
                 self._wake.wait(wait)
                 self._wake.clear()
@@ -147,10 +158,17 @@ class Sender:
             self._wake.clear()
             return
         self.idle = True  # before looking: an emit() after this line wakes us
-        if not self._ingress and not len(self.buffer):
+        if not self._ingress and not self._work_ready():
             self._wake.wait(self.cfg.flush_interval_s)
         self.idle = False
         self._wake.clear()
+
+    def _work_ready(self) -> bool:
+        """Whether anything can be sent now, or an ack (or the stream's end) is waiting."""
+        win = self._window
+        if win.stream is None:
+            return bool(len(self.buffer))
+        return win.stream.pending or (len(self.buffer) > win.events and win.room > 0)
 
     # -- moving events ------------------------------------------------------------------
     def _drain(self) -> None:
@@ -194,16 +212,9 @@ class Sender:
         while True:
             if self._deadline is not None and time.monotonic() >= self._deadline:
                 return
+            if not self._resume():
+                return
             assert self._sink is not None
-            if self._need_cursor:
-                try:
-                    cursor = self._sink.cursor(
-                        self.cfg.run_id, self.cfg.producer_id, self._timeout()
-                    )
-                except SinkError as err:
-                    self._on_failure(err, [])
-                    return
-                self._on_cursor(cursor)
             items = self.buffer.take(per_call)
             total_dropped = self.dropped
             if not items and total_dropped <= self._drops_reported:
@@ -228,6 +239,81 @@ class Sender:
             if (len(self.buffer) < per_call and self._deadline is None
                     and time.monotonic() - self._last_send < self.cfg.send_gap_s):
                 return  # not a backlog: coalesce until the gap is over (_wait_for_work)
+
+    def _resume(self) -> bool:
+        """Read sanctum's cursor when due (after connecting or a failure); False on failure."""
+        if not self._need_cursor:
+            return True
+        assert self._sink is not None
+        try:
+            cursor = self._sink.cursor(self.cfg.run_id, self.cfg.producer_id, self._timeout())
+        except SinkError as err:
+            self._on_failure(err, [])
+            return False
+        self._on_cursor(cursor)
+        return True
+
+    def _pump_stream(self) -> None:
+        """As `_pump`, on the IngestStream: settle acks, send what the window allows."""
+        win, per_batch = self._window, self.cfg.batch_max_events
+        while True:
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                return
+            if not self._resume():
+                return
+            if win.stream is None:
+                assert isinstance(self._sink, GrpcSink)
+                win.open(self._sink.open_stream(self._wake), self._drops_reported)
+            if not self._settle() or win.room <= 0:
+                return
+            items = self.buffer.take(win.room * per_batch, skip=win.events)
+            total_dropped = self.dropped
+            if not items and total_dropped <= win.drops_sent:
+                return
+            drops = self._drops_bytes(total_dropped)
+            chunks = self._chunk(items) or [[]]
+            self._check_startup_cursor(items)
+            self._last_send = now = time.monotonic()
+            for n, chunk in enumerate(chunks):
+                resent = self._count_attempt(chunk)
+                request = encode_ingest_request(encode_batch((it[2] for it in chunk), drops))
+                win.send(request, chunk, resent, total_dropped, now, n == len(chunks) - 1)
+            self._drain()
+            if (len(self.buffer) - win.events < per_batch and self._deadline is None
+                    and time.monotonic() - self._last_send < self.cfg.send_gap_s):
+                return  # not a backlog: coalesce until the gap is over (_wait_for_work)
+
+    def _settle(self) -> bool:
+        """Take the stream's acks in order; on its failure (or no ack in time) drop it and
+        handle the failure as `_pump` does. False when the stream is gone."""
+        win = self._window
+        assert win.stream is not None
+        err = win.stream.error  # read before the acks: every ack before it is queued
+        for ack in win.stream.acks():
+            if not win.batches or ack.batch != win.batches[0].number:
+                err = SinkError("transient", f"sanctum acknowledged batch {ack.batch} of the "
+                                "stream out of order; resuming from its cursor")
+                break
+            batch = win.pop()
+            self._on_success(batch.chunk, 1, batch.dropped, calls=int(batch.ends_send))
+            self._on_reply(ack, batch.resent)
+        else:
+            if (err is None and win.batches
+                    and time.monotonic() - win.batches[0].sent_at > self.cfg.rpc_timeout_s):
+                err = SinkError("transient", "no acknowledgement from sanctum within "
+                                f"{self.cfg.rpc_timeout_s:g} s")
+        if err is None:
+            return True
+        chunks = win.reset()
+        if not isinstance(err, SinkError):
+            err = SinkError("transient", str(err))
+        if err.kind == "unimplemented":
+            self._streaming = False
+            log.info("telemetry: sanctum %s has no IngestStream (%s); using Ingest calls",
+                     self.cfg.target, err)
+        else:
+            self._on_failure(err, chunks)
+        return False
 
     def _chunk(self, items: list[Item]) -> list[list[Item]]:
         """Split into batches bounded by event count and serialized bytes."""
@@ -258,7 +344,7 @@ class Sender:
             self._max_attempted_seq = max(self._max_attempted_seq, items[-1][0])
         return resent
 
-    def _on_reply(self, reply: spb.IngestResponse, resent: int) -> None:
+    def _on_reply(self, reply: spb.IngestResponse | spb.IngestAck, resent: int) -> None:
         """Duplicates beyond our own resends (and any conflict) mean another writer uses
         this producer id: those events were not applied. Say so loudly, every time."""
         unexpected = max(0, reply.events_duplicate - resent)
@@ -289,7 +375,8 @@ class Sender:
                 "a unique producer_id per process", cursor, self.cfg.producer_id,
                 self.cfg.run_id, items[0][0])
 
-    def _on_success(self, items: list[Item], n_batches: int, total_dropped: int) -> None:
+    def _on_success(self, items: list[Item], n_batches: int, total_dropped: int,
+                    calls: int = 1) -> None:
         if items:
             n = self.buffer.ack_through(items[-1][0])
             if isinstance(self._sink, FileSink) and self.cfg.target is not None:
@@ -297,7 +384,7 @@ class Sender:
             else:
                 self.stats.acked += n
         self.stats.batches += n_batches
-        self.stats.calls += 1
+        self.stats.calls += calls
         self._drops_reported = max(self._drops_reported, total_dropped)
         if self._failures:
             self.stats.reconnects += 1
@@ -327,6 +414,7 @@ class Sender:
             self._failures += 1
             self._need_cursor = True
             assert self._sink is not None
+            self._window.reset()
             other_replica = self._sink.reset()
             cfg = self.cfg
             base = min(cfg.backoff_max_s, cfg.backoff_initial_s * 2 ** (self._failures - 1))
@@ -380,6 +468,8 @@ class Sender:
             self.cfg.target, err, self.cfg.run_id, path, self.cfg.ingest_command(path, token=True),
         )
         assert self._sink is not None
+        self._window.reset()
+        self._streaming = False
         self._sink.close()
         self._sink = FileSink(path)
         self._need_cursor = False
@@ -400,6 +490,7 @@ class Sender:
             log.exception("telemetry: failed to save undelivered events")
         finally:
             self.buffer.spool.close(delete=True)
+            self._window.reset()
             if self._sink is not None:
                 try:
                     self._sink.close()
