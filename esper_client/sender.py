@@ -140,7 +140,8 @@ class Sender:
             if idle or now >= deadline:
                 return
             wait = min(self._next_attempt, deadline) - now
-            if wait <= 0 and self._window.batches:  # acks wake us
+            if wait <= 0 and self._window.batches:  # acks wake us (_work_ready)
+                self._work_ready()
                 wait = min(deadline - now, self.cfg.flush_interval_s)
             if wait > 0:
                 self._wake.wait(wait)
@@ -166,9 +167,16 @@ class Sender:
     def _work_ready(self) -> bool:
         """Whether anything can be sent now, or an ack (or the stream's end) is waiting."""
         win = self._window
-        if win.stream is None:
+        stream = win.stream
+        if stream is None:
             return bool(len(self.buffer))
-        return win.stream.pending or (len(self.buffer) > win.events and win.room > 0)
+        if stream.error is not None:
+            return True
+        sendable = win.room > 0 and len(self.buffer) > win.events
+        # Waiting with nothing to send: an ack after this line wakes us (stats, close, a
+        # full window). With more to send, acks are taken at that send, with no wake-up.
+        stream.wake_on_ack = not sendable
+        return sendable or stream.has_acks
 
     # -- moving events ------------------------------------------------------------------
     def _drain(self) -> None:

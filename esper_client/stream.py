@@ -2,7 +2,9 @@
 
 gRPC's blocking API consumes a bidirectional call's requests on its own thread; sends go
 through a queue to it (no new call, no new thread per send). A daemon thread reads the acks
-into a deque and sets the sender's wake event, so the sender never blocks on the wire. The
+into a deque, so the sender never blocks on the wire; it wakes the sender only when the
+sender waits with nothing to send (`wake_on_ack`) or the stream ended: while it has more to
+send, acks are taken at that send, without a thread wake-up each. The
 first failure is kept as a SinkError and ends the stream; the sender then resumes from
 sanctum's cursor (or, for UNIMPLEMENTED, falls back to Ingest).
 """
@@ -35,6 +37,8 @@ class AckStream:
         #: The failure that ended the stream (a SinkError), once the reader saw it.
         self.error: Exception | None = None
         self._closed = False
+        #: Set by the sender while it needs acks to go on (see the module docstring).
+        self.wake_on_ack = False
         self._call = call(self._outgoing(), metadata=metadata)
         self._reader = threading.Thread(target=self._read, name="esper-telemetry-acks",
                                         daemon=True)
@@ -52,7 +56,8 @@ class AckStream:
         try:
             for ack in self._call:
                 self._acks.append(ack)
-                self._wake.set()
+                if self.wake_on_ack:
+                    self._wake.set()
             if not self._closed:
                 from esper_client.sinks import SinkError
 
@@ -79,9 +84,8 @@ class AckStream:
         return out
 
     @property
-    def pending(self) -> bool:
-        """Whether there is something for the sender to look at (acks or the end)."""
-        return bool(self._acks) or self.error is not None
+    def has_acks(self) -> bool:
+        return bool(self._acks)
 
     def close(self) -> None:
         """Half-close and cancel; the threads end on their own."""
