@@ -198,8 +198,13 @@ class Sender(SenderBase):
             if win.stream is None:
                 assert isinstance(self._sink, GrpcSink)
                 win.open(self._sink.open_stream(self._wake), self._drops_reported)
-            if not self._settle() or win.room <= 0:
+            if not self._settle():
                 return
+            if win.room <= 0:
+                if len(self.buffer) - win.events < per_batch and self._deadline is None:
+                    return  # not a backlog: _wait_for_work waits for an ack or an emit()
+                self._await_ack()  # a backlog: the next batch goes as soon as one is acked
+                continue
             items = self.buffer.take(win.room * per_batch, skip=win.events)
             total_dropped = self.dropped
             if not items and total_dropped <= win.drops_sent:
@@ -216,6 +221,15 @@ class Sender(SenderBase):
             if (len(self.buffer) - win.events < per_batch and self._deadline is None
                     and time.monotonic() - self._last_send < self.cfg.send_gap_s):
                 return  # not a backlog: coalesce until the gap is over (_wait_for_work)
+
+    def _await_ack(self) -> None:
+        """Wait (at most flush_interval_s) until the stream has an ack or has ended."""
+        stream = self._window.stream
+        assert stream is not None
+        stream.wake_on_ack = True  # before looking: an ack after this line wakes us
+        if not stream.has_acks and stream.error is None:
+            self._wake.wait(self.cfg.flush_interval_s)
+        self._wake.clear()
 
     def _settle(self) -> bool:
         """Take the stream's acks in order; on its failure (or no ack in time) drop it and
