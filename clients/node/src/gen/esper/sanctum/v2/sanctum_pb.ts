@@ -1726,7 +1726,8 @@ export type IngestAck = Message<"esper.sanctum.v2.IngestAck"> & {
   eventsConflicting: bigint;
 
   /**
-   * Cursor after this batch, for the producers it carried.
+   * For the producers this batch carried: the cursor when the ack was written (this batch
+   * and every earlier one are applied; later batches of the stream may be too).
    *
    * @generated from field: repeated esper.sanctum.v2.ProducerCursor cursors = 6;
    */
