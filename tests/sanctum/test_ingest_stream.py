@@ -169,3 +169,21 @@ def test_a_read_only_token_cannot_stream_events() -> None:
         with pytest.raises(grpc.RpcError) as info:
             next(stream.acks)
         assert info.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_undecodable_bytes_end_the_stream_after_earlier_acks(
+        server: ThreadedSanctum) -> None:
+    with server.channel() as ch:
+        call = ch.stream_stream("/esper.sanctum.v2.SanctumService/IngestStream",
+                                request_serializer=None,
+                                response_deserializer=spb.IngestAck.FromString)
+        out: queue.Queue[bytes | None] = queue.Queue()
+        acks = call(iter(out.get, None), timeout=30)
+        out.put(_batch("r", "p", 1).SerializeToString())
+        assert next(acks).batch == 0
+        out.put(b"\x0a\xff\xff\xff\xff\x0f")  # a length prefix past the end: not a message
+        with pytest.raises(grpc.RpcError) as info:
+            next(acks)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "could not be parsed" in (info.value.details() or "")
+    assert server.cursor("r", "p") == {"p": 4}
