@@ -4,17 +4,15 @@ fallback to Ingest for a sanctum that does not know IngestStream."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import grpc
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.servicer import SERVICE_NAME
 from testkit import SanctumProcess, ThreadedSanctum
+from testkit.held import HeldAcks
 from tests.client.test_telemetry_client_sanctum import (
     _snapshot_over,
     client_for,
@@ -58,39 +56,19 @@ def test_a_steady_stream_uses_one_ingest_stream(tmp_path: Path) -> None:
 
 def test_the_client_keeps_at_most_its_window_unacknowledged(tmp_path: Path) -> None:
     with ThreadedSanctum() as server:
-        assert server.server is not None and server.server.pipeline is not None
-        pipeline = server.server.pipeline
-        original = pipeline.submit
-        gate = threading.Event()
-        submitted: list[int] = []
-
-        def held(*args: Any, **kw: Any) -> asyncio.Future[Any]:
-            inner = original(*args, **kw)
-            submitted.append(1)
-            outer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-            async def release() -> None:
-                while not gate.is_set():
-                    await asyncio.sleep(0.005)
-                outer.set_result(await inner)
-
-            asyncio.ensure_future(release())
-            return outer
-
         client = client_for(server.address, "win", tmp_path, max_unacked_batches=3,
                             batch_max_events=8)
         client.start()
         try:
             client.emit(epoch(0))
             wait_for(lambda: client.stats()["acked"] == 1)
-            pipeline.submit = held  # type: ignore[method-assign]  # hold acks, real writes
-            for i in range(1, 200):
-                client.emit(epoch(i))
-            wait_for(lambda: len(submitted) >= 3)
-            time.sleep(0.3)  # room to send more than it may
-            assert len(submitted) == 3
-            assert client.stats()["acked"] == 1
-            gate.set()
+            with HeldAcks(server) as held:
+                for i in range(1, 200):
+                    client.emit(epoch(i))
+                wait_for(lambda: held.submitted >= 3)
+                time.sleep(0.3)  # room to send more than it may
+                assert held.submitted == 3
+                assert client.stats()["acked"] == 1
             wait_for(lambda: client.stats()["acked"] == 200)
         finally:
             client.close(10)

@@ -3,9 +3,7 @@ that change nothing and keep earlier acknowledgements, the write permission."""
 
 from __future__ import annotations
 
-import asyncio
 import queue
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +16,7 @@ from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.ingest_stream import STREAM_DEPTH
 from testkit import ThreadedSanctum
+from testkit.held import HeldAcks
 
 
 def _vitals(run: str, producer: str, seq: int, cpu: float = 1.0) -> tpb.TelemetryEvent:
@@ -80,41 +79,19 @@ def test_one_ack_per_batch_in_order_with_counts_and_cursor(
 def test_the_server_holds_at_most_the_window_of_one_stream(
         server: ThreadedSanctum, stub: sanctum_pb2_grpc.SanctumServiceStub) -> None:
     """Writes are held back: the stream stops taking batches at STREAM_DEPTH unacked."""
-    assert server.server is not None and server.server.pipeline is not None
-    pipeline = server.server.pipeline
-    original = pipeline.submit
-    gate = threading.Event()
-    submitted: list[int] = []
-
-    def held(*args: Any, **kw: Any) -> asyncio.Future[Any]:
-        inner = original(*args, **kw)
-        submitted.append(1)
-        outer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-        async def release() -> None:
-            while not gate.is_set():
-                await asyncio.sleep(0.005)
-            try:
-                outer.set_result(await inner)
-            except Exception as exc:
-                outer.set_exception(exc)
-
-        asyncio.ensure_future(release())
-        return outer
-
-    pipeline.submit = held  # type: ignore[method-assign]  # observe the window, real writes
-    stream = _Stream(stub)
-    n = 3 * STREAM_DEPTH
-    for i in range(n):
-        stream.send(_batch("r", "p", 1 + 4 * i))
-    deadline = time.monotonic() + 5
-    while len(submitted) < STREAM_DEPTH and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)  # room for the server to take more than it may
-    assert len(submitted) == STREAM_DEPTH
-    gate.set()
-    acks = [next(stream.acks).batch for _ in range(n)]
-    stream.close()
+    with HeldAcks(server) as held:
+        stream = _Stream(stub)
+        n = 3 * STREAM_DEPTH
+        for i in range(n):
+            stream.send(_batch("r", "p", 1 + 4 * i))
+        deadline = time.monotonic() + 5
+        while held.submitted < STREAM_DEPTH and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # room for the server to take more than it may
+        assert held.submitted == STREAM_DEPTH
+        held.release()
+        acks = [next(stream.acks).batch for _ in range(n)]
+        stream.close()
     assert acks == list(range(n))
     assert server.cursor("r", "p") == {"p": 4 * n}
 
