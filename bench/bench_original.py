@@ -105,8 +105,10 @@ def _bidi(address: str, requests: list[spb.IngestRequest]) -> float:
     n = sum(len(r.batch.events) for r in requests)
     slots = threading.Semaphore(WINDOW)
 
-    def outgoing() -> Iterator[spb.IngestRequest]:
-        for req in requests:
+    stream_requests = [spb.IngestStreamRequest(batch=r.batch) for r in requests]
+
+    def outgoing() -> Iterator[spb.IngestStreamRequest]:
+        for req in stream_requests:
             slots.acquire()
             yield req
 

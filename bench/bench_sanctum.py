@@ -45,7 +45,7 @@ class NullSanctum:
     async def _ingest_stream(self, requests, context):  # noqa: ANN001, ANN202
         n = 0
         async for req in requests:
-            yield spb.IngestAck(batch=n, events_received=len(req.batch.events))
+            yield spb.IngestStreamResponse(batch=n, events_received=len(req.batch.events))
             n += 1
 
     def _run(self) -> None:
@@ -58,8 +58,8 @@ class NullSanctum:
                     self._ingest, request_deserializer=spb.IngestRequest.FromString,
                     response_serializer=spb.IngestResponse.SerializeToString),
                  "IngestStream": grpc.stream_stream_rpc_method_handler(
-                    self._ingest_stream, request_deserializer=spb.IngestRequest.FromString,
-                    response_serializer=spb.IngestAck.SerializeToString)}),))
+                    self._ingest_stream, request_deserializer=spb.IngestStreamRequest.FromString,
+                    response_serializer=spb.IngestStreamResponse.SerializeToString)}),))
             self.port = server.add_insecure_port("127.0.0.1:0")
             await server.start()
             return server

@@ -122,7 +122,8 @@ class SenderBase:
             self._max_attempted_seq = max(self._max_attempted_seq, items[-1][0])
         return resent
 
-    def _on_reply(self, reply: spb.IngestResponse | spb.IngestAck, resent: int) -> None:
+    def _on_reply(self, reply: spb.IngestResponse | spb.IngestStreamResponse,
+                  resent: int) -> None:
         """Duplicates beyond our own resends (and any conflict) mean another writer uses
         this producer id: those events were not applied. Say so loudly, every time."""
         unexpected = max(0, reply.events_duplicate - resent)

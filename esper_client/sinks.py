@@ -117,7 +117,7 @@ class GrpcSink:
             )
             self._ingest_stream = self._channel.stream_stream(
                 _INGEST_STREAM, request_serializer=None,
-                response_deserializer=spb.IngestAck.FromString,
+                response_deserializer=spb.IngestStreamResponse.FromString,
             )
             self._cursor = self._channel.unary_unary(
                 _CURSOR, request_serializer=spb.GetResumeCursorRequest.SerializeToString,

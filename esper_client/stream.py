@@ -31,7 +31,7 @@ class AckStream:
                  metadata: tuple[tuple[str, str], ...], wake: threading.Event,
                  classify: Callable[[grpc.RpcError], Exception]) -> None:
         self._requests: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-        self._acks: deque[spb.IngestAck] = deque()
+        self._acks: deque[spb.IngestStreamResponse] = deque()
         self._wake = wake
         self._classify = classify
         #: The failure that ended the stream (a SinkError), once the reader saw it.
@@ -75,7 +75,7 @@ class AckStream:
         """Queue one serialized IngestRequest (never blocks)."""
         self._requests.put(request)
 
-    def acks(self) -> list[spb.IngestAck]:
+    def acks(self) -> list[spb.IngestStreamResponse]:
         """The acks received since the last call, in order."""
         out = []
         pop = self._acks.popleft

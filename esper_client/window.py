@@ -18,7 +18,7 @@ from esper_client.stream import AckStream
 class InFlight:
     """One batch on the stream."""
 
-    number: int  # its position on the stream (IngestAck.batch)
+    number: int  # its position on the stream (IngestStreamResponse.batch)
     chunk: list[Item]
     resent: int  # how many of its events were sent before (see Sender._count_attempt)
     dropped: int  # the drop total it reported

@@ -1,5 +1,7 @@
 """IngestStream: bidirectional ingest, one acknowledgement per batch.
 
+Its requests (IngestStreamRequest) are IngestRequests on the wire, parsed by Ingest's parser.
+
 A producer keeps one stream open and sends batches without waiting: a reader task validates
 and plans each batch (IngestPipeline.submit) and queues its write while earlier ones persist
 and apply; the handler acknowledges them in submission order, each once it is persisted and
@@ -82,7 +84,7 @@ class IngestStream:
                     await self._store_failed(exc, batch_no, context)
                     return
                 pending.popleft()
-                ack = spb.IngestAck(
+                ack = spb.IngestStreamResponse(
                     batch=batch_no, events_received=result.received,
                     events_applied=result.applied, events_duplicate=result.duplicate,
                     events_conflicting=result.conflicting)

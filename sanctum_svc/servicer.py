@@ -333,7 +333,7 @@ class SanctumServicer:
                 response_serializer=spb.IngestResponse.SerializeToString),
             "IngestStream": grpc.stream_stream_rpc_method_handler(
                 IngestStream(self), request_deserializer=_parse_ingest,
-                response_serializer=spb.IngestAck.SerializeToString),
+                response_serializer=spb.IngestStreamResponse.SerializeToString),
             "GetResumeCursor": grpc.unary_unary_rpc_method_handler(
                 _checked_unary(self.GetResumeCursor),
                 request_deserializer=_lenient(spb.GetResumeCursorRequest),

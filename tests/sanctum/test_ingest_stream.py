@@ -25,8 +25,8 @@ def _vitals(run: str, producer: str, seq: int, cpu: float = 1.0) -> tpb.Telemetr
                               system_vitals=tpb.SystemVitalsPayload(cpu_percent=cpu))
 
 
-def _batch(run: str, producer: str, first: int, n: int = 4) -> spb.IngestRequest:
-    return spb.IngestRequest(batch=tpb.EventBatch(
+def _batch(run: str, producer: str, first: int, n: int = 4) -> spb.IngestStreamRequest:
+    return spb.IngestStreamRequest(batch=tpb.EventBatch(
         events=[_vitals(run, producer, s) for s in range(first, first + n)]))
 
 
@@ -34,10 +34,10 @@ class _Stream:
     """One IngestStream call fed from a queue (requests sent one by one, as a client does)."""
 
     def __init__(self, stub: sanctum_pb2_grpc.SanctumServiceStub, **kw: Any) -> None:
-        self._out: queue.Queue[spb.IngestRequest | None] = queue.Queue()
+        self._out: queue.Queue[spb.IngestStreamRequest | None] = queue.Queue()
         self.acks = stub.IngestStream(iter(self._out.get, None), timeout=30, **kw)
 
-    def send(self, req: spb.IngestRequest) -> None:
+    def send(self, req: spb.IngestStreamRequest) -> None:
         self._out.put(req)
 
     def close(self) -> None:
@@ -153,7 +153,7 @@ def test_undecodable_bytes_end_the_stream_after_earlier_acks(
     with server.channel() as ch:
         call = ch.stream_stream("/esper.sanctum.v2.SanctumService/IngestStream",
                                 request_serializer=None,
-                                response_deserializer=spb.IngestAck.FromString)
+                                response_deserializer=spb.IngestStreamResponse.FromString)
         out: queue.Queue[bytes | None] = queue.Queue()
         acks = call(iter(out.get, None), timeout=30)
         out.put(_batch("r", "p", 1).SerializeToString())
@@ -164,3 +164,12 @@ def test_undecodable_bytes_end_the_stream_after_earlier_acks(
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "could not be parsed" in (info.value.details() or "")
     assert server.cursor("r", "p") == {"p": 4}
+
+
+def test_stream_requests_are_ingest_requests_on_the_wire() -> None:
+    """The server parses both with one parser (and the client encodes both alike)."""
+    def fields(message: type) -> list[tuple[str, int, int, str]]:
+        return [(f.name, f.number, f.type, f.message_type.full_name if f.message_type else "")
+                for f in message.DESCRIPTOR.fields]
+
+    assert fields(spb.IngestStreamRequest) == fields(spb.IngestRequest)

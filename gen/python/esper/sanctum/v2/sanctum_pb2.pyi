@@ -594,7 +594,13 @@ class MetricsSection(_message.Message):
     refused: int
     def __init__(self, metrics: _Optional[_Iterable[_Union[UserMetric, _Mapping]]] = ..., refused: _Optional[int] = ...) -> None: ...
 
-class IngestAck(_message.Message):
+class IngestStreamRequest(_message.Message):
+    __slots__ = ("batch",)
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    batch: _telemetry_pb2.EventBatch
+    def __init__(self, batch: _Optional[_Union[_telemetry_pb2.EventBatch, _Mapping]] = ...) -> None: ...
+
+class IngestStreamResponse(_message.Message):
     __slots__ = ("batch", "events_received", "events_applied", "events_duplicate", "events_conflicting", "cursors")
     BATCH_FIELD_NUMBER: _ClassVar[int]
     EVENTS_RECEIVED_FIELD_NUMBER: _ClassVar[int]

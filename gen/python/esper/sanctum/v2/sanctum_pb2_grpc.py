@@ -76,8 +76,8 @@ class SanctumServiceStub:
                 _registered_method=True)
         self.IngestStream = channel.stream_stream(
                 '/esper.sanctum.v2.SanctumService/IngestStream',
-                request_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestRequest.SerializeToString,
-                response_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestAck.FromString,
+                request_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestStreamRequest.SerializeToString,
+                response_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestStreamResponse.FromString,
                 _registered_method=True)
 
 
@@ -149,14 +149,14 @@ class SanctumServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def IngestStream(self, request_iterator, context):
-        """Bidirectional ingest: one long-lived stream, one IngestAck per batch, in the order the
-        batches were sent, each once that batch is validated and persisted (what Ingest's reply
-        means for a whole stream). Up to 8 batches are in flight (validated, being written or
-        applied) per stream; the server reads no further while 8 are unacknowledged. A refused
-        batch ends the stream with the status Ingest would give (INVALID_ARGUMENT with a
-        google.rpc.BadRequest detail, ABORTED for a producer streaming elsewhere, UNAVAILABLE
-        when it cannot persist) after every earlier batch was acknowledged; nothing of the
-        refused batch or of the batches sent after it is applied.
+        """Bidirectional ingest: one long-lived stream, one IngestStreamResponse (the ack) per
+        batch, in the order the batches were sent, each once that batch is validated and
+        persisted (what Ingest's reply means for a whole stream). Up to 8 batches of a stream are
+        in flight (validated, being written or applied); the server reads no further while 8 are
+        unacknowledged. A refused batch ends the stream with the status Ingest would give
+        (INVALID_ARGUMENT with a google.rpc.BadRequest detail, ABORTED for a producer streaming
+        elsewhere, UNAVAILABLE when it cannot persist) after every earlier batch was
+        acknowledged; nothing of the refused batch or of the batches sent after it is applied.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -207,8 +207,8 @@ def add_SanctumServiceServicer_to_server(servicer, server):
             ),
             'IngestStream': grpc.stream_stream_rpc_method_handler(
                     servicer.IngestStream,
-                    request_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestRequest.FromString,
-                    response_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestAck.SerializeToString,
+                    request_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestStreamRequest.FromString,
+                    response_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -452,8 +452,8 @@ class SanctumService:
             request_iterator,
             target,
             '/esper.sanctum.v2.SanctumService/IngestStream',
-            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestRequest.SerializeToString,
-            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestAck.FromString,
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestStreamRequest.SerializeToString,
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
