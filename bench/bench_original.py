@@ -5,6 +5,8 @@ Interleaved rounds, each measuring in turn:
   of 64 on one Ingest call, and on one IngestStream with at most 8 batches unacknowledged;
 - ours: a live sanctum (SQLite store in a temp dir) ingesting the same requests on one
   Ingest call (the reference: one reply for the whole call) and on one IngestStream;
+- the same two on a sanctum in its own process (as deployed: the producer is another
+  process, so client and server do not share one interpreter lock);
 - ours through the producer SDK (TelemetryClient with its defaults: IngestStream, its own
   batching and serialization), from the first emit() to the last acknowledgement;
 - the original's in-process aggregator (`SanctumAggregator.process_event`) on the records
@@ -38,7 +40,7 @@ from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client import TelemetryClient, TelemetryConfig
-from testkit import ThreadedSanctum, batches
+from testkit import SanctumProcess, ThreadedSanctum, batches
 from testkit.original_mix import BATCH_EVENTS, original_mix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,6 +154,16 @@ def _ours(requests: list[spb.IngestRequest], store: str, stream: bool = False) -
         return (_bidi if stream else _stream)(server.address, requests)
 
 
+def _process(run_id: str, n_batches: int, tmp: str) -> tuple[float, float]:
+    """(Ingest call, IngestStream) events/s on a sanctum process, each on a fresh store."""
+    rates = []
+    for send in (_stream, _bidi):
+        with SanctumProcess(str(Path(tmp) / f"{run_id}-{send.__name__}.sqlite")) as server:
+            rates.append(send(server.address, list(batches(original_mix(
+                run_id, n_batches=n_batches), 64))))
+    return rates[0], rates[1]
+
+
 @register("original")
 def bench_original(quick: bool) -> list[Row]:
     rounds = 2 if quick else 5
@@ -161,6 +173,8 @@ def bench_original(quick: bool) -> list[Row]:
     bidi: list[float] = []
     bidi_ratios: list[float] = []
     sdk: list[float] = []
+    proc_call: list[float] = []
+    proc_stream: list[float] = []
     fixture = fixture_path()
     replay = fixture_requests(fixture) if fixture is not None else "fixture not found"
     replayed: list[float] = []
@@ -176,6 +190,9 @@ def bench_original(quick: bool) -> list[Row]:
             requests = list(batches(original_mix(f"mix-{r}", n_batches=n_batches), 64))
             bidi.append(_ours(requests, str(Path(tmp) / f"bidi-{r}.sqlite"), stream=True))
             bidi_ratios.append(bidi[-1] / raw_bidi[-1])
+            call, stream = _process(f"proc-{r}", n_batches, tmp)
+            proc_call.append(call)
+            proc_stream.append(stream)
             with ThreadedSanctum(store=str(Path(tmp) / f"sdk-{r}.sqlite")) as server:
                 sdk.append(_client(server.address, original_mix(f"sdk-{r}", n_batches=n_batches),
                                    f"sdk-{r}", str(Path(tmp) / "spool")))
@@ -185,6 +202,7 @@ def bench_original(quick: bool) -> list[Row]:
     raw_rate, our_rate, ratio = (statistics.median(raw), statistics.median(ours),
                                  statistics.median(ratios))
     mix = f"{BATCH_EVENTS:,}-event 12-env mix"
+    proc_ratio = statistics.median(s / c for s, c in zip(proc_stream, proc_call, strict=True))
     raw_b, bidi_rate, bidi_ratio, sdk_rate = (
         statistics.median(raw_bidi), statistics.median(bidi), statistics.median(bidi_ratios),
         statistics.median(sdk))
@@ -201,6 +219,11 @@ def bench_original(quick: bool) -> list[Row]:
         row("sanctum ingest / raw transport (mix, IngestStream)", bidi_ratio * 100, "%",
             f"rounds {min(bidi_ratios) * 100:.0f}-{max(bidi_ratios) * 100:.0f}%", ">= 60%",
             bidi_ratio >= 0.6),
+        row(f"sanctum process, Ingest call, {mix}", statistics.median(proc_call), "events/s",
+            "reference", ""),
+        row(f"sanctum process, IngestStream window {WINDOW}, {mix}",
+            statistics.median(proc_stream), "events/s",
+            f"x{proc_ratio:.2f} the Ingest call (median of rounds)", ""),
         row(f"TelemetryClient defaults -> sanctum, {mix}", sdk_rate, "events/s",
             f"{bidi_rate:,.0f}/s IngestStream batches", ""),
     ]
