@@ -46,7 +46,7 @@ class SenderStats:
     reconnects: int = 0  # recoveries after one or more failed attempts
     errors: int = 0  # failed attempts
     batches: int = 0  # EventBatch messages delivered
-    calls: int = 0  # successful Ingest streams (or file writes)
+    calls: int = 0  # sends acknowledged: Ingest calls, IngestStream writes, file writes
     #: Events sanctum answered "already applied" although this process sent them for the
     #: first time: another writer holds this producer id, and these events were NOT applied.
     duplicate: int = 0
