@@ -2,8 +2,13 @@
 
 Interleaved rounds, each measuring in turn:
 - raw transport: a do-nothing gRPC server (bench_sanctum.NullSanctum), the mix in batches
-  of 64 on one Ingest stream (the producer client's default batching);
-- ours: a live sanctum (SQLite store in a temp dir) ingesting the same requests;
+  of 64 on one Ingest call, and on one IngestStream with at most 8 batches unacknowledged;
+- ours: a live sanctum (SQLite store in a temp dir) ingesting the same requests on one
+  Ingest call (the reference: one reply for the whole call) and on one IngestStream;
+- the same two on a sanctum in its own process (as deployed: the producer is another
+  process, so client and server do not share one interpreter lock);
+- ours through the producer SDK (TelemetryClient with its defaults: IngestStream, its own
+  batching and serialization), from the first emit() to the last acknowledgement;
 - the original's in-process aggregator (`SanctumAggregator.process_event`) on the records
   of `original-small.jsonl.gz`, in its own interpreter (bench/original_inprocess.py), when
   the original's source is given: ESPER_ORIGINAL_PYTHONPATH=/path/esper-lite/src[:deps];
@@ -21,13 +26,21 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import grpc
 
 from bench import Row, register, row
 from bench.bench_sanctum import NullSanctum, _stream
 from esper.sanctum.v2 import sanctum_pb2 as spb
-from testkit import ThreadedSanctum, batches
+from esper.sanctum.v2 import sanctum_pb2_grpc
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client import TelemetryClient, TelemetryConfig
+from testkit import SanctumProcess, ThreadedSanctum, batches
 from testkit.original_mix import BATCH_EVENTS, original_mix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,9 +98,70 @@ def fixture_requests(fixture: Path) -> list[spb.IngestRequest] | str:
     return list(batches(events, 64))
 
 
-def _ours(requests: list[spb.IngestRequest], store: str) -> float:
+#: Unacknowledged batches of the IngestStream rows (the client's default window).
+WINDOW = TelemetryConfig.max_unacked_batches
+
+
+def _bidi(address: str, requests: list[spb.IngestRequest]) -> float:
+    """Events/s of one IngestStream carrying `requests`, at most WINDOW unacknowledged."""
+    n = sum(len(r.batch.events) for r in requests)
+    slots = threading.Semaphore(WINDOW)
+
+    stream_requests = [spb.IngestStreamRequest(batch=r.batch) for r in requests]
+
+    def outgoing() -> Iterator[spb.IngestStreamRequest]:
+        for req in stream_requests:
+            slots.acquire()
+            yield req
+
+    got = acks = 0
+    with grpc.insecure_channel(address) as ch:
+        stub = sanctum_pb2_grpc.SanctumServiceStub(ch)
+        started = time.perf_counter()
+        for ack in stub.IngestStream(outgoing(), timeout=300):
+            got += ack.events_received
+            acks += 1
+            slots.release()
+        elapsed = time.perf_counter() - started
+    assert (got, acks) == (n, len(requests)), (got, acks)
+    return n / elapsed
+
+
+def _client(address: str, events: list[tpb.TelemetryEvent], run_id: str, spool: str) -> float:
+    """Events/s through TelemetryClient with its defaults: emit() all, until all are acked."""
+    for ev in events:  # the client stamps run, producer and seq itself
+        for name in ("seq", "run_id", "producer_id"):
+            ev.ClearField(name)
+    client = TelemetryClient(TelemetryConfig(target=address, run_id=run_id,
+                                             producer_id="bench-client", spool_dir=spool))
+    client.start()
+    try:
+        started = time.perf_counter()
+        for ev in events:
+            client.emit(ev)
+        deadline = time.monotonic() + 300
+        while client.stats()["acked"] < len(events):
+            assert time.monotonic() < deadline, client.stats()
+            time.sleep(0.001)
+        elapsed = time.perf_counter() - started
+    finally:
+        client.close(30)
+    return len(events) / elapsed
+
+
+def _ours(requests: list[spb.IngestRequest], store: str, stream: bool = False) -> float:
     with ThreadedSanctum(store=store) as server:
-        return _stream(server.address, requests)
+        return (_bidi if stream else _stream)(server.address, requests)
+
+
+def _process(run_id: str, n_batches: int, tmp: str) -> tuple[float, float]:
+    """(Ingest call, IngestStream) events/s on a sanctum process, each on a fresh store."""
+    rates = []
+    for send in (_stream, _bidi):
+        with SanctumProcess(str(Path(tmp) / f"{run_id}-{send.__name__}.sqlite")) as server:
+            rates.append(send(server.address, list(batches(original_mix(
+                run_id, n_batches=n_batches), 64))))
+    return rates[0], rates[1]
 
 
 @register("original")
@@ -95,6 +169,12 @@ def bench_original(quick: bool) -> list[Row]:
     rounds = 2 if quick else 5
     n_batches = 1 if quick else 3
     raw, ours, ratios = [], [], []
+    raw_bidi: list[float] = []
+    bidi: list[float] = []
+    bidi_ratios: list[float] = []
+    sdk: list[float] = []
+    proc_call: list[float] = []
+    proc_stream: list[float] = []
     fixture = fixture_path()
     replay = fixture_requests(fixture) if fixture is not None else "fixture not found"
     replayed: list[float] = []
@@ -105,18 +185,47 @@ def bench_original(quick: bool) -> list[Row]:
             requests = list(batches(original_mix(f"mix-{r}", n_batches=n_batches), 64))
             ours.append(_ours(requests, str(Path(tmp) / f"mix-{r}.sqlite")))
             ratios.append(ours[-1] / raw[-1])
+            requests = list(batches(original_mix(f"mix-{r}", n_batches=n_batches), 64))
+            raw_bidi.append(_bidi(f"127.0.0.1:{null.port}", requests))
+            requests = list(batches(original_mix(f"mix-{r}", n_batches=n_batches), 64))
+            bidi.append(_ours(requests, str(Path(tmp) / f"bidi-{r}.sqlite"), stream=True))
+            bidi_ratios.append(bidi[-1] / raw_bidi[-1])
+            call, stream = _process(f"proc-{r}", n_batches, tmp)
+            proc_call.append(call)
+            proc_stream.append(stream)
+            with ThreadedSanctum(store=str(Path(tmp) / f"sdk-{r}.sqlite")) as server:
+                sdk.append(_client(server.address, original_mix(f"sdk-{r}", n_batches=n_batches),
+                                   f"sdk-{r}", str(Path(tmp) / "spool")))
             if not isinstance(replay, str):
                 replayed.append(_ours(replay, str(Path(tmp) / f"fixture-{r}.sqlite")))
     orig = original_rates(fixture, rounds) if fixture is not None else "fixture not found"
     raw_rate, our_rate, ratio = (statistics.median(raw), statistics.median(ours),
                                  statistics.median(ratios))
     mix = f"{BATCH_EVENTS:,}-event 12-env mix"
+    proc_ratio = statistics.median(s / c for s, c in zip(proc_stream, proc_call, strict=True))
+    raw_b, bidi_rate, bidi_ratio, sdk_rate = (
+        statistics.median(raw_bidi), statistics.median(bidi), statistics.median(bidi_ratios),
+        statistics.median(sdk))
     rows = [
-        row(f"raw gRPC transport, {mix}", raw_rate, "events/s", "reference", ""),
-        row(f"sanctum ingest, {mix}", our_rate, "events/s", f"{raw_rate:,.0f}/s raw", ""),
-        row("sanctum ingest / raw transport (mix)", ratio * 100, "%",
-            f"rounds {min(ratios) * 100:.0f}-{max(ratios) * 100:.0f}%", ">= 60%",
-            ratio >= 0.6),
+        row(f"raw gRPC transport, Ingest call, {mix}", raw_rate, "events/s", "reference", ""),
+        row(f"sanctum ingest, Ingest call, {mix}", our_rate, "events/s",
+            f"{raw_rate:,.0f}/s raw", ""),
+        row("sanctum ingest / raw transport (mix, Ingest call)", ratio * 100, "%",
+            f"rounds {min(ratios) * 100:.0f}-{max(ratios) * 100:.0f}%", "", None),
+        row(f"raw gRPC transport, IngestStream window {WINDOW}, {mix}", raw_b, "events/s",
+            "reference", ""),
+        row(f"sanctum ingest, IngestStream window {WINDOW}, {mix}", bidi_rate, "events/s",
+            f"{raw_b:,.0f}/s raw, {our_rate:,.0f}/s Ingest call", ""),
+        row("sanctum ingest / raw transport (mix, IngestStream)", bidi_ratio * 100, "%",
+            f"rounds {min(bidi_ratios) * 100:.0f}-{max(bidi_ratios) * 100:.0f}%", ">= 60%",
+            bidi_ratio >= 0.6),
+        row(f"sanctum process, Ingest call, {mix}", statistics.median(proc_call), "events/s",
+            "reference", ""),
+        row(f"sanctum process, IngestStream window {WINDOW}, {mix}",
+            statistics.median(proc_stream), "events/s",
+            f"x{proc_ratio:.2f} the Ingest call (median of rounds)", ""),
+        row(f"TelemetryClient defaults -> sanctum, {mix}", sdk_rate, "events/s",
+            f"{bidi_rate:,.0f}/s IngestStream batches", ""),
     ]
     if isinstance(orig, str):
         rows.append(row("original in-process process_event (fixture)", "n/a", "", orig, ""))
@@ -138,7 +247,12 @@ def bench_original(quick: bool) -> list[Row]:
             rows.append(row("fixture replay / original in-process (same records)",
                             rep / base, "x", f"{base:,.0f} records/s", ">= 3x", rep >= 3 * base))
     if not isinstance(orig, str):
-        rows.append(row("sanctum ingest (mix) / original in-process", our_rate / statistics.median(
-            orig["rates"]), "x", "original on its fixture", ">= 3x",
-            our_rate >= 3 * statistics.median(orig["rates"])))
+        base = statistics.median(orig["rates"])
+        rows.append(row("sanctum ingest (mix, Ingest call) / original in-process",
+                        our_rate / base, "x", "original on its fixture", "", None))
+        rows.append(row("sanctum ingest (mix, IngestStream) / original in-process",
+                        bidi_rate / base, "x", "original on its fixture", ">= 3x",
+                        bidi_rate >= 3 * base))
+        rows.append(row("TelemetryClient -> sanctum (mix) / original in-process",
+                        sdk_rate / base, "x", "original on its fixture", "", None))
     return rows

@@ -27,7 +27,8 @@ from testkit import ThreadedSanctum, batches, build_run_events
 
 
 class NullSanctum:
-    """A grpc.aio server whose Ingest parses every request and counts events, nothing else."""
+    """A grpc.aio server whose Ingest parses every request and counts events, nothing else;
+    its IngestStream acknowledges each parsed batch at once."""
 
     def __init__(self) -> None:
         self.port = 0
@@ -41,6 +42,12 @@ class NullSanctum:
             n += len(req.batch.events)
         return spb.IngestResponse(events_received=n)
 
+    async def _ingest_stream(self, requests, context):  # noqa: ANN001, ANN202
+        n = 0
+        async for req in requests:
+            yield spb.IngestStreamResponse(batch=n, events_received=len(req.batch.events))
+            n += 1
+
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
 
@@ -49,7 +56,10 @@ class NullSanctum:
             server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
                 SERVICE_NAME, {"Ingest": grpc.stream_unary_rpc_method_handler(
                     self._ingest, request_deserializer=spb.IngestRequest.FromString,
-                    response_serializer=spb.IngestResponse.SerializeToString)}),))
+                    response_serializer=spb.IngestResponse.SerializeToString),
+                 "IngestStream": grpc.stream_stream_rpc_method_handler(
+                    self._ingest_stream, request_deserializer=spb.IngestStreamRequest.FromString,
+                    response_serializer=spb.IngestStreamResponse.SerializeToString)}),))
             self.port = server.add_insecure_port("127.0.0.1:0")
             await server.start()
             return server

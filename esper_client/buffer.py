@@ -56,8 +56,10 @@ class OutBuffer:
         self.mem.append(item)
         self._spill()
 
-    def take(self, n: int) -> list[Item]:
-        """Up to n events from the front, moved into the head (still unacknowledged)."""
+    def take(self, n: int, skip: int = 0) -> list[Item]:
+        """Up to n events after the first `skip` (those already in flight), moved into the
+        head (still unacknowledged)."""
+        n += skip
         while len(self.head) < n:
             if self.spool.unread_events:
                 self.head.extend(self.spool.read())
@@ -65,7 +67,7 @@ class OutBuffer:
                 self.head.append(self.mem.popleft())
             else:
                 break
-        return list(islice(self.head, n))
+        return list(islice(self.head, skip, n))
 
     def ack_through(self, seq: int) -> int:
         """Forget every head event with seq <= `seq`; returns how many were acknowledged."""

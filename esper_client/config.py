@@ -53,13 +53,21 @@ class TelemetryConfig:
     max_event_bytes: int = 512 * 1024
     #: Batches per Ingest stream; the stream then closes and its response acknowledges them.
     max_batches_per_call: int = 16
+    #: Send on one long-lived IngestStream (per-batch acks, no call per send); False, or a
+    #: sanctum that answers UNIMPLEMENTED, uses one Ingest call per send instead.
+    ingest_stream: bool = True
+    #: Batches sent on the IngestStream and not yet acknowledged, at most (sanctum works on
+    #: up to 8 of one stream at a time); their events stay buffered until acked.
+    max_unacked_batches: int = 8
     #: Adaptive flush: the first emit() to an idle sender wakes it and ships at once; what is
-    #: emitted while an Ingest call is in flight goes in the next call, which starts no
-    #: sooner than `send_gap_s` after the previous one started. The gap caps Ingest calls
-    #: (~0.5 ms of gRPC CPU each on this side) at 1/send_gap_s a second under load, and is
-    #: the most an event waits for a busy pipe. 50 ms, measured with `python -m bench --quick
-    #: trainer` against 20 ms: client CPU 3.1 % vs 5.6 % of training (200 ms: 1.3 %), wall
-    #: overhead within noise vs +10 %; emit() -> subscriber p99 rises from ~72 to ~91 ms.
+    #: emitted while a send is in flight goes in the next one, which starts no sooner than
+    #: `send_gap_s` after the previous one started. The gap caps sends at 1/send_gap_s a
+    #: second under load and is the most an event waits for a busy pipe. 50 ms: with Ingest
+    #: calls, `python -m bench --quick trainer` against 20 ms gave client CPU 3.1 % vs 5.6 % of
+    #: training. On IngestStream a send costs less (`python -m bench sender`, 2,000 ev/s:
+    #: client-thread CPU per 1,000 events 15 ms at 50 ms, 18 ms at 20 ms, 26 ms at 10 ms;
+    #: Ingest calls at 50 ms: 16 ms), and a 20 ms gap lowers emit() -> subscriber p50 by about
+    #: 10 ms but not its p99 at 32 subscribers, so the default stays at 50 ms.
     send_gap_s: float = 0.05
     #: Longest the sender sleeps with nothing to wake it (drop reports, retries are due).
     flush_interval_s: float = 0.2
@@ -95,6 +103,7 @@ class TelemetryConfig:
             raise ValueError(f"TelemetryConfig.tls_ca: cannot read {self.tls_ca!r}")
         for name in (
             "batch_max_events", "batch_max_bytes", "max_event_bytes", "max_batches_per_call",
+            "max_unacked_batches",
             "memory_buffer_events", "ingress_max_events", "spool_max_bytes",
             "spool_segment_bytes", "thin_keep_every",
         ):

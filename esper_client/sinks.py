@@ -1,26 +1,30 @@
 """Where the sender ships encoded batches: sanctum over gRPC, or an event file.
 
 Both sinks take already-encoded EventBatch bytes and raise SinkError, classified as
-transient (retry with backoff and resume), rejected (this batch is invalid: drop it) or
-auth (credentials refused: retrying cannot help).
+transient (retry with backoff and resume), rejected (this batch is invalid: drop it),
+auth (credentials refused: retrying cannot help) or unimplemented (an older sanctum without
+IngestStream: use Ingest). GrpcSink also opens the long-lived IngestStream (AckStream).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
 import grpc
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
+from esper_client.stream import AckStream
 from esper_client.wire import encode_ingest_request
 from esper_common.channel import ChannelConfig, Failover, sync_channel
 from esper_common.eventfile import EventFileError, open_append, write_batch_bytes
 
-ErrorKind = Literal["transient", "rejected", "auth"]
+ErrorKind = Literal["transient", "rejected", "auth", "unimplemented"]
 _INGEST = "/esper.sanctum.v2.SanctumService/Ingest"
+_INGEST_STREAM = "/esper.sanctum.v2.SanctumService/IngestStream"
 _CURSOR = "/esper.sanctum.v2.SanctumService/GetResumeCursor"
 _EVENT_INDEX = re.compile(r"events\[(\d+)\]")
 _AUTH_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
@@ -79,11 +83,14 @@ def classify(err: grpc.RpcError) -> SinkError:
         return SinkError("rejected", message, _bad_event_indexes(err))
     if code in _AUTH_CODES:
         return SinkError("auth", message)
+    if code == grpc.StatusCode.UNIMPLEMENTED:
+        return SinkError("unimplemented", message)
     return SinkError("transient", message)
 
 
 class GrpcSink:
-    """Streams batches on SanctumService.Ingest; one stream per send() call.
+    """Sends batches on SanctumService.Ingest (one call per send()) or on one long-lived
+    IngestStream (open_stream()).
 
     The channel is created lazily, in the sender thread, and dropped on reset() so a
     reconnect follows our backoff rather than gRPC's (up to 120 s by default).
@@ -108,6 +115,10 @@ class GrpcSink:
                 _INGEST, request_serializer=None,
                 response_deserializer=spb.IngestResponse.FromString,
             )
+            self._ingest_stream = self._channel.stream_stream(
+                _INGEST_STREAM, request_serializer=None,
+                response_deserializer=spb.IngestStreamResponse.FromString,
+            )
             self._cursor = self._channel.unary_unary(
                 _CURSOR, request_serializer=spb.GetResumeCursorRequest.SerializeToString,
                 response_deserializer=spb.GetResumeCursorResponse.FromString,
@@ -124,6 +135,11 @@ class GrpcSink:
         except grpc.RpcError as err:
             raise classify(err) from err
         return reply
+
+    def open_stream(self, wake: threading.Event) -> AckStream:
+        """A new IngestStream call; its acks (and its end) set `wake`."""
+        self._open()
+        return AckStream(self._ingest_stream, self._metadata, wake, classify)
 
     def cursor(self, run_id: str, producer_id: str, timeout: float) -> int | None:
         self._open()

@@ -22,7 +22,7 @@ HEALTH_PREFIX = "/grpc.health.v1.Health/"
 #: Reflection checks the token itself: it describes health to anyone (sanctum_svc.reflection).
 REFLECTION_METHOD = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 #: Methods a read-only token may not call (it may call everything else, incl. reflection).
-WRITE_METHODS = frozenset({SERVICE + "Ingest", SERVICE + "DeleteRun"})
+WRITE_METHODS = frozenset({SERVICE + "Ingest", SERVICE + "IngestStream", SERVICE + "DeleteRun"})
 
 
 def bearer(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | None:

@@ -26,6 +26,7 @@ from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.fanout import Fanout
 from sanctum_svc.history_rpcs import HistoryRpcs
 from sanctum_svc.ingest import BatchResult, IngestPipeline, InvalidBatch, ProducerBusy
+from sanctum_svc.ingest_stream import IngestStream
 from sanctum_svc.retired import CURRENT_SERVICE
 from sanctum_svc.run_admin import RunAdmin
 from sanctum_svc.run_list import PageError, list_runs
@@ -325,11 +326,14 @@ class SanctumServicer:
             yield chunk
 
     def generic_handler(self) -> grpc.GenericRpcHandler:
-        """All five methods; WatchSnapshots sends pre-serialized bytes as they are."""
+        """Every method; WatchSnapshots sends pre-serialized bytes as they are."""
         handlers = {
             "Ingest": grpc.stream_unary_rpc_method_handler(
                 self.Ingest, request_deserializer=_parse_ingest,
                 response_serializer=spb.IngestResponse.SerializeToString),
+            "IngestStream": grpc.stream_stream_rpc_method_handler(
+                IngestStream(self), request_deserializer=_parse_ingest,
+                response_serializer=spb.IngestStreamResponse.SerializeToString),
             "GetResumeCursor": grpc.unary_unary_rpc_method_handler(
                 _checked_unary(self.GetResumeCursor),
                 request_deserializer=_lenient(spb.GetResumeCursorRequest),

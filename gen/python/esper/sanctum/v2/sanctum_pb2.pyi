@@ -702,3 +702,25 @@ class DecisionAppend(_message.Message):
     dropped: int
     recent: _containers.RepeatedCompositeFieldContainer[_telemetry_pb2.DecisionCard]
     def __init__(self, dropped: _Optional[int] = ..., recent: _Optional[_Iterable[_Union[_telemetry_pb2.DecisionCard, _Mapping]]] = ...) -> None: ...
+
+class IngestStreamRequest(_message.Message):
+    __slots__ = ("batch",)
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    batch: _telemetry_pb2.EventBatch
+    def __init__(self, batch: _Optional[_Union[_telemetry_pb2.EventBatch, _Mapping]] = ...) -> None: ...
+
+class IngestStreamResponse(_message.Message):
+    __slots__ = ("batch", "events_received", "events_applied", "events_duplicate", "events_conflicting", "cursors")
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_APPLIED_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_CONFLICTING_FIELD_NUMBER: _ClassVar[int]
+    CURSORS_FIELD_NUMBER: _ClassVar[int]
+    batch: int
+    events_received: int
+    events_applied: int
+    events_duplicate: int
+    events_conflicting: int
+    cursors: _containers.RepeatedCompositeFieldContainer[ProducerCursor]
+    def __init__(self, batch: _Optional[int] = ..., events_received: _Optional[int] = ..., events_applied: _Optional[int] = ..., events_duplicate: _Optional[int] = ..., events_conflicting: _Optional[int] = ..., cursors: _Optional[_Iterable[_Union[ProducerCursor, _Mapping]]] = ...) -> None: ...

@@ -74,6 +74,11 @@ class SanctumServiceStub:
                 request_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.DeleteRunRequest.SerializeToString,
                 response_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.DeleteRunResponse.FromString,
                 _registered_method=True)
+        self.IngestStream = channel.stream_stream(
+                '/esper.sanctum.v2.SanctumService/IngestStream',
+                request_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestStreamRequest.SerializeToString,
+                response_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestStreamResponse.FromString,
+                _registered_method=True)
 
 
 class SanctumServiceServicer:
@@ -143,6 +148,20 @@ class SanctumServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IngestStream(self, request_iterator, context):
+        """Bidirectional ingest: one long-lived stream, one IngestStreamResponse (the ack) per
+        batch, in the order the batches were sent, each once that batch is validated and
+        persisted (what Ingest's reply means for a whole stream). Up to 8 batches of a stream are
+        in flight (validated, being written or applied); the server reads no further while 8 are
+        unacknowledged. A refused batch ends the stream with the status Ingest would give
+        (INVALID_ARGUMENT with a google.rpc.BadRequest detail, ABORTED for a producer streaming
+        elsewhere, UNAVAILABLE when it cannot persist) after every earlier batch was
+        acknowledged; nothing of the refused batch or of the batches sent after it is applied.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SanctumServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +204,11 @@ def add_SanctumServiceServicer_to_server(servicer, server):
                     servicer.DeleteRun,
                     request_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.DeleteRunRequest.FromString,
                     response_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.DeleteRunResponse.SerializeToString,
+            ),
+            'IngestStream': grpc.stream_stream_rpc_method_handler(
+                    servicer.IngestStream,
+                    request_deserializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestStreamRequest.FromString,
+                    response_serializer=esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -403,6 +427,33 @@ class SanctumService:
             '/esper.sanctum.v2.SanctumService/DeleteRun',
             esper_dot_sanctum_dot_v2_dot_sanctum__pb2.DeleteRunRequest.SerializeToString,
             esper_dot_sanctum_dot_v2_dot_sanctum__pb2.DeleteRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IngestStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/esper.sanctum.v2.SanctumService/IngestStream',
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestStreamRequest.SerializeToString,
+            esper_dot_sanctum_dot_v2_dot_sanctum__pb2.IngestStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,
