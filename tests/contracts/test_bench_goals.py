@@ -27,3 +27,13 @@ def test_each_goal_shows_its_row_or_how_to_measure_it() -> None:
     text = format_goals(rows, ["tui_freshness", "original"])
     assert text.splitlines()[0].startswith("issue 15 goal")
     assert len(text.splitlines()) == len(GOALS) + 2
+
+
+def test_training_overhead_interval_brackets_the_mean_and_shrinks_with_rounds() -> None:
+    from bench.bench_trainer import mean_interval
+
+    few = [0.5, 1.2, -0.3, 0.8, 0.1, 0.9]
+    mean, low, high = mean_interval(few)
+    assert low < mean < high
+    _, low4, high4 = mean_interval(few * 4)
+    assert high4 - low4 < (high - low) * 0.7
