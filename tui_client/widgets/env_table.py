@@ -65,10 +65,19 @@ class EnvTable(DataTable):
 
     def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: object,
                     *, update_width: bool = False) -> None:
-        row = row_key.value if isinstance(row_key, RowKey) else row_key
-        column = column_key.value if isinstance(column_key, ColumnKey) else column_key
-        self._versions[(row, column)] = self._versions.get((row, column), 0) + 1
-        super().update_cell(row_key, column_key, value, update_width=update_width)
+        """DataTable's update_cell, repainting only the cell's row (DataTable repaints the
+        whole table for each cell)."""
+        row_key = RowKey(row_key) if isinstance(row_key, str) else row_key
+        column_key = ColumnKey(column_key) if isinstance(column_key, str) else column_key
+        cell = (row_key.value, column_key.value)
+        self._versions[cell] = self._versions.get(cell, 0) + 1
+        if update_width or row_key not in self._row_locations or (
+                column_key not in self._column_locations):
+            super().update_cell(row_key, column_key, value, update_width=update_width)
+            return
+        self._data[row_key][column_key] = value
+        self._update_count += 1
+        self.refresh_row(self._row_locations.get(row_key))
 
     def clear(self, columns: bool = False) -> Self:
         self._versions.clear()
