@@ -71,13 +71,13 @@ class EnvTable(DataTable):
         column_key = ColumnKey(column_key) if isinstance(column_key, str) else column_key
         cell = (row_key.value, column_key.value)
         self._versions[cell] = self._versions.get(cell, 0) + 1
-        if update_width or row_key not in self._row_locations or (
-                column_key not in self._column_locations):
+        index = self._row_locations.get(row_key)
+        if update_width or index is None or column_key not in self._column_locations:
             super().update_cell(row_key, column_key, value, update_width=update_width)
             return
         self._data[row_key][column_key] = value
         self._update_count += 1
-        self.refresh_row(self._row_locations.get(row_key))
+        self.refresh_row(index)
 
     def clear(self, columns: bool = False) -> Self:
         self._versions.clear()
@@ -88,9 +88,11 @@ class EnvTable(DataTable):
                      cursor: bool = False, hover: bool = False) -> SegmentLines:
         """DataTable's rendering of one cell, reused while the cell, its style and its
         width are unchanged (DataTable's own cache is keyed by the count of all updates)."""
-        row = (self._header_row_key if row_index == -1
-               else self._row_locations.get_key(row_index)).value
-        column = self._column_locations.get_key(column_index).value
+        row_key = (self._header_row_key if row_index == -1
+                   else self._row_locations.get_key(row_index))
+        column_key = self._column_locations.get_key(column_index)
+        row = row_key.value if row_key is not None else None
+        column = column_key.value if column_key is not None else None
         key = (row_index, column_index, self._versions.get((row, column), 0), base_style,
                width, cursor, hover, self._show_hover_cursor, self._pseudo_class_state)
         lines = self._rendered.get(key)
