@@ -15,6 +15,7 @@ from pathlib import Path
 
 import bench
 from bench import REGISTRY, Row
+from bench.goals import format_goals
 
 #: Modules every bench needs; missing ones mean this Python is not the project's venv.
 NEEDED = ("grpc", "google.protobuf", "torch", "textual", "esper.sanctum.v2")
@@ -106,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
             errors += 1
             traceback.print_exc()
         print(f"bench: {name} took {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
-    report = "\n".join([header(args.quick, time.monotonic() - started), format_table(rows)])
+    report = "\n".join([header(args.quick, time.monotonic() - started), format_table(rows), "",
+                        format_goals(rows, names)])
     print(report)
     out = Path(__file__).parent / "results" / "latest.txt"
     try:

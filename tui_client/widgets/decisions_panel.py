@@ -10,7 +10,7 @@ from textual.reactive import reactive
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from tui_client.renderables.decisions import group_decisions
 from tui_client.renderables.groups import titled
-from tui_client.widgets.bound import SnapshotView
+from tui_client.widgets.bound import SnapshotView, set_title
 
 
 class DecisionCards(SnapshotView):
@@ -40,7 +40,7 @@ class DecisionsPanel(VerticalScroll, can_focus=True):
         self.border_title = "DECISIONS"
 
     def watch_snapshot(self) -> None:
-        self.border_title = Text(titled("DECISIONS", self.snapshot, self.group_id))
+        set_title(self, Text(titled("DECISIONS", self.snapshot, self.group_id)))
 
     def watch_group_id(self) -> None:
         self.watch_snapshot()

@@ -5,27 +5,30 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.reactive import reactive
-from textual.widget import Widget
 
 from tui_client.renderables.delivery import delivery_text, trimmed_text
 from tui_client.renderables.vitals import vitals_text
 from tui_client.state import View
+from tui_client.widgets.bound import Drawn
 
 
-class DeliveryPanel(Widget, can_focus=True):
+class DeliveryPanel(Drawn, can_focus=True):
     """What reached the run, how old the view is, and how the trainer's host is doing.
     Items wrap as wholes to the panel's width. Bound to the app's `view` (ages change
     between snapshots)."""
 
     #: Snapshot plus connection state and clock (None before the app made one).
-    view: reactive[View | None] = reactive(None, layout=True, always_update=True)
+    view: reactive[View | None] = reactive(None, always_update=True, repaint=False)
 
     def on_mount(self) -> None:
         self.border_title = "DELIVERY · HOST"
 
-    def render(self) -> Text:
+    def watch_view(self) -> None:
+        self.redraw()
+
+    def draw(self) -> Text:
         view = self.view
-        width = self.content_size.width or None
+        width = self.width
         snapshot = view.snapshot if view is not None else None
         out = Text()
         trimmed = trimmed_text(snapshot, width)

@@ -6,21 +6,24 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.reactive import reactive
-from textual.widget import Widget
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from tui_client.renderables.event_log import log_text
+from tui_client.widgets.bound import Drawn
 
 
-class LogLines(Widget):
+class LogLines(Drawn):
     """The log's lines (bound to the panel's snapshot)."""
 
     DEFAULT_CSS = "LogLines { height: auto; }"
 
     snapshot: reactive[spb.SanctumSnapshot | None] = reactive(
-        None, layout=True, always_update=True)
+        None, always_update=True, repaint=False)
 
-    def render(self) -> Text:
+    def watch_snapshot(self) -> None:
+        self.redraw()
+
+    def draw(self) -> Text:
         return log_text(self.snapshot)
 
 

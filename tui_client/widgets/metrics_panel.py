@@ -14,8 +14,8 @@ class MetricsPanel(SnapshotPanel, can_focus=True):
 
     TITLE = "METRICS"
 
-    def watch_snapshot(self) -> None:
-        super().watch_snapshot()
+    def state_changed(self) -> None:
+        super().state_changed()
         snapshot = self.snapshot
         self.set_class(snapshot is None or not snapshot.metrics.metrics, "-none")
 

@@ -8,7 +8,7 @@ from textual.reactive import reactive
 from tui_client.renderables.banner import banner_text, banner_title, throughput_text
 from tui_client.renderables.groups import titled
 from tui_client.renderables.health import Verdict, evaluate
-from tui_client.widgets.bound import SnapshotPanel
+from tui_client.widgets.bound import SnapshotPanel, set_title
 
 STATUS_CLASSES = ("status-ok", "status-warning", "status-critical", "status-warmup")
 
@@ -33,12 +33,9 @@ class StatusBanner(SnapshotPanel):
         self.remove_class(*STATUS_CLASSES)
         self.add_class(f"status-{verdict.status if verdict else 'warmup'}")
 
-    def watch_snapshot(self) -> None:
-        self.border_title = Text(titled(banner_title(self.snapshot), self.snapshot, self.group_id))
-        self.border_subtitle = Text(throughput_text(self.group))
-
-    def watch_group_id(self) -> None:
-        self.watch_snapshot()
+    def state_changed(self) -> None:
+        set_title(self, Text(titled(banner_title(self.snapshot), self.snapshot, self.group_id)))
+        set_title(self, Text(throughput_text(self.group)), "border_subtitle")
 
     def draw(self) -> Text:
         return banner_text(self.snapshot, self.group, self.verdict)
