@@ -10,7 +10,8 @@ def test_each_goal_shows_its_row_or_how_to_measure_it() -> None:
     rows = [
         row("emit() -> TUI repaint p99 (pilot, 2,000 ev/s)", 87.5, "ms", "400 ms at 4 Hz",
             "<= 100 ms", True),
-        row("sanctum ingest / raw transport (mix)", 41.0, "%", "rounds 40-42%", ">= 60%", False),
+        row("sanctum ingest / raw transport (mix, IngestStream)", 41.0, "%", "rounds 40-42%",
+            ">= 60%", False),
         row("original in-process process_event (fixture)", "n/a", "",
             "set ESPER_ORIGINAL_PYTHONPATH to the original's src (and numpy)", ""),
     ]
@@ -23,7 +24,8 @@ def test_each_goal_shows_its_row_or_how_to_measure_it() -> None:
     assert original[1] == "—" and "ESPER_ORIGINAL_PYTHONPATH" in original[2]
     assert shown["emit() -> subscriber p99, 32 subs, 2,000 ev/s"][2] == (
         "not run: python -m bench freshness")
-    assert "snapshot update bytes, 12 envs" in shown["snapshot update bytes, 12 envs"][0]
+    bytes_goal = shown["snapshot update bytes, 12 envs (TUI stream: delta, gzip)"]
+    assert bytes_goal[2] == "not run: python -m bench delta_size"
     text = format_goals(rows, ["tui_freshness", "original"])
     assert text.splitlines()[0].startswith("issue 15 goal")
     assert len(text.splitlines()) == len(GOALS) + 2
