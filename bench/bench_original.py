@@ -2,7 +2,8 @@
 
 Interleaved rounds, each measuring in turn:
 - raw transport: a do-nothing gRPC server (bench_sanctum.NullSanctum), the mix in batches
-  of 64 on one Ingest call, and on one IngestStream with at most 8 batches unacknowledged;
+  of the producer client's size (TelemetryConfig.batch_max_events) on one Ingest call,
+  and on one IngestStream with at most 8 batches unacknowledged;
 - ours: a live sanctum (SQLite store in a temp dir) ingesting the same requests on one
   Ingest call (the reference: one reply for the whole call) and on one IngestStream;
 - the same two on a sanctum in its own process (as deployed: the producer is another
@@ -45,6 +46,8 @@ from testkit.original_mix import BATCH_EVENTS, original_mix
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_NAME = "original-small.jsonl.gz"
+#: Events per EventBatch, as the producer client batches them by default.
+BATCH = TelemetryConfig.batch_max_events
 
 
 def fixture_path() -> Path | None:
@@ -95,7 +98,7 @@ def fixture_requests(fixture: Path) -> list[spb.IngestRequest] | str:
         seqs[run_id] = seqs.get(run_id, 0) + 1
         ev.run_id, ev.producer_id, ev.seq = run_id, "bench-fixture", seqs[run_id]
         events.append(ev)
-    return list(batches(events, 64))
+    return list(batches(events, BATCH))
 
 
 #: Unacknowledged batches of the IngestStream rows (the client's default window).
@@ -160,7 +163,7 @@ def _process(run_id: str, n_batches: int, tmp: str) -> tuple[float, float]:
     for send in (_stream, _bidi):
         with SanctumProcess(str(Path(tmp) / f"{run_id}-{send.__name__}.sqlite")) as server:
             rates.append(send(server.address, list(batches(original_mix(
-                run_id, n_batches=n_batches), 64))))
+                run_id, n_batches=n_batches), BATCH))))
     return rates[0], rates[1]
 
 
@@ -180,14 +183,14 @@ def bench_original(quick: bool) -> list[Row]:
     replayed: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, NullSanctum() as null:
         for r in range(rounds):
-            requests = list(batches(original_mix(f"mix-{r}", n_batches=n_batches), 64))
+            requests = list(batches(original_mix(f"mix-{r}", n_batches=n_batches), BATCH))
             raw.append(_stream(f"127.0.0.1:{null.port}", requests))
-            requests = list(batches(original_mix(f"mix-{r}", n_batches=n_batches), 64))
+            requests = list(batches(original_mix(f"mix-{r}", n_batches=n_batches), BATCH))
             ours.append(_ours(requests, str(Path(tmp) / f"mix-{r}.sqlite")))
             ratios.append(ours[-1] / raw[-1])
-            requests = list(batches(original_mix(f"mix-{r}", n_batches=n_batches), 64))
+            requests = list(batches(original_mix(f"mix-{r}", n_batches=n_batches), BATCH))
             raw_bidi.append(_bidi(f"127.0.0.1:{null.port}", requests))
-            requests = list(batches(original_mix(f"mix-{r}", n_batches=n_batches), 64))
+            requests = list(batches(original_mix(f"mix-{r}", n_batches=n_batches), BATCH))
             bidi.append(_ours(requests, str(Path(tmp) / f"bidi-{r}.sqlite"), stream=True))
             bidi_ratios.append(bidi[-1] / raw_bidi[-1])
             call, stream = _process(f"proc-{r}", n_batches, tmp)
