@@ -24,9 +24,9 @@ def test_defaults_and_options() -> None:
     args = build_parser().parse_args([])
     opts = options_from_args(args)
     assert opts.server == "127.0.0.1:50051" and opts.run == ""
-    assert opts.ui_hz == 20.0 and opts.max_hz == 20.0
+    assert opts.ui_hz == 30.0 and opts.max_hz == 30.0
     opts = options_from_args(build_parser().parse_args(["--max-hz", "50", "--run", "r"]))
-    assert opts.ui_hz == 20.0 and opts.subscription().max_hz == 50 and opts.run == "r"
+    assert opts.ui_hz == 30.0 and opts.subscription().max_hz == 50 and opts.run == "r"
     assert opts.channel().subscriber is True
 
 
