@@ -4,7 +4,7 @@ A TelemetryClient (this process) emits 2,000 events/s (20 every 10 ms) to a sanc
 while 32 subscribers (another process) watch the run at 30 Hz. For every 10th event, the
 latency is from its emit() call to the first snapshot a subscriber receives that includes it
 (time.monotonic(), the same clock in every process). Two clients in interleaved rounds: the
-adaptive flush (defaults: an idle sender ships at once, send_gap_s = 20 ms under load) and,
+adaptive flush (defaults: an idle sender ships at once, send_gap_s = 40 ms under load) and,
 as the reference, send_gap_s = 200 ms, which under a steady stream is the old fixed 200 ms
 flush. Goal (issue 15): p99 <= 50 ms at 32 subscribers.
 
