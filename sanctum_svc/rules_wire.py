@@ -157,7 +157,7 @@ class WireCheck:
                 cls = mirrors[_TS_MIRROR].cls
                 assert cls is not None
                 ts = cls.FromString(b"".join(chunks))
-                if not _times_within(ts.seconds, ts.nanos, lo, hi):  # type: ignore[attr-defined]
+                if not _times_within(ts.seconds, ts.nanos, lo, hi):  # type: ignore[attr-defined]  # mirror class built at run time
                     return False
         except DecodeError:
             return False

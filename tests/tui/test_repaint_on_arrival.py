@@ -66,14 +66,13 @@ async def test_burst_is_coalesced_to_the_display_rate() -> None:
     app = TimedTui(TuiOptions(server="127.0.0.1:9", max_hz=2.0))
     app.subscribe = lambda *a, **k: None  # type: ignore[method-assign]  # no network here
     async with app.run_test(size=(120, 40)) as pilot:
-        for n in range(1, 6):
+        for n in range(1, 6):  # one burst: posted together, whatever the machine's load
             snap = spb.SanctumSnapshot()
             snap.delivery.events_applied = n
             app.post_message(SnapshotReceived(snap))
-            await pilot.pause(0.02)
-        await wait_for(pilot, lambda: len(app.applied) >= 2, what="the coalesced redraw")
-        await pilot.pause(0.2)
-        assert app.snapshot is not None and app.snapshot.delivery.events_applied == 5
+        await wait_for(pilot, lambda: app.snapshot is not None
+                       and app.snapshot.delivery.events_applied == 5, what="the newest")
+        await pilot.pause(0.6)  # no further redraw follows
     assert len(app.applied) == 2, app.applied
-    assert app.applied[0] - app.arrived[0] < 0.2
+    assert app.applied[0] - app.arrived[0] < 0.4  # at once, not an interval later
     assert app.applied[1] - app.applied[0] >= 0.45  # 1/ui_hz = 0.5 s
