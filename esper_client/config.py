@@ -45,8 +45,11 @@ class TelemetryConfig:
     file_path: str | None = None
     #: Where overflow spool segments (and undelivered leftovers) go; None = user cache dir.
     spool_dir: str | None = None
-    #: Events per EventBatch (one gRPC message).
-    batch_max_events: int = 64
+    #: Events per EventBatch (one gRPC message, one ack on IngestStream). Each message costs
+    #: the client's gRPC threads about as much as 50 events of Python work, so a send should
+    #: be one batch: 256 covers 50 ms at 5,000 ev/s (`python -m bench sender`, 2,000 ev/s:
+    #: client-thread CPU per event about 25 % lower than with 64).
+    batch_max_events: int = 256
     #: Serialized bytes per EventBatch (sanctum rejects messages over 4 MiB).
     batch_max_bytes: int = 1024 * 1024
     #: A single event larger than this is rejected locally (counted, logged once).
