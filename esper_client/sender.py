@@ -114,7 +114,10 @@ class Sender(SenderBase):
         push = out.append
         try:
             for _ in range(min(len(ingress), _MAX_DRAIN)):
-                item = ingress.popleft()
+                try:
+                    item = ingress.popleft()
+                except IndexError:  # cleared by a close() that gave up waiting for us
+                    return
                 if isinstance(item, Deferred):
                     emitted_ns = item.emitted_ns
                     try:
