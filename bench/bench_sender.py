@@ -6,7 +6,7 @@ process. Measured over the same seconds: the CPU of every thread of this process
 emitting one and the main one (the sender, gRPC's threads, the ack reader), per 1,000 events
 and per send. Interleaved rounds of: Ingest calls at the default send gap (the reference,
 what the client did before IngestStream), IngestStream at the same gap, and IngestStream at
-each smaller gap in GAPS.
+each smaller gap in GAPS, and IngestStream with 64 events per batch (the former default).
 
     python -m bench [--quick] sender
 """
@@ -51,6 +51,9 @@ def measure(quick: bool) -> dict[str, list[tuple[float, float, float]]]:
                                                      "send_gap_s": DEFAULT_GAP}}
     for gap in GAPS:
         configs[f"stream-{gap * 1e3:g}ms"] = {"send_gap_s": gap}
+    # 64 events per batch, the default before 256: a 50 ms send at this rate was two
+    # messages and two acks.
+    configs["stream-50ms-64ev"] = {"send_gap_s": 0.05, "batch_max_events": 64}
     out: dict[str, list[tuple[float, float, float]]] = {k: [] for k in configs}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):

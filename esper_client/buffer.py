@@ -56,10 +56,21 @@ class OutBuffer:
         self.mem.append(item)
         self._spill()
 
+    def extend(self, items: list[Item]) -> None:
+        """`push` each of `items`, in order (one call while memory has room for all)."""
+        if len(self.mem) + len(items) <= self.memory_limit:
+            self.mem.extend(items)
+            return
+        for item in items:
+            self.push(item)
+
     def take(self, n: int, skip: int = 0) -> list[Item]:
         """Up to n events after the first `skip` (those already in flight), moved into the
         head (still unacknowledged)."""
         n += skip
+        if not self.spool.unread_events and len(self.head) + len(self.mem) <= n:
+            self.head.extend(self.mem)  # everything fits: move it in one call
+            self.mem.clear()
         while len(self.head) < n:
             if self.spool.unread_events:
                 self.head.extend(self.spool.read())

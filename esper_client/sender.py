@@ -18,6 +18,7 @@ import time
 from esper_client.deferred import Deferred
 from esper_client.sender_base import SenderBase
 from esper_client.sinks import FileSink, GrpcSink, Sink, SinkError
+from esper_client.spool import Item
 from esper_client.wire import encode_batch, encode_ingest_request
 
 log = logging.getLogger("esper_client")
@@ -107,38 +108,44 @@ class Sender(SenderBase):
     # -- moving events ------------------------------------------------------------------
     def _drain(self) -> None:
         """Serialize what emit() queued and append it to the outbox."""
-        ingress, push, limit = self._ingress, self.buffer.push, self.cfg.max_event_bytes
+        ingress, limit = self._ingress, self.cfg.max_event_bytes
         run_id, producer_id = self.cfg.run_id, self.cfg.producer_id
-        for _ in range(_MAX_DRAIN):
-            try:
-                item = ingress.popleft()
-            except IndexError:
-                return
-            if isinstance(item, Deferred):
-                emitted_ns = item.emitted_ns
+        out: list[Item] = []
+        push = out.append
+        try:
+            for _ in range(min(len(ingress), _MAX_DRAIN)):
                 try:
-                    event = item.event()
-                except Exception as exc:  # a typed emitter or log() given an unusable value
-                    self._reject_locally(f"cannot build event seq={item.seq}: {exc!r}")
+                    item = ingress.popleft()
+                except IndexError:  # cleared by a close() that gave up waiting for us
+                    return
+                if isinstance(item, Deferred):
+                    emitted_ns = item.emitted_ns
+                    try:
+                        event = item.event()
+                    except Exception as exc:  # a typed emitter or log() given an unusable value
+                        self._reject_locally(f"cannot build event seq={item.seq}: {exc!r}")
+                        continue
+                else:
+                    event, emitted_ns = item
+                try:
+                    if not event.run_id:
+                        event.run_id = run_id
+                    if not event.producer_id:
+                        event.producer_id = producer_id
+                    if not event.HasField("timestamp"):
+                        ts = event.timestamp
+                        ts.seconds, ts.nanos = divmod(emitted_ns, 1_000_000_000)
+                    data = event.SerializeToString()
+                except Exception as exc:
+                    self._reject_locally(f"cannot encode event seq={event.seq}: {exc}")
                     continue
-            else:
-                event, emitted_ns = item
-            try:
-                if not event.run_id:
-                    event.run_id = run_id
-                if not event.producer_id:
-                    event.producer_id = producer_id
-                if not event.HasField("timestamp"):
-                    ts = event.timestamp
-                    ts.seconds, ts.nanos = divmod(emitted_ns, 1_000_000_000)
-                data = event.SerializeToString()
-            except Exception as exc:
-                self._reject_locally(f"cannot encode event seq={event.seq}: {exc}")
-                continue
-            if len(data) > limit:
-                self._reject_locally(f"event seq={event.seq} is {len(data)} bytes (> {limit})")
-                continue
-            push((event.seq, event.event_type, data))
+                if len(data) > limit:
+                    self._reject_locally(f"event seq={event.seq} is {len(data)} bytes (> {limit})")
+                    continue
+                push((event.seq, event.event_type, data))
+        finally:  # what was popped is never lost, even on a crash
+            if out:
+                self.buffer.extend(out)
 
     def _pump(self) -> None:
         """Send until the outbox is empty, a failure schedules a retry, or close is due."""

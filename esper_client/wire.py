@@ -14,8 +14,16 @@ _TAG_FIELD1 = b"\x0a"
 _TAG_FIELD2 = b"\x12"
 
 
+#: The one-byte varints (every length under 128), looked up instead of built.
+_SMALL = [bytes((i,)) for i in range(128)]
+
+
 def varint(value: int) -> bytes:
     """Protobuf base-128 varint of a non-negative int."""
+    if value < 0x80:
+        return _SMALL[value]
+    if value < 0x4000:  # two bytes: most serialized events
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -27,8 +35,9 @@ def varint(value: int) -> bytes:
 def encode_batch(events: Iterable[bytes], drops: bytes | None = None) -> bytes:
     """esper.telemetry.v1.EventBatch{events, drops} from serialized TelemetryEvents."""
     parts: list[bytes] = []
+    extend, tag = parts.extend, _TAG_FIELD1
     for data in events:
-        parts += (_TAG_FIELD1, varint(len(data)), data)
+        extend((tag, varint(len(data)), data))
     if drops is not None:
         parts += (_TAG_FIELD2, varint(len(drops)), drops)
     return b"".join(parts)

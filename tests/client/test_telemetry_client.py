@@ -82,6 +82,7 @@ def test_hand_encoded_batches_are_valid_protobuf() -> None:
     req = spb.IngestRequest.FromString(encode_ingest_request(data))
     assert list(req.batch.events) == events
     assert [varint(n) for n in (0, 127, 128, 300)] == [b"\x00", b"\x7f", b"\x80\x01", b"\xac\x02"]
+    assert [varint(n) for n in (16383, 16384)] == [b"\xff\x7f", b"\x80\x80\x01"]
 
 
 def test_spool_round_trip_and_segment_deletion(tmp_path: Path) -> None:
@@ -137,6 +138,21 @@ def test_buffer_spills_in_order_with_bounded_memory(tmp_path: Path) -> None:
     assert seen[:100] == list(range(1, 101))
     assert seen[100:] == sorted(seen[100:])
     assert buf.spool.segment_count == 0
+
+
+def test_buffer_extend_and_take_keep_order_and_bound_memory(tmp_path: Path) -> None:
+    """extend() (the sender's batched push) spills like push() once memory is full, and
+    take()'s move-everything path returns the same events, after `skip`, as the slow path."""
+    buf = OutBuffer(memory_limit=10, spool=Spool(tmp_path / "s", 1024),
+                    spool_max_bytes=10**9, policy=DropPolicy(10), spill_chunk=4)
+    buf.extend([item(s) for s in range(1, 6)])  # fits: stays in memory
+    assert list(buf.mem) == [item(s) for s in range(1, 6)] and buf.spooled == 0
+    assert [s for s, _, _ in buf.take(4, skip=1)] == [2, 3, 4, 5]  # fast path: all moved
+    assert len(buf.head) == 5 and not buf.mem
+    buf.extend([item(s) for s in range(6, 31)])  # overflows: spills oldest first
+    assert len(buf.mem) <= 10 and buf.spooled > 0
+    assert [s for s, _, _ in buf.take(100, skip=5)] == list(range(6, 31))
+    assert buf.ack_through(30) == 30 and len(buf) == 0
 
 
 def test_buffer_with_unwritable_spool_keeps_essential(tmp_path: Path) -> None:

@@ -1628,7 +1628,8 @@ export const ProducerDropsSchema: GenMessage<ProducerDrops> = /*@__PURE__*/
 
 /**
  * Many events in one message: one gRPC message costs about the same whether it
- * carries 1 event or 64.
+ * carries 1 event or 64. The producer client sends up to 512 per batch; sanctum
+ * applies (and publishes) a batch at a time.
  *
  * @generated from message esper.telemetry.v1.EventBatch
  */
