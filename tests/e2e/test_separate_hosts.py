@@ -77,10 +77,13 @@ def test_link_cut_between_trainer_and_sanctum_loses_and_duplicates_nothing(tmp_p
         watch_out: queue.Queue[str] = queue.Queue()
         watcher = _spawn(topo, "watcher", [
             "-m", "tests.e2e.watcher", "--server", f"{topo.hub_ip['watcher']}:{PORT}",
-            "--token", TOKEN, "--run", run_id, "--out", str(tmp_path / "watched.bin")],
+            "--token", TOKEN, "--run", run_id, "--out", str(tmp_path / "watched.bin"),
+            "--timeout", "600"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         procs.append(watcher)
-        threading.Thread(target=_lines, args=(watcher, watch_out, []), daemon=True).start()
+        watcher_log: list[str] = []
+        threading.Thread(target=_lines, args=(watcher, watch_out, watcher_log),
+                         daemon=True).start()
 
         trainer_log: list[str] = []
         trainer = _spawn(topo, "trainer", [
@@ -100,7 +103,11 @@ def test_link_cut_between_trainer_and_sanctum_loses_and_duplicates_nothing(tmp_p
         topo.set_link("trainer", up=True)
 
         assert trainer.wait(timeout=180) == 0, "".join(trainer_log)[-3000:]
-        _wait_for(watch_out, "completed", 60)
+        try:
+            _wait_for(watch_out, "completed", 60)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nwatcher:\n{''.join(watcher_log)[-1500:]}\n"
+                                 f"trainer:\n{''.join(trainer_log)[-3000:]}") from None
         final_path = tmp_path / "final.bin"
         once = _spawn(topo, "watcher", [
             "-m", "tests.e2e.watcher", "--server", f"{topo.hub_ip['watcher']}:{PORT}",
