@@ -58,7 +58,8 @@ class _Cached:
     liveness: int = 0
     #: time.monotonic() when built: a run is rebuilt at most max_hz times a second.
     built_at: float = 0.0
-    #: The snapshot itself (a base for deltas) and a number unique to this build.
+    #: The snapshot itself while this is the run's current build (None once superseded), and
+    #: a number unique to this build.
     snap: spb.SanctumSnapshot | None = None
     build: int = 0
     #: Serialized response per base build: a delta, or `data` when that is no larger.
@@ -127,6 +128,9 @@ class Fanout:
         previous = self._cache.get(run.run_id)
         if previous is not None:
             previous.deltas.clear()  # only the current build's deltas are sent again
+            # A base keeps only its bytes (counted against DELTA_BASE_BYTES): the parsed
+            # message is several times larger in memory and is re-read when a delta needs it.
+            previous.snap = None
         cached = _Cached(version, data, liveness, time.monotonic(), snap, self._builds)
         self._cache[run.run_id] = cached
         self._keep_base(run.run_id, cached)
@@ -150,8 +154,9 @@ class Fanout:
             return data
         base = next((b for b in self._bases.get(run_id, ()) if b.build == base_build), None)
         data = cached.data
-        if base is not None and base.snap is not None and cached.snap is not None:
-            delta = build_delta(base.snap, cached.snap)
+        if base is not None and cached.snap is not None:
+            held = base.snap or spb.WatchSnapshotsResponse.FromString(base.data).snapshot
+            delta = build_delta(held, cached.snap)
             encoded = spb.WatchSnapshotsResponse(delta=delta).SerializeToString()
             if len(encoded) < len(data):
                 data = encoded
