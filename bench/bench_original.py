@@ -7,7 +7,8 @@ Interleaved rounds, each measuring in turn:
 - ours: a live sanctum (SQLite store in a temp dir) ingesting the same requests on one
   Ingest call (the reference: one reply for the whole call) and on one IngestStream;
 - the same two on a sanctum in its own process (as deployed: the producer is another
-  process, so client and server do not share one interpreter lock);
+  process, so client and server do not share one interpreter lock), and IngestStream on the
+  do-nothing server in its own process, their raw reference;
 - ours through the producer SDK (TelemetryClient with its defaults: IngestStream, its own
   batching and serialization), from the first emit() to the last acknowledgement;
 - the original's in-process aggregator (`SanctumAggregator.process_event`) on the records
@@ -36,7 +37,7 @@ from typing import Any
 import grpc
 
 from bench import Row, register, row
-from bench.bench_sanctum import NullSanctum, _stream
+from bench.bench_sanctum import NullSanctum, NullSanctumProcess, _stream
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
@@ -157,14 +158,17 @@ def _ours(requests: list[spb.IngestRequest], store: str, stream: bool = False) -
         return (_bidi if stream else _stream)(server.address, requests)
 
 
-def _process(run_id: str, n_batches: int, tmp: str) -> tuple[float, float]:
-    """(Ingest call, IngestStream) events/s on a sanctum process, each on a fresh store."""
+def _process(run_id: str, n_batches: int, tmp: str) -> tuple[float, float, float]:
+    """(Ingest call, IngestStream) events/s on a sanctum process, each on a fresh store, and
+    IngestStream events/s on a do-nothing server process (the raw reference for them)."""
     rates = []
     for send in (_stream, _bidi):
         with SanctumProcess(str(Path(tmp) / f"{run_id}-{send.__name__}.sqlite")) as server:
             rates.append(send(server.address, list(batches(original_mix(
                 run_id, n_batches=n_batches), BATCH))))
-    return rates[0], rates[1]
+    with NullSanctumProcess() as null:
+        raw = _bidi(null.address, list(batches(original_mix(run_id, n_batches=n_batches), BATCH)))
+    return rates[0], rates[1], raw
 
 
 @register("original")
@@ -178,6 +182,7 @@ def bench_original(quick: bool) -> list[Row]:
     sdk: list[float] = []
     proc_call: list[float] = []
     proc_stream: list[float] = []
+    proc_raw: list[float] = []
     fixture = fixture_path()
     replay = fixture_requests(fixture) if fixture is not None else "fixture not found"
     replayed: list[float] = []
@@ -193,9 +198,10 @@ def bench_original(quick: bool) -> list[Row]:
             requests = list(batches(original_mix(f"mix-{r}", n_batches=n_batches), BATCH))
             bidi.append(_ours(requests, str(Path(tmp) / f"bidi-{r}.sqlite"), stream=True))
             bidi_ratios.append(bidi[-1] / raw_bidi[-1])
-            call, stream = _process(f"proc-{r}", n_batches, tmp)
+            call, stream, raw_proc = _process(f"proc-{r}", n_batches, tmp)
             proc_call.append(call)
             proc_stream.append(stream)
+            proc_raw.append(raw_proc)
             with ThreadedSanctum(store=str(Path(tmp) / f"sdk-{r}.sqlite")) as server:
                 sdk.append(_client(server.address, original_mix(f"sdk-{r}", n_batches=n_batches),
                                    f"sdk-{r}", str(Path(tmp) / "spool")))
@@ -206,6 +212,7 @@ def bench_original(quick: bool) -> list[Row]:
                                  statistics.median(ratios))
     mix = f"{BATCH_EVENTS:,}-event 12-env mix"
     proc_ratio = statistics.median(s / c for s, c in zip(proc_stream, proc_call, strict=True))
+    proc_raw_ratio = statistics.median(s / r for s, r in zip(proc_stream, proc_raw, strict=True))
     raw_b, bidi_rate, bidi_ratio, sdk_rate = (
         statistics.median(raw_bidi), statistics.median(bidi), statistics.median(bidi_ratios),
         statistics.median(sdk))
@@ -227,6 +234,10 @@ def bench_original(quick: bool) -> list[Row]:
         row(f"sanctum process, IngestStream window {WINDOW}, {mix}",
             statistics.median(proc_stream), "events/s",
             f"x{proc_ratio:.2f} the Ingest call (median of rounds)", ""),
+        row(f"raw gRPC transport process, IngestStream window {WINDOW}, {mix}",
+            statistics.median(proc_raw), "events/s", "reference", ""),
+        row("sanctum process / raw transport process (mix, IngestStream)", proc_raw_ratio * 100,
+            "%", "each in its own process, median of rounds", ">= 60%", proc_raw_ratio >= 0.6),
         row(f"TelemetryClient defaults -> sanctum, {mix}", sdk_rate, "events/s",
             f"{bidi_rate:,.0f}/s IngestStream batches", ""),
     ]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -23,15 +25,15 @@ from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper_common.channel import SUBSCRIBER_OPTIONS
 from sanctum_svc.servicer import SERVICE_NAME
-from testkit import ThreadedSanctum, batches, build_run_events
+from testkit import ThreadedSanctum, batches, build_run_events, free_port
 
 
 class NullSanctum:
     """A grpc.aio server whose Ingest parses every request and counts events, nothing else;
     its IngestStream acknowledges each parsed batch at once."""
 
-    def __init__(self) -> None:
-        self.port = 0
+    def __init__(self, port: int = 0) -> None:
+        self.port = port
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -60,7 +62,7 @@ class NullSanctum:
                  "IngestStream": grpc.stream_stream_rpc_method_handler(
                     self._ingest_stream, request_deserializer=spb.IngestStreamRequest.FromString,
                     response_serializer=spb.IngestStreamResponse.SerializeToString)}),))
-            self.port = server.add_insecure_port("127.0.0.1:0")
+            self.port = server.add_insecure_port(f"127.0.0.1:{self.port}")
             await server.start()
             return server
 
@@ -77,6 +79,29 @@ class NullSanctum:
         asyncio.run_coroutine_threadsafe(self._server.stop(0), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+class NullSanctumProcess:
+    """NullSanctum in a process of its own: the raw-transport reference for a sanctum
+    process, so neither side shares an interpreter (and a GIL) with the client."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> NullSanctumProcess:
+        code = ("import sys, threading; from bench.bench_sanctum import NullSanctum; "
+                f"NullSanctum({self.port}).__enter__(); threading.Event().wait()")
+        self.proc = subprocess.Popen([sys.executable, "-c", code])
+        with grpc.insecure_channel(self.address) as ch:
+            grpc.channel_ready_future(ch).result(timeout=30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 def _requests(run_id: str, n_batches: int) -> list[spb.IngestRequest]:

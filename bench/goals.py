@@ -37,6 +37,8 @@ GOALS: tuple[Goal, ...] = (
          "emit() -> TUI repaint p99", "tui_freshness"),
     Goal("ingest, 3,830-event mix / raw transport", ">= 60 %",
          "sanctum ingest / raw transport (mix, IngestStream)", "original"),
+    Goal("ingest, mix, sanctum process / raw server process", ">= 60 %",
+         "sanctum process / raw transport process (mix, IngestStream)", "original"),
     Goal("ingest, 3,830-event mix / original in-process", ">= 3x",
          "sanctum process (mix, IngestStream) / original in-process", "original",
          f"needs the original's source: {ORIGINAL_HINT}"),
