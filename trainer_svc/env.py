@@ -22,6 +22,7 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 from trainer_svc.actions import (
     ALPHA_CURVES,
     ALPHA_TARGETS,
+    BLUEPRINT_IDS,
     OPS,
     SLOT_IDS,
     SPEED_EPOCHS,
@@ -30,7 +31,7 @@ from trainer_svc.actions import (
     Action,
 )
 from trainer_svc.blending import blend
-from trainer_svc.blueprints import BLUEPRINT_IDS, build_seed, param_count
+from trainer_svc.blueprints import build_seed, param_count
 from trainer_svc.lifecycle import (
     ACTIVE_STAGES,
     BLENDED_STAGES,
@@ -311,19 +312,50 @@ class MorphoEnv:
         self.total_reward += reward
         return StepResult(reward, self.accuracy, self.val_loss, train_loss, records)
 
-    def seed_grad_norm(self, slot: Slot) -> float | None:
-        """Gradient norm of the slot's seed after the last minibatch; None without grads."""
+    def seed_params(self, slot: Slot) -> tuple[nn.Parameter, ...]:
+        """The parameters of the slot's seed (none without a seed), listed once per seed."""
         if slot.module is None:
-            return None
+            return ()
         params = _SEED_PARAMS.get(slot.module)
         if params is None:  # walking a module's parameters costs more than the norm itself
             params = _SEED_PARAMS[slot.module] = tuple(slot.module.parameters())
-        grads = [p.grad for p in params if p.grad is not None]
+        return params
+
+    def seed_grad_norm(self, slot: Slot) -> float | None:
+        """Gradient norm of the slot's seed after the last minibatch; None without grads.
+        (Telemetry reads every seed's at once with `seed_grad_norms`.)"""
+        grads = [p.grad for p in self.seed_params(slot) if p.grad is not None]
         if not grads:
             return None
-        # One norm over the concatenated grads: a quarter of the time of a norm per tensor
-        # (this runs for every seed on every epoch, on the training thread).
         return float(torch.linalg.vector_norm(torch.cat([g.reshape(-1) for g in grads])))
+
+
+def seed_grad_norms(envs: list[MorphoEnv]) -> list[list[float | None]]:
+    """Every env's seed gradient norms, per slot: as `seed_grad_norm`, except that a
+    non-finite norm is None too. One batched computation and one device sync per call,
+    however many seeds: this runs on the training thread after every epoch."""
+    out: list[list[float | None]] = [[None] * len(e.slots) for e in envs]
+    grads: list[torch.Tensor] = []
+    owner: list[int] = []  # per gradient: which entry of `where` it belongs to
+    where: list[tuple[int, int]] = []  # per seed with grads: (env index, slot index)
+    for ei, env in enumerate(envs):
+        for si, slot in enumerate(env.slots):
+            gs = [p.grad for p in env.seed_params(slot) if p.grad is not None]
+            if gs:
+                owner += [len(where)] * len(gs)
+                grads += gs
+                where.append((ei, si))
+    if not where:
+        return out
+    # norm of a concatenation = sqrt of the sum of the squared per-tensor norms
+    per_tensor = torch.stack(torch._foreach_norm(grads)).double()
+    device = per_tensor.device
+    sums = torch.zeros(len(where), dtype=torch.float64, device=device).index_add_(
+        0, torch.tensor(owner, device=device), per_tensor * per_tensor)
+    for (ei, si), norm in zip(where, sums.sqrt().float().tolist(), strict=True):
+        if math.isfinite(norm):
+            out[ei][si] = norm
+    return out
 
 
 class VecEnv:
