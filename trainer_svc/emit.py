@@ -23,6 +23,8 @@ ET = tpb.EventType
 SEV = tpb.Severity
 #: Stages whose seed telemetry carries the counterfactual measured when it got there.
 DECIDED_STAGES = frozenset(COOLDOWN) | {tpb.SEED_STAGE_FOSSILIZED}
+_EPOCH_COMPLETED = ET.EVENT_TYPE_EPOCH_COMPLETED  # (an enum wrapper's attribute is slow)
+_ANALYTICS_SNAPSHOT = ET.EVENT_TYPE_ANALYTICS_SNAPSHOT
 
 
 def run_config(cfg: TrainerConfig, *, n_envs_total: int, world_size: int, host_params: int,
@@ -63,7 +65,7 @@ def capture_epoch_completed(env: MorphoEnv, res: StepResult, *, episode: int, ba
     """One env's host epoch, with typed telemetry for every slot (grad_norms: one per slot,
     as seed_grad_norms gives them), captured to build later."""
     seeds = tuple([seed_values(s, g) for s, g in zip(env.slots, grad_norms, strict=True)])
-    return capture.EpochCompleted(ET.EVENT_TYPE_EPOCH_COMPLETED, (
+    return capture.EpochCompleted(_EPOCH_COMPLETED, (
         env.env_id, env.epoch, episode, batch, res.accuracy, res.val_loss, res.train_loss,
         res.reward, env.host_params + env.params_in_use(), seeds))
 
@@ -155,7 +157,7 @@ def capture_decision(*, env_id: int, action_row: list[int], probs: list[list[flo
                      ) -> capture.DecisionSnapshot:
     """ANALYTICS_SNAPSHOT with one env's decision card (see capture.build_decision_card),
     captured to build later. The rows are copied (as tuples): the caller may reuse them."""
-    return capture.DecisionSnapshot(ET.EVENT_TYPE_ANALYTICS_SNAPSHOT, (
+    return capture.DecisionSnapshot(_ANALYTICS_SNAPSHOT, (
         env_id, tuple(action_row), tuple(map(tuple, probs)), tuple(entropies),
         tuple(map(tuple, masks)), tuple(relevant), value, reward, epoch, episode, batch))
 

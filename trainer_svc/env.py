@@ -10,7 +10,6 @@ torch.Generator, so results never depend on anything else touching the global RN
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,12 +111,6 @@ class StepResult:
     records: list[LifecycleRecord] = field(default_factory=list)
 
 
-#: Each seed module's parameters, listed once: telemetry reads every seed's gradient norm
-#: every epoch, and a seed's parameters never change after it is built.
-_SEED_PARAMS: weakref.WeakKeyDictionary[nn.Module, tuple[nn.Parameter, ...]] = (
-    weakref.WeakKeyDictionary())
-
-
 class MorphoEnv:
     """One host + slots. `reset` starts an episode with a fresh host."""
 
@@ -134,6 +127,8 @@ class MorphoEnv:
         self.host_params = param_count(HostNet())
         self.episode = 0
         self._seed_counter = 0
+        #: slot id -> (its seed module, the module's parameters), see seed_params.
+        self._seed_params: dict[str, tuple[nn.Module, tuple[nn.Parameter, ...]]] = {}
 
     # -- episode -------------------------------------------------------------------------
     def reset(self) -> None:
@@ -143,6 +138,7 @@ class MorphoEnv:
         self.opt = torch.optim.Adam(self.host.parameters(), lr=HOST_LR)
         self.seed_opts: dict[str, torch.optim.Optimizer] = {}
         self.slots = [Slot(sid) for sid in SLOT_IDS]
+        self._seed_params.clear()
         self.epoch = 0
         self.accuracy, self.val_loss = self._evaluate()
         self.initial_accuracy = self.accuracy
@@ -313,13 +309,16 @@ class MorphoEnv:
         return StepResult(reward, self.accuracy, self.val_loss, train_loss, records)
 
     def seed_params(self, slot: Slot) -> tuple[nn.Parameter, ...]:
-        """The parameters of the slot's seed (none without a seed), listed once per seed."""
-        if slot.module is None:
+        """The parameters of the slot's seed (none without a seed), listed once per seed:
+        telemetry reads every seed's gradients every epoch, and a seed's parameters never
+        change after it is built."""
+        module = slot.module
+        if module is None:
             return ()
-        params = _SEED_PARAMS.get(slot.module)
-        if params is None:  # walking a module's parameters costs more than the norm itself
-            params = _SEED_PARAMS[slot.module] = tuple(slot.module.parameters())
-        return params
+        listed = self._seed_params.get(slot.slot_id)
+        if listed is None or listed[0] is not module:
+            listed = self._seed_params[slot.slot_id] = (module, tuple(module.parameters()))
+        return listed[1]
 
     def seed_grad_norm(self, slot: Slot) -> float | None:
         """Gradient norm of the slot's seed after the last minibatch; None without grads.
@@ -332,27 +331,27 @@ class MorphoEnv:
 
 def seed_grad_norms(envs: list[MorphoEnv]) -> list[list[float | None]]:
     """Every env's seed gradient norms, per slot: as `seed_grad_norm`, except that a
-    non-finite norm is None too. One batched computation and one device sync per call,
-    however many seeds: this runs on the training thread after every epoch."""
+    non-finite norm is None too. Two tensor ops and one device sync per call, however many
+    seeds: this runs on the training thread after every epoch."""
     out: list[list[float | None]] = [[None] * len(e.slots) for e in envs]
     grads: list[torch.Tensor] = []
-    owner: list[int] = []  # per gradient: which entry of `where` it belongs to
-    where: list[tuple[int, int]] = []  # per seed with grads: (env index, slot index)
+    spans: list[tuple[int, int, int]] = []  # per seed with grads: env, slot, its grad count
     for ei, env in enumerate(envs):
         for si, slot in enumerate(env.slots):
+            if slot.module is None:
+                continue
             gs = [p.grad for p in env.seed_params(slot) if p.grad is not None]
             if gs:
-                owner += [len(where)] * len(gs)
                 grads += gs
-                where.append((ei, si))
-    if not where:
+                spans.append((ei, si, len(gs)))
+    if not spans:
         return out
-    # norm of a concatenation = sqrt of the sum of the squared per-tensor norms
-    per_tensor = torch.stack(torch._foreach_norm(grads)).double()
-    device = per_tensor.device
-    sums = torch.zeros(len(where), dtype=torch.float64, device=device).index_add_(
-        0, torch.tensor(owner, device=device), per_tensor * per_tensor)
-    for (ei, si), norm in zip(where, sums.sqrt().float().tolist(), strict=True):
+    # the norm of a concatenation is the root of the sum of its parts' squared norms
+    norms = torch.stack(torch._foreach_norm(grads)).tolist()
+    k = 0
+    for ei, si, n in spans:
+        norm = math.sqrt(math.fsum([x * x for x in norms[k:k + n]]))
+        k += n
         if math.isfinite(norm):
             out[ei][si] = norm
     return out
