@@ -350,7 +350,7 @@ def seed_grad_norms(envs: list[MorphoEnv]) -> list[list[float | None]]:
     norms = torch.stack(torch._foreach_norm(grads)).tolist()
     k = 0
     for ei, si, n in spans:
-        norm = math.sqrt(math.fsum([x * x for x in norms[k:k + n]]))
+        norm = math.hypot(*norms[k:k + n])
         k += n
         if math.isfinite(norm):
             out[ei][si] = norm
