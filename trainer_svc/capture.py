@@ -51,7 +51,8 @@ def _restore(cls: type[Captured], event_type: int, values: tuple[Any, ...], seq:
 # -- EPOCH_COMPLETED ----------------------------------------------------------------------
 #: A seed's captured values: (slot_id, stage, blueprint_id, seed_id, alpha, accuracy_delta,
 #: epochs_in_stage, params, grad_norm or None, counterfactual or None).
-SeedValues = tuple[str, int, str, str, float, float, int, int, float | None, float | None]
+SeedValues = tuple[str, tpb.SeedStage, str, str, float, float, int, int, float | None,
+                   float | None]
 
 
 def build_seed(v: SeedValues) -> tpb.SeedTelemetry:
