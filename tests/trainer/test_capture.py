@@ -12,7 +12,9 @@ import sys
 import pytest
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client import TelemetryClient, TelemetryConfig
 from esper_client.deferred import Deferred
+from esper_common.eventfile import read_batches
 from tests.trainer.conftest import tiny_config
 from tests.trainer.test_env import act, blended_seed, make_env
 from trainer_svc import capture, emit
@@ -71,12 +73,14 @@ def _wire(events: list[tpb.TelemetryEvent]) -> list[bytes]:
     return out
 
 
+RUN = dict(episodes=8, envs=4, seed=7, max_epochs=8, analytics_every=1)
+
+
 @pytest.fixture(scope="module")
 def runs() -> tuple[EagerSink, DeferredSink]:
-    cfg = dict(episodes=8, envs=4, seed=7, max_epochs=8, analytics_every=1)
     eager, deferred = EagerSink(), DeferredSink()
-    Trainer(tiny_config(**cfg), eager).run()
-    Trainer(tiny_config(**cfg), deferred).run()
+    Trainer(tiny_config(**RUN), eager).run()
+    Trainer(tiny_config(**RUN), deferred).run()
     return eager, deferred
 
 
@@ -90,6 +94,27 @@ def test_deferred_events_equal_the_ones_built_at_once(runs) -> None:
     assert _wire(deferred.built()) == _wire(eager.events)
     for c in carriers:
         assert c.event_type == c.build().event_type
+
+
+def test_the_telemetry_client_builds_the_same_events(runs, tmp_path) -> None:
+    """Through a real TelemetryClient (its sender thread builds the carriers) to an event
+    file: the same events, numbered in emit order."""
+    eager, _ = runs
+    path = tmp_path / "run.events"
+    client = TelemetryClient(TelemetryConfig(target=None, run_id="r", producer_id="p",
+                                             file_path=str(path),
+                                             spool_dir=str(tmp_path / "spool")))
+    client.start()
+    Trainer(tiny_config(**RUN), client).run()
+    client.close(10)
+    stats = client.stats()
+    assert stats["rejected"] == stats["invalid"] == 0 and stats["emitted"] > 300
+    events = [e for b in read_batches(path) for e in b.events]
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    for e in events:  # what the client fills in, which the eager sink left unset
+        for name in ("seq", "run_id", "producer_id", "timestamp"):
+            e.ClearField(name)
+    assert _wire(events) == _wire(eager.events)
 
 
 def test_carriers_survive_pickling(runs) -> None:
