@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from trainer_svc.blueprints import BLUEPRINT_IDS
 
 AH = tpb.ActionHead
 OP = tpb.LifecycleOp
@@ -33,6 +32,9 @@ OPS: list[tpb.LifecycleOp] = [
     OP.LIFECYCLE_OP_FOSSILIZE,
     OP.LIFECYCLE_OP_ADVANCE,
 ]
+#: Blueprint head: the seed modules, in action order (trainer_svc.blueprints builds them;
+#: kept here, torch-free, for what only names them: telemetry builders, the action space).
+BLUEPRINT_IDS: list[str] = ["norm", "lora", "mlp_small", "mlp"]
 #: Grid of slots, named r{row}c{col}; order = slot head indices = position in the host.
 SLOT_IDS: list[str] = ["r0c0", "r0c1", "r1c0"]
 #: Style head: the blend algorithm (see trainer_svc.blending).
@@ -104,3 +106,8 @@ class Action:
     @property
     def lifecycle_op(self) -> int:
         return OPS[self.op]
+
+
+def valid_bits(mask: list[bool]) -> int:
+    """A head's mask row as an integer: bit i set when action i is valid."""
+    return sum(1 << i for i, ok in enumerate(mask) if ok)

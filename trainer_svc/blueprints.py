@@ -12,6 +12,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from trainer_svc.actions import BLUEPRINT_IDS
+
 
 class NormSeed(nn.Module):
     """Per-feature affine of a normalised h: 2*dim parameters."""
@@ -54,7 +56,8 @@ BLUEPRINTS: dict[str, Callable[[int], nn.Module]] = {
     "mlp_small": lambda dim: MlpSeed(dim, 8),
     "mlp": lambda dim: MlpSeed(dim, 64),
 }
-BLUEPRINT_IDS: list[str] = list(BLUEPRINTS)
+if list(BLUEPRINTS) != BLUEPRINT_IDS:  # the action space names exactly these, in this order
+    raise ImportError(f"blueprints {list(BLUEPRINTS)} differ from actions.BLUEPRINT_IDS")
 
 
 def build_seed(blueprint_id: str, dim: int) -> nn.Module:

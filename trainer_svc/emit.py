@@ -2,28 +2,29 @@
 
 Pure functions: they read trainer objects and return messages; the telemetry client
 fills run_id/producer_id/seq/timestamp. Nothing here touches a random generator, so
-emitting cannot change training results.
+emitting cannot change training results. The per-step events (EPOCH_COMPLETED, the seed
+lifecycle, decision cards) are captured instead (`capture_*`): their values copied into a
+carrier of trainer_svc.capture, built into a message later and off the training thread
+when the sink can take carriers.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.events import make_event
-from trainer_svc.actions import HEADS, OPS, SLOT_IDS
-from trainer_svc.blueprints import BLUEPRINT_IDS
+from trainer_svc import capture
+from trainer_svc.actions import HEADS
 from trainer_svc.config import TrainerConfig
-from trainer_svc.env import MorphoEnv, StepResult
+from trainer_svc.env import MorphoEnv, StepResult, seed_grad_norms
 from trainer_svc.lifecycle import COOLDOWN, LifecycleRecord, Slot
-from trainer_svc.masks import valid_bits
 from trainer_svc.ppo import UpdateResult
 
 ET = tpb.EventType
 SEV = tpb.Severity
 #: Stages whose seed telemetry carries the counterfactual measured when it got there.
 DECIDED_STAGES = frozenset(COOLDOWN) | {tpb.SEED_STAGE_FOSSILIZED}
+_EPOCH_COMPLETED = ET.EVENT_TYPE_EPOCH_COMPLETED  # (an enum wrapper's attribute is slow)
+_ANALYTICS_SNAPSHOT = ET.EVENT_TYPE_ANALYTICS_SNAPSHOT
 
 
 def run_config(cfg: TrainerConfig, *, n_envs_total: int, world_size: int, host_params: int,
@@ -51,70 +52,49 @@ def training_started(config: tpb.RunConfig, rank: int) -> tpb.TelemetryEvent:
                       training_started=tpb.TrainingStartedPayload(config=config, rank=rank))
 
 
-def seed_telemetry(env: MorphoEnv, slot: Slot) -> tpb.SeedTelemetry:
-    st = tpb.SeedTelemetry(
-        slot_id=slot.slot_id, stage=slot.stage, blueprint_id=slot.blueprint_id,
-        seed_id=slot.seed_id, alpha=slot.alpha, accuracy_delta=slot.accuracy_delta,
-        epochs_in_stage=slot.epochs_in_stage, params=slot.params,
-    )
-    gn = env.seed_grad_norm(slot)
-    if gn is not None and math.isfinite(gn):
-        st.grad_norm = gn
-    if slot.counterfactual is not None and slot.stage in DECIDED_STAGES:
-        st.counterfactual = slot.counterfactual
-    return st
+def seed_values(slot: Slot, grad_norm: float | None) -> capture.SeedValues:
+    """A slot's seed telemetry as plain values (grad_norm: None or finite, from
+    seed_grad_norms); the counterfactual only once the seed is decided."""
+    cf = slot.counterfactual if slot.stage in DECIDED_STAGES else None
+    return (slot.slot_id, slot.stage, slot.blueprint_id, slot.seed_id, slot.alpha,
+            slot.accuracy_delta, slot.epochs_in_stage, slot.params, grad_norm, cf)
+
+
+def capture_epoch_completed(env: MorphoEnv, res: StepResult, *, episode: int, batch: int,
+                            grad_norms: list[float | None]) -> capture.EpochCompleted:
+    """One env's host epoch, with typed telemetry for every slot (grad_norms: one per slot,
+    as seed_grad_norms gives them), captured to build later."""
+    seeds = tuple([seed_values(s, g) for s, g in zip(env.slots, grad_norms, strict=True)])
+    return capture.EpochCompleted(_EPOCH_COMPLETED, (
+        env.env_id, env.epoch, episode, batch, res.accuracy, res.val_loss, res.train_loss,
+        res.reward, env.host_params + env.params_in_use(), seeds))
 
 
 def epoch_completed(env: MorphoEnv, res: StepResult, *, episode: int, batch: int
                     ) -> tpb.TelemetryEvent:
-    """One env's host epoch, with typed telemetry for every slot."""
-    return make_event(
-        ET.EVENT_TYPE_EPOCH_COMPLETED, env_id=env.env_id, epoch=env.epoch, episode=episode,
-        batch=batch,
-        epoch_completed=tpb.EpochCompletedPayload(
-            val_accuracy=res.accuracy, val_loss=res.val_loss, train_loss=res.train_loss,
-            reward=res.reward, host_params=env.host_params + env.params_in_use(),
-            seeds=[seed_telemetry(env, s) for s in env.slots],
-        ),
-    )
+    """EPOCH_COMPLETED built at once (the loop captures it instead)."""
+    return capture_epoch_completed(env, res, episode=episode, batch=batch,
+                                   grad_norms=seed_grad_norms([env])[0]).build()
+
+
+def capture_lifecycle(rec: LifecycleRecord, *, env_id: int, epoch: int, episode: int,
+                      batch: int) -> capture.Lifecycle:
+    """A seed lifecycle record as GERMINATED / STAGE_CHANGED / GATE_EVALUATED /
+    FOSSILIZED / PRUNED, captured to build later."""
+    event_type = capture.LIFECYCLE_TYPES.get(rec.kind)
+    if event_type is None:
+        raise ValueError(f"unknown lifecycle record kind {rec.kind!r}")
+    return capture.Lifecycle(event_type, (
+        env_id, epoch, episode, batch, rec.kind, rec.slot_id, rec.blueprint_id, rec.seed_id,
+        rec.from_stage, rec.to_stage, rec.alpha, rec.params, rec.gate, rec.passed, rec.reason,
+        rec.improvement, rec.epochs_total, rec.counterfactual))
 
 
 def lifecycle(rec: LifecycleRecord, *, env_id: int, epoch: int, episode: int, batch: int
               ) -> tpb.TelemetryEvent:
-    """A seed lifecycle record as GERMINATED / STAGE_CHANGED / GATE_EVALUATED /
-    FOSSILIZED / PRUNED."""
-    env: dict[str, Any] = dict(env_id=env_id, epoch=epoch, episode=episode, batch=batch)
-    if rec.kind == "germinated":
-        return make_event(ET.EVENT_TYPE_SEED_GERMINATED, **env,
-                          seed_germinated=tpb.SeedGerminatedPayload(
-                              slot_id=rec.slot_id, blueprint_id=rec.blueprint_id,
-                              seed_id=rec.seed_id, params=rec.params))
-    if rec.kind == "stage_changed":
-        return make_event(ET.EVENT_TYPE_SEED_STAGE_CHANGED, **env,
-                          seed_stage_changed=tpb.SeedStageChangedPayload(
-                              slot_id=rec.slot_id, from_stage=rec.from_stage,
-                              to_stage=rec.to_stage, blueprint_id=rec.blueprint_id,
-                              alpha=rec.alpha))
-    if rec.kind == "gate":
-        return make_event(ET.EVENT_TYPE_SEED_GATE_EVALUATED, **env,
-                          severity=SEV.SEVERITY_INFO if rec.passed else SEV.SEVERITY_DEBUG,
-                          seed_gate_evaluated=tpb.SeedGateEvaluatedPayload(
-                              slot_id=rec.slot_id, gate=rec.gate, passed=rec.passed,
-                              target_stage=rec.to_stage, reason=rec.reason))
-    if rec.kind == "fossilized":
-        return make_event(ET.EVENT_TYPE_SEED_FOSSILIZED, **env,
-                          seed_fossilized=tpb.SeedFossilizedPayload(
-                              slot_id=rec.slot_id, blueprint_id=rec.blueprint_id,
-                              params_added=rec.params, improvement=rec.improvement,
-                              epochs_total=rec.epochs_total, counterfactual=rec.counterfactual))
-    if rec.kind == "pruned":
-        return make_event(ET.EVENT_TYPE_SEED_PRUNED, **env, severity=SEV.SEVERITY_WARNING,
-                          seed_pruned=tpb.SeedPrunedPayload(
-                              slot_id=rec.slot_id, blueprint_id=rec.blueprint_id,
-                              reason=rec.reason, improvement=rec.improvement,
-                              epochs_total=rec.epochs_total, from_stage=rec.from_stage,
-                              counterfactual=rec.counterfactual))
-    raise ValueError(f"unknown lifecycle record kind {rec.kind!r}")
+    """A lifecycle record's event built at once (the loop captures it instead)."""
+    return capture_lifecycle(rec, env_id=env_id, epoch=epoch, episode=episode,
+                             batch=batch).build()
 
 
 def batch_epoch_completed(*, batch_idx: int, total_episodes: int, episodes_completed: int,
@@ -171,39 +151,15 @@ def trend(event_type: tpb.EventType, *, metric: str, slope: float, window: int, 
                                              current=current))
 
 
-def decision_card(*, env: MorphoEnv, action_row: list[int], probs: list[list[float]],
-                  entropies: list[float], masks: list[list[bool]], relevant: list[float],
-                  value: float, reward: float | None, epoch: int) -> tpb.DecisionCard:
-    """The controller's last choice for one env, head by head: every head's action, its
-    probability and entropy, whether it mattered for the op and which of its actions the
-    masks allowed. masked_actions counts the invalid actions of the heads that mattered."""
-    op = OPS[action_row[0]]
-    heads = []
-    masked = 0
-    for i, h in enumerate(HEADS):
-        choice = tpb.HeadChoice(head=h.head, action=h.labels[action_row[i]],
-                                probability=probs[i][action_row[i]], entropy=entropies[i])
-        if relevant[i]:
-            row = masks[i][:h.n_actions]
-            choice.relevant, choice.valid_mask = True, valid_bits(row)
-            masked += h.n_actions - sum(row)
-        heads.append(choice)
-    card = tpb.DecisionCard(
-        env_id=env.env_id, op=op, value_estimate=value, epoch=epoch, masked_actions=masked,
-        slot_id=SLOT_IDS[action_row[1]] if op != tpb.LIFECYCLE_OP_WAIT else "",
-        blueprint_id=BLUEPRINT_IDS[action_row[2]] if op == tpb.LIFECYCLE_OP_GERMINATE else "",
-        heads=heads,
-    )
-    if reward is not None:
-        card.reward = reward
-    return card
-
-
-def analytics_snapshot(card: tpb.DecisionCard, *, episode: int, batch: int
-                       ) -> tpb.TelemetryEvent:
-    return make_event(ET.EVENT_TYPE_ANALYTICS_SNAPSHOT, env_id=card.env_id, epoch=card.epoch,
-                      episode=episode, batch=batch,
-                      analytics_snapshot=tpb.AnalyticsSnapshotPayload(decision=card))
+def capture_decision(*, env_id: int, action_row: list[int], probs: list[list[float]],
+                     entropies: list[float], masks: list[list[bool]], relevant: list[float],
+                     value: float, reward: float | None, epoch: int, episode: int, batch: int
+                     ) -> capture.DecisionSnapshot:
+    """ANALYTICS_SNAPSHOT with one env's decision card (see capture.build_decision_card),
+    captured to build later. The rows are copied (as tuples): the caller may reuse them."""
+    return capture.DecisionSnapshot(_ANALYTICS_SNAPSHOT, (
+        env_id, tuple(action_row), tuple(map(tuple, probs)), tuple(entropies),
+        tuple(map(tuple, masks)), tuple(relevant), value, reward, epoch, episode, batch))
 
 
 def episode_outcome(env: MorphoEnv, *, episode: int, batch: int) -> tpb.TelemetryEvent:

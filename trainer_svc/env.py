@@ -10,7 +10,6 @@ torch.Generator, so results never depend on anything else touching the global RN
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,7 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 from trainer_svc.actions import (
     ALPHA_CURVES,
     ALPHA_TARGETS,
+    BLUEPRINT_IDS,
     OPS,
     SLOT_IDS,
     SPEED_EPOCHS,
@@ -30,7 +30,7 @@ from trainer_svc.actions import (
     Action,
 )
 from trainer_svc.blending import blend
-from trainer_svc.blueprints import BLUEPRINT_IDS, build_seed, param_count
+from trainer_svc.blueprints import build_seed, param_count
 from trainer_svc.lifecycle import (
     ACTIVE_STAGES,
     BLENDED_STAGES,
@@ -111,12 +111,6 @@ class StepResult:
     records: list[LifecycleRecord] = field(default_factory=list)
 
 
-#: Each seed module's parameters, listed once: telemetry reads every seed's gradient norm
-#: every epoch, and a seed's parameters never change after it is built.
-_SEED_PARAMS: weakref.WeakKeyDictionary[nn.Module, tuple[nn.Parameter, ...]] = (
-    weakref.WeakKeyDictionary())
-
-
 class MorphoEnv:
     """One host + slots. `reset` starts an episode with a fresh host."""
 
@@ -133,6 +127,8 @@ class MorphoEnv:
         self.host_params = param_count(HostNet())
         self.episode = 0
         self._seed_counter = 0
+        #: slot id -> (its seed module, the module's parameters), see seed_params.
+        self._seed_params: dict[str, tuple[nn.Module, tuple[nn.Parameter, ...]]] = {}
 
     # -- episode -------------------------------------------------------------------------
     def reset(self) -> None:
@@ -142,6 +138,7 @@ class MorphoEnv:
         self.opt = torch.optim.Adam(self.host.parameters(), lr=HOST_LR)
         self.seed_opts: dict[str, torch.optim.Optimizer] = {}
         self.slots = [Slot(sid) for sid in SLOT_IDS]
+        self._seed_params.clear()
         self.epoch = 0
         self.accuracy, self.val_loss = self._evaluate()
         self.initial_accuracy = self.accuracy
@@ -311,19 +308,53 @@ class MorphoEnv:
         self.total_reward += reward
         return StepResult(reward, self.accuracy, self.val_loss, train_loss, records)
 
+    def seed_params(self, slot: Slot) -> tuple[nn.Parameter, ...]:
+        """The parameters of the slot's seed (none without a seed), listed once per seed:
+        telemetry reads every seed's gradients every epoch, and a seed's parameters never
+        change after it is built."""
+        module = slot.module
+        if module is None:
+            return ()
+        listed = self._seed_params.get(slot.slot_id)
+        if listed is None or listed[0] is not module:
+            listed = self._seed_params[slot.slot_id] = (module, tuple(module.parameters()))
+        return listed[1]
+
     def seed_grad_norm(self, slot: Slot) -> float | None:
-        """Gradient norm of the slot's seed after the last minibatch; None without grads."""
-        if slot.module is None:
-            return None
-        params = _SEED_PARAMS.get(slot.module)
-        if params is None:  # walking a module's parameters costs more than the norm itself
-            params = _SEED_PARAMS[slot.module] = tuple(slot.module.parameters())
-        grads = [p.grad for p in params if p.grad is not None]
+        """Gradient norm of the slot's seed after the last minibatch; None without grads.
+        (Telemetry reads every seed's at once with `seed_grad_norms`.)"""
+        grads = [p.grad for p in self.seed_params(slot) if p.grad is not None]
         if not grads:
             return None
-        # One norm over the concatenated grads: a quarter of the time of a norm per tensor
-        # (this runs for every seed on every epoch, on the training thread).
         return float(torch.linalg.vector_norm(torch.cat([g.reshape(-1) for g in grads])))
+
+
+def seed_grad_norms(envs: list[MorphoEnv]) -> list[list[float | None]]:
+    """Every env's seed gradient norms, per slot: as `seed_grad_norm`, except that a
+    non-finite norm is None too. Two tensor ops and one device sync per call, however many
+    seeds: this runs on the training thread after every epoch."""
+    out: list[list[float | None]] = [[None] * len(e.slots) for e in envs]
+    grads: list[torch.Tensor] = []
+    spans: list[tuple[int, int, int]] = []  # per seed with grads: env, slot, its grad count
+    for ei, env in enumerate(envs):
+        for si, slot in enumerate(env.slots):
+            if slot.module is None:
+                continue
+            gs = [p.grad for p in env.seed_params(slot) if p.grad is not None]
+            if gs:
+                grads += gs
+                spans.append((ei, si, len(gs)))
+    if not spans:
+        return out
+    # the norm of a concatenation is the root of the sum of its parts' squared norms
+    norms = torch.stack(torch._foreach_norm(grads)).tolist()
+    k = 0
+    for ei, si, n in spans:
+        norm = math.hypot(*norms[k:k + n])
+        k += n
+        if math.isfinite(norm):
+            out[ei][si] = norm
+    return out
 
 
 class VecEnv:

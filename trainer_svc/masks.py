@@ -88,8 +88,3 @@ def padded(mask: torch.Tensor) -> torch.Tensor:
     out = torch.zeros(mask.shape[0], MAX_ACTIONS, dtype=torch.bool, device=mask.device)
     out[:, :mask.shape[1]] = mask
     return out
-
-
-def valid_bits(mask: list[bool]) -> int:
-    """A head's mask row as an integer: bit i set when action i is valid."""
-    return sum(1 << i for i, ok in enumerate(mask) if ok)

@@ -19,9 +19,9 @@ from typing import Protocol
 import torch
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client.deferred import Deferred
 from trainer_svc import emit
-from trainer_svc.actions import HEADS, SLOT_IDS, Action
-from trainer_svc.blueprints import BLUEPRINT_IDS
+from trainer_svc.actions import BLUEPRINT_IDS, HEADS, SLOT_IDS, Action
 from trainer_svc.config import TrainerConfig
 from trainer_svc.distributed import (
     DistInfo,
@@ -30,7 +30,7 @@ from trainer_svc.distributed import (
     allreduce_mean,
     broadcast_parameters,
 )
-from trainer_svc.env import HOST_WIDTH, OBS_DIM, VecEnv
+from trainer_svc.env import HOST_WIDTH, OBS_DIM, VecEnv, seed_grad_norms
 from trainer_svc.policy import PolicyOutput, TamiyoPolicy
 from trainer_svc.ppo import PPOConfig, Rollout, UpdateResult, ppo_update
 from trainer_svc.task import TASK_NAME, make_task
@@ -43,9 +43,11 @@ ET = tpb.EventType
 class EventSink(Protocol):
     """What the loop needs from telemetry (TelemetryClient, NullTelemetry, a list sink).
 
-    A sink whose `enabled` attribute is False (NullTelemetry) gets nothing: the loop then
-    skips building events and sampling vitals too, so "telemetry off" costs nothing and is
-    an honest baseline for the overhead benchmark."""
+    A sink with an `emit_deferred(item)` method gets the per-step events as carriers to
+    build off the training thread (`item.build()`, see trainer_svc.capture); others get
+    them built. A sink whose `enabled` attribute is False (NullTelemetry) gets nothing: the
+    loop then skips building events and sampling vitals too, so "telemetry off" costs
+    nothing and is an honest baseline for the overhead benchmark."""
 
     def emit(self, event: tpb.TelemetryEvent) -> None: ...
 
@@ -104,6 +106,10 @@ class Trainer:
         cfg.validate()
         self.cfg, self.sink = cfg, sink
         self.telemetry_on = bool(getattr(sink, "enabled", True))
+        #: Hands a captured event (trainer_svc.capture) to the sink: as is where the sink
+        #: builds events itself (TelemetryClient.emit_deferred), else built here.
+        self._send: Callable[[Deferred], None] = getattr(
+            sink, "emit_deferred", None) or (lambda item: sink.emit(item.build()))
         self.dist = dist_info or DistInfo()
         self.stop = stop or threading.Event()
         self.on_batch = on_batch
@@ -228,9 +234,8 @@ class Trainer:
                 self._emit_step(batch_idx, t, out, rows, results)
                 self._maybe_vitals()
         rollout_s = time.perf_counter() - t0
-        for env in self.vec.envs if self.telemetry_on else ():
-            self.sink.emit(emit.episode_outcome(env, episode=self._episode(batch_idx, env.env_id),
-                                                batch=batch_idx))
+        if self.telemetry_on:
+            self._emit_episode_end(batch_idx)
         rollout = Rollout(**{k: torch.stack(v) for k, v in buf.items()})
         return rollout, torch.zeros(n, device=self.device), rollout_s  # no bootstrap
 
@@ -239,19 +244,35 @@ class Trainer:
 
     def _emit_step(self, batch_idx: int, t: int, out: PolicyOutput, rows: list[list[int]],
                    results: list) -> None:
+        """The step's events for every env: lifecycle records, EPOCH_COMPLETED and, every
+        analytics_every epochs, a decision card. Captured as plain values (one batched
+        gradient-norm computation and one .tolist() per tensor for all envs) and handed to
+        the sink to build; built here only for a sink without emit_deferred."""
+        send = self._send
+        norms = seed_grad_norms(self.vec.envs)
+        cards = (t + 1) % self.cfg.analytics_every == 0
+        if cards:
+            probs, entropies, masks, relevant, values = (
+                x.tolist() for x in (out.probs, out.entropy, out.masks, out.relevance,
+                                     out.value))
         for i, (env, res) in enumerate(zip(self.vec.envs, results, strict=True)):
-            episode = self._episode(batch_idx, env.env_id)
+            env_id, epoch = env.env_id, env.epoch
+            episode = self._episode(batch_idx, env_id)
             for rec in res.records:
-                self.sink.emit(emit.lifecycle(rec, env_id=env.env_id, epoch=env.epoch,
-                                              episode=episode, batch=batch_idx))
-            self.sink.emit(emit.epoch_completed(env, res, episode=episode, batch=batch_idx))
-            if (t + 1) % self.cfg.analytics_every == 0:
-                card = emit.decision_card(
-                    env=env, action_row=rows[i], probs=out.probs[i].tolist(),
-                    entropies=out.entropy[i].tolist(), masks=out.masks[i].tolist(),
-                    relevant=out.relevance[i].tolist(), value=float(out.value[i]),
-                    reward=res.reward, epoch=env.epoch)
-                self.sink.emit(emit.analytics_snapshot(card, episode=episode, batch=batch_idx))
+                send(emit.capture_lifecycle(rec, env_id=env_id, epoch=epoch, episode=episode,
+                                            batch=batch_idx))
+            send(emit.capture_epoch_completed(env, res, episode=episode, batch=batch_idx,
+                                              grad_norms=norms[i]))
+            if cards:
+                send(emit.capture_decision(
+                    env_id=env_id, action_row=rows[i], probs=probs[i], entropies=entropies[i],
+                    masks=masks[i], relevant=relevant[i], value=values[i], reward=res.reward,
+                    epoch=epoch, episode=episode, batch=batch_idx))
+
+    def _emit_episode_end(self, batch_idx: int) -> None:
+        for env in self.vec.envs:
+            self.sink.emit(emit.episode_outcome(env, episode=self._episode(batch_idx, env.env_id),
+                                                batch=batch_idx))
 
     def _update(self, collected: tuple[Rollout, torch.Tensor, float], batch_idx: int,
                 episodes_done: int) -> UpdateResult:

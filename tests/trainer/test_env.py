@@ -13,13 +13,14 @@ from trainer_svc.actions import (
     ALPHA_CURVES,
     ALPHA_SPEEDS,
     ALPHA_TARGETS,
+    BLUEPRINT_IDS,
     OPS,
     STYLES,
     TEMPO_EPOCHS,
     Action,
 )
 from trainer_svc.blending import AlphaRamp, blend, curve
-from trainer_svc.blueprints import BLUEPRINT_IDS, build_seed, param_count
+from trainer_svc.blueprints import build_seed, param_count
 from trainer_svc.env import HOST_WIDTH, MorphoEnv
 from trainer_svc.lifecycle import Slot
 from trainer_svc.task import make_task

@@ -18,9 +18,10 @@ from trainer_svc.actions import (
     OPS,
     RELEVANT,
     Action,
+    valid_bits,
 )
 from trainer_svc.env import OBS_DIM, VecEnv
-from trainer_svc.masks import head_mask, valid_bits
+from trainer_svc.masks import head_mask
 from trainer_svc.policy import TamiyoPolicy, sample_heads
 from trainer_svc.task import make_task
 
