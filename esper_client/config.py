@@ -96,6 +96,12 @@ class TelemetryConfig:
     backoff_max_s: float = 5.0
     #: Bounded flush at interpreter exit (atexit hook).
     atexit_timeout_s: float = 5.0
+    #: Run the sender in a child process (spawned by start(), not forked) instead of a
+    #: thread: its work and gRPC's threads then never hold the training process's GIL,
+    #: which costs training wall time even when they run on another CPU. The training
+    #: process keeps emit() and one light thread that hands the child what was queued each
+    #: send gap, and keeps it until the child reports it acknowledged or saved.
+    sender_process: bool = False
 
     def __post_init__(self) -> None:
         if not self.run_id:
