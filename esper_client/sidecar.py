@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("esper_client")
 #: Children started after the first one died, before the in-process sender takes over.
 MAX_RESTARTS = 5
+#: The child's entry point (`python -m CHILD_MODULE FD`).
+CHILD_MODULE = "esper_client.sidecar_main"
 #: How long a new child may take to import and map its status page.
 READY_TIMEOUT_S = 30.0
 
@@ -249,7 +251,7 @@ class Sidecar:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         cfg = {k: v for k, v in vars(self.cfg).items()}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "esper_client.sidecar_main", str(page.fd)],
+            [sys.executable, "-m", CHILD_MODULE, str(page.fd)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, pass_fds=(page.fd,), env=env,
             start_new_session=True)  # a Ctrl-C in the terminal is the trainer's to handle
         self._proc, self._page, self.last = proc, page, {}
@@ -285,7 +287,6 @@ class Sidecar:
         if self.restarts >= MAX_RESTARTS:
             self._fall_back(f"the sender process died {self.restarts + 1} times")
             return
-        self.restarts += 1
         log.error("telemetry: the sender process %d died (exit %s); starting another and "
                   "handing it the %d event(s) it had not confirmed", proc.pid, proc.returncode,
                   held)
@@ -294,6 +295,8 @@ class Sidecar:
         except Exception as exc:
             self._retire()
             self._fall_back(f"cannot start another sender process ({exc!r})")
+            return
+        self.restarts += 1
 
     def _retire(self) -> None:
         """Fold the current child's counters into the base; forget the child."""
