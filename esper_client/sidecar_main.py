@@ -145,7 +145,7 @@ class Child:
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the trainer decides when we close
     page = StatusPage(int(argv[0]))
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="esper-telemetry (sender process %(process)d): %(message)s")
     stream = sys.stdin.buffer
     init = read_frame(stream)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from esper_client.deferred import Call, Deferred
 from esper_common.eventfile import read_batches
 from esper_common.events import ESSENTIAL_TYPES
 from testkit import SanctumProcess, ThreadedSanctum, free_port
+from tests.client.test_telemetry_client import REPO
 from tests.client.test_telemetry_client_sanctum import (
     FAST_RETRY,
     _snapshot_over,
@@ -28,6 +31,7 @@ from tests.client.test_telemetry_client_sanctum import (
     state,
     wait_for,
 )
+
 
 def process_client(address: str, run_id: str, tmp_path: Path, **kw: Any) -> TelemetryClient:
     cfg = TelemetryConfig(address, run_id=run_id, producer_id="trainer-0",
@@ -262,3 +266,26 @@ def test_hand_over_is_bounded_like_the_queue_and_keeps_essential_events(
         delivery = server.snapshot(run_id).delivery
     assert delivery.events_applied == len(events) - stats["dropped"] == client.stats()["acked"]
     assert delivery.producer_dropped == stats["dropped"]
+
+
+SCRIPT = """
+import sys
+from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client import TelemetryClient, TelemetryConfig
+client = TelemetryClient(TelemetryConfig(None, run_id="r", producer_id="p", file_path=sys.argv[1],
+                                         sender_process=True))
+client.start()
+for i in range(300):
+    client.emit(tpb.TelemetryEvent(event_type=tpb.EVENT_TYPE_EPOCH_COMPLETED,
+                                   epoch_completed=tpb.EpochCompletedPayload(reward=i)))
+"""
+
+
+def test_flush_at_exit_goes_through_the_child(tmp_path: Path) -> None:
+    path = tmp_path / "out.events"
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    events = [e for b in read_batches(path) for e in b.events]
+    assert [e.seq for e in events] == list(range(1, 301))
+    assert [e.epoch_completed.reward for e in events] == list(range(300))
