@@ -91,6 +91,10 @@ class Sidecar:
         proc = self._proc
         if proc is None:
             return
+        if self._thread is not None and self._thread.is_alive():
+            # Stuck writing to a child that stopped reading: it gets no more, and is killed.
+            log.error("telemetry sender process %d stopped reading; killing it", proc.pid)
+            proc.kill()
         try:
             self._write(pickle.dumps(("close", max(0.0, deadline - time.monotonic()))))
             assert proc.stdin is not None
@@ -278,8 +282,8 @@ class Sidecar:
         """A child that died is replaced (and given the unsafe tail); too many deaths, or
         one that cannot start, hand the tail to the in-process sender."""
         proc = self._proc
-        if proc is None or proc.poll() is None:
-            return
+        if proc is None or self._stop or proc.poll() is None:
+            return  # (at close, close() deals with a dead child)
         self._read_status()
         self._forget_safe()
         held = sum(n for _, n, _ in self.unsafe)

@@ -68,10 +68,11 @@ class StatusPage:
 
     def read(self) -> dict[str, int]:
         """A consistent copy of the last record ({} if the child never wrote one)."""
+        mm, size = self._map, _FMT.size
         for _ in range(1000):
-            raw = self._map[:_FMT.size]
-            values = _FMT.unpack(raw)
-            if values[0] % 2 == 0 and self._map[:8] == raw[:8]:
+            raw = mm[:size]
+            if raw[0] % 2 == 0 and mm[:8] == raw[:8]:  # even version, unchanged since
+                values = _FMT.unpack(raw)
                 return dict(zip(_FIELDS, values, strict=True)) if values[0] else {}
             time.sleep(0)
         return {}
