@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import threading
@@ -308,9 +309,14 @@ class Sidecar:
             if name not in ("pending", "spool_segments"):
                 self.base[name] += self.last.get(name, 0)
         self.last = {}
-        if self._proc is not None and self._proc.stdin is not None:
+        proc = self._proc
+        if proc is not None and proc.stdin is not None:
             with contextlib.suppress(OSError):
-                self._proc.stdin.close()
+                proc.stdin.close()
+        if proc is not None and proc.poll() is not None:
+            # Whatever a dead child had spooled is in the unsafe tail too (a spool is not
+            # "safe"); one that finished removed its spool itself.
+            shutil.rmtree(self.cfg.spool_path(proc.pid), ignore_errors=True)
         if self._page is not None:
             self._page.close()
         self._proc = self._page = None
