@@ -259,7 +259,7 @@ PLACEMENTS = {"one": "whole trainer process on one CPU",
               "split": "training thread on one CPU, client threads/process on the other(s)"}
 
 
-def overhead_rows(quick: bool) -> list[dict[str, Any]]:
+def overhead_rows(quick: bool, rounds: int | None = None) -> list[dict[str, Any]]:
     """Telemetry off vs on, interleaved rounds: sender thread vs sender process, gRPC to a
     sanctum process (and the event file), for both placements (VARIANTS).
 
@@ -271,7 +271,7 @@ def overhead_rows(quick: bool) -> list[dict[str, Any]]:
     threads (inside the training process) and in its sender process (outside it).
     """
     cfg = TrainerConfig(episodes=32 if quick else 64)
-    rounds = 3 if quick else 12
+    rounds = rounds or (3 if quick else 12)
     runs: dict[tuple[str, str, str], list[tuple[Measured, Measured]]] = {
         v: [] for v in VARIANTS}
     emitted = 0
@@ -333,18 +333,20 @@ def overhead_rows(quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def run(quick: bool = False) -> list[dict[str, Any]]:
+def run(quick: bool = False, rounds: int | None = None) -> list[dict[str, Any]]:
     """Rows {name, value, unit, reference, goal, passed} for the bench table."""
     torch.set_num_threads(1)
-    return learning_rows(quick) + overhead_rows(quick)
+    return learning_rows(quick) + overhead_rows(quick, rounds)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="shorter runs, fewer repeats")
+    p.add_argument("--rounds", type=int, metavar="N",
+                   help="paired rounds of the overhead comparison (default 3 quick, 12)")
     ns = p.parse_args(argv)
-    rows = run(ns.quick)
+    rows = run(ns.quick, ns.rounds)
     for r in rows:
         mark = {True: "ok", False: "MISSED", None: ""}[r["passed"]]
         print(f"{r['name']:<62} {r['value']:>10.3f} {r['unit']:<7} "

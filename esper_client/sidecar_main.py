@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 from esper_client.sidecar_status import StatusPage, read_frame
 
 log = logging.getLogger("esper_client")
-STATUS_EVERY_S = 0.02
+STATUS_EVERY_S = 0.05
 
 
 class Child:
