@@ -23,7 +23,7 @@ from esper_client.deferred import Call, Deferred
 from esper_common.eventfile import read_batches
 from esper_common.events import ESSENTIAL_TYPES
 from testkit import SanctumProcess, ThreadedSanctum, free_port
-from tests.client.test_telemetry_client import REPO
+from tests.client.test_telemetry_client import REPO, assert_inert_in_fork
 from tests.client.test_telemetry_client_sanctum import (
     FAST_RETRY,
     _snapshot_over,
@@ -219,23 +219,7 @@ def test_forked_child_gets_an_inert_client(sanctum: ThreadedSanctum, tmp_path: P
     child_pid(client)
     events = run_events("run-p-fork", n_batches=3)
     client.emit(events[0])
-    pid = os.fork()
-    if pid == 0:  # the fork must not write to the sender process's pipe, nor start one
-        code = 0
-        try:
-            client.emit(events[1])
-            if client.stats()["late"] != 1:
-                code = 3
-            try:
-                client.start()
-                code = 4
-            except RuntimeError:
-                pass
-        except BaseException:
-            code = 5
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert_inert_in_fork(client, events[1])  # it must not write to the child's pipe
     for ev in events[1:]:
         client.emit(ev)
     client.close()
