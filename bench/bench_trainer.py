@@ -264,10 +264,11 @@ def overhead_rows(quick: bool, rounds: int | None = None) -> list[dict[str, Any]
     sanctum process (and the event file), for both placements (VARIANTS).
 
     Each variant is paired with the telemetry-off run right before it, so slow drift on a
-    shared machine hits both sides of a pair alike; the mean over rounds of the paired
-    overheads is reported with its 95 % bootstrap interval. Sanctum gets CPUs of its own
-    when there are 2+ (`own_cpu`), as when it runs on another host: otherwise its ingest CPU
-    would be counted as the client's. The CPU rows show what the client costs on its own
+    shared machine hits both sides of a pair alike (and the order of variants rotates by
+    round); the mean over rounds of the paired overheads is reported with its 95 %
+    bootstrap interval. Sanctum gets CPUs of its own when there are 2+ (`own_cpu`), as
+    when it runs on another host: otherwise its ingest CPU would be counted as the
+    client's. The CPU rows show what the client costs on its own
     threads (inside the training process) and in its sender process (outside it).
     """
     cfg = TrainerConfig(episodes=32 if quick else 64)
@@ -286,7 +287,10 @@ def overhead_rows(quick: bool, rounds: int | None = None) -> list[dict[str, Any]
                 for mode in (False, True):
                     _timed_run(cfg, server.address, tmp, f"warmup-{mode}", process=mode)
                 for i in range(rounds):
-                    for key, where, sink in VARIANTS:
+                    # Each round starts at the next variant, so no variant always follows
+                    # the same one (what a run leaves behind, e.g. sanctum still busy).
+                    k = i % len(VARIANTS)
+                    for key, where, sink in VARIANTS[k:] + VARIANTS[:k]:
                         off = _timed_run(cfg, None, tmp, "off")
                         on = _timed_run(
                             cfg, server.address if sink == "grpc" else None, tmp,
