@@ -320,6 +320,12 @@ def overhead_rows(quick: bool, rounds: int | None = None) -> list[dict[str, Any]
                             "%", _interval(pcts),
                             f"< {OVERHEAD_GOAL_PCT:g} %" if goal else "",
                             mean < OVERHEAD_GOAL_PCT if goal else None))
+        # The training thread's own CPU, on vs off: building and emit(), and whatever else
+        # telemetry makes it do (capturing values, lost caches, GIL hand-overs).
+        pcts = [((on.cpu - on.background) - (off.cpu - off.background))
+                / (off.cpu - off.background) * 100.0 for on, off in pairs]
+        rows.append(row(f"trainer: training thread's own CPU, on vs off, {label}",
+                        statistics.fmean(pcts), "%", _interval(pcts), "", None))
         # CPU the client adds on threads of its own inside the training process, and in
         # its sender process, relative to the training thread's CPU in the paired off run.
         pcts = [(on.background - off.background) / (off.cpu - off.background) * 100.0
