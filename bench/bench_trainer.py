@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import inspect
 import os
@@ -24,6 +25,7 @@ import resource
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,29 +76,67 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+@dataclasses.dataclass
+class Measured:
+    """One timed training run (the final flush excluded)."""
+
+    wall: float  # training wall time
+    cpu: float  # the training process's CPU time, all threads
+    background: float  # of which outside the training thread (the client's threads)
+    child: float  # CPU time of the client's sender process (process mode), else 0
+    emitted: int
+
+
 def _timed_run(cfg: TrainerConfig, target: str | None, spool: str, run_id: str,
-               file_path: str | None = None, flush_s: float | None = None
-               ) -> tuple[float, float, float, int]:
-    """Training wall time, process CPU time and CPU time outside the training thread (the
-    telemetry sender and gRPC's threads; exited threads included), all excluding the final
-    flush; events emitted."""
+               file_path: str | None = None, process: bool = False,
+               client_cpus: set[int] | None = None) -> Measured:
+    """Train once with telemetry off (no target, no file), to an event file or to sanctum;
+    `process`: the client's sender in a child process. `client_cpus`: the CPUs for the
+    client's threads and child process (the training thread keeps its own)."""
     if target is None and file_path is None:
         sink: Any = NullTelemetry()
     else:
-        extra: dict[str, Any] = {} if flush_s is None else {"flush_interval_s": flush_s}
         sink = TelemetryClient(TelemetryConfig(target=target, run_id=run_id,
                                                producer_id="bench", spool_dir=spool,
-                                               file_path=file_path, **extra))
-    sink.start()
+                                               file_path=file_path, sender_process=process))
+    with _client_cpus(client_cpus):  # what start() creates inherits these CPUs
+        sink.start()
+        sidecar = getattr(sink, "_sidecar", None)
+        if sidecar is not None:
+            sidecar.ready.wait(30)  # a once-per-run start-up, not the training's cost
+    child0 = _child_cpu(sink)
     c0, m0, t0 = _cpu_s(), time.thread_time(), time.perf_counter()
     Trainer(cfg, sink).run()
     elapsed, cpu = time.perf_counter() - t0, _cpu_s() - c0
     background = cpu - (time.thread_time() - m0)
+    child = _child_cpu(sink) - child0
     sink.close(30)
     stats = sink.stats()
     if stats:
         assert stats["acked"] == stats["emitted"], stats  # nothing lost on the way
-    return elapsed, cpu, background, int(stats.get("emitted", 0))
+    return Measured(elapsed, cpu, background, child, int(stats.get("emitted", 0)))
+
+
+def _child_cpu(sink: Any) -> float:
+    """CPU seconds of the client's sender process so far (0 without one)."""
+    sidecar = getattr(sink, "_sidecar", None)
+    return sidecar.stats()["cpu_ns"] / 1e9 if sidecar is not None else 0.0
+
+
+@contextlib.contextmanager
+def _client_cpus(cpus: set[int] | None) -> Iterator[None]:
+    """The calling thread on `cpus` while active (threads and processes it starts keep
+    them), then back on its own."""
+    if cpus is None:
+        yield
+        return
+    tid = threading.get_native_id()
+    own = os.sched_getaffinity(tid)
+    os.sched_setaffinity(tid, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(tid, own)
 
 
 @contextlib.contextmanager
@@ -190,95 +230,133 @@ def _pin(pid: int, cpus: set[int]) -> None:
 
 
 @contextlib.contextmanager
-def own_cpu(server_pid: int) -> Iterator[str]:
+def own_cpu(server_pid: int) -> Iterator[tuple[str, int | None, set[int]]]:
     """With 2+ CPUs: this process (training and the telemetry client) on one CPU, sanctum on
     the others, standing in for sanctum on another host; restored afterwards. Yields how the
-    CPUs were split, for the report."""
+    CPUs were split (for the report), the trainer's CPU and the others (where a client may
+    run its threads and sender process: on 2 CPUs, beside sanctum)."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2 or not os.path.isdir(f"/proc/{server_pid}/task"):
-        yield "trainer and sanctum share the CPUs"
+        yield "trainer and sanctum share the CPUs", None, set()
         return
     _pin(server_pid, set(cpus[1:]))
     _pin(os.getpid(), {cpus[0]})
     try:
-        yield f"trainer on CPU {cpus[0]}, sanctum on {len(cpus) - 1} other(s)"
+        yield (f"trainer on CPU {cpus[0]}, sanctum on {len(cpus) - 1} other(s)", cpus[0],
+               set(cpus[1:]))
     finally:
         _pin(os.getpid(), set(cpus))
 
 
-def overhead_rows(quick: bool, flush_s: float | None = None) -> list[dict[str, Any]]:
-    """Telemetry off vs event file vs gRPC to a sanctum process, interleaved rounds.
+#: Telemetry variants of a round, each run right after its own telemetry-off run (ABAB):
+#: (key, placement, mode). Placement "one": the whole trainer process (the client's threads
+#: and its sender process too) on one CPU, the worst case; "split": the training thread on
+#: one CPU, the client's threads and sender process on the other(s), as on a trainer host
+#: with spare cores.
+VARIANTS = (("thread", "one", "grpc"), ("process", "one", "grpc"), ("file", "one", "file"),
+            ("thread", "split", "grpc"), ("process", "split", "grpc"))
+PLACEMENTS = {"one": "whole trainer process on one CPU",
+              "split": "training thread on one CPU, client threads/process on the other(s)"}
 
-    Each round runs off, gRPC, off, file (ABAB: each "on" run is paired with the "off" run
-    right before it), so slow drift on a shared machine hits both sides of a pair alike;
-    the mean over rounds of the paired overheads is reported with its 95 % bootstrap
-    interval. The trainer
-    gets a CPU of its own and sanctum the others (`own_cpu`), as when sanctum runs on another
-    host: otherwise, on a small machine, sanctum's ingest CPU competing with the training
-    would be counted as the client's. The process CPU time (getrusage, all threads) and the
-    event-file variant show the client's own cost.
+
+def overhead_rows(quick: bool, rounds: int | None = None) -> list[dict[str, Any]]:
+    """Telemetry off vs on, interleaved rounds: sender thread vs sender process, gRPC to a
+    sanctum process (and the event file), for both placements (VARIANTS).
+
+    Each variant is paired with the telemetry-off run right before it, so slow drift on a
+    shared machine hits both sides of a pair alike (and the order of variants rotates by
+    round); the mean over rounds of the paired overheads is reported with its 95 %
+    bootstrap interval. Sanctum gets CPUs of its own when there are 2+ (`own_cpu`), as
+    when it runs on another host: otherwise its ingest CPU would be counted as the
+    client's. The CPU rows show what the client costs on its own
+    threads (inside the training process) and in its sender process (outside it).
     """
     cfg = TrainerConfig(episodes=32 if quick else 64)
-    rounds = 3 if quick else 12
-    wall: dict[str, list[float]] = {"off_g": [], "grpc": [], "off_f": [], "file": []}
-    cpu: dict[str, list[float]] = {k: [] for k in wall}
-    background: dict[str, list[float]] = {k: [] for k in wall}
+    rounds = rounds or (3 if quick else 12)
+    runs: dict[tuple[str, str, str], list[tuple[Measured, Measured]]] = {
+        v: [] for v in VARIANTS}
     emitted = 0
     with tempfile.TemporaryDirectory() as tmp:
         server = SanctumProcess(str(Path(tmp) / "bench.sqlite"))
         server.start()
         assert server.proc is not None
         try:
-            with own_cpu(server.proc.pid) as placement:
+            with own_cpu(server.proc.pid) as (placement, trainer_cpu, other_cpus):
+                client_cpus = {"one": None, "split": other_cpus or None}
                 _timed_run(cfg, None, tmp, "warmup")  # warm caches/allocator before timing
-                _timed_run(cfg, server.address, tmp, "warmup-grpc", None, flush_s)
+                for mode in (False, True):
+                    _timed_run(cfg, server.address, tmp, f"warmup-{mode}", process=mode)
                 for i in range(rounds):
-                    for key, target, path in (
-                            ("off_g", None, None), ("grpc", server.address, None),
-                            ("off_f", None, None), ("file", None, f"{tmp}/file-{i}.events")):
-                        t, c, b, n = _timed_run(cfg, target, tmp, f"bench-{key}-{i}", path,
-                                                flush_s)
-                        wall[key].append(t)
-                        cpu[key].append(c)
-                        background[key].append(b)
-                        emitted = max(emitted, n)
+                    # Each round starts at the next variant, so no variant always follows
+                    # the same one (what a run leaves behind, e.g. sanctum still busy).
+                    k = i % len(VARIANTS)
+                    for key, where, sink in VARIANTS[k:] + VARIANTS[:k]:
+                        off = _timed_run(cfg, None, tmp, "off")
+                        on = _timed_run(
+                            cfg, server.address if sink == "grpc" else None, tmp,
+                            f"bench-{key}-{where}-{sink}-{i}",
+                            f"{tmp}/file-{i}.events" if sink == "file" else None,
+                            process=key == "process", client_cpus=client_cpus[where])
+                        runs[(key, where, sink)].append((on, off))
+                        emitted = max(emitted, on.emitted)
                 cost_us, cost_pct = training_thread_cost(cfg, tmp, 2 if quick else 3)
         finally:
             server.terminate()
-    off = statistics.median(wall["off_g"] + wall["off_f"])
+    offs = [off.wall for pairs in runs.values() for _, off in pairs]
     rows = [row(f"trainer: wall time, telemetry off ({emitted} events/run when on)",
-                off, "s", f"{rounds} rounds, median; {placement}", "reference", None)]
-    for kind, label in (("grpc", "gRPC to a sanctum process"), ("file", "event file")):
-        base = "off_g" if kind == "grpc" else "off_f"
-        for measure, series, goal in (("wall", wall, True), ("CPU", cpu, False)):
-            pcts = _overheads(series[kind], series[base])
+                statistics.median(offs), "s", f"{rounds} rounds, median; {placement}",
+                "reference", None)]
+    split_ok = trainer_cpu is not None and bool(other_cpus)
+    for (key, where, sink), pairs in runs.items():
+        if where == "split" and not split_ok:
+            continue
+        what = "event file" if sink == "file" else f"gRPC, sender {key}"
+        label = f"{what}, {PLACEMENTS[where]}"
+        for measure, get in (("wall", lambda m: m.wall), ("CPU", lambda m: m.cpu)):
+            pcts = [(get(on) - get(off)) / get(off) * 100.0 for on, off in pairs]
             mean = statistics.fmean(pcts)
-            rows.append(row(f"trainer: telemetry overhead, {measure} time, {label}", mean, "%",
-                            _interval(pcts), f"< {OVERHEAD_GOAL_PCT:g} %" if goal else "",
+            goal = measure == "wall"
+            rows.append(row(f"trainer: telemetry overhead, {measure} time, {label}", mean,
+                            "%", _interval(pcts),
+                            f"< {OVERHEAD_GOAL_PCT:g} %" if goal else "",
                             mean < OVERHEAD_GOAL_PCT if goal else None))
-        # Precise and insensitive to the training's own jitter: CPU the client adds on
-        # threads of its own, relative to the training thread's CPU in the paired off run.
-        pcts = [(b - b0) / (c0 - b0) * 100.0 for b, b0, c0 in
-                zip(background[kind], background[base], cpu[base], strict=True)]
-        rows.append(row(f"trainer: client CPU on its own threads, {label}",
-                        statistics.fmean(pcts), "% of training", _interval(pcts), "", None))
+        # The training thread's own CPU, on vs off: building and emit(), and whatever else
+        # telemetry makes it do (capturing values, lost caches, GIL hand-overs).
+        pcts = [((on.cpu - on.background) - (off.cpu - off.background))
+                / (off.cpu - off.background) * 100.0 for on, off in pairs]
+        rows.append(row(f"trainer: training thread's own CPU, on vs off, {label}",
+                        statistics.fmean(pcts), "%", _interval(pcts), "", None))
+        # CPU the client adds on threads of its own inside the training process, and in
+        # its sender process, relative to the training thread's CPU in the paired off run.
+        pcts = [(on.background - off.background) / (off.cpu - off.background) * 100.0
+                for on, off in pairs]
+        rows.append(row(f"trainer: client CPU on its own threads (in the training process), "
+                        f"{label}", statistics.fmean(pcts), "% of training", _interval(pcts),
+                        "", None))
+        if key == "process":
+            pcts = [on.child / (off.cpu - off.background) * 100.0 for on, off in pairs]
+            rows.append(row(f"trainer: client CPU off the training process (sender process), "
+                            f"{label}", statistics.fmean(pcts), "% of training",
+                            _interval(pcts), "", None))
     rows.append(row("trainer: building + emit() on the training thread", cost_pct,
                     "% of training", f"{cost_us:.1f} us/event, timed per call", "", None))
     return rows
 
 
-def run(quick: bool = False) -> list[dict[str, Any]]:
+def run(quick: bool = False, rounds: int | None = None) -> list[dict[str, Any]]:
     """Rows {name, value, unit, reference, goal, passed} for the bench table."""
     torch.set_num_threads(1)
-    return learning_rows(quick) + overhead_rows(quick)
+    return learning_rows(quick) + overhead_rows(quick, rounds)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="shorter runs, fewer repeats")
+    p.add_argument("--rounds", type=int, metavar="N",
+                   help="paired rounds of the overhead comparison (default 3 quick, 12)")
     ns = p.parse_args(argv)
-    rows = run(ns.quick)
+    rows = run(ns.quick, ns.rounds)
     for r in rows:
         mark = {True: "ok", False: "MISSED", None: ""}[r["passed"]]
         print(f"{r['name']:<62} {r['value']:>10.3f} {r['unit']:<7} "

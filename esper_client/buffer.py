@@ -34,6 +34,8 @@ class OutBuffer:
         self.head: deque[Item] = deque()
         self.mem: deque[Item] = deque()
         self.spooled = 0
+        #: The highest seq acknowledged so far (every event up to it is confirmed).
+        self.acked_through = 0
         self._spool_broken = False
 
     def __len__(self) -> int:
@@ -83,6 +85,8 @@ class OutBuffer:
     def ack_through(self, seq: int) -> int:
         """Forget every head event with seq <= `seq`; returns how many were acknowledged."""
         n = 0
+        if seq > self.acked_through:
+            self.acked_through = seq
         while self.head and self.head[0][0] <= seq:
             self.head.popleft()
             n += 1

@@ -28,6 +28,7 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client.config import TelemetryConfig
 from esper_client.deferred import Deferred
 from esper_client.sender import Sender
+from esper_client.sidecar import Sidecar
 from esper_common.events import ESSENTIAL_TYPES, PAYLOAD_FOR_TYPE
 
 log = logging.getLogger("esper_client")
@@ -54,6 +55,9 @@ class TelemetryClient:
         self._seq = 0
         self._emitted = 0
         self._ingress_dropped = 0
+        #: Events handed to the sender process and not yet confirmed (process mode): they
+        #: count against ingress_max_events as if still queued.
+        self._held = 0
         self._invalid = 0
         self._late = 0
         self._warned: set[str] = set()
@@ -63,22 +67,30 @@ class TelemetryClient:
         self._pid = os.getpid()
         self._thread: threading.Thread | None = None
         self._sender = Sender(cfg, self._ingress, self._wake, lambda: self._ingress_dropped)
+        self._sidecar: Sidecar | None = None
+        #: What emit() wakes when its `idle` is set: the sender, or the sidecar's writer.
+        self._mover: Sender | Sidecar = self._sender
         _CLIENTS.add(self)
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
-        """Start the sender thread (idempotent). Call it after forking data workers."""
+        """Start the sender thread, or with `sender_process` the sender process and its
+        writer thread (idempotent). Call it after forking data workers."""
         if self._forked:
             raise RuntimeError(
                 f"TelemetryClient was created in process {self._pid} and inherited by fork; "
                 "create a new client (with its own producer_id) in this process"
             )
-        if self._thread is not None or self._closed:
+        if self._thread is not None or self._sidecar is not None or self._closed:
             return
-        self._thread = threading.Thread(
-            target=self._sender.run, name=f"esper-telemetry-{self._producer_id}", daemon=True
-        )
-        self._thread.start()
+        if self.cfg.sender_process:
+            self._sidecar = self._mover = Sidecar(self)
+            self._sidecar.start()
+        else:
+            self._thread = threading.Thread(
+                target=self._sender.run, name=f"esper-telemetry-{self._producer_id}",
+                daemon=True)
+            self._thread.start()
         atexit.register(_close_at_exit, weakref.ref(self))
 
     def close(self, timeout: float = 10.0) -> None:
@@ -92,11 +104,14 @@ class TelemetryClient:
             self._closed = True
             self._accepting = False
         deadline = time.monotonic() + max(0.0, timeout)
-        self._sender.request_close(deadline)
-        if self._thread is None:
+        if self._sidecar is not None:
+            self._sidecar.close(deadline)
+        elif self._thread is None:
+            self._sender.request_close(deadline)
             if self._ingress:  # never started: deliver inline, still bounded by the deadline
                 self._sender.run()
         else:
+            self._sender.request_close(deadline)
             self._thread.join(max(0.0, timeout) + 2.0)
             if self._thread.is_alive():
                 log.error("telemetry sender did not stop within %.1f s; abandoning it", timeout)
@@ -145,11 +160,11 @@ class TelemetryClient:
                 self._emitted += 1
                 ingress = self._ingress
                 n = len(ingress)
-                if n >= self._ingress_max and etype not in ESSENTIAL_TYPES:
+                if n + self._held >= self._ingress_max and etype not in ESSENTIAL_TYPES:
                     self._ingress_dropped += 1
                     return
                 ingress.append((event, now))
-                sender = self._sender
+                sender = self._mover
                 if n + 1 == self._wake_at or sender.idle:
                     sender.idle = False  # one wake per idle spell
                     self._wake.set()
@@ -174,17 +189,30 @@ class TelemetryClient:
             self._emitted += 1
             ingress = self._ingress
             n = len(ingress)
-            if n >= self._ingress_max and item.event_type not in ESSENTIAL_TYPES:
+            if n + self._held >= self._ingress_max and item.event_type not in ESSENTIAL_TYPES:
                 self._ingress_dropped += 1
                 return
             ingress.append(item)
-            sender = self._sender
+            sender = self._mover
             if n + 1 == self._wake_at or sender.idle:
                 sender.idle = False  # one wake per idle spell
                 self._wake.set()
 
     def stats(self) -> dict[str, int]:
         """Delivery counters: emitted, sent, acked, spooled, dropped, reconnects, ..."""
+        if self._sidecar is not None:
+            c = self._sidecar.stats()
+            return {
+                "emitted": self._emitted, "sent": c["sent"], "resent": c["resent"],
+                "acked": c["acked"], "spooled": c["spooled"],
+                "dropped": self._ingress_dropped + c["dropped"], "rejected": c["rejected"],
+                "invalid": self._invalid, "late": self._late, "diverted": c["diverted"],
+                "undelivered": c["undelivered"], "lost": c["lost"],
+                "reconnects": c["reconnects"], "errors": c["errors"], "batches": c["batches"],
+                "duplicate": c["duplicate"], "conflicting": c["conflicting"],
+                "pending": len(self._ingress) + c["pending"],
+                "spool_segments": c["spool_segments"],
+            }
         s = self._sender.stats
         buf = self._sender.buffer
         return {
@@ -219,6 +247,8 @@ class TelemetryClient:
         self._accepting = False
         self._closed = True
         self._thread = None
+        if self._sidecar is not None:
+            self._sidecar.after_fork_in_child()
 
 
 class NullTelemetry:
@@ -259,7 +289,8 @@ def _before_fork() -> None:
     global _fork_warned
     if _fork_warned:
         return
-    if any(c._thread is not None and not c._closed for c in list(_CLIENTS)):
+    if any((c._thread is not None or c._sidecar is not None) and not c._closed
+           for c in list(_CLIENTS)):
         _fork_warned = True
         log.warning(
             "fork() after TelemetryClient.start(): the child gets an inert copy of the client. "

@@ -96,6 +96,12 @@ class TelemetryConfig:
     backoff_max_s: float = 5.0
     #: Bounded flush at interpreter exit (atexit hook).
     atexit_timeout_s: float = 5.0
+    #: Run the sender in a child process (spawned by start(), not forked) instead of a
+    #: thread: its work and gRPC's threads then never hold the training process's GIL,
+    #: which costs training wall time even when they run on another CPU. The training
+    #: process keeps emit() and one light thread that hands the child what was queued each
+    #: send gap, and keeps it until the child reports it acknowledged or saved.
+    sender_process: bool = False
 
     def __post_init__(self) -> None:
         if not self.run_id:
@@ -122,10 +128,12 @@ class TelemetryConfig:
         if not 0 <= self.send_gap_s <= self.flush_interval_s:
             raise ValueError("TelemetryConfig.send_gap_s must be in [0, flush_interval_s]")
 
-    def spool_path(self) -> Path:
-        """This client's own spool directory (one per run, producer and process)."""
+    def spool_path(self, pid: int | None = None) -> Path:
+        """This client's own spool directory (one per run, producer and process: this one,
+        or process `pid`)."""
         root = Path(self.spool_dir) if self.spool_dir else default_spool_root()
-        return root / f"{safe_name(self.run_id)}.{safe_name(self.producer_id)}.{os.getpid()}"
+        pid = os.getpid() if pid is None else pid
+        return root / f"{safe_name(self.run_id)}.{safe_name(self.producer_id)}.{pid}"
 
     def undelivered_path(self) -> Path:
         """Event file for events that could not be delivered (outage at close, auth refused)."""

@@ -56,6 +56,28 @@ class Deferred:
     def reset(self) -> None:
         """Drop references to the call's arguments (before the carrier is reused)."""
 
+    def recycle(self) -> None:
+        """Drop the arguments and give the carrier back to its pool (once a copy of it
+        crossed to the sender process)."""
+        self.reset()
+        if self.pool is not None:
+            self.pool.give(self)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What crosses to the sender process: every slot but the pool (which stays with
+        the caller); a pickled carrier is built there and then dropped."""
+        state: dict[str, Any] = {}
+        for cls in type(self).__mro__:
+            for name in getattr(cls, "__slots__", ()):
+                if name != "pool" and hasattr(self, name):
+                    state[name] = getattr(self, name)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.pool = None
+        for name, value in state.items():
+            setattr(self, name, value)
+
     def event(self) -> tpb.TelemetryEvent:
         """The built event; the carrier goes back to its pool."""
         try:

@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="event file to write without --sanctum (default: ./<run-id>.events)")
     out.add_argument("--spool-dir", metavar="DIR",
                      help="where undeliverable events spill during an outage (default: cache)")
+    out.add_argument("--sender-process", action="store_true",
+                     help="send telemetry from a child process instead of a thread, so its "
+                          "work and gRPC's threads never hold the training process's GIL "
+                          "(`python -m bench trainer` compares both)")
     out.add_argument("--no-telemetry", action="store_true",
                      help="emit nothing (for overhead comparisons)")
     run = p.add_argument_group("run")
@@ -122,7 +126,7 @@ def make_telemetry(ns: argparse.Namespace, run_id: str, info: DistInfo
     try:
         cfg = TelemetryConfig(target=ns.sanctum, run_id=run_id, producer_id=info.producer_id(),
                               token=ns.token, tls_ca=ns.tls_ca, file_path=path,
-                              spool_dir=ns.spool_dir)
+                              spool_dir=ns.spool_dir, sender_process=ns.sender_process)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     return TelemetryClient(cfg), path

@@ -296,16 +296,13 @@ def test_no_server_emit_is_non_blocking_and_close_is_bounded(tmp_path: Path) -> 
 
 # -- process-level behaviour ---------------------------------------------------------------------
 
-def test_forked_child_gets_an_inert_client(tmp_path: Path) -> None:
-    cfg = file_config(tmp_path)
-    client = TelemetryClient(cfg)
-    client.start()
-    client.emit(epoch_event())
+def assert_inert_in_fork(client: TelemetryClient, event: tpb.TelemetryEvent) -> None:
+    """Fork: in the child, emit() counts `event` as late and start() refuses."""
     pid = os.fork()
     if pid == 0:  # child: must not use the parent's sender/channel
         code = 0
         try:
-            client.emit(epoch_event())
+            client.emit(event)
             if client.stats()["late"] != 1:
                 code = 3
             try:
@@ -318,6 +315,14 @@ def test_forked_child_gets_an_inert_client(tmp_path: Path) -> None:
         os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_forked_child_gets_an_inert_client(tmp_path: Path) -> None:
+    cfg = file_config(tmp_path)
+    client = TelemetryClient(cfg)
+    client.start()
+    client.emit(epoch_event())
+    assert_inert_in_fork(client, epoch_event())
     client.emit(epoch_event())
     client.close()
     assert [e.seq for e in file_events(Path(cfg.file_path or ""))] == [1, 2]
