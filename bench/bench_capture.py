@@ -20,18 +20,15 @@ Two measures on the default run (TrainerConfig, episodes=64 or 32 with --quick):
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
 import statistics
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 
 from bench import Row, adapt, register
-from bench.bench_trainer import mean_interval
+from bench.bench_trainer import mean_interval, timed_telemetry
 from esper_client import NullTelemetry
 from trainer_svc.config import TrainerConfig
 from trainer_svc.train import Trainer
@@ -65,46 +62,12 @@ def _run(cfg: TrainerConfig, sink: Any) -> float:
     return time.thread_time() - t0
 
 
-@contextlib.contextmanager
-def _timed_telemetry(sink: Any, spent: list[float]) -> Iterator[None]:
-    """Add to spent[0] the time in Trainer's telemetry methods and in sink calls made
-    outside them (outermost calls only)."""
-    depth = [0]
-
-    def timed(f: Any) -> Any:
-        @functools.wraps(f)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if depth[0]:  # inside a timed call: no clock reads of its own to add
-                return f(*args, **kwargs)
-            depth[0] = 1
-            t0 = time.thread_time()
-            try:
-                return f(*args, **kwargs)
-            finally:
-                depth[0] = 0
-                spent[0] += time.thread_time() - t0
-        return wrapper
-
-    names = [n for n in vars(Trainer) if n.startswith("_emit") or n == "_maybe_vitals"]
-    originals = {n: vars(Trainer)[n] for n in names}
-    for n, f in originals.items():
-        setattr(Trainer, n, timed(f))
-    for n in ("emit", "emit_deferred"):
-        if hasattr(sink, n):
-            setattr(sink, n, timed(getattr(sink, n)))
-    try:
-        yield
-    finally:
-        for n, f in originals.items():
-            setattr(Trainer, n, f)
-
-
 def per_call(cfg: TrainerConfig, deferred: bool, runs: int) -> tuple[float, float, int]:
     """(µs per event, % of the training thread's other CPU, events/run), medians."""
     us, pct, n = [], [], 0
     for _ in range(runs):
         sink, spent = CountingSink(deferred), [0.0]
-        with _timed_telemetry(sink, spent):
+        with timed_telemetry(sink, spent):
             cpu = _run(cfg, sink)
         n = sink.n
         us.append(spent[0] / n * 1e6)

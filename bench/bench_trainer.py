@@ -7,7 +7,8 @@
     makes the loop build no events at all), in interleaved pairs; the mean of the paired
     overheads with its 95 % bootstrap interval. Then the precise parts: the client's CPU on
     its own threads (process CPU minus the training thread's CPU clock, so gRPC's C threads
-    count too), and building + emit() on the training thread timed per call.
+    count too), and the training thread's telemetry work (capturing events, seed gradient
+    norms, the sink calls) timed per call on its CPU clock.
 
     python -m bench.bench_trainer [--quick]
 """
@@ -18,7 +19,6 @@ import argparse
 import contextlib
 import dataclasses
 import functools
-import inspect
 import os
 import random
 import resource
@@ -36,7 +36,6 @@ import torch
 from bench import Row, adapt, register
 from esper_client import NullTelemetry, TelemetryClient, TelemetryConfig
 from testkit import SanctumProcess
-from trainer_svc import emit as emit_module
 from trainer_svc.config import TrainerConfig
 from trainer_svc.evaluate import mean_episode_reward
 from trainer_svc.train import Trainer
@@ -140,41 +139,45 @@ def _client_cpus(cpus: set[int] | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _timing_builders(spent: list[float]) -> Iterator[None]:
-    """Add the time spent in trainer_svc.emit's event builders (outermost calls only) to
-    spent[0] while active."""
-    targets = [(emit_module, name) for name, f in vars(emit_module).items()
-               if inspect.isfunction(f) and f.__module__ == emit_module.__name__]
-    originals = {(module, name): getattr(module, name) for module, name in targets}
+def timed_telemetry(sink: Any, spent: list[float]) -> Iterator[None]:
+    """Add to spent[0] the time in Trainer's telemetry methods and in sink calls made
+    outside them (outermost calls only)."""
     depth = [0]
 
     def timed(f: Any) -> Any:
         @functools.wraps(f)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            depth[0] += 1
-            t0 = time.perf_counter()
+            if depth[0]:  # inside a timed call: no clock reads of its own to add
+                return f(*args, **kwargs)
+            depth[0] = 1
+            t0 = time.thread_time()
             try:
                 return f(*args, **kwargs)
             finally:
-                depth[0] -= 1
-                if not depth[0]:
-                    spent[0] += time.perf_counter() - t0
+                depth[0] = 0
+                spent[0] += time.thread_time() - t0
         return wrapper
 
-    for (module, name), f in originals.items():
-        setattr(module, name, timed(f))
+    names = [n for n in vars(Trainer) if n.startswith("_emit") or n == "_maybe_vitals"]
+    originals = {n: vars(Trainer)[n] for n in names}
+    for n, f in originals.items():
+        setattr(Trainer, n, timed(f))
+    for n in ("emit", "emit_deferred"):
+        if hasattr(sink, n):
+            setattr(sink, n, timed(getattr(sink, n)))
     try:
         yield
     finally:
-        for (module, name), f in originals.items():
-            setattr(module, name, f)
+        for n, f in originals.items():
+            setattr(Trainer, n, f)
 
 
 def training_thread_cost(cfg: TrainerConfig, spool: str, runs: int) -> tuple[float, float]:
-    """What telemetry costs the training thread itself: building the events (trainer_svc.emit,
-    including the seed gradient norms they read) plus `emit()`, timed around each call, over
-    `runs` runs to an event file. Returns (µs per event, % of the run's training-thread CPU),
-    medians. Precise where the paired wall-time comparison drowns in the machine's noise."""
+    """What telemetry costs the training thread itself: the Trainer's telemetry methods
+    (capturing events, the seed gradient norms they read) and the sink calls made outside
+    them, on the thread's CPU clock, over `runs` runs to an event file. Returns (µs per event,
+    % of the run's other training-thread CPU), medians. Precise where the paired wall-time
+    comparison drowns in the machine's noise."""
     per_event, pct = [], []
     for i in range(runs):
         sink = TelemetryClient(TelemetryConfig(target=None, run_id=f"cost-{i}",
@@ -182,16 +185,8 @@ def training_thread_cost(cfg: TrainerConfig, spool: str, runs: int) -> tuple[flo
                                                file_path=f"{spool}/cost-{i}.events"))
         sink.start()
         spent = [0.0]
-        inner = sink.emit
-
-        def emit(event: Any, inner: Any = inner, spent: list[float] = spent) -> None:
-            t0 = time.perf_counter()
-            inner(event)
-            spent[0] += time.perf_counter() - t0
-
-        sink.emit = emit  # type: ignore[method-assign]  # timed wrapper on this instance
         m0 = time.thread_time()
-        with _timing_builders(spent):
+        with timed_telemetry(sink, spent):
             Trainer(cfg, sink).run()
         main_cpu = time.thread_time() - m0
         sink.close(30)
@@ -338,7 +333,7 @@ def overhead_rows(quick: bool, rounds: int | None = None) -> list[dict[str, Any]
             rows.append(row(f"trainer: client CPU off the training process (sender process), "
                             f"{label}", statistics.fmean(pcts), "% of training",
                             _interval(pcts), "", None))
-    rows.append(row("trainer: building + emit() on the training thread", cost_pct,
+    rows.append(row("trainer: telemetry work on the training thread", cost_pct,
                     "% of training", f"{cost_us:.1f} us/event, timed per call", "", None))
     return rows
 
