@@ -78,7 +78,8 @@ def test_delivery_in_process_mode_is_exactly_once(sanctum: ThreadedSanctum,
     assert stats["emitted"] == stats["acked"] == len(events) == delivery.events_applied
     assert (delivery.events_duplicate, delivery.gap_events) == (0, 0)
     assert stats["resent"] == stats["dropped"] == stats["errors"] == stats["pending"] == 0
-    assert client._held == 0 and not client._sidecar.unsafe  # type: ignore[union-attr]
+    assert client._sidecar is not None
+    assert client._held == 0 and not client._sidecar.unsafe
 
 
 def test_stats_keys_match_thread_mode(sanctum: ThreadedSanctum, tmp_path: Path) -> None:
