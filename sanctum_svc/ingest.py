@@ -72,6 +72,15 @@ class InvalidBatch(Exception):
         self.accounted = accounted
 
 
+#: A stream that has sent nothing for this long loses its producers to a new stream that
+#: writes them. A connection cut without a FIN (a pulled cable, a network partition) leaves
+#: the old stream open here until keepalive notices, up to KEEPALIVE_TIME_MS +
+#: KEEPALIVE_TIMEOUT_MS; without a takeover the producer's reconnect would be refused as
+#: "already streaming" all that time. A live writer sends every send gap while it has
+#: events, so two live writers with one producer id still refuse each other.
+FENCE_IDLE_S = 5.0
+
+
 class ProducerBusy(Exception):
     """Another live Ingest stream holds this producer id of this run; nothing was applied."""
 
@@ -118,6 +127,8 @@ class IngestPipeline:
         #: Producer -> the stream (owner token) writing it, and the reverse.
         self._fences: dict[Key, object] = {}
         self._owned: dict[object, set[Key]] = {}
+        #: Stream -> when it last submitted a batch (time.monotonic()).
+        self._last_batch: dict[object, float] = {}
         #: The newest `batches` row whose events are applied, and the events applied so far
         #: (replayed, restored or live): what a checkpoint taken now covers.
         self.through_batch = 0
@@ -264,11 +275,21 @@ class IngestPipeline:
         return events, cols, plan, data
 
     def _fence(self, keys: set[Key], owner: object) -> None:
-        fences = self._fences
+        """`owner` writes `keys` from now on, unless a stream that is still sending holds
+        one (ProducerBusy). A holder silent for FENCE_IDLE_S is taken over."""
+        fences, seen = self._fences, self._last_batch
+        now = time.monotonic()
         for key in keys:
             holder = fences.get(key, owner)
-            if holder is not owner:
+            if holder is owner:
+                continue
+            silent = now - seen.get(holder, 0.0)
+            if silent < FENCE_IDLE_S:
                 raise ProducerBusy(key)
+            log.warning("producer %r of run %r: the stream writing it has sent nothing for "
+                        "%.0f s (a dead connection?); a new stream takes it over",
+                        key[1], key[0], silent)
+        seen[owner] = now
         owned = self._owned.setdefault(owner, set())
         for key in keys:
             fences[key] = owner
@@ -276,6 +297,7 @@ class IngestPipeline:
 
     def release(self, owner: object) -> None:
         """The stream `owner` ended: its producers are free for another stream."""
+        self._last_batch.pop(owner, None)
         for key in self._owned.pop(owner, ()):
             if self._fences.get(key) is owner:
                 del self._fences[key]

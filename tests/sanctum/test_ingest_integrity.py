@@ -19,6 +19,7 @@ from grpc_status import rpc_status
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from sanctum_svc import ingest as ingest_module
 from sanctum_svc.config import Limits
 from testkit import ThreadedSanctum, build_run_events, run_config
 
@@ -277,6 +278,45 @@ def test_a_second_live_stream_for_one_producer_is_refused(server: ThreadedSanctu
         assert future.result().events_applied == 2
         # Once the first stream ended, the producer id is free again.
         assert _send(server.stub(ch2), [_vitals("r", "a", 3)]).events_applied == 1
+
+
+def test_a_silent_stream_loses_its_producer_to_a_new_one(
+        server: ThreadedSanctum, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection cut without a FIN leaves the old stream open on the server; the
+    producer's reconnect must not be refused until keepalive notices. The old stream, if it
+    speaks again while the new one is open, is refused instead."""
+    monkeypatch.setattr(ingest_module, "FENCE_IDLE_S", 0.3)
+
+    def stream(seqs: list[int], sent: threading.Event, go: threading.Event
+               ) -> Iterator[spb.IngestRequest]:
+        yield spb.IngestRequest(batch=tpb.EventBatch(events=[_vitals("r", "a", seqs[0])]))
+        sent.set()
+        go.wait(10)
+        yield spb.IngestRequest(batch=tpb.EventBatch(events=[_vitals("r", "a", seqs[1])]))
+
+    def applied_through(seq: int) -> None:
+        deadline = 50
+        while server.cursor("r", "a") != {"a": seq} and deadline:
+            deadline -= 1
+            threading.Event().wait(0.1)
+
+    old_sent, old_go, new_sent, new_go = (threading.Event() for _ in range(4))
+    with server.channel() as ch1, server.channel() as ch2:
+        old = server.stub(ch1).Ingest.future(stream([1, 3], old_sent, old_go), timeout=30)
+        assert old_sent.wait(10)
+        applied_through(1)
+        threading.Event().wait(0.5)  # the old stream is now silent for > FENCE_IDLE_S
+        new = server.stub(ch2).Ingest.future(stream([2, 4], new_sent, new_go), timeout=30)
+        assert new_sent.wait(10)
+        applied_through(2)  # taken over, not refused
+        old_go.set()  # the old stream speaks again while the new one writes the producer
+        with pytest.raises(grpc.RpcError) as info:
+            old.result()
+        assert info.value.code() == grpc.StatusCode.ABORTED
+        new_go.set()
+        assert new.result().events_applied == 2
+        assert server.cursor("r", "a") == {"a": 4}
+        assert server.snapshot("r").delivery.events_applied == 3  # seq 3 never applied
 
 
 def test_a_run_declaration_is_frozen(server: ThreadedSanctum,
