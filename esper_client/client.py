@@ -28,6 +28,7 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client.config import TelemetryConfig
 from esper_client.deferred import Deferred
 from esper_client.sender import Sender
+from esper_client.sender_base import SENDER_COUNTERS
 from esper_client.sidecar import Sidecar
 from esper_common.events import ESSENTIAL_TYPES, PAYLOAD_FOR_TYPE
 
@@ -200,41 +201,14 @@ class TelemetryClient:
 
     def stats(self) -> dict[str, int]:
         """Delivery counters: emitted, sent, acked, spooled, dropped, reconnects, ..."""
-        if self._sidecar is not None:
-            c = self._sidecar.stats()
-            return {
-                "emitted": self._emitted, "sent": c["sent"], "resent": c["resent"],
-                "acked": c["acked"], "spooled": c["spooled"],
-                "dropped": self._ingress_dropped + c["dropped"], "rejected": c["rejected"],
-                "invalid": self._invalid, "late": self._late, "diverted": c["diverted"],
-                "undelivered": c["undelivered"], "lost": c["lost"],
-                "reconnects": c["reconnects"], "errors": c["errors"], "batches": c["batches"],
-                "duplicate": c["duplicate"], "conflicting": c["conflicting"],
-                "pending": len(self._ingress) + c["pending"],
-                "spool_segments": c["spool_segments"],
-            }
-        s = self._sender.stats
-        buf = self._sender.buffer
+        c = self._sidecar.stats() if self._sidecar is not None else self._sender.counters()
         return {
             "emitted": self._emitted,
-            "sent": s.sent,
-            "resent": s.resent,
-            "acked": s.acked,
-            "spooled": buf.spooled,
-            "dropped": self._ingress_dropped + buf.dropped,
-            "rejected": s.rejected,
+            **{name: c[name] for name in SENDER_COUNTERS},
+            "dropped": self._ingress_dropped + c["dropped"],
             "invalid": self._invalid,
             "late": self._late,
-            "diverted": s.diverted,
-            "undelivered": s.undelivered,
-            "lost": s.lost,
-            "reconnects": s.reconnects,
-            "errors": s.errors,
-            "batches": s.batches,
-            "duplicate": s.duplicate,
-            "conflicting": s.conflicting,
-            "pending": len(self._ingress) + len(buf),
-            "spool_segments": buf.spool.segment_count,
+            "pending": len(self._ingress) + c["pending"],
         }
 
     # -- internals ----------------------------------------------------------------------

@@ -53,6 +53,12 @@ class SenderStats:
     #: Events sanctum already held with other content for their seq (same cause).
     conflicting: int = 0
 
+#: The keys of SenderBase.counters().
+SENDER_COUNTERS = ("sent", "resent", "acked", "spooled", "dropped", "rejected", "diverted",
+                   "undelivered", "lost", "reconnects", "errors", "batches", "duplicate",
+                   "conflicting", "pending", "spool_segments")
+
+
 class SenderBase:
     """Owns the outbox, the sink, the counters and the outcome handling."""
 
@@ -93,6 +99,18 @@ class SenderBase:
     @property
     def dropped(self) -> int:
         return self._ingress_dropped() + self.buffer.dropped
+
+    def counters(self) -> dict[str, int]:
+        """The delivery counters TelemetryClient.stats() reports, as this sender knows them
+        (SENDER_COUNTERS): `dropped` and `pending` cover its outbox only; the caller adds
+        what its own queue dropped or still holds."""
+        s, buf = self.stats, self.buffer
+        return {"sent": s.sent, "resent": s.resent, "acked": s.acked, "spooled": buf.spooled,
+                "dropped": buf.dropped, "rejected": s.rejected, "diverted": s.diverted,
+                "undelivered": s.undelivered, "lost": s.lost, "reconnects": s.reconnects,
+                "errors": s.errors, "batches": s.batches, "duplicate": s.duplicate,
+                "conflicting": s.conflicting, "pending": len(buf),
+                "spool_segments": buf.spool.segment_count}
 
     def _chunk(self, items: list[Item]) -> list[list[Item]]:
         """Split into batches bounded by event count and serialized bytes."""

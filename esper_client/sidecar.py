@@ -131,9 +131,7 @@ class Sidecar:
         in-process sender's after a fall-back)."""
         out = dict(self.base)
         if self.fallback is not None:
-            s, buf = self.fallback.stats, self.fallback.buffer
-            now = {**vars(s), "spooled": buf.spooled, "dropped": buf.dropped,
-                   "pending": len(buf), "spool_segments": buf.spool.segment_count}
+            now: dict[str, int] = self.fallback.counters()
         else:
             self._read_status()
             now = self.last
@@ -147,14 +145,10 @@ class Sidecar:
     def _run(self) -> None:
         cfg, wake = self.cfg, self.client._wake
         last = -1.0
-        try:
-            self._spawn()
-        except Exception as exc:
-            self._retire()
-            self._fall_back(f"cannot start the sender process ({exc!r})")
+        started = self._start_child("the sender process")
+        self.ready.set()
+        if not started:
             return
-        finally:
-            self.ready.set()
         try:
             while not self._stop and self.fallback is None:
                 gap_left = last + cfg.send_gap_s - time.monotonic()
@@ -251,6 +245,16 @@ class Sidecar:
             self.safe = max(self.safe, status["safe"])
 
     # -- the child ----------------------------------------------------------------------
+    def _start_child(self, what: str) -> bool:
+        """Spawn a child; when that fails the in-process sender takes over (False)."""
+        try:
+            self._spawn()
+        except Exception as exc:
+            self._retire()
+            self._fall_back(f"cannot start {what} ({exc!r})")
+            return False
+        return True
+
     def _spawn(self) -> None:
         page = StatusPage()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
@@ -295,13 +299,8 @@ class Sidecar:
         log.error("telemetry: the sender process %d died (exit %s); starting another and "
                   "handing it the %d event(s) it had not confirmed", proc.pid, proc.returncode,
                   held)
-        try:
-            self._spawn()
-        except Exception as exc:
-            self._retire()
-            self._fall_back(f"cannot start another sender process ({exc!r})")
-            return
-        self.restarts += 1
+        if self._start_child("another sender process"):
+            self.restarts += 1
 
     def _retire(self) -> None:
         """Fold the current child's counters into the base; forget the child."""

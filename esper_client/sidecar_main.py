@@ -121,18 +121,12 @@ class Child:
         return self._safe
 
     def report(self) -> None:
-        s, buf = self.sender.stats, self.sender.buffer
         received = self.received
         safe = self.safe(received)
+        counters = self.sender.counters()  # after `safe`: they count at least what it covers
         self.page.write({
-            "ready": 1, "done": int(self.done), "safe": safe,
-            "received": received,
-            "sent": s.sent, "resent": s.resent, "acked": s.acked, "spooled": buf.spooled,
-            "dropped": buf.dropped, "rejected": s.rejected, "diverted": s.diverted,
-            "undelivered": s.undelivered, "lost": s.lost, "reconnects": s.reconnects,
-            "errors": s.errors, "batches": s.batches, "duplicate": s.duplicate,
-            "conflicting": s.conflicting, "pending": len(self.ingress) + len(buf),
-            "spool_segments": buf.spool.segment_count,
+            "ready": 1, "done": int(self.done), "safe": safe, "received": received,
+            **counters, "pending": len(self.ingress) + counters["pending"],
             "cpu_ns": time.process_time_ns(),
         })
 
