@@ -84,7 +84,7 @@ class TelemetryClient:
             )
         if self._thread is not None or self._sidecar is not None or self._closed:
             return
-        if self.cfg.sender_process:
+        if self.cfg.uses_sender_process():
             self._sidecar = self._mover = Sidecar(self)
             self._sidecar.start()
         else:

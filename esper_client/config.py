@@ -8,6 +8,7 @@ import shlex
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -18,6 +19,38 @@ def default_spool_root() -> Path:
     if base and os.access(os.path.dirname(base) or "/", os.W_OK):
         return Path(base) / "esper" / "spool"
     return Path(tempfile.gettempdir()) / "esper-spool"
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup CPU quota (a
+    container started with `--cpus 1` sees every host CPU in its mask but gets one)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity API on this platform
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_quota()
+    return max(1, min(cpus, quota)) if quota is not None else max(1, cpus)
+
+
+def _cgroup_quota(root: str = "/sys/fs/cgroup") -> int | None:
+    """CPUs granted by a cgroup v2 (cpu.max) or v1 (cpu.cfs_quota_us) quota, rounded up;
+    None when there is none or it cannot be read."""
+    try:
+        with open(os.path.join(root, "cpu.max")) as f:
+            quota, period = f.read().split()[:2]
+        if quota == "max":
+            return None
+        return -(-int(quota) // int(period))
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(os.path.join(root, "cpu", "cpu.cfs_quota_us")) as f:
+            quota_us = int(f.read())
+        with open(os.path.join(root, "cpu", "cpu.cfs_period_us")) as f:
+            period_us = int(f.read())
+    except (OSError, ValueError):
+        return None
+    return -(-quota_us // period_us) if quota_us > 0 and period_us > 0 else None
 
 
 def safe_name(text: str) -> str:
@@ -100,8 +133,10 @@ class TelemetryConfig:
     #: thread: its work and gRPC's threads then never hold the training process's GIL,
     #: which costs training wall time even when they run on another CPU. The training
     #: process keeps emit() and one light thread that hands the child what was queued each
-    #: send gap, and keeps it until the child reports it acknowledged or saved.
-    sender_process: bool = False
+    #: send gap, and keeps it until the child reports it acknowledged or saved. "auto": a
+    #: process when this process may use 2+ CPUs (`usable_cpus`), a thread otherwise (on one
+    #: CPU the child's extra work costs more than the lock it frees).
+    sender_process: bool | Literal["auto"] = False
 
     def __post_init__(self) -> None:
         if not self.run_id:
@@ -127,6 +162,15 @@ class TelemetryConfig:
                 raise ValueError(f"TelemetryConfig.{name} must be > 0")
         if not 0 <= self.send_gap_s <= self.flush_interval_s:
             raise ValueError("TelemetryConfig.send_gap_s must be in [0, flush_interval_s]")
+        if self.sender_process not in (True, False, "auto"):
+            raise ValueError("TelemetryConfig.sender_process must be True, False or 'auto', "
+                             f"got {self.sender_process!r}")
+
+    def uses_sender_process(self) -> bool:
+        """Whether start() runs the sender in a child process (resolves "auto")."""
+        if self.sender_process == "auto":
+            return usable_cpus() >= 2
+        return bool(self.sender_process)
 
     def spool_path(self, pid: int | None = None) -> Path:
         """This client's own spool directory (one per run, producer and process: this one,

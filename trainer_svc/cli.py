@@ -20,7 +20,7 @@ import sys
 import threading
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from esper_common import logs, settings
 from trainer_svc.config import TrainerConfig, config_fields
@@ -42,6 +42,10 @@ def _optional_float(text: str) -> float | None:
         raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
 
 
+#: --sender choices -> TelemetryConfig.sender_process.
+SENDERS: dict[str, bool | Literal["auto"]] = {"auto": "auto", "thread": False, "process": True}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="esper-trainer", description=__doc__,
@@ -58,10 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="event file to write without --sanctum (default: ./<run-id>.events)")
     out.add_argument("--spool-dir", metavar="DIR",
                      help="where undeliverable events spill during an outage (default: cache)")
-    out.add_argument("--sender-process", action="store_true",
-                     help="send telemetry from a child process instead of a thread, so its "
-                          "work and gRPC's threads never hold the training process's GIL "
-                          "(`python -m bench trainer` compares both)")
+    out.add_argument("--sender", choices=SENDERS, default="auto",
+                     help="where the telemetry client's sender runs: 'process' (a child "
+                          "process, so its work and gRPC's threads never hold the training "
+                          "process's interpreter lock; needs a spare CPU), 'thread' (in the "
+                          "trainer), or 'auto': a process when the trainer may use 2+ CPUs, "
+                          "else a thread (default auto; `python -m bench trainer` compares "
+                          "them)")
     out.add_argument("--no-telemetry", action="store_true",
                      help="emit nothing (for overhead comparisons)")
     run = p.add_argument_group("run")
@@ -126,7 +133,8 @@ def make_telemetry(ns: argparse.Namespace, run_id: str, info: DistInfo
     try:
         cfg = TelemetryConfig(target=ns.sanctum, run_id=run_id, producer_id=info.producer_id(),
                               token=ns.token, tls_ca=ns.tls_ca, file_path=path,
-                              spool_dir=ns.spool_dir, sender_process=ns.sender_process)
+                              spool_dir=ns.spool_dir,
+                              sender_process=SENDERS[ns.sender])
     except ValueError as exc:
         raise UserError(str(exc)) from None
     return TelemetryClient(cfg), path
@@ -194,6 +202,10 @@ def _run(ns: argparse.Namespace) -> int:
     telemetry.start()  # after any forking: the sender thread and channel start here
     if info.rank == 0:
         where = ns.sanctum or (path and f"event file {path}") or "nowhere (--no-telemetry)"
+        cfg_t = getattr(telemetry, "cfg", None)
+        if cfg_t is not None:
+            where += (" (sender process)" if cfg_t.uses_sender_process()
+                      else " (sender thread)")
         print(f"esper-trainer: run {cfg.run_id}, {cfg.episodes} episodes x {cfg.max_epochs} "
               f"epochs, {trainer.n_envs_total} envs on {device}; telemetry -> {where}",
               file=sys.stderr)

@@ -78,3 +78,26 @@ def test_sigint_stops_and_records_interrupted(tmp_path) -> None:
     assert "Traceback" not in err and "interrupted" in err
     last = _events(path)[-1]
     assert last.training_completed.status == "interrupted"
+
+
+def test_the_sender_runs_in_a_process_only_with_a_spare_cpu(tmp_path, capsys,
+                                                             restore_signals) -> None:
+    from esper_client.config import usable_cpus
+
+    mask = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(mask)})  # this thread: what usable_cpus() reads
+    try:
+        assert main([*TINY, "--events-file", str(tmp_path / "one.events")]) == 0
+    finally:
+        os.sched_setaffinity(0, mask)
+    assert "(sender thread)" in capsys.readouterr().err
+    if usable_cpus() >= 2:
+        path = tmp_path / "two.events"
+        assert main([*TINY, "--events-file", str(path)]) == 0
+        assert "(sender process)" in capsys.readouterr().err
+        events = _events(path)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert events[-1].training_completed.status == "completed"
+    assert main([*TINY, "--events-file", str(tmp_path / "forced.events"),
+                 "--sender", "thread"]) == 0
+    assert "(sender thread)" in capsys.readouterr().err
