@@ -49,7 +49,7 @@ GOALS: tuple[Goal, ...] = (
     Goal("256 subscribers @10 Hz (deltas)", "live, p99 shown",
          "event -> subscriber p99, deltas, 256 subs", "delta_fanout"),
     Goal("training overhead, wall time (paired rounds, 95 % CI)", "< 1 %",
-         "trainer: telemetry overhead, wall time, gRPC", "trainer"),
+         "trainer: telemetry overhead, wall time, as shipped", "trainer"),
 )
 
 

@@ -32,6 +32,12 @@ def usable_cpus() -> int:
     return max(1, min(cpus, quota)) if quota is not None else max(1, cpus)
 
 
+def spare_cpu() -> bool:
+    """What sender_process="auto" chooses: a sender process when this process may use 2+
+    CPUs, so the child runs beside training instead of taking turns with it."""
+    return usable_cpus() >= 2
+
+
 def _cgroup_quota(root: str = "/sys/fs/cgroup") -> int | None:
     """CPUs granted by a cgroup v2 (cpu.max) or v1 (cpu.cfs_quota_us) quota, rounded up;
     None when there is none or it cannot be read."""
@@ -169,7 +175,7 @@ class TelemetryConfig:
     def uses_sender_process(self) -> bool:
         """Whether start() runs the sender in a child process (resolves "auto")."""
         if self.sender_process == "auto":
-            return usable_cpus() >= 2
+            return spare_cpu()
         return bool(self.sender_process)
 
     def spool_path(self, pid: int | None = None) -> Path:
