@@ -39,6 +39,9 @@ log = logging.getLogger("esper_client")
 MAX_RESTARTS = 5
 #: The child's entry point (`python -m CHILD_MODULE FD`).
 CHILD_MODULE = "esper_client.sidecar_main"
+#: How often the writer looks at the child (alive? what is safe now?); a write to a dead
+#: child is noticed at once.
+CHECK_EVERY_S = 0.25
 #: How long a new child may take to import and map its status page.
 READY_TIMEOUT_S = 30.0
 
@@ -144,7 +147,7 @@ class Sidecar:
     # -- the writer thread --------------------------------------------------------------
     def _run(self) -> None:
         cfg, wake = self.cfg, self.client._wake
-        last = -1.0
+        last = next_check = -1.0
         started = self._start_child("the sender process")
         self.ready.set()
         if not started:
@@ -160,10 +163,12 @@ class Sidecar:
                 self.idle = False
                 wake.clear()
                 last = time.monotonic()
-                self._check_child()
+                if last >= next_check:  # not every gap: each costs the training GIL time
+                    next_check = last + CHECK_EVERY_S
+                    self._check_child()
+                    self._read_status()
+                    self._forget_safe()
                 self._hand_over()
-                self._read_status()
-                self._forget_safe()
             if self.fallback is None:
                 self._hand_over()
         except BaseException:
@@ -179,26 +184,36 @@ class Sidecar:
             client._held += len(items)
         if not items:
             return
+        # Per item only what it needs: this loop runs on the training process's GIL.
         out: list[Any] = []
+        push = out.append
         local = self._local
+        pooled: list[Deferred] = []  # carriers to give back once pickled
+        last = 0
         for item in items:
             if type(item) is tuple:
                 event, ns = item
-                out.append((event.seq, ns, event.SerializeToString()))
-            elif (type(item), getattr(item, "fn", None)) in local:
-                out.append(self._built_here(cast(Deferred, item)))
+                seq = event.seq
+                push((seq, ns, event.SerializeToString()))
             else:
-                out.append(item)
+                seq = item.seq
+                if local and (type(item), getattr(item, "fn", None)) in local:
+                    push(self._built_here(cast(Deferred, item)))  # gave itself back
+                else:
+                    push(item)
+                    if item.pool is not None:
+                        pooled.append(item)
+            if seq > last:
+                last = seq
         dropped = client._ingress_dropped
         try:
             frame = pickle.dumps(("items", out, dropped), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
             out = [self._portable(it) for it in out]
             frame = pickle.dumps(("items", out, dropped), protocol=pickle.HIGHEST_PROTOCOL)
-        for item in out:
-            if type(item) is not tuple:
-                item.recycle()
-        last = max(it[0] if type(it) is tuple else it.seq for it in out)
+            pooled = [it for it in out if type(it) is not tuple and it.pool is not None]
+        for carrier in pooled:
+            carrier.recycle()
         self.unsafe.append((last, len(out), frame))
         self.handed = max(self.handed, last)
         try:
