@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client.deferred import Deferred
@@ -191,14 +191,14 @@ class Sidecar:
         pooled: list[Deferred] = []  # carriers to give back once pickled
         last = 0
         for item in items:
-            if type(item) is tuple:
+            if isinstance(item, tuple):
                 event, ns = item
                 seq = event.seq
                 push((seq, ns, event.SerializeToString()))
             else:
                 seq = item.seq
                 if local and (type(item), getattr(item, "fn", None)) in local:
-                    push(self._built_here(cast(Deferred, item)))  # gave itself back
+                    push(self._built_here(item))  # it gave itself back
                 else:
                     push(item)
                     if item.pool is not None:
