@@ -38,16 +38,22 @@ client.close(timeout=0.5)
 print(json.dumps({"parent": os.getpid(), "child": child}))
 """
 
-#: A script that set up its own logging (root at WARNING) and `level` on "esper_client";
-#: sanctum comes up after the child failed to reach it, so the child logs (at INFO) that it
-#: delivers again.
-PLAIN_PARENT = """
+#: A training process at `level` on "esper_client", through esper_common.logs (text) or a
+#: script's own logging (root at WARNING); sanctum comes up after the child failed to reach
+#: it, so the child logs (at INFO) that it delivers again.
+LEVEL_PARENT = """
 import json, logging, os, sys, time
 from esper_client import TelemetryClient, TelemetryConfig
+from esper_common import logs
 from testkit import ThreadedSanctum, free_port
 from tests.client.test_telemetry_client_sanctum import run_events
-logging.basicConfig(format="user: %(message)s")
-logging.getLogger("esper_client").setLevel(sys.argv[2])
+how, level = sys.argv[2:]
+if how == "logs":
+    logs.configure(level.lower(), "text", service="trainer")
+    logs.bind_process(run_id="run-plain", producer_id="p")
+else:
+    logging.basicConfig(format="user: %(message)s")
+    logging.getLogger("esper_client").setLevel(level)
 port = free_port()
 client = TelemetryClient(TelemetryConfig(
     f"127.0.0.1:{port}", run_id="run-plain", producer_id="p", spool_dir=sys.argv[1],
@@ -100,16 +106,27 @@ def test_json_parent_gets_json_lines_with_its_fields_from_the_child(tmp_path: Pa
 
 
 @pytest.mark.parametrize("level", ["INFO", "WARNING"])
-def test_child_logs_at_the_level_the_parent_set_on_esper_client(tmp_path: Path,
-                                                                level: str) -> None:
-    pids, stderr = run_parent(PLAIN_PARENT, str(tmp_path), level)
+def test_child_logs_at_the_level_a_script_set_on_esper_client(tmp_path: Path,
+                                                              level: str) -> None:
+    pids, stderr = run_parent(LEVEL_PARENT, str(tmp_path), "own", level)
     prefix = f"esper-telemetry (sender process {pids['child']}): "
     lines = [line[len(prefix):] for line in stderr.splitlines() if line.startswith(prefix)]
-    assert any(line.startswith("WARNING: telemetry: sanctum 127.0.0.1:") and "unreachable" in line
-               for line in lines)
     again = [line for line in lines if "delivering to sanctum again" in line]
     if level == "INFO":
         assert len(again) == 1 and again[0].startswith("INFO: telemetry: delivering to sanctum "
                                                        "again after ")
     else:
         assert again == []
+    assert any(line.startswith("WARNING: telemetry: sanctum 127.0.0.1:") and "unreachable" in line
+               for line in lines)
+
+
+def test_text_parent_at_info_gets_the_childs_info_records_with_its_fields(
+        tmp_path: Path) -> None:
+    pids, stderr = run_parent(LEVEL_PARENT, str(tmp_path), "logs", "INFO")
+    tag = f" [service=trainer run_id=run-plain producer_id=p sender_pid={pids['child']}]: "
+    again = [line for line in stderr.splitlines()
+             if f" INFO esper_client{tag}telemetry: delivering to sanctum again after " in line]
+    assert len(again) == 1
+    assert any(f" WARNING esper_client{tag}telemetry: sanctum 127.0.0.1:" in line
+               for line in stderr.splitlines())
