@@ -108,3 +108,13 @@ def test_the_trainers_records_name_its_run_and_producer(tmp_path: Path) -> None:
     for record in records:
         assert record["service"] == "trainer" and record["run_id"] == "log-run"
         assert record["producer_id"] and record["peer"] == target
+
+
+def test_what_another_process_needs_to_log_like_this_one(stream: io.StringIO) -> None:
+    assert not logs.configured()  # a script's own handlers are not ours
+    logs.configure("info", "json", stream, service="unit")
+    logs.bind_process(run_id="r1")
+    with logs.fields(rpc="Ingest"):
+        assert logs.process_fields() == {"service": "unit", "run_id": "r1"}
+        assert logs.current()["rpc"] == "Ingest"
+    assert logs.configured() and logs.is_json()
