@@ -19,17 +19,23 @@ from esper_common import logs
 from testkit import free_port
 
 
+def _reset() -> None:
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, logs._Handler)]:
+        root.removeHandler(handler)
+    logs._process.clear()
+    logs._format[0] = "text"
+
+
 @pytest.fixture
 def stream() -> Iterator[io.StringIO]:
     out = io.StringIO()
     root = logging.getLogger()
     level = root.level
+    _reset()  # whatever an earlier test in this worker configured
     yield out
-    for handler in [h for h in root.handlers if isinstance(h, logs._Handler)]:
-        root.removeHandler(handler)
+    _reset()
     root.setLevel(level)
-    logs._process.clear()
-    logs._format[0] = "text"
 
 
 def test_json_records_carry_context_process_and_extra_fields(stream: io.StringIO) -> None:
