@@ -30,6 +30,7 @@ from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client.deferred import Deferred
 from esper_client.sender import Sender
 from esper_client.sidecar_status import COUNTERS, FRAME, StatusPage
+from esper_common import logs
 
 if TYPE_CHECKING:
     from esper_client.client import TelemetryClient
@@ -281,7 +282,7 @@ class Sidecar:
         self._proc, self._page, self.last = proc, page, {}
         self._write(pickle.dumps({
             "cfg": cfg, "path": list(sys.path), "safe": self.safe, "handed": self.handed,
-            "dropped_before": self.base["dropped"]}))
+            "dropped_before": self.base["dropped"], "log": log_settings()}))
         for _, _, frame in self.unsafe:
             self._write(frame)
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -372,3 +373,13 @@ class Sidecar:
             client._thread = threading.Thread(target=sender.run, daemon=True,
                                               name=f"esper-telemetry-{self.cfg.producer_id}")
             client._thread.start()
+
+
+def log_settings() -> dict[str, Any]:
+    """How this process logs, for the child (plain data: it is pickled in the init frame):
+    the "esper_client" logger's effective level; the format when esper_common.logs set up
+    the logs (else None); the fields bound for the whole process (not a block's)."""
+    fmt = ("json" if logs.is_json() else "text") if logs.configured() else None
+    fields = {k: v if isinstance(v, (str, int, float, bool)) else str(v)
+              for k, v in logs.process_fields().items()}
+    return {"level": log.getEffectiveLevel(), "format": fmt, "fields": fields}

@@ -5,12 +5,14 @@ GIL (TelemetryConfig.sender_process).
 It reads frames (see esper_client.sidecar) from stdin: first the config, then batches of
 queued events, then "close" (EOF counts as close too: the trainer died). It reports through
 the status page at descriptor FD (esper_client.sidecar_status) and exits once its Sender has
-delivered, or saved to the undelivered file, everything it was handed.
+delivered, or saved to the undelivered file, everything it was handed. It logs to the stderr
+it inherited, as the training process does (esper_client.sidecar.log_settings).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -19,9 +21,23 @@ from collections import deque
 from typing import Any, BinaryIO
 
 from esper_client.sidecar_status import StatusPage, read_frame
+from esper_common import logs
 
 log = logging.getLogger("esper_client")
 STATUS_EVERY_S = 0.05
+#: The child's own format when the training process did not use esper_common.logs.
+PLAIN_FORMAT = "esper-telemetry (sender process %(process)d): %(levelname)s: %(message)s"
+
+
+def configure_logging(settings: dict[str, Any]) -> None:
+    """Log as the training process does: its format and fields, plus `sender_pid`, when it
+    used esper_common.logs; else PLAIN_FORMAT. Records of "esper_client" at its level."""
+    if settings["format"] is not None:
+        logs.configure("warning", settings["format"])
+        logs.bind_process(**settings["fields"], sender_pid=os.getpid())
+    else:
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format=PLAIN_FORMAT)
+    log.setLevel(settings["level"])
 
 
 class Child:
@@ -139,12 +155,11 @@ class Child:
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the trainer decides when we close
     page = StatusPage(int(argv[0]))
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="esper-telemetry (sender process %(process)d): %(message)s")
     stream = sys.stdin.buffer
     init = read_frame(stream)
     if init is None:
         return 1
+    configure_logging(init["log"])
     sys.path[:0] = [p for p in init["path"] if p not in sys.path]
     child = Child(init, page)
     child.run(stream)

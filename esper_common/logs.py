@@ -25,7 +25,7 @@ from contextvars import ContextVar
 from typing import Any, TextIO
 
 #: Structured fields, in the order text lines show them.
-FIELDS = ("service", "run_id", "producer_id", "peer", "rpc", "status", "duration_ms")
+FIELDS = ("service", "run_id", "producer_id", "sender_pid", "peer", "rpc", "status", "duration_ms")
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 
@@ -65,6 +65,11 @@ def bind(**values: Any) -> None:
     current = _context.get()
     if current is not None:
         current.update({k: v for k, v in values.items() if v is not None})
+
+
+def process_fields() -> dict[str, Any]:
+    """The fields bound for the whole process (`bind_process`), without any block's."""
+    return dict(_process)
 
 
 def current() -> dict[str, Any]:
@@ -133,6 +138,11 @@ def configure(level: str = "warning", fmt: str = "text", stream: TextIO | None =
     _format[0] = fmt
     if service:
         bind_process(service=service)
+
+
+def configured() -> bool:
+    """Whether this process's logs go through `configure`'s handler."""
+    return any(isinstance(h, _Handler) for h in logging.getLogger().handlers)
 
 
 def is_json() -> bool:

@@ -19,17 +19,23 @@ from esper_common import logs
 from testkit import free_port
 
 
+def _reset() -> None:
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, logs._Handler)]:
+        root.removeHandler(handler)
+    logs._process.clear()
+    logs._format[0] = "text"
+
+
 @pytest.fixture
 def stream() -> Iterator[io.StringIO]:
     out = io.StringIO()
     root = logging.getLogger()
     level = root.level
+    _reset()  # whatever an earlier test in this worker configured
     yield out
-    for handler in [h for h in root.handlers if isinstance(h, logs._Handler)]:
-        root.removeHandler(handler)
+    _reset()
     root.setLevel(level)
-    logs._process.clear()
-    logs._format[0] = "text"
 
 
 def test_json_records_carry_context_process_and_extra_fields(stream: io.StringIO) -> None:
@@ -108,3 +114,13 @@ def test_the_trainers_records_name_its_run_and_producer(tmp_path: Path) -> None:
     for record in records:
         assert record["service"] == "trainer" and record["run_id"] == "log-run"
         assert record["producer_id"] and record["peer"] == target
+
+
+def test_what_another_process_needs_to_log_like_this_one(stream: io.StringIO) -> None:
+    assert not logs.configured()  # a script's own handlers are not ours
+    logs.configure("info", "json", stream, service="unit")
+    logs.bind_process(run_id="r1")
+    with logs.fields(rpc="Ingest"):
+        assert logs.process_fields() == {"service": "unit", "run_id": "r1"}
+        assert logs.current()["rpc"] == "Ingest"
+    assert logs.configured() and logs.is_json()
