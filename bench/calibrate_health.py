@@ -3,11 +3,12 @@
 Healthy: default trainings (the real `esper-trainer`, one per seed) written to event files
 and replayed through a real RunAggregator; per rule, the share of post-warm-up PPO updates
 on which it fired, and the share on which the banner was OK (goals: OK >= 95 %, no rule
-> 2 %). Faults: real trainer runs with an absurd learning rate (exploding gradients), NaN
-injected into the loss (non-finite), entropy coefficient 0 over a long run (collapse), a
-trainer stopped with SIGSTOP while streaming to a real sanctum (stall); constructed event
-sequences for the rest (testkit.health_faults). Prints one table; exits 1 when a goal is
-missed or a fault did not fire its rule.
+> 2 %); the share of updates whose gradient CV band is not "stable" (goal <= 2 %). Faults:
+real trainer runs with an absurd learning rate (exploding gradients), NaN injected into the
+loss (non-finite), every head's gradient but op's zeroed (gradient CV band BAD), entropy
+coefficient 0 over a long run (collapse), a trainer stopped with SIGSTOP while streaming to a
+real sanctum (stall); constructed event sequences for the rest (testkit.health_faults).
+Prints one table; exits 1 when a goal is missed or a fault did not fire its rule.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         faults["exploding_gradients"] = ("real trainer, --lr 100", lr.ever("exploding_gradients"))
         faults["dead_layers"] = ("real trainer, --lr 100", lr.ever("dead_layers"))
         faults["seeds_all_pruned"] = ("real trainer, --lr 100", lr.ever("seeds_all_pruned"))
+        dead = trainer_run(out, "dead-heads", "--inject-dead-heads-update", "12")
         nan = trainer_run(out, "nan", "--inject-nan-update", "12")
         faults["nonfinite"] = ("real trainer, --inject-nan-update 12", nan.ever("nonfinite"))
         ent = trainer_run(out, "collapse", "--entropy-coef", "0", "--entropy-coef-end", "none",
@@ -122,6 +124,15 @@ def main(argv: list[str] | None = None) -> int:
         what, ok = faults.get(rule.id, ("—", False))
         failed |= rate > RULE_GOAL or not ok
         rows.append((rule.id, f"{rate:.1%} ({fired}/{n})", what, "yes" if ok else "NO"))
+    # The gradient CV display band: a healthy update reads "stable" (same goal as a rule).
+    flagged = sum(sum(any(b != "stable" for b in r.bands[i].values()) for i in range(len(r.bands)))
+                  for r in healthy)
+    sampled = sum(sum(bool(b) for b in r.bands) for r in healthy)
+    rate = flagged / sampled if sampled else 0.0
+    bad = any("BAD" in b.values() for b in dead.bands)
+    failed |= rate > RULE_GOAL or not bad
+    rows.append(("gradient_cv band (display)", f"{rate:.1%} ({flagged}/{sampled}) not stable",
+                 "real trainer, --inject-dead-heads-update 12", "BAD" if bad else "NO"))
     ok_n = sum(sum(r.statuses[i] == spb.HEALTH_STATUS_OK for i in r.after_warmup())
                for r in healthy)
     ok_rate = ok_n / n if n else 0.0

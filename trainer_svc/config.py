@@ -60,6 +60,10 @@ class TrainerConfig:
     inject_nan_grad_update: int | None = _f(
         None, "TESTING AID: make a gradient NaN in every minibatch of PPO update N "
         "(1-based); the optimizer step is skipped and reported", group="fault injection")
+    inject_dead_heads_update: int | None = _f(
+        None, "TESTING AID: zero the gradients of every action head but op in every "
+        "minibatch of PPO update N (1-based), as when the other heads stop learning; that "
+        "update samples the gradient CV", group="fault injection")
 
     def validate(self) -> None:
         """Raise ValueError with a readable message for impossible settings."""
@@ -79,6 +83,8 @@ class TrainerConfig:
              "--inject-nan-update must be >= 1"),
             (self.inject_nan_grad_update is None or self.inject_nan_grad_update >= 1,
              "--inject-nan-grad-update must be >= 1"),
+            (self.inject_dead_heads_update is None or self.inject_dead_heads_update >= 1,
+             "--inject-dead-heads-update must be >= 1"),
             (self.analytics_every >= 1, "--analytics-every must be >= 1"),
         ]
         for ok, msg in checks:
@@ -92,14 +98,19 @@ class TrainerConfig:
             out.append(f"nan-loss@update{self.inject_nan_update}")
         if self.inject_nan_grad_update is not None:
             out.append(f"nan-grad@update{self.inject_nan_grad_update}")
+        if self.inject_dead_heads_update is not None:
+            out.append(f"dead-heads@update{self.inject_dead_heads_update}")
         return out
 
-    def injected_nan(self, update_index: int) -> str | None:
-        """"loss" / "grad" when PPO update `update_index` (1-based) is to be poisoned."""
+    def injected_fault(self, update_index: int) -> str | None:
+        """"loss" / "grad" (NaN) or "dead_heads" when PPO update `update_index` (1-based)
+        is to be broken on purpose."""
         if update_index == self.inject_nan_update:
             return "loss"
         if update_index == self.inject_nan_grad_update:
             return "grad"
+        if update_index == self.inject_dead_heads_update:
+            return "dead_heads"
         return None
 
     def entropy_anneal(self) -> tpb.EntropyAnneal:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -43,23 +43,25 @@ def compute_directional_clip_fraction(ratio: torch.Tensor, clip_ratio: float
     return clip_pos, clip_neg
 
 
-def compute_gradient_cv(model: nn.Module) -> float | None:
-    """Coefficient of variation std/|mean| over every gradient element of `model`, pooled
-    (sample std); 0.0 when |mean| < 1e-10, where the ratio means nothing.
+def compute_gradient_cv(head_norms: Sequence[float]) -> float | None:
+    """Coefficient of variation (sample std / |mean|) across the action heads' gradient
+    norms: how unevenly one step's gradient reaches the heads. 0 when every head gets the
+    same; at most sqrt(n) when one head gets it all and the others none.
 
-    None when nothing can be measured: no gradients, fewer than two elements, or a
-    non-finite element. Costs O(params): sample it every N updates.
+    The in-process original computes it this way too, so the field means the same from
+    this trainer and from an original run mapped by esper_client.bridge (recorded values
+    ~0.6-0.7). Pooling every gradient element instead reads 15-700 on healthy runs (their
+    mean is near zero), where no band can mean anything. None when nothing can be
+    measured: fewer than two heads, a non-finite norm, or no gradient at all.
     """
-    grads = [p.grad.detach().flatten() for p in model.parameters() if p.grad is not None]
-    if not grads:
+    n = len(head_norms)
+    if n < 2 or not all(map(math.isfinite, head_norms)):
         return None
-    g = torch.cat(grads).double()
-    if g.numel() < 2 or not torch.isfinite(g).all():
+    mean = math.fsum(head_norms) / n
+    if mean < CV_MEAN_EPS:  # norms are >= 0: every head got (next to) nothing
         return None
-    mean = abs(g.mean().item())
-    if mean < CV_MEAN_EPS:
-        return 0.0
-    return g.std().item() / mean
+    var = math.fsum((x - mean) ** 2 for x in head_norms) / (n - 1)
+    return math.sqrt(var) / mean
 
 
 def collect_cuda_memory_metrics(device: torch.device, into: tpb.PPOUpdatePayload) -> bool:
@@ -201,19 +203,29 @@ def _poison_grads(policy: TamiyoPolicy) -> None:
     grad.view(-1)[0] = math.nan
 
 
+def _kill_heads(policy: TamiyoPolicy) -> None:
+    """Fault injection: no gradient reaches any action head but op (they stop learning)."""
+    for name, params in head_parameters(policy).items():
+        if name != "op":
+            for p in params:
+                if p.grad is not None:
+                    p.grad.zero_()
+
+
 def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: Rollout,
                last_value: torch.Tensor, cfg: PPOConfig, *, generator: torch.Generator,
                sample_diagnostics: bool, device: torch.device,
                allreduce_grads: GradHook | None = None,
                allreduce_mean: Callable[[float], float] | None = None,
-               inject_nan: str | None = None) -> UpdateResult:
+               inject: str | None = None) -> UpdateResult:
     """One PPO update: GAE, then ppo_epochs x n_minibatches clipped steps.
 
     `sample_diagnostics` measures the costly diagnostics (gradient CV, CUDA memory) on this
     update. `allreduce_grads` averages gradients across ranks (distributed);
     `allreduce_mean` averages a scalar (the KL early-stop decision must agree on every
-    rank). `inject_nan` ("loss" or "grad") poisons every minibatch of this update: a
-    testing aid for health rules.
+    rank). `inject` breaks every minibatch of this update on purpose, a testing aid for
+    health rules: "loss" / "grad" make the loss / a gradient NaN, "dead_heads" zeroes the
+    gradients of every head but op.
     """
     t0 = time.perf_counter()
     advantages, returns = compute_gae(rollout.rewards, rollout.values, rollout.dones,
@@ -258,7 +270,7 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
             v_loss = 0.5 * ((out.value - b_returns[mb]) ** 2).mean()
             entropy = out.entropy.sum(dim=1).mean()
             loss = pg_loss - cfg.entropy_coef * entropy + cfg.value_coef * v_loss
-            if inject_nan == "loss":
+            if inject == "loss":
                 loss = loss + math.nan
             st.inner_epoch, st.batch = epoch, index
             measured = means.add(
@@ -275,13 +287,15 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
                 st.nonfinite_loss_count += 1
                 continue
             loss.backward()
-            if inject_nan == "grad":
+            if inject == "grad":
                 _poison_grads(policy)
+            elif inject == "dead_heads":
+                _kill_heads(policy)
             if allreduce_grads is not None:
                 allreduce_grads(policy)
             head_norms = {n: grad_norm(ps) for n, ps in head_parameters(policy).items()}
             layers = layer_health(policy)
-            cv = compute_gradient_cv(policy) if sample_diagnostics else None
+            cv = compute_gradient_cv(list(head_norms.values())) if sample_diagnostics else None
             pre_clip = float(nn.utils.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm))
             if not math.isfinite(pre_clip):
                 st.nonfinite_grad_count += 1

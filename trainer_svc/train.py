@@ -283,15 +283,17 @@ class Trainer:
                             cfg.ppo_epochs, cfg.n_minibatches, cfg.gamma, cfg.gae_lambda,
                             cfg.target_kl, cfg.lr)
         self.updates += 1
+        fault = cfg.injected_fault(self.updates)
         stats = ppo_update(
             self.policy, self.optimizer, rollout, last_value, ppo_cfg,
             generator=self.perm_gen, device=self.device,
-            sample_diagnostics=(self.updates - 1) % cfg.diagnostics_every == 0,
+            sample_diagnostics=(self.updates - 1) % cfg.diagnostics_every == 0
+            or fault == "dead_heads",
             allreduce_grads=(lambda m: allreduce_gradients(self.dist, m))
             if self.dist.enabled else None,
             allreduce_mean=(lambda v: allreduce_mean(self.dist, v))
             if self.dist.enabled else None,
-            inject_nan=cfg.injected_nan(self.updates))
+            inject=fault)
         steps = rollout.rewards.shape[0]
         if rollout_s > 0 and steps:
             stats.payload.fps = steps * rollout.rewards.shape[1] / rollout_s

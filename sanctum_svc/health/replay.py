@@ -13,10 +13,12 @@ from sanctum_svc.aggregator import RunAggregator
 
 @dataclass
 class Replay:
-    """Per PPO update (after it was applied): the banner status and the firing rule ids."""
+    """Per PPO update (after it was applied): the banner status, the firing rule ids and
+    the gradient CV display bands (group -> band)."""
 
     statuses: list[int] = field(default_factory=list)
     fired: list[frozenset[str]] = field(default_factory=list)
+    bands: list[dict[str, str]] = field(default_factory=list)
     last: spb.HealthSection = field(default_factory=spb.HealthSection)
 
     def after_warmup(self) -> list[int]:
@@ -53,5 +55,6 @@ def replay(events: Iterable[tpb.TelemetryEvent], *, step_s: float = 0.01,
             run.health.section(section)
             out.statuses.append(section.status)
             out.fired.append(frozenset(f.rule_id for f in section.findings))
+            out.bands.append({b.group_id: b.band for b in section.bands})
             out.last = section
     return out

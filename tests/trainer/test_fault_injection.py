@@ -65,6 +65,25 @@ def test_nan_at_update_n_is_skipped_counted_and_reported(flag, kind, count_field
     assert anomalies[0].anomaly.value == minibatches
 
 
+def test_dead_heads_at_update_n_read_as_bad_gradient_cv_in_sanctum() -> None:
+    """Only the op head gets gradient at update 2: its CV is sqrt(8) and sanctum's band
+    BAD, where the same run without the fault reads stable on every update."""
+    import math
+
+    from sanctum_svc.health.replay import replay
+
+    clean, _ = _run(diagnostics_every=1)
+    faulty, _ = _run(inject_dead_heads_update=2, diagnostics_every=1)
+    cfg = faulty.of("training_started")[0].training_started.config
+    assert list(cfg.fault_injections) == ["dead-heads@update2"]
+    broken = faulty.of("ppo_update")[1].ppo_update
+    assert [h.grad_norm > 0 for h in broken.heads] == [True] + [False] * 7
+    assert broken.gradient_cv == pytest.approx(math.sqrt(8))
+    assert [sorted(b.values()) for b in replay(clean.events).bands] == [["stable"]] * 3
+    assert [sorted(b.values()) for b in replay(faulty.events).bands][:2] == [
+        ["stable"], ["BAD"]]
+
+
 def test_a_clean_run_declares_no_faults_and_skips_nothing() -> None:
     sink, _ = _run()
     assert not sink.of("training_started")[0].training_started.config.fault_injections
