@@ -31,6 +31,18 @@ def test_each_goal_shows_its_row_or_how_to_measure_it() -> None:
     assert len(text.splitlines()) == len(GOALS) + 2
 
 
+def test_a_goal_measured_twice_shows_the_row_that_missed_it() -> None:
+    rows = [row("emit() -> subscriber p99, adaptive flush, 32 subs", 45.0, "ms", "thread",
+                "<= 50 ms", True),
+            row("emit() -> subscriber p99, adaptive flush, sender process, 32 subs", 80.0,
+                "ms", "process", "<= 50 ms", False)]
+    shown = {g[0]: g for g in goal_rows(rows, ["freshness"])}
+    assert shown["emit() -> subscriber p99, 32 subs, 2,000 ev/s"][1:3] == ("80 ms", "process")
+    rows[1]["value"], rows[1]["passed"] = 45.2, True
+    shown = {g[0]: g for g in goal_rows(rows, ["freshness"])}
+    assert shown["emit() -> subscriber p99, 32 subs, 2,000 ev/s"][1:3] == ("45 ms", "thread")
+
+
 def test_training_overhead_interval_brackets_the_mean_and_shrinks_with_rounds() -> None:
     from bench.bench_trainer import mean_interval
 
