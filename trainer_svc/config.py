@@ -49,7 +49,7 @@ class TrainerConfig:
     budget_cost: float = _f(0.4, "reward cost per epoch of using the whole parameter budget")
     reward_scale: float = _f(10.0, "reward per unit of host accuracy gained")
     diagnostics_every: int = _f(
-        10, "sample the costly diagnostics (gradient CV, CUDA memory) every N PPO updates")
+        10, "sample the throttled diagnostics (gradient CV, CUDA memory) every N PPO updates")
     analytics_every: int = _f(4, "emit a decision card per env every N epochs")
     vitals_every_s: float = _f(2.0, "seconds between SYSTEM_VITALS events")
     resume_path: str = _f("", "checkpoint to resume the policy from (empty: fresh run)")

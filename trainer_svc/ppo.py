@@ -220,7 +220,7 @@ def ppo_update(policy: TamiyoPolicy, optimizer: torch.optim.Optimizer, rollout: 
                inject: str | None = None) -> UpdateResult:
     """One PPO update: GAE, then ppo_epochs x n_minibatches clipped steps.
 
-    `sample_diagnostics` measures the costly diagnostics (gradient CV, CUDA memory) on this
+    `sample_diagnostics` measures the throttled diagnostics (gradient CV, CUDA memory) on this
     update. `allreduce_grads` averages gradients across ranks (distributed);
     `allreduce_mean` averages a scalar (the KL early-stop decision must agree on every
     rank). `inject` breaks every minibatch of this update on purpose, a testing aid for
