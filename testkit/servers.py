@@ -215,8 +215,14 @@ class SanctumProcess:
             return health_pb2_grpc.HealthStub(ch).Check(
                 health_pb2.HealthCheckRequest(), timeout=timeout).status
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process holds its sockets open but answers nothing (a hung server;
+        what a client sends waits unacknowledged in the kernel's buffers)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGSTOP)
+
     def kill(self) -> None:
-        """SIGKILL: no shutdown path runs (a crash)."""
+        """SIGKILL: no shutdown path runs (a crash); also ends a frozen process."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)

@@ -84,17 +84,17 @@ def test_killed_mid_window_then_restarted_every_event_applied_once(tmp_path: Pat
         client = client_for(proc.address, run_id, tmp_path, send_gap_s=0.0,
                             batch_max_events=4)
         client.start()
-        in_flight_at_kill = 0
         window = client._sender._window
-        for n, ev in enumerate(events):
+        third = len(events) // 3
+        for ev in events[:third]:
             client.emit(ev)
-            time.sleep(0.001)
-            if n > len(events) // 3 and proc.proc is not None and proc.proc.poll() is None \
-                    and window.batches:
-                in_flight_at_kill = len(window.batches)
-                proc.kill()  # batches sent and not acknowledged
-        if proc.proc is not None and proc.proc.poll() is None:
-            proc.kill()
+        wait_for(lambda: client.stats()["acked"] >= 1)
+        proc.freeze()  # from here, batches are sent and never acknowledged
+        for ev in events[third:]:
+            client.emit(ev)
+        wait_for(lambda: len(window.batches) > 0)
+        in_flight_at_kill = len(window.batches)
+        proc.kill()
         wait_for(lambda: client.stats()["errors"] > 0)
         proc.start()
         client.close(timeout=20)

@@ -3,14 +3,18 @@ only the stream after it; its state equals the replica that applied everything."
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
 import grpc
+import nats
 import pytest
+from nats.js.errors import NotFoundError
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
+from sanctum_svc.cluster import checkpoints
 from sanctum_svc.cluster.launch import NatsCluster
 from testkit.cluster import ClusterReplica, content
 from testkit.servers import batches
@@ -26,6 +30,29 @@ def stub(address: str) -> tuple[grpc.Channel, sanctum_pb2_grpc.SanctumServiceStu
     return channel, sanctum_pb2_grpc.SanctumServiceStub(channel)
 
 
+def checkpoints_held(urls: list[str]) -> list[int]:
+    """The stream sequences of the checkpoints the cluster holds now, read from its store."""
+    async def read() -> list[int]:
+        nc = await nats.connect(urls)
+        try:
+            store = await nc.jetstream().object_store(checkpoints.BUCKET)
+            infos = await store.list(ignore_deletes=True)
+        except NotFoundError:
+            return []
+        finally:
+            await nc.close()
+        return sorted(s for i in infos if (s := checkpoints.seq_of(i.name)) is not None)
+    return asyncio.run(read())
+
+
+def wait_for_checkpoint(urls: list[str], seq: int, timeout: float = 30.0) -> None:
+    """Checkpoint writes are asynchronous (and slow on a loaded machine): wait for `seq`."""
+    deadline = time.monotonic() + timeout
+    while seq not in (held := checkpoints_held(urls)):
+        assert time.monotonic() < deadline, f"checkpoint {seq} not written; held {held}"
+        time.sleep(0.1)
+
+
 def test_late_replica_restores_a_checkpoint_then_the_stream_after_it(
         nats_cluster: NatsCluster) -> None:
     events = known_run(11)
@@ -39,14 +66,15 @@ def test_late_replica_restores_a_checkpoint_then_the_stream_after_it(
             requests = list(batches(events, size=10))
             reply = sanctum.Ingest(iter(requests), timeout=30)
             assert reply.events_applied == len(events)
-            time.sleep(0.5)  # the last checkpoint write (asynchronous) lands
+            wait_for_checkpoint(nats_cluster.urls, len(requests) - len(requests) % 5)
             expected = sanctum.GetSnapshot(spb.GetSnapshotRequest(run_id=RUN)).snapshot
         late.start(30)
         m = CAUGHT_UP.search("".join(late.output))
         assert m, late.output
+        output = "".join(late.output)
         restored, last = map(int, m.groups())
         assert last == len(requests)
-        assert 0 < restored <= last and restored % 5 == 0 and last - restored < 5, m.group(0)
+        assert 0 < restored <= last and restored % 5 == 0 and last - restored < 5, output
         channel, sanctum = stub(late.address)
         with channel:
             got = sanctum.GetSnapshot(spb.GetSnapshotRequest(run_id=RUN)).snapshot
