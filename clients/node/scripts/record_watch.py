@@ -1,7 +1,7 @@
 """Record what a real sanctum sends to an incremental and a full WatchSnapshots subscriber
 while a run's events arrive in steps, for the Node client's unit tests (src/delta.test.ts).
 
-    ../../.venv/bin/python scripts/record_watch.py testdata/watch.json   (make -C clients/node fixture)
+    make -C clients/node fixture   (runs: python scripts/record_watch.py testdata/watch.json)
 
 Each step is ingested, then both streams are read until they reached the server's version,
 so the two recordings hold the same versions. The file is JSON: the two lists of
