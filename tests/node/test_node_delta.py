@@ -1,7 +1,8 @@
 """The Node client's watch with deltas (the default) against a live sanctum: while a run's
-events arrive in steps, the snapshots it rebuilds from deltas equal, version for version,
-the ones a `--full` watch prints, and its last one equals GetSnapshot's; a delta that does
-not apply is never applied: the client says so and resubscribes for a full snapshot."""
+events arrive in steps, the snapshots it rebuilds from deltas (gzipped or not) equal,
+version for version, the ones a `--full` watch prints, and its last one equals
+GetSnapshot's; a delta that does not apply is never applied: the client says so and
+resubscribes for a full snapshot."""
 
 from __future__ import annotations
 
@@ -104,15 +105,18 @@ def test_delta_watch_rebuilds_what_a_full_watch_and_get_snapshot_hold(built: Pat
     with ThreadedSanctum() as server:
         server.ingest(original_mix(RUN, n_batches=1)[:60])
         with watching(built, server.address) as inc, \
-                watching(built, server.address, "--full") as full:
-            last = ingest_in_steps(server, [inc, full])
+                watching(built, server.address, "--full") as full, \
+                watching(built, server.address, "--compressed") as packed:
+            last = ingest_in_steps(server, [inc, full, packed])
             final = server.snapshot(RUN)
-            inc_stats, full_stats = inc.stop(), full.stop()
+            inc_stats, full_stats, packed_stats = inc.stop(), full.stop(), packed.stop()
     assert final.version == last
-    common = set(inc.snapshots) & set(full.snapshots)
+    common = set(inc.snapshots) & set(full.snapshots) & set(packed.snapshots)
     assert len(common) >= 6, (sorted(inc.snapshots), sorted(full.snapshots))
     for version in common:
         assert inc.snapshots[version] == full.snapshots[version], version
+        assert packed.snapshots[version] == full.snapshots[version], version
+    assert packed_stats["deltas"] >= 5, packed_stats
     assert comparable(inc.snapshots[last]) == comparable(final)
     assert inc_stats["full"] == 1 and inc_stats["deltas"] >= 5, inc_stats
     assert inc_stats["resubscribes"] == 0, inc.stderr

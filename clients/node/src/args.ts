@@ -18,6 +18,8 @@ export interface Options {
   heartbeats: boolean;
   /** watch: ask for whole snapshots on every update instead of deltas after the first. */
   full: boolean;
+  /** watch: ask the server to gzip the stream (for slow links; it costs the server CPU). */
+  compressed: boolean;
   /** watch: print each snapshot as one line of protobuf JSON instead of a summary line. */
   json: boolean;
   /** watch: at the end, print to stderr how many updates came and their bytes, by kind. */
@@ -55,6 +57,8 @@ options:
   --heartbeats       also print heartbeats (they never count towards --count)
   --full             watch: ask for a whole snapshot on every update (default: a whole
                      one first, then only what changed, applied here to the one held)
+  --compressed       watch: ask the server to gzip the stream (for slow links such as
+                     SSH tunnels; it costs the server CPU per update and viewer)
   --json             watch: print each snapshot as one line of protobuf JSON (the whole
                      state, rebuilt from the deltas) instead of the summary line
   --stats            watch: at the end, print to stderr the updates received and their
@@ -87,6 +91,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         timeout: { type: "string" },
         heartbeats: { type: "boolean", default: false },
         full: { type: "boolean", default: false },
+        compressed: { type: "boolean", default: false },
         json: { type: "boolean", default: false },
         stats: { type: "boolean", default: false },
         points: { type: "string" },
@@ -128,6 +133,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     timeoutS,
     heartbeats: values.heartbeats ?? false,
     full: values.full ?? false,
+    compressed: values.compressed ?? false,
     json: values.json ?? false,
     stats: values.stats ?? false,
     metric: command === "series" ? (positionals[2] ?? "") : "",

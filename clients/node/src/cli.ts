@@ -108,7 +108,7 @@ async function watchStream(client: SanctumClient, opts: Options, interrupt: Abor
   const follower = state.follower;
   follower.restart();
   try {
-    const request = { runId: opts.run, incremental: follower.incremental };
+    const request = { runId: opts.run, incremental: follower.incremental, compressed: opts.compressed };
     const stream = client.watchSnapshots(request, { signal: ctrl.signal });
     for await (const msg of stream) {
       clearTimeout(firstAnswer);
