@@ -24,6 +24,8 @@ from testkit.original_mix import original_mix
 from testkit.snapshots import comparable
 from tests.node.test_node_client import NODE_DIR, built  # noqa: F401 - the build fixture
 
+pytestmark = pytest.mark.node
+
 RUN = "mix"
 STATS = re.compile(r"^updates: (?P<full>\d+) full snapshots \((?P<full_bytes>\d+) bytes, \S+ per "
                    r"update\), (?P<deltas>\d+) deltas \((?P<delta_bytes>\d+) bytes, \S+ per "
