@@ -60,7 +60,8 @@ options:
   --compressed       watch: ask the server to gzip the stream (for slow links such as
                      SSH tunnels; it costs the server CPU per update and viewer)
   --json             watch: print each snapshot as one line of protobuf JSON (the whole
-                     state, rebuilt from the deltas) instead of the summary line
+                     state, rebuilt from the deltas) instead of the summary line; with
+                     --heartbeats, a heartbeat is a line {"heartbeat": {...}}
   --stats            watch: at the end, print to stderr the updates received and their
                      bytes (protobuf messages), full snapshots and deltas apart
   --points N         series: at most N points per series (default 1000)

@@ -4,11 +4,11 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseOptions, UsageError, USAGE, type Options } from "./args.js";
 import { connect, type SanctumClient } from "./client.js";
-import { toJsonString } from "@bufbuild/protobuf";
+import { toJson, toJsonString } from "@bufbuild/protobuf";
 import { DeltaMismatch } from "./delta.js";
 import { Failover } from "./failover.js";
 import { Follower, MAX_MISMATCHES, WireStats } from "./follow.js";
-import { SanctumSnapshotSchema } from "./gen/esper/sanctum/v2/sanctum_pb.js";
+import { HeartbeatSchema, SanctumSnapshotSchema } from "./gen/esper/sanctum/v2/sanctum_pb.js";
 import {
   clip,
   formatStatus,
@@ -113,7 +113,10 @@ async function watchStream(client: SanctumClient, opts: Options, interrupt: Abor
     for await (const msg of stream) {
       clearTimeout(firstAnswer);
       if (msg.kind.case === "heartbeat") {
-        if (opts.heartbeats) console.log(heartbeatLine(msg.kind.value));
+        if (opts.heartbeats) {
+          const hb = msg.kind.value;
+          console.log(opts.json ? JSON.stringify({ heartbeat: toJson(HeartbeatSchema, hb) }) : heartbeatLine(hb));
+        }
         continue;
       }
       let snap;
