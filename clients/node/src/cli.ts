@@ -71,15 +71,19 @@ async function series(client: SanctumClient, opts: Options): Promise<void> {
 interface WatchState {
   printed: number;
   follower: Follower;
-  stats?: WireStats;
 }
 
 async function watch(client: SanctumClient, opts: Options, interrupt: AbortSignal,
                      state: WatchState): Promise<void> {
   let skip = "";
   for (;;) {
+    const asked = state.follower.incremental;
     const mismatch = await watchStream(client, opts, interrupt, state, skip);
     if (mismatch === undefined) return;
+    if (!asked) {
+      // Deltas nobody asked for: resubscribing would get the same again.
+      throw new Error(`sanctum at ${opts.server} sent a delta on a stream that asked for full snapshots: ${mismatch.error.message}`);
+    }
     // The new stream starts with a full snapshot, maybe of the version already printed.
     skip = mismatch.shown;
     const how = state.follower.incremental
@@ -223,7 +227,7 @@ export async function main(argv: string[]): Promise<number> {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   const stats = opts.stats ? new WireStats() : undefined;
-  const state: WatchState = { printed: 0, follower: new Follower(!opts.full, stats), stats };
+  const state: WatchState = { printed: 0, follower: new Follower(!opts.full, stats) };
   try {
     await withFailover(opts, interrupt.signal, state);
     return 0;
