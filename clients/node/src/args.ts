@@ -16,6 +16,14 @@ export interface Options {
   /** Seconds to wait for the server's first answer. */
   timeoutS: number;
   heartbeats: boolean;
+  /** watch: ask for whole snapshots on every update instead of deltas after the first. */
+  full: boolean;
+  /** watch: ask the server to gzip the stream (for slow links; it costs the server CPU). */
+  compressed: boolean;
+  /** watch: print each snapshot as one line of protobuf JSON instead of a summary line. */
+  json: boolean;
+  /** watch: at the end, print to stderr how many updates came and their bytes, by kind. */
+  stats: boolean;
   /** series: the metric ("ppo_update.kl_divergence"), points wanted, group and env. */
   metric: string;
   points: number;
@@ -47,6 +55,15 @@ options:
   --count N          exit after N snapshots (default: run until Ctrl-C)
   --timeout S        seconds to wait for the server's first answer (default: 10)
   --heartbeats       also print heartbeats (they never count towards --count)
+  --full             watch: ask for a whole snapshot on every update (default: a whole
+                     one first, then only what changed, applied here to the one held)
+  --compressed       watch: ask the server to gzip the stream (for slow links such as
+                     SSH tunnels; it costs the server CPU per update and viewer)
+  --json             watch: print each snapshot as one line of protobuf JSON (the whole
+                     state, rebuilt from the deltas) instead of the summary line; with
+                     --heartbeats, a heartbeat is a line {"heartbeat": {...}}
+  --stats            watch: at the end, print to stderr the updates received and their
+                     bytes (protobuf messages), full snapshots and deltas apart
   --points N         series: at most N points per series (default 1000)
   --group G          series: only policy group G (default: every group)
   --env E            series: only env E (default: every env)
@@ -74,6 +91,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
         count: { type: "string" },
         timeout: { type: "string" },
         heartbeats: { type: "boolean", default: false },
+        full: { type: "boolean", default: false },
+        compressed: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
+        stats: { type: "boolean", default: false },
         points: { type: "string" },
         group: { type: "string" },
         env: { type: "string" },
@@ -112,6 +133,10 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     count: positiveInt("--count", values.count),
     timeoutS,
     heartbeats: values.heartbeats ?? false,
+    full: values.full ?? false,
+    compressed: values.compressed ?? false,
+    json: values.json ?? false,
+    stats: values.stats ?? false,
     metric: command === "series" ? (positionals[2] ?? "") : "",
     points: positiveInt("--points", values.points) ?? 1000,
     group: values.group,

@@ -1,10 +1,14 @@
 #!/usr/bin/env node
-// esper-sanctum-node: list sanctum runs, or print one summary line per live snapshot.
+// esper-sanctum-node: list sanctum runs, or print one summary line (or JSON) per live snapshot.
 // Every failure ends with one clear line on stderr and a non-zero exit, never a stack trace.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { parseOptions, UsageError, USAGE, type Options } from "./args.js";
 import { connect, type SanctumClient } from "./client.js";
+import { toJson, toJsonString } from "@bufbuild/protobuf";
+import { DeltaMismatch } from "./delta.js";
 import { Failover } from "./failover.js";
+import { Follower, MAX_MISMATCHES, WireStats } from "./follow.js";
+import { HeartbeatSchema, SanctumSnapshotSchema } from "./gen/esper/sanctum/v2/sanctum_pb.js";
 import {
   clip,
   formatStatus,
@@ -63,8 +67,36 @@ async function series(client: SanctumClient, opts: Options): Promise<void> {
   }
 }
 
+/** A watch's progress, kept across resubscriptions and fail-overs. */
+interface WatchState {
+  printed: number;
+  follower: Follower;
+}
+
 async function watch(client: SanctumClient, opts: Options, interrupt: AbortSignal,
-                     state: { printed: number } = { printed: 0 }): Promise<void> {
+                     state: WatchState): Promise<void> {
+  let skip = "";
+  for (;;) {
+    const asked = state.follower.incremental;
+    const mismatch = await watchStream(client, opts, interrupt, state, skip);
+    if (mismatch === undefined) return;
+    if (!asked) {
+      // Deltas nobody asked for: resubscribing would get the same again.
+      throw new Error(`sanctum at ${opts.server} sent a delta on a stream that asked for full snapshots: ${mismatch.error.message}`);
+    }
+    // The new stream starts with a full snapshot, maybe of the version already printed.
+    skip = mismatch.shown;
+    const how = state.follower.incremental
+      ? "resubscribing for a full snapshot"
+      : `${MAX_MISMATCHES} deltas in a row did not apply: asking for full snapshots only`;
+    console.error(`${PROG}: ${mismatch.error.message}; ${how}`);
+  }
+}
+
+/** One WatchSnapshots stream; returns the mismatch that ended it when a delta did not apply. */
+async function watchStream(client: SanctumClient, opts: Options, interrupt: AbortSignal,
+                           state: WatchState, skip: string
+): Promise<{ error: DeltaMismatch; shown: string } | undefined> {
   const ctrl = new AbortController();
   const stop = () => ctrl.abort();
   interrupt.addEventListener("abort", stop);
@@ -76,39 +108,59 @@ async function watch(client: SanctumClient, opts: Options, interrupt: AbortSigna
   }, opts.timeoutS * 1000);
   let printed = state.printed;
   let finished = false;
+  let shown = skip;
+  const follower = state.follower;
+  follower.restart();
   try {
-    const stream = client.watchSnapshots({ runId: opts.run }, { signal: ctrl.signal });
+    const request = { runId: opts.run, incremental: follower.incremental, compressed: opts.compressed };
+    const stream = client.watchSnapshots(request, { signal: ctrl.signal });
     for await (const msg of stream) {
       clearTimeout(firstAnswer);
-      if (msg.kind.case === "snapshot") {
-        const snap = msg.kind.value;
-        console.log(summaryLine(snap));
-        printed += 1;
-        state.printed = printed;
-        if (opts.count !== undefined && printed >= opts.count) break;
-        const status = snap.run?.status ?? 0;
-        if (isFinished(status)) {
-          // Only heartbeats follow a run that ended: waiting for more would hang forever.
-          const how = formatStatus(status, snap.run?.completion?.status ?? "");
-          console.error(`run ${snap.runId} has ended (${how}): no more snapshots will come`);
-          finished = true;
-          break;
+      if (msg.kind.case === "heartbeat") {
+        if (opts.heartbeats) {
+          const hb = msg.kind.value;
+          console.log(opts.json ? JSON.stringify({ heartbeat: toJson(HeartbeatSchema, hb) }) : heartbeatLine(hb));
         }
-      } else if (msg.kind.case === "heartbeat" && opts.heartbeats) {
-        console.log(heartbeatLine(msg.kind.value));
+        continue;
+      }
+      let snap;
+      try {
+        snap = follower.next(msg);
+      } catch (err) {
+        if (err instanceof DeltaMismatch) return { error: err, shown };
+        throw err;
+      }
+      if (snap === undefined) continue;
+      const key = `${snap.runId}@${snap.version}`;
+      if (key === skip) continue;
+      skip = "";
+      shown = key;
+      console.log(opts.json ? toJsonString(SanctumSnapshotSchema, snap) : summaryLine(snap));
+      printed += 1;
+      state.printed = printed;
+      if (opts.count !== undefined && printed >= opts.count) break;
+      const status = snap.run?.status ?? 0;
+      if (isFinished(status)) {
+        // Only heartbeats follow a run that ended: waiting for more would hang forever.
+        const how = formatStatus(status, snap.run?.completion?.status ?? "");
+        console.error(`run ${snap.runId} has ended (${how}): no more snapshots will come`);
+        finished = true;
+        break;
       }
     }
   } catch (err) {
     if (timedOut) throw new TimeoutError(`no answer from sanctum at ${opts.server} within ${opts.timeoutS} s`);
-    if (interrupt.aborted && err instanceof ConnectError && err.code === Code.Canceled) return;
+    if (interrupt.aborted && err instanceof ConnectError && err.code === Code.Canceled) return undefined;
     throw err;
   } finally {
     clearTimeout(firstAnswer);
     interrupt.removeEventListener("abort", stop);
+    ctrl.abort(); // ends the call when we left the stream early
   }
   if (opts.count !== undefined && printed < opts.count && !interrupt.aborted && !finished) {
     throw new TimeoutError(`the server ended the stream after ${printed} of ${opts.count} snapshots`);
   }
+  return undefined;
 }
 
 /** Transport failures: another replica may answer. */
@@ -117,10 +169,9 @@ function retryable(err: unknown): boolean {
 }
 
 /** Run the command against the first replica of --server that answers; a watch whose
- * replica fails moves on to the next and goes on (snapshots are whole: nothing to resume). */
-async function withFailover(opts: Options, interrupt: AbortSignal): Promise<void> {
+ * replica fails moves on to the next and goes on (its first message is a full snapshot). */
+async function withFailover(opts: Options, interrupt: AbortSignal, state: WatchState): Promise<void> {
   const replicas = new Failover(opts.server);
-  const state = { printed: 0 };
   for (;;) {
     const one = { ...opts, server: replicas.current };
     try {
@@ -175,8 +226,10 @@ export async function main(argv: string[]): Promise<number> {
   const onSignal = () => interrupt.abort();
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
+  const stats = opts.stats ? new WireStats() : undefined;
+  const state: WatchState = { printed: 0, follower: new Follower(!opts.full, stats) };
   try {
-    await withFailover(opts, interrupt.signal);
+    await withFailover(opts, interrupt.signal, state);
     return 0;
   } catch (err) {
     if (err instanceof UsageError) {
@@ -186,6 +239,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`${PROG}: ${describeError(err, opts.server)}`);
     return EXIT_RPC;
   } finally {
+    if (stats && opts.command === "watch") console.error(stats.line());
     process.removeListener("SIGINT", onSignal);
     process.removeListener("SIGTERM", onSignal);
   }
