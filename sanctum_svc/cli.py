@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -38,7 +39,25 @@ from sanctum_svc.store_check import check_store
 from sanctum_svc.tls import start_warnings
 
 LISTEN_LINE = "esper-sanctum listening on"
+LISTEN_EVENT = "listening"
 COMMANDS = ("serve", "ingest", "store", "import", "export")
+
+
+def listening_address(line: str) -> str | None:
+    """The address in serve's listening line, text or JSON (`--log-format json`), else None:
+    what a supervisor watching sanctum's output waits for."""
+    if line.startswith(LISTEN_LINE):
+        return line[len(LISTEN_LINE):].split()[0]
+    if not line.startswith("{"):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or record.get("event") != LISTEN_EVENT:
+        return None
+    address = record.get("address")
+    return address if isinstance(address, str) else None
 
 
 def default_store() -> Path:
@@ -165,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"esper-sanctum: error: {message}", file=sys.stderr, flush=True)
+    logs.status("error", f"esper-sanctum: error: {message}", level="error")
     return 2
 
 
@@ -246,25 +265,32 @@ def run_serve(args: argparse.Namespace) -> int:
     def ready(server: SanctumServer) -> None:
         restored = server.pipeline.restored_events if server.pipeline else None
         if server.cluster is not None:
-            print(f"esper-sanctum: following the cluster log at {','.join(cluster)}: "
-                  f"checkpoint at message {server.cluster.restored_from}, caught up to "
-                  f"message {server.replayed}", file=sys.stderr, flush=True)
+            logs.status("cluster_caught_up",
+                        f"esper-sanctum: following the cluster log at {','.join(cluster)}: "
+                        f"checkpoint at message {server.cluster.restored_from}, caught up to "
+                        f"message {server.replayed}", cluster=list(cluster),
+                        checkpoint_message=server.cluster.restored_from,
+                        caught_up_message=server.replayed)
         elif restored:
-            print(f"esper-sanctum: restored a checkpoint of {restored} events from {store}",
-                  file=sys.stderr)
+            logs.status("restored", f"esper-sanctum: restored a checkpoint of {restored} "
+                        f"events from {store}", events=restored, store=store)
         if server.cluster is None and server.replayed:
-            print(f"esper-sanctum: replayed {server.replayed} events from {store}",
-                  file=sys.stderr)
+            logs.status("replayed", f"esper-sanctum: replayed {server.replayed} events from "
+                        f"{store}", events=server.replayed, store=store)
         if server.store.corrupt:
             n = sum(server.store.corrupt.values())
-            print(f"esper-sanctum: warning: {n} damaged row(s) in {store} were skipped "
-                  "(checksum mismatch; their data is not served). Run `esper-sanctum store "
-                  f"check {store}` for details.", file=sys.stderr)
+            logs.status("damaged_rows",
+                        f"esper-sanctum: warning: {n} damaged row(s) in {store} were skipped "
+                        "(checksum mismatch; their data is not served). Run `esper-sanctum "
+                        f"store check {store}` for details.", level="warning", rows=n,
+                        store=store)
         if server.metrics_port is not None:
-            print(f"esper-sanctum: metrics on http://{config.metrics_host}:{server.metrics_port}"
-                  "/metrics", file=sys.stderr)
+            url = f"http://{config.metrics_host}:{server.metrics_port}/metrics"
+            logs.status("metrics", f"esper-sanctum: metrics on {url}", url=url)
         where = f"cluster: {','.join(cluster)}" if cluster else f"store: {store}"
-        print(f"{LISTEN_LINE} {server.address} ({where})", flush=True)
+        logs.status(LISTEN_EVENT, f"{LISTEN_LINE} {server.address} ({where})",
+                    stream=sys.stdout, address=server.address,
+                    store=None if cluster else store, cluster=list(cluster) or None)
 
     def bound(server: SanctumServer) -> None:
         if args.address_file is not None:

@@ -16,7 +16,6 @@ import dataclasses
 import os
 import shlex
 import signal
-import sys
 import threading
 import types
 from pathlib import Path
