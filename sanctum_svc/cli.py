@@ -151,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--token", help="bearer token")
     i.add_argument("--tls-ca", type=Path, metavar="FILE",
                    help="CA certificate to verify a TLS sanctum")
+    logs.add_flags(i)
     st = sub.add_parser("store", help="inspect an event store",
                         description="Inspect an event store without changing it.")
     st_sub = st.add_subparsers(dest="store_command", metavar="{check}", required=True)
@@ -344,7 +345,7 @@ def _requests(path: Path, progress: list[int], report: _FileReport
                 progress[0] += len(req.batch.events)
                 yield req
             now = time.monotonic()
-            if sys.stderr.isatty() and now - last_report > 0.5:
+            if sys.stderr.isatty() and not logs.is_json() and now - last_report > 0.5:
                 last_report = now
                 rate = progress[0] / max(now - started, 1e-9)
                 print(f"\ringest: {progress[0]} events sent ({rate:,.0f}/s)", end="",
@@ -354,6 +355,7 @@ def _requests(path: Path, progress: list[int], report: _FileReport
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    logs.configure(args.log_level, args.log_format, service="sanctum")
     if not args.file.is_file():
         return _fail(f"no such event file: {args.file}")
     try:
@@ -371,18 +373,22 @@ def run_ingest(args: argparse.Namespace) -> int:
                                 metadata=cfg.metadata(), wait_for_ready=False)
     except grpc.RpcError as err:
         error = SanctumError.from_rpc_error(err)
-        print(file=sys.stderr)
+        if not logs.is_json():
+            print(file=sys.stderr)
         return _fail(f"ingest into {args.server} failed after {progress[0]} events: "
                      f"{describe(error, cfg)}")
     except OSError as exc:
         return _fail(f"cannot read {args.file}: {exc}")
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and not logs.is_json():
         print(file=sys.stderr)  # end the progress line
-    print(f"ingest: {reply.events_received} events in {reply.batches} batches: "
-          f"{reply.events_applied} applied, {reply.events_duplicate} already stored",
-          file=sys.stderr)
-    for c in reply.cursors:
-        print(f"  {c.run_id}/{c.producer_id}: last seq {c.last_seq}", file=sys.stderr)
+    lines = [f"ingest: {reply.events_received} events in {reply.batches} batches: "
+             f"{reply.events_applied} applied, {reply.events_duplicate} already stored"]
+    lines += [f"  {c.run_id}/{c.producer_id}: last seq {c.last_seq}" for c in reply.cursors]
+    logs.status("ingested", "\n".join(lines), events=reply.events_received,
+                batches=reply.batches, applied=reply.events_applied,
+                duplicates=reply.events_duplicate,
+                cursors=[{"run_id": c.run_id, "producer_id": c.producer_id,
+                          "last_seq": c.last_seq} for c in reply.cursors])
     if report.truncated is not None:
         _warn(str(report.truncated))
     if report.error is not None:
