@@ -48,16 +48,13 @@ def listening_address(line: str) -> str | None:
     what a supervisor watching sanctum's output waits for."""
     if line.startswith(LISTEN_LINE):
         return line[len(LISTEN_LINE):].split()[0]
-    if not line.startswith("{"):
-        return None
     try:
-        record = json.loads(line)
+        record = json.loads(line) if line.startswith("{") else None
     except ValueError:
         return None
-    if not isinstance(record, dict) or record.get("event") != LISTEN_EVENT:
-        return None
-    address = record.get("address")
-    return address if isinstance(address, str) else None
+    if isinstance(record, dict) and record.get("event") == LISTEN_EVENT:
+        return str(record.get("address") or "") or None
+    return None
 
 
 def default_store() -> Path:

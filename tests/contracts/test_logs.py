@@ -109,8 +109,8 @@ def test_the_trainers_records_name_its_run_and_producer(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120,
         env={**os.environ, "ESPER_LOG_FORMAT": "json"})
     assert done.returncode == 0, done.stderr
-    records = [json.loads(x) for x in done.stderr.splitlines() if x.startswith("{")]
-    assert records, done.stderr
+    records = [json.loads(x) for x in done.stderr.splitlines()]  # every line, status too
+    assert any(r.get("event") == "telemetry" for r in records), done.stderr
     for record in records:
         assert record["service"] == "trainer" and record["run_id"] == "log-run"
         assert record["producer_id"] and record["peer"] == target
@@ -124,3 +124,32 @@ def test_what_another_process_needs_to_log_like_this_one(stream: io.StringIO) ->
         assert logs.process_fields() == {"service": "unit", "run_id": "r1"}
         assert logs.current()["rpc"] == "Ingest"
     assert logs.configured() and logs.is_json()
+
+
+def test_status_lines_are_the_text_or_one_record_with_typed_figures(
+        stream: io.StringIO) -> None:
+    logs.configure("error", "text", stream)
+    logs.status("summary", "\rtool: emitted 3", stream=stream, end="", emitted=3)
+    assert stream.getvalue() == "\rtool: emitted 3"  # text: exactly as given
+    stream.truncate(0)
+    stream.seek(0)
+    logs.configure("error", "json", stream, service="unit")  # status ignores the level
+    logs.bind_process(run_id="r1")
+    logs.status("summary", "\ntool: emitted 3\n", stream=stream, emitted=3, unknown=None)
+    (record,) = map(json.loads, stream.getvalue().splitlines())
+    assert record == {"ts": record["ts"], "level": "info", "event": "summary",
+                      "msg": "tool: emitted 3", "service": "unit", "run_id": "r1",
+                      "emitted": 3}
+    with pytest.raises(ValueError):
+        logs.status("x", "y", stream=stream, msg="clash")
+
+
+def test_listening_line_is_read_in_either_format() -> None:
+    from sanctum_svc.cli import listening_address
+
+    assert listening_address("esper-sanctum listening on 127.0.0.1:5 (store: x)\n") == \
+        "127.0.0.1:5"
+    assert listening_address('{"event": "listening", "address": "127.0.0.1:6"}\n') == \
+        "127.0.0.1:6"
+    for other in ('{"event": "metrics", "address": "a:1"}', "{not json", "[1]", "", "x"):
+        assert listening_address(other) is None
