@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 import time
@@ -187,10 +186,7 @@ def _fail(message: str) -> int:
 
 
 def _warn(message: str) -> None:
-    if logs.is_json():
-        logging.getLogger("sanctum_svc").warning(message)
-        return
-    print(f"esper-sanctum: warning: {message}", file=sys.stderr, flush=True)
+    logs.status("warning", f"esper-sanctum: warning: {message}", level="warning")
 
 
 def _stripped(token: str | None, flag: str) -> str | None:
