@@ -259,10 +259,11 @@ def _run(ns: argparse.Namespace) -> int:
 def _report_telemetry(stats: dict[str, int]) -> None:
     """The delivery summary, and warnings for events sanctum refused or the client dropped."""
     if stats:
+        counters: dict[str, Any] = dict(stats)  # every counter, as a typed figure
         logs.status("telemetry",
                     f"esper-trainer: telemetry: emitted {stats['emitted']}, acked "
                     f"{stats['acked']}, resent {stats['resent']}, dropped {stats['dropped']}, "
-                    f"reconnects {stats['reconnects']}", **stats)
+                    f"reconnects {stats['reconnects']}", **counters)
     if stats.get("duplicate") or stats.get("conflicting"):
         logs.status("producer_conflict",
                     f"esper-trainer: WARNING: sanctum treated {stats['duplicate']} events as "
