@@ -25,6 +25,7 @@ def _reset() -> None:
         root.removeHandler(handler)
     logs._process.clear()
     logs._format[0] = "text"
+    logging.captureWarnings(False)
 
 
 @pytest.fixture
@@ -153,3 +154,29 @@ def test_listening_line_is_read_in_either_format() -> None:
         "127.0.0.1:6"
     for other in ('{"event": "metrics", "address": "a:1"}', "{not json", "[1]", "", "x"):
         assert listening_address(other) is None
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_trainer_progress_on_a_terminal(stream: io.StringIO, fmt: str) -> None:
+    """Text redraws one bar in place; JSON writes one record per batch, never a bare '\\r'."""
+    from trainer_svc.progress import Progress
+    from trainer_svc.train import BatchReport
+
+    logs.configure("warning", fmt, stream)
+    tty = _Terminal()
+    progress = Progress(4, stream=tty)
+    progress(BatchReport(0, 2, 2, 1.0, 0.5))
+    progress(BatchReport(1, 2, 4, 2.0, 0.625))
+    if fmt == "text":
+        assert tty.getvalue().startswith("\r[############............] 2/4 episodes  ")
+        assert tty.getvalue().count("\r") == 2 and tty.getvalue().count("\n") == 1
+        return
+    records = [json.loads(line) for line in tty.getvalue().splitlines()]
+    assert [(r["event"], r["episodes"], r["accuracy"]) for r in records] == [
+        ("progress", 2, 0.5), ("progress", 4, 0.625)]
+    assert "\r" not in tty.getvalue()
