@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from esper_common.up import up
 
     require("esper up", ("server", "trainer", "tui"))
+    logs.configure(ns.log_level, ns.log_format, service="up")
     headless = ns.headless or not (sys.stdin.isatty() and sys.stdout.isatty())
     extra = tuple(a for a in ns.trainer_args if a != "--")
     cfg = UpConfig(port=ns.port, data_dir=ns.data_dir, episodes=ns.episodes, envs=ns.envs,

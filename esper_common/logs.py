@@ -10,6 +10,13 @@
 A record carries the fields it was given (`extra=`), then those of the enclosing `fields()`
 blocks, then the process's. Text: `TIME LEVEL LOGGER [key=value ...]: message`; JSON: one
 object per line with `ts`, `level`, `logger`, `msg` and the fields present.
+
+What a command prints for its user (start lines, progress, summaries, one-line errors) goes
+through `status`, so that under `--log-format json` every line a command writes is JSON:
+
+    logs.status("summary", f"esper-trainer: telemetry: emitted {n}", emitted=n)
+
+Text: the line as given; JSON: `{"ts", "level", "event", "msg", <process fields>, <figures>}`.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TextIO
 
+#: Keys of a status record that its figures may not take.
+STATUS_KEYS = ("ts", "level", "event", "msg", "logger")
 #: Structured fields, in the order text lines show them.
 FIELDS = ("service", "run_id", "producer_id", "sender_pid", "peer", "rpc", "status", "duration_ms")
 LEVELS = ("debug", "info", "warning", "error")
@@ -87,6 +96,32 @@ class FieldFilter(logging.Filter):
         return True
 
 
+def _utc(created: float) -> str:
+    ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+    return f"{ts}.{int(created * 1000) % 1000:03d}Z"
+
+
+def status(event: str, text: str, *, stream: TextIO | None = None, level: str = "info",
+           end: str = "\n", **figures: Any) -> None:
+    """A status line for the user: `text` + `end` on `stream` (stderr) in text mode, or one
+    JSON object: ts, level, event (stable, e.g. "summary"), msg (`text` without the
+    surrounding whitespace), the process's fields, then `figures` as typed values (None
+    ones left out). Not filtered by --log-level: the text line never was either."""
+    out = stream or sys.stderr
+    if not is_json():
+        out.write(text + end)
+        out.flush()
+        return
+    clash = set(figures) & set(STATUS_KEYS)
+    if clash or level not in LEVELS:
+        raise ValueError(f"status {event!r}: level {level!r}, reserved keys {sorted(clash)}")
+    record: dict[str, Any] = {"ts": _utc(time.time()), "level": level, "event": event,
+                              "msg": text.strip(), **_process,
+                              **{k: v for k, v in figures.items() if v is not None}}
+    out.write(json.dumps(record, default=str) + "\n")
+    out.flush()
+
+
 def _fields_of(record: logging.LogRecord) -> dict[str, Any]:
     return {k: getattr(record, k) for k in FIELDS if getattr(record, k, None) is not None}
 
@@ -108,8 +143,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record: ts (UTC, ISO 8601), level, logger, msg, fields, exc."""
 
     def format(self, record: logging.LogRecord) -> str:
-        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        out: dict[str, Any] = {"ts": f"{ts}.{int(record.msecs):03d}Z",
+        out: dict[str, Any] = {"ts": _utc(record.created),
                                "level": record.levelname.lower(), "logger": record.name,
                                "msg": record.getMessage(), **_fields_of(record)}
         if record.exc_info:
@@ -136,6 +170,7 @@ def configure(level: str = "warning", fmt: str = "text", stream: TextIO | None =
     root.addHandler(handler)
     root.setLevel(level.upper())
     _format[0] = fmt
+    logging.captureWarnings(fmt == "json")  # warnings.warn() lines become records too
     if service:
         bind_process(service=service)
 

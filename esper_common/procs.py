@@ -12,11 +12,12 @@ import fcntl
 import json
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from esper_common import logs
 
 STATE_FILE = "esper-up.json"
 LOCK_FILE = "esper-up.lock"
@@ -134,8 +135,9 @@ def stop(proc: Proc, timeout: float, say: bool = True) -> None:
         time.sleep(0.1)
     if proc.alive():
         if say:
-            print(f"esper: {proc.name} (pid {proc.pid}) did not stop in {timeout:.0f}s; "
-                  "killing it", file=sys.stderr)
+            logs.status("killed", f"esper: {proc.name} (pid {proc.pid}) did not stop in "
+                        f"{timeout:.0f}s; killing it", level="warning", process=proc.name,
+                        pid=proc.pid)
         proc.signal(signal.SIGKILL)
         while proc.alive() and time.monotonic() < deadline + 5:
             time.sleep(0.05)

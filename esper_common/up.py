@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from esper_common import logs
 from esper_common.procs import Proc, State, locked, stop
 
 #: Seconds after a Ctrl-C quit of the TUI in which a second Ctrl-C stops everything.
@@ -163,14 +164,15 @@ class Stack:
             why = _tail(log_path, offset) or f"exit status {proc.returncode}"
             if port == 0:
                 raise RuntimeError(f"sanctum did not start: {why} (log: {log_path})")
-            print(f"esper up: sanctum cannot listen on port {port} ({why}); using a free "
-                  "port instead", file=sys.stderr)
+            logs.status("port_busy", f"esper up: sanctum cannot listen on port {port} ({why}); "
+                        "using a free port instead", level="warning", port=port, reason=why)
         self.state = State(address=address, store=str(store), log_dir=str(self.log_dir),
                            sanctum=Proc.of("sanctum", proc.pid),
                            supervisor=Proc.of("esper up", os.getpid()))
         self.save()
         self._wait_serving(proc, log_path)
-        print(f"esper up: sanctum on {address}, store {store}", file=sys.stderr)
+        logs.status("sanctum_started", f"esper up: sanctum on {address}, store {store}",
+                    address=address, store=str(store))
 
     def _wait_address(self, proc: subprocess.Popen[bytes], path: Path) -> str:
         deadline = time.monotonic() + SANCTUM_BIND_TIMEOUT_S
@@ -195,8 +197,9 @@ class Stack:
                 raise RuntimeError(f"sanctum not ready after {waited:.0f}s ({status}); "
                                    f"see {log_path}")
             if waited > 2 and not said:
-                print(f"esper up: waiting for sanctum ({status}: replaying its store?)",
-                      file=sys.stderr)
+                logs.status("sanctum_waiting",
+                            f"esper up: waiting for sanctum ({status}: replaying its store?)",
+                            health=status)
                 said = True
             time.sleep(0.1)
 
@@ -218,7 +221,8 @@ class Stack:
         self.state.trainers.append(Proc.of("trainer", self.trainer.pid, self.run_id))
         self.save()
         where = "" if cfg.headless else f" (log: {log_path})"
-        print(f"esper up: training run {self.run_id}{where}", file=sys.stderr)
+        logs.status("trainer_started", f"esper up: training run {self.run_id}{where}",
+                    run_id=self.run_id, log=None if cfg.headless else str(log_path))
 
     def run_tui(self) -> int:
         cmd = [sys.executable, "-m", "tui_client", "--server", self.address, "--run",
@@ -263,12 +267,14 @@ class Stack:
         under_make = bool(os.environ.get("MAKELEVEL"))
         again = "make run" if under_make else f"{command('esper')} up"
         down = f"{command('esper')} down" + ("   (or: make down)" if under_make else "")
-        print(f"{chr(10) if closed else ''}esper up: {head}{what} in the background "
-              f"(sanctum on {self.address}).\n"
-              f"  watch:     {command('esper-tui')} --server {self.address} --run "
-              f"{self.run_id}   (or: {again})\n"
-              f"  stop all:  {down}\n"
-              f"  logs:      {self.log_dir}/", file=sys.stderr, flush=True)
+        logs.status("detached",
+                    f"{chr(10) if closed else ''}esper up: {head}{what} in the background "
+                    f"(sanctum on {self.address}).\n"
+                    f"  watch:     {command('esper-tui')} --server {self.address} --run "
+                    f"{self.run_id}   (or: {again})\n"
+                    f"  stop all:  {down}\n"
+                    f"  logs:      {self.log_dir}/", address=self.address, runs=runs,
+                    run_id=self.run_id, log_dir=str(self.log_dir))
 
 
 class _Interrupted(Exception):
@@ -292,14 +298,16 @@ def up(cfg: UpConfig) -> int:
                 stack.start_sanctum()
                 started_here = True
             else:
-                print(f"esper up: sanctum already running on {stack.address} (from "
-                      f"{stack.data_dir})", file=sys.stderr)
+                logs.status("sanctum_running", f"esper up: sanctum already running on "
+                            f"{stack.address} (from {stack.data_dir})", address=stack.address,
+                            data_dir=str(stack.data_dir))
                 stack.state.supervisor = Proc.of("esper up", os.getpid())
             running = stack.state.trainers
             if running and not (cfg.headless or cfg.detach):
                 stack.run_id = running[-1].run_id
-                print(f"esper up: run {stack.run_id} is still training; showing it (to "
-                      f"start another, `{command('esper')} down` first)", file=sys.stderr)
+                logs.status("run_running", f"esper up: run {stack.run_id} is still training; "
+                            f"showing it (to start another, `{command('esper')} down` first)",
+                            run_id=stack.run_id)
             else:
                 stack.start_trainer()
             stack.save()
@@ -316,11 +324,11 @@ def up(cfg: UpConfig) -> int:
             return rc
         return _interactive(stack)
     except _Interrupted:
-        print("\nesper up: stopping", file=sys.stderr)
+        logs.status("stopping", "\nesper up: stopping")
         _abort(stack, started_here)
         return 130
     except (RuntimeError, OSError) as err:
-        print(f"esper up: {err}", file=sys.stderr)
+        logs.status("error", f"esper up: {err}", level="error")
         _abort(stack, started_here)
         return 1
     finally:
@@ -355,17 +363,18 @@ def _interactive(stack: Stack) -> int:
         while State.load(stack.data_dir).live().trainers and time.monotonic() < deadline:
             time.sleep(0.1)
     if not State.load(stack.data_dir).live().trainers:
-        print(f"esper up: run {stack.run_id} has finished, so sanctum stops too (its store "
-              f"keeps every run; `{command('esper')} up` starts it again)", file=sys.stderr)
+        logs.status("finished", f"esper up: run {stack.run_id} has finished, so sanctum stops "
+                    f"too (its store keeps every run; `{command('esper')} up` starts it again)",
+                    run_id=stack.run_id)
         stack.stop_all()
         return 0
     if rc == 130:  # the TUI was quit with Ctrl-C: a second one stops everything
-        print(f"esper up: press Ctrl-C again within {SECOND_CTRL_C_S:.0f} s to stop "
-              "sanctum and training too", file=sys.stderr, flush=True)
+        logs.status("second_ctrl_c", f"esper up: press Ctrl-C again within "
+                    f"{SECOND_CTRL_C_S:.0f} s to stop sanctum and training too")
         try:
             time.sleep(SECOND_CTRL_C_S)
         except _Interrupted:
-            print("esper up: stopping everything", file=sys.stderr)
+            logs.status("stopping", "esper up: stopping everything")
             stack.stop_all()
             return 130
     stack.detach()

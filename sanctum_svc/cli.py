@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import json
 import os
 import sys
 import time
@@ -38,7 +38,22 @@ from sanctum_svc.store_check import check_store
 from sanctum_svc.tls import start_warnings
 
 LISTEN_LINE = "esper-sanctum listening on"
+LISTEN_EVENT = "listening"
 COMMANDS = ("serve", "ingest", "store", "import", "export")
+
+
+def listening_address(line: str) -> str | None:
+    """The address in serve's listening line, text or JSON (`--log-format json`), else None:
+    what a supervisor watching sanctum's output waits for."""
+    if line.startswith(LISTEN_LINE):
+        return line[len(LISTEN_LINE):].split()[0]
+    try:
+        record = json.loads(line) if line.startswith("{") else None
+    except ValueError:
+        return None
+    if isinstance(record, dict) and record.get("event") == LISTEN_EVENT:
+        return str(record.get("address") or "") or None
+    return None
 
 
 def default_store() -> Path:
@@ -132,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--token", help="bearer token")
     i.add_argument("--tls-ca", type=Path, metavar="FILE",
                    help="CA certificate to verify a TLS sanctum")
+    logs.add_flags(i)
     st = sub.add_parser("store", help="inspect an event store",
                         description="Inspect an event store without changing it.")
     st_sub = st.add_subparsers(dest="store_command", metavar="{check}", required=True)
@@ -165,15 +181,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"esper-sanctum: error: {message}", file=sys.stderr, flush=True)
+    logs.status("error", f"esper-sanctum: error: {message}", level="error")
     return 2
 
 
 def _warn(message: str) -> None:
-    if logs.is_json():
-        logging.getLogger("sanctum_svc").warning(message)
-        return
-    print(f"esper-sanctum: warning: {message}", file=sys.stderr, flush=True)
+    logs.status("warning", f"esper-sanctum: warning: {message}", level="warning")
 
 
 def _stripped(token: str | None, flag: str) -> str | None:
@@ -246,25 +259,32 @@ def run_serve(args: argparse.Namespace) -> int:
     def ready(server: SanctumServer) -> None:
         restored = server.pipeline.restored_events if server.pipeline else None
         if server.cluster is not None:
-            print(f"esper-sanctum: following the cluster log at {','.join(cluster)}: "
-                  f"checkpoint at message {server.cluster.restored_from}, caught up to "
-                  f"message {server.replayed}", file=sys.stderr, flush=True)
+            logs.status("cluster_caught_up",
+                        f"esper-sanctum: following the cluster log at {','.join(cluster)}: "
+                        f"checkpoint at message {server.cluster.restored_from}, caught up to "
+                        f"message {server.replayed}", cluster=list(cluster),
+                        checkpoint_message=server.cluster.restored_from,
+                        caught_up_message=server.replayed)
         elif restored:
-            print(f"esper-sanctum: restored a checkpoint of {restored} events from {store}",
-                  file=sys.stderr)
+            logs.status("restored", f"esper-sanctum: restored a checkpoint of {restored} "
+                        f"events from {store}", events=restored, store=store)
         if server.cluster is None and server.replayed:
-            print(f"esper-sanctum: replayed {server.replayed} events from {store}",
-                  file=sys.stderr)
+            logs.status("replayed", f"esper-sanctum: replayed {server.replayed} events from "
+                        f"{store}", events=server.replayed, store=store)
         if server.store.corrupt:
             n = sum(server.store.corrupt.values())
-            print(f"esper-sanctum: warning: {n} damaged row(s) in {store} were skipped "
-                  "(checksum mismatch; their data is not served). Run `esper-sanctum store "
-                  f"check {store}` for details.", file=sys.stderr)
+            logs.status("damaged_rows",
+                        f"esper-sanctum: warning: {n} damaged row(s) in {store} were skipped "
+                        "(checksum mismatch; their data is not served). Run `esper-sanctum "
+                        f"store check {store}` for details.", level="warning", rows=n,
+                        store=store)
         if server.metrics_port is not None:
-            print(f"esper-sanctum: metrics on http://{config.metrics_host}:{server.metrics_port}"
-                  "/metrics", file=sys.stderr)
+            url = f"http://{config.metrics_host}:{server.metrics_port}/metrics"
+            logs.status("metrics", f"esper-sanctum: metrics on {url}", url=url)
         where = f"cluster: {','.join(cluster)}" if cluster else f"store: {store}"
-        print(f"{LISTEN_LINE} {server.address} ({where})", flush=True)
+        logs.status(LISTEN_EVENT, f"{LISTEN_LINE} {server.address} ({where})",
+                    stream=sys.stdout, address=server.address,
+                    store=None if cluster else store, cluster=list(cluster) or None)
 
     def bound(server: SanctumServer) -> None:
         if args.address_file is not None:
@@ -318,7 +338,7 @@ def _requests(path: Path, progress: list[int], report: _FileReport
                 progress[0] += len(req.batch.events)
                 yield req
             now = time.monotonic()
-            if sys.stderr.isatty() and now - last_report > 0.5:
+            if sys.stderr.isatty() and not logs.is_json() and now - last_report > 0.5:
                 last_report = now
                 rate = progress[0] / max(now - started, 1e-9)
                 print(f"\ringest: {progress[0]} events sent ({rate:,.0f}/s)", end="",
@@ -328,6 +348,7 @@ def _requests(path: Path, progress: list[int], report: _FileReport
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    logs.configure(args.log_level, args.log_format, service="sanctum")
     if not args.file.is_file():
         return _fail(f"no such event file: {args.file}")
     try:
@@ -345,18 +366,22 @@ def run_ingest(args: argparse.Namespace) -> int:
                                 metadata=cfg.metadata(), wait_for_ready=False)
     except grpc.RpcError as err:
         error = SanctumError.from_rpc_error(err)
-        print(file=sys.stderr)
+        if not logs.is_json():
+            print(file=sys.stderr)
         return _fail(f"ingest into {args.server} failed after {progress[0]} events: "
                      f"{describe(error, cfg)}")
     except OSError as exc:
         return _fail(f"cannot read {args.file}: {exc}")
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and not logs.is_json():
         print(file=sys.stderr)  # end the progress line
-    print(f"ingest: {reply.events_received} events in {reply.batches} batches: "
-          f"{reply.events_applied} applied, {reply.events_duplicate} already stored",
-          file=sys.stderr)
-    for c in reply.cursors:
-        print(f"  {c.run_id}/{c.producer_id}: last seq {c.last_seq}", file=sys.stderr)
+    lines = [f"ingest: {reply.events_received} events in {reply.batches} batches: "
+             f"{reply.events_applied} applied, {reply.events_duplicate} already stored"]
+    lines += [f"  {c.run_id}/{c.producer_id}: last seq {c.last_seq}" for c in reply.cursors]
+    logs.status("ingested", "\n".join(lines), events=reply.events_received,
+                batches=reply.batches, applied=reply.events_applied,
+                duplicates=reply.events_duplicate,
+                cursors=[{"run_id": c.run_id, "producer_id": c.producer_id,
+                          "last_seq": c.last_seq} for c in reply.cursors])
     if report.truncated is not None:
         _warn(str(report.truncated))
     if report.error is not None:

@@ -10,6 +10,7 @@ import grpc
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
+from esper_common import logs
 from esper_common.channel import ChannelConfig, SanctumError, sync_channel
 from esper_common.diagnose import describe
 from sanctum_svc.export import FORMATS, ExportError, ExportReport, write_export
@@ -36,19 +37,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--token", help="bearer token (the read token is enough)")
     e.add_argument("--tls-ca", type=Path, metavar="FILE",
                    help="CA certificate to verify a TLS sanctum")
+    logs.add_flags(e)
 
 
 def _progress(report: ExportReport) -> None:
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and not logs.is_json():
         print(f"\rexport: {report.series} series, {report.points:,} points", end="",
               file=sys.stderr, flush=True)
 
 
+def _fail(message: str) -> int:
+    logs.status("error", f"esper-sanctum: error: {message}", level="error")
+    return 2
+
+
 def run_export(args: argparse.Namespace) -> int:
+    logs.configure(args.log_level, args.log_format, service="sanctum")
     if args.out is None:
-        print("esper-sanctum: error: export needs --out DIR (the directory to write into)",
-              file=sys.stderr)
-        return 2
+        return _fail("export needs --out DIR (the directory to write into)")
     cfg = ChannelConfig(args.server, token=args.token or None, tls_ca=args.tls_ca)
     try:
         with sync_channel(cfg) as channel:
@@ -58,14 +64,14 @@ def run_export(args: argparse.Namespace) -> int:
             report = write_export(stream, args.format, args.out, _progress)
     except grpc.RpcError as err:
         error = SanctumError.from_rpc_error(err)
-        print(f"esper-sanctum: error: export of {args.run!r} from {args.server} failed: "
-              f"{describe(error, cfg)}", file=sys.stderr)
-        return 2
+        return _fail(f"export of {args.run!r} from {args.server} failed: "
+                     f"{describe(error, cfg)}")
     except ExportError as exc:
-        print(f"esper-sanctum: error: {exc}", file=sys.stderr)
-        return 2
-    if sys.stderr.isatty():
+        return _fail(str(exc))
+    if sys.stderr.isatty() and not logs.is_json():
         print(file=sys.stderr)
-    print(f"exported {args.run}: {report.series} series, {report.points:,} points to "
-          + ", ".join(str(f) for f in report.files), file=sys.stderr)
+    logs.status("exported", f"exported {args.run}: {report.series} series, "
+                f"{report.points:,} points to " + ", ".join(str(f) for f in report.files),
+                run_id=args.run, series=report.series, points=report.points,
+                files=[str(f) for f in report.files])
     return 0

@@ -10,10 +10,12 @@ import os
 import sys
 from pathlib import Path
 
+from esper_client.bridge.report import MapReport
+from esper_common import logs
 from esper_common.channel import ChannelConfig, sync_channel
 from esper_common.diagnose import describe
 from sanctum_svc.import_progress import ByteProgress
-from sanctum_svc.importer import Importer, summary_lines
+from sanctum_svc.importer import Importer, ImportResult, summary_lines
 
 
 def add_import_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,14 +38,29 @@ def add_import_parser(sub: argparse._SubParsersAction) -> None:
                    help="CA certificate to verify a TLS sanctum")
     m.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar; only the summary")
+    logs.add_flags(m)
 
 
 def _fail(message: str) -> int:
-    print(f"esper-sanctum: error: {message}", file=sys.stderr, flush=True)
+    logs.status("error", f"esper-sanctum: error: {message}", level="error")
     return 2
 
 
+def _summary(path: Path, result: ImportResult, report: MapReport) -> None:
+    """The summary on stdout: its lines as text, or one record with the counts as figures."""
+    lines = summary_lines(path, result, report)
+    reply = result.reply
+    logs.status("import_summary", "\n".join(lines), stream=sys.stdout, file=str(path),
+                lines=result.lines, events=result.events, sent=result.sent,
+                applied=reply.events_applied if reply is not None else None,
+                duplicates=reply.events_duplicate if reply is not None else None,
+                already=result.already, skipped=report.n_skipped + report.malformed,
+                runs=report.n_runs, seconds=round(result.seconds, 3),
+                details=[line.strip() for line in lines[1:]])
+
+
 def run_import(args: argparse.Namespace) -> int:
+    logs.configure(args.log_level, args.log_format, service="sanctum")
     if not args.file.is_file():
         return _fail(f"no such file: {args.file}")
     cfg = ChannelConfig(args.server, token=args.token or None, tls_ca=args.tls_ca)
@@ -54,15 +71,14 @@ def run_import(args: argparse.Namespace) -> int:
             result = importer.run()
     except KeyboardInterrupt:
         progress.finish()
-        print("esper-sanctum: import interrupted; run the same command again to continue "
-              "where it stopped", file=sys.stderr)
+        logs.status("interrupted", "esper-sanctum: import interrupted; run the same command "
+                    "again to continue where it stopped", level="warning")
         return 130
     except OSError as exc:
         progress.finish()
         return _fail(f"cannot read {args.file}: {exc}")
     progress.finish()
-    for line in summary_lines(args.file, result, importer.mapper.report):
-        print(line, flush=True)
+    _summary(args.file, result, importer.mapper.report)
     if result.error is not None:
         return _fail(f"import into {args.server} stopped after {result.sent:,} events: "
                      f"{describe(result.error, cfg)}; run the same command again to "

@@ -7,6 +7,8 @@ import sys
 import time
 from typing import Protocol, TextIO
 
+from esper_common import logs
+
 BAR_WIDTH = 24
 REDRAW_S = 0.1
 PLAIN_EVERY_S = 10.0
@@ -25,7 +27,8 @@ class ByteProgress:
         self.label = label
         self.stream = stream or sys.stderr
         self.enabled = enabled
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.tty = (bool(getattr(self.stream, "isatty", lambda: False)())
+                    and not logs.is_json())
         self.total = 0
         self.t0 = time.monotonic()
         self._last = 0.0
@@ -50,10 +53,12 @@ class ByteProgress:
         self._last = now
         if self.tty:
             self.stream.write("\r" + self.line(position, counts))
+            self.stream.flush()
             self._drawn = True
         elif now - self.t0 >= PLAIN_EVERY_S:
-            self.stream.write(self.line(position, counts) + "\n")
-        self.stream.flush()
+            logs.status("progress", self.line(position, counts), stream=self.stream,
+                        bytes_read=position, bytes_total=self.total, lines=counts.lines,
+                        events=counts.events, sent=counts.sent)
 
     def finish(self) -> None:
         """End the bar's line so later output starts on a fresh one."""

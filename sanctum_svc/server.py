@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from esper_common import logs
 from sanctum_svc import reclaim
 from sanctum_svc.aggregator import Aggregator
 from sanctum_svc.alerts import AlertWebhook
@@ -80,8 +80,8 @@ def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
 
 def _progress_to_stderr(done: int, total: int) -> None:
     if total >= 50_000 and (done == total or done % 100_000 < 2000):
-        print(f"esper-sanctum: replaying store {done}/{total} events", file=sys.stderr,
-              flush=True)
+        logs.status("replay_progress", f"esper-sanctum: replaying store {done}/{total} events",
+                    done=done, total=total)
 
 
 class SanctumServer:

@@ -27,12 +27,12 @@ from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_common.channel import ChannelConfig, sync_channel
+from sanctum_svc.cli import listening_address
 from sanctum_svc.config import ServerConfig
 from sanctum_svc.server import SanctumServer
 
 T = TypeVar("T")
 
-LISTEN_LINE = "esper-sanctum listening on"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -207,7 +207,7 @@ class SanctumProcess:
         with contextlib.suppress(ValueError, OSError):
             for line in proc.stdout:
                 self.output.append(line)
-                if line.startswith(LISTEN_LINE):
+                if listening_address(line):
                     listening.set()
 
     def health(self, timeout: float = 2.0) -> int:

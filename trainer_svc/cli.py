@@ -16,7 +16,6 @@ import dataclasses
 import os
 import shlex
 import signal
-import sys
 import threading
 import types
 from pathlib import Path
@@ -148,8 +147,9 @@ def install_stop_handlers(stop: threading.Event) -> None:
             os.kill(os.getpid(), signum)
             return
         stop.set()
-        print(f"\nesper-trainer: {signal.Signals(signum).name} received, stopping "
-              "(again to abort)", file=sys.stderr)
+        name = signal.Signals(signum).name
+        logs.status("signal", f"\nesper-trainer: {name} received, stopping (again to abort)",
+                    level="warning", signal=name)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handler)
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(ns)
     except UserError as exc:
-        print(f"esper-trainer: error: {exc}", file=sys.stderr)
+        logs.status("error", f"esper-trainer: error: {exc}", level="error")
         return 2
 
 
@@ -183,8 +183,10 @@ def _run(ns: argparse.Namespace) -> int:
     if cfg.episodes % per_batch:
         rounded = (cfg.episodes // per_batch + 1) * per_batch
         if info.rank == 0:
-            print(f"esper-trainer: --episodes {cfg.episodes} rounded up to {rounded} "
-                  f"(a multiple of {per_batch} envs)", file=sys.stderr)
+            logs.status("episodes_rounded",
+                        f"esper-trainer: --episodes {cfg.episodes} rounded up to {rounded} "
+                        f"(a multiple of {per_batch} envs)", level="warning",
+                        asked=cfg.episodes, episodes=rounded, envs=per_batch)
         cfg = dataclasses.replace(cfg, episodes=rounded)
     cfg.run_id = share_run_id(info, cfg.run_id or new_run_id())
     torch.set_num_threads(1)  # tiny networks: extra threads only add contention
@@ -203,12 +205,17 @@ def _run(ns: argparse.Namespace) -> int:
     if info.rank == 0:
         where = ns.sanctum or (path and f"event file {path}") or "nowhere (--no-telemetry)"
         cfg_t = getattr(telemetry, "cfg", None)
+        sender = None
         if cfg_t is not None:
-            where += (" (sender process)" if cfg_t.uses_sender_process()
-                      else " (sender thread)")
-        print(f"esper-trainer: run {cfg.run_id}, {cfg.episodes} episodes x {cfg.max_epochs} "
-              f"epochs, {trainer.n_envs_total} envs on {device}; telemetry -> {where}",
-              file=sys.stderr)
+            sender = "process" if cfg_t.uses_sender_process() else "thread"
+            where += f" (sender {sender})"
+        logs.status("start",
+                    f"esper-trainer: run {cfg.run_id}, {cfg.episodes} episodes x "
+                    f"{cfg.max_epochs} epochs, {trainer.n_envs_total} envs on {device}; "
+                    f"telemetry -> {where}",
+                    episodes=cfg.episodes, epochs=cfg.max_epochs, envs=trainer.n_envs_total,
+                    device=str(device), sanctum=ns.sanctum, events_file=path, sender=sender,
+                    telemetry=not ns.no_telemetry)
     try:
         result = trainer.run()
     except Exception as exc:  # report, flush what we have, exit non-zero without a traceback
@@ -218,7 +225,8 @@ def _run(ns: argparse.Namespace) -> int:
                                                final_avg_reward=0.0, wall_time_s=0.0,
                                                status=f"error: {exc}"))
         telemetry.close(CLOSE_TIMEOUT_S)
-        print(f"esper-trainer: training failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        logs.status("failed", f"esper-trainer: training failed: {type(exc).__name__}: {exc}",
+                    level="error", error=type(exc).__name__)
         if os.environ.get("ESPER_DEBUG"):
             raise
         return 1
@@ -230,25 +238,41 @@ def _run(ns: argparse.Namespace) -> int:
     if ns.save and info.rank == 0:
         trainer.save_checkpoint(ns.save, result.episodes_completed)
     if info.rank == 0:
-        print(f"esper-trainer: {result.status}: {result.episodes_completed} episodes in "
-              f"{result.wall_time_s:.1f}s, final accuracy {result.final_accuracy:.3f}, "
-              f"mean episode reward {result.final_avg_reward:+.3f}", file=sys.stderr)
+        logs.status("completed",
+                    f"esper-trainer: {result.status}: {result.episodes_completed} episodes in "
+                    f"{result.wall_time_s:.1f}s, final accuracy {result.final_accuracy:.3f}, "
+                    f"mean episode reward {result.final_avg_reward:+.3f}",
+                    status=result.status, episodes=result.episodes_completed,
+                    wall_time_s=round(result.wall_time_s, 3),
+                    final_accuracy=result.final_accuracy,
+                    final_avg_reward=result.final_avg_reward)
     if path:
-        print(f"esper-trainer: events written to {path}\n"
-              f"  load them into a local sanctum with: esper-sanctum ingest {shlex.quote(path)}"
-              "\n  (another sanctum: add --server HOST:PORT, and --tls-ca FILE / --token "
-              "\"$ESPER_TOKEN\" if it uses them)", file=sys.stderr)
-    stats = telemetry.stats()
-    if stats:
-        print(f"esper-trainer: telemetry: emitted {stats['emitted']}, acked {stats['acked']}, "
-              f"resent {stats['resent']}, dropped {stats['dropped']}, "
-              f"reconnects {stats['reconnects']}", file=sys.stderr)
-    if stats.get("duplicate") or stats.get("conflicting"):
-        print(f"esper-trainer: WARNING: sanctum treated {stats['duplicate']} events as "
-              f"duplicates and {stats['conflicting']} as conflicting: they were NOT applied. "
-              "Another process used this run's producer id; give each its own.",
-              file=sys.stderr)
-    if stats.get("dropped"):
-        print(f"esper-trainer: telemetry dropped {stats['dropped']} events "
-              "(see the drop policy in esper_client/policy.py)", file=sys.stderr)
+        logs.status("events_file",
+                    f"esper-trainer: events written to {path}\n  load them into a local "
+                    f"sanctum with: esper-sanctum ingest {shlex.quote(path)}\n  (another "
+                    "sanctum: add --server HOST:PORT, and --tls-ca FILE / --token "
+                    "\"$ESPER_TOKEN\" if it uses them)", path=path)
+    _report_telemetry(telemetry.stats())
     return 130 if result.status == "interrupted" else 0
+
+
+def _report_telemetry(stats: dict[str, int]) -> None:
+    """The delivery summary, and warnings for events sanctum refused or the client dropped."""
+    if stats:
+        counters: dict[str, Any] = dict(stats)  # every counter, as a typed figure
+        logs.status("telemetry",
+                    f"esper-trainer: telemetry: emitted {stats['emitted']}, acked "
+                    f"{stats['acked']}, resent {stats['resent']}, dropped {stats['dropped']}, "
+                    f"reconnects {stats['reconnects']}", **counters)
+    if stats.get("duplicate") or stats.get("conflicting"):
+        logs.status("producer_conflict",
+                    f"esper-trainer: WARNING: sanctum treated {stats['duplicate']} events as "
+                    f"duplicates and {stats['conflicting']} as conflicting: they were NOT "
+                    "applied. Another process used this run's producer id; give each its own.",
+                    level="warning", duplicate=stats["duplicate"],
+                    conflicting=stats["conflicting"])
+    if stats.get("dropped"):
+        logs.status("dropped",
+                    f"esper-trainer: telemetry dropped {stats['dropped']} events (see the drop "
+                    "policy in esper_client/policy.py)", level="warning",
+                    dropped=stats["dropped"])

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from sanctum_svc.cli import LISTEN_LINE
+from sanctum_svc.cli import listening_address
 from sanctum_svc.cluster.launch import LaunchError, NatsCluster
 
 READY_LINE = "esper cluster: ready"
@@ -79,8 +79,8 @@ def _wait_serving(log: Path, start: int, proc: subprocess.Popen[bytes],
             fh.seek(start)
             text = fh.read().decode(errors="replace")
         for line in text.splitlines():
-            if line.startswith(LISTEN_LINE):
-                return line[len(LISTEN_LINE):].split()[0]
+            if address := listening_address(line):
+                return address
         if proc.poll() is not None:
             raise LaunchError(f"a sanctum replica exited ({proc.returncode}): {text[-600:]}")
         time.sleep(0.1)

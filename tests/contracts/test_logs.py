@@ -25,6 +25,7 @@ def _reset() -> None:
         root.removeHandler(handler)
     logs._process.clear()
     logs._format[0] = "text"
+    logging.captureWarnings(False)
 
 
 @pytest.fixture
@@ -109,8 +110,8 @@ def test_the_trainers_records_name_its_run_and_producer(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120,
         env={**os.environ, "ESPER_LOG_FORMAT": "json"})
     assert done.returncode == 0, done.stderr
-    records = [json.loads(x) for x in done.stderr.splitlines() if x.startswith("{")]
-    assert records, done.stderr
+    records = [json.loads(x) for x in done.stderr.splitlines()]  # every line, status too
+    assert any(r.get("event") == "telemetry" for r in records), done.stderr
     for record in records:
         assert record["service"] == "trainer" and record["run_id"] == "log-run"
         assert record["producer_id"] and record["peer"] == target
@@ -124,3 +125,58 @@ def test_what_another_process_needs_to_log_like_this_one(stream: io.StringIO) ->
         assert logs.process_fields() == {"service": "unit", "run_id": "r1"}
         assert logs.current()["rpc"] == "Ingest"
     assert logs.configured() and logs.is_json()
+
+
+def test_status_lines_are_the_text_or_one_record_with_typed_figures(
+        stream: io.StringIO) -> None:
+    logs.configure("error", "text", stream)
+    logs.status("summary", "\rtool: emitted 3", stream=stream, end="", emitted=3)
+    assert stream.getvalue() == "\rtool: emitted 3"  # text: exactly as given
+    stream.truncate(0)
+    stream.seek(0)
+    logs.configure("error", "json", stream, service="unit")  # status ignores the level
+    logs.bind_process(run_id="r1")
+    logs.status("summary", "\ntool: emitted 3\n", stream=stream, emitted=3, unknown=None)
+    (record,) = map(json.loads, stream.getvalue().splitlines())
+    assert record == {"ts": record["ts"], "level": "info", "event": "summary",
+                      "msg": "tool: emitted 3", "service": "unit", "run_id": "r1",
+                      "emitted": 3}
+    with pytest.raises(ValueError):
+        logs.status("x", "y", stream=stream, msg="clash")
+
+
+def test_listening_line_is_read_in_either_format() -> None:
+    from sanctum_svc.cli import listening_address
+
+    assert listening_address("esper-sanctum listening on 127.0.0.1:5 (store: x)\n") == \
+        "127.0.0.1:5"
+    assert listening_address('{"event": "listening", "address": "127.0.0.1:6"}\n') == \
+        "127.0.0.1:6"
+    for other in ('{"event": "metrics", "address": "a:1"}', "{not json", "[1]", "", "x"):
+        assert listening_address(other) is None
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_trainer_progress_on_a_terminal(stream: io.StringIO, fmt: str) -> None:
+    """Text redraws one bar in place; JSON writes one record per batch, never a bare '\\r'."""
+    from trainer_svc.progress import Progress
+    from trainer_svc.train import BatchReport
+
+    logs.configure("warning", fmt, stream)
+    tty = _Terminal()
+    progress = Progress(4, stream=tty)
+    progress(BatchReport(0, 2, 2, 1.0, 0.5))
+    progress(BatchReport(1, 2, 4, 2.0, 0.625))
+    if fmt == "text":
+        assert tty.getvalue().startswith("\r[############............] 2/4 episodes  ")
+        assert tty.getvalue().count("\r") == 2 and tty.getvalue().count("\n") == 1
+        return
+    records = [json.loads(line) for line in tty.getvalue().splitlines()]
+    assert [(r["event"], r["episodes"], r["accuracy"]) for r in records] == [
+        ("progress", 2, 0.5), ("progress", 4, 0.625)]
+    assert "\r" not in tty.getvalue()
