@@ -251,7 +251,9 @@ class Sidecar:
         try:
             event = item.event()
         except Exception:
-            event = tpb.TelemetryEvent()  # unbuildable: the child counts it as rejected
+            # Unbuildable: sanctum refuses it (no payload), counted as rejected under its
+            # own seq, which keeps the child's outbox in seq order.
+            event = tpb.TelemetryEvent(seq=seq)
         return (seq, ns, event.SerializeToString())
 
     def _forget_safe(self) -> None:

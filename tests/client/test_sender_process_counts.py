@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ import pytest
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client import TelemetryClient
 from esper_client.buffer import OutBuffer
-from esper_client.deferred import Deferred
+from esper_client.deferred import Call, Deferred
 from esper_client.policy import DropPolicy
 from esper_client.spool import Spool
 from testkit import SanctumProcess
@@ -96,8 +96,23 @@ def assert_counted_once(client: TelemetryClient, server: SanctumProcess, run_id:
     return stats
 
 
+def emit_nan(client: TelemetryClient) -> None:
+    client.emit(nan_epoch(2))
+
+
+def emit_unbuildable(client: TelemetryClient) -> None:
+    """A carrier that cannot cross to the child (a lambda) nor be built: the training
+    process builds a stand-in, which must keep the carrier's seq."""
+    call = Call()
+    call.event_type = tpb.EVENT_TYPE_EPOCH_COMPLETED
+    call.fn = lambda: epoch(int("not a number"))
+    client.emit_deferred(call)
+
+
+@pytest.mark.parametrize("emit_bad", [emit_nan, emit_unbuildable])
 def test_an_event_sanctum_rejected_is_not_counted_again_by_the_next_child(
-        server: SanctumProcess, tmp_path: Path) -> None:
+        server: SanctumProcess, tmp_path: Path,
+        emit_bad: Callable[[TelemetryClient], None]) -> None:
     """The child has counted seq 2 rejected while seq 3, taken with it, is not yet acked
     (so `safe` is still 1 and seq 2 is in the unsafe tail); then it dies."""
     gate = tmp_path / "gate"
@@ -106,8 +121,8 @@ def test_an_event_sanctum_rejected_is_not_counted_again_by_the_next_child(
     client.start()
     client.emit(epoch(1))
     wait_for(lambda: client.stats()["acked"] == 1)
-    server.freeze()  # the next Ingest call waits: seq 3 and the gate queue behind it
-    client.emit(nan_epoch(2))
+    server.freeze()  # the next Ingest call waits: the gate queues behind it
+    emit_bad(client)
     client.emit(epoch(3))
     wait_for(lambda: client.stats()["sent"] >= 2)
     client.emit_deferred(Gate(str(gate)))
@@ -116,7 +131,6 @@ def test_an_event_sanctum_rejected_is_not_counted_again_by_the_next_child(
     server.proc.send_signal(signal.SIGCONT)  # seq 2 is refused; the gate then holds the
     wait_for(lambda: client.stats()["rejected"] == 1)  # sender before seq 3 is sent again
     assert status(client)["safe"] == 1 and client.stats()["acked"] == 1
-    server.freeze()
     kill_child(client, server)
     gate.touch()
     assert_counted_once(client, server, "rej", acked=3, rejected=1)
