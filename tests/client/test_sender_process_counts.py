@@ -19,6 +19,7 @@ import pytest
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client import TelemetryClient
+from esper_client import sidecar as sidecar_module
 from esper_client.buffer import OutBuffer
 from esper_client.deferred import Call, Deferred
 from esper_client.policy import DropPolicy
@@ -74,13 +75,17 @@ def status(client: TelemetryClient) -> dict[str, int]:
 
 
 def kill_child(client: TelemetryClient, server: SanctumProcess) -> None:
-    """SIGKILL the child and wait until the writer has replaced it; thaw sanctum after."""
+    """SIGKILL the child and wait until the writer has replaced it (or, when no restart is
+    left, handed the tail to the in-process sender); thaw sanctum after."""
+    sidecar = client._sidecar
+    assert sidecar is not None
     first = child_pid(client)
     os.kill(first, signal.SIGKILL)
-    wait_for(lambda: client._sidecar is not None and client._sidecar.restarts == 1)
+    wait_for(lambda: sidecar.restarts == 1 or sidecar.fallback is not None)
     assert server.proc is not None
     server.proc.send_signal(signal.SIGCONT)
-    assert child_pid(client) != first
+    if sidecar.fallback is None:
+        assert child_pid(client) != first
 
 
 def assert_counted_once(client: TelemetryClient, server: SanctumProcess, run_id: str,
@@ -136,10 +141,15 @@ def test_an_event_sanctum_rejected_is_not_counted_again_by_the_next_child(
     assert_counted_once(client, server, "rej", acked=3, rejected=1)
 
 
+@pytest.mark.parametrize("next_sender", ["child", "thread"])
 def test_an_event_rejected_locally_is_not_counted_again_by_the_next_child(
-        server: SanctumProcess, tmp_path: Path) -> None:
+        server: SanctumProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        next_sender: str) -> None:
     """An event over max_event_bytes, refused in the child while the one before it waits
-    for an ack from a frozen sanctum."""
+    for an ack from a frozen sanctum; the tail goes to a new child, or (no restart left)
+    to the in-process sender thread."""
+    if next_sender == "thread":
+        monkeypatch.setattr(sidecar_module, "MAX_RESTARTS", 0)
     client = process_client(server.address, "big", tmp_path, max_event_bytes=4096, **PATIENT)
     client.start()
     client.emit(epoch(1))
@@ -153,6 +163,8 @@ def test_an_event_rejected_locally_is_not_counted_again_by_the_next_child(
     wait_for(lambda: client.stats()["rejected"] == 1)
     assert status(client)["safe"] == 1
     kill_child(client, server)
+    assert (client._sidecar is not None
+            and (client._sidecar.fallback is not None) == (next_sender == "thread"))
     assert_counted_once(client, server, "big", acked=2, rejected=1)
 
 
