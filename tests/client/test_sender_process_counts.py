@@ -24,7 +24,8 @@ from esper_client.buffer import OutBuffer
 from esper_client.deferred import Call, Deferred
 from esper_client.policy import DropPolicy
 from esper_client.spool import Spool
-from testkit import SanctumProcess
+from testkit import SanctumProcess, ThreadedSanctum
+from testkit.held import HeldAcks
 from tests.client.test_ingest_stream_sender import epoch
 from tests.client.test_sender_process import child_pid, process_client
 from tests.client.test_telemetry_client_sanctum import _snapshot_over, wait_for
@@ -204,3 +205,34 @@ def test_a_cursor_ahead_of_the_outbox_does_not_make_unsent_events_safe(
     taken = buf.take(5)
     assert buf.ack_through(8) == 5 and buf.acked_through == 5
     assert [it[0] for it in taken] == [1, 2, 3, 4, 5]
+
+
+def test_events_a_replacement_learned_from_the_cursor_are_counted_by_someone(
+        tmp_path: Path) -> None:
+    """The reverse: the first child's events are applied but their acks never reach it; it
+    dies. Its replacement reads sanctum's cursor past them and sends them again, but the
+    acks are held: those events are counted by nobody yet, so its `safe` must not cover
+    them. It dies too; the third child must still deliver (and count) them."""
+    with ThreadedSanctum() as server:
+        client = process_client(server.address, "nobody", tmp_path, **PATIENT)
+        client.start()
+        client.emit(epoch(1))
+        wait_for(lambda: client.stats()["acked"] == 1)
+        with HeldAcks(server) as held:  # written (the cursor moves), not acknowledged
+            client.emit(epoch(2))
+            client.emit(epoch(3))
+            wait_for(lambda: server.cursor("nobody").get("trainer-0") == 3)
+            sidecar = client._sidecar
+            assert sidecar is not None
+            os.kill(child_pid(client), signal.SIGKILL)
+            wait_for(lambda: sidecar.restarts == 1)
+            # The replacement read the cursor (3), then sent 2 and 3 again:
+            wait_for(lambda: status(client).get("sent") == 2)
+            os.kill(child_pid(client), signal.SIGKILL)
+            wait_for(lambda: sidecar.restarts == 2)
+            held.release()
+        client.close(timeout=20)
+        stats = client.stats()
+        delivery = server.snapshot("nobody").delivery
+    assert stats["emitted"] == stats["acked"] == delivery.events_applied == 3, stats
+    assert delivery.events_duplicate <= stats["resent"]
