@@ -4,8 +4,9 @@ owner may forget (the sender process's `safe`, see esper_client.sidecar).
 The training process keeps every event after `safe` and hands those to the next sender if
 this one dies; the next sender counts them again when it finishes them. So a dying sender's
 counts must cover the events up to `safe` only: its counters minus what this ledger holds
-past `safe`. Memory: one entry per such event, at most the events the training process
-still keeps for this sender.
+past `safe`. Bound: one entry per such event, and every one of them is also held by the
+training process, whose unsafe tail counts against TelemetryConfig.ingress_max_events
+(essential events aside).
 """
 
 from __future__ import annotations
