@@ -275,7 +275,8 @@ class Sender(SenderBase):
     def _finish(self) -> None:
         """Save whatever is still buffered to the undelivered file; close spool and sink."""
         try:
-            self._drain()
+            for _ in range(len(self._ingress) // _MAX_DRAIN + 1):  # _drain takes that many
+                self._drain()
             leftovers = self.buffer.drain_all()
             if leftovers:
                 self._save_undelivered(leftovers)

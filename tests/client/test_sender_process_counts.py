@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from esper_client import TelemetryClient
+from esper_client import TelemetryClient, TelemetryConfig
+from esper_client import sender as sender_module
 from esper_client import sidecar as sidecar_module
 from esper_client.buffer import OutBuffer
 from esper_client.deferred import Call, Deferred
 from esper_client.policy import DropPolicy
 from esper_client.spool import Spool
+from esper_common.eventfile import read_batches
 from testkit import SanctumProcess, ThreadedSanctum
 from testkit.held import HeldAcks
 from tests.client.test_ingest_stream_sender import epoch
@@ -236,3 +240,25 @@ def test_events_a_replacement_learned_from_the_cursor_are_counted_by_someone(
         delivery = server.snapshot("nobody").delivery
     assert stats["emitted"] == stats["acked"] == delivery.events_applied == 3, stats
     assert delivery.events_duplicate <= stats["resent"]
+
+
+def test_close_counts_a_backlog_larger_than_one_drain(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At close the sender saves all that is queued, not one drain's worth (_MAX_DRAIN):
+    the rest was neither saved nor counted (in a sender child: `safe` stayed behind while
+    the events it saved were counted, so the tail handed on was counted twice)."""
+    monkeypatch.setattr(sender_module, "_MAX_DRAIN", 10)
+    cfg = TelemetryConfig(None, run_id="r", producer_id="p", file_path=str(tmp_path / "ev"),
+                          spool_dir=str(tmp_path / "spool"))
+    ingress: deque[tuple[tpb.TelemetryEvent, int]] = deque()
+    for seq in range(1, 26):
+        ev = epoch(seq)
+        ev.seq = seq
+        ingress.append((ev, time.time_ns()))
+    sender = sender_module.Sender(cfg, ingress, threading.Event(), lambda: 0)
+    sender.request_close(time.monotonic())  # already due: nothing is sent, all is saved
+    sender.run()
+    assert not ingress
+    assert sender.counters()["undelivered"] == 25
+    saved = [ev.seq for batch in read_batches(cfg.undelivered_path()) for ev in batch.events]
+    assert saved == list(range(1, 26))
