@@ -1,5 +1,5 @@
-"""Events a sender finished out of order (rejected, dropped) that lie past the point its
-owner may forget (the sender process's `safe`, see esper_client.sidecar).
+"""Events a sender finished out of order (rejected, dropped, or saved or lost at close) that
+lie past the point its owner may forget (the sender process's `safe`, see esper_client.sidecar).
 
 The training process keeps every event after `safe` and hands those to the next sender if
 this one dies; the next sender counts them again when it finishes them. So a dying sender's
@@ -14,8 +14,8 @@ from __future__ import annotations
 import heapq
 
 #: The outcomes recorded, as the page names their counts past `safe`.
-KINDS = ("rejected", "dropped")
-REJECTED, DROPPED = range(len(KINDS))
+KINDS = ("rejected", "dropped", "undelivered", "lost")
+REJECTED, DROPPED, UNDELIVERED, LOST = range(len(KINDS))
 
 
 class Ahead:

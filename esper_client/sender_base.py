@@ -20,7 +20,7 @@ from typing import Any
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
-from esper_client.ahead import REJECTED, Ahead
+from esper_client.ahead import KINDS, LOST, REJECTED, UNDELIVERED, Ahead
 from esper_client.buffer import OutBuffer
 from esper_client.config import TelemetryConfig
 from esper_client.deferred import Deferred
@@ -103,7 +103,7 @@ class SenderBase:
         self.ahead: Ahead | None = None
 
     def track_ahead(self) -> Ahead:
-        """For the sender process: record the seqs of rejected and dropped events, and
+        """For the sender process: record the seqs of events finished out of order, and
         count every outcome under `lock`, so that a status report taken under it sees the
         outbox, `acked_through` and the counters at one moment."""
         self.ahead = self.buffer.ahead = Ahead()
@@ -265,7 +265,7 @@ class SenderBase:
             seqs = {it[0] for it in bad}
         with self.lock:
             gone = self.buffer.discard(seqs)
-            self._count_rejected(gone)
+            self._count(REJECTED, gone)
         n = len(gone)
         self._log_once(
             "rejected", logging.ERROR,
@@ -292,17 +292,20 @@ class SenderBase:
 
     def _reject_locally(self, seq: int, why: str) -> None:
         with self.lock:
-            self._count_rejected((seq,))
+            self._count(REJECTED, (seq,))
         self._log_once("local-reject", logging.ERROR, "telemetry: dropped event seq=%d: %s",
                        seq, why)
 
-    def _count_rejected(self, seqs: Iterable[int]) -> None:
+    def _count(self, kind: int, seqs: Iterable[int]) -> None:
+        """Count events finished as KINDS[kind] (a SenderStats field); call it holding
+        `lock`. Their seqs go to `ahead` when it is kept."""
         n = 0
         for seq in seqs:
             n += 1
             if self.ahead is not None:
-                self.ahead.add(REJECTED, seq)
-        self.stats.rejected += n
+                self.ahead.add(kind, seq)
+        name = KINDS[kind]
+        setattr(self.stats, name, getattr(self.stats, name) + n)
 
     # -- close --------------------------------------------------------------------------
     def _save_undelivered(self, items: list[Item]) -> None:
@@ -314,11 +317,11 @@ class SenderBase:
             sink.close()
         except SinkError as err:
             with self.lock:
-                self.stats.lost += len(items)
+                self._count(LOST, (it[0] for it in items))
             log.error("telemetry: %d undelivered events lost: %s", len(items), err)
             return
         with self.lock:
-            self.stats.undelivered += len(items)
+            self._count(UNDELIVERED, (it[0] for it in items))
         token = " (with ESPER_TOKEN set to sanctum's token)" if self.cfg.token else ""
         log.warning(
             "telemetry: %d events were not delivered before close; saved to %s. Load them%s "

@@ -332,9 +332,9 @@ class Sidecar:
             self.restarts += 1
 
     def _retire(self) -> None:
-        """Fold the current child's counters into the base, less the rejected and dropped
-        events past its `safe` (still in the unsafe tail: whoever takes the tail counts
-        them); forget the child."""
+        """Fold the current child's counters into the base, less the events it finished
+        past its `safe` (still in the unsafe tail: whoever takes the tail counts them);
+        forget the child."""
         last = self.last
         for name in COUNTERS:
             if name not in ("pending", "spool_segments"):

@@ -144,7 +144,7 @@ class Child:
 
     def report(self) -> None:
         """Publish `safe` and the counters of one moment (the sender counts every outcome
-        under its lock), with how many of the rejected and dropped events lie past `safe`:
+        under its lock), with how many of the events it finished out of order lie past `safe`:
         if this process dies, the training process hands those to the next sender, which
         counts them again, so it keeps only the rest of these counts (esper_client.ahead)."""
         with self.sender.lock:
