@@ -14,13 +14,12 @@ over the same tail.
 
 Counters stay exact across a death: each event is counted once in acked + rejected +
 dropped (+ diverted, undelivered, lost). A dead child's counts are kept for the events up to
-its last reported `safe`, read with the counters as one record; those past it (a rejected
-or dropped event ahead of an unacknowledged one) are left out, and counted by whoever
-finishes the tail. So `rejected` and `dropped` may step back at a death until the tail is
-finished again. `sent` and `spooled` count wire sends and spool writes (a resend or respool
-after a death included); `resent` counts every event handed again to a new sender, sent
-before or not: an upper bound on what sanctum may answer as a duplicate, so a duplicate
-beyond it still means another writer.
+its last `safe` (one record with its counters); those past it (e.g. a rejected event ahead
+of an unacknowledged one) are counted by whoever finishes the tail, so `rejected` and
+`dropped` may step back at a death until then. `sent` and `spooled` count wire sends and
+spool writes, a resend or respool included; `resent` counts every event handed again to a
+new sender, sent before or not: a bound on what sanctum may answer as a duplicate, so a
+duplicate beyond it still means another writer.
 """
 
 from __future__ import annotations
