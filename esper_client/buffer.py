@@ -12,6 +12,7 @@ import logging
 from collections import deque
 from itertools import islice
 
+from esper_client.ahead import DROPPED, Ahead
 from esper_client.policy import DropPolicy
 from esper_client.spool import Item, Spool
 from esper_common.events import ESSENTIAL_TYPES
@@ -34,8 +35,12 @@ class OutBuffer:
         self.head: deque[Item] = deque()
         self.mem: deque[Item] = deque()
         self.spooled = 0
-        #: The highest seq acknowledged so far (every event up to it is confirmed).
+        #: The highest seq acknowledged and counted so far: the last event taken off the
+        #: head by an ack (a cursor ahead of what was taken moves it no further), so every
+        #: event up to it has left the outbox.
         self.acked_through = 0
+        #: Where dropped events' seqs are recorded (the sender process; else None).
+        self.ahead: Ahead | None = None
         self._spool_broken = False
 
     def __len__(self) -> int:
@@ -52,7 +57,7 @@ class OutBuffer:
             return
         if self._spool_broken:
             # No disk to spill to: keep essential events in memory, drop the rest (counted).
-            if self.policy.keep(item[1], 2.0):
+            if self._keep(item, 2.0):
                 self.mem.append(item)
             return
         self.mem.append(item)
@@ -84,22 +89,24 @@ class OutBuffer:
 
     def ack_through(self, seq: int) -> int:
         """Forget every head event with seq <= `seq`; returns how many were acknowledged."""
-        n = 0
-        if seq > self.acked_through:
-            self.acked_through = seq
-        while self.head and self.head[0][0] <= seq:
-            self.head.popleft()
+        n = last = 0
+        head = self.head
+        while head and head[0][0] <= seq:
+            last = head.popleft()[0]
             n += 1
+        if last > self.acked_through:  # the head is in seq order
+            self.acked_through = last
         self.spool.ack_through(seq)
         if self._spool_broken and not self.mem and not self.spool.unread_events:
             self._spool_broken = False  # drained: try the disk again next time
         return n
 
-    def discard(self, seqs: set[int]) -> int:
-        """Remove the given events from the head (rejected by sanctum); returns how many."""
-        before = len(self.head)
-        self.head = deque(item for item in self.head if item[0] not in seqs)
-        return before - len(self.head)
+    def discard(self, seqs: set[int]) -> list[int]:
+        """Remove the given events from the head (rejected by sanctum); returns their seqs."""
+        gone = [item[0] for item in self.head if item[0] in seqs]
+        if gone:
+            self.head = deque(item for item in self.head if item[0] not in seqs)
+        return gone
 
     def drain_all(self) -> list[Item]:
         """Everything still buffered, in order (for writing leftovers at close)."""
@@ -120,7 +127,7 @@ class OutBuffer:
         try:
             for i, item in enumerate(items):  # noqa: B007 - i is used after an OSError
                 level = self.spool.unread_bytes / self.spool_max_bytes
-                if self.policy.keep(item[1], level):
+                if self._keep(item, level):
                     kept.append(item)
                     if len(kept) >= self.spill_chunk:
                         self.spool.append(kept)
@@ -142,6 +149,16 @@ class OutBuffer:
                     self.mem.append(item)
                 else:
                     self.policy.dropped += 1
+                    if self.ahead is not None:
+                        self.ahead.add(DROPPED, item[0])
             for item in items[i + 1 if i < len(items) else len(items):]:
-                if self.policy.keep(item[1], 2.0):
+                if self._keep(item, 2.0):
                     self.mem.append(item)
+
+    def _keep(self, item: Item, level: float) -> bool:
+        """The drop policy's verdict on `item`; a drop is recorded in `ahead`."""
+        if self.policy.keep(item[1], level):
+            return True
+        if self.ahead is not None:
+            self.ahead.add(DROPPED, item[0])
+        return False

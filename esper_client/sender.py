@@ -123,7 +123,7 @@ class Sender(SenderBase):
                     try:
                         event = item.event()
                     except Exception as exc:  # a typed emitter or log() given an unusable value
-                        self._reject_locally(f"cannot build event seq={item.seq}: {exc!r}")
+                        self._reject_locally(item.seq, f"cannot build event: {exc!r}")
                         continue
                 else:
                     event, emitted_ns = item
@@ -137,15 +137,16 @@ class Sender(SenderBase):
                         ts.seconds, ts.nanos = divmod(emitted_ns, 1_000_000_000)
                     data = event.SerializeToString()
                 except Exception as exc:
-                    self._reject_locally(f"cannot encode event seq={event.seq}: {exc}")
+                    self._reject_locally(event.seq, f"cannot encode event: {exc}")
                     continue
                 if len(data) > limit:
-                    self._reject_locally(f"event seq={event.seq} is {len(data)} bytes (> {limit})")
+                    self._reject_locally(event.seq, f"it is {len(data)} bytes (> {limit})")
                     continue
                 push((event.seq, event.event_type, data))
         finally:  # what was popped is never lost, even on a crash
             if out:
-                self.buffer.extend(out)
+                with self.lock:  # the drop policy may count some
+                    self.buffer.extend(out)
 
     def _pump(self) -> None:
         """Send until the outbox is empty, a failure schedules a retry, or close is due."""
@@ -274,7 +275,8 @@ class Sender(SenderBase):
     def _finish(self) -> None:
         """Save whatever is still buffered to the undelivered file; close spool and sink."""
         try:
-            self._drain()
+            for _ in range(len(self._ingress) // _MAX_DRAIN + 1):  # _drain takes that many
+                self._drain()
             leftovers = self.buffer.drain_all()
             if leftovers:
                 self._save_undelivered(leftovers)

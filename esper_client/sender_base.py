@@ -7,17 +7,20 @@ holds everything both ways (IngestStream and Ingest calls) share.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.telemetry.v1 import telemetry_pb2 as tpb
+from esper_client.ahead import KINDS, LOST, REJECTED, UNDELIVERED, Ahead
 from esper_client.buffer import OutBuffer
 from esper_client.config import TelemetryConfig
 from esper_client.deferred import Deferred
@@ -95,6 +98,17 @@ class SenderBase:
         self._window = Window(cfg.max_unacked_batches)
         #: Whether to send on IngestStream (off for an event file or an older sanctum).
         self._streaming = cfg.ingest_stream and cfg.target is not None
+        #: Held while an outcome is counted (see track_ahead); a no-op until then.
+        self.lock: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        self.ahead: Ahead | None = None
+
+    def track_ahead(self) -> Ahead:
+        """For the sender process: record the seqs of events finished out of order, and
+        count every outcome under `lock`, so that a status report taken under it sees the
+        outbox, `acked_through` and the counters at one moment."""
+        self.ahead = self.buffer.ahead = Ahead()
+        self.lock = threading.Lock()
+        return self.ahead
 
     @property
     def dropped(self) -> int:
@@ -175,11 +189,12 @@ class SenderBase:
     def _on_success(self, items: list[Item], n_batches: int, total_dropped: int,
                     calls: int = 1) -> None:
         if items:
-            n = self.buffer.ack_through(items[-1][0])
-            if isinstance(self._sink, FileSink) and self.cfg.target is not None:
-                self.stats.diverted += n
-            else:
-                self.stats.acked += n
+            with self.lock:
+                n = self.buffer.ack_through(items[-1][0])
+                if isinstance(self._sink, FileSink) and self.cfg.target is not None:
+                    self.stats.diverted += n
+                else:
+                    self.stats.acked += n
         self.stats.batches += n_batches
         self.stats.calls += calls
         self._drops_reported = max(self._drops_reported, total_dropped)
@@ -199,7 +214,8 @@ class SenderBase:
             return
         if not self._connected_once:
             self._startup_cursor = cursor
-        self.stats.acked += self.buffer.ack_through(cursor)
+        with self.lock:
+            self.stats.acked += self.buffer.ack_through(cursor)
 
     def _on_failure(self, err: SinkError, chunks: list[list[Item]]) -> None:
         self.stats.errors += 1
@@ -236,7 +252,8 @@ class SenderBase:
             self._on_failure(cursor_err, [])
             return
         if cursor:
-            self.stats.acked += self.buffer.ack_through(cursor)
+            with self.lock:
+                self.stats.acked += self.buffer.ack_through(cursor)
         bad = next((c for c in chunks if c[-1][0] > (cursor or 0)), None)
         if bad is None:
             # Nothing of ours to blame (e.g. a drops-only batch): stop re-sending that report.
@@ -246,8 +263,10 @@ class SenderBase:
             seqs = {bad[i][0] for i in err.bad_indexes}
         else:
             seqs = {it[0] for it in bad}
-        n = self.buffer.discard(seqs)
-        self.stats.rejected += n
+        with self.lock:
+            gone = self.buffer.discard(seqs)
+            self._count(REJECTED, gone)
+        n = len(gone)
         self._log_once(
             "rejected", logging.ERROR,
             "telemetry: sanctum rejected %d event(s) (seq %s) as invalid and they were dropped "
@@ -271,9 +290,22 @@ class SenderBase:
         self._sink = FileSink(path)
         self._need_cursor = False
 
-    def _reject_locally(self, why: str) -> None:
-        self.stats.rejected += 1
-        self._log_once("local-reject", logging.ERROR, "telemetry: dropped an event: %s", why)
+    def _reject_locally(self, seq: int, why: str) -> None:
+        with self.lock:
+            self._count(REJECTED, (seq,))
+        self._log_once("local-reject", logging.ERROR, "telemetry: dropped event seq=%d: %s",
+                       seq, why)
+
+    def _count(self, kind: int, seqs: Iterable[int]) -> None:
+        """Count events finished as KINDS[kind] (a SenderStats field); call it holding
+        `lock`. Their seqs go to `ahead` when it is kept."""
+        n = 0
+        for seq in seqs:
+            n += 1
+            if self.ahead is not None:
+                self.ahead.add(kind, seq)
+        name = KINDS[kind]
+        setattr(self.stats, name, getattr(self.stats, name) + n)
 
     # -- close --------------------------------------------------------------------------
     def _save_undelivered(self, items: list[Item]) -> None:
@@ -284,10 +316,12 @@ class SenderBase:
             sink.send([encode_batch((it[2] for it in c), drops) for c in self._chunk(items)], 0)
             sink.close()
         except SinkError as err:
-            self.stats.lost += len(items)
+            with self.lock:
+                self._count(LOST, (it[0] for it in items))
             log.error("telemetry: %d undelivered events lost: %s", len(items), err)
             return
-        self.stats.undelivered += len(items)
+        with self.lock:
+            self._count(UNDELIVERED, (it[0] for it in items))
         token = " (with ESPER_TOKEN set to sanctum's token)" if self.cfg.token else ""
         log.warning(
             "telemetry: %d events were not delivered before close; saved to %s. Load them%s "

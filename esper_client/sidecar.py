@@ -5,11 +5,21 @@ The training process keeps emit() as it is (a seq and an append) and one light w
 thread: each send gap it moves what was queued to the child as one pickled batch over a
 pipe (built events as serialized bytes, Deferred carriers as themselves: the child builds
 them). It keeps every batch it handed over until the child reports, on a shared status page
-(esper_client.sidecar_status), that all events up to its last seq are safe: acknowledged by
-sanctum, or written to the event file or the undelivered file. If the child dies, the writer
-logs it, starts another one and hands it that unsafe tail again (sanctum applies each
-(producer, seq) once, so nothing is applied twice). If no child can run, the ordinary
-in-process sender thread takes over the same tail.
+(esper_client.sidecar_status), that all events up to its last seq are safe: finished with and
+counted (acknowledged by sanctum, written to the event file or the undelivered file,
+rejected, or dropped by the policy). If the child dies, the writer logs it, starts another
+one and hands it that unsafe tail again (sanctum applies each (producer, seq) once, so
+nothing is applied twice). If no child can run, the ordinary in-process sender thread takes
+over the same tail.
+
+Counters stay exact across a death: each event is counted once in acked + rejected +
+dropped (+ diverted, undelivered, lost). A dead child's counts are kept for the events up to
+its last `safe` (one record with its counters); those past it (e.g. a rejected event ahead
+of an unacknowledged one) are counted by whoever finishes the tail, so `rejected` and
+`dropped` may step back at a death until then. `sent` and `spooled` count wire sends and
+spool writes, a resend or respool included; `resent` counts every event handed again to a
+new sender, sent before or not: a bound on what sanctum may answer as a duplicate, so a
+duplicate beyond it still means another writer.
 """
 
 from __future__ import annotations
@@ -240,7 +250,9 @@ class Sidecar:
         try:
             event = item.event()
         except Exception:
-            event = tpb.TelemetryEvent()  # unbuildable: the child counts it as rejected
+            # Unbuildable: sanctum refuses it (no payload), counted as rejected under its
+            # own seq, which keeps the child's outbox in seq order.
+            event = tpb.TelemetryEvent(seq=seq)
         return (seq, ns, event.SerializeToString())
 
     def _forget_safe(self) -> None:
@@ -319,10 +331,13 @@ class Sidecar:
             self.restarts += 1
 
     def _retire(self) -> None:
-        """Fold the current child's counters into the base; forget the child."""
+        """Fold the current child's counters into the base, less the events it finished
+        past its `safe` (still in the unsafe tail: whoever takes the tail counts them);
+        forget the child."""
+        last = self.last
         for name in COUNTERS:
             if name not in ("pending", "spool_segments"):
-                self.base[name] += self.last.get(name, 0)
+                self.base[name] += last.get(name, 0) - last.get(f"{name}_ahead", 0)
         self.last = {}
         proc = self._proc
         if proc is not None and proc.stdin is not None:

@@ -61,6 +61,7 @@ class Child:
         self.parent_dropped = 0
         self.sender = Sender(self.cfg, self.ingress, self.wake,
                              lambda: self.parent_dropped + self.dropped_before)
+        self.ahead = self.sender.track_ahead()
         self.skip_through = init["safe"]  # finished with by an earlier child
         self.received = init["safe"]  # the highest seq taken
         self.taken = 0  # events taken (after skipping), counted before they are queued
@@ -114,8 +115,9 @@ class Child:
                 out.append(item)
             if seq > top:
                 top = seq
-        self.taken += len(out)  # first the count, then the seq (see safe())
-        self.received = top
+        with self.sender.lock:  # a report sees both or neither
+            self.taken += len(out)
+            self.received = top
         ingress = self.ingress
         n = len(ingress)
         ingress.extend(out)
@@ -124,13 +126,14 @@ class Child:
             sender.idle = False
             self.wake.set()
 
-    def safe(self, received: int) -> int:
-        """The highest seq through which everything received is finished with: all of it
-        when the finished events add up to those taken (counters grow only once an event is
-        done with, so no event on its way between queues is counted), else the highest
-        acknowledgement. `received` must be read before this call (see _take)."""
+    def safe(self) -> int:
+        """The highest seq through which every event received is finished with and counted:
+        all of it when the finished events add up to those taken (counters grow only once
+        an event is done with, so no event on its way between queues is counted), else the
+        last event acknowledged (the outbox is in seq order: everything before it was acked,
+        rejected or dropped). Call it holding the sender's lock."""
         s, buf = self.sender.stats, self.sender.buffer
-        taken = self.taken
+        taken, received = self.taken, self.received
         finished = (s.acked + s.diverted + s.rejected + buf.dropped + s.undelivered + s.lost)
         if finished >= taken:
             safe = received
@@ -140,11 +143,17 @@ class Child:
         return self._safe
 
     def report(self) -> None:
-        received = self.received
-        safe = self.safe(received)
-        counters = self.sender.counters()  # after `safe`: they count at least what it covers
+        """Publish `safe` and the counters of one moment (the sender counts every outcome
+        under its lock), with how many of the events it finished out of order lie past `safe`:
+        if this process dies, the training process hands those to the next sender, which
+        counts them again, so it keeps only the rest of these counts (esper_client.ahead)."""
+        with self.sender.lock:
+            safe = self.safe()
+            counters = self.sender.counters()
+            ahead = self.ahead.past(safe)
+            received = self.received
         self.page.write({
-            "ready": 1, "done": int(self.done), "safe": safe, "received": received,
+            "ready": 1, "done": int(self.done), "safe": safe, "received": received, **ahead,
             **counters, "pending": len(self.ingress) + counters["pending"],
             "cpu_ns": time.process_time_ns(),
         })

@@ -17,14 +17,18 @@ import tempfile
 import time
 from typing import Any, BinaryIO
 
-#: Counter names after the header (version, ready, done, safe, received). `safe`: every event
-#: with seq <= safe that the child received is finished with (acknowledged by sanctum,
-#: written to the event file or the undelivered file, rejected or dropped by the policy):
-#: the parent may forget it. `received`: the highest seq the child was handed.
+from esper_client.ahead import KINDS
+
+#: Counter names after the header. `safe`: every event with seq <= safe that the child
+#: received is finished with and counted (acknowledged by sanctum, written to the event file
+#: or the undelivered file, rejected, or dropped by the policy): the parent may forget it.
+#: `received`: the highest seq the child was handed. `<kind>_ahead`: how many of the events
+#: counted as rejected, dropped, undelivered or lost have a seq past `safe` (the parent still
+#: holds those, and hands them to the next sender if this one dies: esper_client.ahead).
 COUNTERS = ("sent", "resent", "acked", "spooled", "dropped", "rejected", "diverted",
             "undelivered", "lost", "reconnects", "errors", "batches", "duplicate",
             "conflicting", "pending", "spool_segments", "cpu_ns")
-HEADER = ("version", "ready", "done", "safe", "received")
+HEADER = ("version", "ready", "done", "safe", "received", *(f"{k}_ahead" for k in KINDS))
 _FIELDS = HEADER + COUNTERS
 _FMT = struct.Struct(f"<{len(_FIELDS)}q")
 SIZE = mmap.PAGESIZE
