@@ -70,6 +70,9 @@ class Sidecar:
         self.handed = 0  # the highest seq handed to a child
         self.base: dict[str, int] = dict.fromkeys(COUNTERS, 0)  # from children that died
         self.last: dict[str, int] = {}  # the current child's last consistent status
+        #: Held while base, last or the status page change or are read together: stats() runs
+        #: on the caller's thread while the writer may retire a dead child's page.
+        self._counts = threading.RLock()
         self.safe = 0
         self.restarts = 0
         self.fallback: Sender | None = None
@@ -143,17 +146,18 @@ class Sidecar:
     def stats(self) -> dict[str, int]:
         """The sender's counters: earlier children's, plus the current child's (or the
         in-process sender's after a fall-back)."""
-        out = dict(self.base)
-        if self.fallback is not None:
-            now: dict[str, int] = self.fallback.counters()
-        else:
-            self._read_status()
-            now = self.last
-        for name in COUNTERS:
-            out[name] += now.get(name, 0)
-        out["pending"] = now.get("pending", 0)
-        out["spool_segments"] = now.get("spool_segments", 0)
-        return out
+        with self._counts:
+            out = dict(self.base)
+            if self.fallback is not None:
+                now: dict[str, int] = self.fallback.counters()
+            else:
+                self._read_status()
+                now = self.last
+            for name in COUNTERS:
+                out[name] += now.get(name, 0)
+            out["pending"] = now.get("pending", 0)
+            out["spool_segments"] = now.get("spool_segments", 0)
+            return out
 
     # -- the writer thread --------------------------------------------------------------
     def _run(self) -> None:
@@ -265,12 +269,13 @@ class Sidecar:
                 self.client._held -= freed
 
     def _read_status(self) -> None:
-        if self._page is None:
-            return
-        status = self._page.read()
-        if status:
-            self.last = status
-            self.safe = max(self.safe, status["safe"])
+        with self._counts:
+            if self._page is None:
+                return
+            status = self._page.read()
+            if status:
+                self.last = status
+                self.safe = max(self.safe, status["safe"])
 
     # -- the child ----------------------------------------------------------------------
     def _start_child(self, what: str) -> bool:
@@ -291,7 +296,8 @@ class Sidecar:
             [sys.executable, "-m", CHILD_MODULE, str(page.fd)],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, pass_fds=(page.fd,), env=env,
             start_new_session=True)  # a Ctrl-C in the terminal is the trainer's to handle
-        self._proc, self._page, self.last = proc, page, {}
+        with self._counts:
+            self._proc, self._page, self.last = proc, page, {}
         self._write(pickle.dumps({
             "cfg": cfg, "path": list(sys.path), "safe": self.safe, "handed": self.handed,
             "dropped_before": self.base["dropped"], "log": log_settings()}))
@@ -334,11 +340,15 @@ class Sidecar:
         """Fold the current child's counters into the base, less the events it finished
         past its `safe` (still in the unsafe tail: whoever takes the tail counts them);
         forget the child."""
-        last = self.last
-        for name in COUNTERS:
-            if name not in ("pending", "spool_segments"):
-                self.base[name] += last.get(name, 0) - last.get(f"{name}_ahead", 0)
-        self.last = {}
+        with self._counts:
+            last = self.last
+            for name in COUNTERS:
+                if name not in ("pending", "spool_segments"):
+                    self.base[name] += last.get(name, 0) - last.get(f"{name}_ahead", 0)
+            self.last = {}
+            page, self._page = self._page, None
+        if page is not None:
+            page.close()
         proc = self._proc
         if proc is not None and proc.stdin is not None:
             with contextlib.suppress(OSError):
@@ -347,9 +357,7 @@ class Sidecar:
             # Whatever a dead child had spooled is in the unsafe tail too (a spool is not
             # "safe"); one that finished removed its spool itself.
             shutil.rmtree(self.cfg.spool_path(proc.pid), ignore_errors=True)
-        if self._page is not None:
-            self._page.close()
-        self._proc = self._page = None
+        self._proc = None
 
     def _fall_back(self, why: str) -> None:
         """The in-process sender thread takes the unsafe tail and the queue from here on."""

@@ -262,3 +262,43 @@ def test_close_counts_a_backlog_larger_than_one_drain(
     assert sender.counters()["undelivered"] == 25
     saved = [ev.seq for batch in read_batches(cfg.undelivered_path()) for ev in batch.events]
     assert saved == list(range(1, 26))
+
+
+def test_stats_read_while_children_die_neither_fails_nor_counts_twice(
+        tmp_path: Path, server: SanctumProcess) -> None:
+    """stats() runs on the caller's thread while the writer retires a dead child (folds its
+    counters into the base, closes its status page): it must never see both halves, nor a
+    closed page."""
+    client = process_client(server.address, "stats-race", tmp_path)
+    client.start()
+    n = 50
+    for i in range(n):
+        client.emit(epoch(i))
+    wait_for(lambda: client.stats()["acked"] == n)
+    seen: list[int] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            try:
+                seen.append(client.stats()["acked"])
+            except BaseException as exc:  # noqa: BLE001 - what the test looks for
+                errors.append(exc)
+                return
+
+    reader = threading.Thread(target=hammer, daemon=True)
+    reader.start()
+    sidecar = client._sidecar
+    assert sidecar is not None
+    try:
+        for restarts in range(1, 4):
+            os.kill(child_pid(client), signal.SIGKILL)
+            wait_for(lambda r=restarts: sidecar.restarts == r and sidecar._proc is not None)
+    finally:
+        stop.set()
+        reader.join(10)
+        client.close(10)
+    assert not errors, errors
+    assert seen and max(seen) == n  # never the dead child's acks counted twice
+    assert client.stats()["acked"] == n
