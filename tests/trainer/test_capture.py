@@ -257,6 +257,15 @@ def test_epoch_completed_reads_the_batched_norms(task) -> None:
     assert item.build() == expected  # the capture keeps what it saw
 
 
+def test_a_new_carrier_has_every_field_of_a_new_deferred() -> None:
+    """Captured sets Deferred's fields itself (one call less per event): all of them."""
+    fresh, item = Deferred(), capture.Lifecycle(7, (1, 2))
+    for name in Deferred.__slots__:
+        expected = 7 if name == "event_type" else getattr(fresh, name)
+        assert getattr(item, name) == expected, name
+    assert item.values == (1, 2)
+
+
 def test_capture_module_unpickles_without_torch() -> None:
     """A process that only builds carriers (the sender's) need not import torch."""
     code = ("import sys, trainer_svc.capture; "
