@@ -372,7 +372,7 @@ def seed_grad_norms(envs: list[MorphoEnv]) -> list[list[float | None]]:
     return out
 
 
-def tensor_floats(scalars: list[torch.Tensor]) -> list[float]:
+def tensor_floats(scalars: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> list[float]:
     """The values of 0-dim tensors as floats: one .item() each on the CPU (cheaper than
     stacking a few), one stack and one device sync elsewhere."""
     if scalars[0].is_cpu:
