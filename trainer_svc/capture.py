@@ -29,7 +29,8 @@ class Captured(Deferred):
     __slots__ = ("values",)
 
     def __init__(self, event_type: int, values: tuple[Any, ...]) -> None:
-        super().__init__(None)
+        # Deferred.__init__'s fields set here: one call less for every per-step event
+        self.pool, self.seq, self.emitted_ns = None, 0, 0
         self.event_type = event_type
         self.values = values
 

@@ -129,6 +129,9 @@ class MorphoEnv:
         self._seed_counter = 0
         #: slot id -> (its seed module, the module's parameters), see seed_params.
         self._seed_params: dict[str, tuple[nn.Module, tuple[nn.Parameter, ...]]] = {}
+        #: The slots' modules when `_seeds` was listed, and that list (see seeds).
+        self._seeds_of: list[nn.Module | None] = []
+        self._seeds: tuple[tuple[int, tuple[nn.Parameter, ...]], ...] = ()
 
     # -- episode -------------------------------------------------------------------------
     def reset(self) -> None:
@@ -218,12 +221,14 @@ class MorphoEnv:
             module = build_seed(bp, HOST_WIDTH)
             init_module_(module, self.g)
             module = module.to(self.device)
+            params = tuple(module.parameters())  # listed once: count, optimizer, telemetry
+            self._seed_params[slot.slot_id] = (module, params)
             self._seed_counter += 1
             seed_id = f"env{self.env_id}-seed{self._seed_counter}"
-            slot.germinate(bp, seed_id, module, param_count(module), STYLES[action.style],
-                           ALPHA_TARGETS[action.alpha_target], TEMPO_EPOCHS[action.tempo],
-                           self.accuracy, out)
-            self.seed_opts[slot.slot_id] = torch.optim.Adam(module.parameters(), lr=SEED_LR)
+            slot.germinate(bp, seed_id, module, sum(p.numel() for p in params),
+                           STYLES[action.style], ALPHA_TARGETS[action.alpha_target],
+                           TEMPO_EPOCHS[action.tempo], self.accuracy, out)
+            self.seed_opts[slot.slot_id] = torch.optim.Adam(params, lr=SEED_LR)
         elif op == OP.LIFECYCLE_OP_ADVANCE:
             slot.advance(out)
         elif op == OP.LIFECYCLE_OP_SET_ALPHA_TARGET:
@@ -320,6 +325,17 @@ class MorphoEnv:
             listed = self._seed_params[slot.slot_id] = (module, tuple(module.parameters()))
         return listed[1]
 
+    def seeds(self) -> tuple[tuple[int, tuple[nn.Parameter, ...]], ...]:
+        """(slot index, its seed's parameters) for each slot holding a seed, in slot order;
+        listed again only when a slot's module changed (seed_grad_norms reads it every
+        epoch)."""
+        modules = [s.module for s in self.slots]
+        if modules != self._seeds_of:  # compares the modules by identity
+            self._seeds_of = modules
+            self._seeds = tuple((i, self.seed_params(s)) for i, s in enumerate(self.slots)
+                                if s.module is not None)
+        return self._seeds
+
     def seed_grad_norm(self, slot: Slot) -> float | None:
         """Gradient norm of the slot's seed after the last minibatch; None without grads.
         (Telemetry reads every seed's at once with `seed_grad_norms`.)"""
@@ -331,30 +347,37 @@ class MorphoEnv:
 
 def seed_grad_norms(envs: list[MorphoEnv]) -> list[list[float | None]]:
     """Every env's seed gradient norms, per slot: as `seed_grad_norm`, except that a
-    non-finite norm is None too. Two tensor ops and one device sync per call, however many
-    seeds: this runs on the training thread after every epoch."""
+    non-finite norm is None too. One batched norm over every seed's gradients (and one
+    device sync) per call, however many seeds: this runs on the training thread after every
+    epoch. The norm of a concatenation is the root of the sum of its parts' squared norms:
+    each seed's is the hypot of its tensors' norms."""
     out: list[list[float | None]] = [[None] * len(e.slots) for e in envs]
     grads: list[torch.Tensor] = []
-    spans: list[tuple[int, int, int]] = []  # per seed with grads: env, slot, its grad count
-    for ei, env in enumerate(envs):
-        for si, slot in enumerate(env.slots):
-            if slot.module is None:
-                continue
-            gs = [p.grad for p in env.seed_params(slot) if p.grad is not None]
+    spans: list[tuple[list[float | None], int, int]] = []  # per seed: its row, slot, count
+    for env, row in zip(envs, out, strict=True):
+        for si, params in env.seeds():
+            gs = [g for p in params if (g := p.grad) is not None]
             if gs:
                 grads += gs
-                spans.append((ei, si, len(gs)))
+                spans.append((row, si, len(gs)))
     if not spans:
         return out
-    # the norm of a concatenation is the root of the sum of its parts' squared norms
-    norms = torch.stack(torch._foreach_norm(grads)).tolist()
+    norms = tensor_floats(torch._foreach_norm(grads))
     k = 0
-    for ei, si, n in spans:
+    for row, si, n in spans:
         norm = math.hypot(*norms[k:k + n])
         k += n
         if math.isfinite(norm):
-            out[ei][si] = norm
+            row[si] = norm
     return out
+
+
+def tensor_floats(scalars: tuple[torch.Tensor, ...] | list[torch.Tensor]) -> list[float]:
+    """The values of 0-dim tensors as floats: one .item() each on the CPU (cheaper than
+    stacking a few), one stack and one device sync elsewhere."""
+    if scalars[0].is_cpu:
+        return [t.item() for t in scalars]
+    return torch.stack(scalars).tolist()
 
 
 class VecEnv:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client import TelemetryClient, TelemetryConfig
@@ -205,6 +206,43 @@ def test_batched_seed_grad_norms_match_the_per_seed_ones(task) -> None:
     assert seed_grad_norms([]) == []
 
 
+def straightforward_norms(env) -> list[float | None]:
+    """Each slot's seed gradient norm computed plainly: the hypot of its parameters'
+    gradient norms (listed from the module, one norm at a time), None without a seed, without
+    gradients or when not finite."""
+    out: list[float | None] = []
+    for slot in env.slots:
+        grads = [] if slot.module is None else [
+            p.grad for p in slot.module.parameters() if p.grad is not None]
+        norm = math.hypot(*[torch.linalg.vector_norm(g).item() for g in grads])
+        out.append(norm if grads and math.isfinite(norm) else None)
+    return out
+
+
+def test_seed_grad_norms_equal_the_straightforward_ones_exactly(task) -> None:
+    """Bit for bit, through germination, training, a prune and a reset (the seed lists are
+    cached per env and must follow the slots)."""
+    a, b = make_env(task), make_env(task)
+    a.step(act(OP.LIFECYCLE_OP_GERMINATE, slot=0, bp="mlp"))
+    b.apply(act(OP.LIFECYCLE_OP_GERMINATE, slot=2, bp="norm"))  # built, no grads yet
+    assert seed_grad_norms([a, b]) == [straightforward_norms(a), straightforward_norms(b)]
+    assert [g is None for g in seed_grad_norms([a, b])[0]] == [False, True, True]
+    assert seed_grad_norms([a, b])[1] == [None, None, None]  # unmeasured, not 0.0
+    a.step(act(OP.LIFECYCLE_OP_GERMINATE, slot=1, bp="lora"))
+    b.step(act(OP.LIFECYCLE_OP_GERMINATE, slot=0, bp="mlp_small"))
+    got = seed_grad_norms([a, b])
+    assert got == [straightforward_norms(a), straightforward_norms(b)]
+    assert [[g is None for g in row] for row in got] == [[False, False, True],
+                                                          [False, True, False]]
+    a.step(act(OP.LIFECYCLE_OP_PRUNE, slot=0))
+    assert a.slots[0].module is None
+    got = seed_grad_norms([a, b])
+    assert got[0][0] is None and got[0][1] is not None
+    assert got == [straightforward_norms(a), straightforward_norms(b)]
+    b.reset()
+    assert seed_grad_norms([a, b]) == [straightforward_norms(a), [None, None, None]]
+
+
 def test_epoch_completed_reads_the_batched_norms(task) -> None:
     env = make_env(task)
     blended_seed(env, slot=1, bp="mlp")
@@ -217,6 +255,15 @@ def test_epoch_completed_reads_the_batched_norms(task) -> None:
     expected = item.build()
     env.slots[1].alpha, env.slots[1].stage = 0.0, S.SEED_STAGE_PRUNED
     assert item.build() == expected  # the capture keeps what it saw
+
+
+def test_a_new_carrier_has_every_field_of_a_new_deferred() -> None:
+    """Captured sets Deferred's fields itself (one call less per event): all of them."""
+    fresh, item = Deferred(), capture.Lifecycle(7, (1, 2))
+    for name in Deferred.__slots__:
+        expected = 7 if name == "event_type" else getattr(fresh, name)
+        assert getattr(item, name) == expected, name
+    assert item.values == (1, 2)
 
 
 def test_capture_module_unpickles_without_torch() -> None:
