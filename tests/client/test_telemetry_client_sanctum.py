@@ -211,7 +211,7 @@ def test_spool_limit_drops_by_policy_and_the_count_reaches_sanctum(tmp_path: Pat
     dropped = client.stats()["dropped"]
     assert dropped > 0
     with ThreadedSanctum(port=port) as server:
-        client.close(timeout=15)
+        client.close(timeout=60)  # returns once all is delivered; a loaded machine is slow
         snap = server.snapshot(run_id)
     stats = client.stats()
     assert stats["acked"] == len(events) - dropped

@@ -96,7 +96,9 @@ def test_webhook_gets_rising_and_falling_edges_and_gauges_show_the_run(hook: Hoo
         assert hook.bodies[1]["edge"] == "falling"
         assert hook.bodies[1]["finding"]["rule_id"] == "exploding_gradients"
         assert _metrics(server)[key] == 0.0
-        assert _metrics(server)["esper_alerts_sent_total"] == 2.0
+        # Counted once the webhook has answered, a moment after it got the body.
+        wait_for(lambda: _metrics(server)["esper_alerts_sent_total"] == 2.0,
+                 what="two sent alerts counted")
 
 
 def test_gauges_carry_episodes_and_reward() -> None:
