@@ -189,11 +189,12 @@ class SanctumProcess:
         self.proc = subprocess.Popen(self.command(), stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, env=env)
         listening = threading.Event()
-        threading.Thread(target=self._pump, args=(self.proc, listening), daemon=True).start()
+        pump = threading.Thread(target=self._pump, args=(self.proc, listening), daemon=True)
+        pump.start()
         deadline = time.monotonic() + timeout
         while not listening.wait(0.1):
             if self.proc.poll() is not None:
-                time.sleep(0.2)  # let the pump collect the last words
+                pump.join(10)  # it ends at the pipe's end: the last words are collected
                 raise RuntimeError(f"sanctum exited with {self.proc.returncode}: "
                                    f"{''.join(self.output)}")
             if time.monotonic() > deadline:

@@ -10,7 +10,7 @@ import pytest
 
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from esper_client import TelemetryClient, TelemetryConfig
-from testkit import ThreadedSanctum
+from testkit import ThreadedSanctum, wait_for
 
 
 def epoch(i: int) -> tpb.TelemetryEvent:
@@ -18,7 +18,7 @@ def epoch(i: int) -> tpb.TelemetryEvent:
                               epoch_completed=tpb.EpochCompletedPayload(reward=float(i)))
 
 
-def wait_acked(client: TelemetryClient, n: int, timeout: float = 10.0) -> float:
+def wait_acked(client: TelemetryClient, n: int, timeout: float = 30.0) -> float:
     """Seconds until `n` events are acknowledged."""
     t0 = time.monotonic()
     while client.stats()["acked"] < n:
@@ -28,24 +28,25 @@ def wait_acked(client: TelemetryClient, n: int, timeout: float = 10.0) -> float:
 
 
 def test_idle_sender_ships_at_once(tmp_path: Path) -> None:
-    """With a 5 s tick, a fixed-interval sender would hold each event up to 5 s."""
+    """With a 60 s tick, a fixed-interval sender would hold each event emitted to an idle
+    sender about 60 s: each one acknowledged within 30 s was shipped at once (the lags are
+    printed, not asserted: a loaded machine is slow, not wrong)."""
     with ThreadedSanctum() as server:
         client = TelemetryClient(TelemetryConfig(
             target=server.address, run_id="flush", producer_id="p", spool_dir=str(tmp_path),
-            flush_interval_s=5.0, send_gap_s=0.02))
+            flush_interval_s=60.0, send_gap_s=0.02))
         client.start()
         try:
             client.emit(epoch(0))
             wait_acked(client, 1)  # connects, reads the resume cursor
-            time.sleep(0.3)  # the sender is idle again
             lags = []
             for i in range(1, 4):
+                wait_for(lambda: client._sender.idle, what="an idle sender")
                 client.emit(epoch(i))
                 lags.append(wait_acked(client, i + 1))
-                time.sleep(0.1)
         finally:
             client.close(10)
-    assert max(lags) < 1.0, lags
+    print(f"\nidle sender: acknowledged {[round(x, 3) for x in lags]} s after emit()")
 
 
 def test_steady_stream_is_coalesced_by_the_gap(tmp_path: Path) -> None:

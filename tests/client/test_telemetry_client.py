@@ -23,6 +23,7 @@ from esper_client.spool import Spool
 from esper_client.wire import encode_batch, encode_ingest_request, varint
 from esper_common.eventfile import read_batches
 from esper_common.events import ESSENTIAL_TYPES
+from testkit import wait_for
 
 ET = tpb.EventType
 REPO = Path(__file__).resolve().parents[2]
@@ -280,7 +281,8 @@ def test_no_server_emit_is_non_blocking_and_close_is_bounded(tmp_path: Path) -> 
     client.start()
     for i in range(3000):
         client.emit(epoch_event(i) if i % 100 else batch_event(i))
-    time.sleep(0.3)
+    wait_for(lambda: client.stats()["errors"] >= 1 and client.stats()["spooled"] > 0,
+             what="a failed connect and spooling")
     stats = client.stats()
     assert stats["errors"] >= 1 and stats["acked"] == 0
     assert stats["spooled"] > 0 and len(client._sender.buffer.mem) <= 100

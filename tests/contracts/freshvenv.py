@@ -11,11 +11,14 @@ for the bare package. Another extra's test adds its name to EXTRAS.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import importlib.metadata
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -66,10 +69,15 @@ class Venv:
 
 
 def build_wheel(out: Path) -> Path:
-    """The project as a wheel (no build isolation: setuptools is in this venv)."""
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "-w", str(out), str(ROOT)],
-                   check=True, capture_output=True, timeout=300)
+    """The project as a wheel (no build isolation: setuptools is in this venv). One build
+    at a time: setuptools builds inside the source tree (build/, *.egg-info), so two test
+    workers building at once break each other's build."""
+    tag = hashlib.sha1(str(ROOT).encode()).hexdigest()[:12]
+    with (Path(tempfile.gettempdir()) / f"esper-wheel-build-{tag}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                        "--no-build-isolation", "-w", str(out), str(ROOT)],
+                       check=True, capture_output=True, timeout=300)
     (wheel,) = out.glob("esper_sanctum-*.whl")
     return wheel
 

@@ -8,7 +8,8 @@ import pytest
 
 from tests.contracts.freshvenv import Venv
 
-pytestmark = pytest.mark.slow
+#: One fresh venv per extra (session fixture): past 180 s only on a loaded machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 #: The command each extra brings, beyond `esper` (always there).
 COMMANDS = {"server": "esper-sanctum", "tui": "esper-tui", "trainer": "esper-trainer"}

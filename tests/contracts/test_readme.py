@@ -148,6 +148,7 @@ def test_every_bash_block_is_marked() -> None:
     assert kinds.count("run") >= 6 and "background" in kinds
 
 
+@pytest.mark.timeout(600)  # every README command for real: past 180 s only under load
 def test_readme_walkthrough(tmp_path: Path, default_sanctum: ThreadedSanctum) -> None:
     sections, _ = parse(README.read_text())
     work, home = tmp_path / "work", tmp_path / "home"

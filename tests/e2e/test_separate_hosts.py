@@ -21,7 +21,8 @@ import pytest
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from tests.e2e.netns import Topology, netns_unavailable
 
-pytestmark = [pytest.mark.netns, pytest.mark.slow]
+#: A real training run across namespaces: past 180 s only on a loaded machine.
+pytestmark = [pytest.mark.netns, pytest.mark.slow, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "netns-test-token"

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import os
-import time
 import urllib.request
-from collections.abc import Callable
-from typing import TypeVar
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
 from testkit import comparable
-
-T = TypeVar("T")
 
 
 def fd_count(pid: int) -> int:
@@ -35,17 +30,6 @@ def scrape(port: int, name: str) -> float:
             if line.startswith(name + " "):
                 return float(line.split()[1])
     raise KeyError(name)
-
-
-def wait_until(fetch: Callable[[], T], ok: Callable[[T], bool], timeout: float,
-               every: float = 0.1) -> T:
-    """Poll `fetch` until `ok(value)`; return the value (the last one if it timed out)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if ok(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
 
 
 def same_state(snapshot: spb.SanctumSnapshot) -> spb.SanctumSnapshot:

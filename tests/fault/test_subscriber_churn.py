@@ -31,8 +31,9 @@ from testkit import (
     batches,
     build_run_events,
     free_port,
+    wait_until,
 )
-from tests.fault.helpers import fd_count, rss_bytes, scrape, wait_until
+from tests.fault.helpers import fd_count, rss_bytes, scrape
 
 pytestmark = pytest.mark.fault
 
@@ -167,13 +168,17 @@ def test_subscriber_churn_while_ingesting_leaks_nothing(tmp_path: Path) -> None:
     try:
         producer.start()
         wait_until(lambda: producer.sent, lambda n: n > 0, timeout=20)
-        for _ in range(ROUNDS):
+        for i in range(ROUNDS):
             churn_round(proc.address, rng)
             gauge = wait_until(lambda: scrape(metrics_port, "sanctum_subscribers"),
                                lambda v: v == 0, timeout=15)
             assert gauge == 0, f"{gauge} subscribers still counted after the round"
-            time.sleep(0.3)  # let transports finish closing
-            fds.append(fd_count(pid))
+            if i < 2:  # round 1 is the baseline (a close that lands late only adds slack)
+                time.sleep(0.3)
+                fds.append(fd_count(pid))
+            else:  # a leak stays; a close that is merely late (a loaded machine) lands
+                fds.append(wait_until(lambda: fd_count(pid),
+                                      lambda n: n - fds[1] <= FD_TOLERANCE, timeout=10))
             rss.append(rss_bytes(pid))
         assert producer.error is None, producer.error
         assert producer.is_alive(), "the producer should still be streaming"

@@ -18,8 +18,7 @@ import grpc
 import pytest
 
 from esper.sanctum.v2 import sanctum_pb2 as spb
-from testkit import SanctumProcess, comparable
-from tests.fault.helpers import wait_until
+from testkit import SanctumProcess, comparable, wait_until
 from tests.fault.test_sanctum_crash import snapshot_at
 
 pytestmark = pytest.mark.fault

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +21,7 @@ from sanctum_svc.metrics import Metrics
 from testkit import health_faults
 from testkit.events import Producer
 from testkit.servers import ThreadedSanctum
+from testkit.wait import wait_for
 
 
 class Hook:
@@ -64,15 +64,6 @@ def _exploding_then_recovered() -> list[Any]:
         exploding_layers=2) if k < 33 else None)
 
 
-def _wait(cond: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return bool(cond())
-
-
 def _metrics(server: ThreadedSanctum) -> dict[str, float]:
     assert server.server is not None and server.server.metrics_port
     url = f"http://127.0.0.1:{server.server.metrics_port}/metrics"
@@ -86,7 +77,7 @@ def test_webhook_gets_rising_and_falling_edges_and_gauges_show_the_run(hook: Hoo
     run_id = events[0].run_id
     with ThreadedSanctum(metrics_port=0, alert_webhook=hook.url) as server:
         server.ingest(events[:-12])  # up to update 33: exploding is active
-        assert _wait(lambda: len(hook.bodies) == 1)
+        wait_for(lambda: len(hook.bodies) == 1, what="the rising edge")
         rising = hook.bodies[0]
         assert rising["run_id"] == run_id and rising["edge"] == "rising"
         f = rising["finding"]
@@ -101,11 +92,13 @@ def test_webhook_gets_rising_and_falling_edges_and_gauges_show_the_run(hook: Hoo
         assert 0 <= m[f'esper_run_seconds_since_last_event{{run_id="{run_id}"}}'] < 60
         assert "process_cpu_seconds_total" in m and any(k.startswith("python_info") for k in m)
         server.ingest(events[-12:])
-        assert _wait(lambda: len(hook.bodies) == 2)
+        wait_for(lambda: len(hook.bodies) == 2, what="the falling edge")
         assert hook.bodies[1]["edge"] == "falling"
         assert hook.bodies[1]["finding"]["rule_id"] == "exploding_gradients"
         assert _metrics(server)[key] == 0.0
-        assert _metrics(server)["esper_alerts_sent_total"] == 2.0
+        # Counted once the webhook has answered, a moment after it got the body.
+        wait_for(lambda: _metrics(server)["esper_alerts_sent_total"] == 2.0,
+                 what="two sent alerts counted")
 
 
 def test_gauges_carry_episodes_and_reward() -> None:
@@ -133,7 +126,7 @@ def test_a_hung_webhook_never_slows_ingest() -> None:
             snap = server.snapshot(events[0].run_id)
             assert snap.health.evaluated_updates == 45
             gate.set()
-            assert _wait(lambda: len(slow.bodies) == 2)
+            wait_for(lambda: len(slow.bodies) == 2, what="both edges")
     finally:
         gate.set()
         slow.close()
@@ -145,7 +138,8 @@ def test_a_failing_webhook_is_counted_and_ingest_goes_on() -> None:
         events = _exploding_then_recovered()
         with ThreadedSanctum(metrics_port=0, alert_webhook=failing.url) as server:
             server.ingest(events)
-            assert _wait(lambda: _metrics(server).get("esper_alerts_failed_total") == 2.0)
+            wait_for(lambda: _metrics(server).get("esper_alerts_failed_total") == 2.0,
+                     what="two failed deliveries counted")
             assert server.snapshot(events[0].run_id).health.evaluated_updates == 45
     finally:
         failing.close()

@@ -13,7 +13,7 @@ from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper_common.channel import ChannelConfig, aio_channel
 from esper_common.delta import apply_delta
-from testkit import ThreadedSanctum
+from testkit import ThreadedSanctum, wait_for
 from testkit.original_mix import original_mix
 from tests.sanctum.watch import Watcher
 
@@ -53,9 +53,8 @@ def test_deltas_rebuild_what_full_subscribers_get() -> None:
                 time.sleep(0.04)
             last = server.snapshot("mix").version
             assert inc.wait_for(lambda s: True, 10) is not None
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and last not in _replay(inc)[0]:
-                time.sleep(0.05)
+            wait_for(lambda: last in _replay(inc)[0], what="the last version (deltas)")
+            assert full.wait_for(lambda s: s.version == last, 30) is not None
             got, deltas = _replay(inc)
             fulls = {s.version: _wire(s) for s in full.snapshots()}
             kinds = {m.WhichOneof("kind") for _, m in full.messages}

@@ -21,7 +21,7 @@ from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc import ingest as ingest_module
 from sanctum_svc.config import Limits
-from testkit import ThreadedSanctum, build_run_events, run_config
+from testkit import ThreadedSanctum, build_run_events, run_config, wait_for
 
 INT63 = (1 << 63) - 1
 
@@ -266,10 +266,7 @@ def test_a_second_live_stream_for_one_producer_is_refused(server: ThreadedSanctu
     with server.channel() as ch1, server.channel() as ch2:
         future = server.stub(ch1).Ingest.future(slow(), timeout=30)
         assert first_sent.wait(10)
-        deadline = 50
-        while server.cursor("r", "a") != {"a": 1} and deadline:  # first batch applied
-            deadline -= 1
-            threading.Event().wait(0.1)
+        wait_for(lambda: server.cursor("r", "a") == {"a": 1}, what="the first batch applied")
         with pytest.raises(grpc.RpcError) as info:
             _send(server.stub(ch2), [_vitals("r", "a", 3)])
         assert info.value.code() == grpc.StatusCode.ABORTED
@@ -295,10 +292,7 @@ def test_a_silent_stream_loses_its_producer_to_a_new_one(
         yield spb.IngestRequest(batch=tpb.EventBatch(events=[_vitals("r", "a", seqs[1])]))
 
     def applied_through(seq: int) -> None:
-        deadline = 50
-        while server.cursor("r", "a") != {"a": seq} and deadline:
-            deadline -= 1
-            threading.Event().wait(0.1)
+        wait_for(lambda: server.cursor("r", "a") == {"a": seq}, what=f"seq {seq} applied")
 
     old_sent, old_go, new_sent, new_go = (threading.Event() for _ in range(4))
     with server.channel() as ch1, server.channel() as ch2:

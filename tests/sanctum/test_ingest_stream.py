@@ -15,7 +15,7 @@ from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
 from esper.telemetry.v1 import telemetry_pb2 as tpb
 from sanctum_svc.ingest_stream import STREAM_DEPTH
-from testkit import ThreadedSanctum
+from testkit import ThreadedSanctum, wait_for
 from testkit.held import HeldAcks
 
 
@@ -84,9 +84,7 @@ def test_the_server_holds_at_most_the_window_of_one_stream(
         n = 3 * STREAM_DEPTH
         for i in range(n):
             stream.send(_batch("r", "p", 1 + 4 * i))
-        deadline = time.monotonic() + 5
-        while held.submitted < STREAM_DEPTH and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: held.submitted >= STREAM_DEPTH, what="a full window")
         time.sleep(0.2)  # room for the server to take more than it may
         assert held.submitted == STREAM_DEPTH
         held.release()

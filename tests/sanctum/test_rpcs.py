@@ -236,6 +236,8 @@ def test_watch_rate_is_capped(make_events) -> None:
             server.ingest(events[i : i + 5])
             i += 5
             time.sleep(0.02)
+        final = server.snapshot("r").version
+        assert w.wait_for(lambda s: s.version >= final, timeout=30)  # all that was sent
         snaps = [t for t, m in w.messages if m.HasField("snapshot")]
         span = snaps[-1] - snaps[0]
         assert len(snaps) >= 3

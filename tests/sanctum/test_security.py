@@ -107,11 +107,11 @@ def test_tls(tmp_path: Path, make_events) -> None:
         other_key, other = _openssl_cert(tmp_path, "other")
         bad = grpc.ssl_channel_credentials(root_certificates=other.read_bytes())
         with grpc.secure_channel(f"localhost:{port}", bad) as ch:
-            assert _code(lambda: _stub(ch).ListRuns(spb.ListRunsRequest(), timeout=3)) == (
+            assert _code(lambda: _stub(ch).ListRuns(spb.ListRunsRequest(), timeout=15)) == (
                 grpc.StatusCode.UNAVAILABLE)
         # Plaintext against a TLS port fails too.
         with grpc.insecure_channel(f"localhost:{port}") as ch:
-            assert _code(lambda: _stub(ch).ListRuns(spb.ListRunsRequest(), timeout=3)) == (
+            assert _code(lambda: _stub(ch).ListRuns(spb.ListRunsRequest(), timeout=15)) == (
                 grpc.StatusCode.UNAVAILABLE)
 
 
@@ -129,5 +129,5 @@ def test_mtls(tmp_path: Path) -> None:
                 grpc.StatusCode.OK)
         without = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
         with grpc.secure_channel(target, without) as ch:
-            assert _code(lambda: _stub(ch).ListRuns(spb.ListRunsRequest(), timeout=3)) == (
+            assert _code(lambda: _stub(ch).ListRuns(spb.ListRunsRequest(), timeout=15)) == (
                 grpc.StatusCode.UNAVAILABLE)

@@ -28,10 +28,13 @@ class TimedTui(EsperTui):
         super().__init__(options)
         self.arrived: list[float] = []
         self.applied: list[float] = []
+        self.at_once: list[bool] = []
 
     def _apply_soon(self) -> None:  # once per received snapshot
         self.arrived.append(time.monotonic())
+        drawn = len(self.applied)
         super()._apply_soon()
+        self.at_once.append(len(self.applied) > drawn)  # drawn on arrival, not by a timer
 
     def _apply_pending(self) -> None:
         had = self._pending is not None
@@ -47,17 +50,25 @@ def server() -> Iterator[ThreadedSanctum]:
 
 
 async def test_idle_dashboard_redraws_on_arrival(server: ThreadedSanctum) -> None:
-    """At 0.5 Hz a fixed tick would show each snapshot up to 2 s late."""
+    """At 0.5 Hz a fixed tick would show each snapshot up to 2 s late: a snapshot that
+    arrives 1/ui_hz or more after the last redraw is drawn as it arrives (in the arrival's
+    own handler, whatever the machine's load; the lags are printed)."""
     events = build_run_events("arrive", n_batches=2)
     await asyncio.to_thread(server.ingest, events[:1])
     app = TimedTui(TuiOptions(server=server.address, run="arrive", max_hz=0.5))
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: len(app.applied) >= 1, what="the first snapshot")
-        await asyncio.to_thread(server.ingest, events[1:])  # sent 2 s after the first
+        # A loaded machine can deliver the first snapshot late and the next one on time:
+        # send the next once the dashboard may redraw again.
+        await wait_for(pilot, lambda: time.monotonic() >= app.applied[0] + 2.0,
+                       what="1/ui_hz after the first redraw")
+        await asyncio.to_thread(server.ingest, events[1:])
         await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.delivery
                        .events_applied == len(events), timeout=20, what="the second batch")
     lags = [min(a for a in app.applied if a >= r) - r for r in app.arrived]
-    assert len(lags) >= 2 and max(lags) < 0.5, (lags, app.arrived, app.applied)
+    print(f"\nredrawn {[round(x, 3) for x in lags]} s after arrival")
+    assert len(app.at_once) >= 2 and app.at_once[0] and app.at_once[-1], (
+        app.at_once, app.arrived, app.applied)
 
 
 async def test_burst_is_coalesced_to_the_display_rate() -> None:
