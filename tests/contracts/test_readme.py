@@ -156,9 +156,13 @@ def test_readme_walkthrough(tmp_path: Path, default_sanctum: ThreadedSanctum) ->
     home.mkdir()
     venv = Path(sys.executable).parent.parent
     for name, target in ((".venv", venv), ("scripts", ROOT / "scripts"),
-                         ("clients", ROOT / "clients"), ("tests", ROOT / "tests"),
-                         ("examples", ROOT / "examples")):
+                         ("tests", ROOT / "tests"), ("examples", ROOT / "examples")):
         (work / name).symlink_to(target)
+    # A copy, not a link: the README's `npm ci` empties node_modules before it installs, and
+    # in the checkout that would pull the packages from under the Node tests of the other
+    # pytest worker (CI failed that way).
+    shutil.copytree(ROOT / "clients", work / "clients", ignore=shutil.ignore_patterns(
+        "node_modules", "dist", ".build.lock"))
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ESPER_", "XDG_", "VIRTUAL_ENV"))}
     env.update(HOME=str(home), PATH=f"{venv / 'bin'}:{env.get('PATH', '')}",
