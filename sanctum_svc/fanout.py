@@ -223,11 +223,13 @@ class Fanout:
 
     async def _close_stalled(self, dropped: list[_Subscriber]) -> bool:
         """Close the connections of dropped subscribers (see sanctum_svc.reclaim: only that
-        frees the snapshot each one is blocked on), unless another subscriber that still
-        reads shares the connection. True when some were closed."""
+        frees the snapshot each one is blocked on), unless another subscriber that has not
+        stalled shares the connection. A write of that one in flight at this moment does not
+        count against it: it is not past the stall timeout, and closing the connection would
+        drop a reader. If it stalls too, it is dropped later and the connection closed then.
+        True when some were closed."""
         peers = {sub.peer for sub in dropped if sub.peer}
-        peers -= {sub.peer for sub in self._subscribers
-                  if sub not in dropped and sub.writing_since is None}
+        peers -= {sub.peer for sub in self._subscribers if sub not in dropped}
         if not peers or self.local_port is None:
             return False
         closed = await asyncio.to_thread(reclaim.close_connections, peers, self.local_port)
