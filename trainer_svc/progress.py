@@ -38,7 +38,7 @@ class Progress:
         if not self.enabled:
             return
         last = r.batch_idx + 1 == r.n_batches
-        elapsed = time.monotonic() - self.t0
+        elapsed = time.monotonic() - self.t0 if r.elapsed_s is None else r.elapsed_s
         logs.status("progress", ("\r" if self.tty else "") + self.line(r, elapsed),
                     stream=self.stream,
                     end="\n" if last or not self.tty else "",

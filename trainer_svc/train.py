@@ -61,6 +61,9 @@ class BatchReport:
     episodes_completed: int
     avg_reward: float
     avg_accuracy: float
+    #: Seconds since the training loop started: the clock of TrainResult.wall_time_s, so the
+    #: progress bar and the completion line agree (start-up before the loop counts in neither).
+    elapsed_s: float | None = None
 
 
 @dataclass
@@ -199,7 +202,7 @@ class Trainer:
                 self._emit_batch_end(batch_idx, stats, episodes_done, accs, rewards)
             if self.on_batch is not None:
                 self.on_batch(BatchReport(batch_idx, self.n_batches, episodes_done,
-                                          final_reward, final_acc))
+                                          final_reward, final_acc, time.monotonic() - t0))
         wall = time.monotonic() - t0
         if on and self.dist.rank == 0:
             self.sink.emit(emit.training_completed(

@@ -86,6 +86,9 @@ def test_trainer_status_lines_are_json_records_with_typed_figures(
     assert all(isinstance(p["reward"], float) and 0 <= p["accuracy"] <= 1 for p in progress)
     (completed,) = _event(records, "completed")
     assert completed["status"] == "completed" and completed["episodes"] == 4
+    # One clock: the bar's last time is the loop's, not the loop's plus the start-up (the
+    # sender process's start among it) that the completion line leaves out.
+    assert 0 < progress[-1]["elapsed_s"] <= completed["wall_time_s"]
     (summary,) = _event(records, "telemetry")
     assert type(summary["emitted"]) is int and summary["emitted"] > 0
     assert summary["acked"] == summary["emitted"] and summary["dropped"] == 0
