@@ -174,6 +174,44 @@ def test_stalled_stream_sharing_a_connection_with_a_reader(make_events) -> None:
         ch.close()
 
 
+def test_connection_closed_once_its_last_reader_stalls_too(make_events) -> None:
+    """Two streams on one connection stall one after the other: the first is dropped while
+    the second still reads (the connection stays), and when the second stalls as well the
+    connection is closed, so neither stays listed (the first, its write still blocked, does
+    not keep the connection open on its own behalf)."""
+    events = make_events("both", n_batches=3000)
+    with ThreadedSanctum(stall_timeout=1.0) as server:
+        server.ingest(events[:10])
+        ch = grpc.insecure_channel(server.address, options=[
+            ("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 1024)])
+        stub = server.stub(ch)
+        reading = stub.WatchSnapshots(spb.WatchSnapshotsRequest(run_id="both", max_hz=20))
+        first = stub.WatchSnapshots(spb.WatchSnapshotsRequest(run_id="both", max_hz=30))
+        next(first)
+        stop, never = threading.Event(), threading.Event()
+        got: list[int] = []
+
+        def read() -> None:
+            with contextlib.suppress(grpc.RpcError):
+                for m in reading:
+                    got.append(m.snapshot.version)
+                    if stop.is_set():
+                        never.wait(3600)  # stops reading: this stream stalls too
+
+        threading.Thread(target=read, daemon=True).start()
+        with Feeder(server, events[10:], per_batch=2, pause=0.002):
+            wait_for(lambda: _subscribers(server) == 1, timeout=20,
+                     what="the first stalled stream dropped")
+            seen = len(got)
+            wait_for(lambda: len(got) > seen, what="the reader still served")
+            stop.set()
+            wait_for(lambda: _subscribers(server) == 0, timeout=20,
+                     what="the connection closed once its last reader stalled")
+        reading.cancel()
+        first.cancel()
+        ch.close()
+
+
 def test_snapshot_built_at_most_max_hz_per_run_for_many_subscribers(make_events) -> None:
     """Eight subscribers due at different moments while every batch changes the version:
     builds stay near max_hz per run (they share one build per 1/max_hz), and every
