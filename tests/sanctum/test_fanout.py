@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from typing import Any
 
 import grpc
 import psutil
@@ -140,6 +141,18 @@ def test_stalled_past_deadline_is_disconnected(make_events) -> None:
             assert stalled_count == 1
 
 
+def _two_streams(server: ThreadedSanctum, run_id: str) -> tuple[grpc.Channel, Any, Any]:
+    """One connection (small flow-control windows) carrying two WatchSnapshots streams:
+    (channel, the stream the test reads, one that has read its first message only)."""
+    ch = grpc.insecure_channel(server.address, options=[
+        ("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 1024)])
+    stub = server.stub(ch)
+    reading = stub.WatchSnapshots(spb.WatchSnapshotsRequest(run_id=run_id, max_hz=20))
+    stalled = stub.WatchSnapshots(spb.WatchSnapshotsRequest(run_id=run_id, max_hz=30))
+    next(stalled)
+    return ch, reading, stalled
+
+
 @pytest.mark.fault
 def test_stalled_stream_sharing_a_connection_with_a_reader(make_events) -> None:
     """One connection, two streams: the one that stopped reading is dropped, but the
@@ -147,12 +160,7 @@ def test_stalled_stream_sharing_a_connection_with_a_reader(make_events) -> None:
     events = make_events("share", n_batches=600)
     with ThreadedSanctum(stall_timeout=1.0) as server:
         server.ingest(events[:10])
-        ch = grpc.insecure_channel(server.address, options=[
-            ("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 1024)])
-        stub = server.stub(ch)
-        reading = stub.WatchSnapshots(spb.WatchSnapshotsRequest(run_id="share", max_hz=20))
-        stalled = stub.WatchSnapshots(spb.WatchSnapshotsRequest(run_id="share", max_hz=30))
-        next(stalled)
+        ch, reading, stalled = _two_streams(server, "share")
         got: list[int] = []
 
         def read() -> None:
@@ -182,12 +190,7 @@ def test_connection_closed_once_its_last_reader_stalls_too(make_events) -> None:
     events = make_events("both", n_batches=3000)
     with ThreadedSanctum(stall_timeout=1.0) as server:
         server.ingest(events[:10])
-        ch = grpc.insecure_channel(server.address, options=[
-            ("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 1024)])
-        stub = server.stub(ch)
-        reading = stub.WatchSnapshots(spb.WatchSnapshotsRequest(run_id="both", max_hz=20))
-        first = stub.WatchSnapshots(spb.WatchSnapshotsRequest(run_id="both", max_hz=30))
-        next(first)
+        ch, reading, first = _two_streams(server, "both")
         stop, never = threading.Event(), threading.Event()
         got: list[int] = []
 
