@@ -31,7 +31,14 @@ from esper_common.channel import ChannelConfig, SanctumError, sync_channel
 from esper_common.diagnose import describe
 from esper_common.eventfile import EventFileError, Truncated, read_batches, read_version
 from sanctum_svc import cli_export
-from sanctum_svc.config import DEFAULT_HZ, HZ_CAP, MAX_EVENTS_PER_BATCH, ConfigError, ServerConfig
+from sanctum_svc.config import (
+    DEFAULT_HZ,
+    FULL_SNAPSHOT_EVERY_S,
+    HZ_CAP,
+    MAX_EVENTS_PER_BATCH,
+    ConfigError,
+    ServerConfig,
+)
 from sanctum_svc.import_cli import add_import_parser, run_import
 from sanctum_svc.server import SanctumServer, StartupError, serve
 from sanctum_svc.store_check import check_store
@@ -94,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stall-timeout", type=float, default=60.0, metavar="S",
                    help="disconnect a subscriber that has not read for S seconds "
                         "(default 60)")
+    s.add_argument("--full-snapshot-every", type=float, default=FULL_SNAPSHOT_EVERY_S,
+                   metavar="S",
+                   help="send a subscriber that asked for deltas a full snapshot again once "
+                        "its last one is S seconds old, bounding how long a client that "
+                        f"misapplied a delta stays wrong (default {FULL_SNAPSHOT_EVERY_S:g}; "
+                        "0: only the first)")
     s.add_argument("--metrics-port", type=int, metavar="P",
                    help="serve Prometheus metrics (no auth) on http://METRICS_HOST:P/metrics")
     s.add_argument("--metrics-host", default="127.0.0.1", metavar="ADDR",
@@ -241,7 +254,8 @@ def run_serve(args: argparse.Namespace) -> int:
         read_token=_stripped(args.read_token, "--read-token"), tls_cert=args.tls_cert,
         tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
         insecure_listen_all=args.insecure_listen_all, max_hz=args.max_hz,
-        stall_timeout=args.stall_timeout, metrics_port=args.metrics_port,
+        stall_timeout=args.stall_timeout, full_snapshot_every_s=args.full_snapshot_every,
+        metrics_port=args.metrics_port,
         metrics_host=args.metrics_host, alert_webhook=args.alert_webhook,
         checkpoint_every_events=args.checkpoint_every,
         checkpoint_every_s=args.checkpoint_interval, checkpoint_keep=args.checkpoint_keep,

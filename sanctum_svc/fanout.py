@@ -283,7 +283,8 @@ class Fanout:
                       ) -> AsyncIterator[bytes]:
         heartbeat = self.config.heartbeat_s
         sent: tuple[str, int, int] | None = None  # (run, version, build) the client holds
-        last_send = -math.inf
+        last_send = last_full = -math.inf
+        full_every = self.config.full_snapshot_every_s
         loop = asyncio.get_running_loop()
         while not self._stopping:
             changed = self._wait_target()
@@ -297,13 +298,15 @@ class Fanout:
                     # whole interval with the newer state unsent.
                     await asyncio.sleep(self._rebuild_in(run.run_id))
                     continue
-                if incremental and same_run and sent is not None:
+                data = cached.data
+                if (incremental and same_run and sent is not None
+                        and not (full_every and loop.time() - last_full >= full_every)):
                     data = self.update_bytes(run.run_id, cached, sent[2])
-                    if data is not cached.data:
-                        self.metrics.deltas.inc()
-                    yield data
+                if data is cached.data:
+                    last_full = loop.time()
                 else:
-                    yield cached.data
+                    self.metrics.deltas.inc()
+                yield data
                 sent = (run.run_id, cached.version, cached.build)
                 last_send = loop.time()
                 await asyncio.sleep(interval)

@@ -66,6 +66,43 @@ def test_deltas_rebuild_what_full_subscribers_get() -> None:
     assert "delta" not in kinds  # a subscriber that did not ask gets whole snapshots
 
 
+def _stream_kinds(every_s: float) -> tuple[list[str], dict[int, bytes], dict[int, bytes]]:
+    """An incremental and a full subscriber while the mix streams for about 2 s, with
+    --full-snapshot-every `every_s`: (the incremental stream's snapshot/delta kinds in order,
+    its rebuilt snapshot per version, the full subscriber's snapshot per version)."""
+    events = original_mix("mix", n_batches=2)
+    with ThreadedSanctum(full_snapshot_every_s=every_s) as server:
+        server.ingest(events[:50])
+        with Watcher(server, "mix", max_hz=30, incremental=True) as inc, \
+                Watcher(server, "mix", max_hz=30) as full:
+            for i in range(50, len(events), 150):
+                server.ingest(events[i:i + 150])
+                time.sleep(0.04)
+            last = server.snapshot("mix").version
+            wait_for(lambda: last in _replay(inc)[0], what="the last version (deltas)")
+            assert full.wait_for(lambda s: s.version == last, 30) is not None
+            kinds = [k for _, m in list(inc.messages)
+                     if (k := m.WhichOneof("kind")) in ("snapshot", "delta")]
+            return kinds, _replay(inc)[0], {s.version: _wire(s) for s in full.snapshots()}
+
+
+def test_an_incremental_stream_gets_a_full_snapshot_again_after_the_interval() -> None:
+    """A client that misapplied a delta is set right within --full-snapshot-every: a full
+    snapshot comes again between deltas, and the stream goes on with deltas on top of it."""
+    kinds, got, fulls = _stream_kinds(0.4)
+    again = [i for i, k in enumerate(kinds) if k == "snapshot" and i > 0]
+    assert kinds[0] == "snapshot" and again, kinds
+    assert "delta" in kinds[1:again[0]] and "delta" in kinds[again[0] + 1:], kinds
+    common = set(got) & set(fulls)
+    assert len(common) >= 5 and all(got[v] == fulls[v] for v in common)
+
+
+def test_with_the_interval_off_only_the_first_snapshot_is_full() -> None:
+    kinds, got, fulls = _stream_kinds(0.0)
+    assert kinds[0] == "snapshot" and set(kinds[1:]) == {"delta"}, kinds
+    assert all(got[v] == fulls[v] for v in set(got) & set(fulls))
+
+
 def test_an_unknown_base_gets_a_full_snapshot() -> None:
     events = original_mix("mix", n_batches=1)
     with ThreadedSanctum() as server:

@@ -125,6 +125,8 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     (["--listen", "nohostport"], "HOST:PORT"),
     (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], "no such file"),
     (["--read-token", "r"], "--read-token needs --token"),
+    (["--full-snapshot-every", "-1", "--store", ":memory:"], "--full-snapshot-every must be"),
+    (["--full-snapshot-every", "nan", "--store", ":memory:"], "--full-snapshot-every must be"),
 ])
 def test_bad_flags_exit_2_without_traceback(args: list[str], needle: str) -> None:
     result = _run_cli(*args)
@@ -138,7 +140,7 @@ def test_help_explains_every_flag() -> None:
     assert result.returncode == 0
     for flag in ("--listen", "--store", "--token", "--read-token", "--tls-cert", "--tls-key",
                  "--tls-client-ca", "--insecure-listen-all", "--max-hz", "--stall-timeout",
-                 "--metrics-port", "--metrics-host"):
+                 "--full-snapshot-every", "--metrics-port", "--metrics-host"):
         assert flag in result.stdout
     top = _run_cli("--help")
     assert "serve" in top.stdout and "ingest" in top.stdout

@@ -181,7 +181,9 @@ export type WatchSnapshotsRequest = Message<"esper.sanctum.v2.WatchSnapshotsRequ
 
   /**
    * After the first full snapshot, send what changed as SnapshotDelta messages (see there)
-   * instead of whole snapshots. Unset (false): every update is a full snapshot.
+   * instead of whole snapshots. A full snapshot may still come at any point (periodically,
+   * and when a delta would not be smaller): it replaces what the client holds, and later
+   * deltas apply to it. Unset (false): every update is a full snapshot.
    *
    * @generated from field: bool incremental = 3;
    */
