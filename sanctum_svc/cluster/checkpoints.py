@@ -92,8 +92,11 @@ class Checkpoints:
     def applied(self, seq: int) -> None:
         """Called after each applied message: capture a checkpoint at every `every`-th and
         write it (after the one being written, if any; a newer capture replaces a waiting
-        one, so a fast stream never queues more than one)."""
-        if seq % self.every or self._store is None:
+        one, so a fast stream never queues more than one). Without the object store (it
+        could not be opened at start, e.g. the cluster was still electing the bucket's
+        leader), the writer opens it first: one failed open never stops checkpoints for the
+        replica's whole life."""
+        if seq % self.every:
             return
         self._next = (seq, self._capturer.capture(self.pipeline, seq,
                                                   self.pipeline.events_held))
@@ -101,11 +104,13 @@ class Checkpoints:
             self._writing = asyncio.ensure_future(self._write_pending())
 
     async def _write_pending(self) -> None:
-        assert self._store is not None
         while self._next is not None:
             seq, data = self._next
             self._next = None
             try:
+                if self._store is None:
+                    await self.open()
+                assert self._store is not None
                 await self._store.put(name_of(seq), data)
                 self.written += 1
                 infos = await self._store.list(ignore_deletes=True)

@@ -31,13 +31,14 @@ def stub(address: str) -> tuple[grpc.Channel, sanctum_pb2_grpc.SanctumServiceStu
 
 
 def checkpoints_held(urls: list[str]) -> list[int]:
-    """The stream sequences of the checkpoints the cluster holds now, read from its store."""
+    """The stream sequences of the checkpoints the cluster holds now, read from its store
+    (none while the bucket is missing, or too new to answer yet)."""
     async def read() -> list[int]:
         nc = await nats.connect(urls)
         try:
             store = await nc.jetstream().object_store(checkpoints.BUCKET)
             infos = await store.list(ignore_deletes=True)
-        except NotFoundError:
+        except (NotFoundError, nats.errors.TimeoutError):
             return []
         finally:
             await nc.close()
@@ -45,11 +46,14 @@ def checkpoints_held(urls: list[str]) -> list[int]:
     return asyncio.run(read())
 
 
-def wait_for_checkpoint(urls: list[str], seq: int, timeout: float = 30.0) -> None:
+def wait_for_checkpoint(urls: list[str], seq: int, writer: ClusterReplica,
+                        timeout: float = 30.0) -> None:
     """Checkpoint writes are asynchronous (and slow on a loaded machine): wait for `seq`."""
     deadline = time.monotonic() + timeout
     while seq not in (held := checkpoints_held(urls)):
-        assert time.monotonic() < deadline, f"checkpoint {seq} not written; held {held}"
+        assert time.monotonic() < deadline, (
+            f"checkpoint {seq} not written; held {held}; the writer said:\n"
+            + "".join(writer.output))
         time.sleep(0.1)
 
 
@@ -66,7 +70,7 @@ def test_late_replica_restores_a_checkpoint_then_the_stream_after_it(
             requests = list(batches(events, size=10))
             reply = sanctum.Ingest(iter(requests), timeout=30)
             assert reply.events_applied == len(events)
-            wait_for_checkpoint(nats_cluster.urls, len(requests) - len(requests) % 5)
+            wait_for_checkpoint(nats_cluster.urls, len(requests) - len(requests) % 5, a)
             expected = sanctum.GetSnapshot(spb.GetSnapshotRequest(run_id=RUN)).snapshot
         late.start(30)
         m = CAUGHT_UP.search("".join(late.output))
@@ -84,3 +88,49 @@ def test_late_replica_restores_a_checkpoint_then_the_stream_after_it(
     finally:
         a.kill()
         late.kill()
+
+
+def blocking_stream(urls: list[str], present: bool) -> None:
+    """Add (or delete) a stream that owns the checkpoint bucket's subjects, so creating the
+    bucket fails as it does while the cluster cannot place it."""
+    async def run() -> None:
+        nc = await nats.connect(urls)
+        try:
+            js = nc.jetstream(timeout=5)
+            deadline = time.monotonic() + 30
+            while True:  # a new cluster answers JetStream calls once it has a leader
+                try:
+                    if present:
+                        await js.add_stream(name="BLOCKS_CHECKPOINTS", subjects=[
+                            f"$O.{checkpoints.BUCKET}.>"])
+                    else:
+                        await js.delete_stream("BLOCKS_CHECKPOINTS")
+                    return
+                except nats.errors.TimeoutError:
+                    assert time.monotonic() < deadline, "JetStream did not answer in 30 s"
+        finally:
+            await nc.close()
+    asyncio.run(run())
+
+
+def test_checkpoints_start_once_the_store_opens_after_a_failed_start(
+        nats_cluster: NatsCluster) -> None:
+    """A replica that could not open the checkpoint store when it started (it catches up
+    from the stream instead) opens it at a later checkpoint: one failed open does not stop
+    checkpoints for its whole life."""
+    events = known_run(12)
+    requests = list(batches(events, size=10))
+    assert len(requests) >= 10
+    blocking_stream(nats_cluster.urls, True)
+    a = ClusterReplica(nats_cluster.urls, extra_args=["--cluster-checkpoint-every", "5"])
+    a.start(30)
+    try:
+        assert "cluster checkpoints unavailable" in "".join(a.output), a.output
+        channel, sanctum = stub(a.address)
+        with channel:
+            assert sanctum.Ingest(iter(requests[:5]), timeout=30).events_applied > 0
+            blocking_stream(nats_cluster.urls, False)
+            sanctum.Ingest(iter(requests[5:10]), timeout=30)
+        wait_for_checkpoint(nats_cluster.urls, 10, a)
+    finally:
+        a.kill()
