@@ -30,6 +30,11 @@ KEEP = 2
 MAX_BYTES = 2 * 1024**3
 #: Default: a checkpoint per this many stream messages (batches).
 EVERY = 10_000
+#: A failed write is tried again after this many seconds, doubling up to RETRY_MAX_S, until
+#: it is written or a newer checkpoint replaces it: a stream that goes quiet right after a
+#: failed write still gets its checkpoint.
+RETRY_S = 0.5
+RETRY_MAX_S = 30.0
 
 
 def name_of(seq: int) -> str:
@@ -104,6 +109,7 @@ class Checkpoints:
             self._writing = asyncio.ensure_future(self._write_pending())
 
     async def _write_pending(self) -> None:
+        delay = RETRY_S
         while self._next is not None:
             seq, data = self._next
             self._next = None
@@ -112,14 +118,28 @@ class Checkpoints:
                     await self.open()
                 assert self._store is not None
                 await self._store.put(name_of(seq), data)
-                self.written += 1
-                infos = await self._store.list(ignore_deletes=True)
-                old = sorted((s, i.name) for i in infos if (s := seq_of(i.name)) is not None)
-                for _, name in old[:-KEEP]:
-                    await self._store.delete(name)
-            except Exception as exc:  # the next checkpoint will try again
-                log.warning("cluster checkpoint at message %d not written: %s", seq,
-                            exc or type(exc).__name__)
+            except Exception as exc:
+                log.warning("cluster checkpoint at message %d not written (%s); trying again "
+                            "in %g s", seq, exc or type(exc).__name__, delay)
+                if self._next is None:  # no newer capture: this one is still the newest
+                    self._next = (seq, data)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            self.written += 1
+            delay = RETRY_S
+            await self._forget_old()
+
+    async def _forget_old(self) -> None:
+        """Delete all but the newest KEEP checkpoints (a failure only leaves extra ones)."""
+        assert self._store is not None
+        try:
+            infos = await self._store.list(ignore_deletes=True)
+            old = sorted((s, i.name) for i in infos if (s := seq_of(i.name)) is not None)
+            for _, name in old[:-KEEP]:
+                await self._store.delete(name)
+        except Exception as exc:
+            log.warning("older cluster checkpoints not deleted: %s", exc or type(exc).__name__)
 
     async def close(self) -> None:
         if self._writing is not None:

@@ -16,6 +16,7 @@ from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper.sanctum.v2 import sanctum_pb2_grpc
 from sanctum_svc.cluster import checkpoints
 from sanctum_svc.cluster.launch import NatsCluster
+from testkit import wait_for
 from testkit.cluster import ClusterReplica, content
 from testkit.servers import batches
 from tests.cluster.test_failover import RUN, known_run
@@ -116,8 +117,8 @@ def blocking_stream(urls: list[str], present: bool) -> None:
 def test_checkpoints_start_once_the_store_opens_after_a_failed_start(
         nats_cluster: NatsCluster) -> None:
     """A replica that could not open the checkpoint store when it started (it catches up
-    from the stream instead) opens it at a later checkpoint: one failed open does not stop
-    checkpoints for its whole life."""
+    from the stream instead) opens it later, and a checkpoint it failed to write is written
+    once the store works, with no newer message to trigger one."""
     events = known_run(12)
     requests = list(batches(events, size=10))
     assert len(requests) >= 10
@@ -128,9 +129,10 @@ def test_checkpoints_start_once_the_store_opens_after_a_failed_start(
         assert "cluster checkpoints unavailable" in "".join(a.output), a.output
         channel, sanctum = stub(a.address)
         with channel:
-            assert sanctum.Ingest(iter(requests[:5]), timeout=30).events_applied > 0
-            blocking_stream(nats_cluster.urls, False)
-            sanctum.Ingest(iter(requests[5:10]), timeout=30)
+            assert sanctum.Ingest(iter(requests[:10]), timeout=30).events_applied > 0
+        wait_for(lambda: "checkpoint at message 10 not written" in "".join(a.output),
+                 what="the failed write of the checkpoint at message 10")
+        blocking_stream(nats_cluster.urls, False)
         wait_for_checkpoint(nats_cluster.urls, 10, a)
     finally:
         a.kill()
