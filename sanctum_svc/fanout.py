@@ -72,6 +72,8 @@ class _Subscriber:
     writing_since: float | None = None
     #: gRPC peer ("ipv4:host:port"): which connection to close if it stalls.
     peer: str = ""
+    #: Cancelled by the watchdog; it may stay listed while its write is blocked.
+    dropped: bool = False
 
 
 class Fanout:
@@ -217,19 +219,23 @@ class Fanout:
                     self.metrics.stalled.inc()
                     sub.task.cancel()
                     sub.writing_since = None
+                    sub.dropped = True
                     dropped.append(sub)
             if dropped:
                 trim_due = await self._close_stalled(dropped)
 
     async def _close_stalled(self, dropped: list[_Subscriber]) -> bool:
         """Close the connections of dropped subscribers (see sanctum_svc.reclaim: only that
-        frees the snapshot each one is blocked on), unless another subscriber that has not
-        stalled shares the connection. A write of that one in flight at this moment does not
-        count against it: it is not past the stall timeout, and closing the connection would
-        drop a reader. If it stalls too, it is dropped later and the connection closed then.
-        True when some were closed."""
+        frees the snapshot each one is blocked on), unless a subscriber that still reads
+        shares the connection: one not dropped whose write, if one is in flight, started
+        less than half the stall timeout ago (a reader caught mid-write keeps its
+        connection; one blocked as long as those being dropped does not, nor does one
+        dropped earlier whose write is still blocked). True when some were closed."""
+        now = time.monotonic()
         peers = {sub.peer for sub in dropped if sub.peer}
-        peers -= {sub.peer for sub in self._subscribers if sub not in dropped}
+        peers -= {sub.peer for sub in self._subscribers
+                  if not sub.dropped and (sub.writing_since is None or
+                                          now - sub.writing_since < self.config.stall_timeout / 2)}
         if not peers or self.local_port is None:
             return False
         closed = await asyncio.to_thread(reclaim.close_connections, peers, self.local_port)
