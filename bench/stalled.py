@@ -47,6 +47,8 @@ class StalledMemory:
     snapshot_bytes: int
     rss_before: int
     rss_stalled: int
+    #: The lowest RSS within settle_s after the drop (freed memory returns as connections
+    #: are torn down and the allocator trimmed, later on a loaded machine).
     rss_after: int
     dropped: int
     #: A watcher on its own connection that kept reading got snapshots after the drop.
@@ -105,9 +107,10 @@ def measure(n: int = 200, stall_timeout: float = 3.0, settle_s: float = 2.0) -> 
             dropped = int(scrape(metrics, "sanctum_subscribers_stalled_total"))
             end = time.monotonic() + settle_s
             served = 0
-            while time.monotonic() < end:
-                served += next(reader).HasField("snapshot")
             rss_after = rss_bytes(pid)
+            while time.monotonic() < end:  # the lowest RSS once the freed memory is returned
+                served += next(reader).HasField("snapshot")
+                rss_after = min(rss_after, rss_bytes(pid))
         finally:
             reader_channel.close()
             stop.set()
