@@ -141,7 +141,10 @@ async def test_live_updates_arrive_while_watching(server: ThreadedSanctum) -> No
 
 
 async def test_run_picker_when_several_runs(server: ThreadedSanctum) -> None:
-    await asyncio.to_thread(server.ingest, build_run_events("alpha", n_batches=1))
+    """Both runs listed; the one still running shows its liveness, the completed one only
+    its status (its silence is expected: no STALE, as in the header)."""
+    await asyncio.to_thread(server.ingest, build_run_events("alpha", n_batches=1,
+                                                            completed=True))
     await asyncio.to_thread(server.ingest, build_run_events("beta", n_batches=1))
     app = EsperTui(_options(server))
     async with app.run_test(size=(120, 40)) as pilot:
@@ -153,6 +156,11 @@ async def test_run_picker_when_several_runs(server: ThreadedSanctum) -> None:
             lambda: "alpha" in screen_text(app) and "beta" in screen_text(app),
             what="both runs listed",
         )
+        rows = {name: next(line for line in screen_text(app).splitlines() if name in line)
+                for name in ("alpha", "beta")}
+        assert "completed" in rows["alpha"], rows
+        assert not any(word in rows["alpha"] for word in ("LIVE", "SLOW", "STALE")), rows
+        assert any(f"{word}  running" in rows["beta"] for word in ("LIVE", "SLOW", "STALE")), rows
         await pilot.press("j", "enter")
         await wait_for(pilot, lambda: bool(app.snapshot and app.snapshot.run_id), what="a run")
         assert app.snapshot is not None and app.run_id == app.snapshot.run_id

@@ -23,16 +23,19 @@ from esper.sanctum.v2 import sanctum_pb2 as spb
 from esper_common.derived import status_name
 from esper_common.presentation import num
 from tui_client.renderables.fmt import DASH, clip, enum_name
+from tui_client.state import ENDED_KEYS
 
 #: Lists the runs matching (filter text, statuses) from the server.
 Search = Callable[[str, list[int]], Awaitable[spb.ListRunsResponse]]
 
 
 def run_label(run: spb.RunSummary) -> Text:
-    """`run-a  cifar10  ep 12/100  acc 0.612  reward 1.23  LIVE  running`, or `... STALE
-    stopped (interrupted)` (plain text: ids are never read as markup; long ones are clipped,
-    unknown states "?N", figures not measured "—")."""
-    live = enum_name(spb.Liveness, run.liveness, "LIVENESS_")
+    """`run-a  cifar10  ep 12/100  acc 0.612  reward 1.23  LIVE  running`, or `...  stopped
+    (interrupted)`: a run that ended shows no LIVE/SLOW/STALE, as the header's badge does
+    not (its silence is expected). Plain text: ids are never read as markup; long ones are
+    clipped, unknown states "?N", figures not measured "—"."""
+    live = ("" if run.status in ENDED_KEYS
+            else enum_name(spb.Liveness, run.liveness, "LIVENESS_") + "  ")
     status = status_name(run.status)
     if run.status_reason:
         status += f" ({clip(run.status_reason, 80)})"
@@ -42,7 +45,7 @@ def run_label(run: spb.RunSummary) -> Text:
     tags = "  #" + " #".join(clip(t, 24) for t in run.tags[:3]) if run.tags else ""
     return Text(f"{clip(run.run_id)}  {clip(run.task, 40) or DASH}  "
                 f"ep {run.episodes_completed}/{total}  acc {acc}  reward {reward}  "
-                f"{live}  {status}{tags}")
+                f"{live}{status}{tags}")
 
 
 def parse_query(text: str) -> tuple[str, list[int]]:
