@@ -20,12 +20,11 @@ import tempfile
 from pathlib import Path
 
 from bench import Row, register, row
-from bench.bench_original import WINDOW, _bidi, fixture_path, original_rates
+from bench.bench_original import BATCH, WINDOW, _bidi, fixture_path, original_rates
 from bench.bench_sanctum import NullSanctumProcess
 from testkit import SanctumProcess, batches
 from testkit.original_mix import original_mix
 
-BATCH = 512
 SERVER = Path(__file__).with_name("ceiling_server.py")
 #: (label, steps removed)
 VARIANTS = (("as shipped", ""), ("without validation", "validate"),
