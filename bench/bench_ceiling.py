@@ -13,7 +13,6 @@ transport) and, when the original's source is given, the original's in-process
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import tempfile
@@ -40,18 +39,7 @@ class CeilingProcess(SanctumProcess):
         self.skip = skip
 
     def command(self) -> list[str]:
-        return [sys.executable, str(SERVER), *super().command()[3:]]
-
-    def start(self, timeout: float = 15) -> None:
-        old = os.environ.get("ESPER_CEILING_SKIP")
-        os.environ["ESPER_CEILING_SKIP"] = self.skip  # the child inherits it
-        try:
-            super().start(timeout)
-        finally:
-            if old is None:
-                del os.environ["ESPER_CEILING_SKIP"]
-            else:
-                os.environ["ESPER_CEILING_SKIP"] = old
+        return [sys.executable, str(SERVER), "--skip", self.skip, *super().command()[3:]]
 
 
 def _rate(address: str, run_id: str, n_batches: int) -> float:

@@ -1,7 +1,7 @@
 """`esper-sanctum serve` with steps of the ingest path removed: a measuring device only.
 
-Started by bench/bench_ceiling.py as `python bench/ceiling_server.py serve ...`; the steps
-to leave out come in ESPER_CEILING_SKIP, comma-separated:
+Started by bench/bench_ceiling.py as `python bench/ceiling_server.py --skip STEPS serve ...`,
+STEPS the ones to leave out, comma-separated (the rest of the arguments go to serve):
 - validate: every batch passes validation (no rule is checked);
 - store: nothing is written (no SQLite transaction, no series index), the batch counts as
   committed at once;
@@ -13,7 +13,6 @@ steps alone can reach.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -42,12 +41,14 @@ def remove(steps: set[str]) -> None:
             lambda self, events, plan, received_at: None)
 
 
-def main() -> int:
-    remove({s for s in os.environ.get("ESPER_CEILING_SKIP", "").split(",") if s})
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--skip"]:
+        remove({s for s in argv[1].split(",") if s})
+        argv = argv[2:]
     from sanctum_svc.cli import main as serve
 
-    return serve()
+    return serve(argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
